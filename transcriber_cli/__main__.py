@@ -1,0 +1,3 @@
+from transcriber_cli.cli import main
+
+main()

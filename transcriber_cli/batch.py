@@ -1,0 +1,312 @@
+"""Batch runs: find inputs, skip what is done, transcribe the rest, write outputs atomically.
+
+One bad file never stops a batch: its error is recorded and the next file runs. The model
+loads once, and only if some file actually needs work (a resumed run that skips everything
+starts instantly).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from transcriber_cli import media
+from transcriber_cli.config import Settings
+from transcriber_cli.engine.whisper import WhisperEngine, WhisperOptions
+from transcriber_cli.errors import (
+    ExitCode,
+    InputError,
+    NotMediaError,
+    TranscriberError,
+)
+from transcriber_cli.formats import OutputFormat
+from transcriber_cli.fsutil import atomic_write_text
+from transcriber_cli.manifest import Manifest, options_key
+from transcriber_cli.pipeline import DiarizeOptions, transcribe_file
+
+RESULT_SCHEMA = "transcriber.result/1"
+
+
+@dataclass
+class FileResult:
+    """What happened to one input; one JSON line per input with ``--json``."""
+
+    path: str
+    status: str  # done | skipped | ignored | failed
+    outputs: list[str] = field(default_factory=list)
+    duration: float | None = None
+    language: str | None = None
+    speakers: list[str] = field(default_factory=list)
+    diarization: str | None = None  # "done", or why it was skipped
+    error: str | None = None
+    reason: str | None = None  # why skipped/ignored
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": RESULT_SCHEMA, **asdict(self)}
+
+
+@dataclass
+class Candidate:
+    path: Path
+    root: Path | None  # the folder it was found in (None: named on the command line)
+
+
+class Reporter(Protocol):
+    def batch_started(self, total: int) -> None: ...
+    def file_started(self, path: Path, duration: float) -> None: ...
+    def file_progress(self, stage: str, done: float, total: float) -> None: ...
+    def file_finished(self, result: FileResult) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class NullReporter:
+    def batch_started(self, total: int) -> None: ...
+    def file_started(self, path: Path, duration: float) -> None: ...
+    def file_progress(self, stage: str, done: float, total: float) -> None: ...
+    def file_finished(self, result: FileResult) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+def _matches(rel: str, patterns: Sequence[str]) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def discover(
+    paths: Iterable[Path],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    output_extensions: Sequence[str] = (),
+) -> Iterator[Candidate]:
+    """Yield named files as they are and every file below named folders, sorted, recursively.
+
+    Hidden files and folders are left out, and so are our own outputs (a ``.txt``/``.srt``/...
+    sitting beside a file of the same stem)."""
+    out_ext = {"." + e.lower() for e in output_extensions}
+    for path in paths:
+        if not path.is_dir():
+            yield Candidate(path, None)
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            stems = {Path(f).stem for f in filenames if Path(f).suffix.lower() not in out_ext}
+            for name in sorted(filenames):
+                file = Path(dirpath) / name
+                rel = file.relative_to(path).as_posix()
+                if name.startswith("."):
+                    continue
+                if file.suffix.lower() in out_ext and file.stem in stems:
+                    continue
+                if include and not _matches(rel, include):
+                    continue
+                if exclude and _matches(rel, exclude):
+                    continue
+                yield Candidate(file, path)
+
+
+def output_base(candidate: Candidate, output_dir: Path | None) -> Path:
+    """``DIR/NAME`` without extension; a folder's structure is mirrored under ``-o DIR``."""
+    path = candidate.path
+    if output_dir is None:
+        return path.parent / path.stem
+    if candidate.root is not None:
+        return output_dir / path.relative_to(candidate.root).parent / path.stem
+    return output_dir / path.stem
+
+
+def result_options(settings: Settings, engine_name: str) -> dict[str, Any]:
+    """The options that change results: they form the skip/resume key."""
+    return {
+        "model": engine_name,
+        "compute_type": settings.compute_type,
+        **asdict(whisper_options(settings)),
+        "diarize": settings.diarize,
+        "diarization_model": settings.diarization_model,
+    }
+
+
+def whisper_options(settings: Settings) -> WhisperOptions:
+    return WhisperOptions(
+        language=settings.language,
+        task=settings.task,
+        beam_size=settings.beam_size,
+        batch_size=settings.batch_size,
+        vad=settings.vad,
+        word_timestamps=settings.word_timestamps,
+        initial_prompt=settings.initial_prompt,
+        hotwords=settings.hotwords,
+    )
+
+
+class BatchRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        formats: Sequence[OutputFormat],
+        *,
+        output_dir: Path | None = None,
+        overwrite: bool = False,
+        reporter: Reporter | None = None,
+        diarize_options: DiarizeOptions | None = None,
+        engine_factory: Callable[[], WhisperEngine] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.formats = list(formats)
+        self.output_dir = output_dir
+        self.overwrite = overwrite
+        self.reporter = reporter or NullReporter()
+        self.diarize_options = diarize_options or DiarizeOptions()
+        self._engine_factory = engine_factory or self._load_engine
+        self._engine: WhisperEngine | None = None
+        self._diarizer: Any = None
+        self._diarization_note: dict | None = None
+        self.manifest = Manifest(settings.state_dir / "manifest.sqlite3")
+
+    # --- lazily loaded heavy parts --------------------------------------------------------
+    def _load_engine(self) -> WhisperEngine:
+        s = self.settings
+        return WhisperEngine(
+            s.model,
+            device=s.device,
+            compute_type=s.compute_type,
+            cpu_threads=s.cpu_threads,
+            cache_dir=s.model_cache_dir,
+            offline=s.offline,
+        )
+
+    @property
+    def engine(self) -> WhisperEngine:
+        if self._engine is None:
+            self.reporter.note(f"loading model {self.settings.model}")
+            self._engine = self._engine_factory()
+            self.reporter.note(
+                f"model {self._engine.name} on {self._engine.device} ({self._engine.compute_type})"
+            )
+            from transcriber_cli.diarize.loader import load_diarizer
+
+            self._diarizer, self._diarization_note = load_diarizer(
+                self.settings, self.diarize_options, device=self._engine.device
+            )
+            if self._diarizer is None and self._diarization_note:
+                self.reporter.note(f"diarization skipped: {self._diarization_note['reason']}")
+        return self._engine
+
+    def _requested_model(self) -> str:
+        # The skip key must be known before loading anything; "auto" resolves by device.
+        if self.settings.model != "auto":
+            return self.settings.model
+        if self._engine is not None:
+            return self._engine.name
+        from transcriber_cli.engine.device import resolve_device
+        from transcriber_cli.engine.models import pick_auto_model
+
+        return pick_auto_model(resolve_device(self.settings.device, "auto")[0])
+
+    # --- the run ----------------------------------------------------------------------------
+    def run(
+        self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> list[FileResult]:
+        extensions = [f.extension for f in self.formats] + ["txt", "json", "srt", "vtt", "tsv"]
+        candidates = list(discover(paths, include, exclude, extensions))
+        self.reporter.batch_started(len(candidates))
+        key = options_key(result_options(self.settings, self._requested_model()))
+        seen: dict[Path, Path] = {}
+        results: list[FileResult] = []
+        try:
+            for cand in candidates:
+                base = output_base(cand, self.output_dir).absolute()
+                if base in seen:
+                    result = FileResult(
+                        str(cand.path), "failed",
+                        error=f"{cand.path}: outputs would overwrite those of {seen[base]}; "
+                        "rename one or use -o",
+                    )
+                else:
+                    seen[base] = cand.path
+                    result = self._process(cand, base, key)
+                results.append(result)
+                self.reporter.file_finished(result)
+        finally:
+            self.manifest.close()
+        return results
+
+    def _outputs(self, base: Path) -> list[Path]:
+        return [base.with_name(f"{base.name}.{f.extension}") for f in self.formats]
+
+    def _process(self, cand: Candidate, base: Path, key: str) -> FileResult:
+        path = cand.path
+        outputs = self._outputs(base)
+        sha = ""
+        try:
+            if not self.overwrite and path.is_file():
+                skip = self._skip_reason(path, base, key, outputs)
+                if skip:
+                    return FileResult(str(path), "skipped", [str(o) for o in outputs], reason=skip)
+            try:
+                info = media.probe(path)
+            except NotMediaError as exc:
+                if cand.root is not None:  # found in a folder: not a recording, not a failure
+                    return FileResult(str(path), "ignored", reason=str(exc))
+                raise
+            sha = self.manifest.content_hash(path, self.manifest.get(base))
+            self.reporter.file_started(path, info.duration)
+            engine = self.engine
+            result = transcribe_file(
+                path,
+                engine=engine,
+                options=whisper_options(self.settings),
+                max_duration_hours=self.settings.max_duration_hours,
+                info=info,
+                diarizer=self._diarizer,
+                diarize_options=self.diarize_options,
+                diarization_note=self._diarization_note,
+                progress=self.reporter.file_progress,
+            )
+            transcript = result.transcript
+            # Render everything first, then write: a writer error leaves no partial set.
+            rendered = [(out, fmt.write(transcript)) for out, fmt in zip(outputs, self.formats)]
+            for out, text in rendered:
+                atomic_write_text(out, text)
+            self.manifest.record(base, path, sha256=sha, key=key, status="done", outputs=outputs)
+            diar = transcript.diarization
+            return FileResult(
+                str(path),
+                "done",
+                [str(o) for o in outputs],
+                duration=transcript.duration,
+                language=transcript.language,
+                speakers=transcript.speakers,
+                diarization="done" if diar.get("status") == "done" else diar.get("reason"),
+            )
+        except InputError as exc:
+            self._record_failure(path, base, sha, key, str(exc))
+            return FileResult(str(path), "failed", error=str(exc))
+        except TranscriberError as exc:
+            if exc.exit_code != ExitCode.FAILED and self._engine is None:
+                raise  # model or setup problem before any work: the whole run cannot go on
+            self._record_failure(path, base, sha, key, str(exc))
+            return FileResult(str(path), "failed", error=str(exc))
+
+    def _record_failure(self, path: Path, base: Path, sha: str, key: str, error: str) -> None:
+        if path.is_file() and sha:
+            self.manifest.record(base, path, sha256=sha, key=key, status="failed", error=error)
+
+    def _skip_reason(self, path: Path, base: Path, key: str, outputs: list[Path]) -> str | None:
+        if not all(o.exists() for o in outputs):
+            return None
+        entry = self.manifest.get(base)
+        if entry is None:
+            return "outputs exist (use --overwrite to redo)"
+        if entry.status != "done" or entry.options_key != key:
+            return None
+        if self.manifest.content_hash(path, entry) != entry.sha256:
+            return None
+        return "already transcribed with these options"
+
+
+def exit_code(results: Sequence[FileResult]) -> ExitCode:
+    return ExitCode.FAILED if any(r.status == "failed" for r in results) else ExitCode.OK

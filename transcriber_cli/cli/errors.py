@@ -1,0 +1,51 @@
+"""Turn typed errors into one stderr line and an exit code; tracebacks only with --verbose."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+from transcriber_cli.errors import ExitCode, TranscriberError
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def setup_logging(verbose: bool, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    if not verbose:  # third-party chatter (faster_whisper, botocore, pyannote) stays quiet
+        for name in ("faster_whisper", "botocore", "urllib3", "pyannote", "lightning"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def error_line(message: str) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+
+
+@contextlib.contextmanager
+def handle_errors(verbose: bool = False) -> Iterator[None]:
+    try:
+        yield
+    except TranscriberError as exc:
+        if verbose:
+            stderr.print_exception(show_locals=False)
+        error_line(_escape(str(exc)))
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,114 @@
+"""Rich rendering of batch progress on stderr; JSON lines on stdout with --json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from transcriber_cli.batch import FileResult
+from transcriber_cli.cli.errors import stderr
+
+_STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
+
+
+class RichReporter:
+    """Bars for files and for audio seconds within a file (with ETA), on stderr.
+
+    ``live=False`` (quiet, --json or not a terminal) prints only errors."""
+
+    def __init__(self, *, live: bool, json_lines: bool, quiet: bool) -> None:
+        self.live = live
+        self.json_lines = json_lines
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self.files_task: TaskID | None = None
+        self.audio_task: TaskID | None = None
+        if live:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=True,
+            )
+
+    def __enter__(self) -> RichReporter:
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def batch_started(self, total: int) -> None:
+        if self.progress and total > 1:
+            self.files_task = self.progress.add_task("files", total=total)
+
+    def file_started(self, path: Path, duration: float) -> None:
+        if not self.progress:
+            return
+        if self.audio_task is not None:
+            self.progress.remove_task(self.audio_task)
+        self.audio_task = self.progress.add_task(
+            escape(path.name), total=max(round(duration), 1)
+        )
+
+    def file_progress(self, stage: str, done: float, total: float) -> None:
+        if self.progress and self.audio_task is not None:
+            label = _STAGE_LABEL.get(stage, stage)
+            self.progress.update(
+                self.audio_task,
+                completed=round(done),
+                total=max(round(total), 1),
+                description=f"{label}",
+            )
+
+    def file_finished(self, result: FileResult) -> None:
+        if self.progress:
+            if self.audio_task is not None:
+                self.progress.remove_task(self.audio_task)
+                self.audio_task = None
+            if self.files_task is not None:
+                self.progress.advance(self.files_task)
+        if self.json_lines:
+            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        if result.status == "failed":
+            stderr.print(f"[bold red]error:[/] {escape(result.error or 'failed')}")
+        elif not self.quiet and self.live:
+            stderr.print(_human_line(result))
+
+    def note(self, text: str) -> None:
+        if self.live and not self.quiet:
+            stderr.print(f"[dim]{escape(text)}[/]")
+
+
+def _human_line(result: FileResult) -> str:
+    name = escape(result.path)
+    if result.status == "done":
+        exts = ",".join(Path(o).suffix.lstrip(".") for o in result.outputs)
+        bits = [f"{result.duration:.1f} s" if result.duration else "", result.language or ""]
+        if result.speakers:
+            bits.append(f"{len(result.speakers)} speakers")
+        elif result.diarization and result.diarization != "done":
+            bits.append(f"no speakers: {escape(result.diarization)}")
+        detail = ", ".join(b for b in bits if b)
+        return f"[green]done[/] {name} -> {{{exts}}} ({detail})"
+    if result.status == "skipped":
+        return f"[yellow]skipped[/] {name}: {escape(result.reason or '')}"
+    return f"[dim]ignored {name}: {escape(result.reason or '')}[/]"

@@ -1,0 +1,102 @@
+"""``transcribe PATH...``: local transcription (``--remote`` sends the work to the fleet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from transcriber_cli.cli.errors import handle_errors, is_interactive, setup_logging
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in value.split(",") if n.strip()) if value else ()
+
+
+def transcribe_command(
+    paths: list[Path] = typer.Argument(..., help="Media files or folders (searched recursively)."),
+    output_dir: Path | None = typer.Option(
+        None, "-o", "--output-dir", help="Where outputs go (default: beside each input)."
+    ),
+    formats: str | None = typer.Option(
+        None, "-f", "--format", help="Comma list of txt,json,srt,vtt,tsv,rttm or 'all'."
+    ),
+    model: str | None = typer.Option(
+        None, "-m", "--model", help="Model name (tiny ... large-v3, turbo), hub id or directory."
+    ),
+    language: str | None = typer.Option(None, "--language", help="Language code (default: detect)."),
+    task: str | None = typer.Option(None, "--task", help="transcribe or translate."),
+    device: str | None = typer.Option(None, "--device", help="auto, cuda or cpu."),
+    compute_type: str | None = typer.Option(
+        None, "--compute-type", help="auto, float16, int8_float16, int8 or float32."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Batched inference size (1 = sequential decoding)."
+    ),
+    beam_size: int | None = typer.Option(None, "--beam-size"),
+    vad: bool | None = typer.Option(None, "--vad/--no-vad", help="Voice activity detection."),
+    word_timestamps: bool | None = typer.Option(
+        None, "--word-timestamps/--no-word-timestamps", help="Word timings (default on)."
+    ),
+    initial_prompt: str | None = typer.Option(None, "--initial-prompt"),
+    hotwords: str | None = typer.Option(None, "--hotwords"),
+    diarize: bool | None = typer.Option(
+        None, "--diarize/--no-diarize", help="Speaker labels (default: on when available)."
+    ),
+    num_speakers: int | None = typer.Option(None, "--num-speakers", min=1),
+    min_speakers: int | None = typer.Option(None, "--min-speakers", min=1),
+    max_speakers: int | None = typer.Option(None, "--max-speakers", min=1),
+    speaker_names: str | None = typer.Option(
+        None, "--speaker-names", help='Names in order of first appearance, e.g. "Alice,Bob".'
+    ),
+    diarization_model: str | None = typer.Option(
+        None, "--diarization-model", help="pyannote pipeline: hub id or local directory."
+    ),
+    hf_token: str | None = typer.Option(
+        None, "--hf-token", help="Hugging Face token (prefer the HF_TOKEN env var)."
+    ),
+    include: list[str] = typer.Option([], "--include", help="Glob of files to take in folders."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Glob of files to leave out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose outputs exist."),
+    json_output: bool = typer.Option(
+        False, "--json", help="One JSON object per input on stdout; human output on stderr."
+    ),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Debug logs and tracebacks."),
+) -> None:
+    """Transcribe media files or folders, writing txt/json/srt/vtt/tsv beside each input."""
+    setup_logging(verbose, quiet)
+    with handle_errors(verbose):
+        from transcriber_cli.batch import BatchRunner, exit_code
+        from transcriber_cli.cli.progress import RichReporter
+        from transcriber_cli.config import load_settings
+        from transcriber_cli.errors import UsageError
+        from transcriber_cli.formats import parse_formats
+        from transcriber_cli.pipeline import DiarizeOptions
+
+        settings = load_settings(
+            model=model, language=language, task=task, device=device,
+            compute_type=compute_type, batch_size=batch_size, beam_size=beam_size, vad=vad,
+            word_timestamps=word_timestamps, initial_prompt=initial_prompt, hotwords=hotwords,
+            formats=formats, diarize=diarize, diarization_model=diarization_model,
+            hf_token=hf_token,
+        )
+        if num_speakers and (min_speakers or max_speakers):
+            raise UsageError("--num-speakers cannot be combined with --min/--max-speakers")
+        if min_speakers and max_speakers and min_speakers > max_speakers:
+            raise UsageError("--min-speakers is larger than --max-speakers")
+        diarize_options = DiarizeOptions(
+            num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
+            speaker_names=_names(speaker_names),
+        )
+        chosen = parse_formats(settings.formats)
+        live = is_interactive() and not json_output and not quiet
+        with RichReporter(live=live, json_lines=json_output, quiet=quiet) as reporter:
+            runner = BatchRunner(
+                settings, chosen, output_dir=output_dir, overwrite=overwrite,
+                reporter=reporter, diarize_options=diarize_options,
+            )
+            results = runner.run(paths, include, exclude)
+        if not results:
+            raise UsageError("no input files found")
+        raise typer.Exit(int(exit_code(results)))

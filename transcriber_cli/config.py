@@ -1,0 +1,170 @@
+"""Settings: defaults < TOML file (platformdirs config dir) < TRANSCRIBER_* env vars < flags.
+
+Secrets (HF token, MongoDB URL) are ``SecretStr`` so they never appear in ``repr``, logs or
+``config show``. Remote workers may also read them from SSM (see ``remote/secrets.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from transcriber_cli.errors import ConfigError
+
+APP_NAME = "transcriber"
+CONFIG_ENV = "TRANSCRIBER_CONFIG"
+
+FORMAT_NAMES_DEFAULT = "all"
+
+
+def config_path() -> Path:
+    """Where the TOML config lives; ``TRANSCRIBER_CONFIG`` overrides it."""
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override).expanduser()
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def default_state_dir() -> Path:
+    return platformdirs.user_state_path(APP_NAME)
+
+
+class Settings(BaseSettings):
+    """Every setting has an env name ``TRANSCRIBER_<NAME>`` and a TOML key ``<name>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRANSCRIBER_",
+        extra="ignore",
+        populate_by_name=True,
+        protected_namespaces=(),
+    )
+
+    # --- transcription -------------------------------------------------------------------
+    model: str = Field("auto", description="Whisper model name, hub id or CTranslate2 directory")
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    compute_type: Literal["auto", "float16", "int8_float16", "int8", "float32", "bfloat16"] = "auto"
+    batch_size: int = Field(8, ge=1, le=256, description="Batched inference size (1 = sequential)")
+    beam_size: int = Field(5, ge=1, le=20)
+    language: str | None = None
+    task: Literal["transcribe", "translate"] = "transcribe"
+    vad: bool = True
+    word_timestamps: bool = True
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    formats: str = FORMAT_NAMES_DEFAULT
+    cpu_threads: int = Field(0, ge=0, description="CTranslate2 CPU threads (0 = library default)")
+    max_duration_hours: float = Field(24.0, gt=0, description="Refuse longer inputs")
+    model_cache_dir: Path | None = Field(
+        None, description="Where models are downloaded (default: the Hugging Face cache)"
+    )
+    offline: bool = Field(False, description="Never contact the model hub")
+
+    # --- diarization ---------------------------------------------------------------------
+    diarize: bool | None = Field(None, description="None = on when a pipeline is available")
+    diarization_model: str = "pyannote/speaker-diarization-community-1"
+    hf_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("hf_token", "TRANSCRIBER_HF_TOKEN", "HF_TOKEN")
+    )
+    embedding_batch_size: int = Field(16, ge=1, le=256)
+
+    # --- state ---------------------------------------------------------------------------
+    state_dir: Path = Field(default_factory=default_state_dir)
+
+    # --- remote mode ---------------------------------------------------------------------
+    stack: str = "transcriber"
+    region: str | None = Field(
+        None, validation_alias=AliasChoices("region", "TRANSCRIBER_REGION", "AWS_REGION")
+    )
+    profile: str | None = Field(
+        None, validation_alias=AliasChoices("profile", "TRANSCRIBER_PROFILE", "AWS_PROFILE")
+    )
+    bucket: str | None = None
+    queue_url: str | None = None
+    mongodb_url: SecretStr | None = None
+    mongodb_database: str = "transcriber"
+
+    @field_validator("language", "initial_prompt", "hotwords", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: flags (init kwargs) > env > TOML file > defaults.
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_path()),
+        )
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain data with secrets masked: safe to print."""
+        data = self.model_dump(mode="json")
+        for name in ("hf_token", "mongodb_url"):
+            if data.get(name):
+                data[name] = "********"
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings; ``None`` overrides mean "flag not given" and are dropped."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
+        raise ConfigError(f"invalid setting {where}: {first.get('msg')}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {config_path()}: {exc.strerror}") from None
+    except ValueError as exc:  # malformed TOML
+        raise ConfigError(f"cannot parse config file {config_path()}: {exc}") from None
+
+
+def config_template() -> str:
+    """A commented TOML file listing every setting with its default."""
+    lines = [
+        "# transcriber configuration.",
+        "# Precedence: defaults < this file < TRANSCRIBER_* environment variables < flags.",
+        "# Secrets (hf_token, mongodb_url) are better kept in env vars or SSM than here.",
+        "",
+    ]
+    defaults = Settings.model_construct()
+    for name, field in Settings.model_fields.items():
+        if name == "state_dir":
+            continue
+        desc = field.description
+        if desc:
+            lines.append(f"# {desc}")
+        value = getattr(defaults, name, None)
+        env = f"TRANSCRIBER_{name.upper()}"
+        if value is None or isinstance(value, SecretStr):
+            lines.append(f"# {name} = ...    (env {env})")
+        else:
+            lines.append(f"# {name} = {_toml_value(value)}    (env {env})")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,1 @@
+"""Speaker diarization (pyannote.audio) and speaker assignment."""

@@ -1,0 +1,1 @@
+"""faster-whisper loading and transcription."""

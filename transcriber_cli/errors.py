@@ -1,0 +1,81 @@
+"""Typed errors a user can cause, each with a one-line message and an exit code.
+
+The CLI prints ``str(error)`` on one stderr line and exits with ``error.exit_code``;
+tracebacks only appear with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; documented in docs/exit-codes.md."""
+
+    OK = 0
+    FAILED = 1  # at least one input (or job) failed; the others were processed
+    USAGE = 2  # bad flags, bad config, nothing to do
+    SETUP = 3  # environment problem: ffmpeg missing, model unavailable, credentials
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class TranscriberError(Exception):
+    """Base for errors users can cause. The message must fit on one line."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base} ({self.hint})" if self.hint else base
+
+
+class UsageError(TranscriberError):
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(TranscriberError):
+    exit_code = ExitCode.USAGE
+
+
+class SetupError(TranscriberError):
+    """Something about the machine, not the input: ffmpeg, models, credentials."""
+
+    exit_code = ExitCode.SETUP
+
+
+class FFmpegNotFound(SetupError):
+    pass
+
+
+class ModelUnavailable(SetupError):
+    pass
+
+
+class DiarizationUnavailable(SetupError):
+    pass
+
+
+class InputError(TranscriberError):
+    """One input cannot be processed; a batch carries on with the rest."""
+
+    exit_code = ExitCode.FAILED
+
+
+class MediaError(InputError):
+    pass
+
+
+class NotMediaError(MediaError):
+    """ffprobe does not recognise the file as media at all (text file, random bytes)."""
+
+
+class NoAudioStreamError(MediaError):
+    pass
+
+
+class CancelledError(TranscriberError):
+    """A job was cancelled while it ran (remote mode)."""

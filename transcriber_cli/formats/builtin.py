@@ -1,0 +1,20 @@
+"""The built-in formats, registered through the same hook a third-party plugin uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from transcriber_cli.formats import OutputFormat
+from transcriber_cli.formats.subtitles import write_srt, write_vtt
+from transcriber_cli.formats.tables import write_json, write_tsv
+from transcriber_cli.formats.text import write_txt
+from transcriber_cli.hookspecs import hookimpl
+
+
+@hookimpl
+def register_formats(register: Callable[[OutputFormat], None]) -> None:
+    register(OutputFormat("txt", "txt", write_txt))
+    register(OutputFormat("json", "json", write_json))
+    register(OutputFormat("srt", "srt", write_srt))
+    register(OutputFormat("vtt", "vtt", write_vtt))
+    register(OutputFormat("tsv", "tsv", write_tsv))

@@ -1,0 +1,109 @@
+"""Skip/resume manifest: which outputs were produced from which content with which options.
+
+A SQLite file in the state directory (safe for concurrent runs and crashes). Keyed by the
+output base path; a rerun skips an entry whose file is unchanged (size + mtime, else
+SHA-256) and whose options key matches, so finished files are skipped without hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transcriber_cli.fsutil import sha256_file
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    output_base TEXT PRIMARY KEY,
+    input_path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    options_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    updated REAL NOT NULL
+)
+"""
+
+
+def options_key(options: dict[str, Any]) -> str:
+    """A stable digest of the options that change results."""
+    blob = json.dumps(options, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass
+class Entry:
+    output_base: str
+    input_path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    options_key: str
+    status: str
+    outputs: list[str]
+    error: str | None
+
+
+class Manifest:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, output_base: Path) -> Entry | None:
+        row = self._db.execute(
+            "SELECT output_base, input_path, size, mtime_ns, sha256, options_key, status, "
+            "outputs, error FROM entries WHERE output_base = ?",
+            (str(output_base),),
+        ).fetchone()
+        if row is None:
+            return None
+        return Entry(*row[:7], outputs=json.loads(row[7]), error=row[8])
+
+    def record(
+        self,
+        output_base: Path,
+        input_path: Path,
+        *,
+        sha256: str,
+        key: str,
+        status: str,
+        outputs: list[Path] | None = None,
+        error: str | None = None,
+    ) -> None:
+        st = input_path.stat()
+        self._db.execute(
+            "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                str(output_base),
+                str(input_path),
+                st.st_size,
+                st.st_mtime_ns,
+                sha256,
+                key,
+                status,
+                json.dumps([str(p) for p in outputs or []]),
+                error,
+                time.time(),
+            ),
+        )
+
+    def content_hash(self, input_path: Path, entry: Entry | None) -> str:
+        """SHA-256 of the input, reusing the recorded one while size and mtime are unchanged."""
+        st = input_path.stat()
+        if entry and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
+            return entry.sha256
+        return sha256_file(input_path)

@@ -1,0 +1,154 @@
+"""ffprobe + ffmpeg through ffmpeg-python: probe, decode to 16 kHz mono float32, extract mp3.
+
+Every failure becomes a typed error whose message names the file and the cause on one line.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from transcriber_cli.errors import (
+    FFmpegNotFound,
+    MediaError,
+    NoAudioStreamError,
+    NotMediaError,
+)
+
+SAMPLE_RATE = 16000
+# Container formats ffprobe reports for things that are not recordings.
+_NON_MEDIA_FORMATS = {"tty", "image2", "png_pipe", "jpeg_pipe", "gif", "bmp_pipe", "webp_pipe",
+                      "svg_pipe", "tiff_pipe", "lrc", "srt", "webvtt", "ass", "subviewer",
+                      "ico", "pdf"}
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    format_name: str
+    duration: float  # seconds
+    audio_codec: str
+    sample_rate: int
+    channels: int
+    has_video: bool
+
+
+def ensure_ffmpeg() -> None:
+    for tool in ("ffmpeg", "ffprobe"):
+        if shutil.which(tool) is None:
+            raise FFmpegNotFound(
+                f"{tool} not found on PATH",
+                hint="install ffmpeg: apt-get install ffmpeg, brew install ffmpeg, "
+                "or winget install ffmpeg",
+            )
+
+
+def _url(path: Path) -> str:
+    # "file:" stops ffmpeg from reading "a:b.mp3" as protocol "a" or "-x.wav" as an option.
+    return "file:" + str(path.resolve())
+
+
+def _last_line(stderr: bytes | None) -> str:
+    lines = [ln.strip() for ln in (stderr or b"").decode("utf-8", "replace").splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        return "unknown ffmpeg error"
+    last = lines[-1]
+    # ffmpeg prefixes messages with the input URL; keep only the cause.
+    if ": " in last and last.startswith(("file:", "/")):
+        last = last.split(": ", 1)[1] if last.count(": ") == 1 else last.rsplit(": ", 1)[1]
+    return last
+
+
+def check_readable(path: Path) -> None:
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    if path.is_dir():
+        raise MediaError(f"{path}: is a directory")
+    try:
+        size = path.stat().st_size
+        with path.open("rb"):
+            pass
+    except PermissionError:
+        raise MediaError(f"{path}: permission denied") from None
+    if size == 0:
+        raise NotMediaError(f"{path}: empty file")
+
+
+def probe(path: Path) -> MediaInfo:
+    """Probe one file; raises NotMediaError / NoAudioStreamError / MediaError."""
+    ensure_ffmpeg()
+    check_readable(path)
+    try:
+        info = ffmpeg.probe(_url(path))
+    except ffmpeg.Error as exc:
+        cause = _last_line(exc.stderr)
+        raise NotMediaError(f"{path}: not a readable media file ({cause})") from None
+    fmt = info.get("format", {})
+    format_name = str(fmt.get("format_name", ""))
+    streams = info.get("streams", [])
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    video = [s for s in streams if s.get("codec_type") == "video"
+             and not s.get("disposition", {}).get("attached_pic")]
+    if set(format_name.split(",")) & _NON_MEDIA_FORMATS or not streams:
+        raise NotMediaError(f"{path}: not a media file (detected as {format_name or 'unknown'})")
+    if not audio:
+        raise NoAudioStreamError(f"{path}: no audio stream")
+    stream = audio[0]
+    duration = _float(fmt.get("duration")) or _float(stream.get("duration"))
+    return MediaInfo(
+        path=path,
+        format_name=format_name,
+        duration=duration,
+        audio_codec=str(stream.get("codec_name", "unknown")),
+        sample_rate=int(_float(stream.get("sample_rate"))),
+        channels=int(stream.get("channels") or 0),
+        has_video=bool(video),
+    )
+
+
+def _float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode the first audio stream to mono float32 at ``sample_rate`` through a pipe."""
+    ensure_ffmpeg()
+    stream = (
+        ffmpeg.input(_url(path))
+        .output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0")
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
+    )
+    try:
+        out, _ = stream.run(capture_stdout=True, capture_stderr=True)
+    except ffmpeg.Error as exc:
+        raise MediaError(f"{path}: cannot decode audio ({_last_line(exc.stderr)})") from None
+    audio = np.frombuffer(out, dtype=np.float32)
+    if audio.size < sample_rate // 10:
+        raise MediaError(f"{path}: no audio samples could be decoded (corrupt or silent stream)")
+    return audio
+
+
+def extract_mp3(path: Path, dest: Path, bitrate: str = "128k") -> Path:
+    """Audio only, 16 kHz mono mp3: what remote mode uploads (never the original video)."""
+    ensure_ffmpeg()
+    stream = (
+        ffmpeg.input(_url(path))
+        .output(_url(dest), map="0:a:0", vn=None, ac=1, ar=SAMPLE_RATE, acodec="libmp3lame",
+                audio_bitrate=bitrate, f="mp3")
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
+        .overwrite_output()
+    )
+    try:
+        stream.run(capture_stdout=True, capture_stderr=True)
+    except ffmpeg.Error as exc:
+        dest.unlink(missing_ok=True)
+        raise MediaError(f"{path}: cannot extract audio ({_last_line(exc.stderr)})") from None
+    return dest

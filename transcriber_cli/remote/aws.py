@@ -1,0 +1,55 @@
+"""The one place boto3 is imported (lazily), as skypilot's ``adaptors/aws.py`` does.
+
+Sessions honour settings (region, profile) and the standard environment, including
+``AWS_ENDPOINT_URL`` which botocore applies to every client: that is how tests point the
+very same code at a local moto server.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from transcriber_cli.errors import SetupError
+
+if TYPE_CHECKING:
+    import boto3
+
+# Retries with backoff for throttling and transient errors, handled by botocore itself.
+_RETRIES = {"max_attempts": 8, "mode": "adaptive"}
+
+
+@functools.lru_cache(maxsize=8)
+def session(region: str | None = None, profile: str | None = None) -> boto3.session.Session:
+    import boto3
+    import botocore.exceptions
+
+    try:
+        return boto3.session.Session(region_name=region, profile_name=profile)
+    except botocore.exceptions.ProfileNotFound:
+        raise SetupError(f"AWS profile {profile!r} not found", hint="see 'aws configure list-profiles'") from None
+
+
+def client(service: str, region: str | None = None, profile: str | None = None) -> Any:
+    from botocore.config import Config
+
+    sess = session(region, profile)
+    if sess.region_name is None:
+        raise SetupError(
+            "no AWS region configured",
+            hint="pass --region, set AWS_REGION, or set region in the config file",
+        )
+    if sess.get_credentials() is None:
+        raise SetupError(
+            "no AWS credentials found",
+            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run 'aws configure'",
+        )
+    return sess.client(service, config=Config(retries=_RETRIES, user_agent_extra="transcriber"))
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None

@@ -1,0 +1,65 @@
+"""The one data model: engine -> diarizer -> writers -> Mongo documents -> S3 exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Word(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: float
+    end: float
+    text: str  # as Whisper emits it, usually with its leading space
+    probability: float | None = None
+    speaker: str | None = None
+
+
+class Segment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = Field(default_factory=list)
+    speaker: str | None = None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+class SpeakerTurn(BaseModel):
+    """A raw diarization turn, kept in the JSON output and usable for RTTM."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: float
+    end: float
+    speaker: str
+
+
+class Transcript(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: int = SCHEMA_VERSION
+    source: str | None = None  # input file name (not a full path: outputs travel)
+    language: str | None = None
+    language_probability: float | None = None
+    duration: float = 0.0
+    segments: list[Segment] = Field(default_factory=list)
+    speakers: list[str] = Field(default_factory=list)  # in order of first appearance
+    turns: list[SpeakerTurn] = Field(default_factory=list)
+    model: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    diarization: dict[str, Any] = Field(default_factory=dict)  # status, reason, model
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+    def words(self) -> list[Word]:
+        return [w for s in self.segments for w in s.words]
