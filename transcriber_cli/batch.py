@@ -18,8 +18,9 @@ from transcriber_cli import media
 from transcriber_cli.config import Settings
 from transcriber_cli.engine.whisper import WhisperEngine, WhisperOptions
 from transcriber_cli.errors import (
+    DiarizationUnavailable,
     ExitCode,
-    InputError,
+    ModelUnavailable,
     NotMediaError,
     TranscriberError,
 )
@@ -249,7 +250,9 @@ class BatchRunner:
             try:
                 info = media.probe(path)
             except NotMediaError as exc:
-                if cand.root is not None:  # found in a folder: not a recording, not a failure
+                # Found in a folder and not named like a recording (notes.txt, photo.png):
+                # skipped, not a failure. A broken "talk.mp4" is still a failure.
+                if cand.root is not None and not media.has_media_extension(path):
                     return FileResult(str(path), "ignored", reason=str(exc))
                 raise
             sha = self.manifest.content_hash(path, self.manifest.get(base))
@@ -282,14 +285,12 @@ class BatchRunner:
                 speakers=transcript.speakers,
                 diarization="done" if diar.get("status") == "done" else diar.get("reason"),
             )
-        except InputError as exc:
-            self._record_failure(path, base, sha, key, str(exc))
-            return FileResult(str(path), "failed", error=str(exc))
+        except (ModelUnavailable, DiarizationUnavailable):
+            raise  # no file can be done without the models: one line, stop the run
         except TranscriberError as exc:
-            if exc.exit_code != ExitCode.FAILED and self._engine is None:
-                raise  # model or setup problem before any work: the whole run cannot go on
-            self._record_failure(path, base, sha, key, str(exc))
-            return FileResult(str(path), "failed", error=str(exc))
+            error = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            self._record_failure(path, base, sha, key, error)
+            return FileResult(str(path), "failed", error=error)
 
     def _record_failure(self, path: Path, base: Path, sha: str, key: str, error: str) -> None:
         if path.is_file() and sha:

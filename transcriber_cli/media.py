@@ -5,6 +5,7 @@ Every failure becomes a typed error whose message names the file and the cause o
 
 from __future__ import annotations
 
+import mimetypes
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,18 @@ SAMPLE_RATE = 16000
 _NON_MEDIA_FORMATS = {"tty", "image2", "png_pipe", "jpeg_pipe", "gif", "bmp_pipe", "webp_pipe",
                       "svg_pipe", "tiff_pipe", "lrc", "srt", "webvtt", "ass", "subviewer",
                       "ico", "pdf"}
+
+
+_EXTRA_MEDIA_EXTENSIONS = {".opus", ".m4a", ".mkv", ".webm", ".flac", ".ogg", ".oga", ".wma",
+                           ".aac", ".amr", ".3gp", ".mts", ".m2ts", ".ts", ".caf", ".aiff", ".aif"}
+
+
+def has_media_extension(path: Path) -> bool:
+    """Named like a recording: if ffprobe cannot read it, it is broken rather than not media."""
+    if path.suffix.lower() in _EXTRA_MEDIA_EXTENSIONS:
+        return True
+    kind, _ = mimetypes.guess_type(path.name)
+    return bool(kind) and kind.split("/")[0] in ("audio", "video")
 
 
 @dataclass(frozen=True)
