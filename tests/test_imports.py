@@ -1,0 +1,25 @@
+"""`transcriber --help` must answer instantly: the CLI imports no heavy library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["torch", "faster_whisper", "ctranslate2", "pyannote", "boto3", "botocore", "pymongo",
+         "numpy", "ffmpeg"]
+
+
+def test_cli_import_loads_no_heavy_module() -> None:
+    code = (
+        "import sys, json; import transcriber_cli.cli; "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_help_lists_commands() -> None:
+    out = subprocess.run([sys.executable, "-m", "transcriber_cli", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "transcribe" in out.stdout and "config" in out.stdout
