@@ -1,0 +1,58 @@
+"""The one entry point for checks: `nox -s tests`, `nox -s lint`, `nox -s typing`, `nox -s docs`.
+
+CI runs `scripts/bootstrap.sh test`, which installs system tools and calls these sessions.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "docs", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = ["3.11"]
+# torch/torchaudio/torchcodec pins that work on CPU-only machines and on CUDA GPUs.
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def install_project(session: nox.Session, extras: str) -> None:
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]", "-e", "plugins/transcriber-markdown")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite (pass `-- -m "not slow"` for the quick subset)."""
+    install_project(session, "test")
+    session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "transcriber_cli", "tests", "plugins", "bench", "scripts",
+                "noxfile.py", "examples")
+    session.run("ruff", "format", "--check", "transcriber_cli", "tests", "plugins", "bench",
+                "scripts", "noxfile.py", "examples")
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    install_project(session, "test")
+    session.install("mypy>=1.10")
+    session.run("mypy", "transcriber_cli")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Fail when docs/cli.md no longer matches the Typer app (regenerate with --fix)."""
+    session.install("-e", ".", "--no-deps")
+    session.install("typer", "rich", "pydantic", "pydantic-settings", "platformdirs", "pluggy")
+    mode = "--fix" if "--fix" in session.posargs else "--check"
+    session.run("python", "scripts/gen_cli_docs.py", mode)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Install with the bundled offline model and transcribe examples/."""
+    install_project(session, "offline")
+    session.run("transcribe", "examples/", *session.posargs)

