@@ -31,9 +31,7 @@ SCRIPT = [
 
 
 def speak(text: str, voice: str, out: Path) -> None:
-    subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", "150", "-w", str(out), text], check=True
-    )
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(out), text], check=True)
 
 
 def main() -> None:
@@ -45,29 +43,82 @@ def main() -> None:
             raw = Path(tmp) / f"{i}.wav"
             speak(text, VOICES[speaker], raw)
             norm = Path(tmp) / f"{i}n.wav"
-            subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-ac", "1",
-                            "-ar", str(RATE), str(norm)], check=True)
+            subprocess.run(
+                [
+                    "ffmpeg",
+                    "-v",
+                    "error",
+                    "-y",
+                    "-i",
+                    str(raw),
+                    "-ac",
+                    "1",
+                    "-ar",
+                    str(RATE),
+                    str(norm),
+                ],
+                check=True,
+            )
             with wave.open(str(norm)) as w:
                 dur = w.getnframes() / RATE
-            turns.append({"speaker": speaker, "start": round(t, 3), "end": round(t + dur, 3),
-                          "text": text})
+            turns.append(
+                {"speaker": speaker, "start": round(t, 3), "end": round(t + dur, 3), "text": text}
+            )
             pieces.append(norm)
             t += dur + GAP
         # Interleave silences with the turns; the concat filter keeps exact timing.
         inputs: list[str] = ["-f", "lavfi", "-t", "0.5", "-i", f"anullsrc=r={RATE}:cl=mono"]
         for p in pieces:
-            inputs += ["-i", str(p), "-f", "lavfi", "-t", str(GAP), "-i",
-                       f"anullsrc=r={RATE}:cl=mono"]
+            inputs += [
+                "-i",
+                str(p),
+                "-f",
+                "lavfi",
+                "-t",
+                str(GAP),
+                "-i",
+                f"anullsrc=r={RATE}:cl=mono",
+            ]
         n = 1 + 2 * len(pieces)
         concat = "".join(f"[{i}:a]" for i in range(n)) + f"concat=n={n}:v=0:a=1[a]"
         total = round(t, 3)
         mp4 = HERE / "conversation.mp4"
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", *inputs,
-             "-f", "lavfi", "-t", str(total), "-i", "testsrc2=size=320x180:rate=10",
-             "-filter_complex", concat, "-map", f"{n}:v", "-map", "[a]",
-             "-c:v", "libx264", "-preset", "veryfast", "-crf", "35", "-pix_fmt", "yuv420p",
-             "-c:a", "aac", "-b:a", "64k", "-movflags", "+faststart", "-shortest", str(mp4)],
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                *inputs,
+                "-f",
+                "lavfi",
+                "-t",
+                str(total),
+                "-i",
+                "testsrc2=size=320x180:rate=10",
+                "-filter_complex",
+                concat,
+                "-map",
+                f"{n}:v",
+                "-map",
+                "[a]",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "35",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "64k",
+                "-movflags",
+                "+faststart",
+                "-shortest",
+                str(mp4),
+            ],
             check=True,
         )
     (HERE / "conversation.script.json").write_text(

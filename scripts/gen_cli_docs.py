@@ -1,7 +1,7 @@
 """Generate docs/cli.md from the Typer app, so the CLI reference cannot drift.
 
-    python scripts/gen_cli_docs.py --fix     rewrite docs/cli.md
-    python scripts/gen_cli_docs.py --check   exit 1 when docs/cli.md is stale (CI)
+python scripts/gen_cli_docs.py --fix     rewrite docs/cli.md
+python scripts/gen_cli_docs.py --check   exit 1 when docs/cli.md is stale (CI)
 """
 
 from __future__ import annotations

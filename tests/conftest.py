@@ -21,7 +21,9 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """No test reads the developer's config, state or cache, or reaches the model hub."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("TRANSCRIBER_CONFIG", str(home / "config.toml"))
@@ -29,7 +31,10 @@ def isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(home / "hf"))
     for name in list(os.environ):
-        if name.startswith("TRANSCRIBER_") and name not in ("TRANSCRIBER_CONFIG", "TRANSCRIBER_STATE_DIR"):
+        if name.startswith("TRANSCRIBER_") and name not in (
+            "TRANSCRIBER_CONFIG",
+            "TRANSCRIBER_STATE_DIR",
+        ):
             monkeypatch.delenv(name)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     return home
@@ -58,9 +63,7 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def convert(src: Path, dest: Path, *args: str) -> Path:
     """Real ffmpeg conversion; used to make every container the tests need."""
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(src), *args, str(dest)], check=True
-    )
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), *args, str(dest)], check=True)
     return dest
 
 
@@ -77,12 +80,22 @@ def make_media(conversation: dict, media_dir: Path):
     return factory
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-            program: str = "transcribe", timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    program: str = "transcribe",
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
     """Run one of our console scripts as a real subprocess."""
     return subprocess.run(
-        [str(BIN / program), *args], capture_output=True, text=True, cwd=cwd,
-        env={**os.environ, **(env or {})}, timeout=timeout, stdin=subprocess.DEVNULL,
+        [str(BIN / program), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -100,7 +113,8 @@ def moto_server() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [exe, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -70,8 +70,9 @@ def test_config_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     proc = run_cli("config", "init", program="transcriber")
     assert proc.returncode == 2 and "exists" in proc.stderr
     write_config('model = "medium"\nmongodb_url = "mongodb://user:pw@db.example/x"\n')
-    proc = run_cli("config", "show", "--json", program="transcriber",
-                   env={"HF_TOKEN": "hf_topsecret"})
+    proc = run_cli(
+        "config", "show", "--json", program="transcriber", env={"HF_TOKEN": "hf_topsecret"}
+    )
     data = json.loads(proc.stdout)
     assert data["schema"] == "transcriber.config/1"
     assert data["settings"]["model"] == "medium"

@@ -5,19 +5,23 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import parse_srt, parse_vtt
+from transcriber_cli.errors import UsageError
 from transcriber_cli.formats import parse_formats
 from transcriber_cli.formats.cues import MAX_CHARS, build_cues, format_timestamp, wrap_lines
 from transcriber_cli.formats.subtitles import write_srt, write_vtt
 from transcriber_cli.formats.tables import write_json, write_tsv
 from transcriber_cli.formats.text import write_txt
-from transcriber_cli.errors import UsageError
 from transcriber_cli.transcript import Segment, Transcript, Word
 
 
-def words_from(text: str, start: float, step: float = 0.3, speaker: str | None = None) -> list[Word]:
+def words_from(
+    text: str, start: float, step: float = 0.3, speaker: str | None = None
+) -> list[Word]:
     out, t = [], start
     for token in text.split():
-        out.append(Word(start=round(t, 3), end=round(t + step * 0.8, 3), text=" " + token, speaker=speaker))
+        out.append(
+            Word(start=round(t, 3), end=round(t + step * 0.8, 3), text=" " + token, speaker=speaker)
+        )
         t += step
     return out
 
@@ -91,8 +95,11 @@ def test_srt_parses_back_with_limits() -> None:
 
 
 def test_vtt_parses_back_and_escapes() -> None:
-    t = Transcript(segments=[Segment(id=0, start=0.5, end=2.0, text="a <b> & c",
-                                     words=words_from("a <b> & c.", 0.5))])
+    t = Transcript(
+        segments=[
+            Segment(id=0, start=0.5, end=2.0, text="a <b> & c", words=words_from("a <b> & c.", 0.5))
+        ]
+    )
     text = write_vtt(t)
     cues = parse_vtt(text)
     assert cues[0].lines == ["a &lt;b&gt; &amp; c."]
@@ -115,8 +122,12 @@ def test_txt_and_tsv_and_json_round_trip() -> None:
 
 
 def test_words_keep_whisper_spacing() -> None:
-    words = [Word(start=0, end=0.5, text=" It"), Word(start=0.5, end=1, text=" costs"),
-             Word(start=1, end=1.5, text=" $20"), Word(start=1.5, end=2, text=",000.")]
+    words = [
+        Word(start=0, end=0.5, text=" It"),
+        Word(start=0.5, end=1, text=" costs"),
+        Word(start=1, end=1.5, text=" $20"),
+        Word(start=1.5, end=2, text=",000."),
+    ]
     t = Transcript(segments=[Segment(id=0, start=0, end=2, text="It costs $20,000.", words=words)])
     assert build_cues(t)[0].text == "It costs $20,000."
 

@@ -6,8 +6,17 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["torch", "faster_whisper", "ctranslate2", "pyannote", "boto3", "botocore", "pymongo",
-         "numpy", "ffmpeg"]
+HEAVY = [
+    "torch",
+    "faster_whisper",
+    "ctranslate2",
+    "pyannote",
+    "boto3",
+    "botocore",
+    "pymongo",
+    "numpy",
+    "ffmpeg",
+]
 
 
 def test_cli_import_loads_no_heavy_module() -> None:
@@ -20,6 +29,10 @@ def test_cli_import_loads_no_heavy_module() -> None:
 
 
 def test_help_lists_commands() -> None:
-    out = subprocess.run([sys.executable, "-m", "transcriber_cli", "--help"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "transcriber_cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "transcribe" in out.stdout and "config" in out.stdout

@@ -27,15 +27,25 @@ def test_builtins_and_the_markdown_plugin_are_registered() -> None:
 class Upper:
     @hookimpl
     def process_transcript(self, transcript: Transcript) -> Transcript:
-        return transcript.model_copy(update={"segments": [
-            s.model_copy(update={"text": s.text.upper()}) for s in transcript.segments]})
+        return transcript.model_copy(
+            update={
+                "segments": [
+                    s.model_copy(update={"text": s.text.upper()}) for s in transcript.segments
+                ]
+            }
+        )
 
 
 class Suffix:
     @hookimpl
     def process_transcript(self, transcript: Transcript) -> Transcript:
-        return transcript.model_copy(update={"segments": [
-            s.model_copy(update={"text": s.text + "!"}) for s in transcript.segments]})
+        return transcript.model_copy(
+            update={
+                "segments": [
+                    s.model_copy(update={"text": s.text + "!"}) for s in transcript.segments
+                ]
+            }
+        )
 
 
 def test_postprocessors_chain_in_registration_order() -> None:

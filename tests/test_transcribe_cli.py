@@ -63,8 +63,11 @@ def test_json_transcript_content_and_timings(transcribed: dict, conversation: di
     # Each turn's first word is heard within half a second of when the script says it starts.
     for turn in conversation["turns"]:
         first = turn["text"].split()[0].lower().strip(".,")
-        near = [w for w in words if w.text.strip(" .,").lower() == first
-                and abs(w.start - turn["start"]) < 0.6]
+        near = [
+            w
+            for w in words
+            if w.text.strip(" .,").lower() == first and abs(w.start - turn["start"]) < 0.6
+        ]
         assert near, f"no {first!r} near {turn['start']} s"
 
 
@@ -72,8 +75,18 @@ def test_json_line_contract(transcribed: dict) -> None:
     lines = json_lines(transcribed["proc"].stdout)
     assert len(lines) == 1
     line = lines[0]
-    assert set(line) == {"schema", "path", "status", "outputs", "duration", "language",
-                         "speakers", "diarization", "error", "reason"}
+    assert set(line) == {
+        "schema",
+        "path",
+        "status",
+        "outputs",
+        "duration",
+        "language",
+        "speakers",
+        "diarization",
+        "error",
+        "reason",
+    }
     assert line["schema"] == "transcriber.result/1"
     assert line["status"] == "done" and line["error"] is None and line["language"] == "en"
     assert sorted(Path(p).suffix for p in line["outputs"]) == sorted("." + f for f in FORMATS)
@@ -104,8 +117,16 @@ def test_rerun_skips_instantly_then_overwrite_redoes(transcribed: dict) -> None:
 
 
 def test_changed_options_redo(transcribed: dict) -> None:
-    proc = run_cli(str(transcribed["src"]), "--json", "--no-diarize", "--beam-size", "2",
-                   "-f", "txt", env=transcribed["env"])
+    proc = run_cli(
+        str(transcribed["src"]),
+        "--json",
+        "--no-diarize",
+        "--beam-size",
+        "2",
+        "-f",
+        "txt",
+        env=transcribed["env"],
+    )
     assert json_lines(proc.stdout)[0]["status"] == "done"
 
 
@@ -126,15 +147,32 @@ def messy_folder(tmp_path_factory: pytest.TempPathFactory, conversation: dict, m
     root = tmp_path_factory.mktemp("batch") / "recordings"
     (root / "sub dir").mkdir(parents=True)
     shutil.copy(make_media("good.m4a", "-vn", "-c:a", "aac"), root / "good one.m4a")
-    shutil.copy(make_media("good.ogg", "-vn", "-c:a", "libvorbis"), root / "sub dir" / "ünï [2].ogg")
+    shutil.copy(
+        make_media("good.ogg", "-vn", "-c:a", "libvorbis"), root / "sub dir" / "ünï [2].ogg"
+    )
     (root / "empty.mp3").write_bytes(b"")
     (root / "random.mp4").write_bytes(np.random.default_rng(1).bytes(40_000))
     (root / "notes.txt").write_text("just some notes\n")
     (root / "blob.bin").write_bytes(np.random.default_rng(2).bytes(10_000))
     whole = make_media("whole.flac", "-vn").read_bytes()
     (root / "corrupt.flac").write_bytes(whole[:3000])
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5",
-                    "-t", "1", "-pix_fmt", "yuv420p", str(root / "no-audio.mp4")], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x64:rate=5",
+            "-t",
+            "1",
+            "-pix_fmt",
+            "yuv420p",
+            str(root / "no-audio.mp4"),
+        ],
+        check=True,
+    )
     return root
 
 
@@ -147,8 +185,12 @@ def test_batch_folder_goes_on_past_bad_inputs(messy_folder: Path, tmp_path: Path
     assert by_name["ünï [2].ogg"]["status"] == "done"
     for other in ("notes.txt", "blob.bin"):  # not recordings: skipped, not failed
         assert by_name[other]["status"] == "ignored", by_name[other]
-    expected = {"empty.mp3": "empty file", "random.mp4": "not a readable media file",
-                "no-audio.mp4": "no audio stream", "corrupt.flac": "corrupt.flac: "}
+    expected = {
+        "empty.mp3": "empty file",
+        "random.mp4": "not a readable media file",
+        "no-audio.mp4": "no audio stream",
+        "corrupt.flac": "corrupt.flac: ",
+    }
     for name, cause in expected.items():
         assert by_name[name]["status"] == "failed", by_name[name]
         assert name in by_name[name]["error"] and cause in by_name[name]["error"]
@@ -161,8 +203,9 @@ def test_batch_folder_goes_on_past_bad_inputs(messy_folder: Path, tmp_path: Path
     assert not list(out.rglob("no-audio.*"))
 
 
-def test_batch_resume_redoes_only_failed_or_changed(messy_folder: Path, tmp_path: Path,
-                                                    make_media) -> None:
+def test_batch_resume_redoes_only_failed_or_changed(
+    messy_folder: Path, tmp_path: Path, make_media
+) -> None:
     out = tmp_path / "out"
     run_cli(str(messy_folder), "-o", str(out), "--no-diarize", "-f", "txt")
     good = messy_folder / "good one.m4a"
@@ -180,8 +223,21 @@ def test_batch_resume_redoes_only_failed_or_changed(messy_folder: Path, tmp_path
 
 
 def test_include_exclude(messy_folder: Path, tmp_path: Path) -> None:
-    proc = run_cli(str(messy_folder), "--json", "-o", str(tmp_path), "--no-diarize", "-f", "txt",
-                   "--include", "*.ogg", "--include", "*.m4a", "--exclude", "good*")
+    proc = run_cli(
+        str(messy_folder),
+        "--json",
+        "-o",
+        str(tmp_path),
+        "--no-diarize",
+        "-f",
+        "txt",
+        "--include",
+        "*.ogg",
+        "--include",
+        "*.m4a",
+        "--exclude",
+        "good*",
+    )
     names = [Path(r["path"]).name for r in json_lines(proc.stdout)]
     assert names == ["ünï [2].ogg"] and proc.returncode == 0
 
@@ -192,8 +248,17 @@ def test_named_bad_inputs_fail_with_one_line_each(tmp_path: Path, make_media) ->
     notes = tmp_path / "notes.txt"
     notes.write_text("hello\n")
     good = make_media("named.wav", "-vn", "-t", "5")
-    proc = run_cli(str(tmp_path / "missing.mp4"), str(empty), str(notes), str(good), "-o",
-                   str(tmp_path / "o"), "--no-diarize", "-f", "txt")
+    proc = run_cli(
+        str(tmp_path / "missing.mp4"),
+        str(empty),
+        str(notes),
+        str(good),
+        "-o",
+        str(tmp_path / "o"),
+        "--no-diarize",
+        "-f",
+        "txt",
+    )
     assert proc.returncode == 1
     errors = proc.stderr.strip().splitlines()
     assert len(errors) == 3, proc.stderr

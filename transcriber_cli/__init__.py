@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from transcriber_cli.hookspecs import hookimpl  # noqa: E402  (public plugin API)
+from transcriber_cli.hookspecs import hookimpl
 
 __all__ = ["__version__", "hookimpl"]

@@ -222,7 +222,8 @@ class BatchRunner:
                 base = output_base(cand, self.output_dir).absolute()
                 if base in seen:
                     result = FileResult(
-                        str(cand.path), "failed",
+                        str(cand.path),
+                        "failed",
                         error=f"{cand.path}: outputs would overwrite those of {seen[base]}; "
                         "rename one or use -o",
                     )

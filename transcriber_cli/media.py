@@ -22,13 +22,45 @@ from transcriber_cli.errors import (
 
 SAMPLE_RATE = 16000
 # Container formats ffprobe reports for things that are not recordings.
-_NON_MEDIA_FORMATS = {"tty", "image2", "png_pipe", "jpeg_pipe", "gif", "bmp_pipe", "webp_pipe",
-                      "svg_pipe", "tiff_pipe", "lrc", "srt", "webvtt", "ass", "subviewer",
-                      "ico", "pdf"}
+_NON_MEDIA_FORMATS = {
+    "tty",
+    "image2",
+    "png_pipe",
+    "jpeg_pipe",
+    "gif",
+    "bmp_pipe",
+    "webp_pipe",
+    "svg_pipe",
+    "tiff_pipe",
+    "lrc",
+    "srt",
+    "webvtt",
+    "ass",
+    "subviewer",
+    "ico",
+    "pdf",
+}
 
 
-_EXTRA_MEDIA_EXTENSIONS = {".opus", ".m4a", ".mkv", ".webm", ".flac", ".ogg", ".oga", ".wma",
-                           ".aac", ".amr", ".3gp", ".mts", ".m2ts", ".ts", ".caf", ".aiff", ".aif"}
+_EXTRA_MEDIA_EXTENSIONS = {
+    ".opus",
+    ".m4a",
+    ".mkv",
+    ".webm",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".wma",
+    ".aac",
+    ".amr",
+    ".3gp",
+    ".mts",
+    ".m2ts",
+    ".ts",
+    ".caf",
+    ".aiff",
+    ".aif",
+}
 
 
 def has_media_extension(path: Path) -> bool:
@@ -105,8 +137,11 @@ def probe(path: Path) -> MediaInfo:
     format_name = str(fmt.get("format_name", ""))
     streams = info.get("streams", [])
     audio = [s for s in streams if s.get("codec_type") == "audio"]
-    video = [s for s in streams if s.get("codec_type") == "video"
-             and not s.get("disposition", {}).get("attached_pic")]
+    video = [
+        s
+        for s in streams
+        if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+    ]
     if set(format_name.split(",")) & _NON_MEDIA_FORMATS or not streams:
         raise NotMediaError(f"{path}: not a media file (detected as {format_name or 'unknown'})")
     if not audio:
@@ -154,8 +189,16 @@ def extract_mp3(path: Path, dest: Path, bitrate: str = "128k") -> Path:
     ensure_ffmpeg()
     stream = (
         ffmpeg.input(_url(path))
-        .output(_url(dest), map="0:a:0", vn=None, ac=1, ar=SAMPLE_RATE, acodec="libmp3lame",
-                audio_bitrate=bitrate, f="mp3")
+        .output(
+            _url(dest),
+            map="0:a:0",
+            vn=None,
+            ac=1,
+            ar=SAMPLE_RATE,
+            acodec="libmp3lame",
+            audio_bitrate=bitrate,
+            f="mp3",
+        )
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
         .overwrite_output()
     )

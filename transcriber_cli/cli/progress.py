@@ -64,9 +64,7 @@ class RichReporter:
             return
         if self.audio_task is not None:
             self.progress.remove_task(self.audio_task)
-        self.audio_task = self.progress.add_task(
-            escape(path.name), total=max(round(duration), 1)
-        )
+        self.audio_task = self.progress.add_task(escape(path.name), total=max(round(duration), 1))
 
     def file_progress(self, stage: str, done: float, total: float) -> None:
         if self.progress and self.audio_task is not None:

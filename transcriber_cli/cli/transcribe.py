@@ -24,7 +24,9 @@ def transcribe_command(
     model: str | None = typer.Option(
         None, "-m", "--model", help="Model name (tiny ... large-v3, turbo), hub id or directory."
     ),
-    language: str | None = typer.Option(None, "--language", help="Language code (default: detect)."),
+    language: str | None = typer.Option(
+        None, "--language", help="Language code (default: detect)."
+    ),
     task: str | None = typer.Option(None, "--task", help="transcribe or translate."),
     device: str | None = typer.Option(None, "--device", help="auto, cuda or cpu."),
     compute_type: str | None = typer.Option(
@@ -75,10 +77,20 @@ def transcribe_command(
         from transcriber_cli.pipeline import DiarizeOptions
 
         settings = load_settings(
-            model=model, language=language, task=task, device=device,
-            compute_type=compute_type, batch_size=batch_size, beam_size=beam_size, vad=vad,
-            word_timestamps=word_timestamps, initial_prompt=initial_prompt, hotwords=hotwords,
-            formats=formats, diarize=diarize, diarization_model=diarization_model,
+            model=model,
+            language=language,
+            task=task,
+            device=device,
+            compute_type=compute_type,
+            batch_size=batch_size,
+            beam_size=beam_size,
+            vad=vad,
+            word_timestamps=word_timestamps,
+            initial_prompt=initial_prompt,
+            hotwords=hotwords,
+            formats=formats,
+            diarize=diarize,
+            diarization_model=diarization_model,
             hf_token=hf_token,
         )
         if num_speakers and (min_speakers or max_speakers):
@@ -86,15 +98,21 @@ def transcribe_command(
         if min_speakers and max_speakers and min_speakers > max_speakers:
             raise UsageError("--min-speakers is larger than --max-speakers")
         diarize_options = DiarizeOptions(
-            num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
             speaker_names=_names(speaker_names),
         )
         chosen = parse_formats(settings.formats)
         live = is_interactive() and not json_output and not quiet
         with RichReporter(live=live, json_lines=json_output, quiet=quiet) as reporter:
             runner = BatchRunner(
-                settings, chosen, output_dir=output_dir, overwrite=overwrite,
-                reporter=reporter, diarize_options=diarize_options,
+                settings,
+                chosen,
+                output_dir=output_dir,
+                overwrite=overwrite,
+                reporter=reporter,
+                diarize_options=diarize_options,
             )
             results = runner.run(paths, include, exclude)
         if not results:

@@ -69,7 +69,7 @@ def _from_hub(name: str, *, cache_dir: Path | None, offline: bool) -> ResolvedMo
         return ResolvedModel(name, download_model(name, local_files_only=True, **kwargs), "cache")
     except ValueError as exc:  # not a known size nor an "org/name" id
         raise ModelUnavailable(f"unknown model {name!r}: {exc}") from None
-    except Exception:  # noqa: BLE001 - not cached; fall through to a download
+    except Exception:
         pass
     if offline or os.environ.get("HF_HUB_OFFLINE") == "1":
         raise ModelUnavailable(
@@ -78,7 +78,7 @@ def _from_hub(name: str, *, cache_dir: Path | None, offline: bool) -> ResolvedMo
         )
     try:
         return ResolvedModel(name, download_model(name, **kwargs), "download")
-    except Exception as exc:  # noqa: BLE001 - network, gated repo, disk: one line for the user
+    except Exception as exc:
         raise ModelUnavailable(
             f"cannot download model {name!r} ({type(exc).__name__})",
             hint=f"check the network, or run 'transcriber models pull {name}' where there is "

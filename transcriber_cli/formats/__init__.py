@@ -38,8 +38,7 @@ def parse_formats(spec: str) -> list[OutputFormat]:
     unknown = [n for n in names if n not in formats and n != "all"]
     if unknown:
         raise UsageError(
-            f"unknown format {', '.join(unknown)}; "
-            f"choose from {', '.join(sorted(formats))} or all"
+            f"unknown format {', '.join(unknown)}; choose from {', '.join(sorted(formats))} or all"
         )
     chosen = [f for f in formats.values() if f.default] if "all" in names else []
     chosen += [formats[n] for n in names if n != "all" and formats[n] not in chosen]

@@ -32,7 +32,9 @@ class Cue:
         return "\n".join(self.lines)
 
 
-def wrap_lines(text: str, max_chars: int = MAX_CHARS, max_lines: int = MAX_LINES) -> list[str] | None:
+def wrap_lines(
+    text: str, max_chars: int = MAX_CHARS, max_lines: int = MAX_LINES
+) -> list[str] | None:
     """Split ``text`` into at most ``max_lines`` balanced lines of ``max_chars``; None if it
     cannot fit. A single word longer than a line is allowed on its own line."""
     words = text.split()

@@ -27,7 +27,9 @@ def session(region: str | None = None, profile: str | None = None) -> boto3.sess
     try:
         return boto3.session.Session(region_name=region, profile_name=profile)
     except botocore.exceptions.ProfileNotFound:
-        raise SetupError(f"AWS profile {profile!r} not found", hint="see 'aws configure list-profiles'") from None
+        raise SetupError(
+            f"AWS profile {profile!r} not found", hint="see 'aws configure list-profiles'"
+        ) from None
 
 
 def client(service: str, region: str | None = None, profile: str | None = None) -> Any:
@@ -42,7 +44,8 @@ def client(service: str, region: str | None = None, profile: str | None = None) 
     if sess.get_credentials() is None:
         raise SetupError(
             "no AWS credentials found",
-            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run 'aws configure'",
+            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "or run 'aws configure'",
         )
     return sess.client(service, config=Config(retries=_RETRIES, user_agent_extra="transcriber"))
 

@@ -14,8 +14,12 @@ def _clock(seconds: float) -> str:
 
 def write_markdown(transcript: Transcript) -> str:
     title = transcript.source or "Transcript"
-    out = [f"# {title}", "", f"*Language: {transcript.language or 'unknown'}, "
-           f"duration: {_clock(transcript.duration)}*", ""]
+    out = [
+        f"# {title}",
+        "",
+        f"*Language: {transcript.language or 'unknown'}, duration: {_clock(transcript.duration)}*",
+        "",
+    ]
     turns: list[tuple[str | None, float, list[str]]] = []
     for seg in transcript.segments:
         if turns and turns[-1][0] == seg.speaker:
