@@ -29,29 +29,8 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
-    session.run(
-        "ruff",
-        "check",
-        "transcriber_cli",
-        "tests",
-        "plugins",
-        "bench",
-        "scripts",
-        "noxfile.py",
-        "examples",
-    )
-    session.run(
-        "ruff",
-        "format",
-        "--check",
-        "transcriber_cli",
-        "tests",
-        "plugins",
-        "bench",
-        "scripts",
-        "noxfile.py",
-        "examples",
-    )
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session(python=PYTHON)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from rich.markup import escape
@@ -35,6 +36,7 @@ class RichReporter:
         self.progress: Progress | None = None
         self.files_task: TaskID | None = None
         self.audio_task: TaskID | None = None
+        self.current = ""
         if live:
             self.progress = Progress(
                 TextColumn("{task.description}"),
@@ -64,7 +66,10 @@ class RichReporter:
             return
         if self.audio_task is not None:
             self.progress.remove_task(self.audio_task)
-        self.audio_task = self.progress.add_task(escape(path.name), total=max(round(duration), 1))
+        self.current = escape(path.name)
+        self.audio_task = self.progress.add_task(
+            f"{self.current} decoding", total=max(round(duration), 1)
+        )
 
     def file_progress(self, stage: str, done: float, total: float) -> None:
         if self.progress and self.audio_task is not None:
@@ -73,7 +78,7 @@ class RichReporter:
                 self.audio_task,
                 completed=round(done),
                 total=max(round(total), 1),
-                description=f"{label}",
+                description=f"{self.current} {label}",
             )
 
     def file_finished(self, result: FileResult) -> None:
@@ -95,6 +100,10 @@ class RichReporter:
         if self.live and not self.quiet:
             stderr.print(f"[dim]{escape(text)}[/]")
 
+    def summary(self, results: list[FileResult]) -> None:
+        if self.live and not self.quiet and len(results) > 1:
+            stderr.print(summary_line(results))
+
 
 def _human_line(result: FileResult) -> str:
     name = escape(result.path)
@@ -103,10 +112,15 @@ def _human_line(result: FileResult) -> str:
         bits = [f"{result.duration:.1f} s" if result.duration else "", result.language or ""]
         if result.speakers:
             bits.append(f"{len(result.speakers)} speakers")
-        elif result.diarization and result.diarization != "done":
-            bits.append(f"no speakers: {escape(result.diarization)}")
         detail = ", ".join(b for b in bits if b)
         return f"[green]done[/] {name} -> {{{exts}}} ({detail})"
+    reason = escape((result.reason or "").removeprefix(f"{result.path}: "))
     if result.status == "skipped":
-        return f"[yellow]skipped[/] {name}: {escape(result.reason or '')}"
-    return f"[dim]ignored {name}: {escape(result.reason or '')}[/]"
+        return f"[yellow]skipped[/] {name}: {reason}"
+    return f"[dim]ignored {name}: {reason}[/]"
+
+
+def summary_line(results: list[FileResult]) -> str:
+    counts = Counter(r.status for r in results)
+    order = ("done", "skipped", "ignored", "failed")
+    return ", ".join(f"{counts[s]} {s}" for s in order if counts[s])

@@ -115,6 +115,7 @@ def transcribe_command(
                 diarize_options=diarize_options,
             )
             results = runner.run(paths, include, exclude)
+        reporter.summary(results)
         if not results:
             raise UsageError("no input files found")
         raise typer.Exit(int(exit_code(results)))
