@@ -301,3 +301,16 @@ def test_model_directory_and_unknown_model(tmp_path: Path, make_media, tiny_mode
     assert "not in the cache and offline" in proc.stderr or "cannot download" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_too_long_input_is_refused_before_decoding(tmp_path: Path, conversation: dict) -> None:
+    src = tmp_path / "long.mp4"
+    shutil.copy(conversation["path"], src)
+    proc = run_cli(
+        str(src), "--json", "--no-diarize", env={"TRANSCRIBER_MAX_DURATION_HOURS": "0.005"}
+    )
+    assert proc.returncode == 1
+    (line,) = json_lines(proc.stdout)
+    assert line["status"] == "failed"
+    assert "long.mp4: 0:00:33 long, over the 0:00:18 limit" in line["error"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]

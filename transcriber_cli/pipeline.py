@@ -49,9 +49,14 @@ class PipelineResult:
 def check_duration(info: media.MediaInfo, max_hours: float) -> None:
     if info.duration > max_hours * 3600:
         raise InputError(
-            f"{info.path}: {info.duration / 3600:.1f} h long, over the {max_hours:g} h limit "
-            "(raise max_duration_hours to allow it)"
+            f"{info.path}: {_clock(info.duration)} long, over the {_clock(max_hours * 3600)} "
+            "limit (raise max_duration_hours to allow it)"
         )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def transcribe_audio(
