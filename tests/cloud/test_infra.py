@@ -45,9 +45,7 @@ def test_bucket_settings(stack_up: dict) -> None:
     assert set(tls["Resource"]) == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
     sse = by_sid["DenyUnencryptedPut"]
     assert sse["Effect"] == "Deny" and sse["Action"] == "s3:PutObject"
-    assert sse["Condition"] == {
-        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}
-    }
+    assert sse["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}}
     rules = {
         r["Filter"]["Prefix"]: r
         for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
@@ -82,7 +80,11 @@ def test_role_profile_and_policy(stack_up: dict) -> None:
     role = iam.get_role(RoleName=ROLE)["Role"]
     trust = role["AssumeRolePolicyDocument"]
     assert trust["Statement"] == [
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
     ]
     profile = iam.get_instance_profile(InstanceProfileName=ROLE)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [ROLE]
@@ -100,8 +102,9 @@ def test_role_profile_and_policy(stack_up: dict) -> None:
     assert set(stmts["StackQueues"]["Resource"]) == {
         f"arn:aws:sqs:us-east-1:{ACCOUNT}:{QUEUE}", f"arn:aws:sqs:us-east-1:{ACCOUNT}:{DLQ}"
     }  # fmt: skip
-    assert f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/transcriber/{STACK}/*" in (
-        stmts["StackSecrets"]["Resource"]
+    assert (
+        f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/transcriber/{STACK}/*"
+        in (stmts["StackSecrets"]["Resource"])
     )
     assert stmts["OwnLogGroup"]["Resource"][0] == (
         f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/transcriber/{STACK}/worker"
@@ -206,7 +209,9 @@ def test_changed_options_update_in_place(stack_up: dict) -> None:
 
 
 def test_status_reports_resources_and_drift(stack_up: dict) -> None:
-    boto("logs").put_retention_policy(logGroupName=f"/transcriber/{STACK}/worker", retentionInDays=7)
+    boto("logs").put_retention_policy(
+        logGroupName=f"/transcriber/{STACK}/worker", retentionInDays=7
+    )
     status = cli_json("infra", "status", "--stack", STACK)
     assert status["schema"] == "transcriber.infra/1"
     by_kind = {(r["resource"], r["name"]): r for r in status["resources"]}
@@ -221,7 +226,9 @@ def test_status_reports_resources_and_drift(stack_up: dict) -> None:
 def test_status_of_missing_stack(aws: str) -> None:
     status = cli_json("infra", "status", "--stack", "nothing")
     assert status["complete"] is False
-    assert not any(r["exists"] for r in status["resources"] if r["resource"] != "ebs-encryption-default")
+    assert not any(
+        r["exists"] for r in status["resources"] if r["resource"] != "ebs-encryption-default"
+    )
 
 
 def test_down_requires_yes_without_a_terminal(stack_up: dict) -> None:
@@ -233,7 +240,9 @@ def test_down_requires_yes_without_a_terminal(stack_up: dict) -> None:
 
 def test_down_keep_data_keeps_the_bucket_only(stack_up: dict) -> None:
     result = cli_json("infra", "down", "--stack", STACK, "--yes", "--keep-data")
-    assert {"s3-bucket": "keep"}.items() <= {a["resource"]: a["action"] for a in result["actions"]}.items()
+    assert {"s3-bucket": "keep"}.items() <= {
+        a["resource"]: a["action"] for a in result["actions"]
+    }.items()
     assert [b["Name"] for b in boto("s3").list_buckets()["Buckets"]] == [BUCKET]
     assert tagged_arns() == [f"arn:aws:s3:::{BUCKET}"]
 
@@ -270,7 +279,7 @@ def test_down_leaves_nothing_tagged(stack_up: dict) -> None:
     assert cli_json("infra", "down", "--stack", STACK, "--yes")["actions"][0]["action"] == "keep"
 
 
-def cli_stdin_secret():  # noqa: ANN201
+def cli_stdin_secret():
     from tests.cloud.helpers import cli_stdin
 
     return cli_stdin("infra", "secrets", "set", "hf_token", "--stack", STACK, stdin="hf_x\n")
