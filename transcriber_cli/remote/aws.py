@@ -56,3 +56,39 @@ def error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
     return None
+
+
+def account_id(region: str | None = None, profile: str | None = None) -> str:
+    """The account the credentials belong to (STS GetCallerIdentity needs no permission)."""
+    import botocore.exceptions
+
+    try:
+        return client("sts", region, profile).get_caller_identity()["Account"]
+    except botocore.exceptions.NoCredentialsError:
+        raise SetupError("no AWS credentials found") from None
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"):
+            raise SetupError(
+                f"AWS rejected the credentials ({error_code(exc)})",
+                hint="check AWS_PROFILE / access keys, or refresh an expired session",
+            ) from None
+        raise
+
+
+def check_region(region: str | None = None, profile: str | None = None) -> str:
+    """The session's region, refused early when AWS does not know it (typos like 'us-east1')."""
+    sess = session(region, profile)
+    name = sess.region_name
+    if name is None:
+        raise SetupError(
+            "no AWS region configured",
+            hint="pass --region, set AWS_REGION, or set region in the config file",
+        )
+    known = (
+        set(sess.get_available_regions("ec2"))
+        | set(sess.get_available_regions("ec2", partition_name="aws-us-gov"))
+        | set(sess.get_available_regions("ec2", partition_name="aws-cn"))
+    )
+    if name not in known:
+        raise SetupError(f"unknown AWS region {name!r}", hint="e.g. us-east-1, eu-west-1")
+    return name

@@ -1,0 +1,117 @@
+"""Render infra/fleet results: Rich tables for people, the versioned JSON envelope with --json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False, soft_wrap=True)
+
+_STYLE = {"create": "green", "update": "yellow", "delete": "red", "keep": "cyan", "none": "dim"}
+
+
+def emit_json(data: dict[str, Any]) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def render_actions(data: dict[str, Any]) -> None:
+    header = f"stack {data['stack']} · {data['region']}"
+    if data.get("dry_run"):
+        header += " · dry run: nothing was changed"
+    out.print(f"[bold]{header}[/]")
+    table = Table(show_header=True, header_style="bold", box=None)
+    for col in ("action", "resource", "name", "changes"):
+        table.add_column(col, overflow="fold")
+    for a in data["actions"]:
+        style = _STYLE.get(a["action"], "")
+        detail = ", ".join(a["changes"]) if a["action"] == "update" else a.get("note", "")
+        table.add_row(f"[{style}]{a['action']}[/]", a["resource"], a["name"], detail)
+    if data["actions"]:
+        out.print(table)
+    if not data.get("changed"):
+        out.print("no changes")
+    if data.get("summary"):
+        render_summary(data["summary"])
+
+
+def render_summary(s: dict[str, Any]) -> None:
+    out.print()
+    out.print(f"[bold]bucket[/] {s['bucket']}  [bold]queue[/] {s['queue']}")
+    fleet = s.get("fleet")
+    out.print(
+        f"[bold]fleet[/] {fleet['desired']} running of max {fleet['max']}"
+        if fleet
+        else "[bold]fleet[/] none (transcriber fleet up)"
+    )
+    idle = s["idle_cost"]
+    out.print(f"[bold]idle cost[/] ~${idle['compute_usd_per_hour']:.2f}/h compute; {idle['note']}")
+    table = Table(title="cost per GPU hour", box=None, header_style="bold")
+    for col in ("type", "on-demand $/h", "spot est. $/h"):
+        table.add_column(col)
+    for p in s["gpu_hour"]:
+        od, spot = p["on_demand_usd_per_hour"], p["spot_estimate_usd_per_hour"]
+        table.add_row(
+            p["instance_type"], f"{od:.3f}" if od else "?", f"{spot:.3f}" if spot else "?"
+        )
+    out.print(table)
+    if s["gpu_hour"]:
+        out.print(f"[dim]{s['gpu_hour'][0]['basis']}[/]")
+
+
+def render_infra_status(data: dict[str, Any]) -> None:
+    out.print(f"[bold]stack {data['stack']} · {data['region']} · account {data['account']}[/]")
+    table = Table(box=None, header_style="bold")
+    for col in ("resource", "name", "state", "settings"):
+        table.add_column(col, overflow="fold")
+    for r in data["resources"]:
+        state = "[green]ok[/]" if r["exists"] else "[red]missing[/]"
+        if r["settings"].get("drift"):
+            state = "[yellow]drift[/]"
+        table.add_row(r["resource"], r["name"], state, _brief(r["settings"]))
+    out.print(table)
+    names = ", ".join(p["parameter"] for p in data["secrets"]) or "none set"
+    out.print(f"[bold]secrets[/] {names}")
+
+
+def _brief(settings: dict[str, Any]) -> str:
+    keep = ("retention_days", "emails", "ingress", "enabled", "drift", "Threshold", "url")
+    parts = [f"{k}={settings[k]}" for k in keep if k in settings and settings[k] not in (None, [])]
+    return "; ".join(parts)
+
+
+def render_fleet_status(data: dict[str, Any]) -> None:
+    out.print(f"[bold]stack {data['stack']} · {data['region']}[/]")
+    g = data["group"]
+    if g is None:
+        out.print("fleet: none (transcriber fleet up)")
+    else:
+        out.print(
+            f"group {g['name']}: desired {g['desired']} (min {g['min']}, max {g['max']}); "
+            f"types {', '.join(g['instance_types'])}; on-demand {g['on_demand_percent']}%"
+        )
+        table = Table(box=None, header_style="bold")
+        for col in ("instance", "type", "az", "lifecycle", "state"):
+            table.add_column(col)
+        for i in data["instances"]:
+            table.add_row(*(str(i[k] or "?") for k in ("id", "type", "az", "lifecycle", "state")))
+        if data["instances"]:
+            out.print(table)
+    for label in ("queue", "dlq"):
+        q = data[label]
+        out.print(
+            f"{label}: {q['visible']} waiting, {q['in_flight']} in flight"
+            if q
+            else f"{label}: missing"
+        )
+    if data["workers"] is None:
+        out.print(f"heartbeats: {data['heartbeats_note']}")
+    else:
+        out.print(f"heartbeats: {len(data['workers'])} worker(s)")
+        for w in data["workers"]:
+            out.print(
+                f"  {w['worker']} {w['instance_type']} jobs={w['jobs']} last seen {w['last_seen']}"
+            )

@@ -1,0 +1,119 @@
+"""AWS failures as one-line typed errors that name the denied action (``s3:CreateBucket``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from transcriber_cli.errors import SetupError, TranscriberError
+from transcriber_cli.remote.aws import error_code
+
+ACCESS_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "Forbidden",
+}
+BAD_CREDENTIALS = {
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AuthFailure",
+}
+
+
+class PermissionDenied(SetupError):
+    """The credentials lack an IAM permission; the message names the action."""
+
+
+class CloudError(TranscriberError):
+    """Any other AWS error, reported on one line with the call that failed."""
+
+
+def _translate(exc: BaseException, service: str | None) -> TranscriberError | None:
+    import botocore.exceptions
+
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return SetupError(
+            "no AWS credentials found",
+            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+            "or run 'aws configure'",
+        )
+    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        return SetupError(
+            f"cannot reach AWS endpoint {exc.kwargs.get('endpoint_url')}",
+            hint="check --region and the network",
+        )
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = error_code(exc) or "Unknown"
+        action = f"{service}:{exc.operation_name}" if service else exc.operation_name
+        if code in ACCESS_DENIED:
+            return PermissionDenied(
+                f"AWS denied {action}", hint="grant this action to your IAM user or role"
+            )
+        if code in BAD_CREDENTIALS:
+            return SetupError(
+                f"AWS rejected the credentials ({code})",
+                hint="check AWS_PROFILE / access keys, or refresh an expired session",
+            )
+    return None
+
+
+class Client:
+    """A boto3 client whose calls raise ``PermissionDenied`` naming the IAM action."""
+
+    def __init__(self, service: str, raw: Any) -> None:
+        self.service = service
+        self.raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.raw, name)
+        if not callable(method) or name in ("get_paginator", "get_waiter"):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                typed = _translate(exc, self.service)
+                if typed is not None:
+                    raise typed from None
+                raise
+
+        return call
+
+    def paginate(self, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+        """Items under ``key`` across every page of ``operation``."""
+        try:
+            for page in self.raw.get_paginator(operation).paginate(**kwargs):
+                yield from page.get(key, [])
+        except Exception as exc:
+            typed = _translate(exc, self.service)
+            if typed is not None:
+                raise typed from None
+            raise
+
+
+@contextlib.contextmanager
+def aws_errors() -> Iterator[None]:
+    """Around a whole command: whatever AWS error is left becomes one typed line."""
+    import botocore.exceptions
+
+    try:
+        yield
+    except TranscriberError:
+        raise
+    except botocore.exceptions.ClientError as exc:
+        typed = _translate(exc, None)
+        if typed is not None:
+            raise typed from None
+        code = error_code(exc) or "error"
+        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        raise CloudError(f"AWS {exc.operation_name} failed: {code}: {message}") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        typed = _translate(exc, None)
+        raise (typed or CloudError(f"AWS call failed: {exc}")) from None

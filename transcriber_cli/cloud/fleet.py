@@ -1,0 +1,435 @@
+"""``fleet up|scale|status|down``: launch template + Spot Auto Scaling group scaled on the queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transcriber_cli import __version__
+from transcriber_cli.cloud import naming, scaling, userdata
+from transcriber_cli.cloud.awserrors import aws_errors
+from transcriber_cli.cloud.iam import WorkerRole
+from transcriber_cli.cloud.network import SecurityGroup, default_subnets
+from transcriber_cli.cloud.plan import Action, Resource, apply_one
+from transcriber_cli.cloud.queues import Queue
+from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.cloud.storage import Bucket
+from transcriber_cli.errors import SetupError, UsageError
+from transcriber_cli.remote.aws import error_code
+
+SCHEMA = "transcriber.fleet/1"
+# Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04): NVIDIA driver + CUDA, x86_64.
+DLAMI_PARAMETER = (
+    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+)
+DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g5.xlarge", "g6.xlarge")
+DEFAULT_MAX = 4
+ROOT_VOLUME_GIB = 100
+
+
+@dataclass
+class FleetOptions:
+    instance_types: tuple[str, ...] = DEFAULT_INSTANCE_TYPES
+    max_size: int = DEFAULT_MAX
+    on_demand: bool = False
+    version: str = __version__
+    ami: str | None = None
+    ami_parameter: str = DLAMI_PARAMETER
+
+    def check(self) -> FleetOptions:
+        if not self.instance_types:
+            raise UsageError("--instance-types needs at least one type")
+        for itype in self.instance_types:
+            if "." not in itype or " " in itype:
+                raise UsageError(f"invalid instance type {itype!r} (e.g. g5.xlarge)")
+        if not 1 <= self.max_size <= 100:
+            raise UsageError("--max must be between 1 and 100")
+        return self
+
+
+def find_ami(stack: Stack, options: FleetOptions) -> dict[str, Any]:
+    """The AMI id (given, or from the public SSM parameter) and its root device."""
+    ami = options.ami
+    if ami is None:
+        try:
+            ami = stack.client("ssm").get_parameter(Name=options.ami_parameter)["Parameter"][
+                "Value"
+            ]
+        except Exception as exc:
+            if error_code(exc) in ("ParameterNotFound", "ValidationException"):
+                raise SetupError(
+                    f"cannot find the GPU AMI parameter {options.ami_parameter} in {stack.region}",
+                    hint="pass --ami ami-... or --ami-parameter",
+                ) from None
+            raise
+    images = stack.client("ec2").describe_images(Filters=[{"Name": "image-id", "Values": [ami]}])[
+        "Images"
+    ]
+    if not images:
+        raise SetupError(f"AMI {ami} not found in {stack.region}")
+    image = images[0]
+    root = image.get("RootDeviceName") or "/dev/sda1"
+    size = max(
+        [ROOT_VOLUME_GIB]
+        + [
+            m["Ebs"].get("VolumeSize", 0)
+            for m in image.get("BlockDeviceMappings", [])
+            if m.get("DeviceName") == root and "Ebs" in m
+        ]
+    )
+    return {"id": ami, "root_device": root, "root_gib": size}
+
+
+class LaunchTemplate(Resource):
+    kind = "launch-template"
+
+    def __init__(self, stack: Stack, data: dict[str, Any]) -> None:
+        super().__init__(stack)
+        self.data = data
+        self.ec2 = stack.client("ec2")
+
+    @property
+    def name(self) -> str:
+        return naming.launch_template_name(self.stack.name)
+
+    def desired(self) -> dict[str, Any]:
+        return {"data": self.data, "tags": self.stack.tags}
+
+    def find(self) -> dict[str, Any] | None:
+        try:
+            found = self.ec2.describe_launch_templates(LaunchTemplateNames=[self.name])
+        except Exception as exc:
+            if error_code(exc) in (
+                "InvalidLaunchTemplateName.NotFoundException",
+                "InvalidLaunchTemplateId.NotFound",
+            ):
+                return None
+            raise
+        return found["LaunchTemplates"][0] if found["LaunchTemplates"] else None
+
+    def current(self) -> dict[str, Any] | None:
+        template = self.find()
+        if template is None:
+            return None
+        version = self.ec2.describe_launch_template_versions(
+            LaunchTemplateId=template["LaunchTemplateId"], Versions=["$Latest"]
+        )["LaunchTemplateVersions"][0]
+        data = dict(version["LaunchTemplateData"])
+        # moto copies the template's own tags into the version data; only ours compare.
+        if data.get("TagSpecifications"):
+            data["TagSpecifications"] = [
+                t for t in data["TagSpecifications"] if t["ResourceType"] != "launch-template"
+            ]
+        return {
+            "data": {k: data.get(k) for k in self.data},
+            "tags": {t["Key"]: t["Value"] for t in template.get("Tags", [])},
+            "id": template["LaunchTemplateId"],
+            "version": version["VersionNumber"],
+        }
+
+    def create(self) -> None:
+        self.ec2.create_launch_template(
+            LaunchTemplateName=self.name,
+            LaunchTemplateData=self.data,
+            VersionDescription=f"transcriber {self.stack.name}",
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": self.stack.tag_list()}],
+        )
+
+    def update(self, changed: list[str]) -> None:
+        template = self.find()
+        assert template is not None
+        if "data" in changed:
+            # A new version; the group launches "$Latest", running instances are untouched.
+            self.ec2.create_launch_template_version(
+                LaunchTemplateId=template["LaunchTemplateId"], LaunchTemplateData=self.data
+            )
+        if "tags" in changed:
+            self.ec2.create_tags(
+                Resources=[template["LaunchTemplateId"]], Tags=self.stack.tag_list()
+            )
+
+    def delete(self) -> None:
+        self.ec2.delete_launch_template(LaunchTemplateName=self.name)
+
+
+def mixed_instances_policy(stack: Stack, options: FleetOptions) -> dict[str, Any]:
+    # Spot is requested here, not in the launch template: a mixed-instances group refuses a
+    # template that sets InstanceMarketOptions.
+    distribution: dict[str, Any] = {
+        "OnDemandBaseCapacity": 0,
+        "OnDemandPercentageAboveBaseCapacity": 100 if options.on_demand else 0,
+    }
+    if options.on_demand:
+        distribution["OnDemandAllocationStrategy"] = "lowest-price"
+    else:
+        distribution["SpotAllocationStrategy"] = "price-capacity-optimized"
+    return {
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": {
+                "LaunchTemplateName": naming.launch_template_name(stack.name),
+                "Version": "$Latest",
+            },
+            "Overrides": [{"InstanceType": t} for t in options.instance_types],
+        },
+        "InstancesDistribution": distribution,
+    }
+
+
+class AutoScalingGroup(Resource):
+    kind = "autoscaling-group"
+
+    def __init__(self, stack: Stack, options: FleetOptions, subnets: list[str]) -> None:
+        super().__init__(stack)
+        self.options = options
+        self.subnets = subnets
+        self.asg = stack.client("autoscaling")
+
+    @property
+    def name(self) -> str:
+        return naming.asg_name(self.stack.name)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "min": 0,
+            "max": self.options.max_size,
+            "mixed_instances_policy": mixed_instances_policy(self.stack, self.options),
+            "capacity_rebalance": True,
+            "subnets": self.subnets,
+            "tags": self.stack.tags,
+        }
+
+    def describe(self) -> dict[str, Any] | None:
+        groups = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[self.name])
+        return groups["AutoScalingGroups"][0] if groups["AutoScalingGroups"] else None
+
+    def current(self) -> dict[str, Any] | None:
+        group = self.describe()
+        if group is None:
+            return None
+        mixed = group.get("MixedInstancesPolicy") or {}
+        spec = mixed.get("LaunchTemplate", {}).get("LaunchTemplateSpecification", {})
+        mixed_cmp = {
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {
+                    "LaunchTemplateName": spec.get("LaunchTemplateName"),
+                    "Version": spec.get("Version"),
+                },
+                "Overrides": [
+                    {"InstanceType": o["InstanceType"]}
+                    for o in mixed.get("LaunchTemplate", {}).get("Overrides", [])
+                ],
+            },
+            "InstancesDistribution": {
+                k: v
+                for k, v in (mixed.get("InstancesDistribution") or {}).items()
+                if k in mixed_instances_policy(self.stack, self.options)["InstancesDistribution"]
+            },
+        }
+        return {
+            "min": group["MinSize"],
+            "max": group["MaxSize"],
+            "desired_capacity": group["DesiredCapacity"],
+            "mixed_instances_policy": mixed_cmp,
+            "capacity_rebalance": group.get("CapacityRebalance", False),
+            "subnets": sorted(filter(None, group.get("VPCZoneIdentifier", "").split(","))),
+            "tags": {t["Key"]: t["Value"] for t in group.get("Tags", [])},
+        }
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "AutoScalingGroupName": self.name,
+            "MinSize": 0,
+            "MaxSize": self.options.max_size,
+            "MixedInstancesPolicy": mixed_instances_policy(self.stack, self.options),
+            "CapacityRebalance": True,  # replace Spot instances AWS flags as at risk, early
+            "VPCZoneIdentifier": ",".join(self.subnets),
+        }
+
+    def create(self) -> None:
+        self.asg.create_auto_scaling_group(
+            DesiredCapacity=0,
+            Tags=[
+                {"Key": k, "Value": v, "PropagateAtLaunch": True}
+                for k, v in self.stack.tags.items()
+            ],
+            **self._common(),
+        )
+
+    def update(self, changed: list[str]) -> None:
+        current = self.current() or {}
+        kwargs = self._common()
+        if current.get("desired_capacity", 0) > self.options.max_size:
+            kwargs["DesiredCapacity"] = self.options.max_size
+        self.asg.update_auto_scaling_group(**kwargs)
+        if "tags" in changed:
+            self.asg.create_or_update_tags(
+                Tags=[
+                    {"ResourceId": self.name, "ResourceType": "auto-scaling-group", "Key": k,
+                     "Value": v, "PropagateAtLaunch": True}
+                    for k, v in self.stack.tags.items()
+                ]
+            )  # fmt: skip
+
+    def delete(self) -> None:
+        self.asg.delete_auto_scaling_group(AutoScalingGroupName=self.name, ForceDelete=True)
+
+
+def launch_template_data(stack: Stack, options: FleetOptions, ami: dict[str, Any],
+                         queue_url: str, security_group: str) -> dict[str, Any]:  # fmt: skip
+    script = userdata.render(stack.name, stack.region, stack.bucket, queue_url, options.version)
+    return {
+        "ImageId": ami["id"],
+        "IamInstanceProfile": {"Name": naming.role_name(stack.name)},
+        "SecurityGroupIds": [security_group],
+        "MetadataOptions": {
+            "HttpTokens": "required",  # IMDSv2 only
+            "HttpEndpoint": "enabled",
+            "HttpPutResponseHopLimit": 2,
+        },
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": ami["root_device"],
+                "Ebs": {
+                    "VolumeSize": ami["root_gib"],
+                    "VolumeType": "gp3",
+                    "Encrypted": True,
+                    "DeleteOnTermination": True,
+                },
+            }
+        ],
+        "UserData": userdata.encode(script),
+        "TagSpecifications": [
+            {"ResourceType": "instance", "Tags": stack.tag_list()},
+            {"ResourceType": "volume", "Tags": stack.tag_list()},
+        ],
+    }
+
+
+@dataclass
+class FleetResult:
+    command: str
+    stack: Stack
+    actions: list[Action]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(a.action != "none" for a in self.actions)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "command": self.command,
+            "stack": self.stack.name,
+            "region": self.stack.region,
+            "changed": self.changed,
+            "actions": [a.as_dict() for a in self.actions],
+            **self.details,
+        }
+
+
+def _infra_ready(stack: Stack) -> tuple[str, str]:
+    """Queue URL and security group id; a clear error when ``infra up`` has not run."""
+    missing = []
+    queue_url = Queue(stack).url()
+    if queue_url is None:
+        missing.append("job queue")
+    sg = SecurityGroup(stack).find()
+    if sg is None:
+        missing.append("security group")
+    if WorkerRole(stack).current() is None:
+        missing.append("worker role")
+    if Bucket(stack).current() is None:
+        missing.append("bucket")
+    if missing:
+        raise SetupError(
+            f"stack {stack.name} is missing: {', '.join(missing)}",
+            hint="run 'transcriber infra up' first",
+        )
+    assert queue_url is not None and sg is not None
+    return queue_url, sg["GroupId"]
+
+
+def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResult:
+    from transcriber_cli.cloud.summary import summary
+
+    options.check()
+    with aws_errors():
+        queue_url, sg_id = _infra_ready(stack)
+        ami = find_ami(stack, options)
+        data = launch_template_data(stack, options, ami, queue_url, sg_id)
+        vpc = SecurityGroup(stack).vpc
+        actions = [
+            apply_one(LaunchTemplate(stack, data), dry_run),
+            apply_one(AutoScalingGroup(stack, options, default_subnets(stack, vpc)), dry_run),
+        ]
+        out, zero = scaling.policies(stack)
+        actions += [apply_one(out, dry_run), apply_one(zero, dry_run)]
+        for alarm in scaling.alarms(stack, out.arn(), zero.arn()):
+            actions.append(apply_one(alarm, dry_run))
+        details: dict[str, Any] = {"ami": ami["id"], "version": options.version}
+        if not dry_run:
+            details["summary"] = summary(stack, options.instance_types)
+    return FleetResult("up", stack, actions, details)
+
+
+def scale(stack: Stack, desired: int) -> FleetResult:
+    with aws_errors():
+        group = AutoScalingGroup(stack, FleetOptions(), []).describe()
+        if group is None:
+            raise SetupError(f"stack {stack.name} has no fleet", hint="run 'transcriber fleet up'")
+        if not group["MinSize"] <= desired <= group["MaxSize"]:
+            raise UsageError(
+                f"desired capacity {desired} is outside {group['MinSize']}..{group['MaxSize']}",
+                hint="raise the maximum with 'transcriber fleet up --max N'",
+            )
+        stack.client("autoscaling").set_desired_capacity(
+            AutoScalingGroupName=group["AutoScalingGroupName"],
+            DesiredCapacity=desired,
+            HonorCooldown=False,
+        )
+    change = f"desired {group['DesiredCapacity']} -> {desired}"
+    action = "update" if group["DesiredCapacity"] != desired else "none"
+    return FleetResult("scale", stack, [Action("autoscaling-group", group["AutoScalingGroupName"],
+                                               action, [change])])  # fmt: skip
+
+
+def down(stack: Stack, destroy: bool = False) -> FleetResult:
+    with aws_errors():
+        if destroy:
+            return FleetResult("down", stack, destroy_fleet(stack))
+        asg = AutoScalingGroup(stack, FleetOptions(), [])
+        group = asg.describe()
+        if group is None:
+            return FleetResult("down", stack, [])
+        stack.client("autoscaling").update_auto_scaling_group(
+            AutoScalingGroupName=asg.name, MinSize=0, DesiredCapacity=0
+        )
+        change = f"desired {group['DesiredCapacity']} -> 0"
+        return FleetResult("down", stack, [Action(asg.kind, asg.name, "update", [change])])
+
+
+def destroy_fleet(stack: Stack) -> list[Action]:
+    """Delete alarms, the group (its policies go with it) and the launch template."""
+    actions: list[Action] = []
+    out, zero = scaling.policies(stack)
+    for alarm in scaling.alarms(stack, "", ""):
+        if alarm.current() is not None:
+            alarm.delete()
+            actions.append(Action(alarm.kind, alarm.name, "delete"))
+    asg = AutoScalingGroup(stack, FleetOptions(), [])
+    current = asg.current()
+    if current is not None and stack.owns(current["tags"]):
+        asg.delete()
+        actions.append(Action(asg.kind, asg.name, "delete", note="instances terminate"))
+        actions += [Action(p.kind, p.name, "delete", note="with the group") for p in (out, zero)]
+    template = LaunchTemplate(stack, {})
+    found = template.find()
+    if found is not None and stack.owns({t["Key"]: t["Value"] for t in found.get("Tags", [])}):
+        template.delete()
+        actions.append(Action(template.kind, template.name, "delete"))
+    return actions
+
+
+def destroy(stack: Stack) -> list[Action]:
+    return destroy_fleet(stack)

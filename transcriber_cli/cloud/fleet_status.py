@@ -1,0 +1,123 @@
+"""``fleet status``: the group, its instances, queue depth and worker heartbeats."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from transcriber_cli.cloud import naming
+from transcriber_cli.cloud.awserrors import aws_errors
+from transcriber_cli.cloud.fleet import SCHEMA, AutoScalingGroup, FleetOptions
+from transcriber_cli.cloud.queues import Queue
+from transcriber_cli.cloud.stack import Stack
+
+log = logging.getLogger(__name__)
+NO_MONGO = "MongoDB not configured"
+
+
+@dataclass
+class FleetStatus:
+    stack: Stack
+    group: dict[str, Any] | None
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    queue: dict[str, int] | None = None
+    dlq: dict[str, int] | None = None
+    workers: list[dict[str, Any]] | None = None
+    heartbeats_note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "command": "status",
+            "stack": self.stack.name,
+            "region": self.stack.region,
+            "group": self.group,
+            "instances": self.instances,
+            "queue": self.queue,
+            "dlq": self.dlq,
+            "workers": self.workers,
+            "heartbeats_note": self.heartbeats_note,
+        }
+
+
+def _instances(stack: Stack, group: dict[str, Any]) -> list[dict[str, Any]]:
+    ids = [i["InstanceId"] for i in group.get("Instances", [])]
+    if not ids:
+        return []
+    ec2: dict[str, dict[str, Any]] = {}
+    for reservation in stack.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]:
+        for inst in reservation["Instances"]:
+            ec2[inst["InstanceId"]] = inst
+    out = []
+    for member in group["Instances"]:
+        inst = ec2.get(member["InstanceId"], {})
+        out.append(
+            {
+                "id": member["InstanceId"],
+                "type": member.get("InstanceType") or inst.get("InstanceType"),
+                "az": member.get("AvailabilityZone"),
+                # EC2 marks Spot instances with InstanceLifecycle=spot; absent means on-demand.
+                "lifecycle": inst.get("InstanceLifecycle", "on-demand"),
+                "state": member.get("LifecycleState"),
+                "health": member.get("HealthStatus"),
+                "ec2_state": inst.get("State", {}).get("Name"),
+            }
+        )
+    return out
+
+
+def heartbeats(settings: Any) -> tuple[list[dict[str, Any]] | None, str]:
+    """Workers as the remote-mode task store sees them, or why they are unavailable."""
+    if settings is None or settings.mongodb_url is None:
+        return None, NO_MONGO
+    try:
+        from transcriber_cli.remote.tasks import TaskStore
+    except ImportError:
+        return None, NO_MONGO
+    try:
+        workers = TaskStore.from_settings(settings).list_workers()
+    except Exception as exc:  # a status page must not fail because MongoDB is down
+        log.debug("heartbeats unavailable", exc_info=True)
+        return None, f"heartbeats unavailable: {type(exc).__name__}"
+    rows = []
+    for w in workers:
+        seen = w.get("last_seen")
+        rows.append(
+            {
+                "worker": str(w.get("_id")),
+                "instance_id": w.get("instance_id"),
+                "instance_type": w.get("instance_type"),
+                "jobs": w.get("jobs"),
+                "last_seen": seen.isoformat() if hasattr(seen, "isoformat") else seen,
+            }
+        )
+    return rows, ""
+
+
+def status(stack: Stack, settings: Any = None) -> FleetStatus:
+    with aws_errors():
+        asg = AutoScalingGroup(stack, FleetOptions(), [])
+        group = asg.describe()
+        result = FleetStatus(stack, None)
+        if group is not None:
+            mixed = group.get("MixedInstancesPolicy") or {}
+            result.group = {
+                "name": group["AutoScalingGroupName"],
+                "min": group["MinSize"],
+                "max": group["MaxSize"],
+                "desired": group["DesiredCapacity"],
+                "instance_types": [
+                    o["InstanceType"] for o in mixed.get("LaunchTemplate", {}).get("Overrides", [])
+                ],
+                "on_demand_percent": (mixed.get("InstancesDistribution") or {}).get(
+                    "OnDemandPercentageAboveBaseCapacity"
+                ),
+                "capacity_rebalance": group.get("CapacityRebalance", False),
+                "launch_template": naming.launch_template_name(stack.name),
+            }
+            result.instances = _instances(stack, group)
+        result.queue = Queue(stack).depth()
+        result.dlq = Queue(stack, dead_letter=True).depth()
+    result.workers, result.heartbeats_note = heartbeats(settings)
+    return result

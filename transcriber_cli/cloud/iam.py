@@ -1,0 +1,210 @@
+"""The worker's IAM role, instance profile and least-privilege inline policy.
+
+No statement uses a ``*`` resource: every action here supports resource-level permissions.
+No KMS statement either: SecureStrings use the AWS-managed ``aws/ssm`` key, whose key policy
+already lets principals of this account decrypt through SSM (kms:ViaService), so an IAM grant
+would add nothing. A customer-managed key would need ``kms:Decrypt`` scoped to that key.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote
+
+from transcriber_cli.cloud import naming
+from transcriber_cli.cloud.plan import Resource
+from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.remote.aws import error_code
+
+POLICY_NAME = "transcriber-worker"
+PREFIXES = ("uploads/", "output/", "temp/")
+
+
+def trust_policy() -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ec2.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+def worker_policy(stack: Stack) -> dict[str, Any]:
+    queues = [
+        stack.queue_arn(naming.queue_name(stack.name)),
+        stack.queue_arn(naming.dlq_name(stack.name)),
+    ]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "StackObjects",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:AbortMultipartUpload",
+                ],
+                "Resource": [f"{stack.bucket_arn}/{p}*" for p in PREFIXES],
+            },
+            {
+                "Sid": "ListStackPrefixes",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": stack.bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in PREFIXES]}},
+            },
+            {
+                "Sid": "StackQueues",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                    "sqs:GetQueueUrl",
+                    "sqs:SendMessage",
+                ],
+                "Resource": queues,
+            },
+            {
+                "Sid": "StackSecrets",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+                # The path itself (GetParametersByPath) and the parameters under it.
+                "Resource": [stack.ssm_arn_prefix, f"{stack.ssm_arn_prefix}/*"],
+            },
+            {
+                "Sid": "OwnLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Resource": [stack.log_group_arn, f"{stack.log_group_arn}:log-stream:*"],
+            },
+        ],
+    }
+
+
+def _doc(value: Any) -> Any:
+    # IAM returns policy documents URL-encoded; boto3 usually decodes them already.
+    if isinstance(value, str):
+        return json.loads(unquote(value))
+    return value
+
+
+class WorkerRole(Resource):
+    kind = "iam-role"
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack)
+        self.iam = stack.client("iam")
+
+    @property
+    def name(self) -> str:
+        return naming.role_name(self.stack.name)
+
+    def desired(self) -> dict[str, Any]:
+        return {
+            "trust": trust_policy(),
+            "policy": worker_policy(self.stack),
+            "instance_profile_roles": [self.name],
+            "tags": self.stack.tags,
+        }
+
+    def _profile(self) -> dict[str, Any] | None:
+        try:
+            return self.iam.get_instance_profile(InstanceProfileName=self.name)["InstanceProfile"]
+        except Exception as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return None
+            raise
+
+    def current(self) -> dict[str, Any] | None:
+        try:
+            role = self.iam.get_role(RoleName=self.name)["Role"]
+        except Exception as exc:
+            if error_code(exc) == "NoSuchEntity":
+                return None
+            raise
+        try:
+            policy = _doc(
+                self.iam.get_role_policy(RoleName=self.name, PolicyName=POLICY_NAME)[
+                    "PolicyDocument"
+                ]
+            )
+        except Exception as exc:
+            if error_code(exc) != "NoSuchEntity":
+                raise
+            policy = None
+        profile = self._profile()
+        tags = self.iam.list_role_tags(RoleName=self.name).get("Tags", [])
+        return {
+            "trust": _doc(role["AssumeRolePolicyDocument"]),
+            "policy": policy,
+            "instance_profile_roles": [r["RoleName"] for r in (profile or {}).get("Roles", [])]
+            if profile
+            else None,
+            "tags": {t["Key"]: t["Value"] for t in tags},
+            "arn": role["Arn"],
+            "instance_profile_arn": profile["Arn"] if profile else None,
+        }
+
+    def create(self) -> None:
+        self.iam.create_role(
+            RoleName=self.name,
+            AssumeRolePolicyDocument=json.dumps(trust_policy()),
+            Description=f"transcriber workers of stack {self.stack.name}",
+            Tags=self.stack.tag_list(),
+        )
+        self.update(["policy", "instance_profile_roles"])
+
+    def update(self, changed: list[str]) -> None:
+        if "trust" in changed:
+            self.iam.update_assume_role_policy(
+                RoleName=self.name, PolicyDocument=json.dumps(trust_policy())
+            )
+        if "policy" in changed:
+            self.iam.put_role_policy(
+                RoleName=self.name,
+                PolicyName=POLICY_NAME,
+                PolicyDocument=json.dumps(worker_policy(self.stack)),
+            )
+        if "instance_profile_roles" in changed:
+            profile = self._profile()
+            if profile is None:
+                self.iam.create_instance_profile(
+                    InstanceProfileName=self.name, Tags=self.stack.tag_list()
+                )
+                profile = {"Roles": []}
+            for role in profile.get("Roles", []):
+                if role["RoleName"] != self.name:
+                    self.iam.remove_role_from_instance_profile(
+                        InstanceProfileName=self.name, RoleName=role["RoleName"]
+                    )
+            if not any(r["RoleName"] == self.name for r in profile.get("Roles", [])):
+                self.iam.add_role_to_instance_profile(
+                    InstanceProfileName=self.name, RoleName=self.name
+                )
+        if "tags" in changed:
+            self.iam.tag_role(RoleName=self.name, Tags=self.stack.tag_list())
+
+    def delete(self) -> None:
+        profile = self._profile()
+        if profile is not None:
+            for role in profile.get("Roles", []):
+                self.iam.remove_role_from_instance_profile(
+                    InstanceProfileName=self.name, RoleName=role["RoleName"]
+                )
+            self.iam.delete_instance_profile(InstanceProfileName=self.name)
+        for policy in self.iam.paginate("list_role_policies", "PolicyNames", RoleName=self.name):
+            self.iam.delete_role_policy(RoleName=self.name, PolicyName=policy)
+        for attached in self.iam.paginate(
+            "list_attached_role_policies", "AttachedPolicies", RoleName=self.name
+        ):
+            self.iam.detach_role_policy(RoleName=self.name, PolicyArn=attached["PolicyArn"])
+        self.iam.delete_role(RoleName=self.name)

@@ -1,0 +1,94 @@
+"""Plan/apply: each resource states what it should be and what it is; the diff says what to do.
+
+A resource's ``desired()`` and ``current()`` return plain comparable dicts of its settings
+(``current()`` is ``None`` when it does not exist). ``plan`` compares them; ``apply`` calls
+``create``/``update`` only where they differ, so a second run reports "no changes".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from transcriber_cli.cloud.stack import Stack
+
+ActionKind = Literal["create", "update", "delete", "none", "keep"]
+
+
+class Resource:
+    """Base for one AWS resource of a stack."""
+
+    kind: str = "resource"
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    def desired(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def current(self) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def create(self) -> None:
+        raise NotImplementedError
+
+    def update(self, changed: list[str]) -> None:
+        raise NotImplementedError
+
+    def delete(self) -> None:
+        raise NotImplementedError
+
+    def tagged(self, current: dict[str, Any]) -> bool:
+        """Whether what exists under this name carries our stack tag (down deletes only those)."""
+        return self.stack.owns(current.get("tags"))
+
+
+@dataclass
+class Action:
+    kind: str
+    name: str
+    action: ActionKind
+    changes: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.kind,
+            "name": self.name,
+            "action": self.action,
+            "changes": self.changes,
+            "note": self.note,
+        }
+
+
+def _normal(value: Any) -> str:
+    # Order-insensitive comparison of nested settings (policies, rule lists, tag maps).
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def diff(desired: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    return [key for key in desired if _normal(desired[key]) != _normal(current.get(key))]
+
+
+def plan_one(resource: Resource) -> tuple[Action, dict[str, Any] | None]:
+    current = resource.current()
+    if current is None:
+        return Action(resource.kind, resource.name, "create", sorted(resource.desired())), None
+    changed = diff(resource.desired(), current)
+    return Action(resource.kind, resource.name, "update" if changed else "none", changed), current
+
+
+def apply_one(resource: Resource, dry_run: bool) -> Action:
+    action, _ = plan_one(resource)
+    if dry_run:
+        return action
+    if action.action == "create":
+        resource.create()
+    elif action.action == "update":
+        resource.update(action.changes)
+    return action
