@@ -45,8 +45,12 @@ class WireStore:
         handler = getattr(self, "cmd_" + name.lower(), None)
         if handler is None:
             return request.replies(
-                {"ok": 0, "errmsg": f"no such command: '{name}'", "code": 59,
-                 "codeName": "CommandNotFound"}
+                {
+                    "ok": 0,
+                    "errmsg": f"no such command: '{name}'",
+                    "code": 59,
+                    "codeName": "CommandNotFound",
+                }
             )
         try:
             with self.lock:
@@ -125,9 +129,15 @@ class WireStore:
     def cmd_listindexes(self, db: Any, doc: dict) -> dict:
         coll = doc["listIndexes"]
         info = db[coll].index_information()
-        batch = [{"v": 2, "name": name, "key": dict(spec["key"]),
-                  **({"unique": True} if spec.get("unique") else {})}
-                 for name, spec in info.items()]
+        batch = [
+            {
+                "v": 2,
+                "name": name,
+                "key": dict(spec["key"]),
+                **({"unique": True} if spec.get("unique") else {}),
+            }
+            for name, spec in info.items()
+        ]
         return self._cursor(db, coll, batch)
 
     # --- writes -----------------------------------------------------------------------------
@@ -155,11 +165,19 @@ class WireStore:
             if is_replacement:
                 result = coll.replace_one(query, update, upsert=spec.get("upsert", False))
             elif spec.get("multi"):
-                result = coll.update_many(query, update, upsert=spec.get("upsert", False),
-                                          array_filters=spec.get("arrayFilters"))
+                result = coll.update_many(
+                    query,
+                    update,
+                    upsert=spec.get("upsert", False),
+                    array_filters=spec.get("arrayFilters"),
+                )
             else:
-                result = coll.update_one(query, update, upsert=spec.get("upsert", False),
-                                         array_filters=spec.get("arrayFilters"))
+                result = coll.update_one(
+                    query,
+                    update,
+                    upsert=spec.get("upsert", False),
+                    array_filters=spec.get("arrayFilters"),
+                )
             if result.upserted_id is not None:
                 upserted.append({"index": i, "_id": result.upserted_id})
                 n += 1
@@ -189,9 +207,12 @@ class WireStore:
         update = doc["update"]
         upsert = bool(doc.get("upsert"))
         existed = coll.find_one(query, sort=sort) is not None
-        kwargs = {"projection": projection, "sort": sort, "upsert": upsert,
-                  "return_document": ReturnDocument.AFTER if doc.get("new")
-                  else ReturnDocument.BEFORE}
+        kwargs = {
+            "projection": projection,
+            "sort": sort,
+            "upsert": upsert,
+            "return_document": ReturnDocument.AFTER if doc.get("new") else ReturnDocument.BEFORE,
+        }
         if any(k.startswith("$") for k in update):
             value = coll.find_one_and_update(query, update, **kwargs)
         else:

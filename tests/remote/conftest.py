@@ -24,6 +24,7 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
 VISIBILITY_TIMEOUT = 4  # seconds: short, so redelivery after a crash is quick
 MAX_RECEIVE_COUNT = 3
 
@@ -34,7 +35,9 @@ def mongo_wire() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "mongo_wire.py"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     line = proc.stdout.readline() if proc.stdout else ""
     if not line.startswith("ready"):
@@ -59,8 +62,9 @@ def create_stack(visibility_timeout: int = VISIBILITY_TIMEOUT) -> dict[str, str]
     bucket = f"transcriber-test-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     dlq_url = sqs.create_queue(QueueName=f"{bucket}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     queue_url = sqs.create_queue(
         QueueName=f"{bucket}-jobs",
         Attributes={
@@ -107,8 +111,12 @@ class Workers:
     def start(self, *args: str, env: dict | None = None) -> subprocess.Popen:
         log = (self.log_dir / f"worker{len(self.procs)}.log").open("w")
         proc = subprocess.Popen(
-            [str(BIN / "transcriber"), "worker", *args], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, cwd=ROOT,
+            [str(BIN / "transcriber"), "worker", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
         )
         proc.log_path = log.name  # type: ignore[attr-defined]
         self.procs.append(proc)

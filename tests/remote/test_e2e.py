@@ -1,4 +1,4 @@
-"""``transcribe --remote`` end to end: real client and worker processes, moto, a Mongo wire server."""
+"""``transcribe --remote`` end to end: real client and worker processes, moto, Mongo wire."""
 
 from __future__ import annotations
 
@@ -20,8 +20,14 @@ def run(*args: str, program: str = "transcribe", timeout: float = 300):
     import sys
 
     exe = Path(sys.executable).parent / program
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def s3_objects(bucket: str) -> dict[str, dict]:
@@ -43,9 +49,12 @@ def queue_depth(url: str) -> dict:
     from transcriber_cli.remote import aws
 
     attrs = aws.client("sqs", "us-east-1").get_queue_attributes(
-        QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    return {"visible": int(attrs["ApproximateNumberOfMessages"]),
-            "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"])}
+        QueueUrl=url, AttributeNames=["All"]
+    )["Attributes"]
+    return {
+        "visible": int(attrs["ApproximateNumberOfMessages"]),
+        "in_flight": int(attrs["ApproximateNumberOfMessagesNotVisible"]),
+    }
 
 
 def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
@@ -60,7 +69,8 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
     assert line["schema"] == "transcriber.result/1" and line["status"] == "done"
     task_id = line["task_id"]
     assert sorted(Path(o).name for o in line["outputs"]) == sorted(
-        f"conversation.{e}" for e in FORMATS)
+        f"conversation.{e}" for e in FORMATS
+    )
     assert line["language"] == "en" and line["duration"] == pytest.approx(33.2, abs=0.5)
 
     # The same files as a local run on the same audio: the worker decodes the client's mp3,
@@ -70,8 +80,17 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
     local_in = tmp_path / "local_in"
     local_in.mkdir()
     media_mod.extract_mp3(media, local_in / "conversation.mp4")
-    local = run(str(local_in / "conversation.mp4"), "-o", str(tmp_path / "local"),
-                "-m", tiny_model, "--device", "cpu", "--no-diarize", "--json")
+    local = run(
+        str(local_in / "conversation.mp4"),
+        "-o",
+        str(tmp_path / "local"),
+        "-m",
+        tiny_model,
+        "--device",
+        "cpu",
+        "--no-diarize",
+        "--json",
+    )
     assert local.returncode == 0, local.stderr
     for ext in FORMATS:
         remote_text = (out / f"conversation.{ext}").read_text()
@@ -90,8 +109,10 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
     expected = {f"uploads/{task_id}.mp3"} | {f"output/{task_id}/conversation.{e}" for e in every}
     assert set(objects) == expected
     assert all(h["ServerSideEncryption"] == "AES256" for h in objects.values())
-    assert objects[f"uploads/{task_id}.mp3"]["ContentLength"] == (
-        local_in / "conversation.mp4").stat().st_size
+    assert (
+        objects[f"uploads/{task_id}.mp3"]["ContentLength"]
+        == (local_in / "conversation.mp4").stat().st_size
+    )
     assert not any(k.endswith(".mp4") for k in objects)
 
     assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
@@ -109,8 +130,9 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
     assert doc["result"]["language"] == "en"
     assert doc["cost"]["seconds"] > 0 and doc["checkpoint"] > 30
     assert doc["options"]["model"] == tiny_model and doc["options"]["diarize"] is False
-    assert doc["worker"].startswith(Path("/etc/hostname").read_text().strip()
-                                    if Path("/etc/hostname").exists() else "")
+    assert doc["worker"].startswith(
+        Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else ""
+    )
     workers_seen = store.list_workers()
     assert workers_seen and workers_seen[0]["instance_id"] is None
     assert set(workers_seen[0]) >= {"_id", "instance_id", "instance_type", "jobs", "last_seen"}
@@ -123,5 +145,6 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
     assert set(s3_objects(stack["bucket"])) == expected
     assert len(store.list()) == 1
     assert (tmp_path / "again" / "conversation.txt").read_text() == (
-        out / "conversation.txt").read_text()
+        out / "conversation.txt"
+    ).read_text()
     store.close()

@@ -23,8 +23,9 @@ def _client(stack: str | None, region: str | None, profile: str | None):
     from transcriber_cli.config import load_settings
     from transcriber_cli.remote.client import RemoteClient
 
-    settings = load_settings(stack=check_stack(stack) if stack else None, region=region,
-                             profile=profile)
+    settings = load_settings(
+        stack=check_stack(stack) if stack else None, region=region, profile=profile
+    )
     return RemoteClient(settings)
 
 
@@ -37,15 +38,16 @@ def _emit(doc: dict) -> None:
 def _line(doc: dict) -> str:
     source = doc.get("source", {}).get("name", "")
     extra = f"  {doc['error']}" if doc.get("error") and doc["status"] != "completed" else ""
-    return (f"{doc['_id']}  {doc['status']:<10} {doc.get('progress') or 0:>5.1f}%  "
-            f"{source}{extra}")
+    return f"{doc['_id']}  {doc['status']:<10} {doc.get('progress') or 0:>5.1f}%  {source}{extra}"
 
 
 @app.command("list")
 def list_command(
     status: str | None = typer.Option(None, "--status", help="Only jobs in this status."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    stack: str | None = _STACK, region: str | None = _REGION, profile: str | None = _PROFILE,
+    stack: str | None = _STACK,
+    region: str | None = _REGION,
+    profile: str | None = _PROFILE,
     json_output: bool = _JSON,
 ) -> None:
     """List recent jobs, newest first."""
@@ -54,8 +56,9 @@ def list_command(
         from transcriber_cli.remote.tasks import ACTIVE, TERMINAL
 
         if status and status not in (*ACTIVE, *TERMINAL):
-            raise UsageError(f"unknown status {status!r}; choose from "
-                             + ", ".join((*ACTIVE, *TERMINAL)))
+            raise UsageError(
+                f"unknown status {status!r}; choose from " + ", ".join((*ACTIVE, *TERMINAL))
+            )
         client = _client(stack, region, profile)
         try:
             docs = client.tasks.list(status, limit)
@@ -71,7 +74,9 @@ def list_command(
 @app.command("status")
 def status_command(
     task_id: str = typer.Argument(..., help="Job id."),
-    stack: str | None = _STACK, region: str | None = _REGION, profile: str | None = _PROFILE,
+    stack: str | None = _STACK,
+    region: str | None = _REGION,
+    profile: str | None = _PROFILE,
     json_output: bool = _JSON,
 ) -> None:
     """Show one job: status, stage, progress, attempts, error, outputs."""
@@ -94,7 +99,9 @@ def status_command(
 def wait_command(
     task_ids: list[str] = typer.Argument(..., help="Job ids."),
     timeout: float | None = typer.Option(None, "--timeout", help="Give up after N seconds."),
-    stack: str | None = _STACK, region: str | None = _REGION, profile: str | None = _PROFILE,
+    stack: str | None = _STACK,
+    region: str | None = _REGION,
+    profile: str | None = _PROFILE,
     json_output: bool = _JSON,
 ) -> None:
     """Wait for jobs to end, with a progress bar each; exit 1 if any failed or was cancelled."""
@@ -110,8 +117,10 @@ def wait_command(
                 try:
                     final = client.wait(task_ids, on_update=view.update, timeout=timeout)
                 except KeyboardInterrupt:
-                    raise DetachedError("stopped waiting; the jobs keep running remotely",
-                                        hint="run 'transcriber jobs wait' again") from None
+                    raise DetachedError(
+                        "stopped waiting; the jobs keep running remotely",
+                        hint="run 'transcriber jobs wait' again",
+                    ) from None
         finally:
             client.close()
         for task_id in task_ids:
@@ -127,7 +136,9 @@ def wait_command(
 @app.command("cancel")
 def cancel_command(
     task_id: str = typer.Argument(..., help="Job id."),
-    stack: str | None = _STACK, region: str | None = _REGION, profile: str | None = _PROFILE,
+    stack: str | None = _STACK,
+    region: str | None = _REGION,
+    profile: str | None = _PROFILE,
     json_output: bool = _JSON,
 ) -> None:
     """Cancel a queued or running job (a running one stops at its next chunk)."""
@@ -146,7 +157,9 @@ def cancel_command(
 @app.command("retry")
 def retry_command(
     task_id: str = typer.Argument(..., help="Job id."),
-    stack: str | None = _STACK, region: str | None = _REGION, profile: str | None = _PROFILE,
+    stack: str | None = _STACK,
+    region: str | None = _REGION,
+    profile: str | None = _PROFILE,
     json_output: bool = _JSON,
 ) -> None:
     """Queue a failed or cancelled job again."""
@@ -169,7 +182,9 @@ def fetch_command(
     formats: str | None = typer.Option(
         None, "-f", "--format", help="Formats to fetch (default: those asked for at submit)."
     ),
-    stack: str | None = _STACK, region: str | None = _REGION, profile: str | None = _PROFILE,
+    stack: str | None = _STACK,
+    region: str | None = _REGION,
+    profile: str | None = _PROFILE,
     json_output: bool = _JSON,
 ) -> None:
     """Download a completed job's outputs as NAME.EXT (NAME = the input's file name stem)."""

@@ -62,8 +62,9 @@ class RemoteView:
             name = self.names.get(task_id) or doc.get("source", {}).get("name", task_id)
             self.bars[task_id] = self.progress.add_task("", total=100, name=escape(name))
         label = f"{doc['status']}: {doc.get('message') or doc.get('stage') or ''}"
-        self.progress.update(self.bars[task_id], completed=doc.get("progress") or 0,
-                             description=escape(label))
+        self.progress.update(
+            self.bars[task_id], completed=doc.get("progress") or 0, description=escape(label)
+        )
 
     def finished(self, result) -> None:
         if self.progress and result.task_id in self.bars:

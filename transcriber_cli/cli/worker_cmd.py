@@ -34,11 +34,17 @@ def worker_command(
         from transcriber_cli.worker.loop import Worker
 
         settings = load_settings(
-            stack=check_stack(stack) if stack else None, region=region, profile=profile,
-            model=model, device=device, compute_type=compute_type,
+            stack=check_stack(stack) if stack else None,
+            region=region,
+            profile=profile,
+            model=model,
+            device=device,
+            compute_type=compute_type,
         )
         worker = Worker(
-            settings, concurrency=concurrency or settings.worker_concurrency, once=once,
+            settings,
+            concurrency=concurrency or settings.worker_concurrency,
+            once=once,
             idle_exit=settings.worker_idle_exit if idle_exit is None else idle_exit,
         )
         worker.install_signal_handlers()

@@ -139,16 +139,22 @@ class RemoteClient:
             timings["upload"] = time.perf_counter() - t0
             audio_sha = sha256_file(mp3)
         t0 = time.perf_counter()
-        self.tasks.create({
-            "_id": task_id,
-            "options": options,
-            "options_key": key,
-            "formats": list(formats),
-            "source": {"name": path.name, "duration": round(info.duration, 3), "sha256": sha,
-                       "has_video": info.has_video},
-            "audio_key": audio_key,
-            "audio": {"sha256": audio_sha, "bytes": size},
-        })
+        self.tasks.create(
+            {
+                "_id": task_id,
+                "options": options,
+                "options_key": key,
+                "formats": list(formats),
+                "source": {
+                    "name": path.name,
+                    "duration": round(info.duration, 3),
+                    "sha256": sha,
+                    "has_video": info.has_video,
+                },
+                "audio_key": audio_key,
+                "audio": {"sha256": audio_sha, "bytes": size},
+            }
+        )
         self.queue.send(task_id)
         timings["enqueue"] = time.perf_counter() - t0
         return Submission(task_id, path, info.duration, False, timings)
@@ -200,8 +206,13 @@ class RemoteClient:
                 f"(it has {', '.join(sorted(by_ext)) or 'none'})"
             )
         # Read everything first, then write: a failed download leaves no partial set.
-        texts = [(base.with_name(f"{base.name}.{f.extension}"),
-                  self.storage.get_text(by_ext[f.extension])) for f in formats]
+        texts = [
+            (
+                base.with_name(f"{base.name}.{f.extension}"),
+                self.storage.get_text(by_ext[f.extension]),
+            )
+            for f in formats
+        ]
         for out, text in texts:
             atomic_write_text(out, text)
         return [out for out, _ in texts]

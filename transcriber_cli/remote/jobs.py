@@ -10,9 +10,26 @@ from transcriber_cli.formats import parse_formats
 from transcriber_cli.remote.client import RemoteClient
 from transcriber_cli.remote.run import RemoteResult, result_from_task
 
-_FIELDS = ("status", "stage", "progress", "message", "source", "attempts", "worker",
-           "lease_until", "checkpoint", "error", "outputs", "cost", "options", "formats",
-           "created", "updated", "started", "finished")
+_FIELDS = (
+    "status",
+    "stage",
+    "progress",
+    "message",
+    "source",
+    "attempts",
+    "worker",
+    "lease_until",
+    "checkpoint",
+    "error",
+    "outputs",
+    "cost",
+    "options",
+    "formats",
+    "created",
+    "updated",
+    "started",
+    "finished",
+)
 
 
 def _plain(value: Any) -> Any:
@@ -30,13 +47,17 @@ def job_json(doc: dict) -> dict:
     data = {"task_id": doc["_id"]}
     data.update({k: _plain(doc.get(k)) for k in _FIELDS})
     result = doc.get("result") or {}
-    data["result"] = {k: result.get(k) for k in ("language", "duration", "speakers",
-                                                 "diarization")} if result else None
+    data["result"] = (
+        {k: result.get(k) for k in ("language", "duration", "speakers", "diarization")}
+        if result
+        else None
+    )
     return data
 
 
-def fetch_job(client: RemoteClient, task_id: str, output_dir: Path,
-              formats: str | None) -> RemoteResult:
+def fetch_job(
+    client: RemoteClient, task_id: str, output_dir: Path, formats: str | None
+) -> RemoteResult:
     doc = client.tasks.get(task_id)
     chosen = parse_formats(formats or ",".join(doc.get("formats") or ["all"]))
     name = Path(doc.get("source", {}).get("name") or task_id)

@@ -96,7 +96,8 @@ class JobQueue:
     def extend(self, receipt: str, seconds: int, url: str | None = None) -> None:
         """Keep the message invisible for ``seconds`` more (0 = visible now)."""
         self.sqs.change_message_visibility(
-            QueueUrl=url or self.url, ReceiptHandle=receipt,
+            QueueUrl=url or self.url,
+            ReceiptHandle=receipt,
             VisibilityTimeout=max(0, min(int(seconds), 43200)),
         )
 

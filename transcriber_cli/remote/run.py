@@ -48,8 +48,11 @@ def result_from_task(path: Path, doc: dict, outputs: Sequence[Path]) -> FileResu
     result = doc.get("result") or {}
     diar = result.get("diarization") or {}
     return FileResult(
-        str(path), "done", [str(o) for o in outputs],
-        duration=result.get("duration"), language=result.get("language"),
+        str(path),
+        "done",
+        [str(o) for o in outputs],
+        duration=result.get("duration"),
+        language=result.get("language"),
         speakers=result.get("speakers") or [],
         diarization="done" if diar.get("status") == "done" else diar.get("reason"),
     )
@@ -58,8 +61,11 @@ def result_from_task(path: Path, doc: dict, outputs: Sequence[Path]) -> FileResu
 def failure_from_task(path: Path, doc: dict) -> FileResult:
     if doc["status"] == tasks_mod.CANCELLED:
         return FileResult(str(path), "failed", error=f"{path}: job {doc['_id']} was cancelled")
-    return FileResult(str(path), "failed",
-                      error=f"{path}: job {doc['_id']} failed: {doc.get('error') or 'unknown'}")
+    return FileResult(
+        str(path),
+        "failed",
+        error=f"{path}: job {doc['_id']} failed: {doc.get('error') or 'unknown'}",
+    )
 
 
 def run_remote(
@@ -78,15 +84,26 @@ def run_remote(
     own_client = client is None
     client = client or RemoteClient(settings)
     try:
-        return _run(settings, paths, formats, reporter, client, output_dir, diarize_options,
-                    include, exclude, wait)
+        return _run(
+            settings,
+            paths,
+            formats,
+            reporter,
+            client,
+            output_dir,
+            diarize_options,
+            include,
+            exclude,
+            wait,
+        )
     finally:
         if own_client:
             client.close()
 
 
-def _run(settings, paths, formats, reporter, client, output_dir, diarize_options, include,
-         exclude, wait) -> list[RemoteResult]:
+def _run(
+    settings, paths, formats, reporter, client, output_dir, diarize_options, include, exclude, wait
+) -> list[RemoteResult]:
     extensions = [f.extension for f in formats] + ["txt", "json", "srt", "vtt", "tsv"]
     options = task_options(settings, diarize_options)
     names = [f.name for f in formats]
@@ -96,10 +113,16 @@ def _run(settings, paths, formats, reporter, client, output_dir, diarize_options
     for cand in discover(paths, include, exclude, extensions):
         base = output_base(cand, output_dir).absolute()
         if base in seen:
-            results.append(RemoteResult(FileResult(
-                str(cand.path), "failed",
-                error=f"{cand.path}: outputs would overwrite those of {seen[base]}; "
-                "rename one or use -o")))
+            results.append(
+                RemoteResult(
+                    FileResult(
+                        str(cand.path),
+                        "failed",
+                        error=f"{cand.path}: outputs would overwrite those of {seen[base]}; "
+                        "rename one or use -o",
+                    )
+                )
+            )
             reporter.finished(results[-1])
             continue
         seen[base] = cand.path
@@ -109,8 +132,7 @@ def _run(settings, paths, formats, reporter, client, output_dir, diarize_options
             except NotMediaError as exc:
                 if cand.root is None:
                     raise
-                results.append(RemoteResult(FileResult(str(cand.path), "ignored",
-                                                       reason=str(exc))))
+                results.append(RemoteResult(FileResult(str(cand.path), "ignored", reason=str(exc))))
                 reporter.finished(results[-1])
                 continue
             reporter.submitting(cand.path, info.duration)
@@ -125,8 +147,9 @@ def _run(settings, paths, formats, reporter, client, output_dir, diarize_options
     if not wait:
         for cand, _base, sub in jobs:
             status = tasks_mod.COMPLETED if sub.reused else tasks_mod.QUEUED
-            results.append(RemoteResult(FileResult(str(cand.path), status), sub.task_id,
-                                        sub.reused))
+            results.append(
+                RemoteResult(FileResult(str(cand.path), status), sub.task_id, sub.reused)
+            )
             reporter.finished(results[-1])
         return results
 
@@ -136,7 +159,8 @@ def _run(settings, paths, formats, reporter, client, output_dir, diarize_options
     except KeyboardInterrupt:
         raise DetachedError(
             f"stopped waiting; {len(ids)} job(s) keep running remotely",
-            hint="reattach with 'transcriber jobs wait " + " ".join(ids)
+            hint="reattach with 'transcriber jobs wait "
+            + " ".join(ids)
             + "', then 'transcriber jobs fetch ID -o DIR'",
         ) from None
     for cand, base, sub in jobs:

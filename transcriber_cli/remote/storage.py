@@ -62,8 +62,12 @@ class Storage:
     ) -> None:
         try:
             self.s3.upload_file(
-                str(path), self.bucket, key, ExtraArgs=dict(ENCRYPTION),
-                Config=self._transfer_config(), Callback=progress,
+                str(path),
+                self.bucket,
+                key,
+                ExtraArgs=dict(ENCRYPTION),
+                Config=self._transfer_config(),
+                Callback=progress,
             )
         except Exception as exc:
             raise self._error("upload", key, exc) from None
@@ -71,8 +75,11 @@ class Storage:
     def put_text(self, key: str, text: str, content_type: str = "text/plain") -> None:
         try:
             self.s3.put_object(
-                Bucket=self.bucket, Key=key, Body=text.encode("utf-8"),
-                ContentType=f"{content_type}; charset=utf-8", **ENCRYPTION,
+                Bucket=self.bucket,
+                Key=key,
+                Body=text.encode("utf-8"),
+                ContentType=f"{content_type}; charset=utf-8",
+                **ENCRYPTION,
             )
         except Exception as exc:
             raise self._error("upload", key, exc) from None

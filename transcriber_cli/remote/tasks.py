@@ -20,7 +20,11 @@ from transcriber_cli.config import Settings
 from transcriber_cli.errors import ConfigError, SetupError, UsageError
 
 QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED = (
-    "queued", "processing", "completed", "failed", "cancelled",
+    "queued",
+    "processing",
+    "completed",
+    "failed",
+    "cancelled",
 )
 TERMINAL = (COMPLETED, FAILED, CANCELLED)
 ACTIVE = (QUEUED, PROCESSING)
@@ -49,7 +53,10 @@ def _connect(url: str, database: str) -> Any:
 
     try:
         client = pymongo.MongoClient(
-            url, tz_aware=True, appname="transcriber", serverSelectionTimeoutMS=10_000,
+            url,
+            tz_aware=True,
+            appname="transcriber",
+            serverSelectionTimeoutMS=10_000,
             connectTimeoutMS=10_000,
         )
     except (InvalidURI, ConfigurationError, ValueError) as exc:
@@ -111,10 +118,20 @@ class TaskStore:
     def create(self, doc: dict) -> dict:
         stamp = now()
         doc = {
-            "status": QUEUED, "stage": "queued", "progress": 0.0, "message": "waiting for a worker",
-            "outputs": [], "attempts": 0, "worker": None, "lease_until": None,
-            "checkpoint": 0.0, "error": None, "cost": {"seconds": 0.0},
-            "created": stamp, "updated": stamp, **doc,
+            "status": QUEUED,
+            "stage": "queued",
+            "progress": 0.0,
+            "message": "waiting for a worker",
+            "outputs": [],
+            "attempts": 0,
+            "worker": None,
+            "lease_until": None,
+            "checkpoint": 0.0,
+            "error": None,
+            "cost": {"seconds": 0.0},
+            "created": stamp,
+            "updated": stamp,
+            **doc,
         }
         self._call(self.tasks.insert_one, doc)
         return doc
@@ -152,9 +169,18 @@ class TaskStore:
         doc = self._call(
             self.tasks.find_one_and_update,
             {"_id": task_id, "status": {"$in": list(ACTIVE)}},
-            {"$set": {"status": CANCELLED, "stage": "cancelled", "message": "cancelled by user",
-                      "lease_until": None, "updated": now(), "finished": now()}},
-            projection=SUMMARY, return_document=ReturnDocument.AFTER,
+            {
+                "$set": {
+                    "status": CANCELLED,
+                    "stage": "cancelled",
+                    "message": "cancelled by user",
+                    "lease_until": None,
+                    "updated": now(),
+                    "finished": now(),
+                }
+            },
+            projection=SUMMARY,
+            return_document=ReturnDocument.AFTER,
         )
         if doc is None:
             current = self.get(task_id)
@@ -168,10 +194,22 @@ class TaskStore:
         doc = self._call(
             self.tasks.find_one_and_update,
             {"_id": task_id, "status": {"$in": [FAILED, CANCELLED]}},
-            {"$set": {"status": QUEUED, "stage": "queued", "progress": 0.0, "attempts": 0,
-                      "message": "queued again by retry", "error": None, "worker": None,
-                      "lease_until": None, "checkpoint": 0.0, "updated": now()}},
-            projection=SUMMARY, return_document=ReturnDocument.AFTER,
+            {
+                "$set": {
+                    "status": QUEUED,
+                    "stage": "queued",
+                    "progress": 0.0,
+                    "attempts": 0,
+                    "message": "queued again by retry",
+                    "error": None,
+                    "worker": None,
+                    "lease_until": None,
+                    "checkpoint": 0.0,
+                    "updated": now(),
+                }
+            },
+            projection=SUMMARY,
+            return_document=ReturnDocument.AFTER,
         )
         if doc is None:
             current = self.get(task_id)
@@ -188,16 +226,27 @@ class TaskStore:
         stamp = now()
         return self._call(
             self.tasks.find_one_and_update,
-            {"_id": task_id, "$or": [
-                {"status": QUEUED},
-                {"status": PROCESSING, "lease_until": {"$lt": stamp}},
-            ]},
-            {"$set": {"status": PROCESSING, "worker": worker, "stage": "starting",
-                      "message": f"claimed by {worker}",
-                      "lease_until": stamp + dt.timedelta(seconds=lease_seconds),
-                      "started": stamp, "updated": stamp},
-             "$inc": {"attempts": 1}},
-            projection=SUMMARY, return_document=ReturnDocument.AFTER,
+            {
+                "_id": task_id,
+                "$or": [
+                    {"status": QUEUED},
+                    {"status": PROCESSING, "lease_until": {"$lt": stamp}},
+                ],
+            },
+            {
+                "$set": {
+                    "status": PROCESSING,
+                    "worker": worker,
+                    "stage": "starting",
+                    "message": f"claimed by {worker}",
+                    "lease_until": stamp + dt.timedelta(seconds=lease_seconds),
+                    "started": stamp,
+                    "updated": stamp,
+                },
+                "$inc": {"attempts": 1},
+            },
+            projection=SUMMARY,
+            return_document=ReturnDocument.AFTER,
         )
 
     def _mine(self, task_id: str, worker: str) -> dict:
@@ -206,24 +255,41 @@ class TaskStore:
     def renew(self, task_id: str, worker: str, lease_seconds: float) -> bool:
         """Extend the lease; False when the task is no longer ours (cancelled, taken over)."""
         result = self._call(
-            self.tasks.update_one, self._mine(task_id, worker),
+            self.tasks.update_one,
+            self._mine(task_id, worker),
             {"$set": {"lease_until": now() + dt.timedelta(seconds=lease_seconds)}},
         )
         return result.matched_count == 1
 
     def progress(
-        self, task_id: str, worker: str, *, stage: str, percent: float, message: str,
+        self,
+        task_id: str,
+        worker: str,
+        *,
+        stage: str,
+        percent: float,
+        message: str,
         checkpoint: float | None = None,
     ) -> bool:
-        fields: dict[str, Any] = {"stage": stage, "progress": round(percent, 1),
-                                  "message": message, "updated": now()}
+        fields: dict[str, Any] = {
+            "stage": stage,
+            "progress": round(percent, 1),
+            "message": message,
+            "updated": now(),
+        }
         if checkpoint is not None:
             fields["checkpoint"] = round(checkpoint, 2)
         result = self._call(self.tasks.update_one, self._mine(task_id, worker), {"$set": fields})
         return result.matched_count == 1
 
     def complete(
-        self, task_id: str, worker: str, *, outputs: list[str], transcript: dict, seconds: float,
+        self,
+        task_id: str,
+        worker: str,
+        *,
+        outputs: list[str],
+        transcript: dict,
+        seconds: float,
     ) -> bool:
         """processing (ours) -> completed. False: someone else owns it now; do not ack twice."""
         segments = transcript.pop("segments", [])
@@ -232,26 +298,42 @@ class TaskStore:
             self._store_segment_chunks(task_id, segments)
         stamp = now()
         result = self._call(
-            self.tasks.update_one, self._mine(task_id, worker),
-            {"$set": {
-                "status": COMPLETED, "stage": "completed", "progress": 100.0, "message": "done",
-                "outputs": outputs, "result": transcript, "error": None, "lease_until": None,
-                "segments": segments if inline else {"collection": "segments",
-                                                     "count": len(segments)},
-                "cost": {"seconds": round(seconds, 2)},
-                "checkpoint": transcript.get("duration", 0.0),
-                "updated": stamp, "finished": stamp,
-            }},
+            self.tasks.update_one,
+            self._mine(task_id, worker),
+            {
+                "$set": {
+                    "status": COMPLETED,
+                    "stage": "completed",
+                    "progress": 100.0,
+                    "message": "done",
+                    "outputs": outputs,
+                    "result": transcript,
+                    "error": None,
+                    "lease_until": None,
+                    "segments": segments
+                    if inline
+                    else {"collection": "segments", "count": len(segments)},
+                    "cost": {"seconds": round(seconds, 2)},
+                    "checkpoint": transcript.get("duration", 0.0),
+                    "updated": stamp,
+                    "finished": stamp,
+                }
+            },
         )
         return result.matched_count == 1
 
     def _store_segment_chunks(self, task_id: str, segments: list) -> None:
         self._call(self.segments.delete_many, {"task_id": task_id})
         for n, start in enumerate(range(0, len(segments), SEGMENTS_PER_CHUNK)):
-            self._call(self.segments.insert_one, {
-                "_id": f"{task_id}:{n}", "task_id": task_id, "n": n,
-                "segments": segments[start : start + SEGMENTS_PER_CHUNK],
-            })
+            self._call(
+                self.segments.insert_one,
+                {
+                    "_id": f"{task_id}:{n}",
+                    "task_id": task_id,
+                    "n": n,
+                    "segments": segments[start : start + SEGMENTS_PER_CHUNK],
+                },
+            )
 
     def load_segments(self, task_id: str) -> list[dict]:
         doc = self.get(task_id, segments=True)
@@ -264,8 +346,12 @@ class TaskStore:
     def fail(self, task_id: str, worker: str, error: str, *, final: bool) -> bool:
         """Record a failed attempt: ``final`` -> failed, else back to queued for SQS to retry."""
         stamp = now()
-        fields: dict[str, Any] = {"error": error, "worker": None, "lease_until": None,
-                                  "updated": stamp}
+        fields: dict[str, Any] = {
+            "error": error,
+            "worker": None,
+            "lease_until": None,
+            "updated": stamp,
+        }
         if final:
             fields.update(status=FAILED, stage="failed", message=error, finished=stamp)
         else:
@@ -276,10 +362,19 @@ class TaskStore:
     def release(self, task_id: str, worker: str, reason: str) -> bool:
         """Give a task back (SIGTERM, Spot interruption) without counting it as a failure."""
         result = self._call(
-            self.tasks.update_one, self._mine(task_id, worker),
-            {"$set": {"status": QUEUED, "stage": "queued", "worker": None, "lease_until": None,
-                      "message": f"released: {reason}", "updated": now()},
-             "$inc": {"attempts": -1}},
+            self.tasks.update_one,
+            self._mine(task_id, worker),
+            {
+                "$set": {
+                    "status": QUEUED,
+                    "stage": "queued",
+                    "worker": None,
+                    "lease_until": None,
+                    "message": f"released: {reason}",
+                    "updated": now(),
+                },
+                "$inc": {"attempts": -1},
+            },
         )
         return result.matched_count == 1
 
@@ -289,18 +384,44 @@ class TaskStore:
         result = self._call(
             self.tasks.update_one,
             {"_id": task_id, "status": {"$in": list(ACTIVE)}},
-            {"$set": {"status": FAILED, "stage": "failed", "error": reason, "message": reason,
-                      "worker": None, "lease_until": None, "updated": stamp, "finished": stamp}},
+            {
+                "$set": {
+                    "status": FAILED,
+                    "stage": "failed",
+                    "error": reason,
+                    "message": reason,
+                    "worker": None,
+                    "lease_until": None,
+                    "updated": stamp,
+                    "finished": stamp,
+                }
+            },
         )
         return result.matched_count == 1
 
     # --- worker heartbeats (read by `fleet status`) -----------------------------------------------
-    def heartbeat(self, worker_id: str, *, instance_id: str | None, instance_type: str | None,
-                  jobs: list[str], **extra: Any) -> None:
+    def heartbeat(
+        self,
+        worker_id: str,
+        *,
+        instance_id: str | None,
+        instance_type: str | None,
+        jobs: list[str],
+        **extra: Any,
+    ) -> None:
         self._call(
-            self.workers.update_one, {"_id": worker_id},
-            {"$set": {"instance_id": instance_id, "instance_type": instance_type, "jobs": jobs,
-                      "last_seen": now(), "host": socket.gethostname(), **extra}},
+            self.workers.update_one,
+            {"_id": worker_id},
+            {
+                "$set": {
+                    "instance_id": instance_id,
+                    "instance_type": instance_type,
+                    "jobs": jobs,
+                    "last_seen": now(),
+                    "host": socket.gethostname(),
+                    **extra,
+                }
+            },
             upsert=True,
         )
 

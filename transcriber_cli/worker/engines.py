@@ -17,8 +17,18 @@ from transcriber_cli.formats import OutputFormat, available_formats
 from transcriber_cli.pipeline import DiarizeOptions
 
 # Task options that map straight onto settings of the same name.
-_SETTING_KEYS = ("language", "task", "beam_size", "batch_size", "vad", "word_timestamps",
-                 "initial_prompt", "hotwords", "diarize", "diarization_model")
+_SETTING_KEYS = (
+    "language",
+    "task",
+    "beam_size",
+    "batch_size",
+    "vad",
+    "word_timestamps",
+    "initial_prompt",
+    "hotwords",
+    "diarize",
+    "diarization_model",
+)
 
 
 @dataclass
@@ -57,7 +67,8 @@ class EngineCache:
 
         s = task_settings(self.settings, options)
         diarize_options = DiarizeOptions(
-            num_speakers=options.get("num_speakers"), min_speakers=options.get("min_speakers"),
+            num_speakers=options.get("num_speakers"),
+            min_speakers=options.get("min_speakers"),
             max_speakers=options.get("max_speakers"),
             speaker_names=tuple(options.get("speaker_names") or ()),
         )
@@ -66,8 +77,12 @@ class EngineCache:
             if self._engine_key != key:
                 self._engine = None  # free the old model before loading the next
                 self._engine = WhisperEngine(
-                    s.model, device=s.device, compute_type=s.compute_type,
-                    cpu_threads=s.cpu_threads, cache_dir=s.model_cache_dir, offline=s.offline,
+                    s.model,
+                    device=s.device,
+                    compute_type=s.compute_type,
+                    cpu_threads=s.cpu_threads,
+                    cache_dir=s.model_cache_dir,
+                    offline=s.offline,
                 )
                 self._engine_key = key
             engine = self._engine

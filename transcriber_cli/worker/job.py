@@ -51,8 +51,15 @@ class WorkerState:
 class Lease(threading.Thread):
     """Extend message visibility and the task lease every third of the visibility timeout."""
 
-    def __init__(self, queue: JobQueue, tasks: TaskStore, message: Message, task_id: str,
-                 worker: str, timeout: int) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        tasks: TaskStore,
+        message: Message,
+        task_id: str,
+        worker: str,
+        timeout: int,
+    ) -> None:
         super().__init__(name=f"lease-{task_id[:8]}", daemon=True)
         self.queue, self.tasks, self.message = queue, tasks, message
         self.task_id, self.worker, self.timeout = task_id, worker, timeout
@@ -75,8 +82,16 @@ class Lease(threading.Thread):
 
 
 class JobRunner:
-    def __init__(self, *, state: WorkerState, queue: JobQueue, storage: Storage,
-                 tasks: TaskStore, engines: Any, retry_delay: float) -> None:
+    def __init__(
+        self,
+        *,
+        state: WorkerState,
+        queue: JobQueue,
+        storage: Storage,
+        tasks: TaskStore,
+        engines: Any,
+        retry_delay: float,
+    ) -> None:
         self.state = state
         self.queue = queue
         self.storage = storage
@@ -101,8 +116,11 @@ class JobRunner:
                 current = None
         action = recovery.on_delivery(current, claimed is not None)
         if action is recovery.Delivery.ACK:
-            log.info("task %s is %s: acknowledging a duplicate delivery", task_id,
-                     current["status"] if current else "unknown")
+            log.info(
+                "task %s is %s: acknowledging a duplicate delivery",
+                task_id,
+                current["status"] if current else "unknown",
+            )
             self.queue.delete(message.receipt)
             return "skipped"
         if action is recovery.Delivery.DEFER:
@@ -118,18 +136,24 @@ class JobRunner:
     def _process(self, message: Message, task: dict) -> str:
         task_id = task["_id"]
         worker = self.state.worker_id
-        lease = Lease(self.queue, self.tasks, message, task_id, worker,
-                      self.queue.visibility_timeout())
+        lease = Lease(
+            self.queue, self.tasks, message, task_id, worker, self.queue.visibility_timeout()
+        )
         lease.start()
         started = time.monotonic()
         self.state.active[task_id] = started
-        log.info("processing task %s (attempt %d, %s)", task_id, task.get("attempts", 1),
-                 task["source"]["name"])
+        log.info(
+            "processing task %s (attempt %d, %s)",
+            task_id,
+            task.get("attempts", 1),
+            task["source"]["name"],
+        )
         try:
             outputs, transcript = self._run(task, lease, started)
             seconds = time.monotonic() - started
-            if self.tasks.complete(task_id, worker, outputs=outputs, transcript=transcript,
-                                   seconds=seconds):
+            if self.tasks.complete(
+                task_id, worker, outputs=outputs, transcript=transcript, seconds=seconds
+            ):
                 self.queue.delete(message.receipt)
                 log.info("completed task %s in %.1f s", task_id, seconds)
                 return "completed"
@@ -164,10 +188,16 @@ class JobRunner:
 
     def _failed(self, message: Message, task_id: str, exc: Exception) -> str:
         reason = str(exc) or type(exc).__name__
-        decision = recovery.on_failure(exc, message.receive_count,
-                                       self.queue.max_receive_count(), self.retry_delay)
-        log.error("task %s failed (delivery %d): %s", task_id, message.receive_count, reason,
-                  exc_info=not recovery.is_permanent(exc))
+        decision = recovery.on_failure(
+            exc, message.receive_count, self.queue.max_receive_count(), self.retry_delay
+        )
+        log.error(
+            "task %s failed (delivery %d): %s",
+            task_id,
+            message.receive_count,
+            reason,
+            exc_info=not recovery.is_permanent(exc),
+        )
         if decision.final:
             reason = f"{reason} (after {message.receive_count} attempt(s))"
         self.tasks.fail(task_id, self.state.worker_id, reason, final=decision.final)
@@ -192,16 +222,22 @@ class JobRunner:
         progress.write("transcribing", 0, "transcribing", force=True)
         progress.has_diarizer = loaded.diarizer is not None
         transcript = transcribe_audio(
-            audio, engine=loaded.engine, options=loaded.whisper_options,
-            diarizer=loaded.diarizer, diarize_options=loaded.diarize_options,
-            diarization_note=loaded.diarization_note, progress=progress,
+            audio,
+            engine=loaded.engine,
+            options=loaded.whisper_options,
+            diarizer=loaded.diarizer,
+            diarize_options=loaded.diarize_options,
+            diarization_note=loaded.diarization_note,
+            progress=progress,
             source=task["source"]["name"],
         )
         progress.write("exporting", 99, "uploading outputs", force=True)
         stem = Path(task["source"]["name"]).stem or "transcript"
         prefix = storage_mod.output_prefix(task_id)
-        rendered = [(f"{prefix}{stem}.{fmt.extension}", fmt.write(transcript))
-                    for fmt in self.engines.formats()]
+        rendered = [
+            (f"{prefix}{stem}.{fmt.extension}", fmt.write(transcript))
+            for fmt in self.engines.formats()
+        ]
         for key, text in rendered:
             self.storage.put_text(key, text)
         progress.check()
@@ -211,8 +247,15 @@ class JobRunner:
 class ProgressWriter:
     """The pipeline's progress callback: throttled MongoDB writes plus the stop checks."""
 
-    def __init__(self, tasks: TaskStore, task_id: str, worker: str, lease: Lease,
-                 state: WorkerState, started: float) -> None:
+    def __init__(
+        self,
+        tasks: TaskStore,
+        task_id: str,
+        worker: str,
+        lease: Lease,
+        state: WorkerState,
+        started: float,
+    ) -> None:
         self.tasks, self.task_id, self.worker = tasks, task_id, worker
         self.lease, self.state, self.started = lease, state, started
         self.has_diarizer = False
@@ -222,12 +265,16 @@ class ProgressWriter:
         if self.lease.lost.is_set():
             self._raise_lost()
         if recovery.should_release(
-            stopping=self.state.stopping.is_set(), interrupted=self.state.interrupted.is_set(),
-            elapsed=time.monotonic() - self.started, done=done, total=total,
+            stopping=self.state.stopping.is_set(),
+            interrupted=self.state.interrupted.is_set(),
+            elapsed=time.monotonic() - self.started,
+            done=done,
+            total=total,
             grace=self.state.shutdown_grace,
         ):
-            reason = ("spot interruption" if self.state.interrupted.is_set()
-                      else "worker shutting down")
+            reason = (
+                "spot interruption" if self.state.interrupted.is_set() else "worker shutting down"
+            )
             raise ReleaseRequested(reason)
 
     def _raise_lost(self) -> None:
@@ -236,14 +283,27 @@ class ProgressWriter:
             raise CancelledError(f"task {self.task_id} cancelled")
         raise LeaseLost(self.task_id)
 
-    def write(self, stage: str, percent: float, message: str, *, force: bool = False,
-              checkpoint: float | None = None) -> None:
+    def write(
+        self,
+        stage: str,
+        percent: float,
+        message: str,
+        *,
+        force: bool = False,
+        checkpoint: float | None = None,
+    ) -> None:
         now = time.monotonic()
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
-        if not self.tasks.progress(self.task_id, self.worker, stage=stage, percent=percent,
-                                   message=message, checkpoint=checkpoint):
+        if not self.tasks.progress(
+            self.task_id,
+            self.worker,
+            stage=stage,
+            percent=percent,
+            message=message,
+            checkpoint=checkpoint,
+        ):
             self._raise_lost()
 
     def __call__(self, stage: str, done: float, total: float) -> None:

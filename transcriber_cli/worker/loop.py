@@ -40,8 +40,9 @@ class WorkerSummary:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, concurrency: int = 1, once: bool = False,
-                 idle_exit: float = 0) -> None:
+    def __init__(
+        self, settings: Settings, *, concurrency: int = 1, once: bool = False, idle_exit: float = 0
+    ) -> None:
         self.settings = with_secrets(settings)
         self.concurrency = concurrency
         self.once = once
@@ -77,8 +78,9 @@ class Worker:
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: object) -> None:
-            log.warning("received %s: finishing or releasing current jobs",
-                        signal.Signals(signum).name)
+            log.warning(
+                "received %s: finishing or releasing current jobs", signal.Signals(signum).name
+            )
             self.request_stop("signal")
 
         signal.signal(signal.SIGTERM, handler)
@@ -88,17 +90,27 @@ class Worker:
     def run(self) -> WorkerSummary:
         self.tasks.ensure_indexes()
         self._heartbeat()
-        runner = JobRunner(state=self.state, queue=self.queue, storage=self.storage,
-                           tasks=self.tasks, engines=self.engines,
-                           retry_delay=self.settings.worker_retry_delay)
+        runner = JobRunner(
+            state=self.state,
+            queue=self.queue,
+            storage=self.storage,
+            tasks=self.tasks,
+            engines=self.engines,
+            retry_delay=self.settings.worker_retry_delay,
+        )
         background = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
         if self.imds.available:
-            background.append(SpotWatcher(self.imds, self.settings.spot_poll_seconds,
-                                          self._on_spot_notice, self._quit))
+            background.append(
+                SpotWatcher(
+                    self.imds, self.settings.spot_poll_seconds, self._on_spot_notice, self._quit
+                )
+            )
         for thread in background:
             thread.start()
-        consumers = [threading.Thread(target=self._consume, args=(runner,), name=f"consumer-{i}")
-                     for i in range(self.concurrency)]
+        consumers = [
+            threading.Thread(target=self._consume, args=(runner,), name=f"consumer-{i}")
+            for i in range(self.concurrency)
+        ]
         for thread in consumers:
             thread.start()
         try:
@@ -145,8 +157,12 @@ class Worker:
     # --- heartbeat and dead letters -------------------------------------------------------------
     def _heartbeat(self) -> None:
         self.tasks.heartbeat(
-            self.state.worker_id, instance_id=self.instance_id, instance_type=self.instance_type,
-            jobs=list(self.state.active), concurrency=self.concurrency, version=__version__,
+            self.state.worker_id,
+            instance_id=self.instance_id,
+            instance_type=self.instance_type,
+            jobs=list(self.state.active),
+            concurrency=self.concurrency,
+            version=__version__,
             pid=os.getpid(),
         )
 

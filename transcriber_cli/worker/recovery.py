@@ -47,12 +47,19 @@ def on_failure(
     if max_receive_count is not None and receive_count >= max_receive_count:
         # SQS moves the message to the DLQ on its next receive; the task says why now.
         return FailureDecision(final=True, dead_letter_now=False, retry_after=0)
-    return FailureDecision(final=False, dead_letter_now=False,
-                           retry_after=retry_delay * max(receive_count, 1))
+    return FailureDecision(
+        final=False, dead_letter_now=False, retry_after=retry_delay * max(receive_count, 1)
+    )
 
 
 def should_release(
-    *, stopping: bool, interrupted: bool, elapsed: float, done: float, total: float, grace: float,
+    *,
+    stopping: bool,
+    interrupted: bool,
+    elapsed: float,
+    done: float,
+    total: float,
+    grace: float,
 ) -> bool:
     """On SIGTERM finish a job that will end within ``grace`` seconds, else hand it back.
 

@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 
 class SpotWatcher(threading.Thread):
     def __init__(
-        self, imds: Imds, interval: float, on_notice: Callable[[dict], None],
+        self,
+        imds: Imds,
+        interval: float,
+        on_notice: Callable[[dict], None],
         stop: threading.Event,
     ) -> None:
         super().__init__(name="spot-watcher", daemon=True)
