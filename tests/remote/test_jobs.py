@@ -197,11 +197,13 @@ def test_worker_killed_mid_job_is_recovered(stack, workers, long_media):
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     killed_at = time.monotonic()
-    second = workers.start("--once")
+    second = workers.start("--once", "--idle-exit", "20")
     assert second.wait(timeout=180) == 0, workers.log(second)
     doc = store.get(task_id)
-    assert doc["status"] == "completed" and doc["attempts"] == 2
-    assert doc["worker"] != store.get(task_id)["_id"]
+    assert doc["status"] == "completed" and doc["attempts"] == 2, workers.log(second)
+    first_id = workers.log(first).split("worker ", 1)[1].split()[0]
+    second_id = workers.log(second).split("worker ", 1)[1].split()[0]
+    assert doc["worker"] == second_id != first_id
     # It was picked up only after the first lease / visibility ran out.
     assert doc["started"].timestamp() >= time.time() - (time.monotonic() - killed_at) + (
         VISIBILITY_TIMEOUT - 2

@@ -9,7 +9,9 @@ from transcriber_cli.cli.errors import handle_errors, setup_logging, stderr
 
 def worker_command(
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Jobs at once."),
-    once: bool = typer.Option(False, "--once", help="Handle one message (or one empty poll)."),
+    once: bool = typer.Option(
+        False, "--once", help="Handle one job, then exit (an empty poll ends it too)."
+    ),
     idle_exit: float | None = typer.Option(
         None, "--idle-exit", min=0, help="Exit after this many seconds without work."
     ),

@@ -2,8 +2,9 @@
 
 ``--concurrency N`` runs N consumer threads sharing one loaded model. SIGTERM/SIGINT stop
 taking work and let running jobs finish or release (``recovery.should_release``); a Spot
-notice releases them at once. ``--once`` handles one message (or one empty poll) and exits;
-``--idle-exit S`` exits after S seconds without work (so an instance can scale in).
+notice releases them at once. ``--once`` handles one job and exits (giving up after one
+empty poll, or after ``--idle-exit`` seconds when given); ``--idle-exit S``
+alone exits after S seconds without work (so an instance can scale in).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Worker:
         self.outcomes: dict[str, int] = {}
         self.reason = "stopped"
         self._last_work = time.monotonic()
+        self._deferred_until = 0.0
         self._lock = threading.Lock()
         self._quit = threading.Event()  # background threads (heartbeat, spot) stop on this
 
@@ -129,7 +131,11 @@ class Worker:
         while not self.state.stopping.is_set():
             messages = self.queue.receive(1, wait_seconds=self.settings.worker_wait_seconds)
             if not messages:
-                if self.once:
+                # --once alone gives up after one empty poll; with --idle-exit it waits that long.
+                waiting = time.monotonic() < self._deferred_until or (
+                    self.idle_exit and not self._idle_too_long()
+                )
+                if self.once and not waiting:
                     self.request_stop("once")
                 elif self._idle_too_long():
                     self.request_stop("idle")
@@ -145,6 +151,9 @@ class Worker:
                 self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
                 self._last_work = time.monotonic()
             self._heartbeat()
+            if outcome == "deferred":  # --once waits for it: it is the job we came for
+                with self._lock:
+                    self._deferred_until = time.monotonic() + self.queue.visibility_timeout() * 2
             if self.once and outcome not in ("skipped", "deferred", "dropped"):
                 self.request_stop("once")
 
