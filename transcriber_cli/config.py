@@ -92,6 +92,32 @@ class Settings(BaseSettings):
     queue_url: str | None = None
     mongodb_url: SecretStr | None = None
     mongodb_database: str = "transcriber"
+    remote_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the client polls MongoDB for job progress"
+    )
+
+    # --- worker (`transcriber worker`) -----------------------------------------------------
+    worker_concurrency: int = Field(1, ge=1, le=64, description="Jobs one worker runs at once")
+    worker_idle_exit: float = Field(
+        0, ge=0, description="Exit after this many seconds without work (0 = never)"
+    )
+    worker_wait_seconds: int = Field(
+        20, ge=0, le=20, description="SQS long-poll wait per receive call"
+    )
+    worker_retry_delay: float = Field(
+        30, ge=0, description="Seconds before a failed job is retried (times the attempt number)"
+    )
+    worker_shutdown_grace: float = Field(
+        30, ge=0, description="On SIGTERM, finish a job expected to end within this many seconds"
+    )
+    worker_heartbeat_seconds: float = Field(
+        15, gt=0, description="How often a worker refreshes its heartbeat document"
+    )
+    imds_url: str = Field(
+        "http://169.254.169.254",
+        description="EC2 instance metadata endpoint for Spot notices ('' = off)",
+    )
+    spot_poll_seconds: float = Field(5, gt=0, description="Spot interruption check interval")
 
     @field_validator("language", "initial_prompt", "hotwords", mode="before")
     @classmethod

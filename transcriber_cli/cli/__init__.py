@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from transcriber_cli import __version__
-from transcriber_cli.cli import config_cmd, fleet_cmd, infra_cmd, transcribe
+from transcriber_cli.cli import (
+    config_cmd,
+    fleet_cmd,
+    infra_cmd,
+    jobs_cmd,
+    transcribe,
+    worker_cmd,
+)
 
 app = typer.Typer(
     name="transcriber",
@@ -33,6 +40,8 @@ def _root(
 
 app.command("transcribe", no_args_is_help=True)(transcribe.transcribe_command)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(jobs_cmd.app, name="jobs")
+app.command("worker")(worker_cmd.worker_command)
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(fleet_cmd.app, name="fleet")
 

@@ -60,6 +60,15 @@ def transcribe_command(
     include: list[str] = typer.Option([], "--include", help="Glob of files to take in folders."),
     exclude: list[str] = typer.Option([], "--exclude", help="Glob of files to leave out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose outputs exist."),
+    remote: bool = typer.Option(
+        False, "--remote", help="Send the audio to the stack's GPU workers instead."
+    ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="With --remote: print job ids and return at once."
+    ),
+    stack: str | None = typer.Option(None, "--stack", help="With --remote: the stack name."),
+    region: str | None = typer.Option(None, "--region", help="With --remote: AWS region."),
+    profile: str | None = typer.Option(None, "--profile", help="With --remote: AWS profile."),
     json_output: bool = typer.Option(
         False, "--json", help="One JSON object per input on stdout; human output on stderr."
     ),
@@ -92,6 +101,9 @@ def transcribe_command(
             diarize=diarize,
             diarization_model=diarization_model,
             hf_token=hf_token,
+            stack=stack,
+            region=region,
+            profile=profile,
         )
         if num_speakers and (min_speakers or max_speakers):
             raise UsageError("--num-speakers cannot be combined with --min/--max-speakers")
@@ -105,6 +117,29 @@ def transcribe_command(
         )
         chosen = parse_formats(settings.formats)
         live = is_interactive() and not json_output and not quiet
+        if no_wait and not remote:
+            raise UsageError("--no-wait only applies with --remote")
+        if remote:
+            from transcriber_cli.cli.remote_view import RemoteView
+            from transcriber_cli.cloud.naming import check_stack
+            from transcriber_cli.remote import run
+
+            check_stack(settings.stack)
+            with RemoteView(live=live, json_lines=json_output, quiet=quiet) as view:
+                remote_results = run.run_remote(
+                    settings,
+                    paths,
+                    chosen,
+                    view,
+                    output_dir=output_dir,
+                    diarize_options=diarize_options,
+                    include=include,
+                    exclude=exclude,
+                    wait=not no_wait,
+                )
+            if not remote_results:
+                raise UsageError("no input files found")
+            raise typer.Exit(int(run.exit_code(remote_results)))
         with RichReporter(live=live, json_lines=json_output, quiet=quiet) as reporter:
             runner = BatchRunner(
                 settings,

@@ -1,0 +1,308 @@
+"""Failure and lifecycle paths with real worker processes: no-wait, cancel, duplicates, DLQ,
+crash recovery, SIGTERM, Spot notices, Ctrl-C while tailing."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.remote.conftest import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT, wait_for
+from tests.remote.test_e2e import EXAMPLE, queue_depth, run, s3_objects, task_store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def long_media(tmp_path_factory) -> Path:
+    """The conversation four times over (~2.2 min): long enough to interrupt mid-job."""
+    dest = tmp_path_factory.mktemp("long") / "long.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-stream_loop",
+            "3",
+            "-i",
+            str(EXAMPLE),
+            "-c",
+            "copy",
+            str(dest),
+        ],
+        check=True,
+    )
+    return dest
+
+
+def submit(path: Path, *args: str) -> str:
+    proc = run(str(path), "--remote", "--no-wait", "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert line["status"] == "queued" and line["outputs"] == []
+    return line["task_id"]
+
+
+def progress_of(store, task_id: str) -> dict:
+    return store.get(task_id)
+
+
+def test_no_wait_then_jobs_wait_and_fetch(stack, workers, tmp_path):
+    task_id = submit(EXAMPLE)
+    store = task_store()
+    assert store.get(task_id)["status"] == "queued"
+    assert queue_depth(stack["queue_url"])["visible"] == 1
+    workers.start("--once")
+    waited = run("jobs", "wait", task_id, "--json", program="transcriber", timeout=120)
+    assert waited.returncode == 0, waited.stderr
+    doc = json.loads(waited.stdout)
+    assert doc["schema"] == "transcriber.job/1" and doc["status"] == "completed"
+    listed = run("jobs", "list", "--status", "completed", "--json", program="transcriber")
+    assert [json.loads(x)["task_id"] for x in listed.stdout.splitlines()] == [task_id]
+    fetched = run(
+        "jobs",
+        "fetch",
+        task_id,
+        "-o",
+        str(tmp_path / "out"),
+        "-f",
+        "txt,srt",
+        "--json",
+        program="transcriber",
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    result = json.loads(fetched.stdout)
+    assert result["status"] == "done" and result["task_id"] == task_id
+    assert sorted(Path(o).name for o in result["outputs"]) == [
+        "conversation.srt",
+        "conversation.txt",
+    ]
+    assert "weekly planning meeting" in (tmp_path / "out" / "conversation.txt").read_text()
+    assert "-->" in (tmp_path / "out" / "conversation.srt").read_text()
+    status = run("jobs", "status", task_id, program="transcriber")
+    assert 'status: "completed"' in status.stdout
+    missing = run("jobs", "status", "nope", program="transcriber")
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: no task nope"
+    store.close()
+
+
+def test_cancel_stops_a_running_job(stack, workers, long_media):
+    task_id = submit(long_media, "--batch-size", "1")
+    store = task_store()
+    worker = workers.start("--once")
+    wait_for(
+        lambda: store.get(task_id)["progress"] > 0 and store.get(task_id)["stage"] == "transcribe",
+        timeout=60,
+        what="transcription progress",
+    )
+    cancelled = run("jobs", "cancel", task_id, "--json", program="transcriber")
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert worker.wait(timeout=60) == 0, workers.log(worker)
+    doc = store.get(task_id)
+    assert doc["status"] == "cancelled" and doc["progress"] < 90
+    assert "cancelled" in workers.log(worker)
+    assert not [k for k in s3_objects(stack["bucket"]) if k.startswith("output/")]
+    assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
+    again = run("jobs", "cancel", task_id, program="transcriber")
+    assert again.returncode == 2 and "nothing to cancel" in again.stderr
+    # retry puts it back on the queue with a fresh attempt count
+    retried = run("jobs", "retry", task_id, "--json", program="transcriber")
+    assert json.loads(retried.stdout)["status"] == "queued"
+    assert queue_depth(stack["queue_url"])["visible"] == 1
+    store.close()
+
+
+def test_duplicate_message_completes_once(stack, workers):
+    task_id = submit(EXAMPLE)
+    from transcriber_cli.config import load_settings
+    from transcriber_cli.remote.queue import JobQueue
+
+    JobQueue.from_settings(load_settings()).send(task_id)  # at-least-once: a second copy
+    worker = workers.start("--idle-exit", "3")
+    assert worker.wait(timeout=120) == 0, workers.log(worker)
+    log = workers.log(worker)
+    assert log.count(f"completed task {task_id}") == 1
+    assert "duplicate delivery" in log
+    store = task_store()
+    doc = store.get(task_id)
+    assert doc["status"] == "completed" and doc["attempts"] == 1
+    assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
+    store.close()
+
+
+def _dlq_bodies(url: str) -> list[dict]:
+    from transcriber_cli.remote import aws
+
+    sqs = aws.client("sqs", "us-east-1")
+    found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in found]
+
+
+def test_poison_audio_goes_to_dlq_and_fails(stack, workers):
+    task_id = submit(EXAMPLE)
+    from transcriber_cli.remote import aws
+
+    # Replace the uploaded mp3 with garbage: the worker cannot decode it.
+    aws.client("s3", "us-east-1").put_object(
+        Bucket=stack["bucket"],
+        Key=f"uploads/{task_id}.mp3",
+        Body=os.urandom(4096),
+        ServerSideEncryption="AES256",
+    )
+    worker = workers.start("--once")
+    assert worker.wait(timeout=60) == 0, workers.log(worker)
+    store = task_store()
+    doc = store.get(task_id)
+    assert doc["status"] == "failed"
+    assert "cannot decode audio" in doc["error"] or "no audio samples" in doc["error"]
+    assert doc["attempts"] == 1  # an undecodable input is not retried
+    assert _dlq_bodies(stack["dlq_url"]) == [{"task_id": task_id}]
+    assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
+    store.close()
+
+
+def test_retryable_failure_exhausts_receives_then_dlq(stack, workers):
+    task_id = submit(EXAMPLE)
+    from transcriber_cli.remote import aws
+
+    aws.client("s3", "us-east-1").delete_object(
+        Bucket=stack["bucket"], Key=f"uploads/{task_id}.mp3"
+    )
+    worker = workers.start("--idle-exit", "3")
+    assert worker.wait(timeout=90) == 0, workers.log(worker)
+    store = task_store()
+    doc = store.get(task_id)
+    assert doc["status"] == "failed", doc
+    assert "not found" in doc["error"] and f"after {MAX_RECEIVE_COUNT} attempt" in doc["error"]
+    assert doc["attempts"] == MAX_RECEIVE_COUNT
+    # SQS redrives the message on the receive after the last allowed one.
+    assert _dlq_bodies(stack["dlq_url"]) == [{"task_id": task_id}]
+    store.close()
+
+
+def test_worker_killed_mid_job_is_recovered(stack, workers, long_media):
+    task_id = submit(long_media, "--batch-size", "1")
+    store = task_store()
+    first = workers.start()
+    wait_for(lambda: store.get(task_id)["progress"] > 5, timeout=90, what="progress")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    killed_at = time.monotonic()
+    second = workers.start("--once", "--idle-exit", "20")
+    assert second.wait(timeout=180) == 0, workers.log(second)
+    doc = store.get(task_id)
+    assert doc["status"] == "completed" and doc["attempts"] == 2, workers.log(second)
+    first_id = workers.log(first).split("worker ", 1)[1].split()[0]
+    second_id = workers.log(second).split("worker ", 1)[1].split()[0]
+    assert doc["worker"] == second_id != first_id
+    # It was picked up only after the first lease / visibility ran out.
+    assert doc["started"].timestamp() >= time.time() - (time.monotonic() - killed_at) + (
+        VISIBILITY_TIMEOUT - 2
+    )
+    outputs = [k for k in s3_objects(stack["bucket"]) if k.startswith("output/")]
+    assert len(outputs) == len(set(outputs)) == len(doc["outputs"])
+    assert sorted(outputs) == sorted(doc["outputs"])
+    assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
+    store.close()
+
+
+def test_sigterm_releases_the_job(stack, workers, long_media):
+    task_id = submit(long_media, "--batch-size", "1")
+    store = task_store()
+    worker = workers.start(env={"TRANSCRIBER_WORKER_SHUTDOWN_GRACE": "0"})
+    wait_for(lambda: store.get(task_id)["progress"] > 0, timeout=90, what="progress")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0, workers.log(worker)
+    doc = store.get(task_id)
+    assert doc["status"] == "queued" and doc["worker"] is None
+    assert doc["message"] == "released: worker shutting down"
+    assert doc["attempts"] == 0  # a release does not count as a failed attempt
+    assert queue_depth(stack["queue_url"])["visible"] == 1  # visible again at once
+    assert store.list_workers() == []  # a clean exit removes its heartbeat
+    store.close()
+
+
+class _Imds(http.server.BaseHTTPRequestHandler):
+    notice: bytes | None = None
+
+    def do_PUT(self) -> None:  # IMDSv2 session token
+        assert self.headers["X-aws-ec2-metadata-token-ttl-seconds"]
+        self._send(200, b"token-123")
+
+    def do_GET(self) -> None:
+        if self.headers.get("X-aws-ec2-metadata-token") != "token-123":
+            return self._send(401, b"")
+        path = self.path.removeprefix("/latest/meta-data/")
+        if path == "instance-id":
+            return self._send(200, b"i-0123456789abcdef0")
+        if path == "instance-type":
+            return self._send(200, b"g5.xlarge")
+        if path == "spot/instance-action" and type(self).notice:
+            return self._send(200, type(self).notice)
+        self._send(404, b"")
+
+    def _send(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_spot_notice_releases_job_and_heartbeat_names_instance(stack, workers, long_media):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Imds)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        task_id = submit(long_media, "--batch-size", "1")
+        store = task_store()
+        worker = workers.start(
+            env={"TRANSCRIBER_IMDS_URL": url, "TRANSCRIBER_SPOT_POLL_SECONDS": "0.5"}
+        )
+        wait_for(lambda: store.get(task_id)["progress"] > 0, timeout=90, what="progress")
+        beats = store.list_workers()
+        assert beats[0]["instance_id"] == "i-0123456789abcdef0"
+        assert beats[0]["instance_type"] == "g5.xlarge" and beats[0]["jobs"] == [task_id]
+        _Imds.notice = b'{"action": "terminate", "time": "2026-11-22T00:00:00Z"}'
+        assert worker.wait(timeout=30) == 0, workers.log(worker)
+        doc = store.get(task_id)
+        assert doc["status"] == "queued" and doc["message"] == "released: spot interruption"
+        assert "spot interruption notice" in workers.log(worker)
+        store.close()
+    finally:
+        _Imds.notice = None
+        server.shutdown()
+
+
+def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path):
+    exe = Path(sys.executable).parent / "transcribe"
+    proc = subprocess.Popen(
+        [str(exe), str(EXAMPLE), "--remote", "-o", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    store = task_store()
+    wait_for(lambda: store.list(), timeout=30, what="a task")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    task_id = store.list()[0]["_id"]
+    assert f"transcriber jobs wait {task_id}" in err
+    assert len(err.strip().splitlines()) == 1
+    assert store.get(task_id)["status"] == "queued"
+    assert queue_depth(stack["queue_url"])["visible"] == 1
+    store.close()

@@ -1,0 +1,58 @@
+"""``transcriber worker``: run a queue consumer on this machine (the fleet runs it as a service)."""
+
+from __future__ import annotations
+
+import typer
+
+from transcriber_cli.cli.errors import handle_errors, setup_logging, stderr
+
+
+def worker_command(
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Jobs at once."),
+    once: bool = typer.Option(
+        False, "--once", help="Handle one job, then exit (an empty poll ends it too)."
+    ),
+    idle_exit: float | None = typer.Option(
+        None, "--idle-exit", min=0, help="Exit after this many seconds without work."
+    ),
+    stack: str | None = typer.Option(None, "--stack", help="Stack name (default: transcriber)."),
+    region: str | None = typer.Option(None, "--region", help="AWS region."),
+    profile: str | None = typer.Option(None, "--profile", help="AWS profile."),
+    model: str | None = typer.Option(None, "-m", "--model", help="Model for 'auto' tasks."),
+    device: str | None = typer.Option(None, "--device", help="auto, cuda or cpu."),
+    compute_type: str | None = typer.Option(None, "--compute-type"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors."),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Debug logs and tracebacks."),
+) -> None:
+    """Consume the job queue: transcribe each task and publish its outputs."""
+    setup_logging(verbose, quiet)
+    if not verbose and not quiet:
+        import logging
+
+        logging.getLogger("transcriber_cli.worker").setLevel(logging.INFO)
+    with handle_errors(verbose):
+        from transcriber_cli.cloud.naming import check_stack
+        from transcriber_cli.config import load_settings
+        from transcriber_cli.worker.loop import Worker
+
+        settings = load_settings(
+            stack=check_stack(stack) if stack else None,
+            region=region,
+            profile=profile,
+            model=model,
+            device=device,
+            compute_type=compute_type,
+        )
+        worker = Worker(
+            settings,
+            concurrency=concurrency or settings.worker_concurrency,
+            once=once,
+            idle_exit=settings.worker_idle_exit if idle_exit is None else idle_exit,
+        )
+        worker.install_signal_handlers()
+        if not quiet:
+            stderr.print(f"[dim]worker {worker.state.worker_id} polling {worker.queue.url}[/]")
+        summary = worker.run()
+        if not quiet:
+            done = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "no jobs"
+            stderr.print(f"[dim]worker stopped ({summary.reason}): {done}[/]")

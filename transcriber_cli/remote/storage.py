@@ -1,0 +1,153 @@
+"""S3 for remote mode: the extracted mp3 under ``uploads/`` and exports under ``output/{task}/``.
+
+Every object is written with SSE-S3 (AES256) explicitly, so a bucket policy that denies
+unencrypted PutObject accepts it. Large uploads go multipart through boto3's TransferConfig.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transcriber_cli.config import Settings
+from transcriber_cli.errors import SetupError
+
+ENCRYPTION = {"ServerSideEncryption": "AES256"}
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
+
+
+def audio_key(task_id: str) -> str:
+    return f"uploads/{task_id}.mp3"
+
+
+def output_prefix(task_id: str) -> str:
+    return f"output/{task_id}/"
+
+
+def resolve_bucket(settings: Settings) -> str:
+    """``settings.bucket``, else the stack's bucket name (account id + region)."""
+    if settings.bucket:
+        return settings.bucket
+    from transcriber_cli.cloud.naming import bucket_name
+    from transcriber_cli.remote import aws
+
+    sts = aws.client("sts", settings.region, settings.profile)
+    account = sts.get_caller_identity()["Account"]
+    region = aws.session(settings.region, settings.profile).region_name
+    return bucket_name(settings.stack, account, region)
+
+
+class Storage:
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        from transcriber_cli.remote import aws
+
+        return cls(aws.client("s3", settings.region, settings.profile), resolve_bucket(settings))
+
+    def _transfer_config(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK
+        )
+
+    def upload_file(
+        self, path: Path, key: str, progress: Callable[[int], None] | None = None
+    ) -> None:
+        try:
+            self.s3.upload_file(
+                str(path),
+                self.bucket,
+                key,
+                ExtraArgs=dict(ENCRYPTION),
+                Config=self._transfer_config(),
+                Callback=progress,
+            )
+        except Exception as exc:
+            raise self._error("upload", key, exc) from None
+
+    def put_text(self, key: str, text: str, content_type: str = "text/plain") -> None:
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=text.encode("utf-8"),
+                ContentType=f"{content_type}; charset=utf-8",
+                **ENCRYPTION,
+            )
+        except Exception as exc:
+            raise self._error("upload", key, exc) from None
+
+    def download_file(self, key: str, dest: Path) -> Path:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.s3.download_file(self.bucket, key, str(dest), Config=self._transfer_config())
+        except Exception as exc:
+            raise self._error("download", key, exc) from None
+        return dest
+
+    def get_text(self, key: str) -> str:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode("utf-8")
+        except Exception as exc:
+            raise self._error("download", key, exc) from None
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        paginator = self.s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys += [obj["Key"] for obj in page.get("Contents", [])]
+        except Exception as exc:
+            raise self._error("list", prefix, exc) from None
+        return keys
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list_keys(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        return len(keys)
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def exists(self, key: str) -> bool:
+        from transcriber_cli.remote.aws import error_code
+
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise self._error("check", key, exc) from None
+        return True
+
+    def _error(self, action: str, key: str, exc: BaseException) -> Exception:
+        from transcriber_cli.remote.aws import error_code
+
+        code = error_code(exc)
+        if code == "NoSuchBucket":
+            return SetupError(
+                f"bucket {self.bucket} does not exist",
+                hint="run 'transcriber infra up' or set TRANSCRIBER_BUCKET",
+            )
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return StorageNotFound(f"s3://{self.bucket}/{key} not found")
+        if code in ("AccessDenied", "403"):
+            return SetupError(f"access denied to s3://{self.bucket}/{key} ({action})")
+        return StorageError(f"cannot {action} s3://{self.bucket}/{key}: {code or exc}")
+
+
+class StorageError(SetupError):
+    pass
+
+
+class StorageNotFound(StorageError):
+    pass

@@ -1,0 +1,60 @@
+"""EC2 instance metadata (IMDSv2: a session token first, then GETs carrying it).
+
+The base URL is a setting (``imds_url``) so tests point it at a local HTTP server; off EC2
+the first token request fails fast and the metadata is simply unavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+log = logging.getLogger(__name__)
+TOKEN_TTL = 21600
+
+
+class Imds:
+    def __init__(self, base_url: str, timeout: float = 1.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._token: str | None = None
+        self.available = bool(self.base_url)
+
+    def _fetch_token(self) -> str | None:
+        try:
+            reply = httpx.put(
+                f"{self.base_url}/latest/api/token",
+                headers={"X-aws-ec2-metadata-token-ttl-seconds": str(TOKEN_TTL)},
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            log.debug("instance metadata unavailable: %s", exc)
+            self.available = False
+            return None
+        if reply.status_code != 200:
+            self.available = False
+            return None
+        return reply.text
+
+    def get(self, path: str) -> str | None:
+        """The value at ``/latest/meta-data/{path}``, or None (absent, or not on EC2)."""
+        if not self.available:
+            return None
+        if self._token is None:
+            self._token = self._fetch_token()
+            if self._token is None:
+                return None
+        try:
+            reply = httpx.get(
+                f"{self.base_url}/latest/meta-data/{path}",
+                headers={"X-aws-ec2-metadata-token": self._token},
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            log.debug("instance metadata %s: %s", path, exc)
+            return None
+        if reply.status_code == 401:  # token expired: fetch a new one next time
+            self._token = None
+            return None
+        return reply.text if reply.status_code == 200 else None

@@ -1,0 +1,74 @@
+"""What a worker does when things go wrong: duplicates, failures, shutdown, Spot notices.
+
+Kept apart from the consumer loop (as skypilot keeps its recovery strategies apart) so the
+policy reads in one place and is tested on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from transcriber_cli.errors import InputError
+from transcriber_cli.remote import tasks as tasks_mod
+
+
+class Delivery(Enum):
+    PROCESS = "process"  # we claimed it
+    ACK = "ack"  # nothing to do (already finished, cancelled, or unknown): delete the message
+    DEFER = "defer"  # another worker holds a live lease: let the message reappear later
+
+
+def on_delivery(task: dict | None, claimed: bool) -> Delivery:
+    if claimed:
+        return Delivery.PROCESS
+    if task is None or task["status"] in tasks_mod.TERMINAL:
+        return Delivery.ACK
+    return Delivery.DEFER
+
+
+@dataclass(frozen=True)
+class FailureDecision:
+    final: bool  # the task is marked failed now
+    dead_letter_now: bool  # move the message to the DLQ ourselves (no retry can help)
+    retry_after: float  # seconds before the message becomes visible again
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Errors of the input itself (undecodable audio, too long): retrying cannot help."""
+    return isinstance(exc, InputError)
+
+
+def on_failure(
+    exc: BaseException, receive_count: int, max_receive_count: int | None, retry_delay: float
+) -> FailureDecision:
+    if is_permanent(exc):
+        return FailureDecision(final=True, dead_letter_now=True, retry_after=0)
+    if max_receive_count is not None and receive_count >= max_receive_count:
+        # SQS moves the message to the DLQ on its next receive; the task says why now.
+        return FailureDecision(final=True, dead_letter_now=False, retry_after=0)
+    return FailureDecision(
+        final=False, dead_letter_now=False, retry_after=retry_delay * max(receive_count, 1)
+    )
+
+
+def should_release(
+    *,
+    stopping: bool,
+    interrupted: bool,
+    elapsed: float,
+    done: float,
+    total: float,
+    grace: float,
+) -> bool:
+    """On SIGTERM finish a job that will end within ``grace`` seconds, else hand it back.
+
+    A Spot notice always releases: two minutes are too short to count on."""
+    if interrupted:
+        return True
+    if not stopping:
+        return False
+    if done <= 0 or total <= 0:
+        return True
+    remaining = elapsed * (total - done) / done
+    return remaining > grace
