@@ -49,10 +49,11 @@ def mongo_wire() -> Iterator[str]:
 
 
 def create_stack(visibility_timeout: int = VISIBILITY_TIMEOUT) -> dict[str, str]:
-    """Bucket + queue + DLQ in moto, as ``transcriber infra up`` will create them.
+    """Bucket + queue + DLQ in moto, shaped like ``transcriber infra up`` makes them.
 
-    The infra code (transcriber_cli/cloud/) is being written on another branch; until it is
-    merged this helper makes the resources the remote code needs with plain boto3."""
+    Not made with ``infra up`` itself for two reasons: moto ignores the Conditions of the
+    bucket policy infra applies and then denies every object call (see docs/cloud.md), and
+    these tests need a visibility timeout of seconds, not the production 15 minutes."""
     import json
 
     from transcriber_cli.remote import aws
