@@ -88,7 +88,9 @@ def assign_speakers(
         seg.speaker = mapping.get(seg.speaker) if seg.speaker else None
         for w in seg.words:
             w.speaker = mapping.get(w.speaker) if w.speaker else None
-    result.turns = [SpeakerTurn(start=t.start, end=t.end, speaker=mapping[t.speaker]) for t in ordered]
+    result.turns = [
+        SpeakerTurn(start=t.start, end=t.end, speaker=mapping[t.speaker]) for t in ordered
+    ]
     spoken = {w.speaker for w in result.words()} | {s.speaker for s in result.segments}
     result.speakers = [mapping[o] for o in order if mapping[o] in spoken]
     return result
