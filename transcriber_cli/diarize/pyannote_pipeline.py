@@ -144,20 +144,26 @@ class PyannoteDiarizer:
                 log.debug("pyannote warning: %s", message)
         if progress:
             progress(seconds, seconds)
-        return turns_from_output(output)
+        return turns_from_output(output, duration=seconds)
 
 
-def turns_from_output(output: Any) -> list[SpeakerTurn]:
+def turns_from_output(output: Any, *, duration: float | None = None) -> list[SpeakerTurn]:
     """pyannote 4 returns a ``DiarizeOutput``; legacy pipelines an ``Annotation``.
 
     The exclusive diarization (at most one speaker at a time) is what words are assigned
     from, as pyannote recommends for transcripts; the RTTM written from it therefore matches
-    the labelled words rather than listing overlapped speech twice."""
+    the labelled words rather than listing overlapped speech twice. Turns are clipped to the
+    audio: the last, zero-padded window can reach past the end."""
     annotation = getattr(output, "exclusive_speaker_diarization", None)
     if annotation is None:
         annotation = getattr(output, "speaker_diarization", output)
+    end_of_audio = float("inf") if duration is None else duration
     turns = [
-        SpeakerTurn(start=round(seg.start, 3), end=round(seg.end, 3), speaker=str(label))
+        SpeakerTurn(
+            start=round(max(seg.start, 0.0), 3),
+            end=round(min(seg.end, end_of_audio), 3),
+            speaker=str(label),
+        )
         for seg, _, label in annotation.itertracks(yield_label=True)
     ]
     return sorted((t for t in turns if t.end > t.start), key=lambda t: (t.start, t.end))
