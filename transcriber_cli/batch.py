@@ -211,7 +211,7 @@ class BatchRunner:
     def run(
         self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
     ) -> list[FileResult]:
-        extensions = [f.extension for f in self.formats] + ["txt", "json", "srt", "vtt", "tsv"]
+        extensions = [f.extension for f in self.formats] + ["txt", "json", "srt", "vtt", "tsv", "rttm"]
         candidates = list(discover(paths, include, exclude, extensions))
         self.reporter.batch_started(len(candidates))
         # Speaker counts and names change the labels written, so they are part of the key too.
@@ -227,8 +227,7 @@ class BatchRunner:
                 base = output_base(cand, self.output_dir).absolute()
                 if base in seen:
                     result = FileResult(
-                        str(cand.path),
-                        "failed",
+                        str(cand.path), "failed",
                         error=f"{cand.path}: outputs would overwrite those of {seen[base]}; "
                         "rename one or use -o",
                     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from transcriber_cli import __version__
-from transcriber_cli.cli import config_cmd, transcribe
+from transcriber_cli.cli import config_cmd, models_cmd, transcribe
 
 app = typer.Typer(
     name="transcriber",
@@ -33,6 +33,7 @@ def _root(
 
 app.command("transcribe", no_args_is_help=True)(transcribe.transcribe_command)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(models_cmd.app, name="models")
 
 # `transcribe` is the same command as `transcriber transcribe`, as its own program.
 transcribe_app = typer.Typer(
