@@ -33,10 +33,9 @@ LONG_SECONDS = 600.0
 
 def _audio(name: str):
     import numpy as np
+    import pyannote.audio
 
     from transcriber_cli import media
-
-    import pyannote.audio
 
     sample = media.decode_audio(Path(pyannote.audio.__file__).parent / "sample" / "sample.wav")
     if name == "sample":
@@ -84,8 +83,11 @@ def run_case(size: str, audio_name: str, pipelines: Path, batch: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", default=",".join(DEFAULT_CASES),
-                        help="comma list of SIZE:INPUT (sizes tiny|community, inputs sample|long)")
+    parser.add_argument(
+        "--cases",
+        default=",".join(DEFAULT_CASES),
+        help="comma list of SIZE:INPUT (sizes tiny|community, inputs sample|long)",
+    )
     parser.add_argument("--batch", type=int, default=16, help="embedding batch size")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case here
@@ -104,22 +106,43 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases.split(","):
             proc = subprocess.run(
-                [sys.executable, __file__, "--one", case, "--pipelines", tmp,
-                 "--batch", str(args.batch)],
-                capture_output=True, text=True, check=False,
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    case,
+                    "--pipelines",
+                    tmp,
+                    "--batch",
+                    str(args.batch),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if proc.returncode != 0:
                 sys.exit(f"{case} failed:\n{proc.stderr[-2000:]}")
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             if not args.json:
                 r = results[-1]
-                print(f"{r['pipeline']:9} {r['input']:6} {r['audio_s']:6.1f} s audio  "
-                      f"load {r['load_s']:5.2f} s  diarize {r['diarize_s']:6.2f} s  "
-                      f"({r['x_realtime']:5.1f}x real time)  peak RSS {r['peak_rss_mb']} MB",
-                      flush=True)
+                print(
+                    f"{r['pipeline']:9} {r['input']:6} {r['audio_s']:6.1f} s audio  "
+                    f"load {r['load_s']:5.2f} s  diarize {r['diarize_s']:6.2f} s  "
+                    f"({r['x_realtime']:5.1f}x real time)  peak RSS {r['peak_rss_mb']} MB",
+                    flush=True,
+                )
     if args.json:
-        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                          "cpus": os.cpu_count(), "results": results}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "torch": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                    "cpus": os.cpu_count(),
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":
