@@ -183,17 +183,18 @@ class BatchRunner:
     def engine(self) -> WhisperEngine:
         if self._engine is None:
             self.reporter.note(f"loading model {self.settings.model}")
-            self._engine = self._engine_factory()
-            self.reporter.note(
-                f"model {self._engine.name} on {self._engine.device} ({self._engine.compute_type})"
-            )
+            engine = self._engine_factory()
+            self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
             from transcriber_cli.diarize.loader import load_diarizer
 
+            # Assigned only once both loaded: a diarizer that --diarize requires but cannot
+            # load is a setup error for the whole run (exit 3), not a failure of one file.
             self._diarizer, self._diarization_note = load_diarizer(
-                self.settings, self.diarize_options, device=self._engine.device
+                self.settings, self.diarize_options, device=engine.device
             )
             if self._diarizer is None and self._diarization_note:
                 self.reporter.note(f"diarization skipped: {self._diarization_note['reason']}")
+            self._engine = engine
         return self._engine
 
     def _requested_model(self) -> str:
@@ -211,10 +212,22 @@ class BatchRunner:
     def run(
         self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
     ) -> list[FileResult]:
-        extensions = [f.extension for f in self.formats] + ["txt", "json", "srt", "vtt", "tsv"]
+        extensions = [f.extension for f in self.formats] + [
+            "txt",
+            "json",
+            "srt",
+            "vtt",
+            "tsv",
+            "rttm",
+        ]
         candidates = list(discover(paths, include, exclude, extensions))
         self.reporter.batch_started(len(candidates))
-        key = options_key(result_options(self.settings, self._requested_model()))
+        # Speaker counts and names change the labels written, so they are part of the key too.
+        options = {
+            **result_options(self.settings, self._requested_model()),
+            **asdict(self.diarize_options),
+        }
+        key = options_key(options)
         seen: dict[Path, Path] = {}
         results: list[FileResult] = []
         try:

@@ -10,6 +10,7 @@ from transcriber_cli.cli import (
     fleet_cmd,
     infra_cmd,
     jobs_cmd,
+    models_cmd,
     transcribe,
     worker_cmd,
 )
@@ -40,6 +41,7 @@ def _root(
 
 app.command("transcribe", no_args_is_help=True)(transcribe.transcribe_command)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(models_cmd.app, name="models")
 app.add_typer(jobs_cmd.app, name="jobs")
 app.command("worker")(worker_cmd.worker_command)
 app.add_typer(infra_cmd.app, name="infra")

@@ -21,16 +21,31 @@ class _TurnIndex:
         self.turns = sorted(turns, key=lambda t: (t.start, t.end))
         self.starts = [t.start for t in self.turns]
         self.longest = max((t.end - t.start for t in self.turns), default=0.0)
+        # latest_end[k]: the turn ending last among turns[:k+1] (the nearest one before a gap
+        # is not always the one that started last: a long turn can start earlier and end later).
+        self.latest_end: list[SpeakerTurn] = []
+        for turn in self.turns:
+            best = self.latest_end[-1] if self.latest_end else turn
+            self.latest_end.append(turn if turn.end > best.end else best)
 
     def window(self, start: float, end: float) -> Sequence[SpeakerTurn]:
         lo = bisect.bisect_left(self.starts, start - self.longest)
         hi = bisect.bisect_left(self.starts, end)
         return self.turns[lo:hi]
 
+    def nearest(self, t: float) -> SpeakerTurn:
+        """The turn closest to time ``t``; on equal distance the earlier one."""
+        i = bisect.bisect_right(self.starts, t)
+        near = []
+        if i > 0:
+            near.append(self.latest_end[i - 1])  # ends last among turns starting by t
+        if i < len(self.turns):
+            near.append(self.turns[i])  # starts first after t
+        return min(near, key=lambda turn: max(turn.start - t, t - turn.end, 0.0))
+
 
 def _speaker_for(start: float, end: float, index: _TurnIndex) -> str | None:
-    turns = index.turns
-    if not turns:
+    if not index.turns:
         return None
     overlap: dict[str, float] = defaultdict(float)
     for turn in index.window(start, end):
@@ -40,11 +55,8 @@ def _speaker_for(start: float, end: float, index: _TurnIndex) -> str | None:
     if overlap:
         # max() keeps the first of equals: on a tie, the turn that started first wins.
         return max(overlap.items(), key=lambda kv: kv[1])[0]
-    # In a gap: the nearest turn, found among the neighbours of the insertion point.
-    mid = (start + end) / 2
-    i = bisect.bisect_left(index.starts, mid)
-    near = list(index.window(mid, mid)) + list(turns[max(i - 1, 0) : i + 1])
-    return min(near, key=lambda t: max(t.start - mid, mid - t.end, 0.0)).speaker
+    # In a gap (or a zero-length word): the nearest turn to the word's middle.
+    return index.nearest((start + end) / 2).speaker
 
 
 def _segment_speaker(segment: Segment, index: _TurnIndex) -> str | None:

@@ -1,13 +1,74 @@
-"""Decide whether to diarize and load the pyannote pipeline. (Filled in by the diarization work.)"""
+"""Decide whether to diarize, and load the pyannote pipeline once per run.
+
+``settings.diarize``: False = never; None (default) = when a pipeline is available, else a
+skip note that says how to enable it; True = required, so anything missing is an error
+(``DiarizationUnavailable``, exit 3) with the same one-line fix.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from transcriber_cli.config import Settings
+from transcriber_cli.diarize import hub
+from transcriber_cli.errors import DiarizationUnavailable
+
+Note = dict[str, Any]
 
 
-def load_diarizer(settings: Settings, options: Any, *, device: str) -> tuple[Any, dict | None]:
+def skipped(reason: str) -> Note:
+    return {"status": "skipped", "reason": reason}
+
+
+def load_diarizer(settings: Settings, options: Any, *, device: str) -> tuple[Any, Note | None]:
+    """Return ``(diarizer, None)``, or ``(None, skip note)`` when diarization will not run."""
     if settings.diarize is False:
-        return None, {"status": "skipped", "reason": "disabled (--no-diarize)"}
-    return None, {"status": "skipped", "reason": "no diarization pipeline configured yet"}
+        return None, skipped("disabled (--no-diarize)")
+    try:
+        directory = pipeline_directory(settings)
+        return _load(settings, options, directory, engine_device=device), None
+    except DiarizationUnavailable as exc:
+        if settings.diarize:
+            raise
+        return None, skipped(str(exc))
+
+
+def pipeline_directory(settings: Settings):
+    """A local directory, the cached hub snapshot, or a fresh download (token needed)."""
+    name = settings.diarization_model
+    local = hub.local_pipeline_dir(name)
+    if local is not None:
+        return local
+    cached = hub.cached_pipeline_dir(name, cache_dir=settings.model_cache_dir)
+    if cached is not None:
+        return cached
+    if hub.is_offline(settings.offline):
+        raise DiarizationUnavailable(hub.offline_message(name))
+    token = hub.resolve_token(settings.hf_token.get_secret_value() if settings.hf_token else None)
+    if not token:
+        raise DiarizationUnavailable(hub.no_token_message(name))
+    return hub.download_pipeline(name, token=token, cache_dir=settings.model_cache_dir)
+
+
+def _load(settings: Settings, options: Any, directory, *, engine_device: str):
+    from transcriber_cli.diarize.pyannote_pipeline import (
+        PyannoteDiarizer,
+        load_pipeline,
+        torch_device,
+    )
+
+    device = torch_device(engine_device, settings.device)
+    pipeline = load_pipeline(
+        directory,
+        device=device,
+        embedding_batch_size=settings.embedding_batch_size,
+        cpu_threads=settings.cpu_threads,
+    )
+    return PyannoteDiarizer(
+        pipeline,
+        name=settings.diarization_model,
+        device=device,
+        num_speakers=getattr(options, "num_speakers", None),
+        min_speakers=getattr(options, "min_speakers", None),
+        max_speakers=getattr(options, "max_speakers", None),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from transcriber_cli.formats import OutputFormat
+from transcriber_cli.formats.rttm import write_rttm
 from transcriber_cli.formats.subtitles import write_srt, write_vtt
 from transcriber_cli.formats.tables import write_json, write_tsv
 from transcriber_cli.formats.text import write_txt
@@ -18,3 +19,5 @@ def register_formats(register: Callable[[OutputFormat], None]) -> None:
     register(OutputFormat("srt", "srt", write_srt))
     register(OutputFormat("vtt", "vtt", write_vtt))
     register(OutputFormat("tsv", "tsv", write_tsv))
+    # Opt-in (-f rttm or -f all,rttm): only useful with diarization, and empty without it.
+    register(OutputFormat("rttm", "rttm", write_rttm, default=False))

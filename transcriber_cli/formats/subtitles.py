@@ -27,6 +27,7 @@ def write_vtt(transcript: Transcript) -> str:
         text = _escape_vtt(c.text)
         if c.speaker:
             # A voice span per line keeps the speaker on every line of a cue.
-            text = "\n".join(f"<v {c.speaker}>{line}</v>" for line in text.split("\n"))
+            voice = _escape_vtt(c.speaker)
+            text = "\n".join(f"<v {voice}>{line}</v>" for line in text.split("\n"))
         out.append(f"{format_timestamp(c.start)} --> {format_timestamp(c.end)}\n{text}\n")
     return "\n".join(out)

@@ -1,0 +1,86 @@
+"""The pyannote adapter in process: loading, settings it applies, progress, output handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from transcriber_cli import media
+from transcriber_cli.config import Settings
+from transcriber_cli.diarize.loader import load_diarizer
+from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
+from transcriber_cli.pipeline import DiarizeOptions
+from transcriber_cli.transcript import SpeakerTurn
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_pipeline: Path):
+    settings = Settings(diarize=True, diarization_model=str(tiny_pipeline), embedding_batch_size=4)
+    diarizer, note = load_diarizer(
+        settings, DiarizeOptions(min_speakers=1, max_speakers=3), device="cpu"
+    )
+    assert note is None
+    return diarizer
+
+
+def test_loader_applies_settings_and_speaker_counts(loaded, tiny_pipeline: Path):
+    assert loaded.name == str(tiny_pipeline)
+    assert loaded.device == "cpu"
+    assert loaded.pipeline.embedding_batch_size == 4  # config.yaml says 32: the setting wins
+    assert loaded.pipeline.segmentation_batch_size == 4
+    assert loaded.speaker_counts == {"num_speakers": None, "min_speakers": 1, "max_speakers": 3}
+
+
+def test_diarizes_the_pyannote_sample_with_progress(loaded, pyannote_sample: dict):
+    audio = media.decode_audio(pyannote_sample["wav"])
+    seconds = audio.size / media.SAMPLE_RATE
+    calls: list[tuple[float, float]] = []
+    turns = loaded(audio, progress=lambda done, total: calls.append((done, total)))
+    assert turns and all(isinstance(t, SpeakerTurn) for t in turns)
+    assert all(0.0 <= t.start < t.end <= seconds for t in turns)
+    assert [t.start for t in turns] == sorted(t.start for t in turns)
+    assert {t.speaker for t in turns} <= {f"SPEAKER_{i:02d}" for i in range(3)}
+    # One bar in audio seconds: monotonic, ends full, with steps from both pyannote stages.
+    dones = [d for d, _ in calls]
+    assert dones == sorted(dones) and calls[-1] == (seconds, seconds)
+    assert {total for _, total in calls} == {seconds}
+    assert len([d for d in dones if 0.25 * seconds < d < seconds]) >= 3  # embedding batches
+
+
+def test_empty_audio_has_no_turns(loaded):
+    assert loaded(np.zeros(0, dtype=np.float32)) == []
+
+
+def test_turns_from_pyannote_outputs_are_exclusive_sorted_and_clipped():
+    from pyannote.audio.pipelines.speaker_diarization import DiarizeOutput
+    from pyannote.core import Annotation, Segment
+
+    full = Annotation()
+    full[Segment(0.0, 5.0)] = "SPEAKER_00"
+    full[Segment(4.0, 9.0)] = "SPEAKER_01"  # overlaps SPEAKER_00
+    exclusive = Annotation()
+    exclusive[Segment(4.5, 12.0)] = "SPEAKER_01"
+    exclusive[Segment(0.0, 4.5)] = "SPEAKER_00"
+    exclusive[Segment(-0.2, 0.0)] = "SPEAKER_00"  # nothing left after clipping
+    out = DiarizeOutput(speaker_diarization=full, exclusive_speaker_diarization=exclusive)
+    assert turns_from_output(out, duration=10.0) == [
+        SpeakerTurn(start=0.0, end=4.5, speaker="SPEAKER_00"),
+        SpeakerTurn(start=4.5, end=10.0, speaker="SPEAKER_01"),
+    ]
+    # A legacy pipeline returns the Annotation itself.
+    assert turns_from_output(full) == [
+        SpeakerTurn(start=0.0, end=5.0, speaker="SPEAKER_00"),
+        SpeakerTurn(start=4.0, end=9.0, speaker="SPEAKER_01"),
+    ]
+
+
+def test_auto_mode_turns_a_broken_directory_into_a_note(tmp_path: Path):
+    (tmp_path / "config.yaml").write_text("pipeline: {name: not.a.Pipeline}\n")
+    diarizer, note = load_diarizer(
+        Settings(diarization_model=str(tmp_path)), DiarizeOptions(), device="cpu"
+    )
+    assert diarizer is None
+    assert note["status"] == "skipped"
+    assert note["reason"].startswith(f"cannot load the diarization pipeline in {tmp_path}")

@@ -1,0 +1,188 @@
+"""Run a pyannote.audio 4 speaker-diarization pipeline on an already decoded waveform.
+
+torch and pyannote are imported inside functions only: ``transcriber --help`` must not pay
+for them. The pipeline always loads from a local directory (a hub snapshot in the cache, a
+bundle, or the user's own folder); ``diarize/hub.py`` decides which directory that is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from transcriber_cli.errors import DiarizationUnavailable
+from transcriber_cli.media import SAMPLE_RATE
+from transcriber_cli.transcript import SpeakerTurn
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, float], None]  # (audio seconds done, audio seconds total)
+
+# Share of the work each pyannote step stands for, for one progress bar over the whole call.
+# Embeddings dominate (one forward pass per chunk and local speaker); segmentation is cheaper.
+_SEGMENTATION_SHARE = 0.25
+_EMBEDDING_SHARE = 0.70
+
+
+def disable_pyannote_telemetry() -> None:
+    """pyannote.audio 4 sends usage metrics to otel.pyannote.ai unless told not to. Off by
+    default here: workers are often offline, and recordings are private. A user who wants it
+    sets PYANNOTE_METRICS_ENABLED=true themselves."""
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """pyannote prints download hints to stdout (which must stay clean for --json) and raises
+    library warnings meant for its developers; keep both out of the user's way."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as out:
+        warnings.simplefilter("ignore")
+        yield
+    if out.getvalue().strip():
+        log.debug("pyannote: %s", " ".join(out.getvalue().split()))
+
+
+def torch_device(engine_device: str, requested: str) -> str:
+    """CUDA when the Whisper engine runs there, or when the device is left to us and torch
+    sees a GPU (CTranslate2 and torch can disagree, e.g. a CUDA 12 CTranslate2 on CUDA 13)."""
+    import torch
+
+    if requested == "cpu":
+        return "cpu"
+    if engine_device == "cuda" or requested == "cuda" or requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cpu"
+
+
+def load_pipeline(directory: Path, *, device: str, embedding_batch_size: int, cpu_threads: int = 0):
+    """Load ``directory/config.yaml`` and its checkpoints; everything stays offline."""
+    disable_pyannote_telemetry()
+    import torch
+
+    if cpu_threads > 0:
+        torch.set_num_threads(cpu_threads)
+    with _quiet():
+        from pyannote.audio import Pipeline
+
+        try:
+            pipeline = Pipeline.from_pretrained(str(directory))
+        except Exception as exc:  # any broken file: one line naming the directory
+            raise DiarizationUnavailable(
+                f"cannot load the diarization pipeline in {directory}: "
+                f"{type(exc).__name__}: {_first_line(exc)}",
+                hint="it needs config.yaml with its segmentation, embedding and plda files "
+                "('transcriber models pull --bundle DIR' writes one)",
+            ) from None
+    if pipeline is None or not hasattr(pipeline, "embedding_batch_size"):
+        raise DiarizationUnavailable(
+            f"{directory} does not hold a pyannote speaker-diarization pipeline"
+        )
+    # Bounded batches keep memory flat whatever the length: one batch of 10 s windows at a
+    # time goes through the embedding model, and only the small embeddings are kept.
+    pipeline.embedding_batch_size = embedding_batch_size
+    pipeline.segmentation_batch_size = min(pipeline.segmentation_batch_size, embedding_batch_size)
+    pipeline.to(torch.device(device))
+    return pipeline
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else ""
+
+
+class PyannoteDiarizer:
+    """The ``Diarizer`` the pipeline module calls: audio in, speaker turns out."""
+
+    def __init__(
+        self,
+        pipeline: Any,
+        *,
+        name: str,
+        device: str,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.name = name
+        self.device = device
+        self.speaker_counts = {
+            "num_speakers": num_speakers,
+            "min_speakers": min_speakers,
+            "max_speakers": max_speakers,
+        }
+
+    def __call__(self, audio: np.ndarray, *, progress: Progress | None = None) -> list[SpeakerTurn]:
+        import torch
+
+        if audio.size == 0:
+            return []
+        seconds = audio.size / SAMPLE_RATE
+        with warnings.catch_warnings():
+            # pyannote only reads the waveform; sharing the decoder's read-only buffer avoids
+            # holding a second copy of a long recording.
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+        file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
+        counts = {k: v for k, v in self.speaker_counts.items() if v is not None}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            output = self.pipeline(file, hook=_hook(progress, seconds), **counts)
+        for w in caught:
+            message = " ".join(str(w.message).split())
+            if "number of speakers" in message:
+                log.warning("diarization: %s", message)
+            else:
+                log.debug("pyannote warning: %s", message)
+        if progress:
+            progress(seconds, seconds)
+        return turns_from_output(output, duration=seconds)
+
+
+def turns_from_output(output: Any, *, duration: float | None = None) -> list[SpeakerTurn]:
+    """pyannote 4 returns a ``DiarizeOutput``; legacy pipelines an ``Annotation``.
+
+    The exclusive diarization (at most one speaker at a time) is what words are assigned
+    from, as pyannote recommends for transcripts; the RTTM written from it therefore matches
+    the labelled words rather than listing overlapped speech twice. Turns are clipped to the
+    audio: the last, zero-padded window can reach past the end."""
+    annotation = getattr(output, "exclusive_speaker_diarization", None)
+    if annotation is None:
+        annotation = getattr(output, "speaker_diarization", output)
+    end_of_audio = float("inf") if duration is None else duration
+    turns = [
+        SpeakerTurn(
+            start=round(max(seg.start, 0.0), 3),
+            end=round(min(seg.end, end_of_audio), 3),
+            speaker=str(label),
+        )
+        for seg, _, label in annotation.itertracks(yield_label=True)
+    ]
+    return sorted((t for t in turns if t.end > t.start), key=lambda t: (t.start, t.end))
+
+
+def _hook(progress: Progress | None, seconds: float):
+    """Turn pyannote's ``hook(step, artefact, file=..., total=..., completed=...)`` calls into
+    one ``progress(done, total)`` measured in audio seconds, like the transcription bar."""
+
+    def hook(step: str, artefact: Any = None, *, file: Any = None, total=None, completed=None):
+        if progress is None or not total or completed is None:
+            return
+        fraction = min(float(completed) / float(total), 1.0)
+        if step == "segmentation":
+            done = _SEGMENTATION_SHARE * fraction
+        elif step == "embeddings":
+            done = _SEGMENTATION_SHARE + _EMBEDDING_SHARE * fraction
+        else:
+            return
+        progress(done * seconds, seconds)
+
+    return hook
