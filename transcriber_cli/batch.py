@@ -227,6 +227,10 @@ class BatchRunner:
             **result_options(self.settings, self._requested_model()),
             **asdict(self.diarize_options),
         }
+        if self.settings.diarize is None:
+            from transcriber_cli.diarize.loader import pipeline_reachable
+
+            options["diarize_reachable"] = pipeline_reachable(self.settings)
         key = options_key(options)
         seen: dict[Path, Path] = {}
         results: list[FileResult] = []

@@ -8,6 +8,7 @@ every output agrees with the JSON transcript; exact assignment lives in test_ass
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -322,3 +323,19 @@ def test_directory_without_config(tmp_path: Path):
     )
     assert proc.returncode == 3
     assert "has no config.yaml" in _one_error_line(proc)
+
+
+def test_auto_mode_redoes_a_file_once_a_pipeline_is_reachable(tiny_pipeline: Path, tmp_path: Path):
+    """Resume in auto mode: transcribed without speakers while no pipeline was reachable, the
+    file is transcribed again (with speakers) once one is, then skipped."""
+    pipeline = tmp_path / "pipeline"
+    args = [str(CONVERSATION), "-m", "tiny.en", "-f", "json", "-o", str(tmp_path / "out"), "--json"]
+    env = {"TRANSCRIBER_DIARIZATION_MODEL": str(pipeline), "HF_TOKEN": None}
+    (first,) = json_lines(run(*args, env=env).stdout)
+    assert first["status"] == "done" and first["speakers"] == []
+    shutil.copytree(tiny_pipeline, pipeline)
+    (second,) = json_lines(run(*args, env=env).stdout)
+    assert second["status"] == "done" and second["diarization"] == "done", second
+    assert second["speakers"]
+    (third,) = json_lines(run(*args, env=env).stdout)
+    assert third["status"] == "skipped"

@@ -33,6 +33,23 @@ def load_diarizer(settings: Settings, options: Any, *, device: str) -> tuple[Any
         return None, skipped(str(exc))
 
 
+def pipeline_reachable(settings: Settings) -> bool:
+    """Whether auto mode would find a pipeline now, without loading or downloading anything.
+
+    Part of the local skip/resume key in auto mode: a file transcribed while no pipeline was
+    available is redone once one is (a cached pipeline, a token, a local directory)."""
+    name = settings.diarization_model
+    try:
+        if hub.local_pipeline_dir(name) is not None:
+            return True
+        if hub.cached_pipeline_dir(name, cache_dir=settings.model_cache_dir) is not None:
+            return True
+    except DiarizationUnavailable:
+        return False
+    token = hub.resolve_token(settings.hf_token.get_secret_value() if settings.hf_token else None)
+    return bool(token) and not hub.is_offline(settings.offline)
+
+
 def pipeline_directory(settings: Settings):
     """A local directory, the cached hub snapshot, or a fresh download (token needed)."""
     name = settings.diarization_model
