@@ -115,7 +115,10 @@ def test_large_segments_go_to_a_sibling_collection(store, monkeypatch):
 
 
 def test_list_and_workers(store):
-    ids = [new_task(store) for _ in range(3)]
+    ids = []
+    for _ in range(3):
+        ids.append(new_task(store))
+        time.sleep(0.005)  # BSON dates keep milliseconds: distinct creation times, newest first
     store.claim(ids[0], "w1", lease_seconds=30)
     assert [d["_id"] for d in store.list("queued")] == list(reversed(ids[1:]))
     assert len(store.list()) == 3 and "segments" not in store.list()[0]
