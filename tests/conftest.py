@@ -67,6 +67,16 @@ def convert(src: Path, dest: Path, *args: str) -> Path:
     return dest
 
 
+def video_without_audio(dest: Path, seconds: float = 1) -> Path:
+    """A real mp4 with a picture track and no audio stream."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5",
+         "-t", str(seconds), "-pix_fmt", "yuv420p", str(dest)],
+        check=True,
+    )  # fmt: skip
+    return dest
+
+
 @pytest.fixture(scope="session")
 def make_media(conversation: dict, media_dir: Path):
     """``make_media("name.ext", *ffmpeg_args)`` -> the conversation in that container."""
@@ -87,16 +97,25 @@ def run_cli(
     program: str = "transcribe",
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """Run one of our console scripts as a real subprocess."""
+    """Run one of our console scripts as a real subprocess; ``env`` values of None unset."""
+    full_env = {**os.environ, **(env or {})}
+    for name, value in (env or {}).items():
+        if value is None:
+            full_env.pop(name)
     return subprocess.run(
         [str(BIN / program), *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env=full_env,
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def json_lines(stdout: str) -> list[dict]:
+    """The ``--json`` output: one object per line."""
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 def free_port() -> int:

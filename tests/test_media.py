@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import video_without_audio
 from transcriber_cli import media
 from transcriber_cli.errors import FFmpegNotFound, MediaError, NoAudioStreamError, NotMediaError
 
@@ -74,23 +74,7 @@ def test_text_file_is_not_media(tmp_path: Path) -> None:
 
 def test_video_without_audio(tmp_path: Path) -> None:
     path = tmp_path / "silent-film.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=64x64:rate=5",
-            "-t",
-            "2",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
-    )
+    video_without_audio(path)
     with pytest.raises(NoAudioStreamError, match="no audio stream"):
         media.probe(path)
 

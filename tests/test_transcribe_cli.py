@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,16 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import json_lines, run_cli, video_without_audio
 from tests.helpers import parse_srt, parse_vtt, wer
 from transcriber_cli.transcript import Transcript
 
 pytestmark = pytest.mark.slow
 FORMATS = ["txt", "json", "srt", "vtt", "tsv"]
-
-
-def json_lines(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")
@@ -156,23 +151,7 @@ def messy_folder(tmp_path_factory: pytest.TempPathFactory, conversation: dict, m
     (root / "blob.bin").write_bytes(np.random.default_rng(2).bytes(10_000))
     whole = make_media("whole.flac", "-vn").read_bytes()
     (root / "corrupt.flac").write_bytes(whole[:3000])
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=64x64:rate=5",
-            "-t",
-            "1",
-            "-pix_fmt",
-            "yuv420p",
-            str(root / "no-audio.mp4"),
-        ],
-        check=True,
-    )
+    video_without_audio(root / "no-audio.mp4")
     return root
 
 

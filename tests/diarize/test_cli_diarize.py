@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from cli_run import CONVERSATION, json_lines, run
-from parse_outputs import (
+
+from tests.parse_outputs import (
     parse_rttm,
     parse_srt,
     parse_tsv,
@@ -22,7 +23,6 @@ from parse_outputs import (
     srt_speaker,
     vtt_speakers,
 )
-
 from transcriber_cli.formats.cues import join_words
 from transcriber_cli.transcript import Transcript
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from cli_run import CONVERSATION, json_lines, run
-from parse_outputs import parse_rttm, parse_txt
 
+from tests.parse_outputs import parse_rttm, parse_txt
 from transcriber_cli.transcript import Transcript
 
 HUB_ID = "pyannote/speaker-diarization-community-1"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from parse_outputs import (
+
+from tests.parse_outputs import (
     parse_rttm,
     parse_srt,
     parse_tsv,
@@ -12,7 +13,6 @@ from parse_outputs import (
     srt_speaker,
     vtt_speakers,
 )
-
 from transcriber_cli.formats import parse_formats
 from transcriber_cli.formats.rttm import write_rttm
 from transcriber_cli.formats.subtitles import write_srt, write_vtt
