@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from transcriber_cli import __version__
-from transcriber_cli.cli import config_cmd, fleet_cmd, infra_cmd, transcribe
+from transcriber_cli.cli import config_cmd, doctor_cmd, fleet_cmd, infra_cmd, transcribe
 
 app = typer.Typer(
     name="transcriber",
@@ -35,6 +35,7 @@ app.command("transcribe", no_args_is_help=True)(transcribe.transcribe_command)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(fleet_cmd.app, name="fleet")
+app.command("doctor")(doctor_cmd.doctor_command)
 
 # `transcribe` is the same command as `transcriber transcribe`, as its own program.
 transcribe_app = typer.Typer(
