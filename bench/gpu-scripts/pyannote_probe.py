@@ -48,10 +48,18 @@ def run(device, minutes, pipe_dir):
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
     ann = out.exclusive_speaker_diarization
-    return {"device": device, "minutes": minutes, "load_s": round(load, 2), "run_s": round(dt, 2),
-            "rtf": round(dt / (minutes * 60), 5), "turns": len(list(ann.itertracks())),
-            "speakers": len(ann.labels()),
-            "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20) if device == "cuda" else None}
+    return {
+        "device": device,
+        "minutes": minutes,
+        "load_s": round(load, 2),
+        "run_s": round(dt, 2),
+        "rtf": round(dt / (minutes * 60), 5),
+        "turns": len(list(ann.itertracks())),
+        "speakers": len(ann.labels()),
+        "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2**20)
+        if device == "cuda"
+        else None,
+    }
 
 
 if __name__ == "__main__":
@@ -65,15 +73,27 @@ if __name__ == "__main__":
     t0 = time.perf_counter()
     build_random_pipeline(Path(pipe), size="community")
     print("built pipeline in", round(time.perf_counter() - t0, 1), "s", flush=True)
-    results = [{"torch": torch.__version__, "cuda": torch.version.cuda,
-                "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}]
+    results = [
+        {
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        }
+    ]
     for device, minutes, limit in [("cuda", 5, 200), ("cpu", 5, 200)]:
         try:
-            p = subprocess.run([sys.executable, __file__, "one", device, str(minutes), pipe],
-                               capture_output=True, text=True, timeout=limit)
+            p = subprocess.run(
+                [sys.executable, __file__, "one", device, str(minutes), pipe],
+                capture_output=True,
+                text=True,
+                timeout=limit,
+            )
             line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
-            r = json.loads(line[0][7:]) if line else {"device": device, "minutes": minutes,
-                                                      "error": p.stderr[-1500:]}
+            r = (
+                json.loads(line[0][7:])
+                if line
+                else {"device": device, "minutes": minutes, "error": p.stderr[-1500:]}
+            )
         except subprocess.TimeoutExpired:
             r = {"device": device, "minutes": minutes, "error": f"over {limit} s"}
         print(json.dumps(r), flush=True)
