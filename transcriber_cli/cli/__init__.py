@@ -7,6 +7,7 @@ import typer
 from transcriber_cli import __version__
 from transcriber_cli.cli import (
     config_cmd,
+    doctor_cmd,
     fleet_cmd,
     infra_cmd,
     jobs_cmd,
@@ -46,6 +47,7 @@ app.add_typer(jobs_cmd.app, name="jobs")
 app.command("worker")(worker_cmd.worker_command)
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(fleet_cmd.app, name="fleet")
+app.command("doctor")(doctor_cmd.doctor_command)
 
 # `transcribe` is the same command as `transcriber transcribe`, as its own program.
 transcribe_app = typer.Typer(

@@ -1,0 +1,82 @@
+"""The same transcription on a CUDA GPU as on the CPU (marker ``gpu``).
+
+Skipped where CTranslate2 sees no CUDA device, so CPU CI skips them. On a GPU machine whose
+cuBLAS is 13 only, run with the compat folder on LD_LIBRARY_PATH (docs/gpu.md): that the
+float16 and int8_float16 runs pass there is what shows the recipe works.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import wer
+from transcriber_cli.engine.device import cuda_device_count
+from transcriber_cli.transcript import Transcript
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(cuda_device_count() == 0, reason="no CUDA device visible to CTranslate2"),
+]
+
+
+def transcribe(src: Path, out: Path, *args: str) -> Transcript:
+    """The real command in a subprocess (``python -m``: works without installed scripts)."""
+    cmd = [sys.executable, "-m", "transcriber_cli", "transcribe", str(src), "-m", "tiny.en"]
+    cmd += ["-f", "json", "-o", str(out), "--json", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return Transcript.model_validate_json((out / f"{src.stem}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def cpu_transcript(tmp_path_factory: pytest.TempPathFactory, conversation: dict) -> Transcript:
+    out = tmp_path_factory.mktemp("cpu")
+    return transcribe(
+        conversation["path"], out, "--device", "cpu", "--compute-type", "float32", "--no-diarize"
+    )
+
+
+@pytest.mark.parametrize("compute_type", ["float16", "int8_float16"])
+def test_cuda_transcript_matches_cpu(
+    compute_type: str, cpu_transcript: Transcript, conversation: dict, tmp_path: Path
+) -> None:
+    t = transcribe(
+        conversation["path"],
+        tmp_path,
+        "--device",
+        "cuda",
+        "--compute-type",
+        compute_type,
+        "--no-diarize",
+    )
+    assert t.options["device"] == "cuda" and t.options["compute_type"] == compute_type
+    reference = " ".join(turn["text"] for turn in conversation["turns"])
+    assert wer(reference, t.text) <= 0.1, t.text
+    # Same model, other arithmetic: the words may differ in punctuation, hardly in content.
+    assert wer(cpu_transcript.text, t.text) <= 0.05, (cpu_transcript.text, t.text)
+    words = t.words()
+    assert len(words) == pytest.approx(len(cpu_transcript.words()), abs=3)
+    assert all(0 <= w.start <= w.end <= t.duration + 0.5 for w in words)
+    for a, b in zip(words, cpu_transcript.words()):
+        if a.text == b.text:
+            assert abs(a.start - b.start) < 0.3  # word timings agree across devices
+
+
+def test_doctor_on_gpu_reports_the_device(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "transcriber_cli", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    checks = {c["name"]: c for c in json.loads(proc.stdout)["checks"]}
+    assert checks["CTranslate2"]["status"] == "ok"
+    assert "CUDA device" in checks["CTranslate2"]["detail"]
+    cublas = checks["cuBLAS 12 (CTranslate2 GPU)"]
+    # We got here, so a transcription on CUDA can run: cuBLAS 12 must load.
+    assert cublas["status"] == "ok", cublas

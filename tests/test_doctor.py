@@ -1,0 +1,151 @@
+"""``transcriber doctor``: real checks on this (CPU) machine, and the cuBLAS advice logic on
+folders laid out like NVIDIA's pip packages and the CUDA toolkit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import run_cli
+from transcriber_cli.doctor import (
+    CUBLAS12,
+    CUBLAS13,
+    FAIL,
+    INFO,
+    OK,
+    CublasFinding,
+    can_load,
+    compat_commands,
+    cublas_advice,
+    cublas_search_dirs,
+    find_cublas,
+)
+
+
+def fake_lib(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(b"\x7fELF not really")
+    return folder / name
+
+
+def test_find_cublas_takes_the_first_of_each_version(tmp_path: Path) -> None:
+    cu13 = fake_lib(tmp_path / "site" / "nvidia" / "cu13" / "lib", CUBLAS13)
+    fake_lib(tmp_path / "cuda" / "lib64", CUBLAS13)
+    cu12 = fake_lib(tmp_path / "other" / "nvidia" / "cublas" / "lib", CUBLAS12)
+    dirs = [tmp_path / "missing", cu13.parent, tmp_path / "cuda" / "lib64", cu12.parent]
+    assert find_cublas(dirs) == CublasFinding(v12=cu12, v13=cu13)
+    assert find_cublas([tmp_path / "missing"]) == CublasFinding(None, None)
+
+
+def test_search_dirs_cover_pip_packages_toolkit_and_ld_library_path(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "site")])
+    env = {"CUDA_HOME": str(tmp_path / "cuda"), "LD_LIBRARY_PATH": f"/opt/a:{tmp_path}/b"}
+    dirs = cublas_search_dirs(env)
+    site = tmp_path / "site" / "nvidia"
+    for expected in (
+        site / "cu13" / "lib",
+        site / "cublas" / "lib",
+        tmp_path / "cuda" / "lib64",
+        Path("/opt/a"),
+        tmp_path / "b",
+    ):
+        assert expected in dirs
+    assert len(dirs) == len(set(dirs))
+    # A library put where the search looks is found through it.
+    lib = fake_lib(site / "cu13" / "lib", CUBLAS13)
+    assert find_cublas(dirs).v13 == lib
+
+
+def test_only_cublas13_gives_the_compat_link_commands(tmp_path: Path) -> None:
+    lib13 = fake_lib(tmp_path / "nvidia" / "cu13" / "lib", CUBLAS13)
+    compat = tmp_path / "compat"
+    check = cublas_advice(
+        gpus=1, loadable=False, finding=CublasFinding(None, lib13), compat_dir=compat
+    )
+    assert check.status == FAIL and str(lib13) in check.detail
+    assert check.fix == compat_commands(lib13, compat)
+    assert check.fix[1] == f"ln -sf {lib13} {compat}/{CUBLAS12}"
+    assert check.fix[2].startswith(f"export LD_LIBRARY_PATH={compat}:{lib13.parent}")
+    # The commands do what they say: run them and the link points at the cuBLAS 13 file.
+    script = "\n".join([*check.fix, 'echo "$LD_LIBRARY_PATH"'])
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+    assert (compat / CUBLAS12).resolve() == lib13.resolve()
+    assert out.stdout.split(":")[0] == str(compat)
+
+
+def test_cublas12_on_disk_but_not_on_the_loader_path(tmp_path: Path) -> None:
+    lib12 = fake_lib(tmp_path / "nvidia" / "cublas" / "lib", CUBLAS12)
+    check = cublas_advice(
+        gpus=2, loadable=False, finding=CublasFinding(lib12, None), compat_dir=tmp_path
+    )
+    assert check.status == FAIL
+    assert check.fix == [
+        f"export LD_LIBRARY_PATH={lib12.parent}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"
+    ]
+
+
+def test_nothing_found_with_a_gpu_suggests_the_pip_package(tmp_path: Path) -> None:
+    check = cublas_advice(
+        gpus=1, loadable=False, finding=CublasFinding(None, None), compat_dir=tmp_path
+    )
+    assert check.status == FAIL and check.fix[0] == "pip install nvidia-cublas-cu12"
+
+
+def test_no_gpu_or_loadable_needs_nothing(tmp_path: Path) -> None:
+    lib13 = fake_lib(tmp_path, CUBLAS13)
+    assert (
+        cublas_advice(
+            gpus=0, loadable=False, finding=CublasFinding(None, lib13), compat_dir=tmp_path
+        ).status
+        == INFO
+    )
+    ok = cublas_advice(
+        gpus=1, loadable=True, finding=CublasFinding(None, None), compat_dir=tmp_path
+    )
+    assert ok.status == OK and not ok.fix
+
+
+def test_can_load_uses_the_real_loader() -> None:
+    assert can_load("libc.so.6")
+    assert not can_load("libdefinitely-not-here.so.99")
+
+
+def test_doctor_command_on_this_machine(monkeypatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_never_printed")
+    monkeypatch.setenv("TRANSCRIBER_BUCKET", "my-bucket")
+    proc = run_cli("doctor", "--json", program="transcriber")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["schema"] == "transcriber.doctor/1" and data["ok"] is True
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["ffmpeg"]["status"] == OK and "ffmpeg version" in checks["ffmpeg"]["detail"]
+    assert checks["ffprobe"]["status"] == OK
+    assert checks["model tiny.en (bundled)"]["status"] == OK
+    assert Path(checks["model tiny.en (bundled)"]["detail"], "model.bin").is_file()
+    # This CI machine has no GPU: reported as information, not as a failure.
+    assert (
+        checks["CTranslate2"]["status"] == INFO
+        and "0 CUDA device(s)" in checks["CTranslate2"]["detail"]
+    )
+    assert checks["cuBLAS 12 (CTranslate2 GPU)"]["status"] in (INFO, OK)
+    assert checks["Hugging Face token"] == {
+        "name": "Hugging Face token",
+        "status": OK,
+        "detail": "set",
+        "fix": [],
+    }
+    assert checks["remote settings"]["status"] == "warn"
+    assert "bucket" in checks["remote settings"]["detail"]
+    assert "hf_secret_value_never_printed" not in proc.stdout + proc.stderr
+
+
+def test_doctor_human_output_and_missing_ffmpeg_fails(tmp_path: Path) -> None:
+    # A PATH without ffmpeg: the run fails with exit 3 and says how to install it.
+    proc = run_cli("doctor", program="transcriber", env={"PATH": str(tmp_path)})
+    assert proc.returncode == 3
+    assert "fail ffmpeg: not found on PATH" in proc.stderr
+    assert "apt-get install ffmpeg" in proc.stderr
