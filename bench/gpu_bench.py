@@ -196,6 +196,7 @@ def run_e2e(args, engine, audio, duration, reference, row) -> str:
 
     if args.pipeline:
         import torch
+
         from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer, load_pipeline
 
         t0 = time.perf_counter()
