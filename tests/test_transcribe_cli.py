@@ -293,3 +293,19 @@ def test_too_long_input_is_refused_before_decoding(tmp_path: Path, conversation:
     assert line["status"] == "failed"
     assert "long.mp4: 0:00:33 long, over the 0:00:18 limit" in line["error"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
+
+
+def test_missing_cuda_library_stops_the_run_with_one_line(tiny_model: str) -> None:
+    """CTranslate2 reports a missing cuBLAS at the first GEMM; that is a setup error."""
+    from transcriber_cli.engine.whisper import WhisperEngine, WhisperOptions
+    from transcriber_cli.errors import ModelUnavailable
+
+    engine = WhisperEngine(tiny_model, device="cpu")
+
+    class NoCublas:
+        def transcribe(self, *args, **kwargs):
+            raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
+
+    engine.batched = NoCublas()  # the library's own failure, as CTranslate2 raises it
+    with pytest.raises(ModelUnavailable, match="transcriber doctor"):
+        engine.transcribe(np.zeros(16000, dtype=np.float32), WhisperOptions())

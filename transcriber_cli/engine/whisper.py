@@ -10,7 +10,7 @@ import numpy as np
 
 from transcriber_cli.engine.device import resolve_device
 from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolve_model
-from transcriber_cli.errors import ModelUnavailable, SetupError
+from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
 from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.transcript import Segment, Transcript, Word
 
@@ -64,7 +64,7 @@ class WhisperEngine:
         except RuntimeError as exc:
             raise ModelUnavailable(
                 f"cannot load model {name!r} on {self.device}: {exc}",
-                hint="see docs/troubleshooting.md" if self.device == "cuda" else None,
+                hint="run 'transcriber doctor'; see docs/gpu.md" if self.device == "cuda" else None,
             ) from None
         self.batched = BatchedInferencePipeline(self.model)
 
@@ -74,6 +74,26 @@ class WhisperEngine:
 
     def transcribe(
         self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None = None
+    ) -> Transcript:
+        try:
+            return self._transcribe(audio, options, progress)
+        except RuntimeError as exc:
+            # CTranslate2 loads cuBLAS lazily: a missing CUDA library shows up here, at the
+            # first GEMM, not when the model loads. No file can succeed: stop the run.
+            text = str(exc)
+            if "libcublas" in text or "libcudnn" in text or "cannot be loaded" in text:
+                raise ModelUnavailable(
+                    f"CTranslate2 cannot use the GPU: {text}",
+                    hint="run 'transcriber doctor' for the fix; see docs/gpu.md",
+                ) from None
+            if "out of memory" in text.lower():
+                raise TranscriberError(
+                    f"GPU out of memory ({text})", hint="lower --batch-size or use a smaller model"
+                ) from None
+            raise
+
+    def _transcribe(
+        self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None
     ) -> Transcript:
         duration = len(audio) / SAMPLE_RATE
         common = dict(
