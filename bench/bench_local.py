@@ -16,6 +16,7 @@ See bench/README.md for the method and the results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -90,10 +91,8 @@ class TreeSampler(threading.Thread):
             except psutil.Error:
                 break
             for proc in procs:
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self.samples += 1
             self._done.wait(self.interval)
@@ -150,19 +149,56 @@ def tool_path(name: str) -> str:
 
 
 def ours_argv(model: str, inputs: list[Path], out: Path) -> list[str]:
-    return [tool_path("transcribe"), *map(str, inputs), "-m", model, "--device", "cpu",
-            "--compute-type", "int8", "--no-diarize", "-f", "all", "-o", str(out),
-            "--overwrite", "--json"]
+    return [
+        tool_path("transcribe"),
+        *map(str, inputs),
+        "-m",
+        model,
+        "--device",
+        "cpu",
+        "--compute-type",
+        "int8",
+        "--no-diarize",
+        "-f",
+        "all",
+        "-o",
+        str(out),
+        "--overwrite",
+        "--json",
+    ]
 
 
 def wct2_args(model: str, out: Path) -> list[str]:
     # Everything that changes the work is set to what ours uses; --verbose False stops the
     # per-segment printing (ours prints nothing per segment either).
-    return ["--model_directory", model, "--local_files_only", "True", "--device", "cpu",
-            "--compute_type", "int8", "--threads", "0", "--batched", "True",
-            "--batch_size", str(BATCH_SIZE), "--beam_size", str(BEAM_SIZE),
-            "--vad_filter", "True", "--word_timestamps", "True", "--output_format", "all",
-            "--output_dir", str(out), "--verbose", "False"]
+    return [
+        "--model_directory",
+        model,
+        "--local_files_only",
+        "True",
+        "--device",
+        "cpu",
+        "--compute_type",
+        "int8",
+        "--threads",
+        "0",
+        "--batched",
+        "True",
+        "--batch_size",
+        str(BATCH_SIZE),
+        "--beam_size",
+        str(BEAM_SIZE),
+        "--vad_filter",
+        "True",
+        "--word_timestamps",
+        "True",
+        "--output_format",
+        "all",
+        "--output_dir",
+        str(out),
+        "--verbose",
+        "False",
+    ]
 
 
 def argv_for(tool: str, model: str, inputs: list[Path], out: Path) -> list[str]:
@@ -172,13 +208,23 @@ def argv_for(tool: str, model: str, inputs: list[Path], out: Path) -> list[str]:
         return [tool_path("whisper-ctranslate2"), *map(str, inputs), *wct2_args(model, out)]
     if tool == "wct2-loop":
         # What batch scripts do today: a new process (and a model load) for every file.
-        loop = 'cmd="$1"; shift; for f in "$@"; do $cmd "$f" ' + " ".join(
-            f"'{a}'" for a in wct2_args(model, out)
-        ) + " || exit 1; done"
+        loop = (
+            'cmd="$1"; shift; for f in "$@"; do $cmd "$f" '
+            + " ".join(f"'{a}'" for a in wct2_args(model, out))
+            + " || exit 1; done"
+        )
         return ["sh", "-c", loop, "sh", tool_path("whisper-ctranslate2"), *map(str, inputs)]
     if tool == "bare":
-        return [sys.executable, str(HERE / "bare_faster_whisper.py"), model, *map(str, inputs),
-                "--batch-size", str(BATCH_SIZE), "--beam-size", str(BEAM_SIZE)]
+        return [
+            sys.executable,
+            str(HERE / "bare_faster_whisper.py"),
+            model,
+            *map(str, inputs),
+            "--batch-size",
+            str(BATCH_SIZE),
+            "--beam-size",
+            str(BEAM_SIZE),
+        ]
     raise ValueError(tool)
 
 
@@ -218,8 +264,15 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for pkg in ("faster-whisper", "ctranslate2", "whisper-ctranslate2", "onnxruntime", "av",
-                "numpy", "transcriber"):
+    for pkg in (
+        "faster-whisper",
+        "ctranslate2",
+        "whisper-ctranslate2",
+        "onnxruntime",
+        "av",
+        "numpy",
+        "transcriber",
+    ):
         try:
             found[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -233,8 +286,9 @@ def versions() -> dict:
     except OSError:
         pass
     ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
-    git = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip()
+    git = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     return {
         **found,
         "transcriber_commit": git,
@@ -266,8 +320,15 @@ def child_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def run_case(case: str, tools: list[str], reps: int, model: str, manifest: dict,
-             data_dir: Path, scratch: Path) -> list[Run]:
+def run_case(
+    case: str,
+    tools: list[str],
+    reps: int,
+    model: str,
+    manifest: dict,
+    data_dir: Path,
+    scratch: Path,
+) -> list[Run]:
     if case == "long":
         inputs = [data_dir / manifest["long"]["file"]]
         refs = {inputs[0].name: manifest["long"]["text"]}
@@ -276,7 +337,7 @@ def run_case(case: str, tools: list[str], reps: int, model: str, manifest: dict,
         refs = {Path(f["file"]).name: f["text"] for f in manifest["folder"]["files"]}
     runs: list[Run] = []
     for rep in range(reps):
-        order = tools[rep % len(tools):] + tools[: rep % len(tools)]
+        order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
         for tool in order:
             work = Path(tempfile.mkdtemp(prefix=f"{case}-{tool}-", dir=scratch))
             out = work / "out"
@@ -295,10 +356,13 @@ def run_case(case: str, tools: list[str], reps: int, model: str, manifest: dict,
             else:
                 run.outputs_ok = False
             runs.append(run)
-            print(f"  {case:6} rep {rep + 1}/{reps} {tool:10} {run.wall_s:7.2f} s wall "
-                  f"{run.cpu_s:7.2f} s cpu {run.maxrss_mb:6.0f} MB max-proc "
-                  f"{run.tree_peak_mb:6.0f} MB tree  WER {run.wer}  rc {run.returncode}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {case:6} rep {rep + 1}/{reps} {tool:10} {run.wall_s:7.2f} s wall "
+                f"{run.cpu_s:7.2f} s cpu {run.maxrss_mb:6.0f} MB max-proc "
+                f"{run.tree_peak_mb:6.0f} MB tree  WER {run.wer}  rc {run.returncode}",
+                file=sys.stderr,
+                flush=True,
+            )
             shutil.rmtree(work, ignore_errors=True)
     return runs
 
@@ -316,8 +380,11 @@ def summarise(runs: list[Run]) -> dict:
             entry: dict = {"n": len(mine)}
             for key in ("wall_s", "cpu_s", "maxrss_mb", "tree_peak_mb"):
                 values = [getattr(r, key) for r in mine]
-                entry[key] = {"median": round(statistics.median(values), 3),
-                              "min": min(values), "max": max(values)}
+                entry[key] = {
+                    "median": round(statistics.median(values), 3),
+                    "min": min(values),
+                    "max": max(values),
+                }
             entry["wer"] = statistics.median(r.wer for r in mine if r.wer is not None)
             entry["outputs_ok"] = all(r.outputs_ok for r in mine)
             summary[case][tool] = entry
@@ -339,8 +406,12 @@ def check_targets(runs: list[Run], summary: dict) -> list[dict]:
     results = []
     for case, other, kind, bound in TARGETS:
         tools = summary.get(case, {})
-        if "ours" not in tools or other not in tools or tools["ours"].get("failed") \
-                or tools[other].get("failed"):
+        if (
+            "ours" not in tools
+            or other not in tools
+            or tools["ours"].get("failed")
+            or tools[other].get("failed")
+        ):
             continue
         ours = tools["ours"]["wall_s"]["median"]
         them = tools[other]["wall_s"]["median"]
@@ -354,9 +425,18 @@ def check_targets(runs: list[Run], summary: dict) -> list[dict]:
             passed = value <= bound
             target = f"ours <= {(bound - 1) * 100:.0f}% slower than {other}"
             paired = [round(1 / p, 3) for p in paired]
-        results.append({"case": case, "versus": other, "kind": kind, "target": target,
-                        "bound": bound, "ratio": round(value, 3), "paired": paired,
-                        "pass": passed})
+        results.append(
+            {
+                "case": case,
+                "versus": other,
+                "kind": kind,
+                "target": target,
+                "bound": bound,
+                "ratio": round(value, 3),
+                "paired": paired,
+                "pass": passed,
+            }
+        )
     return results
 
 
@@ -368,12 +448,18 @@ def markdown(report: dict) -> str:
     lines = []
     audio = report["audio_seconds"]
     for case, tools in report["summary"].items():
-        title = ("One file, {:.0f} s of speech (m4a)" if case == "long"
-                 else "Folder of 50 files, {:.0f} s of speech in all (mp3)").format(audio[case])
-        lines += [f"### {title}", "",
-                  "| tool | wall s, median (min–max) | CPU s | × real time | "
-                  "peak RSS MB, largest process | peak RSS MB, process tree | WER | n |",
-                  "|---|---|---|---|---|---|---|---|"]
+        title = (
+            "One file, {:.0f} s of speech (m4a)"
+            if case == "long"
+            else "Folder of 50 files, {:.0f} s of speech in all (mp3)"
+        ).format(audio[case])
+        lines += [
+            f"### {title}",
+            "",
+            "| tool | wall s, median (min–max) | CPU s | × real time | "
+            "peak RSS MB, largest process | peak RSS MB, process tree | WER | n |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for tool, s in tools.items():
             if s.get("failed"):
                 lines.append(f"| {TOOL_LABELS[tool]} | failed | | | | | | |")
@@ -386,13 +472,18 @@ def markdown(report: dict) -> str:
             )
         lines.append("")
     if report["targets"]:
-        lines += ["### Targets", "",
-                  "| case | target | ratio of medians | per-round ratios | result |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "### Targets",
+            "",
+            "| case | target | ratio of medians | per-round ratios | result |",
+            "|---|---|---|---|---|",
+        ]
         for t in report["targets"]:
             paired = ", ".join(f"{p:.2f}" for p in t["paired"])
-            lines.append(f"| {t['case']} | {t['target']} | {t['ratio']:.2f} | {paired} | "
-                         f"{'pass' if t['pass'] else '**FAIL**'} |")
+            lines.append(
+                f"| {t['case']} | {t['target']} | {t['ratio']:.2f} | {paired} | "
+                f"{'pass' if t['pass'] else '**FAIL**'} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -418,9 +509,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         scratch = Path(tmp)
         # Warm the page cache (model, libraries) so the first measured run pays no extra.
-        subprocess.run(argv_for("bare", model, [args.data_dir / manifest["folder"]["files"][0]
-                                                ["file"]], scratch), capture_output=True,
-                       env=child_env(scratch), check=True)
+        subprocess.run(
+            argv_for(
+                "bare", model, [args.data_dir / manifest["folder"]["files"][0]["file"]], scratch
+            ),
+            capture_output=True,
+            env=child_env(scratch),
+            check=True,
+        )
         for case in cases:
             tools = [t for t in CASE_TOOLS[case] if not wanted or t in wanted]
             reps = args.reps if case == "long" else args.folder_reps
@@ -430,13 +526,22 @@ def main() -> None:
         **info,
         "load_after": os.getloadavg(),
         "elapsed_s": round(time.time() - started, 1),
-        "settings": {"batch_size": BATCH_SIZE, "beam_size": BEAM_SIZE, "vad": True,
-                     "word_timestamps": True, "compute_type": "int8", "device": "cpu",
-                     "formats": list(FORMATS)},
-        "audio_seconds": {"long": manifest["long"]["seconds"],
-                          "folder": manifest["folder"]["seconds"]},
-        "commands": {tool: argv_for(tool, "MODEL", [Path("INPUT")], Path("OUT"))
-                     for tool in TOOL_LABELS},
+        "settings": {
+            "batch_size": BATCH_SIZE,
+            "beam_size": BEAM_SIZE,
+            "vad": True,
+            "word_timestamps": True,
+            "compute_type": "int8",
+            "device": "cpu",
+            "formats": list(FORMATS),
+        },
+        "audio_seconds": {
+            "long": manifest["long"]["seconds"],
+            "folder": manifest["folder"]["seconds"],
+        },
+        "commands": {
+            tool: argv_for(tool, "MODEL", [Path("INPUT")], Path("OUT")) for tool in TOOL_LABELS
+        },
         "summary": summary,
         "targets": check_targets(runs, summary),
         "runs": [asdict(r) for r in runs],

@@ -105,8 +105,24 @@ def _encode(samples: np.ndarray, dest: Path, codec_args: list[str]) -> None:
             w.setframerate(RATE)
             w.writeframes(samples.tobytes())
         subprocess.run(
-            ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", tmp.name,
-             "-ar", "16000", "-ac", "1", *codec_args, "-map_metadata", "-1", str(dest)],
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                tmp.name,
+                "-ar",
+                "16000",
+                "-ac",
+                "1",
+                *codec_args,
+                "-map_metadata",
+                "-1",
+                str(dest),
+            ],
             check=True,
         )
 
@@ -163,11 +179,13 @@ def build(data_dir: Path) -> dict:
         samples = _join(clip)
         name = f"folder/clip_{n:02d}.mp3"
         _encode(samples, data_dir / name, ["-c:a", "libmp3lame", "-b:a", "64k"])
-        clip_entries.append({
-            "file": name,
-            "seconds": round(len(samples) / RATE, 3),
-            "text": " ".join(p.text for p in clip),
-        })
+        clip_entries.append(
+            {
+                "file": name,
+                "seconds": round(len(samples) / RATE, 3),
+                "text": " ".join(p.text for p in clip),
+            }
+        )
     manifest = {
         "version": DATASET_VERSION,
         "source": "Debian asterisk-core-sounds-en-wav (one speaker, real speech, 8 kHz)",
@@ -189,5 +207,7 @@ def build(data_dir: Path) -> dict:
 
 if __name__ == "__main__":
     m = build(Path(__file__).parent / ".data")
-    print(f"long: {m['long']['seconds']} s; folder: {len(m['folder']['files'])} files, "
-          f"{m['folder']['seconds']} s")
+    print(
+        f"long: {m['long']['seconds']} s; folder: {len(m['folder']['files'])} files, "
+        f"{m['folder']['seconds']} s"
+    )
