@@ -28,6 +28,7 @@ from transcriber_cli.formats import OutputFormat
 from transcriber_cli.fsutil import atomic_write_text
 from transcriber_cli.manifest import Manifest, options_key
 from transcriber_cli.pipeline import DiarizeOptions, transcribe_file
+from transcriber_cli.readahead import MAX_AHEAD_SECONDS, ReadAhead
 
 RESULT_SCHEMA = "transcriber.result/1"
 
@@ -166,6 +167,9 @@ class BatchRunner:
         self._diarizer: Any = None
         self._diarization_note: dict | None = None
         self.manifest = Manifest(settings.state_dir / "manifest.sqlite3")
+        # Reads the next file while this one transcribes (never one over the length limit).
+        self.readahead = ReadAhead(min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600))
+        self._upcoming: tuple[Candidate, Path] | None = None
 
     # --- lazily loaded heavy parts --------------------------------------------------------
     def _load_engine(self) -> WhisperEngine:
@@ -234,9 +238,14 @@ class BatchRunner:
         key = options_key(options)
         seen: dict[Path, Path] = {}
         results: list[FileResult] = []
+        bases = [output_base(cand, self.output_dir).absolute() for cand in candidates]
         try:
-            for cand in candidates:
-                base = output_base(cand, self.output_dir).absolute()
+            for i, (cand, base) in enumerate(zip(candidates, bases)):
+                following = bases[i + 1] if i + 1 < len(bases) else None
+                clash = following in seen or following == base  # it will fail unread
+                self._upcoming = (
+                    None if following is None or clash else (candidates[i + 1], following)
+                )
                 if base in seen:
                     result = FileResult(
                         str(cand.path),
@@ -250,6 +259,7 @@ class BatchRunner:
                 results.append(result)
                 self.reporter.file_finished(result)
         finally:
+            self.readahead.close()
             self.manifest.close()
         return results
 
@@ -266,7 +276,7 @@ class BatchRunner:
                 if skip:
                     return FileResult(str(path), "skipped", [str(o) for o in outputs], reason=skip)
             try:
-                info = media.probe(path)
+                info = self.readahead.probe(path)
             except NotMediaError as exc:
                 # Found in a folder and not named like a recording (notes.txt, photo.png):
                 # skipped, not a failure. A broken "talk.mp4" is still a failure.
@@ -275,6 +285,7 @@ class BatchRunner:
                 raise
             sha = self.manifest.content_hash(path, self.manifest.get(base))
             self.reporter.file_started(path, info.duration)
+            self._read_ahead(key)
             engine = self.engine
             result = transcribe_file(
                 path,
@@ -282,6 +293,7 @@ class BatchRunner:
                 options=whisper_options(self.settings),
                 max_duration_hours=self.settings.max_duration_hours,
                 info=info,
+                decode=self.readahead.decode,
                 diarizer=self._diarizer,
                 diarize_options=self.diarize_options,
                 diarization_note=self._diarization_note,
@@ -309,6 +321,18 @@ class BatchRunner:
             error = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             self._record_failure(path, base, sha, key, error)
             return FileResult(str(path), "failed", error=error)
+        finally:
+            self.readahead.discard(path)
+
+    def _read_ahead(self, key: str) -> None:
+        """Start reading the next input, unless it will be skipped (nothing to read then)."""
+        if self._upcoming is None:
+            return
+        cand, base = self._upcoming
+        may_skip = not self.overwrite and cand.path.is_file()
+        if may_skip and self._skip_reason(cand.path, base, key, self._outputs(base)):
+            return
+        self.readahead.schedule(cand.path)
 
     def _record_failure(self, path: Path, base: Path, sha: str, key: str, error: str) -> None:
         if path.is_file() and sha:
