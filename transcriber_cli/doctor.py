@@ -78,12 +78,11 @@ def cublas_search_dirs(env: dict[str, str] | None = None) -> list[Path]:
         if env.get(var):
             root = Path(env[var])
             dirs += [root / "lib64", root / "lib", root / "targets" / "x86_64-linux" / "lib"]
-    for root in sorted(glob.glob("/usr/local/cuda*")):
-        dirs += [Path(root) / "lib64", Path(root) / "targets" / "x86_64-linux" / "lib"]
+    for toolkit in sorted(glob.glob("/usr/local/cuda*")):
+        dirs += [Path(toolkit) / "lib64", Path(toolkit) / "targets" / "x86_64-linux" / "lib"]
     dirs += [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib64"), Path("/usr/lib")]
     dirs += [Path(p) for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
-    seen: set[Path] = set()
-    return [d for d in dirs if not (d in seen or seen.add(d))]
+    return list(dict.fromkeys(dirs))  # first occurrence wins, order kept
 
 
 @dataclass(frozen=True)

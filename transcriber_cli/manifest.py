@@ -71,7 +71,8 @@ class Manifest:
         ).fetchone()
         if row is None:
             return None
-        return Entry(*row[:7], outputs=json.loads(row[7]), error=row[8])
+        base, input_path, size, mtime_ns, sha, key, status, outputs, error = row
+        return Entry(base, input_path, size, mtime_ns, sha, key, status, json.loads(outputs), error)
 
     def record(
         self,

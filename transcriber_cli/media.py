@@ -68,7 +68,7 @@ def has_media_extension(path: Path) -> bool:
     if path.suffix.lower() in _EXTRA_MEDIA_EXTENSIONS:
         return True
     kind, _ = mimetypes.guess_type(path.name)
-    return bool(kind) and kind.split("/")[0] in ("audio", "video")
+    return kind is not None and kind.split("/")[0] in ("audio", "video")
 
 
 @dataclass(frozen=True)

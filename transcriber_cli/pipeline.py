@@ -96,7 +96,7 @@ def run_postprocessors(transcript: Transcript) -> Transcript:
     # Chain the plugins: each sees the previous one's result (pluggy would give each the original).
     for impl in reversed(get_plugin_manager().hook.process_transcript.get_hookimpls()):
         replacement = impl.function(transcript=transcript)
-        if replacement is not None:
+        if isinstance(replacement, Transcript):
             transcript = replacement
     return transcript
 

@@ -143,7 +143,7 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
     line2 = json.loads(again.stdout.strip().splitlines()[-1])
     assert line2["task_id"] == task_id and line2["reused"] is True
     assert set(s3_objects(stack["bucket"])) == expected
-    assert len(store.list()) == 1
+    assert len(store.list_tasks()) == 1
     assert (tmp_path / "again" / "conversation.txt").read_text() == (
         out / "conversation.txt"
     ).read_text()

@@ -295,12 +295,12 @@ def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path):
         env=dict(os.environ),
     )
     store = task_store()
-    wait_for(lambda: store.list(), timeout=30, what="a task")
+    wait_for(lambda: store.list_tasks(), timeout=30, what="a task")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
-    task_id = store.list()[0]["_id"]
+    task_id = store.list_tasks()[0]["_id"]
     assert f"transcriber jobs wait {task_id}" in err
     assert len(err.strip().splitlines()) == 1
     assert store.get(task_id)["status"] == "queued"

@@ -120,8 +120,8 @@ def test_list_and_workers(store):
         ids.append(new_task(store))
         time.sleep(0.005)  # BSON dates keep milliseconds: distinct creation times, newest first
     store.claim(ids[0], "w1", lease_seconds=30)
-    assert [d["_id"] for d in store.list("queued")] == list(reversed(ids[1:]))
-    assert len(store.list()) == 3 and "segments" not in store.list()[0]
+    assert [d["_id"] for d in store.list_tasks("queued")] == list(reversed(ids[1:]))
+    assert len(store.list_tasks()) == 3 and "segments" not in store.list_tasks()[0]
     store.heartbeat("w1", instance_id="i-1", instance_type="g5.xlarge", jobs=[ids[0]])
     beats = store.list_workers()
     assert beats[0]["_id"] == "w1" and beats[0]["jobs"] == [ids[0]]

@@ -61,7 +61,7 @@ def list_command(
             )
         client = _client(stack, region, profile)
         try:
-            docs = client.tasks.list(status, limit)
+            docs = client.tasks.list_tasks(status, limit)
         finally:
             client.close()
         for doc in docs:

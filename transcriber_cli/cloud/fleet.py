@@ -10,7 +10,7 @@ from transcriber_cli.cloud import naming, scaling, userdata
 from transcriber_cli.cloud.awserrors import aws_errors
 from transcriber_cli.cloud.iam import WorkerRole
 from transcriber_cli.cloud.network import SecurityGroup, default_subnets
-from transcriber_cli.cloud.plan import Action, Resource, apply_one
+from transcriber_cli.cloud.plan import Action, ActionKind, Resource, apply_one
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.cloud.storage import Bucket
@@ -389,7 +389,7 @@ def scale(stack: Stack, desired: int) -> FleetResult:
             HonorCooldown=False,
         )
     change = f"desired {group['DesiredCapacity']} -> {desired}"
-    action = "update" if group["DesiredCapacity"] != desired else "none"
+    action: ActionKind = "update" if group["DesiredCapacity"] != desired else "none"
     return FleetResult("scale", stack, [Action("autoscaling-group", group["AutoScalingGroupName"],
                                                action, [change])])  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,7 @@ def heartbeats(settings: Any) -> tuple[list[dict[str, Any]] | None, str]:
                 "instance_id": w.get("instance_id"),
                 "instance_type": w.get("instance_type"),
                 "jobs": w.get("jobs"),
-                "last_seen": seen.isoformat() if hasattr(seen, "isoformat") else seen,
+                "last_seen": seen.isoformat() if isinstance(seen, dt.datetime) else seen,
             }
         )
     return rows, ""

@@ -85,4 +85,4 @@ class Stack:
         return [{key: k, value: v} for k, v in self.tags.items()]
 
     def owns(self, tags: dict[str, str] | None) -> bool:
-        return bool(tags) and tags.get(naming.TAG_KEY) == self.name
+        return bool(tags) and (tags or {}).get(naming.TAG_KEY) == self.name

@@ -52,7 +52,7 @@ def _connect(url: str, database: str) -> Any:
     from pymongo.errors import ConfigurationError, InvalidURI
 
     try:
-        client = pymongo.MongoClient(
+        client: Any = pymongo.MongoClient(
             url,
             tz_aware=True,
             appname="transcriber",
@@ -156,7 +156,7 @@ class TaskStore:
             sort=[("created", -1)],
         )
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[dict]:
+    def list_tasks(self, status: str | None = None, limit: int = 50) -> list[dict]:
         query = {"status": status} if status else {}
         return self._call(
             lambda: list(self.tasks.find(query, SUMMARY).sort("created", -1).limit(limit))

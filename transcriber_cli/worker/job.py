@@ -130,6 +130,7 @@ class JobRunner:
                 wait = max(1, int((lease_until - tasks_mod.now()).total_seconds()) + 1)
             self.queue.release(message.receipt, wait)
             return "deferred"
+        assert claimed is not None  # on_delivery only says PROCESS for a claimed task
         return self._process(message, claimed)
 
     # --- the job ----------------------------------------------------------------------------------
