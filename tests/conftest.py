@@ -96,6 +96,7 @@ def run_cli(
     env: dict | None = None,
     program: str = "transcribe",
     timeout: float = 300,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess:
     """Run one of our console scripts as a real subprocess; ``env`` values of None unset."""
     full_env = {**os.environ, **(env or {})}
@@ -109,7 +110,7 @@ def run_cli(
         cwd=cwd,
         env=full_env,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
     )
 
 

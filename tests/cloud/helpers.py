@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from typing import Any
 
 import boto3
 
-from tests.conftest import BIN, run_cli
+from tests.conftest import run_cli
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -32,10 +31,7 @@ def cli_json(*args: str) -> dict[str, Any]:
 
 
 def cli_stdin(*args: str, stdin: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "transcriber"), *args], input=stdin, capture_output=True, text=True,
-        env=dict(os.environ), timeout=120,
-    )  # fmt: skip
+    return run_cli(*args, program="transcriber", input=stdin, timeout=120)
 
 
 def boto(service: str) -> Any:

@@ -76,12 +76,3 @@ def test_bucket_taken_by_another_account() -> None:
     stack._clients["s3"] = Client("s3", Raw())
     with pytest.raises(SetupError, match="is taken by another account"):
         Bucket(stack).current()
-
-
-def test_cli_import_loads_no_cloud_sdk() -> None:
-    code = (
-        "import sys, transcriber_cli.cli.infra_cmd, transcriber_cli.cli.fleet_cmd;"
-        "print([m for m in ('boto3', 'botocore', 'pymongo') if m in sys.modules])"
-    )
-    out = subprocess.run([str(BIN / "python"), "-c", code], capture_output=True, text=True)
-    assert out.stdout.strip() == "[]"

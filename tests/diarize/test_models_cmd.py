@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -208,15 +206,3 @@ def test_bundle_refuses_a_pipeline_that_needs_other_repos(tiny_pipeline: Path, t
     assert proc.returncode == 3
     assert "segmentation=pyannote/segmentation-3.0 from other hub repos" in proc.stderr
     assert not (tmp_path / "b").exists()
-
-
-def test_importing_the_cli_loads_no_heavy_library():
-    code = (
-        "import sys, transcriber_cli.cli, transcriber_cli.cli.models_cmd, "
-        "transcriber_cli.diarize.loader, transcriber_cli.diarize.hub, transcriber_cli.modelstore, "
-        "transcriber_cli.formats.builtin\n"
-        "print([m for m in ('torch', 'pyannote.audio', 'huggingface_hub', 'lightning') "
-        "if m in sys.modules])"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

@@ -8,26 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli as run
+
 pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "conversation.mp4"
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
-
-
-def run(*args: str, program: str = "transcribe", timeout: float = 300):
-    import os
-    import subprocess
-    import sys
-
-    exe = Path(sys.executable).parent / program
-    return subprocess.run(
-        [str(exe), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ),
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def s3_objects(bucket: str) -> dict[str, dict]:
