@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from transcriber_cli.cli.errors import handle_errors, is_interactive, stderr
+
+if TYPE_CHECKING:
+    from transcriber_cli.remote.client import RemoteClient
 
 app = typer.Typer(help="Inspect and manage remote transcription jobs.", no_args_is_help=True)
 
@@ -18,7 +22,7 @@ _PROFILE = typer.Option(None, "--profile", help="AWS profile.")
 _JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
-def _client(stack: str | None, region: str | None, profile: str | None):
+def _client(stack: str | None, region: str | None, profile: str | None) -> RemoteClient:
     from transcriber_cli.cloud.naming import check_stack
     from transcriber_cli.config import load_settings
     from transcriber_cli.remote.client import RemoteClient
@@ -59,11 +63,8 @@ def list_command(
             raise UsageError(
                 f"unknown status {status!r}; choose from " + ", ".join((*ACTIVE, *TERMINAL))
             )
-        client = _client(stack, region, profile)
-        try:
+        with _client(stack, region, profile) as client:
             docs = client.tasks.list_tasks(status, limit)
-        finally:
-            client.close()
         for doc in docs:
             if json_output:
                 _emit(doc)
@@ -81,11 +82,8 @@ def status_command(
 ) -> None:
     """Show one job: status, stage, progress, attempts, error, outputs."""
     with handle_errors():
-        client = _client(stack, region, profile)
-        try:
+        with _client(stack, region, profile) as client:
             doc = client.tasks.get(task_id)
-        finally:
-            client.close()
         if json_output:
             _emit(doc)
             return
@@ -110,19 +108,18 @@ def wait_command(
         from transcriber_cli.errors import ExitCode
         from transcriber_cli.remote.run import DetachedError
 
-        client = _client(stack, region, profile)
         live = is_interactive() and not json_output
-        try:
-            with RemoteView(live=live, json_lines=False, quiet=False) as view:
-                try:
-                    final = client.wait(task_ids, on_update=view.update, timeout=timeout)
-                except KeyboardInterrupt:
-                    raise DetachedError(
-                        "stopped waiting; the jobs keep running remotely",
-                        hint="run 'transcriber jobs wait' again",
-                    ) from None
-        finally:
-            client.close()
+        with (
+            _client(stack, region, profile) as client,
+            RemoteView(live=live, json_lines=False, quiet=False) as view,
+        ):
+            try:
+                final = client.wait(task_ids, on_update=view.update, timeout=timeout)
+            except KeyboardInterrupt:
+                raise DetachedError(
+                    "stopped waiting; the jobs keep running remotely",
+                    hint="run 'transcriber jobs wait' again",
+                ) from None
         for task_id in task_ids:
             doc = final[task_id]
             if json_output:
@@ -143,11 +140,8 @@ def cancel_command(
 ) -> None:
     """Cancel a queued or running job (a running one stops at its next chunk)."""
     with handle_errors():
-        client = _client(stack, region, profile)
-        try:
+        with _client(stack, region, profile) as client:
             doc = client.cancel(task_id)
-        finally:
-            client.close()
         if json_output:
             _emit(doc)
         else:
@@ -164,11 +158,8 @@ def retry_command(
 ) -> None:
     """Queue a failed or cancelled job again."""
     with handle_errors():
-        client = _client(stack, region, profile)
-        try:
+        with _client(stack, region, profile) as client:
             doc = client.retry(task_id)
-        finally:
-            client.close()
         if json_output:
             _emit(doc)
         else:
@@ -191,11 +182,8 @@ def fetch_command(
     with handle_errors():
         from transcriber_cli.remote.jobs import fetch_job
 
-        client = _client(stack, region, profile)
-        try:
+        with _client(stack, region, profile) as client:
             result = fetch_job(client, task_id, output_dir, formats)
-        finally:
-            client.close()
         if json_output:
             typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
         else:

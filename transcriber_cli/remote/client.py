@@ -94,6 +94,12 @@ class RemoteClient:
         if self._tasks is not None:
             self._tasks.close()
 
+    def __enter__(self) -> RemoteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # --- submit -----------------------------------------------------------------------------------
     def submit(
         self,
