@@ -309,3 +309,11 @@ def test_missing_cuda_library_stops_the_run_with_one_line(tiny_model: str) -> No
     engine.batched = NoCublas()  # the library's own failure, as CTranslate2 raises it
     with pytest.raises(ModelUnavailable, match="transcriber doctor"):
         engine.transcribe(np.zeros(16000, dtype=np.float32), WhisperOptions())
+
+
+def test_offline_flag_refuses_a_download(tmp_path: Path, make_media, monkeypatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # only the flag may stop the download here
+    good = make_media("named5.wav", "-vn", "-t", "3")
+    proc = run_cli(str(good), "-m", "small", "--offline", "-o", str(tmp_path))
+    assert proc.returncode == 3
+    assert "model 'small' is not in the cache and offline mode is on" in proc.stderr

@@ -54,6 +54,9 @@ def transcribe_command(
     diarization_model: str | None = typer.Option(
         None, "--diarization-model", help="pyannote pipeline: hub id or local directory."
     ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Never contact the model hub (cached or local models only)."
+    ),
     hf_token: str | None = typer.Option(
         None, "--hf-token", help="Hugging Face token (prefer the HF_TOKEN env var)."
     ),
@@ -101,6 +104,7 @@ def transcribe_command(
             diarize=diarize,
             diarization_model=diarization_model,
             hf_token=hf_token,
+            offline=offline or None,
             stack=stack,
             region=region,
             profile=profile,
