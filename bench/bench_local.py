@@ -374,9 +374,13 @@ def versions() -> dict:
             capture_output=True,
             text=True,
         ).stdout.strip()
-    git = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    git = ""
+    if shutil.which("git"):
+        git = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     return {
         **found,
         # A copy without .git (the GPU machine) is told its commit through BENCH_COMMIT.
