@@ -22,6 +22,8 @@ def main() -> None:
     parser.add_argument("--no-vad", action="store_true")
     parser.add_argument("--no-word-timestamps", action="store_true")
     parser.add_argument("--cpu-threads", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compute-type", default="int8")
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -29,7 +31,10 @@ def main() -> None:
 
     t_import = time.perf_counter()
     model = WhisperModel(
-        args.model_dir, device="cpu", compute_type="int8", cpu_threads=args.cpu_threads
+        args.model_dir,
+        device=args.device,
+        compute_type=args.compute_type,
+        cpu_threads=args.cpu_threads,
     )
     pipeline = BatchedInferencePipeline(model)
     t_load = time.perf_counter()

@@ -9,6 +9,7 @@ writes a results JSON and prints markdown tables.
     python bench/bench_local.py                      # everything (~10-15 min on 2 cores)
     python bench/bench_local.py --cases long --reps 5
     python bench/bench_local.py --cases folder --folder-reps 1 --tools ours,bare
+    python bench/bench_local.py --device cuda        # float16 on the GPU, + GPU memory peak
 
 See bench/README.md for the method and the results.
 """
@@ -38,8 +39,11 @@ sys.path[:0] = [str(HERE), str(REPO)]
 import dataset  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 # The settings every tool runs with (our defaults; the others are told the same explicitly).
+# DEVICE and COMPUTE_TYPE come from --device/--compute-type (CPU int8 unless told otherwise).
 BATCH_SIZE = 8
 BEAM_SIZE = 5
+DEVICE = "cpu"
+COMPUTE_TYPE = "int8"
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
 CASE_TOOLS = {
@@ -107,6 +111,38 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
+class GpuSampler(threading.Thread):
+    """Polls NVML for the GPU's used memory while a run lasts and keeps the peak over the
+    reading taken just before the run (the whole device: nothing else uses it meanwhile).
+
+    NVML's per-process list is not used: in containers and VMs its pids need not be ours."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        import pynvml
+
+        pynvml.nvmlInit()
+        self._nvml = pynvml
+        self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        self.baseline = self._used()
+        self.peak = self.baseline
+        self.interval = interval
+        self._done = threading.Event()
+
+    def _used(self) -> int:
+        return int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used)
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self._used())
+            self._done.wait(self.interval)
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return round((self.peak - self.baseline) / 2**20, 1)
+
+
 @dataclass
 class Run:
     case: str
@@ -117,6 +153,7 @@ class Run:
     maxrss_mb: float  # largest single process of the tree (wait4 ru_maxrss)
     tree_peak_mb: float  # summed RSS of the tree at its peak (psutil polling)
     returncode: int
+    gpu_peak_mb: float | None = None  # GPU memory in use at the peak minus just before (NVML)
     wer: float | None = None
     outputs_ok: bool = True
     stages: dict = field(default_factory=dict)
@@ -124,6 +161,14 @@ class Run:
 
 def measure(argv: list[str], env: dict[str, str], log_dir: Path) -> tuple[dict, Path]:
     stdout_path, stderr_path = log_dir / "stdout", log_dir / "stderr"
+    gpu = None
+    if DEVICE == "cuda":
+        try:
+            gpu = GpuSampler()
+        except Exception as exc:  # no NVML: the run is still timed, without GPU memory
+            print(f"GPU memory not sampled: {exc}", file=sys.stderr)
+    if gpu:
+        gpu.start()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, stdin=subprocess.DEVNULL)
@@ -132,6 +177,7 @@ def measure(argv: list[str], env: dict[str, str], log_dir: Path) -> tuple[dict, 
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     sampler.stop()
+    gpu_peak = gpu.stop() if gpu else None
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         sys.stderr.write(stderr_path.read_text(errors="replace")[-3000:])
@@ -141,6 +187,7 @@ def measure(argv: list[str], env: dict[str, str], log_dir: Path) -> tuple[dict, 
         "maxrss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
         "tree_peak_mb": round(sampler.peak / 2**20, 1),
         "returncode": proc.returncode,
+        "gpu_peak_mb": gpu_peak,
     }, stdout_path
 
 
@@ -160,9 +207,11 @@ def ours_argv(model: str, inputs: list[Path], out: Path) -> list[str]:
         "-m",
         model,
         "--device",
-        "cpu",
+        DEVICE,
         "--compute-type",
-        "int8",
+        COMPUTE_TYPE,
+        "--batch-size",
+        str(BATCH_SIZE),
         "--no-diarize",
         "-f",
         "all",
@@ -182,9 +231,9 @@ def wct2_args(model: str, out: Path) -> list[str]:
         "--local_files_only",
         "True",
         "--device",
-        "cpu",
+        DEVICE,
         "--compute_type",
-        "int8",
+        COMPUTE_TYPE,
         "--threads",
         "0",
         "--batched",
@@ -220,9 +269,9 @@ def argv_for(tool: str, model: str, inputs: list[Path], out: Path) -> list[str]:
             "--local_files_only",
             "True",
             "--device",
-            "cpu",
+            DEVICE,
             "--compute_type",
-            "int8",
+            COMPUTE_TYPE,
             "--output_format",
             "all",
             "--output_dir",
@@ -248,6 +297,10 @@ def argv_for(tool: str, model: str, inputs: list[Path], out: Path) -> list[str]:
             str(BATCH_SIZE),
             "--beam-size",
             str(BEAM_SIZE),
+            "--device",
+            DEVICE,
+            "--compute-type",
+            COMPUTE_TYPE,
         ]
     raise ValueError(tool)
 
@@ -310,18 +363,35 @@ def versions() -> dict:
     except OSError:
         pass
     ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout
-    git = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    gpu = ""
+    if shutil.which("nvidia-smi"):
+        gpu = subprocess.run(
+            [
+                "nvidia-smi",
+                "--query-gpu=name,driver_version,memory.total,clocks.max.sm",
+                "--format=csv,noheader",
+            ],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    git = ""
+    if shutil.which("git"):
+        git = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     return {
         **found,
-        "transcriber_commit": git,
+        # A copy without .git (the GPU machine) is told its commit through BENCH_COMMIT.
+        "transcriber_commit": git or os.environ.get("BENCH_COMMIT", ""),
         "python": platform.python_version(),
         "ffmpeg": ffmpeg.split("\n", 1)[0],
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
         "kernel": platform.release(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "gpu": gpu,
     }
 
 
@@ -352,6 +422,7 @@ def run_case(
     manifest: dict,
     data_dir: Path,
     scratch: Path,
+    first_round: int = 0,
 ) -> list[Run]:
     if case == "long":
         inputs = [data_dir / manifest["long"]["file"]]
@@ -360,7 +431,7 @@ def run_case(
         inputs = [data_dir / f["file"] for f in manifest["folder"]["files"]]
         refs = {Path(f["file"]).name: f["text"] for f in manifest["folder"]["files"]}
     runs: list[Run] = []
-    for rep in range(reps):
+    for rep in range(first_round, first_round + reps):
         order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
         for tool in order:
             work = Path(tempfile.mkdtemp(prefix=f"{case}-{tool}-", dir=scratch))
@@ -381,7 +452,7 @@ def run_case(
                 run.outputs_ok = False
             runs.append(run)
             print(
-                f"  {case:6} rep {rep + 1}/{reps} {tool:10} {run.wall_s:7.2f} s wall "
+                f"  {case:6} rep {rep + 1}/{first_round + reps} {tool:10} {run.wall_s:7.2f} s wall "
                 f"{run.cpu_s:7.2f} s cpu {run.maxrss_mb:6.0f} MB max-proc "
                 f"{run.tree_peak_mb:6.0f} MB tree  WER {run.wer}  rc {run.returncode}",
                 file=sys.stderr,
@@ -408,6 +479,13 @@ def summarise(runs: list[Run]) -> dict:
                     "median": round(statistics.median(values), 3),
                     "min": min(values),
                     "max": max(values),
+                }
+            gpu = [r.gpu_peak_mb for r in mine if r.gpu_peak_mb is not None]
+            if gpu:
+                entry["gpu_peak_mb"] = {
+                    "median": round(statistics.median(gpu), 1),
+                    "min": min(gpu),
+                    "max": max(gpu),
                 }
             entry["wer"] = statistics.median(r.wer for r in mine if r.wer is not None)
             entry["outputs_ok"] = all(r.outputs_ok for r in mine)
@@ -477,6 +555,7 @@ def _spread(stat: dict, fmt: str = "{:.2f}") -> str:
 def markdown(report: dict) -> str:
     lines = []
     audio = report["audio_seconds"]
+    on_gpu = report.get("settings", {}).get("device") == "cuda"
     for case, tools in report["summary"].items():
         title = (
             "One file, {:.0f} s of speech (m4a)"
@@ -487,18 +566,23 @@ def markdown(report: dict) -> str:
             f"### {title}",
             "",
             "| tool | wall s, median (min–max) | CPU s | × real time | "
-            "peak RSS MB, largest process | peak RSS MB, process tree | WER | n |",
-            "|---|---|---|---|---|---|---|---|",
+            "peak RSS MB, largest process | peak RSS MB, process tree | "
+            + ("GPU memory MB, peak over idle | " if on_gpu else "")
+            + "WER | n |",
+            "|---|---|---|---|---|---|" + ("---|" if on_gpu else "") + "---|---|",
         ]
         for tool, s in tools.items():
             if s.get("failed"):
                 lines.append(f"| {TOOL_LABELS[tool]} | failed | | | | | | |")
                 continue
+            gpu = ""
+            if on_gpu:
+                gpu = (_spread(s["gpu_peak_mb"], "{:.0f}") if "gpu_peak_mb" in s else "–") + " | "
             rtf = audio[case] / s["wall_s"]["median"]
             lines.append(
                 f"| {TOOL_LABELS[tool]} | {_spread(s['wall_s'])} | {s['cpu_s']['median']:.1f} | "
                 f"{rtf:.0f}× | {_spread(s['maxrss_mb'], '{:.0f}')} | "
-                f"{_spread(s['tree_peak_mb'], '{:.0f}')} | {s['wer']:.3f} | {s['n']} |"
+                f"{_spread(s['tree_peak_mb'], '{:.0f}')} | {gpu}{s['wer']:.3f} | {s['n']} |"
             )
         lines.append("")
     if report["targets"]:
@@ -520,6 +604,25 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def merge(paths: list[Path], out: Path) -> None:
+    """One report from several (e.g. rounds that ran in separate calls on a lent machine):
+    the first file's header, every file's runs, summary and targets recomputed."""
+    reports = [json.loads(p.read_text()) for p in paths]
+    report = dict(reports[0])
+    runs = [Run(**r) for rep in reports for r in rep["runs"]]
+    report["runs"] = [asdict(r) for r in runs]
+    report["summary"] = summarise(runs)
+    report["targets"] = check_targets(runs, report["summary"])
+    report["merged_from"] = [
+        {"file": p.name, "elapsed_s": r.get("elapsed_s"), "load_after": r.get("load_after")}
+        for p, r in zip(paths, reports)
+    ]
+    report["elapsed_s"] = round(sum(r.get("elapsed_s", 0) for r in reports), 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(markdown(report))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="long,folder", help="comma list of long,folder")
@@ -529,7 +632,30 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=HERE / ".data")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "local.json")
     parser.add_argument("--report", type=Path, help="only print the tables of a results JSON")
+    parser.add_argument(
+        "--first-round",
+        type=int,
+        default=0,
+        help="number the rounds from N (a run continued in another process; see --merge)",
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="join the runs of several results JSONs (same machine and settings) into --out",
+    )
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument(
+        "--compute-type", default="", help="default: int8 on the CPU, float16 on CUDA"
+    )
+    parser.add_argument("--model", default="", help="CTranslate2 model dir (default: tiny.en)")
     args = parser.parse_args()
+    global DEVICE, COMPUTE_TYPE
+    DEVICE = args.device
+    COMPUTE_TYPE = args.compute_type or ("float16" if DEVICE == "cuda" else "int8")
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     if args.report:
         report = json.loads(args.report.read_text())
         runs = [Run(**r) for r in report["runs"]]
@@ -540,7 +666,7 @@ def main() -> None:
     cases = [c for c in args.cases.split(",") if c]
     wanted = [t for t in args.tools.split(",") if t]
     manifest = dataset.build(args.data_dir)
-    model = bundled_model()
+    model = args.model or bundled_model()
     info = {"versions": versions(), "model": model, "load_before": os.getloadavg()}
     print(f"model {model}", file=sys.stderr)
     runs: list[Run] = []
@@ -563,7 +689,9 @@ def main() -> None:
                 if (t in wanted if wanted else t in CASE_TOOLS[case])
             ]
             reps = args.reps if case == "long" else args.folder_reps
-            runs += run_case(case, tools, reps, model, manifest, args.data_dir, scratch)
+            runs += run_case(
+                case, tools, reps, model, manifest, args.data_dir, scratch, args.first_round
+            )
     summary = summarise(runs)
     report = {
         **info,
@@ -574,8 +702,8 @@ def main() -> None:
             "beam_size": BEAM_SIZE,
             "vad": True,
             "word_timestamps": True,
-            "compute_type": "int8",
-            "device": "cpu",
+            "compute_type": COMPUTE_TYPE,
+            "device": DEVICE,
             "formats": list(FORMATS),
         },
         "audio_seconds": {
