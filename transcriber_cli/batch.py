@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +28,7 @@ from transcriber_cli.errors import (
 from transcriber_cli.formats import OutputFormat
 from transcriber_cli.fsutil import atomic_write_text
 from transcriber_cli.manifest import Manifest, options_key
-from transcriber_cli.pipeline import DiarizeOptions, transcribe_file
+from transcriber_cli.pipeline import DiarizeOptions, check_duration, transcribe_audio
 from transcriber_cli.readahead import MAX_AHEAD_SECONDS, ReadAhead
 
 RESULT_SCHEMA = "transcriber.result/1"
@@ -164,6 +165,8 @@ class BatchRunner:
         self.diarize_options = diarize_options or DiarizeOptions()
         self._engine_factory = engine_factory or self._load_engine
         self._engine: WhisperEngine | None = None
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
+        self._loading: Future[tuple[WhisperEngine, Any, dict | None]] | None = None
         self._diarizer: Any = None
         self._diarization_note: dict | None = None
         self.manifest = Manifest(settings.state_dir / "manifest.sqlite3")
@@ -183,21 +186,31 @@ class BatchRunner:
             offline=s.offline,
         )
 
+    def _load_models(self) -> tuple[WhisperEngine, Any, dict | None]:
+        self.reporter.note(f"loading model {self.settings.model}")
+        engine = self._engine_factory()
+        self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
+        from transcriber_cli.diarize.loader import load_diarizer
+
+        diarizer, note = load_diarizer(self.settings, self.diarize_options, device=engine.device)
+        if diarizer is None and note:
+            self.reporter.note(f"diarization skipped: {note['reason']}")
+        return engine, diarizer, note
+
+    def _start_loading(self) -> None:
+        """Load the models in the background from the first file that needs them on, so the
+        load overlaps that file's hashing and decoding (a second or more per run)."""
+        if self._engine is None and self._loading is None:
+            self._loading = self._loader.submit(self._load_models)
+
     @property
     def engine(self) -> WhisperEngine:
         if self._engine is None:
-            self.reporter.note(f"loading model {self.settings.model}")
-            engine = self._engine_factory()
-            self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
-            from transcriber_cli.diarize.loader import load_diarizer
-
+            self._start_loading()
+            assert self._loading is not None
             # Assigned only once both loaded: a diarizer that --diarize requires but cannot
             # load is a setup error for the whole run (exit 3), not a failure of one file.
-            self._diarizer, self._diarization_note = load_diarizer(
-                self.settings, self.diarize_options, device=engine.device
-            )
-            if self._diarizer is None and self._diarization_note:
-                self.reporter.note(f"diarization skipped: {self._diarization_note['reason']}")
+            engine, self._diarizer, self._diarization_note = self._loading.result()
             self._engine = engine
         return self._engine
 
@@ -260,6 +273,7 @@ class BatchRunner:
                 self.reporter.file_finished(result)
         finally:
             self.readahead.close()
+            self._loader.shutdown(wait=False)
             self.manifest.close()
         return results
 
@@ -283,23 +297,23 @@ class BatchRunner:
                 if cand.root is not None and not media.has_media_extension(path):
                     return FileResult(str(path), "ignored", reason=str(exc))
                 raise
+            self._start_loading()  # the models load while this file is hashed and decoded
             sha = self.manifest.content_hash(path, self.manifest.get(base))
             self.reporter.file_started(path, info.duration)
             self._read_ahead(key)
+            check_duration(info, self.settings.max_duration_hours)
+            audio = self.readahead.decode(path)
             engine = self.engine
-            result = transcribe_file(
-                path,
+            transcript = transcribe_audio(
+                audio,
                 engine=engine,
                 options=whisper_options(self.settings),
-                max_duration_hours=self.settings.max_duration_hours,
-                info=info,
-                decode=self.readahead.decode,
+                source=path.name,
                 diarizer=self._diarizer,
                 diarize_options=self.diarize_options,
                 diarization_note=self._diarization_note,
                 progress=self.reporter.file_progress,
             )
-            transcript = result.transcript
             # Render everything first, then write: a writer error leaves no partial set.
             rendered = [(out, fmt.write(transcript)) for out, fmt in zip(outputs, self.formats)]
             for out, text in rendered:

@@ -108,11 +108,10 @@ def transcribe_file(
     options: WhisperOptions,
     max_duration_hours: float = 24.0,
     info: media.MediaInfo | None = None,
-    decode: Callable[[Path], np.ndarray] = media.decode_audio,
     **kwargs,
 ) -> PipelineResult:
     info = info or media.probe(path)
     check_duration(info, max_duration_hours)
-    audio = decode(path)
+    audio = media.decode_audio(path)
     transcript = transcribe_audio(audio, engine=engine, options=options, source=path.name, **kwargs)
     return PipelineResult(transcript=transcript, info=info)
