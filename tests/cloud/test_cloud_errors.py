@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import botocore.exceptions
 import pytest
 
-from tests.cloud.helpers import BIN, STACK, cli
+from tests.cloud.helpers import STACK, cli
 
 
 def test_missing_credentials_is_one_line(aws: str, tmp_path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ACCESS") and
-           not k.startswith("AWS_SECRET")}  # fmt: skip
+    drop = {k: None for k in os.environ if k.startswith(("AWS_ACCESS", "AWS_SECRET"))}
     none = str(tmp_path / "none")
-    env.update(
-        AWS_SHARED_CREDENTIALS_FILE=none, AWS_CONFIG_FILE=none, AWS_EC2_METADATA_DISABLED="true"
-    )
-    proc = subprocess.run([str(BIN / "transcriber"), "infra", "status", "--stack", STACK],
-                          capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+    proc = cli(
+        "infra", "status", "--stack", STACK,
+        env={**drop, "AWS_SHARED_CREDENTIALS_FILE": none, "AWS_CONFIG_FILE": none,
+             "AWS_EC2_METADATA_DISABLED": "true"},
+    )  # fmt: skip
     assert proc.returncode == 3
     assert proc.stderr.strip().splitlines() == [
         "error: no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
