@@ -176,15 +176,7 @@ class BatchRunner:
 
     # --- lazily loaded heavy parts --------------------------------------------------------
     def _load_engine(self) -> WhisperEngine:
-        s = self.settings
-        return WhisperEngine(
-            s.model,
-            device=s.device,
-            compute_type=s.compute_type,
-            cpu_threads=s.cpu_threads,
-            cache_dir=s.model_cache_dir,
-            offline=s.offline,
-        )
+        return WhisperEngine.from_settings(self.settings)
 
     def _load_models(self) -> tuple[WhisperEngine, Any, dict | None]:
         self.reporter.note(f"loading model {self.settings.model}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transcriber_cli import __version__
@@ -10,7 +10,7 @@ from transcriber_cli.cloud import naming, scaling, userdata
 from transcriber_cli.cloud.awserrors import aws_errors
 from transcriber_cli.cloud.iam import WorkerRole
 from transcriber_cli.cloud.network import SecurityGroup, default_subnets
-from transcriber_cli.cloud.plan import Action, ActionKind, Resource, apply_one
+from transcriber_cli.cloud.plan import Action, ActionKind, PlanResult, Resource, apply_one
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.cloud.storage import Bucket
@@ -305,27 +305,8 @@ def launch_template_data(stack: Stack, options: FleetOptions, ami: dict[str, Any
     }
 
 
-@dataclass
-class FleetResult:
-    command: str
-    stack: Stack
-    actions: list[Action]
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def changed(self) -> bool:
-        return any(a.action != "none" for a in self.actions)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "command": self.command,
-            "stack": self.stack.name,
-            "region": self.stack.region,
-            "changed": self.changed,
-            "actions": [a.as_dict() for a in self.actions],
-            **self.details,
-        }
+class FleetResult(PlanResult):
+    schema = SCHEMA
 
 
 def _infra_ready(stack: Stack) -> tuple[str, str]:
@@ -370,7 +351,7 @@ def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResul
         details: dict[str, Any] = {"ami": ami["id"], "version": options.version}
         if not dry_run:
             details["summary"] = summary(stack, options.instance_types)
-    return FleetResult("up", stack, actions, details)
+    return FleetResult("up", stack, actions, details=details)
 
 
 def scale(stack: Stack, desired: int) -> FleetResult:

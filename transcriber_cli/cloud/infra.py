@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transcriber_cli.cloud.awserrors import aws_errors
@@ -14,7 +14,7 @@ from transcriber_cli.cloud.monitoring import (
     ops_alarms,
 )
 from transcriber_cli.cloud.network import SecurityGroup
-from transcriber_cli.cloud.plan import Action, Resource, apply_one, plan_one
+from transcriber_cli.cloud.plan import Action, PlanResult, Resource, apply_one, plan_one
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.cloud.storage import DEFAULT_UPLOADS_EXPIRY_DAYS, Bucket
@@ -46,30 +46,8 @@ def resources(stack: Stack, options: InfraOptions | None = None) -> list[Resourc
     ]
 
 
-@dataclass
-class InfraResult:
-    command: str
-    stack: Stack
-    actions: list[Action]
-    dry_run: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def changed(self) -> bool:
-        return any(a.action != "none" for a in self.actions)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "command": self.command,
-            "stack": self.stack.name,
-            "region": self.stack.region,
-            "account": self.stack.account,
-            "dry_run": self.dry_run,
-            "changed": self.changed,
-            "actions": [a.as_dict() for a in self.actions],
-            **self.details,
-        }
+class InfraResult(PlanResult):
+    schema = SCHEMA
 
 
 def up(stack: Stack, options: InfraOptions, dry_run: bool = False) -> InfraResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from transcriber_cli.cloud.stack import Stack
 
@@ -92,3 +92,32 @@ def apply_one(resource: Resource, dry_run: bool) -> Action:
     elif action.action == "update":
         resource.update(action.changes)
     return action
+
+
+@dataclass
+class PlanResult:
+    """What an ``infra``/``fleet`` command did (or, with ``dry_run``, would do)."""
+
+    schema: ClassVar[str] = "transcriber.plan/1"
+    command: str
+    stack: Stack
+    actions: list[Action]
+    dry_run: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return any(a.action != "none" for a in self.actions)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "command": self.command,
+            "stack": self.stack.name,
+            "region": self.stack.region,
+            "account": self.stack.account,
+            "dry_run": self.dry_run,
+            "changed": self.changed,
+            "actions": [a.as_dict() for a in self.actions],
+            **self.details,
+        }

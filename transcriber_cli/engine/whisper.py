@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolv
 from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
 from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.transcript import Segment, Transcript, Word
+
+if TYPE_CHECKING:
+    from transcriber_cli.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,17 @@ class WhisperEngine:
                 hint="run 'transcriber doctor'; see docs/gpu.md" if self.device == "cuda" else None,
             ) from None
         self.batched = BatchedInferencePipeline(self.model)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WhisperEngine:
+        return cls(
+            settings.model,
+            device=settings.device,
+            compute_type=settings.compute_type,
+            cpu_threads=settings.cpu_threads,
+            cache_dir=settings.model_cache_dir,
+            offline=settings.offline,
+        )
 
     @property
     def name(self) -> str:

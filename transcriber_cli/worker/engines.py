@@ -76,14 +76,7 @@ class EngineCache:
             key = (s.model, s.device, s.compute_type, s.cpu_threads)
             if self._engine_key != key:
                 self._engine = None  # free the old model before loading the next
-                self._engine = WhisperEngine(
-                    s.model,
-                    device=s.device,
-                    compute_type=s.compute_type,
-                    cpu_threads=s.cpu_threads,
-                    cache_dir=s.model_cache_dir,
-                    offline=s.offline,
-                )
+                self._engine = WhisperEngine.from_settings(s)
                 self._engine_key = key
             engine = self._engine
             assert engine is not None
