@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -155,7 +155,6 @@ class BatchRunner:
         overwrite: bool = False,
         reporter: Reporter | None = None,
         diarize_options: DiarizeOptions | None = None,
-        engine_factory: Callable[[], WhisperEngine] | None = None,
     ) -> None:
         self.settings = settings
         self.formats = list(formats)
@@ -163,7 +162,6 @@ class BatchRunner:
         self.overwrite = overwrite
         self.reporter = reporter or NullReporter()
         self.diarize_options = diarize_options or DiarizeOptions()
-        self._engine_factory = engine_factory or self._load_engine
         self._engine: WhisperEngine | None = None
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
         self._loading: Future[tuple[WhisperEngine, Any, dict | None]] | None = None
@@ -175,12 +173,9 @@ class BatchRunner:
         self._upcoming: tuple[Candidate, Path] | None = None
 
     # --- lazily loaded heavy parts --------------------------------------------------------
-    def _load_engine(self) -> WhisperEngine:
-        return WhisperEngine.from_settings(self.settings)
-
     def _load_models(self) -> tuple[WhisperEngine, Any, dict | None]:
         self.reporter.note(f"loading model {self.settings.model}")
-        engine = self._engine_factory()
+        engine = WhisperEngine.from_settings(self.settings)
         self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
         from transcriber_cli.diarize.loader import load_diarizer
 
