@@ -25,7 +25,7 @@ from transcriber_cli.errors import (
     NotMediaError,
     TranscriberError,
 )
-from transcriber_cli.formats import OutputFormat
+from transcriber_cli.formats import OutputFormat, available_formats
 from transcriber_cli.fsutil import atomic_write_text
 from transcriber_cli.manifest import Manifest, options_key
 from transcriber_cli.pipeline import DiarizeOptions, check_duration, transcribe_audio
@@ -216,14 +216,8 @@ class BatchRunner:
     def run(
         self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
     ) -> list[FileResult]:
-        extensions = [f.extension for f in self.formats] + [
-            "txt",
-            "json",
-            "srt",
-            "vtt",
-            "tsv",
-            "rttm",
-        ]
+        # Outputs of any known format (not only those asked for now) are not inputs.
+        extensions = [f.extension for f in available_formats().values()]
         candidates = list(discover(paths, include, exclude, extensions))
         self.reporter.batch_started(len(candidates))
         # Speaker counts and names change the labels written, so they are part of the key too.
