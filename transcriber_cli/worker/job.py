@@ -78,7 +78,11 @@ class Lease(threading.Thread):
                 log.warning("lease renewal for %s failed: %s", self.task_id, exc)
 
     def stop(self) -> None:
+        """Stop renewing and wait for a renewal in flight: the job's final queue operation
+        (delete, or release with a delay) must not be followed by one more extension."""
         self.done.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=60)
 
 
 class JobRunner:
@@ -151,6 +155,7 @@ class JobRunner:
         )
         try:
             outputs, transcript = self._run(task, lease, started)
+            lease.stop()
             seconds = time.monotonic() - started
             if self.tasks.complete(
                 task_id, worker, outputs=outputs, transcript=transcript, seconds=seconds
@@ -160,18 +165,22 @@ class JobRunner:
                 return "completed"
             return self._lost(message, task_id)
         except CancelledError:
+            lease.stop()
             self.storage.delete_prefix(storage_mod.output_prefix(task_id))
             self.queue.delete(message.receipt)
             log.info("task %s cancelled", task_id)
             return "cancelled"
         except LeaseLost:
+            lease.stop()
             return self._lost(message, task_id)
         except ReleaseRequested as exc:
+            lease.stop()
             self.tasks.release(task_id, worker, str(exc))
             self.queue.release(message.receipt, 0)
             log.info("released task %s: %s", task_id, exc)
             return "released"
         except Exception as exc:
+            lease.stop()
             return self._failed(message, task_id, exc)
         finally:
             lease.stop()
