@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from transcriber_cli.cli.errors import handle_errors, is_interactive, stderr
+from transcriber_cli.cli.errors import handle_errors, is_interactive, print_json_line, stderr
 
 if TYPE_CHECKING:
     from transcriber_cli.remote.client import RemoteClient
@@ -185,7 +185,7 @@ def fetch_command(
         with _client(stack, region, profile) as client:
             result = fetch_job(client, task_id, output_dir, formats)
         if json_output:
-            typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+            print_json_line(result.to_json())
         else:
             for out in result.file.outputs:
                 typer.echo(out)

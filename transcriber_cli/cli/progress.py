@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from rich.progress import (
 )
 
 from transcriber_cli.batch import FileResult
-from transcriber_cli.cli.errors import stderr
+from transcriber_cli.cli.errors import print_json_line, stderr
 
 _STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
 
@@ -89,8 +87,7 @@ class RichReporter:
             if self.files_task is not None:
                 self.progress.advance(self.files_task)
         if self.json_lines:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            print_json_line(result.to_json())
         if result.status == "failed":
             stderr.print(f"[bold red]error:[/] {escape(result.error or 'failed')}")
         elif not self.quiet and self.live:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from transcriber_cli.cli.errors import stderr
+from transcriber_cli.cli.errors import print_json_line, stderr
 
 
 def _progress() -> Progress:
@@ -70,8 +69,7 @@ class RemoteView:
         if self.progress and result.task_id in self.bars:
             self.progress.remove_task(self.bars.pop(result.task_id))
         if self.json_lines:
-            sys.stdout.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            print_json_line(result.to_json())
         file = result.file
         if file.status == "failed":
             stderr.print(f"[bold red]error:[/] {escape(file.error or 'failed')}")
