@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.helpers import parse_srt, parse_vtt
@@ -104,6 +106,42 @@ def test_vtt_parses_back_and_escapes() -> None:
     cues = parse_vtt(text)
     assert cues[0].lines == ["a &lt;b&gt; &amp; c."]
     assert cues[0].start == pytest.approx(0.5)
+
+
+def _visible(line: str) -> str:
+    """What a player prints for a VTT line: the text inside the voice span, unescaped."""
+    m = re.fullmatch(r"<v [^>]+>(.*)</v>", line)
+    text = m.group(1) if m else line
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def test_srt_and_vtt_count_only_visible_characters() -> None:
+    """One rule for both: the SRT label is on screen and counts, the VTT voice span does not.
+    76 visible characters fit two VTT lines of 42, but not with a 13-character SRT label."""
+    text = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike"
+    words = words_from(text, 0.0, step=0.08, speaker="SPEAKER_00")
+    t = Transcript(
+        segments=[Segment(id=0, start=0.0, end=6.5, text=text, words=words)],
+        speakers=["SPEAKER_00"],
+    )
+    srt, vtt = parse_srt(write_srt(t)), parse_vtt(write_vtt(t))
+    assert len(vtt) == 1 and len(srt) == 2  # the same words, legitimately split differently
+    assert all(len(_visible(line)) <= MAX_CHARS for c in vtt for line in c.lines)
+    assert all(len(line) <= MAX_CHARS for c in srt for line in c.lines)
+    assert max(len(_visible(line)) for c in vtt for line in c.lines) > MAX_CHARS - len(
+        "[SPEAKER_00] "
+    )
+    srt_words = " ".join(" ".join(c.lines) for c in srt).replace("[SPEAKER_00] ", "").split()
+    vtt_words = " ".join(_visible(line) for c in vtt for line in c.lines).split()
+    assert srt_words == vtt_words == text.split()
+    # Without speakers there is no label, and both formats cut the same cues.
+    plain = Transcript(
+        segments=[Segment(id=0, start=0.0, end=6.5, text=text, words=words_from(text, 0, 0.08))]
+    )
+    plain_srt, plain_vtt = parse_srt(write_srt(plain)), parse_vtt(write_vtt(plain))
+    assert [(c.start, c.end, c.lines) for c in plain_srt] == [
+        (c.start, c.end, c.lines) for c in plain_vtt
+    ]
 
 
 def test_timestamps() -> None:

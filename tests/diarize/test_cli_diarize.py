@@ -28,6 +28,7 @@ from transcriber_cli.transcript import Transcript
 
 pytestmark = pytest.mark.slow
 LABEL = re.compile(r"SPEAKER_\d\d")
+VOICE_TEXT = re.compile(r"<v [^>]+>(.*)</v>")
 HUB_ID = "pyannote/speaker-diarization-community-1"
 SECRET = "hf_NotARealTokenButSecret123"
 
@@ -124,7 +125,11 @@ def test_srt_cues_carry_the_speaker_of_their_words(diarized: dict):
 def test_vtt_cues_use_voice_spans(diarized: dict):
     t = diarized["transcript"]
     cues = parse_vtt(diarized["files"]["vtt"])
-    assert len(cues) == len(parse_srt(diarized["files"]["srt"]))
+    # The SRT label counts towards line width and the voice span does not (formats/cues.py),
+    # so VTT can need fewer cues for the same words, never more.
+    assert len(cues) <= len(parse_srt(diarized["files"]["srt"]))
+    spoken = " ".join(VOICE_TEXT.sub(r"\1", line) for cue in cues for line in cue.lines)
+    assert spoken == join_words(t.words()).replace("&", "&amp;").replace("<", "&lt;")
     for cue in cues:
         voices = set(vtt_speakers(cue))
         assert len(voices) == 1 and voices <= set(t.speakers), cue

@@ -3,11 +3,17 @@
 Batched inference returns long segments, so cues are rebuilt word by word: at most
 ``max_chars`` per line, ``max_lines`` lines and ``max_duration`` seconds per cue, with
 breaks at sentence ends, long pauses and speaker changes.
+
+One rule for every subtitle format: a line's width counts the characters a viewer sees on
+screen. SRT shows its speaker label (``[SPEAKER_00] ``) as text, so the label counts; a WebVTT
+voice span (``<v SPEAKER_00>``) is markup that players do not print, so it does not. The same
+words can therefore need more SRT cues than VTT cues.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from transcriber_cli.transcript import Transcript, Word
@@ -90,14 +96,15 @@ def build_cues(
     max_chars: int = MAX_CHARS,
     max_lines: int = MAX_LINES,
     max_duration: float = MAX_DURATION,
-    prefix_speaker: bool = False,
+    visible_label: Callable[[str | None], str] | None = None,
 ) -> list[Cue]:
-    """Group words into cues that respect every limit (a prefix counts towards line length)."""
+    """Group words into cues that respect every limit. ``visible_label(speaker)`` is text the
+    format prints before a cue's first line; it counts towards that line's width."""
     cues: list[Cue] = []
     current: list[Word] = []
 
     def label(speaker: str | None) -> str:
-        return f"[{speaker}] " if prefix_speaker and speaker else ""
+        return visible_label(speaker) if visible_label else ""
 
     def render(words: list[Word]) -> list[str] | None:
         return wrap_lines(label(words[0].speaker) + join_words(words), max_chars, max_lines)

@@ -6,8 +6,13 @@ from transcriber_cli.formats.cues import build_cues, format_timestamp
 from transcriber_cli.transcript import Transcript
 
 
+def srt_label(speaker: str | None) -> str:
+    """SRT has no speaker markup: the label is plain text on the first line of a cue."""
+    return f"[{speaker}] " if speaker else ""
+
+
 def write_srt(transcript: Transcript) -> str:
-    cues = build_cues(transcript, prefix_speaker=bool(transcript.speakers))
+    cues = build_cues(transcript, visible_label=srt_label if transcript.speakers else None)
     blocks = [
         f"{i}\n{format_timestamp(c.start, decimal=',')} --> "
         f"{format_timestamp(c.end, decimal=',')}\n{c.text}\n"
@@ -21,7 +26,7 @@ def _escape_vtt(text: str) -> str:
 
 
 def write_vtt(transcript: Transcript) -> str:
-    cues = build_cues(transcript)
+    cues = build_cues(transcript)  # voice spans are markup, not visible text: no label width
     out = ["WEBVTT\n"]
     for c in cues:
         text = _escape_vtt(c.text)
