@@ -1,4 +1,5 @@
-"""Shared fixtures: isolated settings, real media, the bundled tiny.en model, a moto server."""
+"""Shared fixtures: isolated settings, real media, the bundled tiny.en model, and the servers
+every suite shares (a moto server process, a MongoDB wire server process), started once."""
 
 from __future__ import annotations
 
@@ -163,7 +164,26 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    from transcriber_cli.remote import aws as aws_adaptor
+    from transcriber_cli.aws.session import session
 
-    aws_adaptor.session.cache_clear()
+    session.cache_clear()
     yield moto_server
+
+
+@pytest.fixture(scope="session")
+def mongo_wire() -> Iterator[str]:
+    """``tests/mongo_wire.py`` as its own process; yields ``mongodb://127.0.0.1:PORT/``."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "mongo_wire.py"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("ready"):
+        proc.kill()
+        raise RuntimeError(f"mongo wire server did not start: {line}")
+    yield f"mongodb://127.0.0.1:{port}/"
+    proc.terminate()
+    proc.wait(timeout=10)

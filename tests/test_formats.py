@@ -8,8 +8,8 @@ import pytest
 
 from tests.helpers import parse_srt, parse_vtt
 from transcriber_cli.errors import UsageError
-from transcriber_cli.formats import parse_formats
 from transcriber_cli.formats.cues import MAX_CHARS, build_cues, format_timestamp, wrap_lines
+from transcriber_cli.formats.registry import parse_formats
 from transcriber_cli.formats.subtitles import write_srt, write_vtt
 from transcriber_cli.formats.tables import write_json, write_tsv
 from transcriber_cli.formats.text import write_txt

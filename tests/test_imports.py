@@ -11,7 +11,10 @@ HEAVY = ["torch", "faster_whisper", "ctranslate2", "pyannote", "lightning", "hug
 # The CLI (which imports every command module) and the core modules it consults at start-up.
 LIGHT = ["transcriber_cli.cli", "transcriber_cli.diarize.loader", "transcriber_cli.diarize.hub",
          "transcriber_cli.modelstore", "transcriber_cli.formats.builtin",
-         "transcriber_cli.cloud.naming", "transcriber_cli.config"]  # fmt: skip
+         "transcriber_cli.formats.registry", "transcriber_cli.aws.naming",
+         "transcriber_cli.config", "transcriber_cli.jobs.options", "transcriber_cli.jobs.results",
+         "transcriber_cli.store.documents", "transcriber_cli.cli.progress",
+         "transcriber_cli.cli.remote_view"]  # fmt: skip
 
 
 def test_cli_import_loads_no_heavy_module() -> None:

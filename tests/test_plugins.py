@@ -9,9 +9,8 @@ import pytest
 
 from tests.conftest import run_cli
 from transcriber_cli import hookimpl
-from transcriber_cli.formats import available_formats, parse_formats
-from transcriber_cli.pipeline import run_postprocessors
-from transcriber_cli.plugins import get_plugin_manager, plugin_names
+from transcriber_cli.formats.registry import available_formats, parse_formats
+from transcriber_cli.plugins import get_plugin_manager, plugin_names, run_postprocessors
 from transcriber_cli.transcript import Segment, Transcript
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from transcriber_cli.engine.options import ComputeType, Device, WhisperOptions
 from transcriber_cli.errors import ConfigError
 
 APP_NAME = "transcriber"
@@ -39,8 +40,11 @@ def default_state_dir() -> Path:
     return platformdirs.user_state_path(APP_NAME)
 
 
-class Settings(BaseSettings):
-    """Every setting has an env name ``TRANSCRIBER_<NAME>`` and a TOML key ``<name>``."""
+class Settings(BaseSettings, WhisperOptions):
+    """Every setting has an env name ``TRANSCRIBER_<NAME>`` and a TOML key ``<name>``.
+
+    The Whisper options (language, task, beam and batch size, VAD, word timestamps, prompt,
+    hotwords) come from ``WhisperOptions``, where they are listed once with their bounds."""
 
     model_config = SettingsConfigDict(
         env_prefix="TRANSCRIBER_",
@@ -49,18 +53,10 @@ class Settings(BaseSettings):
         protected_namespaces=(),
     )
 
-    # --- transcription -------------------------------------------------------------------
+    # --- transcription (and the Whisper options inherited above) ---------------------------
     model: str = Field("auto", description="Whisper model name, hub id or CTranslate2 directory")
-    device: Literal["auto", "cuda", "cpu"] = "auto"
-    compute_type: Literal["auto", "float16", "int8_float16", "int8", "float32", "bfloat16"] = "auto"
-    batch_size: int = Field(8, ge=1, le=256, description="Batched inference size (1 = sequential)")
-    beam_size: int = Field(5, ge=1, le=20)
-    language: str | None = None
-    task: Literal["transcribe", "translate"] = "transcribe"
-    vad: bool = True
-    word_timestamps: bool = True
-    initial_prompt: str | None = None
-    hotwords: str | None = None
+    device: Device = "auto"
+    compute_type: ComputeType = "auto"
     formats: str = FORMAT_NAMES_DEFAULT
     cpu_threads: int = Field(0, ge=0, description="CTranslate2 CPU threads (0 = library default)")
     max_duration_hours: float = Field(24.0, gt=0, description="Refuse longer inputs")
@@ -118,11 +114,6 @@ class Settings(BaseSettings):
         description="EC2 instance metadata endpoint for Spot notices ('' = off)",
     )
     spot_poll_seconds: float = Field(5, gt=0, description="Spot interruption check interval")
-
-    @field_validator("language", "initial_prompt", "hotwords", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
 
     @classmethod
     def settings_customise_sources(

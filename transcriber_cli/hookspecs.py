@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from transcriber_cli.formats import OutputFormat
+    from transcriber_cli.formats.base import OutputFormat
     from transcriber_cli.transcript import Transcript
 
 hookspec = pluggy.HookspecMarker("transcriber")

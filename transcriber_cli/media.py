@@ -184,21 +184,24 @@ def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return audio
 
 
-def extract_mp3(path: Path, dest: Path, bitrate: str = "128k") -> Path:
-    """Audio only, 16 kHz mono mp3: what remote mode uploads (never the original video)."""
+def is_upload_form(info: MediaInfo) -> bool:
+    """Already what remote mode uploads (mp3, 16 kHz, mono): its audio is copied, not
+    encoded again, so the worker decodes exactly what a local run of the file decodes."""
+    return info.audio_codec == "mp3" and info.sample_rate == SAMPLE_RATE and info.channels == 1
+
+
+def extract_mp3(path: Path, dest: Path, bitrate: str = "128k", *, copy: bool = False) -> Path:
+    """Audio only, 16 kHz mono mp3: what remote mode uploads (never a picture or video
+    track, nor tags). ``copy`` keeps the audio frames of an input already in that form."""
     ensure_ffmpeg()
+    codec = (
+        {"acodec": "copy"}
+        if copy
+        else {"ac": 1, "ar": SAMPLE_RATE, "acodec": "libmp3lame", "audio_bitrate": bitrate}
+    )
     stream = (
         ffmpeg.input(_url(path))
-        .output(
-            _url(dest),
-            map="0:a:0",
-            vn=None,
-            ac=1,
-            ar=SAMPLE_RATE,
-            acodec="libmp3lame",
-            audio_bitrate=bitrate,
-            f="mp3",
-        )
+        .output(_url(dest), map="0:a:0", vn=None, map_metadata=-1, f="mp3", **codec)
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
         .overwrite_output()
     )

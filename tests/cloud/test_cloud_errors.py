@@ -48,7 +48,7 @@ def _client_error(code: str, operation: str) -> botocore.exceptions.ClientError:
 )
 def test_denied_actions_are_named(code: str, expected: str) -> None:
     """moto does not enforce IAM by default, so the botocore error is built here."""
-    from transcriber_cli.cloud.awserrors import Client
+    from transcriber_cli.aws.errors import Client
     from transcriber_cli.errors import SetupError
 
     class Raw:
@@ -61,7 +61,7 @@ def test_denied_actions_are_named(code: str, expected: str) -> None:
 
 
 def test_bucket_taken_by_another_account() -> None:
-    from transcriber_cli.cloud.awserrors import Client
+    from transcriber_cli.aws.errors import Client
     from transcriber_cli.cloud.stack import Stack
     from transcriber_cli.cloud.storage import Bucket
     from transcriber_cli.errors import SetupError

@@ -159,12 +159,11 @@ def test_bundle_from_local_directories_works_offline(
     # The bundle's pipeline loads with the real loader, offline.
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.loader import load_diarizer
-    from transcriber_cli.pipeline import DiarizeOptions
 
     settings = Settings(
         diarize=True, diarization_model=result["settings"]["diarization_model"], offline=True
     )
-    diarizer, note = load_diarizer(settings, DiarizeOptions(), device="cpu")
+    diarizer, note = load_diarizer(settings, device="cpu")
     assert note is None and diarizer.name == result["settings"]["diarization_model"]
 
 

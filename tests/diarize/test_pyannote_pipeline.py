@@ -10,27 +10,50 @@ import pytest
 from transcriber_cli import media
 from transcriber_cli.config import Settings
 from transcriber_cli.diarize.loader import load_diarizer
+from transcriber_cli.diarize.options import SpeakerOptions
 from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
-from transcriber_cli.pipeline import DiarizeOptions
 from transcriber_cli.transcript import SpeakerTurn
 
 
 @pytest.fixture(scope="module")
 def loaded(tiny_pipeline: Path):
     settings = Settings(diarize=True, diarization_model=str(tiny_pipeline), embedding_batch_size=4)
-    diarizer, note = load_diarizer(
-        settings, DiarizeOptions(min_speakers=1, max_speakers=3), device="cpu"
-    )
+    diarizer, note = load_diarizer(settings, device="cpu")
     assert note is None
     return diarizer
 
 
-def test_loader_applies_settings_and_speaker_counts(loaded, tiny_pipeline: Path):
+def test_loader_applies_settings(loaded, tiny_pipeline: Path):
     assert loaded.name == str(tiny_pipeline)
     assert loaded.device == "cpu"
     assert loaded.pipeline.embedding_batch_size == 4  # config.yaml says 32: the setting wins
     assert loaded.pipeline.segmentation_batch_size == 4
-    assert loaded.speaker_counts == {"num_speakers": None, "min_speakers": 1, "max_speakers": 3}
+
+
+class RecordingPipeline:
+    """Wraps the real pyannote pipeline and records the keyword arguments of each call
+    (random weights make the labels themselves identical whatever the counts)."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline, self.calls = pipeline, []
+
+    def __call__(self, file, **kwargs):
+        self.calls.append({k: v for k, v in kwargs.items() if k != "hook"})
+        return self.pipeline(file, **kwargs)
+
+
+def test_one_loaded_pipeline_takes_each_calls_speaker_counts(loaded, pyannote_sample: dict):
+    """A worker keeps one diarizer for many jobs: each job's counts must reach pyannote."""
+    audio = media.decode_audio(pyannote_sample["wav"])[: 8 * media.SAMPLE_RATE]
+    real = loaded.pipeline
+    loaded.pipeline = RecordingPipeline(real)
+    try:
+        loaded(audio, speakers=SpeakerOptions(num_speakers=2))
+        loaded(audio, speakers=SpeakerOptions(min_speakers=1, max_speakers=3))
+        loaded(audio)
+    finally:
+        calls, loaded.pipeline = loaded.pipeline.calls, real
+    assert calls == [{"num_speakers": 2}, {"min_speakers": 1, "max_speakers": 3}, {}]
 
 
 def test_diarizes_the_pyannote_sample_with_progress(loaded, pyannote_sample: dict):
@@ -78,9 +101,7 @@ def test_turns_from_pyannote_outputs_are_exclusive_sorted_and_clipped():
 
 def test_auto_mode_turns_a_broken_directory_into_a_note(tmp_path: Path):
     (tmp_path / "config.yaml").write_text("pipeline: {name: not.a.Pipeline}\n")
-    diarizer, note = load_diarizer(
-        Settings(diarization_model=str(tmp_path)), DiarizeOptions(), device="cpu"
-    )
+    diarizer, note = load_diarizer(Settings(diarization_model=str(tmp_path)), device="cpu")
     assert diarizer is None
     assert note["status"] == "skipped"
     assert note["reason"].startswith(f"cannot load the diarization pipeline in {tmp_path}")

@@ -13,7 +13,7 @@ from tests.parse_outputs import (
     srt_speaker,
     vtt_speakers,
 )
-from transcriber_cli.formats import parse_formats
+from transcriber_cli.formats.registry import parse_formats
 from transcriber_cli.formats.rttm import write_rttm
 from transcriber_cli.formats.subtitles import write_srt, write_vtt
 from transcriber_cli.formats.tables import write_json, write_tsv

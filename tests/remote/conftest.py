@@ -1,4 +1,4 @@
-"""Remote-mode fixtures: a MongoDB wire server process, a moto stack, real worker processes."""
+"""Remote-mode fixtures: a moto stack with a fresh database, real worker processes."""
 
 from __future__ import annotations
 
@@ -17,35 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 VISIBILITY_TIMEOUT = 4  # seconds: short, so redelivery after a crash is quick
 MAX_RECEIVE_COUNT = 3
-
-
-@pytest.fixture(scope="session")
-def mongo_wire() -> Iterator[str]:
-    """``tests/mongo_wire.py`` as its own process; yields ``mongodb://127.0.0.1:PORT/``."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "mongo_wire.py"), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    line = proc.stdout.readline() if proc.stdout else ""
-    if not line.startswith("ready"):
-        proc.kill()
-        raise RuntimeError(f"mongo wire server did not start: {line}")
-    yield f"mongodb://127.0.0.1:{port}/"
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def create_stack(visibility_timeout: int = VISIBILITY_TIMEOUT) -> dict[str, str]:
@@ -56,10 +29,10 @@ def create_stack(visibility_timeout: int = VISIBILITY_TIMEOUT) -> dict[str, str]
     these tests need a visibility timeout of seconds, not the production 15 minutes."""
     import json
 
-    from transcriber_cli.remote import aws
+    from transcriber_cli.aws.session import client
 
-    s3 = aws.client("s3", "us-east-1")
-    sqs = aws.client("sqs", "us-east-1")
+    s3 = client("s3", "us-east-1")
+    sqs = client("sqs", "us-east-1")
     bucket = f"transcriber-test-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     dlq_url = sqs.create_queue(QueueName=f"{bucket}-dlq")["QueueUrl"]

@@ -17,22 +17,22 @@ FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 
 
 def s3_objects(bucket: str) -> dict[str, dict]:
-    from transcriber_cli.remote import aws
+    from transcriber_cli.aws import session as aws
 
     s3 = aws.client("s3", "us-east-1")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     return {k: s3.head_object(Bucket=bucket, Key=k) for k in keys}
 
 
-def task_store():
+def job_store():
     from transcriber_cli.config import load_settings
-    from transcriber_cli.remote.tasks import TaskStore
+    from transcriber_cli.store.mongo import JobStore
 
-    return TaskStore.from_settings(load_settings())
+    return JobStore.from_settings(load_settings())
 
 
 def queue_depth(url: str) -> dict:
-    from transcriber_cli.remote import aws
+    from transcriber_cli.aws import session as aws
 
     attrs = aws.client("sqs", "us-east-1").get_queue_attributes(
         QueueUrl=url, AttributeNames=["All"]
@@ -53,7 +53,7 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
     assert proc.returncode == 0, proc.stderr + workers.log(worker)
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert line["schema"] == "transcriber.result/1" and line["status"] == "done"
-    task_id = line["task_id"]
+    job_id = line["job_id"]
     assert sorted(Path(o).name for o in line["outputs"]) == sorted(
         f"conversation.{e}" for e in FORMATS
     )
@@ -87,32 +87,33 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
 
     # S3 holds only the mp3 (byte-identical to our extraction) and the outputs, all AES256.
     objects = s3_objects(stack["bucket"])
-    from transcriber_cli.formats import available_formats
+    from transcriber_cli.formats.registry import available_formats
 
     # The worker exports every registered format, so a reuse can serve any later -f choice.
     every = {f.extension for f in available_formats().values()}
     assert every >= set(FORMATS)
-    expected = {f"uploads/{task_id}.mp3"} | {f"output/{task_id}/conversation.{e}" for e in every}
+    expected = {f"uploads/{job_id}.mp3"} | {f"output/{job_id}/conversation.{e}" for e in every}
     assert set(objects) == expected
     assert all(h["ServerSideEncryption"] == "AES256" for h in objects.values())
     assert (
-        objects[f"uploads/{task_id}.mp3"]["ContentLength"]
+        objects[f"uploads/{job_id}.mp3"]["ContentLength"]
         == (local_in / "conversation.mp4").stat().st_size
     )
     assert not any(k.endswith(".mp4") for k in objects)
 
     assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
-    store = task_store()
-    doc = store.get(task_id, segments=True)
+    store = job_store()
+    doc = store.get(job_id).public()
     assert doc["status"] == "completed" and doc["progress"] == 100
     assert doc["attempts"] == 1 and doc["error"] is None
     assert doc["source"]["name"] == "conversation.mp4"
     assert doc["source"]["duration"] == pytest.approx(33.2, abs=0.5)
     assert len(doc["source"]["sha256"]) == 64
-    assert doc["audio_key"] == f"uploads/{task_id}.mp3"
-    assert sorted(doc["outputs"]) == sorted(expected - {f"uploads/{task_id}.mp3"})
+    assert doc["audio"]["bytes"] == objects[f"uploads/{job_id}.mp3"]["ContentLength"]
+    assert sorted(doc["outputs"]) == sorted(expected - {f"uploads/{job_id}.mp3"})
     local_json = json.loads((tmp_path / "local" / "conversation.json").read_text())
-    assert [s["text"] for s in doc["segments"]] == [s["text"] for s in local_json["segments"]]
+    assert "segments" not in doc  # the transcript lives once, in the S3 exports
+    assert doc["result"]["duration"] == local_json["duration"]
     assert doc["result"]["language"] == "en"
     assert doc["cost"]["seconds"] > 0 and doc["checkpoint"] > 30
     assert doc["options"]["model"] == tiny_model and doc["options"]["diarize"] is False
@@ -120,16 +121,16 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
         Path("/etc/hostname").read_text().strip() if Path("/etc/hostname").exists() else ""
     )
     workers_seen = store.list_workers()
-    assert workers_seen and workers_seen[0]["instance_id"] is None
-    assert set(workers_seen[0]) >= {"_id", "instance_id", "instance_type", "jobs", "last_seen"}
+    assert workers_seen and workers_seen[0].instance_id is None
+    assert workers_seen[0].jobs == [] and workers_seen[0].pid
 
     # Identical content and options: reused, nothing new uploaded or queued.
     again = run(str(media), "--remote", "-o", str(tmp_path / "again"), "--json")
     assert again.returncode == 0, again.stderr
     line2 = json.loads(again.stdout.strip().splitlines()[-1])
-    assert line2["task_id"] == task_id and line2["reused"] is True
+    assert line2["job_id"] == job_id and line2["reused"] is True
     assert set(s3_objects(stack["bucket"])) == expected
-    assert len(store.list_tasks()) == 1
+    assert len(store.list_jobs()) == 1
     assert (tmp_path / "again" / "conversation.txt").read_text() == (
         out / "conversation.txt"
     ).read_text()

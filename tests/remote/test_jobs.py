@@ -3,6 +3,7 @@ crash recovery, SIGTERM, Spot notices, Ctrl-C while tailing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import json
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.remote.conftest import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT, wait_for
-from tests.remote.test_e2e import EXAMPLE, queue_depth, run, s3_objects, task_store
+from tests.remote.test_e2e import EXAMPLE, job_store, queue_depth, run, s3_objects
 
 pytestmark = pytest.mark.slow
 
@@ -49,29 +50,29 @@ def submit(path: Path, *args: str) -> str:
     assert proc.returncode == 0, proc.stderr
     line = json.loads(proc.stdout.strip().splitlines()[-1])
     assert line["status"] == "queued" and line["outputs"] == []
-    return line["task_id"]
+    return line["job_id"]
 
 
-def progress_of(store, task_id: str) -> dict:
-    return store.get(task_id)
+def progress_of(store, job_id: str) -> dict:
+    return store.get(job_id).public()
 
 
 def test_no_wait_then_jobs_wait_and_fetch(stack, workers, tmp_path):
-    task_id = submit(EXAMPLE)
-    store = task_store()
-    assert store.get(task_id)["status"] == "queued"
+    job_id = submit(EXAMPLE)
+    store = job_store()
+    assert store.get(job_id).public()["status"] == "queued"
     assert queue_depth(stack["queue_url"])["visible"] == 1
     workers.start("--once")
-    waited = run("jobs", "wait", task_id, "--json", program="transcriber", timeout=120)
+    waited = run("jobs", "wait", job_id, "--json", program="transcriber", timeout=120)
     assert waited.returncode == 0, waited.stderr
     doc = json.loads(waited.stdout)
     assert doc["schema"] == "transcriber.job/1" and doc["status"] == "completed"
     listed = run("jobs", "list", "--status", "completed", "--json", program="transcriber")
-    assert [json.loads(x)["task_id"] for x in listed.stdout.splitlines()] == [task_id]
+    assert [json.loads(x)["job_id"] for x in listed.stdout.splitlines()] == [job_id]
     fetched = run(
         "jobs",
         "fetch",
-        task_id,
+        job_id,
         "-o",
         str(tmp_path / "out"),
         "-f",
@@ -81,66 +82,66 @@ def test_no_wait_then_jobs_wait_and_fetch(stack, workers, tmp_path):
     )
     assert fetched.returncode == 0, fetched.stderr
     result = json.loads(fetched.stdout)
-    assert result["status"] == "done" and result["task_id"] == task_id
+    assert result["status"] == "done" and result["job_id"] == job_id
     assert sorted(Path(o).name for o in result["outputs"]) == [
         "conversation.srt",
         "conversation.txt",
     ]
     assert "weekly planning meeting" in (tmp_path / "out" / "conversation.txt").read_text()
     assert "-->" in (tmp_path / "out" / "conversation.srt").read_text()
-    status = run("jobs", "status", task_id, program="transcriber")
+    status = run("jobs", "status", job_id, program="transcriber")
     assert 'status: "completed"' in status.stdout
     missing = run("jobs", "status", "nope", program="transcriber")
-    assert missing.returncode == 2 and missing.stderr.strip() == "error: no task nope"
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: no job nope"
     store.close()
 
 
 def test_cancel_stops_a_running_job(stack, workers, long_media):
-    task_id = submit(long_media, "--batch-size", "1")
-    store = task_store()
+    job_id = submit(long_media, "--batch-size", "1")
+    store = job_store()
     worker = workers.start("--once")
     wait_for(
-        lambda: store.get(task_id)["progress"] > 0 and store.get(task_id)["stage"] == "transcribe",
+        lambda: (doc := store.get(job_id)).progress > 0 and doc.stage == "transcribe",
         timeout=60,
         what="transcription progress",
     )
-    cancelled = run("jobs", "cancel", task_id, "--json", program="transcriber")
+    cancelled = run("jobs", "cancel", job_id, "--json", program="transcriber")
     assert cancelled.returncode == 0, cancelled.stderr
     assert worker.wait(timeout=60) == 0, workers.log(worker)
-    doc = store.get(task_id)
+    doc = store.get(job_id).public()
     assert doc["status"] == "cancelled" and doc["progress"] < 90
     assert "cancelled" in workers.log(worker)
     assert not [k for k in s3_objects(stack["bucket"]) if k.startswith("output/")]
     assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
-    again = run("jobs", "cancel", task_id, program="transcriber")
+    again = run("jobs", "cancel", job_id, program="transcriber")
     assert again.returncode == 2 and "nothing to cancel" in again.stderr
     # retry puts it back on the queue with a fresh attempt count
-    retried = run("jobs", "retry", task_id, "--json", program="transcriber")
+    retried = run("jobs", "retry", job_id, "--json", program="transcriber")
     assert json.loads(retried.stdout)["status"] == "queued"
     assert queue_depth(stack["queue_url"])["visible"] == 1
     store.close()
 
 
 def test_duplicate_message_completes_once(stack, workers):
-    task_id = submit(EXAMPLE)
+    job_id = submit(EXAMPLE)
+    from transcriber_cli.aws.sqs import JobQueue
     from transcriber_cli.config import load_settings
-    from transcriber_cli.remote.queue import JobQueue
 
-    JobQueue.from_settings(load_settings()).send(task_id)  # at-least-once: a second copy
+    JobQueue.from_settings(load_settings()).send(job_id)  # at-least-once: a second copy
     worker = workers.start("--idle-exit", "3")
     assert worker.wait(timeout=120) == 0, workers.log(worker)
     log = workers.log(worker)
-    assert log.count(f"completed task {task_id}") == 1
+    assert log.count(f"completed job {job_id}") == 1
     assert "duplicate delivery" in log
-    store = task_store()
-    doc = store.get(task_id)
+    store = job_store()
+    doc = store.get(job_id).public()
     assert doc["status"] == "completed" and doc["attempts"] == 1
     assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
     store.close()
 
 
 def _dlq_bodies(url: str) -> list[dict]:
-    from transcriber_cli.remote import aws
+    from transcriber_cli.aws import session as aws
 
     sqs = aws.client("sqs", "us-east-1")
     found = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -148,64 +149,63 @@ def _dlq_bodies(url: str) -> list[dict]:
 
 
 def test_poison_audio_goes_to_dlq_and_fails(stack, workers):
-    task_id = submit(EXAMPLE)
-    from transcriber_cli.remote import aws
+    job_id = submit(EXAMPLE)
+    from transcriber_cli.aws import session as aws
 
     # Replace the uploaded mp3 with garbage: the worker cannot decode it.
     aws.client("s3", "us-east-1").put_object(
         Bucket=stack["bucket"],
-        Key=f"uploads/{task_id}.mp3",
+        Key=f"uploads/{job_id}.mp3",
         Body=os.urandom(4096),
         ServerSideEncryption="AES256",
     )
     worker = workers.start("--once")
     assert worker.wait(timeout=60) == 0, workers.log(worker)
-    store = task_store()
-    doc = store.get(task_id)
+    store = job_store()
+    doc = store.get(job_id).public()
     assert doc["status"] == "failed"
     assert "cannot decode audio" in doc["error"] or "no audio samples" in doc["error"]
     assert doc["attempts"] == 1  # an undecodable input is not retried
-    assert _dlq_bodies(stack["dlq_url"]) == [{"task_id": task_id}]
+    assert _dlq_bodies(stack["dlq_url"]) == [{"job_id": job_id}]
     assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
     store.close()
 
 
 def test_retryable_failure_exhausts_receives_then_dlq(stack, workers):
-    task_id = submit(EXAMPLE)
-    from transcriber_cli.remote import aws
+    job_id = submit(EXAMPLE)
+    from transcriber_cli.aws import session as aws
 
-    aws.client("s3", "us-east-1").delete_object(
-        Bucket=stack["bucket"], Key=f"uploads/{task_id}.mp3"
-    )
+    aws.client("s3", "us-east-1").delete_object(Bucket=stack["bucket"], Key=f"uploads/{job_id}.mp3")
     worker = workers.start("--idle-exit", "3")
     assert worker.wait(timeout=90) == 0, workers.log(worker)
-    store = task_store()
-    doc = store.get(task_id)
+    store = job_store()
+    doc = store.get(job_id).public()
     assert doc["status"] == "failed", doc
     assert "not found" in doc["error"] and f"after {MAX_RECEIVE_COUNT} attempt" in doc["error"]
     assert doc["attempts"] == MAX_RECEIVE_COUNT
     # SQS redrives the message on the receive after the last allowed one.
-    assert _dlq_bodies(stack["dlq_url"]) == [{"task_id": task_id}]
+    assert _dlq_bodies(stack["dlq_url"]) == [{"job_id": job_id}]
     store.close()
 
 
 def test_worker_killed_mid_job_is_recovered(stack, workers, long_media):
-    task_id = submit(long_media, "--batch-size", "1")
-    store = task_store()
+    job_id = submit(long_media, "--batch-size", "1")
+    store = job_store()
     first = workers.start()
-    wait_for(lambda: store.get(task_id)["progress"] > 5, timeout=90, what="progress")
+    wait_for(lambda: store.get(job_id).public()["progress"] > 5, timeout=90, what="progress")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     killed_at = time.monotonic()
     second = workers.start("--once", "--idle-exit", "20")
     assert second.wait(timeout=180) == 0, workers.log(second)
-    doc = store.get(task_id)
+    doc = store.get(job_id).public()
     assert doc["status"] == "completed" and doc["attempts"] == 2, workers.log(second)
     first_id = workers.log(first).split("worker ", 1)[1].split()[0]
     second_id = workers.log(second).split("worker ", 1)[1].split()[0]
     assert doc["worker"] == second_id != first_id
     # It was picked up only after the first lease / visibility ran out.
-    assert doc["started"].timestamp() >= time.time() - (time.monotonic() - killed_at) + (
+    started = dt.datetime.fromisoformat(doc["started"])
+    assert started.timestamp() >= time.time() - (time.monotonic() - killed_at) + (
         VISIBILITY_TIMEOUT - 2
     )
     outputs = [k for k in s3_objects(stack["bucket"]) if k.startswith("output/")]
@@ -216,13 +216,13 @@ def test_worker_killed_mid_job_is_recovered(stack, workers, long_media):
 
 
 def test_sigterm_releases_the_job(stack, workers, long_media):
-    task_id = submit(long_media, "--batch-size", "1")
-    store = task_store()
+    job_id = submit(long_media, "--batch-size", "1")
+    store = job_store()
     worker = workers.start(env={"TRANSCRIBER_WORKER_SHUTDOWN_GRACE": "0"})
-    wait_for(lambda: store.get(task_id)["progress"] > 0, timeout=90, what="progress")
+    wait_for(lambda: store.get(job_id).public()["progress"] > 0, timeout=90, what="progress")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0, workers.log(worker)
-    doc = store.get(task_id)
+    doc = store.get(job_id).public()
     assert doc["status"] == "queued" and doc["worker"] is None
     assert doc["message"] == "released: worker shutting down"
     assert doc["attempts"] == 0  # a release does not count as a failed attempt
@@ -265,18 +265,18 @@ def test_spot_notice_releases_job_and_heartbeat_names_instance(stack, workers, l
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        task_id = submit(long_media, "--batch-size", "1")
-        store = task_store()
+        job_id = submit(long_media, "--batch-size", "1")
+        store = job_store()
         worker = workers.start(
             env={"TRANSCRIBER_IMDS_URL": url, "TRANSCRIBER_SPOT_POLL_SECONDS": "0.5"}
         )
-        wait_for(lambda: store.get(task_id)["progress"] > 0, timeout=90, what="progress")
+        wait_for(lambda: store.get(job_id).public()["progress"] > 0, timeout=90, what="progress")
         beats = store.list_workers()
-        assert beats[0]["instance_id"] == "i-0123456789abcdef0"
-        assert beats[0]["instance_type"] == "g5.xlarge" and beats[0]["jobs"] == [task_id]
+        assert beats[0].instance_id == "i-0123456789abcdef0"
+        assert beats[0].instance_type == "g5.xlarge" and beats[0].jobs == [job_id]
         _Imds.notice = b'{"action": "terminate", "time": "2026-11-22T00:00:00Z"}'
         assert worker.wait(timeout=30) == 0, workers.log(worker)
-        doc = store.get(task_id)
+        doc = store.get(job_id).public()
         assert doc["status"] == "queued" and doc["message"] == "released: spot interruption"
         assert "spot interruption notice" in workers.log(worker)
         store.close()
@@ -294,15 +294,15 @@ def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path):
         text=True,
         env=dict(os.environ),
     )
-    store = task_store()
-    wait_for(lambda: store.list_tasks(), timeout=30, what="a task")
+    store = job_store()
+    wait_for(lambda: store.list_jobs(), timeout=30, what="a task")
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
-    task_id = store.list_tasks()[0]["_id"]
-    assert f"transcriber jobs wait {task_id}" in err
+    job_id = store.list_jobs()[0].id
+    assert f"transcriber jobs wait {job_id}" in err
     assert len(err.strip().splitlines()) == 1
-    assert store.get(task_id)["status"] == "queued"
+    assert store.get(job_id).public()["status"] == "queued"
     assert queue_depth(stack["queue_url"])["visible"] == 1
     store.close()

@@ -112,10 +112,11 @@ def secrets_set_command(
 ) -> None:
     """Store a secret read from stdin (never from the command line) as an SSM SecureString."""
     with handle_errors(verbose):
-        from transcriber_cli.cloud.secrets import check_name, set_secret
+        from transcriber_cli.aws.secrets import check_secret_name
+        from transcriber_cli.cloud.secrets import set_secret
         from transcriber_cli.errors import UsageError
 
-        check_name(name)
+        check_secret_name(name)
         if sys.stdin.isatty():
             import getpass
 

@@ -12,10 +12,10 @@ from transcriber_cli.cli.errors import handle_errors, is_interactive, print_json
 
 if TYPE_CHECKING:
     from transcriber_cli.remote.client import RemoteClient
+    from transcriber_cli.store.documents import JobDocument
 
 app = typer.Typer(help="Inspect and manage remote transcription jobs.", no_args_is_help=True)
 
-JOB_SCHEMA = "transcriber.job/1"
 _STACK = typer.Option(None, "--stack", help="Stack name.")
 _REGION = typer.Option(None, "--region", help="AWS region.")
 _PROFILE = typer.Option(None, "--profile", help="AWS profile.")
@@ -23,7 +23,7 @@ _JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _client(stack: str | None, region: str | None, profile: str | None) -> RemoteClient:
-    from transcriber_cli.cloud.naming import check_stack
+    from transcriber_cli.aws.naming import check_stack
     from transcriber_cli.config import load_settings
     from transcriber_cli.remote.client import RemoteClient
 
@@ -33,16 +33,13 @@ def _client(stack: str | None, region: str | None, profile: str | None) -> Remot
     return RemoteClient(settings)
 
 
-def _emit(doc: dict) -> None:
-    from transcriber_cli.remote.jobs import job_json
-
-    typer.echo(json.dumps({"schema": JOB_SCHEMA, **job_json(doc)}, ensure_ascii=False))
+def _emit(doc: JobDocument) -> None:
+    print_json_line(doc.public())
 
 
-def _line(doc: dict) -> str:
-    source = doc.get("source", {}).get("name", "")
-    extra = f"  {doc['error']}" if doc.get("error") and doc["status"] != "completed" else ""
-    return f"{doc['_id']}  {doc['status']:<10} {doc.get('progress') or 0:>5.1f}%  {source}{extra}"
+def _line(doc: JobDocument) -> str:
+    extra = f"  {doc.error}" if doc.error and doc.status.value != "completed" else ""
+    return f"{doc.id}  {doc.status.value:<10} {doc.progress:>5.1f}%  {doc.source.name}{extra}"
 
 
 @app.command("list")
@@ -57,14 +54,13 @@ def list_command(
     """List recent jobs, newest first."""
     with handle_errors():
         from transcriber_cli.errors import UsageError
-        from transcriber_cli.remote.tasks import ACTIVE, TERMINAL
+        from transcriber_cli.store.documents import JobStatus
 
-        if status and status not in (*ACTIVE, *TERMINAL):
-            raise UsageError(
-                f"unknown status {status!r}; choose from " + ", ".join((*ACTIVE, *TERMINAL))
-            )
+        names = [s.value for s in JobStatus]
+        if status and status not in names:
+            raise UsageError(f"unknown status {status!r}; choose from " + ", ".join(names))
         with _client(stack, region, profile) as client:
-            docs = client.tasks.list_tasks(status, limit)
+            docs = client.jobs.list_jobs(status, limit)
         for doc in docs:
             if json_output:
                 _emit(doc)
@@ -74,7 +70,7 @@ def list_command(
 
 @app.command("status")
 def status_command(
-    task_id: str = typer.Argument(..., help="Job id."),
+    job_id: str = typer.Argument(..., help="Job id."),
     stack: str | None = _STACK,
     region: str | None = _REGION,
     profile: str | None = _PROFILE,
@@ -83,19 +79,18 @@ def status_command(
     """Show one job: status, stage, progress, attempts, error, outputs."""
     with handle_errors():
         with _client(stack, region, profile) as client:
-            doc = client.tasks.get(task_id)
+            doc = client.jobs.get(job_id)
         if json_output:
             _emit(doc)
             return
-        from transcriber_cli.remote.jobs import job_json
-
-        for key, value in job_json(doc).items():
-            typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+        for key, value in doc.public().items():
+            if key != "schema":
+                typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")
 
 
 @app.command("wait")
 def wait_command(
-    task_ids: list[str] = typer.Argument(..., help="Job ids."),
+    job_ids: list[str] = typer.Argument(..., help="Job ids."),
     timeout: float | None = typer.Option(None, "--timeout", help="Give up after N seconds."),
     stack: str | None = _STACK,
     region: str | None = _REGION,
@@ -114,25 +109,25 @@ def wait_command(
             RemoteView(live=live, json_lines=False, quiet=False) as view,
         ):
             try:
-                final = client.wait(task_ids, on_update=view.update, timeout=timeout)
+                final = client.wait(job_ids, on_update=view.update, timeout=timeout)
             except KeyboardInterrupt:
                 raise DetachedError(
                     "stopped waiting; the jobs keep running remotely",
                     hint="run 'transcriber jobs wait' again",
                 ) from None
-        for task_id in task_ids:
-            doc = final[task_id]
+        for job_id in job_ids:
+            doc = final[job_id]
             if json_output:
                 _emit(doc)
             else:
                 typer.echo(_line(doc))
-        failed = any(doc["status"] != "completed" for doc in final.values())
+        failed = any(doc.status.value != "completed" for doc in final.values())
         raise typer.Exit(int(ExitCode.FAILED if failed else ExitCode.OK))
 
 
 @app.command("cancel")
 def cancel_command(
-    task_id: str = typer.Argument(..., help="Job id."),
+    job_id: str = typer.Argument(..., help="Job id."),
     stack: str | None = _STACK,
     region: str | None = _REGION,
     profile: str | None = _PROFILE,
@@ -141,16 +136,16 @@ def cancel_command(
     """Cancel a queued or running job (a running one stops at its next chunk)."""
     with handle_errors():
         with _client(stack, region, profile) as client:
-            doc = client.cancel(task_id)
+            doc = client.cancel(job_id)
         if json_output:
             _emit(doc)
         else:
-            stderr.print(f"cancelled {task_id}")
+            stderr.print(f"cancelled {job_id}")
 
 
 @app.command("retry")
 def retry_command(
-    task_id: str = typer.Argument(..., help="Job id."),
+    job_id: str = typer.Argument(..., help="Job id."),
     stack: str | None = _STACK,
     region: str | None = _REGION,
     profile: str | None = _PROFILE,
@@ -159,16 +154,16 @@ def retry_command(
     """Queue a failed or cancelled job again."""
     with handle_errors():
         with _client(stack, region, profile) as client:
-            doc = client.retry(task_id)
+            doc = client.retry(job_id)
         if json_output:
             _emit(doc)
         else:
-            stderr.print(f"queued {task_id} again")
+            stderr.print(f"queued {job_id} again")
 
 
 @app.command("fetch")
 def fetch_command(
-    task_id: str = typer.Argument(..., help="Job id."),
+    job_id: str = typer.Argument(..., help="Job id."),
     output_dir: Path = typer.Option(Path("."), "-o", "--output-dir", help="Where outputs go."),
     formats: str | None = typer.Option(
         None, "-f", "--format", help="Formats to fetch (default: those asked for at submit)."
@@ -183,9 +178,9 @@ def fetch_command(
         from transcriber_cli.remote.jobs import fetch_job
 
         with _client(stack, region, profile) as client:
-            result = fetch_job(client, task_id, output_dir, formats)
+            result = fetch_job(client, job_id, output_dir, formats)
         if json_output:
-            print_json_line(result.to_json())
+            print_json_line(result.to_json(remote=True))
         else:
-            for out in result.file.outputs:
+            for out in result.outputs:
                 typer.echo(out)

@@ -16,8 +16,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from transcriber_cli.batch import FileResult
 from transcriber_cli.cli.errors import print_json_line, stderr
+from transcriber_cli.jobs.results import FileResult, Status
 
 _STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
 
@@ -86,12 +86,7 @@ class RichReporter:
                 self.audio_task = None
             if self.files_task is not None:
                 self.progress.advance(self.files_task)
-        if self.json_lines:
-            print_json_line(result.to_json())
-        if result.status == "failed":
-            stderr.print(f"[bold red]error:[/] {escape(result.error or 'failed')}")
-        elif not self.quiet and self.live:
-            stderr.print(_human_line(result))
+        show_result(result, json_lines=self.json_lines, human=self.live and not self.quiet)
 
     def note(self, text: str) -> None:
         if self.live and not self.quiet:
@@ -102,22 +97,35 @@ class RichReporter:
             stderr.print(summary_line(results))
 
 
+def show_result(result: FileResult, *, json_lines: bool, human: bool, remote: bool = False) -> None:
+    """One input's result, the same for local and remote runs: a JSON line on stdout with
+    --json, an ``error:`` line on stderr for a failure, else a human line when ``human``."""
+    if json_lines:
+        print_json_line(result.to_json(remote=remote))
+    if result.status is Status.FAILED:
+        stderr.print(f"[bold red]error:[/] {escape(result.error or 'failed')}")
+    elif human:
+        stderr.print(_human_line(result))
+
+
 def _human_line(result: FileResult) -> str:
     name = escape(result.path)
-    if result.status == "done":
+    job = f" (job {result.job_id})" if result.job_id else ""
+    if result.status is Status.QUEUED:
+        return f"[cyan]queued[/] {name}{job}"
+    if result.status is Status.DONE:
         exts = ",".join(Path(o).suffix.lstrip(".") for o in result.outputs)
         bits = [f"{result.duration:.1f} s" if result.duration else "", result.language or ""]
         if result.speakers:
             bits.append(f"{len(result.speakers)} speakers")
         detail = ", ".join(b for b in bits if b)
-        return f"[green]done[/] {name} -> {{{exts}}} ({detail})"
+        return f"[green]done[/] {name} -> {{{exts}}} ({detail}){job}"
     reason = escape((result.reason or "").removeprefix(f"{result.path}: "))
-    if result.status == "skipped":
+    if result.status is Status.SKIPPED:
         return f"[yellow]skipped[/] {name}: {reason}"
     return f"[dim]ignored {name}: {reason}[/]"
 
 
 def summary_line(results: list[FileResult]) -> str:
     counts = Counter(r.status for r in results)
-    order = ("done", "skipped", "ignored", "failed")
-    return ", ".join(f"{counts[s]} {s}" for s in order if counts[s])
+    return ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])

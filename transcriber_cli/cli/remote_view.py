@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from transcriber_cli.cli.errors import print_json_line, stderr
+from transcriber_cli.cli.errors import stderr
+from transcriber_cli.cli.progress import show_result
+from transcriber_cli.jobs.results import FileResult, Status
+
+if TYPE_CHECKING:
+    from transcriber_cli.remote.client import Submission
+    from transcriber_cli.store.documents import JobDocument
 
 
 def _progress() -> Progress:
@@ -48,40 +55,27 @@ class RemoteView:
     def submitting(self, path: Path, duration: float) -> None:
         self._note(f"[dim]uploading audio of {escape(path.name)} ({duration:.0f} s)[/]")
 
-    def submitted(self, sub) -> None:
-        self.names[sub.task_id] = sub.path.name
+    def submitted(self, sub: Submission) -> None:
+        self.names[sub.job_id] = sub.path.name
         verb = "reusing finished job" if sub.reused else "queued job"
-        self._note(f"[dim]{escape(sub.path.name)}: {verb} {sub.task_id}[/]")
+        self._note(f"[dim]{escape(sub.path.name)}: {verb} {sub.job_id}[/]")
 
-    def update(self, doc: dict) -> None:
+    def update(self, doc: JobDocument) -> None:
         if not self.progress:
             return
-        task_id = doc["_id"]
-        if task_id not in self.bars:
-            name = self.names.get(task_id) or doc.get("source", {}).get("name", task_id)
-            self.bars[task_id] = self.progress.add_task("", total=100, name=escape(name))
-        label = f"{doc['status']}: {doc.get('message') or doc.get('stage') or ''}"
-        self.progress.update(
-            self.bars[task_id], completed=doc.get("progress") or 0, description=escape(label)
-        )
+        if doc.id not in self.bars:
+            name = self.names.get(doc.id) or doc.source.name
+            self.bars[doc.id] = self.progress.add_task("", total=100, name=escape(name))
+        label = f"{doc.status.value}: {doc.message or doc.stage}"
+        self.progress.update(self.bars[doc.id], completed=doc.progress, description=escape(label))
 
-    def finished(self, result) -> None:
-        if self.progress and result.task_id in self.bars:
-            self.progress.remove_task(self.bars.pop(result.task_id))
-        if self.json_lines:
-            print_json_line(result.to_json())
-        file = result.file
-        if file.status == "failed":
-            stderr.print(f"[bold red]error:[/] {escape(file.error or 'failed')}")
-        elif self.quiet:
+    def finished(self, result: FileResult) -> None:
+        if self.progress and result.job_id in self.bars:
+            self.progress.remove_task(self.bars.pop(result.job_id))
+        if result.status is Status.QUEUED and not self.json_lines:
+            # Plain stdout, one id per line, so scripts can capture the ids.
+            sys.stdout.write(f"{result.job_id}\t{result.path}\n")
+            sys.stdout.flush()
             return
-        elif file.status == "done":
-            exts = ",".join(Path(o).suffix.lstrip(".") for o in file.outputs)
-            self._note(f"[green]done[/] {escape(file.path)} -> {{{exts}}} (job {result.task_id})")
-        elif file.status in ("queued", "completed"):
-            if not self.json_lines:
-                # Plain stdout, one id per line, so scripts can capture the ids.
-                sys.stdout.write(f"{result.task_id}\t{file.path}\n")
-                sys.stdout.flush()
-        else:
-            self._note(f"[dim]{file.status} {escape(file.path)}: {escape(file.reason or '')}[/]")
+        show_result(result, json_lines=self.json_lines, human=self.live and not self.quiet,
+                    remote=True)  # fmt: skip

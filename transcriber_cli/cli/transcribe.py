@@ -81,12 +81,11 @@ def transcribe_command(
     """Transcribe media files or folders, writing txt/json/srt/vtt/tsv beside each input."""
     setup_logging(verbose, quiet)
     with handle_errors(verbose):
-        from transcriber_cli.batch import BatchRunner, exit_code
-        from transcriber_cli.cli.progress import RichReporter
         from transcriber_cli.config import load_settings
         from transcriber_cli.errors import UsageError
-        from transcriber_cli.formats import parse_formats
-        from transcriber_cli.pipeline import DiarizeOptions
+        from transcriber_cli.formats.registry import parse_formats
+        from transcriber_cli.jobs.options import JobOptions
+        from transcriber_cli.jobs.results import exit_code
 
         settings = load_settings(
             model=model,
@@ -109,52 +108,51 @@ def transcribe_command(
             region=region,
             profile=profile,
         )
-        if num_speakers and (min_speakers or max_speakers):
-            raise UsageError("--num-speakers cannot be combined with --min/--max-speakers")
-        if min_speakers and max_speakers and min_speakers > max_speakers:
-            raise UsageError("--min-speakers is larger than --max-speakers")
-        diarize_options = DiarizeOptions(
+        options = JobOptions.build(
+            settings,
             num_speakers=num_speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
-            speaker_names=_names(speaker_names),
+            speaker_names=_names(speaker_names) or None,
         )
         chosen = parse_formats(settings.formats)
         live = is_interactive() and not json_output and not quiet
         if no_wait and not remote:
             raise UsageError("--no-wait only applies with --remote")
         if remote:
+            from transcriber_cli.aws.naming import check_stack
             from transcriber_cli.cli.remote_view import RemoteView
-            from transcriber_cli.cloud.naming import check_stack
-            from transcriber_cli.remote import run
+            from transcriber_cli.remote.run import run_remote
 
             check_stack(settings.stack)
             with RemoteView(live=live, json_lines=json_output, quiet=quiet) as view:
-                remote_results = run.run_remote(
+                results = run_remote(
                     settings,
+                    options,
                     paths,
                     chosen,
                     view,
                     output_dir=output_dir,
-                    diarize_options=diarize_options,
+                    overwrite=overwrite,
                     include=include,
                     exclude=exclude,
                     wait=not no_wait,
                 )
-            if not remote_results:
-                raise UsageError("no input files found")
-            raise typer.Exit(int(run.exit_code(remote_results)))
-        with RichReporter(live=live, json_lines=json_output, quiet=quiet) as reporter:
-            runner = BatchRunner(
-                settings,
-                chosen,
-                output_dir=output_dir,
-                overwrite=overwrite,
-                reporter=reporter,
-                diarize_options=diarize_options,
-            )
-            results = runner.run(paths, include, exclude)
-        reporter.summary(results)
+        else:
+            from transcriber_cli.cli.progress import RichReporter
+            from transcriber_cli.local.runner import LocalRunner
+
+            with RichReporter(live=live, json_lines=json_output, quiet=quiet) as reporter:
+                runner = LocalRunner(
+                    settings,
+                    options,
+                    chosen,
+                    output_dir=output_dir,
+                    overwrite=overwrite,
+                    reporter=reporter,
+                )
+                results = runner.run(paths, include, exclude)
+            reporter.summary(results)
         if not results:
             raise UsageError("no input files found")
         raise typer.Exit(int(exit_code(results)))

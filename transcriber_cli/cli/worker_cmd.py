@@ -31,7 +31,7 @@ def worker_command(
 
         logging.getLogger("transcriber_cli.worker").setLevel(logging.INFO)
     with handle_errors(verbose):
-        from transcriber_cli.cloud.naming import check_stack
+        from transcriber_cli.aws.naming import check_stack
         from transcriber_cli.config import load_settings
         from transcriber_cli.worker.loop import Worker
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from transcriber_cli import __version__
-from transcriber_cli.cloud import naming, scaling, userdata
-from transcriber_cli.cloud.awserrors import aws_errors
+from transcriber_cli.aws import naming
+from transcriber_cli.aws.errors import aws_errors, error_code
+from transcriber_cli.cloud import pricing, scaling, userdata
 from transcriber_cli.cloud.iam import WorkerRole
 from transcriber_cli.cloud.network import SecurityGroup, default_subnets
 from transcriber_cli.cloud.plan import Action, ActionKind, PlanResult, Resource, apply_one
@@ -15,7 +17,6 @@ from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.cloud.storage import Bucket
 from transcriber_cli.errors import SetupError, UsageError
-from transcriber_cli.remote.aws import error_code
 
 SCHEMA = "transcriber.fleet/1"
 # Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04): NVIDIA driver + CUDA, x86_64.
@@ -332,8 +333,6 @@ def _infra_ready(stack: Stack) -> tuple[str, str]:
 
 
 def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResult:
-    from transcriber_cli.cloud.summary import summary
-
     options.check()
     with aws_errors():
         queue_url, sg_id = _infra_ready(stack)
@@ -414,3 +413,28 @@ def destroy_fleet(stack: Stack) -> list[Action]:
 
 def destroy(stack: Stack) -> list[Action]:
     return destroy_fleet(stack)
+
+
+# The doctor-style summary after `infra up` and `fleet up`: what exists and what it costs.
+def summary(stack: Stack, instance_types: Sequence[str] | None = None) -> dict[str, Any]:
+    group = AutoScalingGroup(stack, FleetOptions(), []).describe()
+    if instance_types is None and group is not None:
+        overrides = (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {})
+        instance_types = [o["InstanceType"] for o in overrides.get("Overrides", [])]
+    types = list(instance_types or DEFAULT_INSTANCE_TYPES)
+    return {
+        "bucket": stack.bucket,
+        "queue": naming.queue_name(stack.name),
+        "fleet": (
+            {"desired": group["DesiredCapacity"], "max": group["MaxSize"]} if group else None
+        ),
+        "idle_cost": {
+            "compute_usd_per_hour": 0.0,
+            "note": (
+                "the fleet scales to 0 instances when idle; S3 (storage, requests), SQS "
+                "(requests), CloudWatch (alarms, logs) and SSM are billed by usage: "
+                "cents per month for an idle stack"
+            ),
+        },
+        "gpu_hour": [pricing.price(t) for t in types],
+    }

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from transcriber_cli.cloud import naming
-from transcriber_cli.cloud.awserrors import aws_errors
+from transcriber_cli.aws import naming
+from transcriber_cli.aws.errors import aws_errors
 from transcriber_cli.cloud.fleet import SCHEMA, AutoScalingGroup, FleetOptions
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.errors import SetupError, TranscriberError
 
 log = logging.getLogger(__name__)
 NO_MONGO = "MongoDB not configured"
@@ -69,30 +69,35 @@ def _instances(stack: Stack, group: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def heartbeats(settings: Any) -> tuple[list[dict[str, Any]] | None, str]:
-    """Workers as the remote-mode task store sees them, or why they are unavailable."""
-    if settings is None or settings.mongodb_url is None:
+    """Workers as the job store sees them, or why they are unavailable. The MongoDB URL
+    comes from the stack's SSM parameter, as the workers get it, or from the settings."""
+    if settings is None:
         return None, NO_MONGO
+    from transcriber_cli.store.mongo import JobStore
+
     try:
-        from transcriber_cli.remote.tasks import TaskStore
-    except ImportError:
+        store = JobStore.from_settings(settings)
+    except SetupError:
         return None, NO_MONGO
+    except TranscriberError as exc:  # e.g. a malformed URL (its text is never shown)
+        return None, f"heartbeats unavailable: {exc}"
     try:
-        workers = TaskStore.from_settings(settings).list_workers()
+        workers = store.list_workers()
     except Exception as exc:  # a status page must not fail because MongoDB is down
         log.debug("heartbeats unavailable", exc_info=True)
         return None, f"heartbeats unavailable: {type(exc).__name__}"
-    rows = []
-    for w in workers:
-        seen = w.get("last_seen")
-        rows.append(
-            {
-                "worker": str(w.get("_id")),
-                "instance_id": w.get("instance_id"),
-                "instance_type": w.get("instance_type"),
-                "jobs": w.get("jobs"),
-                "last_seen": seen.isoformat() if isinstance(seen, dt.datetime) else seen,
-            }
-        )
+    finally:
+        store.close()
+    rows = [
+        {
+            "worker": w.id,
+            "instance_id": w.instance_id,
+            "instance_type": w.instance_type,
+            "jobs": w.jobs,
+            "last_seen": w.last_seen.isoformat(),
+        }
+        for w in workers
+    ]
     return rows, ""
 
 

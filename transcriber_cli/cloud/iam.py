@@ -12,10 +12,10 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from transcriber_cli.cloud import naming
+from transcriber_cli.aws import naming
+from transcriber_cli.aws.errors import error_code
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack
-from transcriber_cli.remote.aws import error_code
 
 POLICY_NAME = "transcriber-worker"
 PREFIXES = ("uploads/", "output/", "temp/")

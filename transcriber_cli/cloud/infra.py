@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from transcriber_cli.cloud.awserrors import aws_errors
+from transcriber_cli.aws.errors import aws_errors
 from transcriber_cli.cloud.iam import WorkerRole
 from transcriber_cli.cloud.monitoring import (
     AlarmTopic,
@@ -51,7 +51,7 @@ class InfraResult(PlanResult):
 
 
 def up(stack: Stack, options: InfraOptions, dry_run: bool = False) -> InfraResult:
-    from transcriber_cli.cloud.summary import summary
+    from transcriber_cli.cloud.fleet import summary
 
     if options.uploads_days < 1:
         from transcriber_cli.errors import UsageError

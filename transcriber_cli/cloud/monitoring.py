@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from transcriber_cli.cloud import naming
+from transcriber_cli.aws import naming
+from transcriber_cli.aws.errors import error_code
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.errors import UsageError
-from transcriber_cli.remote.aws import error_code
 
 LOG_RETENTION_DAYS = 30
 QUEUE_DEPTH_THRESHOLD = 20

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from transcriber_cli.cloud import naming
+from transcriber_cli.aws import naming
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.errors import SetupError, UsageError
@@ -142,7 +142,7 @@ class SecurityGroup(Resource):
     def delete(self) -> None:
         from tenacity import retry, retry_if_exception, stop_after_delay, wait_fixed
 
-        from transcriber_cli.remote.aws import error_code
+        from transcriber_cli.aws.errors import error_code
 
         group = self.find()
         if group is None:

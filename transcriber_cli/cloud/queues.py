@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from transcriber_cli.cloud import naming
+from transcriber_cli.aws import naming
+from transcriber_cli.aws.errors import NO_SUCH_QUEUE, error_code
+from transcriber_cli.aws.sqs import queue_depth
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack
-from transcriber_cli.remote.aws import error_code
 
 # The worker extends visibility while it works (heartbeat), so 15 minutes only bounds how long
 # a crashed worker's job stays invisible before another worker picks it up.
@@ -55,7 +56,7 @@ class Queue(Resource):
         try:
             return self.sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
         except Exception as exc:
-            if error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            if error_code(exc) in NO_SUCH_QUEUE:
                 return None
             raise
 
@@ -93,13 +94,4 @@ class Queue(Resource):
     def depth(self) -> dict[str, int] | None:
         """Messages waiting and in flight, or None when the queue does not exist."""
         url = self.url()
-        if url is None:
-            return None
-        attrs = self.sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return {
-            "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
-            "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        }
+        return None if url is None else queue_depth(self.sqs, url)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transcriber_cli.cloud import naming
+from transcriber_cli.aws import naming
 from transcriber_cli.cloud.monitoring import MetricAlarm
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack

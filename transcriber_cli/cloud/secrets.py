@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from transcriber_cli.cloud import naming
+from transcriber_cli.aws import naming
+from transcriber_cli.aws.secrets import check_secret_name
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.errors import UsageError
-
-SECRET_NAMES = ("mongodb_url", "hf_token")
-
-
-def check_name(name: str) -> str:
-    if name not in SECRET_NAMES:
-        raise UsageError(f"unknown secret {name!r}: use one of {', '.join(SECRET_NAMES)}")
-    return name
 
 
 def set_secret(stack: Stack, name: str, value: str) -> dict[str, Any]:
     """Store ``value`` as a SecureString; returns the parameter name and version, not the value."""
-    check_name(name)
+    check_secret_name(name)
     value = value.strip()
     if not value:
         raise UsageError(f"empty value for {name}: pipe the secret on stdin")

@@ -6,8 +6,8 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from transcriber_cli.cloud import naming
-from transcriber_cli.cloud.awserrors import Client
+from transcriber_cli.aws import naming
+from transcriber_cli.aws.errors import Client
 
 
 @dataclass
@@ -21,8 +21,8 @@ class Stack:
     @classmethod
     def connect(cls, name: str, region: str | None, profile: str | None) -> Stack:
         """Check the stack name, the region and the credentials, then describe the stack."""
-        from transcriber_cli.cloud.awserrors import aws_errors
-        from transcriber_cli.remote import aws
+        from transcriber_cli.aws import session as aws
+        from transcriber_cli.aws.errors import aws_errors
 
         naming.check_stack(name)
         with aws_errors():
@@ -36,7 +36,7 @@ class Stack:
 
     def client(self, service: str) -> Client:
         if service not in self._clients:
-            from transcriber_cli.remote import aws
+            from transcriber_cli.aws import session as aws
 
             self._clients[service] = Client(service, aws.client(service, self.region, self.profile))
         return self._clients[service]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from transcriber_cli.aws.errors import error_code
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.errors import SetupError
-from transcriber_cli.remote.aws import error_code
 
 TEMP_EXPIRY_DAYS = 7
 DEFAULT_UPLOADS_EXPIRY_DAYS = 7

@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import shlex
 
-from transcriber_cli.cloud import naming
-
 PACKAGE = "transcriber"
 SERVICE = "transcriber-worker"
 
@@ -63,7 +61,6 @@ def worker_env(stack: str, region: str, bucket: str, queue_url: str) -> dict[str
         "AWS_REGION": region,
         "TRANSCRIBER_BUCKET": bucket,
         "TRANSCRIBER_QUEUE_URL": queue_url,
-        "TRANSCRIBER_LOG_GROUP": naming.log_group(stack),
         "HF_HOME": "/var/lib/transcriber/hf",
     }
 

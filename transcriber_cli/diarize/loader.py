@@ -20,13 +20,13 @@ def skipped(reason: str) -> Note:
     return {"status": "skipped", "reason": reason}
 
 
-def load_diarizer(settings: Settings, options: Any, *, device: str) -> tuple[Any, Note | None]:
+def load_diarizer(settings: Settings, *, device: str) -> tuple[Any, Note | None]:
     """Return ``(diarizer, None)``, or ``(None, skip note)`` when diarization will not run."""
     if settings.diarize is False:
         return None, skipped("disabled (--no-diarize)")
     try:
         directory = pipeline_directory(settings)
-        return _load(settings, options, directory, engine_device=device), None
+        return _load(settings, directory, engine_device=device), None
     except DiarizationUnavailable as exc:
         if settings.diarize:
             raise
@@ -67,7 +67,7 @@ def pipeline_directory(settings: Settings):
     return hub.download_pipeline(name, token=token, cache_dir=settings.model_cache_dir)
 
 
-def _load(settings: Settings, options: Any, directory, *, engine_device: str):
+def _load(settings: Settings, directory, *, engine_device: str):
     from transcriber_cli.diarize.pyannote_pipeline import (
         PyannoteDiarizer,
         load_pipeline,
@@ -81,11 +81,4 @@ def _load(settings: Settings, options: Any, directory, *, engine_device: str):
         embedding_batch_size=settings.embedding_batch_size,
         cpu_threads=settings.cpu_threads,
     )
-    return PyannoteDiarizer(
-        pipeline,
-        name=settings.diarization_model,
-        device=device,
-        num_speakers=getattr(options, "num_speakers", None),
-        min_speakers=getattr(options, "min_speakers", None),
-        max_speakers=getattr(options, "max_speakers", None),
-    )
+    return PyannoteDiarizer(pipeline, name=settings.diarization_model, device=device)

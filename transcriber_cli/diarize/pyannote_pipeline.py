@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from transcriber_cli.diarize.options import SpeakerOptions
 from transcriber_cli.errors import DiarizationUnavailable
 from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.transcript import SpeakerTurn
@@ -99,28 +100,21 @@ def _first_line(exc: BaseException) -> str:
 
 
 class PyannoteDiarizer:
-    """The ``Diarizer`` the pipeline module calls: audio in, speaker turns out."""
+    """The ``Diarizer`` the pipeline module calls: audio in, speaker turns out. A loaded
+    pipeline serves any number of recordings; speaker counts come with each call."""
 
-    def __init__(
-        self,
-        pipeline: Any,
-        *,
-        name: str,
-        device: str,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-    ) -> None:
+    def __init__(self, pipeline: Any, *, name: str, device: str) -> None:
         self.pipeline = pipeline
         self.name = name
         self.device = device
-        self.speaker_counts = {
-            "num_speakers": num_speakers,
-            "min_speakers": min_speakers,
-            "max_speakers": max_speakers,
-        }
 
-    def __call__(self, audio: np.ndarray, *, progress: Progress | None = None) -> list[SpeakerTurn]:
+    def __call__(
+        self,
+        audio: np.ndarray,
+        *,
+        speakers: SpeakerOptions | None = None,
+        progress: Progress | None = None,
+    ) -> list[SpeakerTurn]:
         import torch
 
         if audio.size == 0:
@@ -132,7 +126,7 @@ class PyannoteDiarizer:
             warnings.filterwarnings("ignore", message=".*not writable.*")
             waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
-        counts = {k: v for k, v in self.speaker_counts.items() if v is not None}
+        counts = speakers.counts() if speakers else {}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             output = self.pipeline(file, hook=_hook(progress, seconds), **counts)

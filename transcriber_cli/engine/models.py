@@ -29,6 +29,15 @@ def pick_auto_model(device: str) -> str:
     return DEFAULT_GPU_MODEL if device == "cuda" else DEFAULT_CPU_MODEL
 
 
+def model_for(model: str, device: str) -> str:
+    """The model a run will use, known before loading anything: ``auto`` by the device."""
+    if model != "auto":
+        return model
+    from transcriber_cli.engine.device import resolve_device
+
+    return pick_auto_model(resolve_device(device, "auto")[0])
+
+
 def is_model_dir(path: Path) -> bool:
     return path.is_dir() and all((path / f).is_file() for f in REQUIRED_FILES)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from transcriber_cli.engine.device import resolve_device
 from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolve_model
+from transcriber_cli.engine.options import WhisperOptions
 from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
 from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.transcript import Segment, Transcript, Word
@@ -22,20 +22,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, float], None]  # (seconds done, seconds total)
 CHUNK_SECONDS = 30
-
-
-@dataclass(frozen=True)
-class WhisperOptions:
-    """Options that change the transcription result (part of the skip/resume key)."""
-
-    language: str | None = None
-    task: str = "transcribe"
-    beam_size: int = 5
-    batch_size: int = 8
-    vad: bool = True
-    word_timestamps: bool = True
-    initial_prompt: str | None = None
-    hotwords: str | None = None
 
 
 class WhisperEngine:
@@ -111,14 +97,8 @@ class WhisperEngine:
         self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None
     ) -> Transcript:
         duration = len(audio) / SAMPLE_RATE
-        common = dict(
-            language=options.language,
-            task=options.task,
-            beam_size=options.beam_size,
-            word_timestamps=options.word_timestamps,
-            initial_prompt=options.initial_prompt,
-            hotwords=options.hotwords,
-        )
+        # The options share faster-whisper's names, except the two that pick the decoding path.
+        common = options.model_dump(exclude={"batch_size", "vad"})
         if options.batch_size > 1:
             extra: dict = {"batch_size": options.batch_size, "vad_filter": options.vad}
             if not options.vad:

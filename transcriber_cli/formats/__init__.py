@@ -1,45 +1,9 @@
-"""Output formats: each a pure ``Transcript -> str`` writer, registered through plugin hooks."""
+"""Output formats: each a pure ``Transcript -> str`` writer, registered through plugin hooks.
+
+``OutputFormat`` is what a plugin registers; ``formats.registry`` answers which are known."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from transcriber_cli.formats.base import OutputFormat
 
-from transcriber_cli.errors import UsageError
-from transcriber_cli.transcript import Transcript
-
-
-@dataclass(frozen=True)
-class OutputFormat:
-    name: str
-    extension: str  # without the dot
-    write: Callable[[Transcript], str]
-    default: bool = True  # part of "all"
-
-
-def available_formats() -> dict[str, OutputFormat]:
-    from transcriber_cli.plugins import get_plugin_manager
-
-    found: dict[str, OutputFormat] = {}
-
-    def register(fmt: OutputFormat) -> None:
-        found[fmt.name] = fmt
-
-    get_plugin_manager().hook.register_formats(register=register)
-    return found
-
-
-def parse_formats(spec: str) -> list[OutputFormat]:
-    """``"all"`` or a comma list such as ``"txt,srt"``; unknown names are a usage error."""
-    formats = available_formats()
-    names = list(dict.fromkeys(n.strip().lower() for n in spec.split(",") if n.strip()))
-    if not names:
-        raise UsageError("no output format given")
-    unknown = [n for n in names if n not in formats and n != "all"]
-    if unknown:
-        raise UsageError(
-            f"unknown format {', '.join(unknown)}; choose from {', '.join(sorted(formats))} or all"
-        )
-    chosen = [f for f in formats.values() if f.default] if "all" in names else []
-    chosen += [formats[n] for n in names if n != "all" and formats[n] not in chosen]
-    return chosen
+__all__ = ["OutputFormat"]

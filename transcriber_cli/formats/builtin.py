@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from transcriber_cli.formats import OutputFormat
+from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.formats.rttm import write_rttm
 from transcriber_cli.formats.subtitles import write_srt, write_vtt
 from transcriber_cli.formats.tables import write_json, write_tsv

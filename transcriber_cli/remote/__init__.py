@@ -1,1 +1,1 @@
-"""Remote mode: S3 (storage.py), SQS (queue.py), MongoDB (tasks.py), the client (client.py)."""
+"""The client side of remote mode: submit a batch, tail its jobs, fetch their outputs."""

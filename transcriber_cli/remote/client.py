@@ -1,59 +1,43 @@
 """The remote-mode client: submit inputs, tail their progress, fetch the outputs.
 
-Only the extracted 16 kHz mono mp3 leaves the machine, never the original (video) file.
-The client never talks to a worker: it writes a task document and a queue message, then
-polls the task document by id (about once a second) until the job ends.
+Only audio leaves the machine, never the original (video) file: a 16 kHz mono mp3, copied
+when the input already is one, else extracted. The client never talks to a worker: it writes
+a job document and a queue message, then polls the document by id until the job ends.
 """
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from transcriber_cli import media
+from transcriber_cli.aws.s3 import Storage, audio_key
+from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
-from transcriber_cli.formats import OutputFormat
-from transcriber_cli.fsutil import atomic_write_text, sha256_file
-from transcriber_cli.manifest import options_key
-from transcriber_cli.pipeline import DiarizeOptions, check_duration
-from transcriber_cli.remote import storage as storage_mod
-from transcriber_cli.remote import tasks as tasks_mod
-from transcriber_cli.remote.queue import JobQueue
-from transcriber_cli.remote.storage import Storage
-from transcriber_cli.remote.tasks import TaskStore
+from transcriber_cli.formats.base import OutputFormat
+from transcriber_cli.fsutil import sha256_file
+from transcriber_cli.jobs.options import JobOptions
+from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
+from transcriber_cli.store.mongo import JobStateError, JobStore, now
 
-Update = Callable[[dict], None]
-
-
-def task_options(settings: Settings, diarize_options: DiarizeOptions | None = None) -> dict:
-    """The options that change results, as the worker will apply them.
-
-    ``model``/``compute_type`` "auto" stay unresolved: the worker resolves them for its GPU."""
-    from transcriber_cli.batch import result_options
-
-    d = diarize_options or DiarizeOptions()
-    return {
-        **result_options(settings, settings.model),
-        "num_speakers": d.num_speakers,
-        "min_speakers": d.min_speakers,
-        "max_speakers": d.max_speakers,
-        "speaker_names": list(d.speaker_names),
-    }
+Update = Callable[[JobDocument], None]
 
 
 @dataclass
 class Submission:
-    task_id: str
+    job_id: str
     path: Path
     duration: float
-    reused: bool  # an identical completed task was found: nothing uploaded, nothing queued
+    reused: bool  # an identical completed job was found: nothing uploaded, nothing queued
     timings: dict[str, float]
+
+
+class WaitTimeout(JobStateError):
+    pass
 
 
 class RemoteClient:
@@ -65,12 +49,12 @@ class RemoteClient:
         *,
         storage: Storage | None = None,
         queue: JobQueue | None = None,
-        tasks: TaskStore | None = None,
+        jobs: JobStore | None = None,
     ) -> None:
         self.settings = settings
         self._storage = storage
         self._queue = queue
-        self._tasks = tasks
+        self._jobs = jobs
 
     @property
     def storage(self) -> Storage:
@@ -85,14 +69,14 @@ class RemoteClient:
         return self._queue
 
     @property
-    def tasks(self) -> TaskStore:
-        if self._tasks is None:
-            self._tasks = TaskStore.from_settings(self.settings)
-        return self._tasks
+    def jobs(self) -> JobStore:
+        if self._jobs is None:
+            self._jobs = JobStore.from_settings(self.settings)
+        return self._jobs
 
     def close(self) -> None:
-        if self._tasks is not None:
-            self._tasks.close()
+        if self._jobs is not None:
+            self._jobs.close()
 
     def __enter__(self) -> RemoteClient:
         return self
@@ -104,32 +88,26 @@ class RemoteClient:
     def submit(
         self,
         path: Path,
-        options: dict,
+        options: JobOptions,
         *,
+        info: media.MediaInfo,
+        sha256: str,
         formats: Sequence[str],
-        info: media.MediaInfo | None = None,
+        reuse: bool = True,
         on_upload: Callable[[int, int], None] | None = None,
     ) -> Submission:
-        """probe -> sha256 -> reuse? -> extract mp3 -> upload -> task (queued) -> message."""
+        """reuse? -> audio (copy or extract) -> upload -> job document (queued) -> message."""
         timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        info = info or media.probe(path)
-        check_duration(info, self.settings.max_duration_hours)
-        timings["probe"] = time.perf_counter() - t0
+        key = options.key()
+        if reuse:
+            found = self.jobs.find_reusable(sha256, key)
+            if found is not None:
+                return Submission(found.id, path, info.duration, True, timings)
 
-        t0 = time.perf_counter()
-        sha = sha256_file(path)
-        key = options_key(options)
-        timings["hash"] = time.perf_counter() - t0
-        reusable = self.tasks.find_reusable(sha, key)
-        if reusable is not None:
-            return Submission(reusable["_id"], path, info.duration, True, timings)
-
-        task_id = uuid.uuid4().hex
-        audio_key = storage_mod.audio_key(task_id)
+        job_id = uuid.uuid4().hex
         with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
             t0 = time.perf_counter()
-            mp3 = media.extract_mp3(path, Path(tmp) / "audio.mp3")
+            mp3 = media.extract_mp3(path, Path(tmp) / "audio.mp3", copy=media.is_upload_form(info))
             timings["extract"] = time.perf_counter() - t0
             size = mp3.stat().st_size
             sent = 0
@@ -141,57 +119,65 @@ class RemoteClient:
                     on_upload(sent, size)
 
             t0 = time.perf_counter()
-            self.storage.upload_file(mp3, audio_key, progress=uploaded)
+            self.storage.upload_file(mp3, audio_key(job_id), progress=uploaded)
             timings["upload"] = time.perf_counter() - t0
-            audio_sha = sha256_file(mp3)
+            audio = Audio(sha256=sha256_file(mp3), bytes=size)
         t0 = time.perf_counter()
-        self.tasks.create(
-            {
-                "_id": task_id,
-                "options": options,
-                "options_key": key,
-                "formats": list(formats),
-                "source": {
-                    "name": path.name,
-                    "duration": round(info.duration, 3),
-                    "sha256": sha,
-                    "has_video": info.has_video,
-                },
-                "audio_key": audio_key,
-                "audio": {"sha256": audio_sha, "bytes": size},
-            }
+        stamp = now()
+        self.jobs.create(
+            JobDocument(
+                _id=job_id,
+                options=options,
+                options_key=key,
+                formats=list(formats),
+                source=Source(
+                    name=path.name,
+                    duration=round(info.duration, 3),
+                    sha256=sha256,
+                    has_video=info.has_video,
+                ),
+                audio=audio,
+                created=stamp,
+                updated=stamp,
+            )
         )
-        self.queue.send(task_id)
+        self.queue.send(job_id)
         timings["enqueue"] = time.perf_counter() - t0
-        return Submission(task_id, path, info.duration, False, timings)
+        return Submission(job_id, path, info.duration, False, timings)
 
     # --- tail -------------------------------------------------------------------------------------
     def wait(
         self,
-        task_ids: Sequence[str],
+        job_ids: Sequence[str],
         on_update: Update | None = None,
         *,
+        on_end: Update | None = None,
         timeout: float | None = None,
-    ) -> dict[str, dict]:
-        """Poll until every task ended; ``on_update`` sees each changed document."""
-        pending = list(dict.fromkeys(task_ids))
-        seen: dict[str, Any] = {}
-        final: dict[str, dict] = {}
+    ) -> dict[str, JobDocument]:
+        """Poll until every job ended; ``on_update`` sees each changed document, ``on_end``
+        each job once as it ends."""
+        from transcriber_cli.store.mongo import JobNotFound
+
+        pending = list(dict.fromkeys(job_ids))
+        seen: dict[str, tuple] = {}
+        final: dict[str, JobDocument] = {}
         deadline = None if timeout is None else time.monotonic() + timeout
         while pending:
-            docs = self.tasks.get_many(pending)
-            for task_id in list(pending):
-                doc = docs.get(task_id)
+            docs = self.jobs.get_many(pending)
+            for job_id in list(pending):
+                doc = docs.get(job_id)
                 if doc is None:
-                    raise tasks_mod.TaskNotFound(f"no task {task_id}")
-                mark = (doc["status"], doc.get("stage"), doc.get("progress"), doc.get("message"))
-                if seen.get(task_id) != mark:
-                    seen[task_id] = mark
+                    raise JobNotFound(f"no job {job_id}")
+                mark = (doc.status, doc.stage, doc.progress, doc.message)
+                if seen.get(job_id) != mark:
+                    seen[job_id] = mark
                     if on_update:
                         on_update(doc)
-                if doc["status"] in tasks_mod.TERMINAL:
-                    final[task_id] = doc
-                    pending.remove(task_id)
+                if doc.status.ended:
+                    final[job_id] = doc
+                    pending.remove(job_id)
+                    if on_end:
+                        on_end(doc)
             if not pending:
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -200,53 +186,25 @@ class RemoteClient:
         return final
 
     # --- fetch ------------------------------------------------------------------------------------
-    def fetch(self, task: dict, base: Path, formats: Sequence[OutputFormat]) -> list[Path]:
-        """Download ``output/{task}/`` exports to ``base.{ext}``: where a local run writes."""
-        if task["status"] != tasks_mod.COMPLETED:
-            raise tasks_mod.TaskStateError(f"task {task['_id']} is {task['status']}, not completed")
-        by_ext = {Path(k).suffix.lstrip("."): k for k in task.get("outputs", [])}
+    def fetch_texts(self, doc: JobDocument, formats: Sequence[OutputFormat]) -> list[str]:
+        """The text of each format's export in ``output/{job}/``, all read before any is
+        written, so a failed download leaves no partial set."""
+        if doc.status is not JobStatus.COMPLETED:
+            raise JobStateError(f"job {doc.id} is {doc.status.value}, not completed")
+        by_ext = {Path(k).suffix.lstrip("."): k for k in doc.outputs}
         missing = [f.extension for f in formats if f.extension not in by_ext]
         if missing:
-            raise tasks_mod.TaskStateError(
-                f"task {task['_id']} has no {', '.join(missing)} output "
+            raise JobStateError(
+                f"job {doc.id} has no {', '.join(missing)} output "
                 f"(it has {', '.join(sorted(by_ext)) or 'none'})"
             )
-        # Read everything first, then write: a failed download leaves no partial set.
-        texts = [
-            (
-                base.with_name(f"{base.name}.{f.extension}"),
-                self.storage.get_text(by_ext[f.extension]),
-            )
-            for f in formats
-        ]
-        for out, text in texts:
-            atomic_write_text(out, text)
-        return [out for out, _ in texts]
+        return [self.storage.get_text(by_ext[f.extension]) for f in formats]
 
     # --- jobs -------------------------------------------------------------------------------------
-    def cancel(self, task_id: str) -> dict:
-        return self.tasks.cancel(task_id)
+    def cancel(self, job_id: str) -> JobDocument:
+        return self.jobs.cancel(job_id)
 
-    def retry(self, task_id: str) -> dict:
-        doc = self.tasks.retry(task_id)
-        self.queue.send(task_id)
+    def retry(self, job_id: str) -> JobDocument:
+        doc = self.jobs.retry(job_id)
+        self.queue.send(job_id)
         return doc
-
-
-class WaitTimeout(tasks_mod.TaskStateError):
-    pass
-
-
-def submission_json(sub: Submission) -> dict:
-    data = asdict(sub)
-    data["path"] = str(sub.path)
-    return data
-
-
-@contextlib.contextmanager
-def remote_client(settings: Settings):
-    client = RemoteClient(settings)
-    try:
-        yield client
-    finally:
-        client.close()

@@ -1,7 +1,8 @@
-"""``transcribe --remote``: submit every input, tail the jobs, download the outputs.
+"""``transcribe --remote``: the same batch as a local run, with the work done by workers.
 
-Outputs land where a local run puts them (``batch.output_base``) and each input yields the
-same ``FileResult`` line as a local run, plus its ``task_id``.
+Inputs, skips, clashes, ignored files and failures are decided by the same job layer
+(``jobs/batch.py``) as a local run, and outputs land in the same places, so one folder gives
+the same statuses and files either way. Each input's result line also names its job.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from pathlib import Path
 from typing import Protocol
 
 from transcriber_cli import media
-from transcriber_cli.batch import Candidate, FileResult, discover, output_base
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import ExitCode, InputError, NotMediaError, TranscriberError
-from transcriber_cli.formats import OutputFormat
-from transcriber_cli.pipeline import DiarizeOptions
-from transcriber_cli.remote import tasks as tasks_mod
-from transcriber_cli.remote.client import RemoteClient, Submission, task_options
+from transcriber_cli.errors import ExitCode, InputError, TranscriberError
+from transcriber_cli.formats.base import OutputFormat
+from transcriber_cli.jobs.batch import Batch, Item
+from transcriber_cli.jobs.options import JobOptions
+from transcriber_cli.jobs.results import FileResult, Status
+from transcriber_cli.remote.client import RemoteClient, Submission
+from transcriber_cli.store.documents import JobDocument, JobStatus
 
 
 class DetachedError(TranscriberError):
@@ -27,156 +29,123 @@ class DetachedError(TranscriberError):
     exit_code = ExitCode.INTERRUPTED
 
 
-@dataclass
-class RemoteResult:
-    file: FileResult
-    task_id: str | None = None
-    reused: bool = False
-
-    def to_json(self) -> dict:
-        return {**self.file.to_json(), "task_id": self.task_id, "reused": self.reused}
-
-
 class RemoteReporter(Protocol):
     def submitting(self, path: Path, duration: float) -> None: ...
     def submitted(self, sub: Submission) -> None: ...
-    def update(self, doc: dict) -> None: ...
-    def finished(self, result: RemoteResult) -> None: ...
+    def update(self, doc: JobDocument) -> None: ...
+    def finished(self, result: FileResult) -> None: ...
 
 
-def result_from_task(path: Path, doc: dict, outputs: Sequence[Path]) -> FileResult:
-    result = doc.get("result") or {}
-    diar = result.get("diarization") or {}
-    return FileResult(
-        str(path),
-        "done",
-        [str(o) for o in outputs],
-        duration=result.get("duration"),
-        language=result.get("language"),
-        speakers=result.get("speakers") or [],
-        diarization="done" if diar.get("status") == "done" else diar.get("reason"),
-    )
-
-
-def failure_from_task(path: Path, doc: dict) -> FileResult:
-    if doc["status"] == tasks_mod.CANCELLED:
-        return FileResult(str(path), "failed", error=f"{path}: job {doc['_id']} was cancelled")
-    return FileResult(
-        str(path),
-        "failed",
-        error=f"{path}: job {doc['_id']} failed: {doc.get('error') or 'unknown'}",
-    )
+@dataclass
+class _Pending:
+    item: Item
+    sha: str
+    sub: Submission
 
 
 def run_remote(
     settings: Settings,
+    options: JobOptions,
     paths: Sequence[Path],
     formats: Sequence[OutputFormat],
     reporter: RemoteReporter,
     *,
     output_dir: Path | None = None,
-    diarize_options: DiarizeOptions | None = None,
+    overwrite: bool = False,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     wait: bool = True,
     client: RemoteClient | None = None,
-) -> list[RemoteResult]:
+) -> list[FileResult]:
     own_client = client is None
     client = client or RemoteClient(settings)
+    batch = Batch(settings, formats, key=options.key(), output_dir=output_dir, overwrite=overwrite)
+    results: list[FileResult] = []
+
+    def report(result: FileResult) -> None:
+        results.append(result)
+        reporter.finished(result)
+
     try:
-        return _run(
-            settings,
-            paths,
-            formats,
-            reporter,
-            client,
-            output_dir,
-            diarize_options,
-            include,
-            exclude,
-            wait,
-        )
+        pending = [
+            p
+            for item in batch.items(paths, include, exclude)
+            if (p := _submit(batch, client, options, item, reporter, report))
+        ]
+        if not wait:
+            for p in pending:
+                if p.sub.reused:  # nothing to wait for: the outputs exist already
+                    report(_collect(batch, client, p, client.jobs.get(p.sub.job_id)))
+                else:
+                    report(FileResult(p.item.name, Status.QUEUED, job_id=p.sub.job_id))
+            return results
+        by_id = {p.sub.job_id: p for p in pending}
+
+        def ended(doc: JobDocument) -> None:
+            report(_collect(batch, client, by_id[doc.id], doc))
+
+        try:
+            client.wait(list(by_id), on_update=reporter.update, on_end=ended)
+        except KeyboardInterrupt:
+            ended_ids = {r.job_id for r in results}
+            left = [job_id for job_id in by_id if job_id not in ended_ids]
+            raise DetachedError(
+                f"stopped waiting; {len(left)} job(s) keep running remotely",
+                hint="reattach with 'transcriber jobs wait "
+                + " ".join(left)
+                + "', then 'transcriber jobs fetch ID -o DIR'",
+            ) from None
+        return results
     finally:
+        batch.close()
         if own_client:
             client.close()
 
 
-def _run(
-    settings, paths, formats, reporter, client, output_dir, diarize_options, include, exclude, wait
-) -> list[RemoteResult]:
-    extensions = [f.extension for f in formats] + ["txt", "json", "srt", "vtt", "tsv"]
-    options = task_options(settings, diarize_options)
-    names = [f.name for f in formats]
-    results: list[RemoteResult] = []
-    jobs: list[tuple[Candidate, Path, Submission]] = []
-    seen: dict[Path, Path] = {}
-    for cand in discover(paths, include, exclude, extensions):
-        base = output_base(cand, output_dir).absolute()
-        if base in seen:
-            results.append(
-                RemoteResult(
-                    FileResult(
-                        str(cand.path),
-                        "failed",
-                        error=f"{cand.path}: outputs would overwrite those of {seen[base]}; "
-                        "rename one or use -o",
-                    )
-                )
-            )
-            reporter.finished(results[-1])
-            continue
-        seen[base] = cand.path
-        try:
-            try:
-                info = media.probe(cand.path)
-            except NotMediaError as exc:
-                if cand.root is None:
-                    raise
-                results.append(RemoteResult(FileResult(str(cand.path), "ignored", reason=str(exc))))
-                reporter.finished(results[-1])
-                continue
-            reporter.submitting(cand.path, info.duration)
-            sub = client.submit(cand.path, options, formats=names, info=info)
-        except InputError as exc:
-            results.append(RemoteResult(FileResult(str(cand.path), "failed", error=str(exc))))
-            reporter.finished(results[-1])
-            continue
-        reporter.submitted(sub)
-        jobs.append((cand, base, sub))
-
-    if not wait:
-        for cand, _base, sub in jobs:
-            status = tasks_mod.COMPLETED if sub.reused else tasks_mod.QUEUED
-            results.append(
-                RemoteResult(FileResult(str(cand.path), status), sub.task_id, sub.reused)
-            )
-            reporter.finished(results[-1])
-        return results
-
-    ids = [sub.task_id for _, _, sub in jobs]
+def _submit(
+    batch: Batch,
+    client: RemoteClient,
+    options: JobOptions,
+    item: Item,
+    reporter: RemoteReporter,
+    report,
+) -> _Pending | None:
+    early = batch.precheck(item)
+    if early is not None:
+        report(early)
+        return None
+    sha = ""
     try:
-        final = client.wait(ids, on_update=reporter.update) if ids else {}
-    except KeyboardInterrupt:
-        raise DetachedError(
-            f"stopped waiting; {len(ids)} job(s) keep running remotely",
-            hint="reattach with 'transcriber jobs wait "
-            + " ".join(ids)
-            + "', then 'transcriber jobs fetch ID -o DIR'",
-        ) from None
-    for cand, base, sub in jobs:
-        doc = final[sub.task_id]
-        if doc["status"] == tasks_mod.COMPLETED:
-            try:
-                outputs = client.fetch(doc, base, formats)
-                file = result_from_task(cand.path, doc, outputs)
-            except TranscriberError as exc:
-                file = FileResult(str(cand.path), "failed", error=f"{cand.path}: {exc}")
-        else:
-            file = failure_from_task(cand.path, doc)
-        results.append(RemoteResult(file, sub.task_id, sub.reused))
-        reporter.finished(results[-1])
-    return results
+        info = batch.probe(item, media.probe)
+        if isinstance(info, FileResult):
+            report(info)
+            return None
+        sha = batch.content_hash(item)
+        reporter.submitting(item.path, info.duration)
+        sub = client.submit(
+            item.path,
+            options,
+            info=info,
+            sha256=sha,
+            formats=[f.name for f in batch.formats],
+            reuse=not batch.overwrite,
+        )
+    except InputError as exc:
+        report(batch.fail(item, sha, str(exc)))
+        return None
+    reporter.submitted(sub)
+    return _Pending(item, sha, sub)
 
 
-def exit_code(results: Sequence[RemoteResult]) -> ExitCode:
-    return ExitCode.FAILED if any(r.file.status == "failed" for r in results) else ExitCode.OK
+def _collect(batch: Batch, client: RemoteClient, p: _Pending, doc: JobDocument) -> FileResult:
+    """The outputs of an ended job, written where a local run writes them."""
+    remote = {"job_id": doc.id, "reused": p.sub.reused}
+    if doc.status is JobStatus.COMPLETED and doc.result is not None:
+        try:
+            texts = client.fetch_texts(doc, batch.formats)
+        except TranscriberError as exc:
+            return batch.fail(p.item, p.sha, str(exc), **remote)
+        return batch.finish(p.item, p.sha, texts, doc.result, **remote)
+    if doc.status is JobStatus.CANCELLED:
+        return batch.fail(p.item, p.sha, f"job {doc.id} was cancelled", **remote)
+    return batch.fail(p.item, p.sha, f"job {doc.id} failed: {doc.error or 'unknown'}", **remote)

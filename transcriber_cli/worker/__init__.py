@@ -1,1 +1,1 @@
-"""``transcriber worker``: consume the job queue and run the local pipeline on each task."""
+"""``transcriber worker``: consume the job queue and run the shared pipeline on each job."""

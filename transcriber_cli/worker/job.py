@@ -1,7 +1,7 @@
-"""One delivered message: claim the task, run the local pipeline on its mp3, publish results.
+"""One delivered message: claim the job, run the shared pipeline on its mp3, publish results.
 
 While the job runs a lease thread keeps the SQS message invisible and the MongoDB lease
-fresh; if the task stops being ours (cancelled, or taken over after our lease lapsed) the
+fresh; if the job stops being ours (cancelled, or taken over after our lease lapsed) the
 progress callback raises and the pipeline stops at its next chunk.
 """
 
@@ -13,15 +13,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from transcriber_cli import media
+from transcriber_cli.aws.s3 import Storage, audio_key, output_prefix
+from transcriber_cli.aws.sqs import JobQueue, Message
+from transcriber_cli.config import Settings
 from transcriber_cli.errors import CancelledError
-from transcriber_cli.remote import storage as storage_mod
-from transcriber_cli.remote import tasks as tasks_mod
-from transcriber_cli.remote.queue import JobQueue, Message
-from transcriber_cli.remote.storage import Storage
-from transcriber_cli.remote.tasks import TaskStore
+from transcriber_cli.formats.registry import available_formats
+from transcriber_cli.jobs.outputs import render
+from transcriber_cli.jobs.results import ResultSummary
+from transcriber_cli.pipeline.models import ModelCache
+from transcriber_cli.store.documents import JobDocument, JobStatus
+from transcriber_cli.store.mongo import JobNotFound, JobStore, now
 from transcriber_cli.worker import recovery
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,7 @@ class ReleaseRequested(Exception):
 
 
 class LeaseLost(Exception):
-    """Another worker owns the task now (our lease lapsed)."""
+    """Another worker owns the job now (our lease lapsed)."""
 
 
 @dataclass
@@ -45,24 +48,24 @@ class WorkerState:
     shutdown_grace: float
     stopping: threading.Event = field(default_factory=threading.Event)
     interrupted: threading.Event = field(default_factory=threading.Event)
-    active: dict[str, float] = field(default_factory=dict)  # task id -> start time
+    active: dict[str, float] = field(default_factory=dict)  # job id -> start time
 
 
 class Lease(threading.Thread):
-    """Extend message visibility and the task lease every third of the visibility timeout."""
+    """Extend message visibility and the job lease every third of the visibility timeout."""
 
     def __init__(
         self,
         queue: JobQueue,
-        tasks: TaskStore,
+        jobs: JobStore,
         message: Message,
-        task_id: str,
+        job_id: str,
         worker: str,
         timeout: int,
     ) -> None:
-        super().__init__(name=f"lease-{task_id[:8]}", daemon=True)
-        self.queue, self.tasks, self.message = queue, tasks, message
-        self.task_id, self.worker, self.timeout = task_id, worker, timeout
+        super().__init__(name=f"lease-{job_id[:8]}", daemon=True)
+        self.queue, self.jobs, self.message = queue, jobs, message
+        self.job_id, self.worker, self.timeout = job_id, worker, timeout
         self.done = threading.Event()
         self.lost = threading.Event()
 
@@ -71,11 +74,11 @@ class Lease(threading.Thread):
         while not self.done.wait(interval):
             try:
                 self.queue.extend(self.message.receipt, self.timeout)
-                if not self.tasks.renew(self.task_id, self.worker, self.timeout):
+                if not self.jobs.renew(self.job_id, self.worker, self.timeout):
                     self.lost.set()
                     return
             except Exception as exc:  # a blip must not kill the job; the next beat retries
-                log.warning("lease renewal for %s failed: %s", self.task_id, exc)
+                log.warning("lease renewal for %s failed: %s", self.job_id, exc)
 
     def stop(self) -> None:
         """Stop renewing and wait for a renewal in flight: the job's final queue operation
@@ -90,168 +93,164 @@ class JobRunner:
         self,
         *,
         state: WorkerState,
+        settings: Settings,
         queue: JobQueue,
         storage: Storage,
-        tasks: TaskStore,
-        engines: Any,
-        retry_delay: float,
+        jobs: JobStore,
+        models: ModelCache,
     ) -> None:
         self.state = state
+        self.settings = settings
         self.queue = queue
         self.storage = storage
-        self.tasks = tasks
-        self.engines = engines
-        self.retry_delay = retry_delay
+        self.jobs = jobs
+        self.models = models
 
     def handle(self, message: Message) -> str:
         """Process one message; returns what happened (for logs and tests)."""
-        if message.task_id is None:
-            log.warning("dropping a message without a task id: %r", message.body[:200])
+        if message.job_id is None:
+            log.warning("dropping a message without a job id: %r", message.body[:200])
             self.queue.delete(message.receipt)
             return "dropped"
-        task_id = message.task_id
+        job_id = message.job_id
         timeout = self.queue.visibility_timeout()
-        claimed = self.tasks.claim(task_id, self.state.worker_id, lease_seconds=timeout)
+        claimed = self.jobs.claim(job_id, self.state.worker_id, lease_seconds=timeout)
         current = claimed
         if claimed is None:
             try:
-                current = self.tasks.get(task_id)
-            except tasks_mod.TaskNotFound:
+                current = self.jobs.get(job_id)
+            except JobNotFound:
                 current = None
         action = recovery.on_delivery(current, claimed is not None)
         if action is recovery.Delivery.ACK:
             log.info(
-                "task %s is %s: acknowledging a duplicate delivery",
-                task_id,
-                current["status"] if current else "unknown",
+                "job %s is %s: acknowledging a duplicate delivery",
+                job_id,
+                current.status.value if current else "unknown",
             )
             self.queue.delete(message.receipt)
             return "skipped"
         if action is recovery.Delivery.DEFER:
-            lease_until = current.get("lease_until") if current else None
+            lease_until = current.lease_until if current else None
             wait = timeout
             if lease_until is not None:
-                wait = max(1, int((lease_until - tasks_mod.now()).total_seconds()) + 1)
+                wait = max(1, int((lease_until - now()).total_seconds()) + 1)
             self.queue.release(message.receipt, wait)
             return "deferred"
-        assert claimed is not None  # on_delivery only says PROCESS for a claimed task
+        assert claimed is not None  # on_delivery only says PROCESS for a claimed job
         return self._process(message, claimed)
 
     # --- the job ----------------------------------------------------------------------------------
-    def _process(self, message: Message, task: dict) -> str:
-        task_id = task["_id"]
+    def _process(self, message: Message, job: JobDocument) -> str:
+        job_id = job.id
         worker = self.state.worker_id
         lease = Lease(
-            self.queue, self.tasks, message, task_id, worker, self.queue.visibility_timeout()
+            self.queue, self.jobs, message, job_id, worker, self.queue.visibility_timeout()
         )
         lease.start()
         started = time.monotonic()
-        self.state.active[task_id] = started
-        log.info(
-            "processing task %s (attempt %d, %s)",
-            task_id,
-            task.get("attempts", 1),
-            task["source"]["name"],
-        )
+        self.state.active[job_id] = started
+        log.info("processing job %s (attempt %d, %s)", job_id, job.attempts, job.source.name)
         try:
-            outputs, transcript = self._run(task, lease, started)
+            outputs, result = self._run(job, lease, started)
             lease.stop()
             seconds = time.monotonic() - started
-            if self.tasks.complete(
-                task_id, worker, outputs=outputs, transcript=transcript, seconds=seconds
-            ):
+            if self.jobs.complete(job_id, worker, outputs=outputs, result=result, seconds=seconds):
                 self.queue.delete(message.receipt)
-                log.info("completed task %s in %.1f s", task_id, seconds)
+                log.info("completed job %s in %.1f s", job_id, seconds)
                 return "completed"
-            return self._lost(message, task_id)
+            return self._lost(message, job_id)
         except CancelledError:
             lease.stop()
-            self.storage.delete_prefix(storage_mod.output_prefix(task_id))
+            self.storage.delete_prefix(output_prefix(job_id))
             self.queue.delete(message.receipt)
-            log.info("task %s cancelled", task_id)
+            log.info("job %s cancelled", job_id)
             return "cancelled"
         except LeaseLost:
             lease.stop()
-            return self._lost(message, task_id)
+            return self._lost(message, job_id)
         except ReleaseRequested as exc:
             lease.stop()
-            self.tasks.release(task_id, worker, str(exc))
+            self.jobs.release(job_id, worker, str(exc))
             self.queue.release(message.receipt, 0)
-            log.info("released task %s: %s", task_id, exc)
+            log.info("released job %s: %s", job_id, exc)
             return "released"
         except Exception as exc:
             lease.stop()
-            return self._failed(message, task_id, exc)
+            return self._failed(message, job_id, exc)
         finally:
             lease.stop()
-            self.state.active.pop(task_id, None)
+            self.state.active.pop(job_id, None)
 
-    def _lost(self, message: Message, task_id: str) -> str:
-        doc = self.tasks.get(task_id)
-        if doc["status"] == tasks_mod.CANCELLED:
-            self.storage.delete_prefix(storage_mod.output_prefix(task_id))
+    def _lost(self, message: Message, job_id: str) -> str:
+        doc = self.jobs.get(job_id)
+        if doc.status is JobStatus.CANCELLED:
+            self.storage.delete_prefix(output_prefix(job_id))
             self.queue.delete(message.receipt)
             return "cancelled"
         # Another worker took over: its completion acknowledges its own delivery.
-        log.warning("task %s is no longer ours (%s)", task_id, doc["status"])
+        log.warning("job %s is no longer ours (%s)", job_id, doc.status.value)
         return "lost"
 
-    def _failed(self, message: Message, task_id: str, exc: Exception) -> str:
+    def _failed(self, message: Message, job_id: str, exc: Exception) -> str:
         reason = str(exc) or type(exc).__name__
         decision = recovery.on_failure(
-            exc, message.receive_count, self.queue.max_receive_count(), self.retry_delay
+            exc,
+            message.receive_count,
+            self.queue.max_receive_count(),
+            self.settings.worker_retry_delay,
         )
         log.error(
-            "task %s failed (delivery %d): %s",
-            task_id,
+            "job %s failed (delivery %d): %s",
+            job_id,
             message.receive_count,
             reason,
             exc_info=not recovery.is_permanent(exc),
         )
         if decision.final:
             reason = f"{reason} (after {message.receive_count} attempt(s))"
-        self.tasks.fail(task_id, self.state.worker_id, reason, final=decision.final)
+        self.jobs.fail(job_id, self.state.worker_id, reason, final=decision.final)
         if decision.dead_letter_now:
             self.queue.move_to_dead_letter(message, reason)
         else:
             self.queue.release(message.receipt, decision.retry_after)
         return "failed" if decision.final else "retry"
 
-    def _run(self, task: dict, lease: Lease, started: float) -> tuple[list[str], dict]:
-        from transcriber_cli.pipeline import transcribe_audio
+    def _run(
+        self, job: JobDocument, lease: Lease, started: float
+    ) -> tuple[list[str], ResultSummary]:
+        from transcriber_cli.pipeline.flow import transcribe_audio
 
-        task_id = task["_id"]
         worker = self.state.worker_id
-        progress = ProgressWriter(self.tasks, task_id, worker, lease, self.state, started)
+        progress = ProgressWriter(self.jobs, job.id, worker, lease, self.state, started)
         progress.write("downloading", 0, "downloading audio", force=True)
         with tempfile.TemporaryDirectory(prefix="transcriber-worker-") as tmp:
-            mp3 = self.storage.download_file(task["audio_key"], Path(tmp) / "audio.mp3")
+            # The key comes from the job id, never from the document.
+            mp3 = self.storage.download_file(audio_key(job.id), Path(tmp) / "audio.mp3")
             audio = media.decode_audio(mp3)
         progress.check()
-        loaded = self.engines.get(task.get("options") or {})
+        loaded = self.models.get(job.options.apply(self.settings))
         progress.write("transcribing", 0, "transcribing", force=True)
         progress.has_diarizer = loaded.diarizer is not None
         transcript = transcribe_audio(
             audio,
             engine=loaded.engine,
-            options=loaded.whisper_options,
+            options=job.options.whisper,
+            speakers=job.options.speakers,
             diarizer=loaded.diarizer,
-            diarize_options=loaded.diarize_options,
             diarization_note=loaded.diarization_note,
             progress=progress,
-            source=task["source"]["name"],
+            source=job.source.name,
         )
         progress.write("exporting", 99, "uploading outputs", force=True)
-        stem = Path(task["source"]["name"]).stem or "transcript"
-        prefix = storage_mod.output_prefix(task_id)
-        rendered = [
-            (f"{prefix}{stem}.{fmt.extension}", fmt.write(transcript))
-            for fmt in self.engines.formats()
-        ]
-        for key, text in rendered:
+        # Every registered format, so a later reuse of this job can serve any -f choice.
+        formats = list(available_formats().values())
+        stem = Path(Path(job.source.name).name).stem.strip(". ") or "transcript"
+        keys = [f"{output_prefix(job.id)}{stem}.{fmt.extension}" for fmt in formats]
+        for key, text in zip(keys, render(transcript, formats), strict=True):
             self.storage.put_text(key, text)
         progress.check()
-        return [key for key, _ in rendered], transcript.model_dump(mode="json")
+        return keys, ResultSummary.of(transcript)
 
 
 class ProgressWriter:
@@ -259,14 +258,14 @@ class ProgressWriter:
 
     def __init__(
         self,
-        tasks: TaskStore,
-        task_id: str,
+        jobs: JobStore,
+        job_id: str,
         worker: str,
         lease: Lease,
         state: WorkerState,
         started: float,
     ) -> None:
-        self.tasks, self.task_id, self.worker = tasks, task_id, worker
+        self.jobs, self.job_id, self.worker = jobs, job_id, worker
         self.lease, self.state, self.started = lease, state, started
         self.has_diarizer = False
         self._last = 0.0
@@ -288,10 +287,10 @@ class ProgressWriter:
             raise ReleaseRequested(reason)
 
     def _raise_lost(self) -> None:
-        doc = self.tasks.get(self.task_id)
-        if doc["status"] == tasks_mod.CANCELLED:
-            raise CancelledError(f"task {self.task_id} cancelled")
-        raise LeaseLost(self.task_id)
+        doc = self.jobs.get(self.job_id)
+        if doc.status is JobStatus.CANCELLED:
+            raise CancelledError(f"job {self.job_id} cancelled")
+        raise LeaseLost(self.job_id)
 
     def write(
         self,
@@ -306,8 +305,8 @@ class ProgressWriter:
         if not force and now - self._last < PROGRESS_INTERVAL:
             return
         self._last = now
-        if not self.tasks.progress(
-            self.task_id,
+        if not self.jobs.progress(
+            self.job_id,
             self.worker,
             stage=stage,
             percent=percent,

@@ -19,12 +19,12 @@ import uuid
 from dataclasses import dataclass
 
 from transcriber_cli import __version__
+from transcriber_cli.aws.s3 import Storage
+from transcriber_cli.aws.secrets import with_secrets
+from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
-from transcriber_cli.remote.queue import JobQueue
-from transcriber_cli.remote.secrets import with_secrets
-from transcriber_cli.remote.storage import Storage
-from transcriber_cli.remote.tasks import TaskStore
-from transcriber_cli.worker.engines import EngineCache
+from transcriber_cli.pipeline.models import ModelCache
+from transcriber_cli.store.mongo import JobStore
 from transcriber_cli.worker.imds import Imds
 from transcriber_cli.worker.job import JobRunner, WorkerState
 from transcriber_cli.worker.spot import SpotWatcher
@@ -56,10 +56,10 @@ class Worker:
             worker_id=f"{host}-{os.getpid()}-{uuid.uuid4().hex[:4]}",
             shutdown_grace=self.settings.worker_shutdown_grace,
         )
-        self.tasks = TaskStore.from_settings(self.settings)
+        self.jobs = JobStore.from_settings(self.settings)
         self.queue = JobQueue.from_settings(self.settings)
         self.storage = Storage.from_settings(self.settings)
-        self.engines = EngineCache(self.settings)
+        self.models = ModelCache()
         self.outcomes: dict[str, int] = {}
         self.reason = "stopped"
         self._last_work = time.monotonic()
@@ -90,15 +90,15 @@ class Worker:
 
     # --- the loop ---------------------------------------------------------------------------------
     def run(self) -> WorkerSummary:
-        self.tasks.ensure_indexes()
+        self.jobs.ensure_indexes()
         self._heartbeat()
         runner = JobRunner(
             state=self.state,
+            settings=self.settings,
             queue=self.queue,
             storage=self.storage,
-            tasks=self.tasks,
-            engines=self.engines,
-            retry_delay=self.settings.worker_retry_delay,
+            jobs=self.jobs,
+            models=self.models,
         )
         background = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
         if self.imds.available:
@@ -122,9 +122,9 @@ class Worker:
         finally:
             self._quit.set()
             try:
-                self.tasks.remove_worker(self.state.worker_id)
+                self.jobs.remove_worker(self.state.worker_id)
             finally:
-                self.tasks.close()
+                self.jobs.close()
         return WorkerSummary(self.state.worker_id, dict(self.outcomes), self.reason)
 
     def _consume(self, runner: JobRunner) -> None:
@@ -165,7 +165,7 @@ class Worker:
 
     # --- heartbeat and dead letters -------------------------------------------------------------
     def _heartbeat(self) -> None:
-        self.tasks.heartbeat(
+        self.jobs.heartbeat(
             self.state.worker_id,
             instance_id=self.instance_id,
             instance_type=self.instance_type,
@@ -182,17 +182,17 @@ class Worker:
                 self._heartbeat()
                 if time.monotonic() - last_sweep >= DLQ_SWEEP_SECONDS:
                     last_sweep = time.monotonic()
-                    sweep_dead_letters(self.queue, self.tasks)
+                    sweep_dead_letters(self.queue, self.jobs)
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
 
 
-def sweep_dead_letters(queue: JobQueue, tasks: TaskStore) -> int:
-    """Mark tasks whose message reached the DLQ as failed (e.g. a worker crashed each time)."""
+def sweep_dead_letters(queue: JobQueue, jobs: JobStore) -> int:
+    """Mark jobs whose message reached the DLQ as failed (e.g. a worker crashed each time)."""
     marked = 0
     for message in queue.dead_letters():
-        if message.task_id and tasks.mark_dead(
-            message.task_id,
+        if message.job_id and jobs.mark_dead(
+            message.job_id,
             f"message moved to the dead-letter queue after {queue.max_receive_count()} "
             "deliveries without a result",
         ):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from transcriber_cli.errors import InputError
-from transcriber_cli.remote import tasks as tasks_mod
+from transcriber_cli.store.documents import JobDocument
 
 
 class Delivery(Enum):
@@ -19,10 +19,10 @@ class Delivery(Enum):
     DEFER = "defer"  # another worker holds a live lease: let the message reappear later
 
 
-def on_delivery(task: dict | None, claimed: bool) -> Delivery:
+def on_delivery(job: JobDocument | None, claimed: bool) -> Delivery:
     if claimed:
         return Delivery.PROCESS
-    if task is None or task["status"] in tasks_mod.TERMINAL:
+    if job is None or job.status.ended:
         return Delivery.ACK
     return Delivery.DEFER
 

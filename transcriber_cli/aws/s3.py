@@ -1,4 +1,4 @@
-"""S3 for remote mode: the extracted mp3 under ``uploads/`` and exports under ``output/{task}/``.
+"""S3 for remote mode: the audio under ``uploads/`` and exports under ``output/{job}/``.
 
 Every object is written with SSE-S3 (AES256) explicitly, so a bucket policy that denies
 unencrypted PutObject accepts it. Large uploads go multipart through boto3's TransferConfig.
@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from transcriber_cli.aws.errors import NOT_FOUND, PermissionDenied, error_code, translate
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import SetupError
 
@@ -18,25 +19,31 @@ MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
 
 
-def audio_key(task_id: str) -> str:
-    return f"uploads/{task_id}.mp3"
+def audio_key(job_id: str) -> str:
+    return f"uploads/{job_id}.mp3"
 
 
-def output_prefix(task_id: str) -> str:
-    return f"output/{task_id}/"
+def output_prefix(job_id: str) -> str:
+    return f"output/{job_id}/"
 
 
 def resolve_bucket(settings: Settings) -> str:
     """``settings.bucket``, else the stack's bucket name (account id + region)."""
     if settings.bucket:
         return settings.bucket
-    from transcriber_cli.cloud.naming import bucket_name
-    from transcriber_cli.remote import aws
+    from transcriber_cli.aws.naming import bucket_name
+    from transcriber_cli.aws.session import account_id, region_name
 
-    sts = aws.client("sts", settings.region, settings.profile)
-    account = sts.get_caller_identity()["Account"]
-    region = aws.session(settings.region, settings.profile).region_name
-    return bucket_name(settings.stack, account, region)
+    account = account_id(settings.region, settings.profile)
+    return bucket_name(settings.stack, account, region_name(settings.region, settings.profile))
+
+
+class StorageError(SetupError):
+    pass
+
+
+class StorageNotFound(StorageError):
+    pass
 
 
 class Storage:
@@ -46,9 +53,9 @@ class Storage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
-        from transcriber_cli.remote import aws
+        from transcriber_cli.aws.session import client
 
-        return cls(aws.client("s3", settings.region, settings.profile), resolve_bucket(settings))
+        return cls(client("s3", settings.region, settings.profile), resolve_bucket(settings))
 
     def _transfer_config(self) -> Any:
         from boto3.s3.transfer import TransferConfig
@@ -112,42 +119,24 @@ class Storage:
         keys = self.list_keys(prefix)
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start : start + 1000]]
-            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            try:
+                self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            except Exception as exc:
+                raise self._error("delete", prefix, exc) from None
         return len(keys)
 
-    def delete(self, key: str) -> None:
-        self.s3.delete_object(Bucket=self.bucket, Key=key)
-
-    def exists(self, key: str) -> bool:
-        from transcriber_cli.remote.aws import error_code
-
-        try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
-        except Exception as exc:
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise self._error("check", key, exc) from None
-        return True
-
     def _error(self, action: str, key: str, exc: BaseException) -> Exception:
-        from transcriber_cli.remote.aws import error_code
-
         code = error_code(exc)
         if code == "NoSuchBucket":
             return SetupError(
                 f"bucket {self.bucket} does not exist",
                 hint="run 'transcriber infra up' or set TRANSCRIBER_BUCKET",
             )
-        if code in ("404", "NoSuchKey", "NotFound"):
+        if code in NOT_FOUND:
             return StorageNotFound(f"s3://{self.bucket}/{key} not found")
-        if code in ("AccessDenied", "403"):
-            return SetupError(f"access denied to s3://{self.bucket}/{key} ({action})")
+        if code == "403":  # HEAD requests carry no error code, only the status
+            return PermissionDenied(f"AWS denied access to s3://{self.bucket}/{key} ({action})")
+        typed = translate(exc, "s3")
+        if typed is not None:
+            return typed
         return StorageError(f"cannot {action} s3://{self.bucket}/{key}: {code or exc}")
-
-
-class StorageError(SetupError):
-    pass
-
-
-class StorageNotFound(StorageError):
-    pass

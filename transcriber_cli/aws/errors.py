@@ -1,4 +1,8 @@
-"""AWS failures as one-line typed errors that name the denied action (``s3:CreateBucket``)."""
+"""AWS failures as one-line typed errors; a denied call names its IAM action (``s3:PutObject``).
+
+Every message about credentials, regions and permissions is written here once, for the
+commands that manage the stack and for the client and worker alike.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from transcriber_cli.errors import SetupError, TranscriberError
-from transcriber_cli.remote.aws import error_code
 
 ACCESS_DENIED = {
     "AccessDenied",
@@ -24,6 +27,8 @@ BAD_CREDENTIALS = {
     "ExpiredTokenException",
     "AuthFailure",
 }
+NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
 
 class PermissionDenied(SetupError):
@@ -34,15 +39,41 @@ class CloudError(TranscriberError):
     """Any other AWS error, reported on one line with the call that failed."""
 
 
-def _translate(exc: BaseException, service: str | None) -> TranscriberError | None:
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError, else None."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def no_credentials() -> SetupError:
+    return SetupError(
+        "no AWS credentials found",
+        hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run 'aws configure'",
+    )
+
+
+def bad_credentials(code: str) -> SetupError:
+    return SetupError(
+        f"AWS rejected the credentials ({code})",
+        hint="check AWS_PROFILE / access keys, or refresh an expired session",
+    )
+
+
+def no_region() -> SetupError:
+    return SetupError(
+        "no AWS region configured",
+        hint="pass --region, set AWS_REGION, or set region in the config file",
+    )
+
+
+def translate(exc: BaseException, service: str | None = None) -> TranscriberError | None:
+    """The typed error for credential, endpoint and permission failures; None for others."""
     import botocore.exceptions
 
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return SetupError(
-            "no AWS credentials found",
-            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-            "or run 'aws configure'",
-        )
+        return no_credentials()
     if isinstance(exc, botocore.exceptions.EndpointConnectionError):
         return SetupError(
             f"cannot reach AWS endpoint {exc.kwargs.get('endpoint_url')}",
@@ -56,10 +87,7 @@ def _translate(exc: BaseException, service: str | None) -> TranscriberError | No
                 f"AWS denied {action}", hint="grant this action to your IAM user or role"
             )
         if code in BAD_CREDENTIALS:
-            return SetupError(
-                f"AWS rejected the credentials ({code})",
-                hint="check AWS_PROFILE / access keys, or refresh an expired session",
-            )
+            return bad_credentials(code)
     return None
 
 
@@ -79,7 +107,7 @@ class Client:
             try:
                 return method(*args, **kwargs)
             except Exception as exc:
-                typed = _translate(exc, self.service)
+                typed = translate(exc, self.service)
                 if typed is not None:
                     raise typed from None
                 raise
@@ -92,7 +120,7 @@ class Client:
             for page in self.raw.get_paginator(operation).paginate(**kwargs):
                 yield from page.get(key, [])
         except Exception as exc:
-            typed = _translate(exc, self.service)
+            typed = translate(exc, self.service)
             if typed is not None:
                 raise typed from None
             raise
@@ -108,12 +136,12 @@ def aws_errors() -> Iterator[None]:
     except TranscriberError:
         raise
     except botocore.exceptions.ClientError as exc:
-        typed = _translate(exc, None)
+        typed = translate(exc)
         if typed is not None:
             raise typed from None
         code = error_code(exc) or "error"
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
         raise CloudError(f"AWS {exc.operation_name} failed: {code}: {message}") from None
     except botocore.exceptions.BotoCoreError as exc:
-        typed = _translate(exc, None)
+        typed = translate(exc)
         raise (typed or CloudError(f"AWS call failed: {exc}")) from None

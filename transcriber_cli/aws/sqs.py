@@ -1,8 +1,7 @@
-"""SQS for remote mode: one message ``{"task_id": ...}`` per job, a dead-letter queue behind it.
+"""SQS for remote mode: one message ``{"job_id": ...}`` per job, a dead-letter queue behind it.
 
-Delivery is at least once: a message can arrive twice, or again after a worker died. The
-task document in MongoDB (``remote/tasks.py``) decides who works on what; this module only
-moves messages.
+Delivery is at least once: a message can arrive twice, or again after a worker died. The job
+document in MongoDB (``store/``) decides who works on what; this module only moves messages.
 """
 
 from __future__ import annotations
@@ -11,13 +10,27 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from transcriber_cli.aws.errors import NO_SUCH_QUEUE, error_code
+from transcriber_cli.aws.naming import queue_name
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import SetupError
 
 
+def queue_depth(sqs: Any, url: str) -> dict[str, int]:
+    """Messages waiting and in flight (approximate, as SQS counts them)."""
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return {
+        "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
+        "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    }
+
+
 @dataclass(frozen=True)
 class Message:
-    task_id: str | None  # None: a body we do not understand (acknowledged and dropped)
+    job_id: str | None  # None: a body we do not understand (acknowledged and dropped)
     receipt: str
     message_id: str
     receive_count: int
@@ -28,13 +41,10 @@ def resolve_queue_url(settings: Settings, sqs: Any) -> str:
     """``settings.queue_url``, else the stack's queue looked up by name."""
     if settings.queue_url:
         return settings.queue_url
-    from transcriber_cli.cloud.naming import queue_name
-    from transcriber_cli.remote.aws import error_code
-
     try:
         return sqs.get_queue_url(QueueName=queue_name(settings.stack))["QueueUrl"]
     except Exception as exc:
-        if error_code(exc) in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+        if error_code(exc) in NO_SUCH_QUEUE:
             raise SetupError(
                 f"queue {queue_name(settings.stack)} does not exist",
                 hint="run 'transcriber infra up' or set TRANSCRIBER_QUEUE_URL",
@@ -50,19 +60,19 @@ class JobQueue:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobQueue:
-        from transcriber_cli.remote import aws
+        from transcriber_cli.aws.session import client
 
-        sqs = aws.client("sqs", settings.region, settings.profile)
+        sqs = client("sqs", settings.region, settings.profile)
         return cls(sqs, resolve_queue_url(settings, sqs))
 
     # --- messages ---------------------------------------------------------------------------
-    def send(self, task_id: str, url: str | None = None, reason: str | None = None) -> str:
+    def send(self, job_id: str, url: str | None = None, reason: str | None = None) -> str:
         attributes = {}
         if reason:
             attributes["reason"] = {"DataType": "String", "StringValue": reason[:1000]}
         reply = self.sqs.send_message(
             QueueUrl=url or self.url,
-            MessageBody=json.dumps({"task_id": task_id}),
+            MessageBody=json.dumps({"job_id": job_id}),
             MessageAttributes=attributes,
         )
         return reply["MessageId"]
@@ -81,12 +91,12 @@ class JobQueue:
     @staticmethod
     def _parse(raw: dict) -> Message:
         try:
-            task_id = json.loads(raw["Body"]).get("task_id")
-            task_id = task_id if isinstance(task_id, str) and task_id else None
+            job_id = json.loads(raw["Body"]).get("job_id")
+            job_id = job_id if isinstance(job_id, str) and job_id else None
         except (ValueError, AttributeError):
-            task_id = None
+            job_id = None
         return Message(
-            task_id=task_id,
+            job_id=job_id,
             receipt=raw["ReceiptHandle"],
             message_id=raw["MessageId"],
             receive_count=int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
@@ -113,7 +123,7 @@ class JobQueue:
         if dlq is None:
             self.delete(message.receipt)
             return
-        self.send(message.task_id or "", url=dlq, reason=reason)
+        self.send(message.job_id or "", url=dlq, reason=reason)
         self.delete(message.receipt)
 
     # --- attributes ---------------------------------------------------------------------------
@@ -142,21 +152,6 @@ class JobQueue:
         name = arn.rsplit(":", 1)[-1]
         account = arn.split(":")[4]
         return self.sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
-
-    def depth(self) -> dict[str, int]:
-        attrs = self.attributes(refresh=True)
-        depth = {
-            "visible": int(attrs.get("ApproximateNumberOfMessages", 0)),
-            "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-            "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
-        }
-        dlq = self.dlq_url()
-        if dlq:
-            dlq_attrs = self.sqs.get_queue_attributes(
-                QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-            depth["dead_letter"] = int(dlq_attrs.get("ApproximateNumberOfMessages", 0))
-        return depth
 
     def dead_letters(self, max_messages: int = 10) -> list[Message]:
         """Peek at the DLQ; the messages stay there (for the alarm and for people)."""

@@ -10,7 +10,7 @@ import pytest
 
 from transcriber_cli import media
 from transcriber_cli.errors import MediaError, NotMediaError
-from transcriber_cli.readahead import ReadAhead
+from transcriber_cli.local.readahead import ReadAhead
 
 
 @pytest.fixture

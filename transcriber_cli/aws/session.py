@@ -1,4 +1,5 @@
-"""The one place boto3 is imported (lazily), as skypilot's ``adaptors/aws.py`` does.
+"""Sessions and clients: the one place boto3 is imported (lazily), as skypilot's
+``adaptors/aws.py`` does.
 
 Sessions honour settings (region, profile) and the standard environment, including
 ``AWS_ENDPOINT_URL`` which botocore applies to every client: that is how tests point the
@@ -10,6 +11,13 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from transcriber_cli.aws.errors import (
+    BAD_CREDENTIALS,
+    bad_credentials,
+    error_code,
+    no_credentials,
+    no_region,
+)
 from transcriber_cli.errors import SetupError
 
 if TYPE_CHECKING:
@@ -37,25 +45,10 @@ def client(service: str, region: str | None = None, profile: str | None = None) 
 
     sess = session(region, profile)
     if sess.region_name is None:
-        raise SetupError(
-            "no AWS region configured",
-            hint="pass --region, set AWS_REGION, or set region in the config file",
-        )
+        raise no_region()
     if sess.get_credentials() is None:
-        raise SetupError(
-            "no AWS credentials found",
-            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
-            "or run 'aws configure'",
-        )
+        raise no_credentials()
     return sess.client(service, config=Config(retries=_RETRIES, user_agent_extra="transcriber"))
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The AWS error code of a botocore ClientError, else None."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return response.get("Error", {}).get("Code")
-    return None
 
 
 def account_id(region: str | None = None, profile: str | None = None) -> str:
@@ -65,25 +58,25 @@ def account_id(region: str | None = None, profile: str | None = None) -> str:
     try:
         return client("sts", region, profile).get_caller_identity()["Account"]
     except botocore.exceptions.NoCredentialsError:
-        raise SetupError("no AWS credentials found") from None
+        raise no_credentials() from None
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in ("InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken"):
-            raise SetupError(
-                f"AWS rejected the credentials ({error_code(exc)})",
-                hint="check AWS_PROFILE / access keys, or refresh an expired session",
-            ) from None
+        code = error_code(exc)
+        if code in BAD_CREDENTIALS:
+            raise bad_credentials(code or "") from None
         raise
+
+
+def region_name(region: str | None = None, profile: str | None = None) -> str:
+    name = session(region, profile).region_name
+    if name is None:
+        raise no_region()
+    return name
 
 
 def check_region(region: str | None = None, profile: str | None = None) -> str:
     """The session's region, refused early when AWS does not know it (typos like 'us-east1')."""
     sess = session(region, profile)
-    name = sess.region_name
-    if name is None:
-        raise SetupError(
-            "no AWS region configured",
-            hint="pass --region, set AWS_REGION, or set region in the config file",
-        )
+    name = region_name(region, profile)
     known = (
         set(sess.get_available_regions("ec2"))
         | set(sess.get_available_regions("ec2", partition_name="aws-us-gov"))

@@ -12,33 +12,40 @@ import logging
 
 from pydantic import SecretStr
 
-from transcriber_cli.cloud.naming import ssm_parameter
+from transcriber_cli.aws.errors import error_code
+from transcriber_cli.aws.naming import ssm_parameter
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import SetupError
+from transcriber_cli.errors import SetupError, UsageError
 
 log = logging.getLogger(__name__)
 
 SECRET_NAMES = ("mongodb_url", "hf_token")
 
 
+def check_secret_name(name: str) -> str:
+    if name not in SECRET_NAMES:
+        raise UsageError(f"unknown secret {name!r}: use one of {', '.join(SECRET_NAMES)}")
+    return name
+
+
 def read_ssm_secret(settings: Settings, name: str) -> SecretStr | None:
     """The decrypted parameter, or None when it does not exist or SSM cannot be asked."""
-    from transcriber_cli.remote import aws
+    from transcriber_cli.aws.session import client
 
     try:
-        ssm = aws.client("ssm", settings.region, settings.profile)
+        ssm = client("ssm", settings.region, settings.profile)
         reply = ssm.get_parameter(Name=ssm_parameter(settings.stack, name), WithDecryption=True)
     except SetupError:
         return None
     except Exception as exc:  # ParameterNotFound, AccessDenied, no endpoint: use the fallback
-        log.debug("SSM parameter %s not used: %s", name, aws.error_code(exc) or type(exc).__name__)
+        log.debug("SSM parameter %s not used: %s", name, error_code(exc) or type(exc).__name__)
         return None
     return SecretStr(reply["Parameter"]["Value"])
 
 
 def resolve_secret(settings: Settings, name: str) -> SecretStr | None:
-    if name not in SECRET_NAMES:
-        raise ValueError(f"unknown secret {name!r}")
+    """The SSM value where the stack has one, else the setting (env / config file)."""
+    check_secret_name(name)
     found = read_ssm_secret(settings, name)
     if found is not None:
         return found

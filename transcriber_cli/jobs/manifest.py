@@ -1,4 +1,4 @@
-"""Skip/resume manifest: which outputs were produced from which content with which options.
+"""The manifest: which outputs were produced from which content with which options.
 
 A SQLite file in the state directory (safe for concurrent runs and crashes). Keyed by the
 output base path; a rerun skips an entry whose file is unchanged (size + mtime, else
@@ -7,13 +7,11 @@ SHA-256) and whose options key matches, so finished files are skipped without ha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from transcriber_cli.fsutil import sha256_file
 
@@ -31,12 +29,6 @@ CREATE TABLE IF NOT EXISTS entries (
     updated REAL NOT NULL
 )
 """
-
-
-def options_key(options: dict[str, Any]) -> str:
-    """A stable digest of the options that change results."""
-    blob = json.dumps(options, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @dataclass

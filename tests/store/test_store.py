@@ -1,0 +1,223 @@
+"""JobStore transitions over TCP to the Mongo wire server, typed documents, the recovery
+policy and the Mongo URL from SSM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import pytest
+
+from transcriber_cli.errors import MediaError, SetupError
+from transcriber_cli.jobs.options import JobOptions
+from transcriber_cli.jobs.results import ResultSummary
+from transcriber_cli.store import mongo
+from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
+from transcriber_cli.worker import recovery
+
+SHA = "ab" * 32
+
+
+@pytest.fixture
+def store(mongo_wire: str):
+    from transcriber_cli.config import load_settings
+
+    settings = load_settings(mongodb_url=mongo_wire, mongodb_database=f"u{uuid.uuid4().hex[:10]}")
+    # No AWS here: SSM is unreachable, so the settings value is the fallback that is used.
+    s = mongo.JobStore.from_settings(settings)
+    s.ensure_indexes()
+    yield s
+    s.close()
+
+
+def new_job(store, key: str = "k1") -> str:
+    job_id = uuid.uuid4().hex
+    stamp = mongo.now()
+    store.create(
+        JobDocument(
+            _id=job_id,
+            options=JobOptions(model="tiny.en", num_speakers=2),
+            options_key=key,
+            formats=["txt"],
+            source=Source(name="a.mp4", sha256=SHA, duration=3.0),
+            audio=Audio(sha256=SHA, bytes=10),
+            created=stamp,
+            updated=stamp,
+        )
+    )
+    return job_id
+
+
+def test_only_one_worker_claims_and_completes(store):
+    job_id = new_job(store)
+    first = store.claim(job_id, "w1", lease_seconds=30)
+    assert first.status is JobStatus.PROCESSING and first.attempts == 1 and first.worker == "w1"
+    assert first.options == JobOptions(model="tiny.en", num_speakers=2)  # typed round trip
+    assert store.claim(job_id, "w2", lease_seconds=30) is None  # lease still live
+    assert not store.progress(job_id, "w2", stage="transcribe", percent=5, message="x")
+    assert store.progress(job_id, "w1", stage="transcribe", percent=5, message="x")
+    summary = ResultSummary(duration=3.0, language="en", speakers=["A"])
+    assert not store.complete(job_id, "w2", outputs=[], result=summary, seconds=1)
+    assert store.complete(job_id, "w1", outputs=["output/x.txt"], result=summary, seconds=1)
+    assert not store.complete(job_id, "w1", outputs=[], result=summary, seconds=1)
+    doc = store.get(job_id)
+    assert doc.status is JobStatus.COMPLETED and doc.result == summary
+    assert doc.outputs == ["output/x.txt"] and doc.cost.seconds == 1
+    assert store.claim(job_id, "w3", lease_seconds=30) is None  # completed stays completed
+    assert store.find_reusable(SHA, "k1").id == job_id
+    assert store.find_reusable(SHA, "other-options") is None
+
+
+def test_the_document_holds_state_and_pointers_not_the_transcript(store):
+    """The transcript lives once, in the S3 exports: no segments or words in Mongo."""
+    job_id = new_job(store)
+    store.claim(job_id, "w1", lease_seconds=30)
+    store.complete(job_id, "w1", outputs=["output/x.json"], result=ResultSummary(), seconds=1)
+    raw = store.jobs.find_one({"_id": job_id})
+    assert "segments" not in raw and "segments" not in raw["result"]
+    assert set(raw) == set(JobDocument.model_fields) - {"id"} | {"_id"}
+    assert store.db["segments"].count_documents({}) == 0
+
+
+def test_documents_are_validated_on_read(store):
+    job_id = new_job(store)
+    store.jobs.update_one({"_id": job_id}, {"$set": {"options.beam_size": 10**9}})
+    with pytest.raises(mongo.BadJobDocument, match="beam_size"):
+        store.get(job_id)
+    store.jobs.update_one({"_id": job_id}, {"$set": {"options.beam_size": 5, "audio_key": "x"}})
+    with pytest.raises(mongo.BadJobDocument, match="audio_key"):  # unknown fields are refused
+        store.get(job_id)
+
+
+def test_expired_lease_is_taken_over(store):
+    job_id = new_job(store)
+    assert store.claim(job_id, "w1", lease_seconds=0.2)
+    time.sleep(0.4)
+    taken = store.claim(job_id, "w2", lease_seconds=30)
+    assert taken.worker == "w2" and taken.attempts == 2
+    assert not store.renew(job_id, "w1", 30)  # the old worker learns it lost the job
+    assert store.renew(job_id, "w2", 30)
+
+
+def test_cancel_retry_fail_release(store):
+    job_id = new_job(store)
+    store.claim(job_id, "w1", lease_seconds=30)
+    assert store.cancel(job_id).status is JobStatus.CANCELLED
+    assert not store.renew(job_id, "w1", 30)  # the worker stops at its next beat
+    with pytest.raises(mongo.JobStateError, match="nothing to cancel"):
+        store.cancel(job_id)
+    assert store.retry(job_id).attempts == 0
+    store.claim(job_id, "w1", lease_seconds=30)
+    assert store.fail(job_id, "w1", "boom", final=False)
+    assert store.get(job_id).status is JobStatus.QUEUED
+    store.claim(job_id, "w1", lease_seconds=30)
+    assert store.release(job_id, "w1", "spot interruption")
+    doc = store.get(job_id)
+    assert doc.status is JobStatus.QUEUED and doc.attempts == 1  # release undoes the count
+    store.claim(job_id, "w1", lease_seconds=30)
+    assert store.fail(job_id, "w1", "bad audio", final=True)
+    assert store.get(job_id).status is JobStatus.FAILED
+    assert not store.mark_dead(job_id, "dlq")  # already ended: the first reason stays
+    other = new_job(store)
+    assert store.mark_dead(other, "moved to the dead-letter queue")
+    assert store.get(other).error == "moved to the dead-letter queue"
+    with pytest.raises(mongo.JobNotFound):
+        store.get("missing")
+
+
+def test_list_and_workers(store):
+    ids = []
+    for _ in range(3):
+        ids.append(new_job(store))
+        time.sleep(0.005)  # BSON dates keep milliseconds: distinct creation times, newest first
+    store.claim(ids[0], "w1", lease_seconds=30)
+    assert [d.id for d in store.list_jobs("queued")] == list(reversed(ids[1:]))
+    assert len(store.list_jobs()) == 3
+    store.heartbeat("w1", instance_id="i-1", instance_type="g5.xlarge", jobs=[ids[0]])
+    beats = store.list_workers()
+    assert beats[0].id == "w1" and beats[0].jobs == [ids[0]]
+    assert beats[0].last_seen > dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=10)
+    store.remove_worker("w1")
+    assert store.list_workers() == []
+
+
+def test_public_form_is_the_document_with_a_job_id(store):
+    doc = store.get(new_job(store))
+    data = doc.public()
+    assert data["schema"] == "transcriber.job/1" and data["job_id"] == doc.id
+    assert set(data) == {"schema", "job_id"} | set(JobDocument.model_fields) - {"id"}
+    assert data["options"]["num_speakers"] == 2 and data["status"] == "queued"
+
+
+def test_wire_server_returns_whole_cursors(store):
+    """pymongo must never need getMore: a 1000-document find comes back in one batch."""
+    store.jobs.insert_many([{"_id": f"x{i}", "status": "completed"} for i in range(1000)])
+    cursor = store.jobs.find({"status": "completed"})
+    first = next(cursor)
+    assert first and cursor.cursor_id == 0  # nothing left on the server
+    assert len(list(store.jobs.find({"status": "completed"}))) == 1000
+
+
+def test_unreachable_mongo_is_one_line_without_secrets():
+    from transcriber_cli.config import load_settings
+
+    settings = load_settings(
+        mongodb_url="mongodb://user:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=300"
+    )
+    store = mongo.JobStore.from_settings(settings)
+    with pytest.raises(SetupError) as info:
+        store.get("x")
+    assert "hunter2" not in str(info.value) and "cannot reach MongoDB" in str(info.value)
+
+
+def test_mongo_url_from_ssm(aws, mongo_wire, monkeypatch):
+    from transcriber_cli.aws.secrets import resolve_secret
+    from transcriber_cli.aws.session import client
+    from transcriber_cli.config import load_settings
+
+    ssm = client("ssm", "us-east-1")
+    ssm.put_parameter(Name="/transcriber/demo/mongodb_url", Value=mongo_wire, Type="SecureString")
+    monkeypatch.setenv("TRANSCRIBER_MONGODB_URL", "mongodb://fallback.invalid/")
+    settings = load_settings(stack="demo")
+    assert resolve_secret(settings, "mongodb_url").get_secret_value() == mongo_wire
+    assert mongo_wire not in repr(resolve_secret(settings, "mongodb_url"))
+    other = load_settings(stack="other")  # no parameter: the environment is the fallback
+    assert resolve_secret(other, "mongodb_url").get_secret_value() == "mongodb://fallback.invalid/"
+    store = mongo.JobStore.from_settings(settings)
+    store.db.command("ping")
+    store.close()
+
+
+def doc_with(status: JobStatus) -> JobDocument:
+    stamp = mongo.now()
+    return JobDocument(
+        _id=uuid.uuid4().hex,
+        status=status,
+        options=JobOptions(),
+        options_key="k",
+        source=Source(name="a.mp4", sha256=SHA, duration=1.0),
+        audio=Audio(sha256=SHA, bytes=1),
+        created=stamp,
+        updated=stamp,
+    )
+
+
+def test_recovery_policy():
+    assert recovery.on_delivery(None, claimed=False) is recovery.Delivery.ACK
+    for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        assert recovery.on_delivery(doc_with(status), claimed=False) is recovery.Delivery.ACK
+    processing = doc_with(JobStatus.PROCESSING)
+    assert recovery.on_delivery(processing, False) is recovery.Delivery.DEFER
+    assert recovery.on_delivery(doc_with(JobStatus.QUEUED), True) is recovery.Delivery.PROCESS
+    poison = recovery.on_failure(MediaError("x: cannot decode audio"), 1, 3, 30)
+    assert poison.final and poison.dead_letter_now
+    transient = recovery.on_failure(RuntimeError("s3 blip"), 2, 3, 30)
+    assert not transient.final and transient.retry_after == 60
+    last = recovery.on_failure(RuntimeError("s3 blip"), 3, 3, 30)
+    assert last.final and not last.dead_letter_now
+    kw = dict(elapsed=10.0, total=100.0, grace=30.0)
+    assert not recovery.should_release(stopping=False, interrupted=False, done=50, **kw)
+    assert not recovery.should_release(stopping=True, interrupted=False, done=90, **kw)
+    assert recovery.should_release(stopping=True, interrupted=False, done=10, **kw)
+    assert recovery.should_release(stopping=False, interrupted=True, done=99, **kw)

@@ -1,0 +1,132 @@
+"""The steps every run takes for each input, wherever the transcription happens.
+
+``Batch`` holds what a run decided up front (formats, output folder, ``--overwrite``, the
+resume key) and answers, per input: does it clash with another input's outputs, can it be
+skipped, is it media at all, and, once its outputs are known, writes them and records the
+outcome in the manifest. The local runner and the remote client drive the same steps, so one
+folder gives the same statuses and files either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from transcriber_cli import media
+from transcriber_cli.config import Settings
+from transcriber_cli.formats.base import OutputFormat
+from transcriber_cli.formats.registry import output_extensions
+from transcriber_cli.jobs.inputs import Candidate, Ignored, discover, probe_input
+from transcriber_cli.jobs.manifest import Manifest
+from transcriber_cli.jobs.outputs import output_base, output_paths, write_outputs
+from transcriber_cli.jobs.results import FileResult, ResultSummary, Status
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input of the run and where its outputs go."""
+
+    candidate: Candidate
+    base: Path  # absolute output path without extension
+    outputs: tuple[Path, ...]
+    clash: Path | None  # an earlier input that writes the same outputs
+
+    @property
+    def path(self) -> Path:
+        return self.candidate.path
+
+    @property
+    def name(self) -> str:
+        return str(self.candidate.path)
+
+
+class Batch:
+    def __init__(
+        self,
+        settings: Settings,
+        formats: Sequence[OutputFormat],
+        *,
+        key: str,
+        output_dir: Path | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.formats = list(formats)
+        self.key = key
+        self.output_dir = output_dir
+        self.overwrite = overwrite
+        self.manifest = Manifest(settings.state_dir / "manifest.sqlite3")
+
+    def close(self) -> None:
+        self.manifest.close()
+
+    def items(
+        self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> list[Item]:
+        # Outputs of any registered format, not only of those asked for now, are not inputs.
+        found = discover(paths, include, exclude, output_extensions())
+        items: list[Item] = []
+        seen: dict[Path, Path] = {}
+        for cand in found:
+            base = output_base(cand, self.output_dir).absolute()
+            clash = seen.setdefault(base, cand.path)
+            outputs = tuple(output_paths(base, self.formats))
+            items.append(Item(cand, base, outputs, clash if clash != cand.path else None))
+        return items
+
+    # --- before any work ---------------------------------------------------------------------
+    def precheck(self, item: Item) -> FileResult | None:
+        """A result without any work: a clash fails, finished work is skipped."""
+        if item.clash is not None:
+            return FileResult.failed(
+                item.name,
+                f"outputs would overwrite those of {item.clash}; rename one or use -o",
+            )
+        reason = self.skip_reason(item)
+        if reason:
+            return FileResult(item.name, Status.SKIPPED, [str(o) for o in item.outputs],
+                              reason=reason)  # fmt: skip
+        return None
+
+    def skip_reason(self, item: Item) -> str | None:
+        if self.overwrite or item.clash is not None or not item.path.is_file():
+            return None
+        if not all(o.exists() for o in item.outputs):
+            return None
+        entry = self.manifest.get(item.base)
+        if entry is None:
+            return "outputs exist (use --overwrite to redo)"
+        if entry.status != "done" or entry.options_key != self.key:
+            return None
+        if self.manifest.content_hash(item.path, entry) != entry.sha256:
+            return None
+        return "already transcribed with these options"
+
+    def probe(
+        self, item: Item, probe: Callable[[Path], media.MediaInfo] = media.probe
+    ) -> media.MediaInfo | FileResult:
+        """The input's media info, or its ``ignored`` result; raises ``InputError``."""
+        try:
+            return probe_input(item.candidate, self.settings.max_duration_hours, probe)
+        except Ignored as exc:
+            return FileResult(item.name, Status.IGNORED, reason=str(exc))
+
+    def content_hash(self, item: Item) -> str:
+        return self.manifest.content_hash(item.path, self.manifest.get(item.base))
+
+    # --- after the work ----------------------------------------------------------------------
+    def finish(self, item: Item, sha: str, texts: Sequence[str], summary: ResultSummary,
+               **remote: object) -> FileResult:  # fmt: skip
+        """Write every output (all or nothing) and record the input as done."""
+        write_outputs(item.outputs, texts)
+        self.manifest.record(item.base, item.path, sha256=sha, key=self.key, status="done",
+                             outputs=list(item.outputs))  # fmt: skip
+        return FileResult.done(item.name, [str(o) for o in item.outputs], summary, **remote)
+
+    def fail(self, item: Item, sha: str, error: str, **remote: object) -> FileResult:
+        """Record the failure (a rerun redoes the input) and say why, naming the file."""
+        if sha and item.path.is_file():
+            self.manifest.record(item.base, item.path, sha256=sha, key=self.key,
+                                 status="failed", error=error)  # fmt: skip
+        return FileResult.failed(item.name, error, **remote)

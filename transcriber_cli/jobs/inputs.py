@@ -1,0 +1,94 @@
+"""Which inputs a run takes, and what probing one says about it.
+
+Both runners find inputs the same way and classify a file ffprobe cannot read the same way:
+found in a folder and not named like a recording (``notes.txt``) it is *ignored*; named on
+the command line, or named like one (a broken ``talk.mp4``), it is a *failure*.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from transcriber_cli import media
+from transcriber_cli.errors import InputError, NotMediaError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    root: Path | None  # the folder it was found in (None: named on the command line)
+
+
+class Ignored(Exception):
+    """Not media, found in a folder: reported, not a failure."""
+
+
+def _matches(rel: str, patterns: Sequence[str]) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def discover(
+    paths: Iterable[Path],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    output_extensions: Iterable[str] = (),
+) -> Iterator[Candidate]:
+    """Yield named files as they are and every file below named folders, sorted, recursively.
+
+    Hidden files and folders are left out, and so are outputs: a file with an output
+    extension beside a file of the same stem."""
+    out_ext = {"." + e.lower() for e in output_extensions}
+    for path in paths:
+        if not path.is_dir():
+            yield Candidate(path, None)
+            continue
+        for dirpath, dirnames, filenames in os.walk(path):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            stems = {Path(f).stem for f in filenames if Path(f).suffix.lower() not in out_ext}
+            for name in sorted(filenames):
+                file = Path(dirpath) / name
+                rel = file.relative_to(path).as_posix()
+                if name.startswith("."):
+                    continue
+                if file.suffix.lower() in out_ext and file.stem in stems:
+                    continue
+                if include and not _matches(rel, include):
+                    continue
+                if exclude and _matches(rel, exclude):
+                    continue
+                yield Candidate(file, path)
+
+
+def check_duration(info: media.MediaInfo, max_hours: float) -> None:
+    if info.duration > max_hours * 3600:
+        raise InputError(
+            f"{info.path}: {_clock(info.duration)} long, over the {_clock(max_hours * 3600)} "
+            "limit (raise max_duration_hours to allow it)"
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def probe_input(
+    candidate: Candidate,
+    max_hours: float,
+    probe: Callable[[Path], media.MediaInfo] = media.probe,
+) -> media.MediaInfo:
+    """Probe one input: ``Ignored`` for a non-media file found in a folder, ``InputError``
+    for a bad input (missing, empty, corrupt, no audio, too long)."""
+    try:
+        info = probe(candidate.path)
+    except NotMediaError as exc:
+        if candidate.root is not None and not media.has_media_extension(candidate.path):
+            raise Ignored(str(exc)) from None
+        raise
+    check_duration(info, max_hours)
+    return info

@@ -1,0 +1,34 @@
+"""Where a run's outputs go: names, clashes, rendering, and writing them all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from transcriber_cli.formats.base import OutputFormat
+from transcriber_cli.fsutil import write_files_atomically
+from transcriber_cli.jobs.inputs import Candidate
+from transcriber_cli.transcript import Transcript
+
+
+def output_base(candidate: Candidate, output_dir: Path | None) -> Path:
+    """``DIR/NAME`` without extension; a folder's structure is mirrored under ``-o DIR``."""
+    path = candidate.path
+    if output_dir is None:
+        return path.parent / path.stem
+    if candidate.root is not None:
+        return output_dir / path.relative_to(candidate.root).parent / path.stem
+    return output_dir / path.stem
+
+
+def output_paths(base: Path, formats: Sequence[OutputFormat]) -> list[Path]:
+    return [base.with_name(f"{base.name}.{f.extension}") for f in formats]
+
+
+def render(transcript: Transcript, formats: Sequence[OutputFormat]) -> list[str]:
+    """Every format's text, in the order of ``formats``; a writer's error leaves nothing."""
+    return [fmt.write(transcript) for fmt in formats]
+
+
+def write_outputs(paths: Sequence[Path], texts: Sequence[str]) -> None:
+    write_files_atomically([(p, t.encode("utf-8")) for p, t in zip(paths, texts, strict=True)])

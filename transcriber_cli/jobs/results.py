@@ -1,0 +1,92 @@
+"""What happened to each input of a run, and the run's exit code.
+
+One record per input, the same for local and remote runs; with ``--json`` each becomes one
+``transcriber.result/1`` line whose keys a contract test pins (docs/usage.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from transcriber_cli.errors import ExitCode
+from transcriber_cli.transcript import Transcript
+
+RESULT_SCHEMA = "transcriber.result/1"
+
+
+class Status(str, Enum):
+    DONE = "done"  # outputs written
+    SKIPPED = "skipped"  # outputs already there (``reason`` says why)
+    IGNORED = "ignored"  # not media, found in a folder
+    FAILED = "failed"  # ``error`` is the one-line cause
+    QUEUED = "queued"  # --remote --no-wait: submitted, not finished yet
+
+
+class ResultSummary(BaseModel):
+    """The facts about a finished transcript a result line reports (not the transcript)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    duration: float | None = None
+    language: str | None = None
+    speakers: list[str] = Field(default_factory=list)
+    diarization: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, transcript: Transcript) -> ResultSummary:
+        return cls(
+            duration=transcript.duration,
+            language=transcript.language,
+            speakers=list(transcript.speakers),
+            diarization=dict(transcript.diarization),
+        )
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: Status
+    outputs: list[str] = field(default_factory=list)
+    duration: float | None = None
+    language: str | None = None
+    speakers: list[str] = field(default_factory=list)
+    diarization: str | None = None  # "done", or why it was skipped
+    error: str | None = None
+    reason: str | None = None  # why skipped or ignored
+    job_id: str | None = None  # remote runs: the job that did (or will do) the work
+    reused: bool = False  # remote runs: an identical finished job was reused
+
+    @classmethod
+    def done(cls, path: str, outputs: Sequence[str], summary: ResultSummary, **remote: Any):
+        diar = summary.diarization
+        return cls(
+            path,
+            Status.DONE,
+            list(outputs),
+            duration=summary.duration,
+            language=summary.language,
+            speakers=list(summary.speakers),
+            diarization="done" if diar.get("status") == "done" else diar.get("reason"),
+            **remote,
+        )
+
+    @classmethod
+    def failed(cls, path: str, error: str, **remote: Any) -> FileResult:
+        """``error`` names the file first, once."""
+        message = error if path in error else f"{path}: {error}"
+        return cls(path, Status.FAILED, error=message, **remote)
+
+    def to_json(self, *, remote: bool = False) -> dict[str, Any]:
+        data = {"schema": RESULT_SCHEMA, **asdict(self), "status": self.status.value}
+        if not remote:
+            del data["job_id"], data["reused"]
+        return data
+
+
+def exit_code(results: Sequence[FileResult]) -> ExitCode:
+    return ExitCode.FAILED if any(r.status is Status.FAILED for r in results) else ExitCode.OK

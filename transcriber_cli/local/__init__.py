@@ -1,0 +1,1 @@
+"""The in-process runner: a batch of inputs transcribed on this machine."""

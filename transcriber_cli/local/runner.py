@@ -1,0 +1,157 @@
+"""Local runs: find inputs, skip what is done, transcribe the rest here, write outputs.
+
+One bad file never stops a batch: its error is recorded and the next file runs. The models
+load once, in the background from the first file that needs them (overlapping its hashing
+and decoding), and only if some file needs work: a rerun that skips everything starts
+instantly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from transcriber_cli.config import Settings
+from transcriber_cli.errors import DiarizationUnavailable, ModelUnavailable, TranscriberError
+from transcriber_cli.formats.base import OutputFormat
+from transcriber_cli.jobs.batch import Batch, Item
+from transcriber_cli.jobs.options import JobOptions
+from transcriber_cli.jobs.outputs import render
+from transcriber_cli.jobs.results import FileResult, ResultSummary
+from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
+from transcriber_cli.pipeline.flow import transcribe_audio
+from transcriber_cli.pipeline.models import LoadedModels, ModelCache
+
+
+class Reporter(Protocol):
+    def batch_started(self, total: int) -> None: ...
+    def file_started(self, path: Path, duration: float) -> None: ...
+    def file_progress(self, stage: str, done: float, total: float) -> None: ...
+    def file_finished(self, result: FileResult) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class NullReporter:
+    def batch_started(self, total: int) -> None: ...
+    def file_started(self, path: Path, duration: float) -> None: ...
+    def file_progress(self, stage: str, done: float, total: float) -> None: ...
+    def file_finished(self, result: FileResult) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+def resume_key(settings: Settings, options: JobOptions) -> str:
+    """The options key plus what decides the result on this machine: the model ``auto``
+    resolves to, and in auto diarization mode whether a pipeline is reachable (a file done
+    without speakers is redone once one is)."""
+    from transcriber_cli.engine.models import model_for
+
+    extra: dict[str, object] = {"model": model_for(settings.model, settings.device)}
+    if options.diarize is None:
+        from transcriber_cli.diarize.loader import pipeline_reachable
+
+        extra["diarize_reachable"] = pipeline_reachable(settings)
+    return options.key(**extra)
+
+
+class LocalRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        options: JobOptions,
+        formats: Sequence[OutputFormat],
+        *,
+        output_dir: Path | None = None,
+        overwrite: bool = False,
+        reporter: Reporter | None = None,
+        models: ModelCache | None = None,
+    ) -> None:
+        self.settings = options.apply(settings)
+        self.options = options
+        self.formats = list(formats)
+        self.output_dir = output_dir
+        self.overwrite = overwrite
+        self.reporter = reporter or NullReporter()
+        self.models = models or ModelCache()
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
+        self._loading: Future[LoadedModels] | None = None
+        # Reads the next file while this one transcribes (never one over the length limit).
+        self.readahead = ReadAhead(min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600))
+
+    def _start_loading(self) -> None:
+        if self._loading is None:
+            self.reporter.note(f"loading model {self.settings.model}")
+            self._loading = self._loader.submit(self.models.get, self.settings)
+
+    def _loaded(self) -> LoadedModels:
+        self._start_loading()
+        assert self._loading is not None
+        first = not self._loading.done()
+        # A diarizer that --diarize requires but cannot load is a setup error for the whole
+        # run (exit 3), not a failure of one file.
+        loaded = self._loading.result()
+        if first:
+            engine = loaded.engine
+            self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
+            if loaded.diarizer is None and loaded.diarization_note:
+                self.reporter.note(f"diarization skipped: {loaded.diarization_note['reason']}")
+        return loaded
+
+    def run(
+        self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> list[FileResult]:
+        batch = Batch(
+            self.settings,
+            self.formats,
+            key=resume_key(self.settings, self.options),
+            output_dir=self.output_dir,
+            overwrite=self.overwrite,
+        )
+        items = batch.items(paths, include, exclude)
+        self.reporter.batch_started(len(items))
+        results: list[FileResult] = []
+        try:
+            for i, item in enumerate(items):
+                following = items[i + 1] if i + 1 < len(items) else None
+                result = batch.precheck(item) or self._process(batch, item, following)
+                results.append(result)
+                self.reporter.file_finished(result)
+        finally:
+            self.readahead.close()
+            self._loader.shutdown(wait=False)
+            batch.close()
+        return results
+
+    def _process(self, batch: Batch, item: Item, following: Item | None) -> FileResult:
+        sha = ""
+        try:
+            info = batch.probe(item, self.readahead.probe)
+            if isinstance(info, FileResult):
+                return info
+            self._start_loading()  # the models load while this file is hashed and decoded
+            sha = batch.content_hash(item)
+            self.reporter.file_started(item.path, info.duration)
+            # Read the next input meanwhile, unless it will be skipped or fail unread.
+            if following is not None and batch.precheck(following) is None:
+                self.readahead.schedule(following.path)
+            audio = self.readahead.decode(item.path)
+            loaded = self._loaded()
+            transcript = transcribe_audio(
+                audio,
+                engine=loaded.engine,
+                options=self.options.whisper,
+                speakers=self.options.speakers,
+                diarizer=loaded.diarizer,
+                diarization_note=loaded.diarization_note,
+                progress=self.reporter.file_progress,
+                source=item.path.name,
+            )
+            texts = render(transcript, self.formats)
+            return batch.finish(item, sha, texts, ResultSummary.of(transcript))
+        except (ModelUnavailable, DiarizationUnavailable):
+            raise  # no file can be done without the models: one line, stop the run
+        except TranscriberError as exc:
+            return batch.fail(item, sha, str(exc))
+        finally:
+            self.readahead.discard(item.path)

@@ -1,0 +1,1 @@
+"""One transcription flow (``flow``) and the models it runs with (``models``)."""

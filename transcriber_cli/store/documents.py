@@ -1,0 +1,114 @@
+"""Typed job documents (MongoDB ``jobs``) and worker heartbeats (``workers``).
+
+A document holds a job's state, progress and pointers: the audio and output keys in S3. The
+transcript itself lives once, in S3 (the exports). Documents come from the store, which
+clients and workers share, so every read is validated: a document that does not fit is
+refused, not half-used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from transcriber_cli.jobs.options import JobOptions
+from transcriber_cli.jobs.results import ResultSummary
+
+JOB_SCHEMA = "transcriber.job/1"
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+ENDED = [s.value for s in JobStatus if s.ended]
+ACTIVE = [s.value for s in JobStatus if not s.ended]
+
+
+class Source(BaseModel):
+    """The original input (which never leaves the client's machine)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=1024)
+    duration: float = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    has_video: bool = False
+
+
+class Audio(BaseModel):
+    """The uploaded audio. Its key is ``uploads/{job id}.mp3`` by construction: a worker
+    derives it from the id and never takes an object key from a document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+
+
+class Cost(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = 0.0  # worker wall time of the attempt that completed the job
+
+
+class JobDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
+
+    id: str = Field(alias="_id", pattern=r"^[0-9a-f]{32}$")
+    status: JobStatus = JobStatus.QUEUED
+    stage: str = "queued"
+    progress: float = Field(default=0.0, ge=0, le=100)
+    message: str = "waiting for a worker"
+    options: JobOptions
+    options_key: str
+    formats: list[str] = Field(default_factory=list)  # what `jobs fetch` downloads by default
+    source: Source
+    audio: Audio
+    outputs: list[str] = Field(default_factory=list)  # S3 keys under output/{job}/
+    result: ResultSummary | None = None
+    attempts: int = 0
+    worker: str | None = None
+    lease_until: dt.datetime | None = None
+    checkpoint: float = 0.0  # audio seconds transcribed by the current attempt
+    error: str | None = None
+    cost: Cost = Field(default_factory=Cost)
+    created: dt.datetime
+    updated: dt.datetime
+    started: dt.datetime | None = None
+    finished: dt.datetime | None = None
+
+    def to_mongo(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, mode="python")
+
+    def public(self) -> dict[str, Any]:
+        """JSON-safe, for ``jobs status --json``: every field, the id as ``job_id``."""
+        data = self.model_dump(mode="json", exclude={"id"})
+        return {"schema": JOB_SCHEMA, "job_id": self.id, **data}
+
+
+class WorkerRecord(BaseModel):
+    """A worker's heartbeat, what ``fleet status`` shows."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    instance_id: str | None = None
+    instance_type: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    version: str | None = None
+    concurrency: int | None = None
+    jobs: list[str] = Field(default_factory=list)
+    last_seen: dt.datetime

@@ -1,0 +1,387 @@
+"""MongoDB job documents: the one source of truth about a remote job.
+
+Plain pymongo, so it runs unchanged on MongoDB Atlas. Every state change is a conditional
+``find_one_and_update``/``update_one`` filtered on the status (and worker) it expects, so two
+workers can never both claim or both complete a job, and a cancelled job cannot be revived
+by a late worker. Nothing needs sessions, transactions, change streams or getMore: clients
+poll by id. Documents are validated on every read (``store/documents.py``).
+
+Status: queued -> processing -> completed | failed | cancelled (processing -> queued on
+release or a retryable failure; failed/cancelled -> queued on ``jobs retry``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from typing import Any
+
+from pydantic import ValidationError
+
+from transcriber_cli.config import Settings
+from transcriber_cli.errors import ConfigError, InputError, SetupError, UsageError
+from transcriber_cli.jobs.results import ResultSummary
+from transcriber_cli.store.documents import (
+    ACTIVE,
+    JobDocument,
+    JobStatus,
+    WorkerRecord,
+)
+
+QUEUED, PROCESSING = JobStatus.QUEUED.value, JobStatus.PROCESSING.value
+COMPLETED, FAILED, CANCELLED = (
+    JobStatus.COMPLETED.value,
+    JobStatus.FAILED.value,
+    JobStatus.CANCELLED.value,
+)
+
+
+def now() -> dt.datetime:
+    # BSON dates keep milliseconds: round here so a document reads back equal to what was sent.
+    stamp = dt.datetime.now(dt.timezone.utc)
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
+
+
+class JobNotFound(UsageError):
+    pass
+
+
+class JobStateError(UsageError):
+    pass
+
+
+class BadJobDocument(InputError):
+    """A stored document that does not fit the schema: no worker can run it."""
+
+
+def _connect(url: str, database: str) -> Any:
+    import pymongo
+    from pymongo.errors import ConfigurationError, InvalidURI
+
+    try:
+        client: Any = pymongo.MongoClient(
+            url,
+            tz_aware=True,
+            appname="transcriber",
+            serverSelectionTimeoutMS=10_000,
+            connectTimeoutMS=10_000,
+        )
+    except (InvalidURI, ConfigurationError, ValueError) as exc:
+        # The message may quote the URL (and its password): keep only the kind of problem.
+        kind = type(exc).__name__
+        raise ConfigError(f"invalid MongoDB URL ({kind})", hint="check mongodb_url") from None
+    return client, client[database]
+
+
+def _document(raw: dict) -> JobDocument:
+    try:
+        return JobDocument.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise BadJobDocument(
+            f"job {raw.get('_id')!s:.40}: invalid document ({where}: {first.get('msg')})"
+        ) from None
+
+
+class JobStore:
+    def __init__(self, db: Any, client: Any = None) -> None:
+        self.client = client
+        self.db = db
+        self.jobs = db["jobs"]
+        self.workers = db["workers"]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobStore:
+        from transcriber_cli.aws.secrets import resolve_secret
+
+        url = resolve_secret(settings, "mongodb_url")
+        if url is None or not url.get_secret_value():
+            raise SetupError(
+                "no MongoDB URL configured",
+                hint="set TRANSCRIBER_MONGODB_URL or 'transcriber infra secrets set mongodb_url'",
+            )
+        client, db = _connect(url.get_secret_value(), settings.mongodb_database)
+        return cls(db, client)
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one pymongo call; connection trouble becomes a one-line SetupError."""
+        from pymongo.errors import ConnectionFailure, OperationFailure
+
+        try:
+            return fn(*args, **kwargs)
+        except ConnectionFailure:
+            hosts = ", ".join(f"{h}:{p}" for h, p in (self.client.nodes if self.client else []))
+            raise SetupError(
+                f"cannot reach MongoDB{' at ' + hosts if hosts else ''}",
+                hint="check mongodb_url and network access",
+            ) from None
+        except OperationFailure as exc:
+            if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
+                raise SetupError("MongoDB refused the credentials in mongodb_url") from None
+            raise
+
+    def _find_and_set(self, query: dict, update: dict) -> JobDocument | None:
+        from pymongo import ReturnDocument
+
+        raw = self._call(
+            self.jobs.find_one_and_update, query, update, return_document=ReturnDocument.AFTER
+        )
+        return None if raw is None else _document(raw)
+
+    def _set_if(self, query: dict, fields: dict, inc: dict | None = None) -> bool:
+        update: dict[str, Any] = {"$set": fields}
+        if inc:
+            update["$inc"] = inc
+        return self._call(self.jobs.update_one, query, update).matched_count == 1
+
+    def ensure_indexes(self) -> None:
+        self._call(self.jobs.create_index, [("status", 1), ("created", -1)])
+        self._call(self.jobs.create_index, [("source.sha256", 1), ("options_key", 1)])
+        self._call(self.workers.create_index, [("last_seen", -1)])
+
+    # --- client side ----------------------------------------------------------------------------
+    def create(self, doc: JobDocument) -> JobDocument:
+        self._call(self.jobs.insert_one, doc.to_mongo())
+        return doc
+
+    def get(self, job_id: str) -> JobDocument:
+        raw = self._call(self.jobs.find_one, {"_id": job_id})
+        if raw is None:
+            raise JobNotFound(f"no job {job_id}")
+        return _document(raw)
+
+    def get_many(self, job_ids: list[str]) -> dict[str, JobDocument]:
+        """One query for all the jobs a client tails."""
+        raws = self._call(lambda: list(self.jobs.find({"_id": {"$in": job_ids}})))
+        return {raw["_id"]: _document(raw) for raw in raws}
+
+    def find_reusable(self, sha256: str, key: str) -> JobDocument | None:
+        """A completed job for the same content and result options: no need to redo it."""
+        raw = self._call(
+            self.jobs.find_one,
+            {"source.sha256": sha256, "options_key": key, "status": COMPLETED},
+            sort=[("created", -1)],
+        )
+        return None if raw is None else _document(raw)
+
+    def list_jobs(self, status: str | None = None, limit: int = 50) -> list[JobDocument]:
+        query = {"status": status} if status else {}
+        raws = self._call(lambda: list(self.jobs.find(query).sort("created", -1).limit(limit)))
+        return [_document(raw) for raw in raws]
+
+    def cancel(self, job_id: str) -> JobDocument:
+        """Queued: cancelled at once. Processing: the worker stops at its next chunk."""
+        stamp = now()
+        doc = self._find_and_set(
+            {"_id": job_id, "status": {"$in": ACTIVE}},
+            {
+                "$set": {
+                    "status": CANCELLED,
+                    "stage": "cancelled",
+                    "message": "cancelled by user",
+                    "lease_until": None,
+                    "updated": stamp,
+                    "finished": stamp,
+                }
+            },
+        )
+        if doc is None:
+            current = self.get(job_id)
+            raise JobStateError(f"job {job_id} is {current.status.value}; nothing to cancel")
+        return doc
+
+    def retry(self, job_id: str) -> JobDocument:
+        """failed/cancelled -> queued with a fresh attempt count (the caller re-sends it)."""
+        doc = self._find_and_set(
+            {"_id": job_id, "status": {"$in": [FAILED, CANCELLED]}},
+            {
+                "$set": {
+                    "status": QUEUED,
+                    "stage": "queued",
+                    "progress": 0.0,
+                    "attempts": 0,
+                    "message": "queued again by retry",
+                    "error": None,
+                    "worker": None,
+                    "lease_until": None,
+                    "checkpoint": 0.0,
+                    "finished": None,
+                    "updated": now(),
+                }
+            },
+        )
+        if doc is None:
+            current = self.get(job_id)
+            raise JobStateError(
+                f"job {job_id} is {current.status.value}; only failed or cancelled jobs retry"
+            )
+        return doc
+
+    # --- worker side ------------------------------------------------------------------------------
+    def claim(self, job_id: str, worker: str, lease_seconds: float) -> JobDocument | None:
+        """queued -> processing, or take over a processing job whose lease ran out."""
+        stamp = now()
+        return self._find_and_set(
+            {
+                "_id": job_id,
+                "$or": [
+                    {"status": QUEUED},
+                    {"status": PROCESSING, "lease_until": {"$lt": stamp}},
+                ],
+            },
+            {
+                "$set": {
+                    "status": PROCESSING,
+                    "worker": worker,
+                    "stage": "starting",
+                    "message": f"claimed by {worker}",
+                    "lease_until": stamp + dt.timedelta(seconds=lease_seconds),
+                    "started": stamp,
+                    "updated": stamp,
+                },
+                "$inc": {"attempts": 1},
+            },
+        )
+
+    def _mine(self, job_id: str, worker: str) -> dict:
+        return {"_id": job_id, "status": PROCESSING, "worker": worker}
+
+    def renew(self, job_id: str, worker: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when the job is no longer ours (cancelled, taken over)."""
+        until = now() + dt.timedelta(seconds=lease_seconds)
+        return self._set_if(self._mine(job_id, worker), {"lease_until": until})
+
+    def progress(
+        self,
+        job_id: str,
+        worker: str,
+        *,
+        stage: str,
+        percent: float,
+        message: str,
+        checkpoint: float | None = None,
+    ) -> bool:
+        fields: dict[str, Any] = {
+            "stage": stage,
+            "progress": round(min(max(percent, 0.0), 100.0), 1),
+            "message": message,
+            "updated": now(),
+        }
+        if checkpoint is not None:
+            fields["checkpoint"] = round(checkpoint, 2)
+        return self._set_if(self._mine(job_id, worker), fields)
+
+    def complete(
+        self,
+        job_id: str,
+        worker: str,
+        *,
+        outputs: list[str],
+        result: ResultSummary,
+        seconds: float,
+    ) -> bool:
+        """processing (ours) -> completed. False: someone else owns it now; do not ack twice."""
+        stamp = now()
+        return self._set_if(
+            self._mine(job_id, worker),
+            {
+                "status": COMPLETED,
+                "stage": "completed",
+                "progress": 100.0,
+                "message": "done",
+                "outputs": outputs,
+                "result": result.model_dump(mode="json"),
+                "error": None,
+                "lease_until": None,
+                "cost": {"seconds": round(seconds, 2)},
+                "checkpoint": result.duration or 0.0,
+                "updated": stamp,
+                "finished": stamp,
+            },
+        )
+
+    def fail(self, job_id: str, worker: str, error: str, *, final: bool) -> bool:
+        """Record a failed attempt: ``final`` -> failed, else back to queued for SQS to retry."""
+        stamp = now()
+        fields: dict[str, Any] = {
+            "error": error,
+            "worker": None,
+            "lease_until": None,
+            "updated": stamp,
+        }
+        if final:
+            fields.update(status=FAILED, stage="failed", message=error, finished=stamp)
+        else:
+            fields.update(status=QUEUED, stage="queued", message=f"will retry: {error}")
+        return self._set_if(self._mine(job_id, worker), fields)
+
+    def release(self, job_id: str, worker: str, reason: str) -> bool:
+        """Give a job back (SIGTERM, Spot interruption) without counting it as a failure."""
+        return self._set_if(
+            self._mine(job_id, worker),
+            {
+                "status": QUEUED,
+                "stage": "queued",
+                "worker": None,
+                "lease_until": None,
+                "message": f"released: {reason}",
+                "updated": now(),
+            },
+            inc={"attempts": -1},
+        )
+
+    def mark_dead(self, job_id: str, reason: str) -> bool:
+        """A message reached the DLQ: the job failed unless it already ended."""
+        stamp = now()
+        return self._set_if(
+            {"_id": job_id, "status": {"$in": ACTIVE}},
+            {
+                "status": FAILED,
+                "stage": "failed",
+                "error": reason,
+                "message": reason,
+                "worker": None,
+                "lease_until": None,
+                "updated": stamp,
+                "finished": stamp,
+            },
+        )
+
+    # --- worker heartbeats (read by `fleet status`) -----------------------------------------------
+    def heartbeat(
+        self,
+        worker_id: str,
+        *,
+        instance_id: str | None,
+        instance_type: str | None,
+        jobs: list[str],
+        **extra: Any,
+    ) -> None:
+        self._call(
+            self.workers.update_one,
+            {"_id": worker_id},
+            {
+                "$set": {
+                    "instance_id": instance_id,
+                    "instance_type": instance_type,
+                    "jobs": jobs,
+                    "last_seen": now(),
+                    "host": socket.gethostname(),
+                    **extra,
+                }
+            },
+            upsert=True,
+        )
+
+    def remove_worker(self, worker_id: str) -> None:
+        self._call(self.workers.delete_one, {"_id": worker_id})
+
+    def list_workers(self) -> list[WorkerRecord]:
+        """Heartbeats, newest first."""
+        raws = self._call(lambda: list(self.workers.find({}).sort("last_seen", -1)))
+        return [WorkerRecord.model_validate(raw) for raw in raws]
