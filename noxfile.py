@@ -1,4 +1,5 @@
-"""The one entry point for checks: `nox -s tests`, `nox -s lint`, `nox -s typing`, `nox -s docs`.
+"""The one entry point for checks: `nox -s tests`, `nox -s lint`, `nox -s typing`, `nox -s docs`,
+`nox -s imports`.
 
 CI runs `scripts/bootstrap.sh test`, which installs system tools and calls these sessions.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "typing", "docs", "tests"]
+nox.options.sessions = ["lint", "typing", "imports", "docs", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = ["3.11"]
@@ -42,6 +43,14 @@ def typing(session: nox.Session) -> None:
     session.install("mypy>=1.10", *LIGHT_DEPS)
     session.install("-e", ".", "--no-deps")
     session.run("mypy", "transcriber_cli")
+
+
+@nox.session(python=PYTHON)
+def imports(session: nox.Session) -> None:
+    """The layering of docs/architecture.md: import-linter contracts in pyproject.toml."""
+    session.install("import-linter==2.17", *LIGHT_DEPS)
+    session.install("-e", ".", "--no-deps")
+    session.run("lint-imports")
 
 
 @nox.session(python=PYTHON)

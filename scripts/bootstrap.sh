@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up on a fresh machine (Python 3.10+ with pip; no ffmpeg, no models needed).
 #   scripts/bootstrap.sh demo   install into .venv and transcribe examples/ offline
-#   scripts/bootstrap.sh test   install ffmpeg + nox and run lint, typing, docs check and the tests
+#   scripts/bootstrap.sh test   install ffmpeg + nox and run lint, typing, import contracts,
+#                               the docs check and the tests
 # Extra arguments go to `transcribe` (demo) or to pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,7 @@ case "$mode" in
     ;;
   test)
     [ -x .venv-tools/bin/nox ] || { "$PY" -m venv .venv-tools && .venv-tools/bin/python -m pip install -q nox; }
-    .venv-tools/bin/nox -s lint typing docs
+    .venv-tools/bin/nox -s lint typing imports docs
     .venv-tools/bin/nox -s tests -- -q "$@"
     ;;
   *) echo "usage: scripts/bootstrap.sh demo|test [args]" >&2; exit 2 ;;

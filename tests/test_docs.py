@@ -24,3 +24,15 @@ def test_every_exit_code_is_documented() -> None:
     text = (ROOT / "docs/exit-codes.md").read_text()
     for code in ExitCode:
         assert f"| {int(code)} | `{code.name}`" in text
+
+
+def test_every_result_status_is_documented() -> None:
+    """docs/usage.md names exactly the statuses a ``transcriber.result/1`` line can carry."""
+    import re
+
+    from transcriber_cli.jobs.results import Status
+
+    text = (ROOT / "docs/usage.md").read_text()
+    table = text.split("| status | meaning |", 1)[1].split("\n\n", 1)[0]
+    documented = re.findall(r"^\| `([a-z]+)` \|", table, flags=re.MULTILINE)
+    assert documented == [s.value for s in Status]

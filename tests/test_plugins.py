@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,41 +26,59 @@ def test_builtins_and_the_markdown_plugin_are_registered() -> None:
     assert [f.name for f in parse_formats("all,md")][-1] == "md"
 
 
-class Upper:
-    @hookimpl
-    def process_transcript(self, transcript: Transcript) -> Transcript:
-        return transcript.model_copy(
-            update={
-                "segments": [
-                    s.model_copy(update={"text": s.text.upper()}) for s in transcript.segments
-                ]
-            }
-        )
+def appender(tag: str, **marks: bool):
+    """A plugin that appends ``tag`` to every segment: the order of two shows in the text."""
 
+    class Append:
+        @hookimpl(**marks)
+        def process_transcript(self, transcript: Transcript) -> Transcript:
+            segments = [s.model_copy(update={"text": s.text + tag}) for s in transcript.segments]
+            return transcript.model_copy(update={"segments": segments})
 
-class Suffix:
-    @hookimpl
-    def process_transcript(self, transcript: Transcript) -> Transcript:
-        return transcript.model_copy(
-            update={
-                "segments": [
-                    s.model_copy(update={"text": s.text + "!"}) for s in transcript.segments
-                ]
-            }
-        )
+    return Append()
 
 
 def test_postprocessors_chain_in_registration_order() -> None:
     pm = get_plugin_manager()
-    upper, suffix = Upper(), Suffix()
-    pm.register(upper)
-    pm.register(suffix)
+    plugins = [
+        appender("-a"),
+        appender("-b"),
+        appender("-last", trylast=True),
+        appender("-first", tryfirst=True),
+        appender("-c"),
+    ]
+    for plugin in plugins:
+        pm.register(plugin)
     try:
         t = Transcript(segments=[Segment(id=0, start=0, end=1, text="hi")])
-        assert run_postprocessors(t).segments[0].text == "HI!"
+        assert run_postprocessors(t).segments[0].text == "hi-first-a-b-c-last"
     finally:
-        pm.unregister(upper)
-        pm.unregister(suffix)
+        for plugin in plugins:
+            pm.unregister(plugin)
+
+
+def test_installed_plugins_load_in_entry_point_order_and_can_be_limited() -> None:
+    """TRANSCRIBER_LOAD_PLUGINS chooses which installed plugins load ('' = none)."""
+    code = (
+        "from transcriber_cli.plugins import plugin_names; "
+        "from transcriber_cli.formats.registry import available_formats; "
+        "print(plugin_names(), sorted(available_formats()))"
+    )
+
+    def names(value: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "TRANSCRIBER_LOAD_PLUGINS"}
+        if value is not None:
+            env["TRANSCRIBER_LOAD_PLUGINS"] = value
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        ).stdout.strip()
+
+    builtins = "'transcriber_cli.formats.builtin', 'transcriber_cli.engine.sources'"
+    every = ["json", "md", "rttm", "srt", "tsv", "txt", "vtt"]
+    assert names(None) == f"[{builtins}, 'markdown'] {every}"
+    assert names("markdown") == f"[{builtins}, 'markdown'] {every}"
+    assert names("") == f"[{builtins}] {[f for f in every if f != 'md']}"
+    assert names("not-installed") == names("")
 
 
 @pytest.mark.slow

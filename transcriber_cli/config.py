@@ -19,8 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from transcriber_cli.engine.options import ComputeType, Device, WhisperOptions
 from transcriber_cli.errors import ConfigError
+from transcriber_cli.options import ComputeType, Device, WhisperOptions
 
 APP_NAME = "transcriber"
 CONFIG_ENV = "TRANSCRIBER_CONFIG"

@@ -218,6 +218,28 @@ def test_scale_status_and_down(infra: None) -> None:
     assert f"transcriber-{STACK}-queue-depth" in names  # infra's own alarms stay
 
 
+def test_status_shows_heartbeats_with_the_mongo_url_only_in_ssm(
+    infra: None, mongo_wire: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's way: the URL is an SSM secret of the stack, in no env var or config."""
+    import uuid
+
+    from transcriber_cli.config import load_settings
+    from transcriber_cli.store.mongo import JobStore
+
+    database = f"fs{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("TRANSCRIBER_MONGODB_DATABASE", database)
+    cli_stdin("infra", "secrets", "set", "mongodb_url", "--stack", STACK, stdin=mongo_wire)
+    store = JobStore.from_settings(load_settings(mongodb_url=mongo_wire))
+    store.heartbeat("w-1", instance_id="i-0abc", instance_type="g5.xlarge", jobs=["j1"])
+    store.close()
+    status = cli_json("fleet", "status", "--stack", STACK)
+    assert status["heartbeats_note"] == ""
+    assert [(w["worker"], w["instance_id"], w["jobs"]) for w in status["workers"]] == [
+        ("w-1", "i-0abc", ["j1"])
+    ]
+
+
 def test_changed_fleet_options_update_in_place(infra: None) -> None:
     cli_json("fleet", "up", "--stack", STACK, "--ami", AMI)
     changed = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--on-demand",

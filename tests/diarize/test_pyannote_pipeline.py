@@ -10,8 +10,8 @@ import pytest
 from transcriber_cli import media
 from transcriber_cli.config import Settings
 from transcriber_cli.diarize.loader import load_diarizer
-from transcriber_cli.diarize.options import SpeakerOptions
 from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
+from transcriber_cli.options import SpeakerOptions
 from transcriber_cli.transcript import SpeakerTurn
 
 

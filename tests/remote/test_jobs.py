@@ -93,6 +93,15 @@ def test_no_wait_then_jobs_wait_and_fetch(stack, workers, tmp_path):
     assert 'status: "completed"' in status.stdout
     missing = run("jobs", "status", "nope", program="transcriber")
     assert missing.returncode == 2 and missing.stderr.strip() == "error: no job nope"
+    # --no-wait on the same content and options: the finished job is reused and its outputs
+    # are written at once, so the line says done (queued is only for work still to do).
+    again = run(str(EXAMPLE), "--remote", "--no-wait", "--json", "-o", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    line = json.loads(again.stdout)
+    assert (line["status"], line["job_id"], line["reused"]) == ("done", job_id, True)
+    assert (tmp_path / "again" / "conversation.txt").read_text() == (
+        tmp_path / "out" / "conversation.txt"
+    ).read_text()
     store.close()
 
 

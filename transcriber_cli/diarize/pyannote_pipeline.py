@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from transcriber_cli.diarize.options import SpeakerOptions
 from transcriber_cli.errors import DiarizationUnavailable
 from transcriber_cli.media import SAMPLE_RATE
+from transcriber_cli.options import SpeakerOptions
 from transcriber_cli.transcript import SpeakerTurn
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ import numpy as np
 
 from transcriber_cli.engine.device import resolve_device
 from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolve_model
-from transcriber_cli.engine.options import WhisperOptions
 from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
 from transcriber_cli.media import SAMPLE_RATE
+from transcriber_cli.options import WhisperOptions
 from transcriber_cli.transcript import Segment, Transcript, Word
 
 if TYPE_CHECKING:

@@ -14,9 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from transcriber_cli.config import Settings
-from transcriber_cli.diarize.options import SpeakerOptions
-from transcriber_cli.engine.options import ComputeType, WhisperOptions
 from transcriber_cli.errors import UsageError
+from transcriber_cli.options import ComputeType, SpeakerOptions, WhisperOptions
 
 DEFAULT_DIARIZATION_MODEL = Settings.model_fields["diarization_model"].default
 

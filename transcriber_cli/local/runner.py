@@ -136,14 +136,11 @@ class LocalRunner:
             if following is not None and batch.precheck(following) is None:
                 self.readahead.schedule(following.path)
             audio = self.readahead.decode(item.path)
-            loaded = self._loaded()
             transcript = transcribe_audio(
                 audio,
-                engine=loaded.engine,
-                options=self.options.whisper,
-                speakers=self.options.speakers,
-                diarizer=loaded.diarizer,
-                diarization_note=loaded.diarization_note,
+                self._loaded(),
+                self.options.whisper,
+                self.options.speakers,
                 progress=self.reporter.file_progress,
                 source=item.path.name,
             )

@@ -8,46 +8,33 @@ prints. Raising from the callback (e.g. a cancelled remote job) stops the work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
 
 import numpy as np
 
 from transcriber_cli.diarize.assign import assign_speakers
-from transcriber_cli.diarize.options import SpeakerOptions
-from transcriber_cli.engine.options import WhisperOptions
-from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import SpeakerOptions, WhisperOptions
+from transcriber_cli.pipeline.models import LoadedModels
 from transcriber_cli.plugins import run_postprocessors
-from transcriber_cli.transcript import SpeakerTurn, Transcript
+from transcriber_cli.transcript import Transcript
 
 StageProgress = Callable[[str, float, float], None]
 
 
-class Diarizer(Protocol):
-    name: str
-
-    def __call__(
-        self,
-        audio: np.ndarray,
-        *,
-        speakers: SpeakerOptions | None = None,
-        progress: Callable[[float, float], None] | None = None,
-    ) -> list[SpeakerTurn]: ...
-
-
 def transcribe_audio(
     audio: np.ndarray,
-    *,
-    engine: WhisperEngine,
+    models: LoadedModels,
     options: WhisperOptions,
     speakers: SpeakerOptions | None = None,
-    diarizer: Diarizer | None = None,
-    diarization_note: dict | None = None,
+    *,
     progress: StageProgress | None = None,
     source: str | None = None,
 ) -> Transcript:
+    """One recording through the flow with the ``models`` a ``ModelCache`` loaded."""
+
     def stage(name: str) -> Callable[[float, float], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
 
+    engine, diarizer = models.engine, models.diarizer
     transcript = engine.transcribe(audio, options, progress=stage("transcribe"))
     transcript.source = source
     transcript.options = {
@@ -61,5 +48,6 @@ def transcribe_audio(
         transcript = assign_speakers(transcript, turns, names)
         transcript.diarization = {"status": "done", "model": diarizer.name}
     else:
-        transcript.diarization = diarization_note or {"status": "skipped", "reason": "disabled"}
+        note = models.diarization_note
+        transcript.diarization = note or {"status": "skipped", "reason": "disabled"}
     return run_postprocessors(transcript)

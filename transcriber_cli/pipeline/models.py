@@ -8,17 +8,36 @@ for every job with the same model. Local runs and the worker share this one cach
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from transcriber_cli.config import Settings
 from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import SpeakerOptions
+from transcriber_cli.transcript import SpeakerTurn
+
+
+class Diarizer(Protocol):
+    """What a diarization pipeline adapter offers the flow: audio in, speaker turns out."""
+
+    name: str
+
+    def __call__(
+        self,
+        audio: np.ndarray,
+        *,
+        speakers: SpeakerOptions | None = None,
+        progress: Callable[[float, float], None] | None = None,
+    ) -> list[SpeakerTurn]: ...
 
 
 @dataclass
 class LoadedModels:
     engine: WhisperEngine
-    diarizer: Any  # a pipeline.flow.Diarizer, or None when diarization does not run
+    diarizer: Diarizer | None  # None when diarization does not run
     diarization_note: dict | None  # why it does not run
 
 

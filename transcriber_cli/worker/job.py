@@ -233,15 +233,9 @@ class JobRunner:
         progress.write("transcribing", 0, "transcribing", force=True)
         progress.has_diarizer = loaded.diarizer is not None
         transcript = transcribe_audio(
-            audio,
-            engine=loaded.engine,
-            options=job.options.whisper,
-            speakers=job.options.speakers,
-            diarizer=loaded.diarizer,
-            diarization_note=loaded.diarization_note,
-            progress=progress,
-            source=job.source.name,
-        )
+            audio, loaded, job.options.whisper, job.options.speakers,
+            progress=progress, source=job.source.name,
+        )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
         # Every registered format, so a later reuse of this job can serve any -f choice.
         formats = list(available_formats().values())

@@ -1,0 +1,59 @@
+"""The options that change a result, listed once with their bounds.
+
+``WhisperOptions`` (how Whisper transcribes) and ``SpeakerOptions`` (what the user says about
+the speakers) are inherited by ``Settings`` (so each Whisper option is a flag, an env var and
+a config key) and by a job's options (``jobs/options.py``); the engine and the diarizer take
+them as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Device = Literal["auto", "cuda", "cpu"]
+ComputeType = Literal["auto", "float16", "int8_float16", "int8", "float32", "bfloat16"]
+
+
+class WhisperOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(None, description="Language code (default: detect)")
+    task: Literal["transcribe", "translate"] = "transcribe"
+    beam_size: int = Field(5, ge=1, le=20)
+    batch_size: int = Field(8, ge=1, le=256, description="Batched inference size (1 = sequential)")
+    vad: bool = True
+    word_timestamps: bool = True
+    initial_prompt: str | None = Field(None, max_length=2000)
+    hotwords: str | None = Field(None, max_length=2000)
+
+    @field_validator("language", "initial_prompt", "hotwords", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+MAX_SPEAKERS = 64
+
+
+class SpeakerOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    speaker_names: tuple[str, ...] = Field((), max_length=MAX_SPEAKERS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SpeakerOptions:
+        if self.num_speakers and (self.min_speakers or self.max_speakers):
+            raise ValueError("--num-speakers cannot be combined with --min/--max-speakers")
+        if self.min_speakers and self.max_speakers and self.min_speakers > self.max_speakers:
+            raise ValueError("--min-speakers is larger than --max-speakers")
+        return self
+
+    def counts(self) -> dict[str, int]:
+        """The counts that were given, as pyannote's pipeline takes them."""
+        return self.model_dump(include={"num_speakers", "min_speakers", "max_speakers"},
+                               exclude_none=True)  # fmt: skip
