@@ -38,6 +38,8 @@ def isolated_settings(
         ):
             monkeypatch.delenv(name)
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    # Only the first-party plugin loads, whatever else the environment has installed.
+    monkeypatch.setenv("TRANSCRIBER_LOAD_PLUGINS", "markdown")
     return home
 
 

@@ -9,16 +9,22 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 
-class Word(BaseModel):
+class _Span(BaseModel):
+    """Start and end in seconds from the start of the audio."""
+
     model_config = ConfigDict(extra="forbid")
 
     start: float
     end: float
+
+
+class Word(_Span):
     text: str  # as Whisper emits it, usually with its leading space
     probability: float | None = None
     speaker: str | None = None
 
 
+# Not a _Span: pydantic puts inherited fields first, and ``id`` leads a segment's JSON.
 class Segment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,13 +38,9 @@ class Segment(BaseModel):
     no_speech_prob: float | None = None
 
 
-class SpeakerTurn(BaseModel):
+class SpeakerTurn(_Span):
     """A raw diarization turn, kept in the JSON output and usable for RTTM."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    start: float
-    end: float
     speaker: str
 
 

@@ -66,10 +66,13 @@ def test_local_and_remote_agree_on_a_mixed_folder(stack, workers, tmp_path, mixe
     shutil.copytree(mixed_folder, local)
     shutil.copytree(mixed_folder, remote)
 
+    jobs: list[dict[str, tuple]] = []
+
     def both(*args: str) -> tuple[dict, dict]:
         lp = run(str(local), "--json", *args)
         rp = run(str(remote), "--json", "--remote", *args)
         assert lp.returncode == rp.returncode == 1, (lp.stderr, rp.stderr, workers.log(worker))
+        jobs.append({x["path"]: (x["job_id"], x["reused"]) for x in json_lines(rp.stdout)})
         return statuses(lp, local), statuses(rp, remote)
 
     first = {"a.mp3": "done", "sub/b.mp3": "done", "broken.mp4": "failed", "notes.txt": "ignored"}
@@ -86,6 +89,11 @@ def test_local_and_remote_agree_on_a_mixed_folder(stack, workers, tmp_path, mixe
     again = {**first, "a.mp3": "skipped", "sub/b.mp3": "skipped"}
     assert both() == (again, again)
 
-    # --overwrite redoes the work in both places, with the same result.
+    # --overwrite redoes the work in both places, with the same result: remotely as new jobs,
+    # not by reusing the finished ones.
     assert both("--overwrite", "-f", "all,rttm,md") == (first, first)
     assert outputs(local, inputs) == outputs(remote, inputs) == files
+    done = [p for p, (job, _) in jobs[0].items() if job]
+    assert len(done) == 2 and all(jobs[2][p][0] not in (None, jobs[0][p][0]) for p in done)
+    assert not any(reused for _, reused in jobs[2].values())
+    assert all(job is None for job, _ in jobs[1].values())  # the rerun submitted nothing

@@ -7,8 +7,8 @@ commands that manage the stack and for the client and worker alike.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Collection, Iterator
+from typing import Any, TypeVar
 
 from transcriber_cli.errors import SetupError, TranscriberError
 
@@ -30,6 +30,8 @@ BAD_CREDENTIALS = {
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
+_T = TypeVar("_T")
+
 
 class PermissionDenied(SetupError):
     """The credentials lack an IAM permission; the message names the action."""
@@ -45,6 +47,17 @@ def error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
     return None
+
+
+def none_if_missing(missing: Collection[str], call: Callable[..., _T], **kwargs: Any) -> _T | None:
+    """``call(**kwargs)``, or None when AWS answers with one of the ``missing`` error codes
+    (for a describe/get call: the thing does not exist)."""
+    try:
+        return call(**kwargs)
+    except Exception as exc:
+        if error_code(exc) in missing:
+            return None
+        raise
 
 
 def no_credentials() -> SetupError:

@@ -7,6 +7,7 @@ service supports it, names are the fallback.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 TAG_KEY = "transcriber:stack"
 PROJECT_TAG = "transcriber"
@@ -33,12 +34,22 @@ def bucket_name(stack: str, account_id: str, region: str) -> str:
     return f"{prefix(stack)}-{account_id}-{region}"[:63]
 
 
-def queue_name(stack: str) -> str:
-    return f"{prefix(stack)}-jobs"
+def _named(suffix: str) -> Callable[[str], str]:
+    """The name function for ``transcriber-<stack>-<suffix>``."""
+
+    def name(stack: str) -> str:
+        return f"{prefix(stack)}-{suffix}"
+
+    return name
 
 
-def dlq_name(stack: str) -> str:
-    return f"{prefix(stack)}-jobs-dlq"
+queue_name = _named("jobs")
+dlq_name = _named("jobs-dlq")
+role_name = _named("worker")  # also the instance profile's name
+security_group_name = _named("worker")
+launch_template_name = _named("worker")
+asg_name = _named("workers")
+alarm_topic_name = _named("alarms")
 
 
 def ssm_prefix(stack: str) -> str:
@@ -50,28 +61,8 @@ def ssm_parameter(stack: str, name: str) -> str:
     return ssm_prefix(stack) + name
 
 
-def role_name(stack: str) -> str:
-    return f"{prefix(stack)}-worker"
-
-
 def log_group(stack: str) -> str:
     return f"/transcriber/{stack}/worker"
-
-
-def security_group_name(stack: str) -> str:
-    return f"{prefix(stack)}-worker"
-
-
-def launch_template_name(stack: str) -> str:
-    return f"{prefix(stack)}-worker"
-
-
-def asg_name(stack: str) -> str:
-    return f"{prefix(stack)}-workers"
-
-
-def alarm_topic_name(stack: str) -> str:
-    return f"{prefix(stack)}-alarms"
 
 
 def tags(stack: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -36,6 +37,18 @@ def render_actions(data: dict[str, Any]) -> None:
         out.print("no changes")
     if data.get("summary"):
         render_summary(data["summary"])
+
+
+def show(
+    data: dict[str, Any],
+    json_output: bool,
+    render: Callable[[dict[str, Any]], None] = render_actions,
+) -> None:
+    """The JSON envelope with --json, else ``render``'s tables for people."""
+    if json_output:
+        emit_json(data)
+    else:
+        render(data)
 
 
 def render_summary(s: dict[str, Any]) -> None:

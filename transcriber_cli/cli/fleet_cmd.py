@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from transcriber_cli.cli.errors import handle_errors
-from transcriber_cli.cli.infra_cmd import JSON, PROFILE, REGION, STACK, VERBOSE, connect
+from transcriber_cli.cli.stack_options import Json, Profile, Region, StackName, Verbose, on_stack
 
 app = typer.Typer(help="The Spot GPU worker fleet (Auto Scaling group).", no_args_is_help=True)
 
@@ -20,55 +19,46 @@ def up_command(
     version: str = typer.Option(None, "--version", help="Package version workers install."),
     ami: str = typer.Option(None, "--ami", help="AMI id (default: latest GPU DLAMI via SSM)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
-    stack: str = STACK,
-    region: str = REGION,
-    profile: str = PROFILE,
-    json_output: bool = JSON,
-    verbose: bool = VERBOSE,
-) -> None:
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False, verbose: Verbose = False,
+) -> None:  # fmt: skip
     """Create or update the launch template, the group (min 0, desired 0) and queue scaling."""
-    with handle_errors(verbose):
+    with on_stack(stack, region, profile, verbose) as (st, _):
         from transcriber_cli import __version__
-        from transcriber_cli.cli.cloud_render import emit_json, render_actions
+        from transcriber_cli.cli.cloud_render import show
         from transcriber_cli.cloud import fleet
 
-        st, _ = connect(stack, region, profile)
         types = tuple(t.strip() for t in instance_types.split(",") if t.strip())
         options = fleet.FleetOptions(types, max_size, on_demand, version or __version__, ami)
         result = fleet.up(st, options, dry_run=dry_run)
-        data = {**result.as_dict(), "dry_run": dry_run}
-        emit_json(data) if json_output else render_actions(data)
+        show({**result.as_dict(), "dry_run": dry_run}, json_output)
 
 
 @app.command("scale")
 def scale_command(
     desired: int = typer.Argument(..., help="Number of instances wanted now."),
-    stack: str = STACK, region: str = REGION, profile: str = PROFILE,
-    json_output: bool = JSON, verbose: bool = VERBOSE,
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False, verbose: Verbose = False,
 ) -> None:  # fmt: skip
     """Set the desired capacity (0..max); queue scaling may change it later."""
-    with handle_errors(verbose):
-        from transcriber_cli.cli.cloud_render import emit_json, render_actions
+    with on_stack(stack, region, profile, verbose) as (st, _):
+        from transcriber_cli.cli.cloud_render import show
         from transcriber_cli.cloud import fleet
 
-        st, _ = connect(stack, region, profile)
-        data = fleet.scale(st, desired).as_dict()
-        emit_json(data) if json_output else render_actions(data)
+        show(fleet.scale(st, desired).as_dict(), json_output)
 
 
 @app.command("status")
 def status_command(
-    stack: str = STACK, region: str = REGION, profile: str = PROFILE,
-    json_output: bool = JSON, verbose: bool = VERBOSE,
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False, verbose: Verbose = False,
 ) -> None:  # fmt: skip
     """Instances, capacity, queue and dead-letter depth, and worker heartbeats."""
-    with handle_errors(verbose):
-        from transcriber_cli.cli.cloud_render import emit_json, render_fleet_status
+    with on_stack(stack, region, profile, verbose) as (st, settings):
+        from transcriber_cli.cli.cloud_render import render_fleet_status, show
         from transcriber_cli.cloud.fleet_status import status
 
-        st, settings = connect(stack, region, profile)
-        data = status(st, settings).as_dict()
-        emit_json(data) if json_output else render_fleet_status(data)
+        show(status(st, settings).as_dict(), json_output, render_fleet_status)
 
 
 @app.command("down")
@@ -76,14 +66,12 @@ def down_command(
     destroy: bool = typer.Option(
         False, "--destroy", help="Also delete the group, launch template and scaling alarms."
     ),
-    stack: str = STACK, region: str = REGION, profile: str = PROFILE,
-    json_output: bool = JSON, verbose: bool = VERBOSE,
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False, verbose: Verbose = False,
 ) -> None:  # fmt: skip
     """Scale to zero (or, with --destroy, remove the fleet)."""
-    with handle_errors(verbose):
-        from transcriber_cli.cli.cloud_render import emit_json, render_actions
+    with on_stack(stack, region, profile, verbose) as (st, _):
+        from transcriber_cli.cli.cloud_render import show
         from transcriber_cli.cloud import fleet
 
-        st, _ = connect(stack, region, profile)
-        data = fleet.down(st, destroy=destroy).as_dict()
-        emit_json(data) if json_output else render_actions(data)
+        show(fleet.down(st, destroy=destroy).as_dict(), json_output)

@@ -7,26 +7,21 @@ import sys
 import typer
 
 from transcriber_cli.cli.errors import handle_errors, stderr
+from transcriber_cli.cli.stack_options import (
+    Json,
+    Profile,
+    Region,
+    StackName,
+    Verbose,
+    connect,
+    on_stack,
+)
 
 app = typer.Typer(help="Create, inspect or remove the stack's AWS resources.", no_args_is_help=True)
 secrets_app = typer.Typer(
     help="Store secrets for workers in SSM (SecureString).", no_args_is_help=True
 )
 app.add_typer(secrets_app, name="secrets")
-
-STACK = typer.Option(None, "--stack", help="Stack name (default: setting 'stack').")
-REGION = typer.Option(None, "--region", help="AWS region (default: AWS_REGION / setting).")
-PROFILE = typer.Option(None, "--profile", help="AWS profile (default: AWS_PROFILE / setting).")
-JSON = typer.Option(False, "--json", help="Machine-readable output.")
-VERBOSE = typer.Option(False, "--verbose", "-v", help="Tracebacks on errors.")
-
-
-def connect(stack: str | None, region: str | None, profile: str | None):
-    from transcriber_cli.cloud.stack import Stack
-    from transcriber_cli.config import load_settings
-
-    settings = load_settings(stack=stack, region=region, profile=profile)
-    return Stack.from_settings(settings), settings
 
 
 def confirm_or_refuse(what: str, yes: bool) -> None:
@@ -42,74 +37,60 @@ def confirm_or_refuse(what: str, yes: bool) -> None:
 
 @app.command("up")
 def up_command(
-    stack: str = STACK,
-    region: str = REGION,
-    profile: str = PROFILE,
+    stack: StackName = None, region: Region = None, profile: Profile = None,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     admin_cidr: str = typer.Option(None, "--admin-cidr", help="Allow SSH (22) from this CIDR."),
     alarm_email: str = typer.Option(None, "--alarm-email", help="Email the alarms here."),
     uploads_days: int = typer.Option(
         7, "--uploads-expiry-days", help="Delete uploads/ after N days."
     ),
-    json_output: bool = JSON,
-    verbose: bool = VERBOSE,
-) -> None:
+    json_output: Json = False, verbose: Verbose = False,
+) -> None:  # fmt: skip
     """Create or update the stack (idempotent; options not given return to their defaults)."""
-    with handle_errors(verbose):
-        from transcriber_cli.cli.cloud_render import emit_json, render_actions
+    with on_stack(stack, region, profile, verbose) as (st, _):
+        from transcriber_cli.cli.cloud_render import show
         from transcriber_cli.cloud import infra
 
-        st, _ = connect(stack, region, profile)
         options = infra.InfraOptions(uploads_days, admin_cidr, alarm_email)
-        data = infra.up(st, options, dry_run=dry_run).as_dict()
-        emit_json(data) if json_output else render_actions(data)
+        show(infra.up(st, options, dry_run=dry_run).as_dict(), json_output)
 
 
 @app.command("status")
 def status_command(
-    stack: str = STACK, region: str = REGION, profile: str = PROFILE,
-    json_output: bool = JSON, verbose: bool = VERBOSE,
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False, verbose: Verbose = False,
 ) -> None:  # fmt: skip
     """Show which resources exist and their key settings."""
-    with handle_errors(verbose):
-        from transcriber_cli.cli.cloud_render import emit_json, render_infra_status
+    with on_stack(stack, region, profile, verbose) as (st, _):
+        from transcriber_cli.cli.cloud_render import render_infra_status, show
         from transcriber_cli.cloud import infra
 
-        st, _ = connect(stack, region, profile)
-        data = infra.status(st).as_dict()
-        emit_json(data) if json_output else render_infra_status(data)
+        show(infra.status(st).as_dict(), json_output, render_infra_status)
 
 
 @app.command("down")
 def down_command(
-    stack: str = STACK,
-    region: str = REGION,
-    profile: str = PROFILE,
+    stack: StackName = None, region: Region = None, profile: Profile = None,
     keep_data: bool = typer.Option(False, "--keep-data", help="Keep the bucket and its objects."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
-    json_output: bool = JSON,
-    verbose: bool = VERBOSE,
-) -> None:
+    json_output: Json = False, verbose: Verbose = False,
+) -> None:  # fmt: skip
     """Delete everything the stack created (the bucket is emptied unless --keep-data)."""
-    with handle_errors(verbose):
-        from transcriber_cli.cli.cloud_render import emit_json, render_actions
+    with on_stack(stack, region, profile, verbose) as (st, _):
+        from transcriber_cli.cli.cloud_render import show
         from transcriber_cli.cloud import infra
 
-        st, _ = connect(stack, region, profile)
         data_note = "keeping the bucket" if keep_data else f"including every object in {st.bucket}"
         confirm_or_refuse(f"delete stack {st.name} in {st.region} ({data_note})", yes)
-        data = infra.down(st, keep_data=keep_data).as_dict()
-        emit_json(data) if json_output else render_actions(data)
+        show(infra.down(st, keep_data=keep_data).as_dict(), json_output)
 
 
 @secrets_app.command("set")
 def secrets_set_command(
     name: str = typer.Argument(..., help="mongodb_url or hf_token"),
-    stack: str = STACK,
-    region: str = REGION,
-    profile: str = PROFILE,
-    verbose: bool = VERBOSE,
-) -> None:
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    verbose: Verbose = False,
+) -> None:  # fmt: skip
     """Store a secret read from stdin (never from the command line) as an SSM SecureString."""
     with handle_errors(verbose):
         from transcriber_cli.aws.secrets import check_secret_name

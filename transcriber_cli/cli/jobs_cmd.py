@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,10 +17,12 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Inspect and manage remote transcription jobs.", no_args_is_help=True)
 
-_STACK = typer.Option(None, "--stack", help="Stack name.")
-_REGION = typer.Option(None, "--region", help="AWS region.")
-_PROFILE = typer.Option(None, "--profile", help="AWS profile.")
-_JSON = typer.Option(False, "--json", help="Machine-readable output.")
+# The options every jobs command takes, as types, so a signature names each in a few words.
+JobId = Annotated[str, typer.Argument(help="Job id.")]
+StackName = Annotated[str | None, typer.Option("--stack", help="Stack name.")]
+Region = Annotated[str | None, typer.Option("--region", help="AWS region.")]
+Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def _client(stack: str | None, region: str | None, profile: str | None) -> RemoteClient:
@@ -42,15 +45,45 @@ def _line(doc: JobDocument) -> str:
     return f"{doc.id}  {doc.status.value:<10} {doc.progress:>5.1f}%  {doc.source.name}{extra}"
 
 
+def _show(docs: Iterable[JobDocument], json_output: bool) -> None:
+    for doc in docs:
+        if json_output:
+            _emit(doc)
+        else:
+            typer.echo(_line(doc))
+
+
+def _one_job_command(
+    name: str,
+    help_text: str,
+    act: Callable[[RemoteClient, str], JobDocument],
+    show: Callable[[JobDocument], None],
+) -> None:
+    """Register ``jobs NAME JOB_ID``: one client call that returns the job, then the job as
+    JSON with --json, else ``show`` for people."""
+
+    @app.command(name, help=help_text)
+    def command(
+        job_id: JobId,
+        stack: StackName = None, region: Region = None, profile: Profile = None,
+        json_output: Json = False,
+    ) -> None:  # fmt: skip
+        with handle_errors():
+            with _client(stack, region, profile) as client:
+                doc = act(client, job_id)
+            if json_output:
+                _emit(doc)
+            else:
+                show(doc)
+
+
 @app.command("list")
 def list_command(
     status: str | None = typer.Option(None, "--status", help="Only jobs in this status."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
-    stack: str | None = _STACK,
-    region: str | None = _REGION,
-    profile: str | None = _PROFILE,
-    json_output: bool = _JSON,
-) -> None:
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False,
+) -> None:  # fmt: skip
     """List recent jobs, newest first."""
     with handle_errors():
         from transcriber_cli.errors import UsageError
@@ -61,42 +94,30 @@ def list_command(
             raise UsageError(f"unknown status {status!r}; choose from " + ", ".join(names))
         with _client(stack, region, profile) as client:
             docs = client.jobs.list_jobs(status, limit)
-        for doc in docs:
-            if json_output:
-                _emit(doc)
-            else:
-                typer.echo(_line(doc))
+        _show(docs, json_output)
 
 
-@app.command("status")
-def status_command(
-    job_id: str = typer.Argument(..., help="Job id."),
-    stack: str | None = _STACK,
-    region: str | None = _REGION,
-    profile: str | None = _PROFILE,
-    json_output: bool = _JSON,
-) -> None:
-    """Show one job: status, stage, progress, attempts, error, outputs."""
-    with handle_errors():
-        with _client(stack, region, profile) as client:
-            doc = client.jobs.get(job_id)
-        if json_output:
-            _emit(doc)
-            return
-        for key, value in doc.public().items():
-            if key != "schema":
-                typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+def _print_fields(doc: JobDocument) -> None:
+    for key, value in doc.public().items():
+        if key != "schema":
+            typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+
+
+_one_job_command(
+    "status",
+    "Show one job: status, stage, progress, attempts, error, outputs.",
+    lambda client, job_id: client.jobs.get(job_id),
+    _print_fields,
+)
 
 
 @app.command("wait")
 def wait_command(
     job_ids: list[str] = typer.Argument(..., help="Job ids."),
     timeout: float | None = typer.Option(None, "--timeout", help="Give up after N seconds."),
-    stack: str | None = _STACK,
-    region: str | None = _REGION,
-    profile: str | None = _PROFILE,
-    json_output: bool = _JSON,
-) -> None:
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False,
+) -> None:  # fmt: skip
     """Wait for jobs to end, with a progress bar each; exit 1 if any failed or was cancelled."""
     with handle_errors():
         from transcriber_cli.cli.remote_view import RemoteView
@@ -115,64 +136,35 @@ def wait_command(
                     "stopped waiting; the jobs keep running remotely",
                     hint="run 'transcriber jobs wait' again",
                 ) from None
-        for job_id in job_ids:
-            doc = final[job_id]
-            if json_output:
-                _emit(doc)
-            else:
-                typer.echo(_line(doc))
+        _show((final[job_id] for job_id in job_ids), json_output)
         failed = any(doc.status.value != "completed" for doc in final.values())
         raise typer.Exit(int(ExitCode.FAILED if failed else ExitCode.OK))
 
 
-@app.command("cancel")
-def cancel_command(
-    job_id: str = typer.Argument(..., help="Job id."),
-    stack: str | None = _STACK,
-    region: str | None = _REGION,
-    profile: str | None = _PROFILE,
-    json_output: bool = _JSON,
-) -> None:
-    """Cancel a queued or running job (a running one stops at its next chunk)."""
-    with handle_errors():
-        with _client(stack, region, profile) as client:
-            doc = client.cancel(job_id)
-        if json_output:
-            _emit(doc)
-        else:
-            stderr.print(f"cancelled {job_id}")
-
-
-@app.command("retry")
-def retry_command(
-    job_id: str = typer.Argument(..., help="Job id."),
-    stack: str | None = _STACK,
-    region: str | None = _REGION,
-    profile: str | None = _PROFILE,
-    json_output: bool = _JSON,
-) -> None:
-    """Queue a failed or cancelled job again."""
-    with handle_errors():
-        with _client(stack, region, profile) as client:
-            doc = client.retry(job_id)
-        if json_output:
-            _emit(doc)
-        else:
-            stderr.print(f"queued {job_id} again")
+_one_job_command(
+    "cancel",
+    "Cancel a queued or running job (a running one stops at its next chunk).",
+    lambda client, job_id: client.cancel(job_id),
+    lambda doc: stderr.print(f"cancelled {doc.id}"),
+)
+_one_job_command(
+    "retry",
+    "Queue a failed or cancelled job again.",
+    lambda client, job_id: client.retry(job_id),
+    lambda doc: stderr.print(f"queued {doc.id} again"),
+)
 
 
 @app.command("fetch")
 def fetch_command(
-    job_id: str = typer.Argument(..., help="Job id."),
+    job_id: JobId,
     output_dir: Path = typer.Option(Path("."), "-o", "--output-dir", help="Where outputs go."),
     formats: str | None = typer.Option(
         None, "-f", "--format", help="Formats to fetch (default: those asked for at submit)."
     ),
-    stack: str | None = _STACK,
-    region: str | None = _REGION,
-    profile: str | None = _PROFILE,
-    json_output: bool = _JSON,
-) -> None:
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False,
+) -> None:  # fmt: skip
     """Download a completed job's outputs as NAME.EXT (NAME = the input's file name stem)."""
     with handle_errors():
         from transcriber_cli.remote.jobs import fetch_job

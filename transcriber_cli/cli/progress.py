@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import TypeVar
 
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -20,33 +22,18 @@ from transcriber_cli.cli.errors import print_json_line, stderr
 from transcriber_cli.jobs.results import FileResult, Status
 
 _STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
+_Bars = TypeVar("_Bars", bound="LiveBars")
 
 
-class RichReporter:
-    """Bars for files and for audio seconds within a file (with ETA), on stderr.
+class LiveBars:
+    """What the local and the remote reporters share: a Rich progress display on stderr,
+    shown only when ``live`` (a terminal, neither quiet nor --json)."""
 
-    ``live=False`` (quiet, --json or not a terminal) prints only errors."""
+    def __init__(self, *columns: ProgressColumn, live: bool, json_lines: bool, quiet: bool) -> None:
+        self.live, self.json_lines, self.quiet = live, json_lines, quiet
+        self.progress = Progress(*columns, console=stderr, transient=True) if live else None
 
-    def __init__(self, *, live: bool, json_lines: bool, quiet: bool) -> None:
-        self.live = live
-        self.json_lines = json_lines
-        self.quiet = quiet
-        self.progress: Progress | None = None
-        self.files_task: TaskID | None = None
-        self.audio_task: TaskID | None = None
-        self.current = ""
-        if live:
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            )
-
-    def __enter__(self) -> RichReporter:
+    def __enter__(self: _Bars) -> _Bars:
         if self.progress:
             self.progress.start()
         return self
@@ -54,6 +41,36 @@ class RichReporter:
     def __exit__(self, *exc: object) -> None:
         if self.progress:
             self.progress.stop()
+
+    @property
+    def human(self) -> bool:
+        """Whether people read stderr: result lines and notes for them."""
+        return self.live and not self.quiet
+
+    def _note(self, markup: str) -> None:
+        if self.human:
+            stderr.print(markup)
+
+
+class RichReporter(LiveBars):
+    """Bars for files and for audio seconds within a file (with ETA), on stderr.
+
+    ``live=False`` (quiet, --json or not a terminal) prints only errors."""
+
+    def __init__(self, *, live: bool, json_lines: bool, quiet: bool) -> None:
+        super().__init__(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            live=live,
+            json_lines=json_lines,
+            quiet=quiet,
+        )
+        self.files_task: TaskID | None = None
+        self.audio_task: TaskID | None = None
+        self.current = ""
 
     def batch_started(self, total: int) -> None:
         if self.progress and total > 1:
@@ -86,14 +103,13 @@ class RichReporter:
                 self.audio_task = None
             if self.files_task is not None:
                 self.progress.advance(self.files_task)
-        show_result(result, json_lines=self.json_lines, human=self.live and not self.quiet)
+        show_result(result, json_lines=self.json_lines, human=self.human)
 
     def note(self, text: str) -> None:
-        if self.live and not self.quiet:
-            stderr.print(f"[dim]{escape(text)}[/]")
+        self._note(f"[dim]{escape(text)}[/]")
 
     def summary(self, results: list[FileResult]) -> None:
-        if self.live and not self.quiet and len(results) > 1:
+        if self.human and len(results) > 1:
             stderr.print(summary_line(results))
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from transcriber_cli.cli.errors import stderr
-from transcriber_cli.cli.progress import show_result
+from transcriber_cli.cli.progress import LiveBars, show_result
 from transcriber_cli.jobs.results import FileResult, Status
 
 if TYPE_CHECKING:
@@ -18,39 +17,22 @@ if TYPE_CHECKING:
     from transcriber_cli.store.documents import JobDocument
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.fields[name]}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("[dim]{task.description}"),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-    )
-
-
-class RemoteView:
+class RemoteView(LiveBars):
     """Implements ``remote.run.RemoteReporter`` (and the update callback of ``jobs wait``)."""
 
     def __init__(self, *, live: bool, json_lines: bool, quiet: bool) -> None:
-        self.live, self.json_lines, self.quiet = live, json_lines, quiet
-        self.progress = _progress() if live else None
+        super().__init__(
+            TextColumn("{task.fields[name]}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("[dim]{task.description}"),
+            TimeElapsedColumn(),
+            live=live,
+            json_lines=json_lines,
+            quiet=quiet,
+        )
         self.bars: dict[str, TaskID] = {}
         self.names: dict[str, str] = {}
-
-    def __enter__(self) -> RemoteView:
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def _note(self, text: str) -> None:
-        if self.live and not self.quiet:
-            stderr.print(text)
 
     def submitting(self, path: Path, duration: float) -> None:
         self._note(f"[dim]uploading audio of {escape(path.name)} ({duration:.0f} s)[/]")
@@ -77,5 +59,4 @@ class RemoteView:
             sys.stdout.write(f"{result.job_id}\t{result.path}\n")
             sys.stdout.flush()
             return
-        show_result(result, json_lines=self.json_lines, human=self.live and not self.quiet,
-                    remote=True)  # fmt: skip
+        show_result(result, json_lines=self.json_lines, human=self.human, remote=True)

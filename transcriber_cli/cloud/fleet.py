@@ -8,13 +8,13 @@ from typing import Any
 
 from transcriber_cli import __version__
 from transcriber_cli.aws import naming
-from transcriber_cli.aws.errors import aws_errors, error_code
+from transcriber_cli.aws.errors import aws_errors, error_code, none_if_missing
 from transcriber_cli.cloud import pricing, scaling, userdata
 from transcriber_cli.cloud.iam import WorkerRole
 from transcriber_cli.cloud.network import SecurityGroup, default_subnets
 from transcriber_cli.cloud.plan import Action, ActionKind, PlanResult, Resource, apply_one
 from transcriber_cli.cloud.queues import Queue
-from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.cloud.storage import Bucket
 from transcriber_cli.errors import SetupError, UsageError
 
@@ -97,16 +97,12 @@ class LaunchTemplate(Resource):
         return {"data": self.data, "tags": self.stack.tags}
 
     def find(self) -> dict[str, Any] | None:
-        try:
-            found = self.ec2.describe_launch_templates(LaunchTemplateNames=[self.name])
-        except Exception as exc:
-            if error_code(exc) in (
-                "InvalidLaunchTemplateName.NotFoundException",
-                "InvalidLaunchTemplateId.NotFound",
-            ):
-                return None
-            raise
-        return found["LaunchTemplates"][0] if found["LaunchTemplates"] else None
+        found = none_if_missing(
+            ("InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound"),
+            self.ec2.describe_launch_templates,
+            LaunchTemplateNames=[self.name],
+        )
+        return found["LaunchTemplates"][0] if found and found["LaunchTemplates"] else None
 
     def current(self) -> dict[str, Any] | None:
         template = self.find()
@@ -123,7 +119,7 @@ class LaunchTemplate(Resource):
             ]
         return {
             "data": {k: data.get(k) for k in self.data},
-            "tags": {t["Key"]: t["Value"] for t in template.get("Tags", [])},
+            "tags": tag_map(template.get("Tags", [])),
             "id": template["LaunchTemplateId"],
             "version": version["VersionNumber"],
         }
@@ -133,7 +129,7 @@ class LaunchTemplate(Resource):
             LaunchTemplateName=self.name,
             LaunchTemplateData=self.data,
             VersionDescription=f"transcriber {self.stack.name}",
-            TagSpecifications=[{"ResourceType": "launch-template", "Tags": self.stack.tag_list()}],
+            TagSpecifications=self.stack.tag_specs("launch-template"),
         )
 
     def update(self, changed: list[str]) -> None:
@@ -233,7 +229,7 @@ class AutoScalingGroup(Resource):
             "mixed_instances_policy": mixed_cmp,
             "capacity_rebalance": group.get("CapacityRebalance", False),
             "subnets": sorted(filter(None, group.get("VPCZoneIdentifier", "").split(","))),
-            "tags": {t["Key"]: t["Value"] for t in group.get("Tags", [])},
+            "tags": tag_map(group.get("Tags", [])),
         }
 
     def _common(self) -> dict[str, Any]:
@@ -299,10 +295,7 @@ def launch_template_data(stack: Stack, options: FleetOptions, ami: dict[str, Any
             }
         ],
         "UserData": userdata.encode(script),
-        "TagSpecifications": [
-            {"ResourceType": "instance", "Tags": stack.tag_list()},
-            {"ResourceType": "volume", "Tags": stack.tag_list()},
-        ],
+        "TagSpecifications": stack.tag_specs("instance", "volume"),
     }
 
 
@@ -405,7 +398,7 @@ def destroy_fleet(stack: Stack) -> list[Action]:
         actions += [Action(p.kind, p.name, "delete", note="with the group") for p in (out, zero)]
     template = LaunchTemplate(stack, {})
     found = template.find()
-    if found is not None and stack.owns({t["Key"]: t["Value"] for t in found.get("Tags", [])}):
+    if found is not None and stack.owns(tag_map(found.get("Tags", []))):
         template.delete()
         actions.append(Action(template.kind, template.name, "delete"))
     return actions

@@ -9,6 +9,7 @@ from typing import Any
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import aws_errors
 from transcriber_cli.cloud.fleet import SCHEMA, AutoScalingGroup, FleetOptions
+from transcriber_cli.cloud.plan import json_header
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.errors import SetupError, TranscriberError
@@ -29,10 +30,7 @@ class FleetStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA,
-            "command": "status",
-            "stack": self.stack.name,
-            "region": self.stack.region,
+            **json_header(SCHEMA, "status", self.stack),
             "group": self.group,
             "instances": self.instances,
             "queue": self.queue,

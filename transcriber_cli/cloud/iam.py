@@ -13,11 +13,12 @@ from typing import Any
 from urllib.parse import unquote
 
 from transcriber_cli.aws import naming
-from transcriber_cli.aws.errors import error_code
+from transcriber_cli.aws.errors import none_if_missing
 from transcriber_cli.cloud.plan import Resource
-from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.cloud.stack import Stack, tag_map
 
 POLICY_NAME = "transcriber-worker"
+NO_SUCH_ENTITY = ("NoSuchEntity",)
 PREFIXES = ("uploads/", "output/", "temp/")
 
 
@@ -117,39 +118,28 @@ class WorkerRole(Resource):
         }
 
     def _profile(self) -> dict[str, Any] | None:
-        try:
-            return self.iam.get_instance_profile(InstanceProfileName=self.name)["InstanceProfile"]
-        except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
+        found = none_if_missing(
+            NO_SUCH_ENTITY, self.iam.get_instance_profile, InstanceProfileName=self.name
+        )
+        return found["InstanceProfile"] if found else None
 
     def current(self) -> dict[str, Any] | None:
-        try:
-            role = self.iam.get_role(RoleName=self.name)["Role"]
-        except Exception as exc:
-            if error_code(exc) == "NoSuchEntity":
-                return None
-            raise
-        try:
-            policy = _doc(
-                self.iam.get_role_policy(RoleName=self.name, PolicyName=POLICY_NAME)[
-                    "PolicyDocument"
-                ]
-            )
-        except Exception as exc:
-            if error_code(exc) != "NoSuchEntity":
-                raise
-            policy = None
+        found = none_if_missing(NO_SUCH_ENTITY, self.iam.get_role, RoleName=self.name)
+        if found is None:
+            return None
+        role = found["Role"]
+        policy = none_if_missing(
+            NO_SUCH_ENTITY, self.iam.get_role_policy, RoleName=self.name, PolicyName=POLICY_NAME
+        )
         profile = self._profile()
         tags = self.iam.list_role_tags(RoleName=self.name).get("Tags", [])
         return {
             "trust": _doc(role["AssumeRolePolicyDocument"]),
-            "policy": policy,
+            "policy": _doc(policy["PolicyDocument"]) if policy else None,
             "instance_profile_roles": [r["RoleName"] for r in (profile or {}).get("Roles", [])]
             if profile
             else None,
-            "tags": {t["Key"]: t["Value"] for t in tags},
+            "tags": tag_map(tags),
             "arn": role["Arn"],
             "instance_profile_arn": profile["Arn"] if profile else None,
         }

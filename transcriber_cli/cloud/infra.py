@@ -14,7 +14,14 @@ from transcriber_cli.cloud.monitoring import (
     ops_alarms,
 )
 from transcriber_cli.cloud.network import SecurityGroup
-from transcriber_cli.cloud.plan import Action, PlanResult, Resource, apply_one, plan_one
+from transcriber_cli.cloud.plan import (
+    Action,
+    PlanResult,
+    Resource,
+    apply_one,
+    json_header,
+    plan_one,
+)
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.cloud.storage import DEFAULT_UPLOADS_EXPIRY_DAYS, Bucket
@@ -87,10 +94,7 @@ class InfraStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "schema": SCHEMA,
-            "command": "status",
-            "stack": self.stack.name,
-            "region": self.stack.region,
+            **json_header(SCHEMA, "status", self.stack),
             "account": self.stack.account,
             "complete": self.complete,
             "resources": [r.as_dict() for r in self.resources],

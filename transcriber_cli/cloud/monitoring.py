@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from transcriber_cli.aws import naming
-from transcriber_cli.aws.errors import error_code
-from transcriber_cli.cloud.plan import Resource
-from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.aws.errors import none_if_missing
+from transcriber_cli.cloud.plan import PutResource, Resource
+from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.errors import UsageError
 
 LOG_RETENTION_DAYS = 30
@@ -91,16 +91,15 @@ class AlarmTopic(Resource):
         ]
 
     def current(self) -> dict[str, Any] | None:
-        try:
-            self.sns.get_topic_attributes(TopicArn=self.arn)
-        except Exception as exc:
-            if error_code(exc) in ("NotFound", "NotFoundException"):
-                return None
-            raise
+        topic = none_if_missing(
+            ("NotFound", "NotFoundException"), self.sns.get_topic_attributes, TopicArn=self.arn
+        )
+        if topic is None:
+            return None
         tags = self.sns.list_tags_for_resource(ResourceArn=self.arn).get("Tags", [])
         return {
             "emails": sorted({s["Endpoint"] for s in self._subscriptions()}),
-            "tags": {t["Key"]: t["Value"] for t in tags},
+            "tags": tag_map(tags),
         }
 
     def create(self) -> None:
@@ -124,7 +123,7 @@ class AlarmTopic(Resource):
         self.sns.delete_topic(TopicArn=self.arn)  # also removes its subscriptions
 
 
-class MetricAlarm(Resource):
+class MetricAlarm(PutResource):
     """One CloudWatch alarm described by the ``put_metric_alarm`` arguments it needs."""
 
     kind = "cloudwatch-alarm"
@@ -136,38 +135,27 @@ class MetricAlarm(Resource):
     )  # fmt: skip
 
     def __init__(self, stack: Stack, alarm_name: str, spec: dict[str, Any]) -> None:
-        super().__init__(stack)
-        self.alarm_name = alarm_name
-        self.spec = spec
+        super().__init__(stack, alarm_name, spec)
         self.cw = stack.client("cloudwatch")
 
-    @property
-    def name(self) -> str:
-        return self.alarm_name
-
     def desired(self) -> dict[str, Any]:
-        want = {k: self.spec[k] for k in self.COMPARED if k in self.spec}
-        want["tags"] = self.stack.tags
-        return want
+        return {**self.compared(self.spec), "tags": self.stack.tags}
 
     def current(self) -> dict[str, Any] | None:
         alarms = self.cw.describe_alarms(AlarmNames=[self.name])["MetricAlarms"]
         if not alarms:
             return None
         alarm = alarms[0]
-        got: dict[str, Any] = {k: alarm.get(k) for k in self.COMPARED if k in self.spec}
+        got = self.compared(alarm)
         if "Threshold" in got:
             got["Threshold"] = float(got["Threshold"])
         tags = self.cw.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags", [])
-        got["tags"] = {t["Key"]: t["Value"] for t in tags}
+        got["tags"] = tag_map(tags)
         got["arn"] = alarm["AlarmArn"]
         return got
 
     def create(self) -> None:
         self.cw.put_metric_alarm(AlarmName=self.name, Tags=self.stack.tag_list(), **self.spec)
-
-    def update(self, changed: list[str]) -> None:
-        self.create()  # PutMetricAlarm replaces the whole alarm definition
 
     def delete(self) -> None:
         self.cw.delete_alarms(AlarmNames=[self.name])

@@ -7,7 +7,7 @@ from typing import Any
 
 from transcriber_cli.aws import naming
 from transcriber_cli.cloud.plan import Resource
-from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.errors import SetupError, UsageError
 
 
@@ -101,7 +101,7 @@ class SecurityGroup(Resource):
         return {
             "ingress": ingress,
             "egress": egress,
-            "tags": {t["Key"]: t["Value"] for t in group.get("Tags", [])},
+            "tags": tag_map(group.get("Tags", [])),
             "id": group["GroupId"],
             "vpc": group["VpcId"],
         }
@@ -112,7 +112,7 @@ class SecurityGroup(Resource):
             GroupName=self.name,
             Description=f"transcriber workers of stack {self.stack.name} (no ingress)",
             VpcId=self.vpc,
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": self.stack.tag_list()}],
+            TagSpecifications=self.stack.tag_specs("security-group"),
         )
         self.update(["ingress"])
 

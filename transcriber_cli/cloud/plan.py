@@ -48,6 +48,29 @@ class Resource:
         return self.stack.owns(current.get("tags"))
 
 
+class PutResource(Resource):
+    """A resource that one put-call creates or replaces whole (an alarm, a scaling policy),
+    given by that call's arguments, ``spec``; the ``COMPARED`` ones are read back and diffed."""
+
+    COMPARED: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, stack: Stack, name: str, spec: dict[str, Any]) -> None:
+        super().__init__(stack)
+        self._name = name
+        self.spec = spec
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def compared(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """The ``COMPARED`` keys of ``settings`` that the spec sets."""
+        return {k: settings.get(k) for k in self.COMPARED if k in self.spec}
+
+    def update(self, changed: list[str]) -> None:
+        self.create()  # the put-call replaces the whole definition
+
+
 @dataclass
 class Action:
     kind: str
@@ -94,6 +117,11 @@ def apply_one(resource: Resource, dry_run: bool) -> Action:
     return action
 
 
+def json_header(schema: str, command: str, stack: Stack) -> dict[str, Any]:
+    """The keys that every ``infra``/``fleet`` JSON document starts with."""
+    return {"schema": schema, "command": command, "stack": stack.name, "region": stack.region}
+
+
 @dataclass
 class PlanResult:
     """What an ``infra``/``fleet`` command did (or, with ``dry_run``, would do)."""
@@ -111,10 +139,7 @@ class PlanResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "schema": self.schema,
-            "command": self.command,
-            "stack": self.stack.name,
-            "region": self.stack.region,
+            **json_header(self.schema, self.command, self.stack),
             "account": self.stack.account,
             "dry_run": self.dry_run,
             "changed": self.changed,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from transcriber_cli.aws import naming
-from transcriber_cli.aws.errors import NO_SUCH_QUEUE, error_code
+from transcriber_cli.aws.errors import NO_SUCH_QUEUE, none_if_missing
 from transcriber_cli.aws.sqs import queue_depth
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack
@@ -53,12 +53,8 @@ class Queue(Resource):
         return {"attributes": attrs, "tags": self.stack.tags}
 
     def url(self) -> str | None:
-        try:
-            return self.sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
-        except Exception as exc:
-            if error_code(exc) in NO_SUCH_QUEUE:
-                return None
-            raise
+        found = none_if_missing(NO_SUCH_QUEUE, self.sqs.get_queue_url, QueueName=self.name)
+        return found["QueueUrl"] if found else None
 
     def current(self) -> dict[str, Any] | None:
         url = self.url()

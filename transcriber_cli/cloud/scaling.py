@@ -13,7 +13,7 @@ from typing import Any
 
 from transcriber_cli.aws import naming
 from transcriber_cli.cloud.monitoring import MetricAlarm
-from transcriber_cli.cloud.plan import Resource
+from transcriber_cli.cloud.plan import PutResource
 from transcriber_cli.cloud.stack import Stack
 
 IDLE_MINUTES = 10
@@ -33,23 +33,17 @@ def _sqs(queue: str, metric: str) -> dict[str, Any]:
     }
 
 
-class ScalingPolicy(Resource):
+class ScalingPolicy(PutResource):
     kind = "scaling-policy"
     COMPARED = ("PolicyType", "AdjustmentType", "StepAdjustments", "MetricAggregationType",
                 "EstimatedInstanceWarmup")  # fmt: skip
 
     def __init__(self, stack: Stack, policy_name: str, spec: dict[str, Any]) -> None:
-        super().__init__(stack)
-        self.policy_name = policy_name
-        self.spec = spec
+        super().__init__(stack, policy_name, spec)
         self.asg = stack.client("autoscaling")
 
-    @property
-    def name(self) -> str:
-        return self.policy_name
-
     def desired(self) -> dict[str, Any]:
-        return {k: self.spec[k] for k in self.COMPARED if k in self.spec}
+        return self.compared(self.spec)
 
     def current(self) -> dict[str, Any] | None:
         policies = self.asg.describe_policies(
@@ -57,7 +51,7 @@ class ScalingPolicy(Resource):
         )["ScalingPolicies"]
         if not policies:
             return None
-        got = {k: policies[0].get(k) for k in self.COMPARED if k in self.spec}
+        got = self.compared(policies[0])
         got["StepAdjustments"] = [
             {k: (float(v) if k.startswith("MetricInterval") else v) for k, v in step.items()}
             for step in got.get("StepAdjustments") or []
@@ -69,9 +63,6 @@ class ScalingPolicy(Resource):
         self.asg.put_scaling_policy(
             AutoScalingGroupName=naming.asg_name(self.stack.name), PolicyName=self.name, **self.spec
         )
-
-    def update(self, changed: list[str]) -> None:
-        self.create()  # PutScalingPolicy creates or replaces
 
     def delete(self) -> None:
         self.asg.delete_policy(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,5 +85,14 @@ class Stack:
     def tag_list(self, key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
         return [{key: k, value: v} for k, v in self.tags.items()]
 
+    def tag_specs(self, *resource_types: str) -> list[dict[str, Any]]:
+        """``TagSpecifications`` that tag each of ``resource_types`` as EC2 creates it."""
+        return [{"ResourceType": r, "Tags": self.tag_list()} for r in resource_types]
+
     def owns(self, tags: dict[str, str] | None) -> bool:
         return bool(tags) and (tags or {}).get(naming.TAG_KEY) == self.name
+
+
+def tag_map(tags: Iterable[dict[str, str]]) -> dict[str, str]:
+    """AWS's ``[{"Key": k, "Value": v}, ...]`` as ``{k: v}``: the inverse of ``tag_list``."""
+    return {t["Key"]: t["Value"] for t in tags}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from transcriber_cli.aws.errors import error_code
+from transcriber_cli.aws.errors import error_code, none_if_missing
 from transcriber_cli.cloud.plan import Resource
-from transcriber_cli.cloud.stack import Stack
+from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.errors import SetupError
 
 TEMP_EXPIRY_DAYS = 7
@@ -97,12 +97,8 @@ class Bucket(Resource):
             raise
 
     def _get(self, call: str, missing: tuple[str, ...], pick: Any) -> Any:
-        try:
-            return pick(getattr(self.s3, call)(Bucket=self.name))
-        except Exception as exc:
-            if error_code(exc) in missing:
-                return None
-            raise
+        found = none_if_missing(missing, getattr(self.s3, call), Bucket=self.name)
+        return None if found is None else pick(found)
 
     def current(self) -> dict[str, Any] | None:
         if not self._exists():
@@ -137,7 +133,7 @@ class Bucket(Resource):
             "tags": self._get(
                 "get_bucket_tagging",
                 ("NoSuchTagSet",),
-                lambda r: {t["Key"]: t["Value"] for t in r["TagSet"]},
+                lambda r: tag_map(r["TagSet"]),
             ),
         }
 

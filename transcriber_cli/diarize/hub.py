@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from transcriber_cli.errors import DiarizationUnavailable
 
@@ -49,26 +50,34 @@ def hub_page(repo: str) -> str:
     return f"https://hf.co/{repo}"
 
 
-def cached_pipeline_dir(repo: str, *, cache_dir: Path | None = None) -> Path | None:
-    """The cached snapshot of ``repo``, without any network access, or None."""
+def _snapshot(repo: str, cache_dir: Path | None, **kwargs: Any) -> Path:
+    """``snapshot_download`` of the pipeline files; a malformed ``repo`` is a usage problem."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from huggingface_hub.errors import HFValidationError
 
     try:
-        path = Path(
+        return Path(
             snapshot_download(
                 repo,
                 cache_dir=str(cache_dir) if cache_dir else None,
-                local_files_only=True,
                 allow_patterns=PIPELINE_PATTERNS,
+                **kwargs,
             )
         )
-    except (LocalEntryNotFoundError, FileNotFoundError):
-        return None
     except HFValidationError:
         raise DiarizationUnavailable(
             f"--diarization-model {repo!r} is neither a directory nor a hub id (owner/name)"
         ) from None
+
+
+def cached_pipeline_dir(repo: str, *, cache_dir: Path | None = None) -> Path | None:
+    """The cached snapshot of ``repo``, without any network access, or None."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = _snapshot(repo, cache_dir, local_files_only=True)
+    except (LocalEntryNotFoundError, FileNotFoundError):
+        return None
     return path if (path / "config.yaml").is_file() else None
 
 
@@ -102,24 +111,15 @@ def offline_message(repo: str) -> str:
 
 def download_pipeline(repo: str, *, token: str | None, cache_dir: Path | None = None) -> Path:
     """Download (or refresh) ``repo`` into the hub cache and return its snapshot directory."""
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
-        HFValidationError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
     )
 
     try:
-        path = Path(
-            snapshot_download(
-                repo,
-                cache_dir=str(cache_dir) if cache_dir else None,
-                token=token,
-                allow_patterns=PIPELINE_PATTERNS,
-            )
-        )
+        path = _snapshot(repo, cache_dir, token=token)
     except GatedRepoError:
         raise DiarizationUnavailable(
             f"{repo} is gated and this token's account has not accepted its conditions: "
@@ -145,10 +145,6 @@ def download_pipeline(repo: str, *, token: str | None, cache_dir: Path | None = 
             ) from None
         raise DiarizationUnavailable(
             f"the Hugging Face hub answered {status or 'an error'} for {repo}; retry later"
-        ) from None
-    except HFValidationError:
-        raise DiarizationUnavailable(
-            f"--diarization-model {repo!r} is neither a directory nor a hub id (owner/name)"
         ) from None
     except OSError as exc:  # disk full, permissions in the cache
         raise DiarizationUnavailable(

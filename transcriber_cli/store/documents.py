@@ -32,7 +32,6 @@ class JobStatus(str, Enum):
         return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-ENDED = [s.value for s in JobStatus if s.ended]
 ACTIVE = [s.value for s in JobStatus if not s.ended]
 
 
