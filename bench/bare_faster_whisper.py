@@ -14,16 +14,20 @@ import time
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("model_dir")
-    parser.add_argument("files", nargs="+")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1] + "\nRun by bench_local.py (tool 'bare').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model_dir", help="CTranslate2 model folder")
+    parser.add_argument("files", nargs="+", help="audio/video files, one model load for all")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--no-vad", action="store_true")
-    parser.add_argument("--no-word-timestamps", action="store_true")
-    parser.add_argument("--cpu-threads", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--compute-type", default="int8")
+    parser.add_argument("--no-vad", action="store_true", help="Silero VAD off (default: on)")
+    parser.add_argument("--no-word-timestamps", action="store_true", help="default: on")
+    parser.add_argument("--cpu-threads", type=int, default=0, help="0 = CTranslate2's default")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--compute-type", default="int8", help="e.g. int8, float16")
     args = parser.parse_args()
 
     t0 = time.perf_counter()

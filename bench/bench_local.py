@@ -10,8 +10,12 @@ writes a results JSON and prints markdown tables.
     python bench/bench_local.py --cases long --reps 5
     python bench/bench_local.py --cases folder --folder-reps 1 --tools ours,bare
     python bench/bench_local.py --device cuda        # float16 on the GPU, + GPU memory peak
+    python bench/bench_local.py --report bench/results/local.json   # re-print the tables
 
-See bench/README.md for the method and the results.
+The results JSON (--out) is rewritten after every run, so a run cut short keeps its rounds
+(continue with --first-round, join with --merge). On the lent GPU machine this runs through
+``bench/device.py run local-gpu-long`` and ``run local-gpu-folder``. See bench/README.md for
+the method and the results.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -423,6 +428,7 @@ def run_case(
     data_dir: Path,
     scratch: Path,
     first_round: int = 0,
+    on_run: Callable[[list[Run]], None] = lambda runs: None,
 ) -> list[Run]:
     if case == "long":
         inputs = [data_dir / manifest["long"]["file"]]
@@ -451,6 +457,7 @@ def run_case(
             else:
                 run.outputs_ok = False
             runs.append(run)
+            on_run(runs)
             print(
                 f"  {case:6} rep {rep + 1}/{first_round + reps} {tool:10} {run.wall_s:7.2f} s wall "
                 f"{run.cpu_s:7.2f} s cpu {run.maxrss_mb:6.0f} MB max-proc "
@@ -624,13 +631,26 @@ def merge(paths: list[Path], out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--cases", default="long,folder", help="comma list of long,folder")
-    parser.add_argument("--tools", default="", help="comma list (default: all of each case)")
+    parser.add_argument(
+        "--tools",
+        default="",
+        help="comma list of ours,wct2,wct2-loop,wct2-multi,wct2-default,bare "
+        "(default: all of each case but wct2-default)",
+    )
     parser.add_argument("--reps", type=int, default=3, help="rounds of the one-file case")
     parser.add_argument("--folder-reps", type=int, default=3, help="rounds of the folder case")
-    parser.add_argument("--data-dir", type=Path, default=HERE / ".data")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "local.json")
+    parser.add_argument(
+        "--data-dir", type=Path, default=HERE / ".data", help="the audio (built there if missing)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results" / "local.json", help="results JSON"
+    )
     parser.add_argument("--report", type=Path, help="only print the tables of a results JSON")
     parser.add_argument(
         "--first-round",
@@ -644,7 +664,7 @@ def main() -> None:
         nargs="+",
         help="join the runs of several results JSONs (same machine and settings) into --out",
     )
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="for every tool")
     parser.add_argument(
         "--compute-type", default="", help="default: int8 on the CPU, float16 on CUDA"
     )
@@ -671,6 +691,37 @@ def main() -> None:
     print(f"model {model}", file=sys.stderr)
     runs: list[Run] = []
     started = time.time()
+
+    def save(partial: list[Run]) -> dict:
+        summary = summarise(partial)
+        report = {
+            **info,
+            "load_after": os.getloadavg(),
+            "elapsed_s": round(time.time() - started, 1),
+            "settings": {
+                "batch_size": BATCH_SIZE,
+                "beam_size": BEAM_SIZE,
+                "vad": True,
+                "word_timestamps": True,
+                "compute_type": COMPUTE_TYPE,
+                "device": DEVICE,
+                "formats": list(FORMATS),
+            },
+            "audio_seconds": {
+                "long": manifest["long"]["seconds"],
+                "folder": manifest["folder"]["seconds"],
+            },
+            "commands": {
+                tool: argv_for(tool, "MODEL", [Path("INPUT")], Path("OUT")) for tool in TOOL_LABELS
+            },
+            "summary": summary,
+            "targets": check_targets(partial, summary),
+            "runs": [asdict(r) for r in partial],
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        return report
+
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         scratch = Path(tmp)
         # Warm the page cache (model, libraries) so the first measured run pays no extra.
@@ -690,35 +741,17 @@ def main() -> None:
             ]
             reps = args.reps if case == "long" else args.folder_reps
             runs += run_case(
-                case, tools, reps, model, manifest, args.data_dir, scratch, args.first_round
+                case,
+                tools,
+                reps,
+                model,
+                manifest,
+                args.data_dir,
+                scratch,
+                args.first_round,
+                on_run=lambda case_runs, done=list(runs): save(done + case_runs),
             )
-    summary = summarise(runs)
-    report = {
-        **info,
-        "load_after": os.getloadavg(),
-        "elapsed_s": round(time.time() - started, 1),
-        "settings": {
-            "batch_size": BATCH_SIZE,
-            "beam_size": BEAM_SIZE,
-            "vad": True,
-            "word_timestamps": True,
-            "compute_type": COMPUTE_TYPE,
-            "device": DEVICE,
-            "formats": list(FORMATS),
-        },
-        "audio_seconds": {
-            "long": manifest["long"]["seconds"],
-            "folder": manifest["folder"]["seconds"],
-        },
-        "commands": {
-            tool: argv_for(tool, "MODEL", [Path("INPUT")], Path("OUT")) for tool in TOOL_LABELS
-        },
-        "summary": summary,
-        "targets": check_targets(runs, summary),
-        "runs": [asdict(r) for r in runs],
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    report = save(runs)
     print(markdown(report))
     print(f"results: {args.out} ({report['elapsed_s']:.0f} s)", file=sys.stderr)
 

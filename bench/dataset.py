@@ -9,11 +9,14 @@ settings that give the same quality, not only the same speed.
 
 The prompt order comes from a fixed seed, so the same package version gives the same files.
 Everything is cached under ``bench/.data/`` (gitignored); ``manifest.json`` holds durations and
-the reference text of every file.
+the reference text of every file. bench_local.py builds it on first use; alone:
+
+    python bench/dataset.py [--data-dir DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import random
@@ -206,7 +209,15 @@ def build(data_dir: Path) -> dict:
 
 
 if __name__ == "__main__":
-    m = build(Path(__file__).parent / ".data")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(__file__).parent / ".data", help="output folder"
+    )
+    m = build(parser.parse_args().data_dir)
     print(
         f"long: {m['long']['seconds']} s; folder: {len(m['folder']['files'])} files, "
         f"{m['folder']['seconds']} s"

@@ -1,6 +1,6 @@
 """Diarization cost on CPU: load time, diarization time and peak RSS per input.
 
-Random-weight pipelines (tests/diarize/random_pipeline.py) stand in for the gated
+Random-weight pipelines (common.random_pipeline) stand in for the gated
 community-1 weights, which cannot be downloaded here. They measure what the pipeline costs
 (the same architectures, window step and batch sizes), NOT its accuracy.
 
@@ -10,6 +10,8 @@ runs in a fresh process so its peak RSS is its own.
 
     python bench/diarization.py                      # the default set, a few minutes on 2 CPUs
     python bench/diarization.py --cases community:sample,tiny:long --json
+
+Writes bench/results/diarization.json (--out), rewritten after each case.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from common import RESULTS, random_pipeline, run_json_child, write_json
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "diarize")]
+sys.path.insert(0, str(ROOT))
 
 DEFAULT_CASES = ["tiny:sample", "tiny:long", "community:sample"]
 LONG_SECONDS = 600.0
@@ -51,19 +54,14 @@ def _audio(name: str):
 
 def run_case(size: str, audio_name: str, pipelines: Path, batch: int) -> dict:
     """In this process: build (once) and load the pipeline, diarize, report."""
-    from random_pipeline import build_random_pipeline
-
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.loader import load_diarizer
-    from transcriber_cli.pipeline import DiarizeOptions
 
-    directory = pipelines / size
-    if not (directory / "config.yaml").exists():
-        build_random_pipeline(directory, size=size)
+    directory = random_pipeline(pipelines / size, size=size)
     audio = _audio(audio_name)
     settings = Settings(diarize=True, diarization_model=str(directory), embedding_batch_size=batch)
     t0 = time.perf_counter()
-    diarizer, _ = load_diarizer(settings, DiarizeOptions(), device="cpu")
+    diarizer, _ = load_diarizer(settings, device="cpu")
     t1 = time.perf_counter()
     turns = diarizer(audio)
     t2 = time.perf_counter()
@@ -82,14 +80,19 @@ def run_case(size: str, audio_name: str, pipelines: Path, batch: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--cases",
         default=",".join(DEFAULT_CASES),
         help="comma list of SIZE:INPUT (sizes tiny|community, inputs sample|long)",
     )
     parser.add_argument("--batch", type=int, default=16, help="embedding batch size")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the results JSON at the end")
+    parser.add_argument("--out", type=Path, default=RESULTS / "diarization.json")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case here
     parser.add_argument("--pipelines", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -102,29 +105,21 @@ def main() -> None:
 
     import torch
 
-    results = []
+    report: dict = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "results": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases.split(","):
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--one",
-                    case,
-                    "--pipelines",
-                    tmp,
-                    "--batch",
-                    str(args.batch),
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0:
-                sys.exit(f"{case} failed:\n{proc.stderr[-2000:]}")
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            argv = [sys.executable, __file__, "--one", case, "--pipelines", tmp]
+            r = run_json_child([*argv, "--batch", str(args.batch)])
+            if "error" in r:
+                sys.exit(f"{case} failed: {r['error']}")
+            report["results"].append(r)
+            write_json(args.out, report)
             if not args.json:
-                r = results[-1]
                 print(
                     f"{r['pipeline']:9} {r['input']:6} {r['audio_s']:6.1f} s audio  "
                     f"load {r['load_s']:5.2f} s  diarize {r['diarize_s']:6.2f} s  "
@@ -132,17 +127,7 @@ def main() -> None:
                     flush=True,
                 )
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "torch": torch.__version__,
-                    "threads": torch.get_num_threads(),
-                    "cpus": os.cpu_count(),
-                    "results": results,
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,20 @@
-"""End-to-end GPU benchmark: decode, VAD, transcription, diarization and speaker assignment on
-one long file, a batch-size sweep, and whisper-ctranslate2 on the same file for comparison.
+"""GPU end to end: decode, VAD, transcription, diarization and speaker assignment on one long
+file, a batch-size sweep, and whisper-ctranslate2 on the same file for comparison.
 
-usage:
-  python bench/gpu_bench.py --media talk_1h.m4a --pipeline PIPELINE_DIR --out results.jsonl \
-      [--model tiny.en] [--compute-type float16] [--batch-size 16] \
-      [--sweep 1,4,8,16,32] [--sweep-seconds 3600] [--reference script.json] [--wct2]
+By default the file is examples/conversation.mp4 looped --loops times (108: 59.8 minutes) by
+ffmpeg into AAC m4a (cached in bench/.data/), scored against the example's script repeated
+as often; the diarization pipeline is --pipeline (``random``: community-1's architectures with
+random weights, see common.random_pipeline). As published in bench/gpu.md:
+
+    python3 bench/gpu_bench.py --pipeline random --batch-size 16 --sweep 1,4,8,16,32 --wct2 \
+        --out $OUT/e2e.jsonl           # on the lent GPU machine: bench/device.py run e2e
 
 Every result is one JSON line appended to --out and printed, so a run cut short keeps what it
-measured. GPU memory: CTranslate2 has no allocator statistics, so its peak is sampled from
-``nvidia-smi`` (every 100 ms, whole device, minus the reading just before the stage); pyannote's
-is ``torch.cuda.max_memory_allocated``. Runs as-is on a CPU machine too (no GPU columns).
+measured: "e2e" (stage times, loads, WER, memory), one "sweep" row per batch size,
+"whisper-ctranslate2". GPU memory: CTranslate2 has no allocator statistics, so its peak is
+sampled from ``nvidia-smi`` (every 100 ms, whole device, minus the reading just before the
+stage); pyannote's is ``torch.cuda.max_memory_allocated``. Runs on a CPU machine too
+(``--device cpu --compute-type int8``; no GPU columns).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import DATA, EXAMPLE, EXAMPLE_SCRIPT, REPO, emit, random_pipeline
+
+sys.path.insert(0, str(REPO))
 
 
 class GpuMemorySampler:
@@ -96,13 +102,6 @@ def wer(reference: str, hypothesis: str) -> float | None:
     return round(jiwer.wer(normalize(reference), normalize(hypothesis)), 4)
 
 
-def emit(out: Path, row: dict) -> None:
-    line = json.dumps(row)
-    print(line, flush=True)
-    with out.open("a") as f:
-        f.write(line + "\n")
-
-
 def looped_reference(script: Path | None, duration: float) -> str | None:
     """The example's script repeated as many times as the looped file repeats it."""
     if script is None:
@@ -110,6 +109,22 @@ def looped_reference(script: Path | None, duration: float) -> str | None:
     data = json.loads(script.read_text())
     once = " ".join(t["text"] for t in data["turns"])
     return " ".join([once] * max(1, round(duration / data["duration"])))
+
+
+def looped_example(loops: int) -> Path:
+    """examples/conversation.mp4 played ``loops`` times, AAC 64 kbit/s mono (cached)."""
+    dest = DATA / f"conversation-x{loops}.m4a"
+    if not dest.exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".tmp.m4a")
+        loop = ["-stream_loop", str(loops - 1), "-i", str(EXAMPLE)]
+        encode = ["-vn", "-ac", "1", "-c:a", "aac", "-b:a", "64k", "-y", str(tmp)]
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", *loop, *encode],
+            check=True,
+        )
+        tmp.rename(dest)
+    return dest
 
 
 def transcribe_timed(engine, audio, options) -> tuple[object, float, int]:
@@ -121,21 +136,49 @@ def transcribe_timed(engine, audio, options) -> tuple[object, float, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--media", type=Path, required=True)
-    ap.add_argument("--pipeline", type=Path, help="pyannote pipeline directory (no = skip)")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--model", default="tiny.en")
-    ap.add_argument("--device", default="cuda")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--media", type=Path, help="input file (default: the looped example)")
+    ap.add_argument("--loops", type=int, default=108, help="plays of the example (no --media)")
+    ap.add_argument(
+        "--reference",
+        type=Path,
+        default=EXAMPLE_SCRIPT,
+        help="script JSON whose text, repeated to the file's length, scores WER ('' = none)",
+    )
+    ap.add_argument(
+        "--pipeline",
+        help="pyannote pipeline folder, or 'random' (built in a temp dir); none = no diarization",
+    )
+    ap.add_argument(
+        "--out", type=Path, required=True, help="JSON lines file, appended (e.g. $OUT/e2e.jsonl)"
+    )
+    ap.add_argument("--model", default="tiny.en", help="model name or CTranslate2 folder")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--compute-type", default="float16")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--sweep", default="1,4,8,16,32")
-    ap.add_argument("--sweep-seconds", type=float, default=0, help="0 = the whole file")
-    ap.add_argument("--reference", type=Path, help="the example's script JSON (for WER)")
-    ap.add_argument("--wct2", action="store_true", help="also time whisper-ctranslate2")
-    ap.add_argument("--stages", default="e2e,sweep", help="e2e,sweep (wct2 via --wct2)")
-    ap.add_argument("--text", type=Path, help="where e2e saves its text; wct2 compares to it")
+    ap.add_argument("--batch-size", type=int, default=16, help="batch size of the e2e run")
+    ap.add_argument("--sweep", default="1,4,8,16,32", help="batch sizes of the sweep (comma list)")
+    ap.add_argument(
+        "--sweep-seconds", type=float, default=0, help="sweep on the first N s (0 = all)"
+    )
+    ap.add_argument(
+        "--stages",
+        default="e2e,sweep",
+        help="comma list of e2e,sweep (whisper-ctranslate2: --wct2)",
+    )
+    ap.add_argument(
+        "--wct2",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also time whisper-ctranslate2",
+    )
+    ap.add_argument("--text", type=Path, help="where e2e saves its text; --wct2 compares to it")
     args = ap.parse_args()
+    args.media = args.media or looped_example(args.loops)
+    args.reference = args.reference if args.reference and args.reference.name else None
 
     from transcriber_cli import media
     from transcriber_cli.engine.whisper import WhisperEngine, WhisperOptions
@@ -199,6 +242,9 @@ def run_e2e(args, engine, audio, duration, reference, row) -> str:
 
         from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer, load_pipeline
 
+        if args.pipeline == "random":
+            tmp = tempfile.mkdtemp(prefix="pipeline-")
+            args.pipeline = str(random_pipeline(Path(tmp) / "community"))
         t0 = time.perf_counter()
         pipe = load_pipeline(args.pipeline, device=args.device, embedding_batch_size=32)
         diarizer = PyannoteDiarizer(pipe, name=str(args.pipeline), device=args.device)
@@ -254,52 +300,51 @@ def run_sweep(args, engine, audio, WhisperOptions) -> None:
 
 
 def run_wct2(args, engine, duration, reference, our_text) -> None:
-    if True:
-        exe = shutil.which("whisper-ctranslate2")
-        cmd = [exe] if exe else [sys.executable, "-m", "whisper_ctranslate2.whisper_ctranslate2"]
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd += [
-                str(args.media),
-                "--model_directory",
-                engine.resolved.path,
-                "--device",
-                args.device,
-                "--compute_type",
-                engine.compute_type,
-                "--batched",
-                "True",
-                "--batch_size",
-                str(args.batch_size),
-                "--vad_filter",
-                "True",
-                "--word_timestamps",
-                "True",
-                "--output_format",
-                "json",
-                "--output_dir",
-                tmp,
-                "--verbose",
-                "False",
-            ]
-            with GpuMemorySampler() as mem:
-                t0 = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                seconds = time.perf_counter() - t0
-            result: dict = {"kind": "whisper-ctranslate2", "rc": proc.returncode}
-            outputs = list(Path(tmp).glob("*.json"))
-            if proc.returncode == 0 and outputs:
-                data = json.loads(outputs[0].read_text())
-                text = data.get("text") or " ".join(s["text"] for s in data.get("segments", []))
-                result.update(
-                    wall_s=round(seconds, 3),
-                    rtf=round(seconds / duration, 5),
-                    peak_mib=mem.delta,
-                    wer_vs_script=wer(reference, text) if reference else None,
-                    wer_vs_ours=wer(our_text, text) if our_text else None,
-                )
-            else:
-                result["stderr"] = proc.stderr[-2000:]
-            emit(args.out, result)
+    exe = shutil.which("whisper-ctranslate2")
+    cmd = [exe] if exe else [sys.executable, "-m", "whisper_ctranslate2.whisper_ctranslate2"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd += [
+            str(args.media),
+            "--model_directory",
+            engine.resolved.path,
+            "--device",
+            args.device,
+            "--compute_type",
+            engine.compute_type,
+            "--batched",
+            "True",
+            "--batch_size",
+            str(args.batch_size),
+            "--vad_filter",
+            "True",
+            "--word_timestamps",
+            "True",
+            "--output_format",
+            "json",
+            "--output_dir",
+            tmp,
+            "--verbose",
+            "False",
+        ]
+        with GpuMemorySampler() as mem:
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            seconds = time.perf_counter() - t0
+        result: dict = {"kind": "whisper-ctranslate2", "rc": proc.returncode}
+        outputs = list(Path(tmp).glob("*.json"))
+        if proc.returncode == 0 and outputs:
+            data = json.loads(outputs[0].read_text())
+            text = data.get("text") or " ".join(s["text"] for s in data.get("segments", []))
+            result.update(
+                wall_s=round(seconds, 3),
+                rtf=round(seconds / duration, 5),
+                peak_mib=mem.delta,
+                wer_vs_script=wer(reference, text) if reference else None,
+                wer_vs_ours=wer(our_text, text) if our_text else None,
+            )
+        else:
+            result["stderr"] = proc.stderr[-2000:]
+        emit(args.out, result)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """Remote-mode benchmark: submission overhead for a 500 MB, 30-minute mp4, and progress latency.
 
-Run: ``python bench/remote.py`` (needs ffmpeg, moto[server], mockupdb, mongomock). It makes
-the mp4 in a temp dir (deleted afterwards), starts moto_server and the test Mongo wire server
-as processes, and prints a Markdown report (copied into bench/remote.md).
+    python bench/remote.py > bench/remote.md
+
+Needs ffmpeg, moto[server], mockupdb, mongomock (``pip install -e '.[test]'``). It makes the
+mp4 in a temp dir (deleted afterwards), starts moto_server and the test Mongo wire server as
+processes, prints a Markdown report (bench/remote.md is that output plus hand-written notes)
+and writes the raw numbers to bench/results/remote.json (--out).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -15,6 +19,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from common import RESULTS, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -90,12 +96,23 @@ def free_port() -> int:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS / "remote.json", help="raw numbers")
+    args = parser.parse_args()
+
     import httpx
 
     from transcriber_cli.config import load_settings
-    from transcriber_cli.remote.client import RemoteClient, task_options
+    from transcriber_cli.fsutil import sha256_file
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.remote.client import RemoteClient
 
     lines = ["# Remote mode benchmark", ""]
+    raw: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-remote-") as tmp:
         tmpd = Path(tmp)
         video = tmpd / "meeting.mp4"
@@ -115,6 +132,8 @@ def main() -> None:
         t0 = time.perf_counter()
         ours = media.extract_mp3(video, tmpd / "ours.mp3")
         t_ours = time.perf_counter() - t0
+        raw["input"] = {"mb": size_mb, "minutes": info.duration / 60, "made_s": gen}
+        raw["extraction_s"] = {"copy": t_copy, "mp3_defaults": t_mp3, "extract_mp3": t_ours}
         lines += [
             "## Audio extraction",
             "",
@@ -154,18 +173,24 @@ def main() -> None:
                     "TRANSCRIBER_MODEL": "tiny.en",
                 }
             )
-            from transcriber_cli.remote import aws
+            from transcriber_cli.aws.session import client as aws_client
 
-            aws.client("s3", "us-east-1").create_bucket(Bucket="bench")
-            os.environ["TRANSCRIBER_QUEUE_URL"] = aws.client("sqs", "us-east-1").create_queue(
+            aws_client("s3", "us-east-1").create_bucket(Bucket="bench")
+            os.environ["TRANSCRIBER_QUEUE_URL"] = aws_client("sqs", "us-east-1").create_queue(
                 QueueName="bench"
             )["QueueUrl"]
             settings = load_settings()
             client = RemoteClient(settings)
             t0 = time.perf_counter()
-            sub = client.submit(video, task_options(settings), formats=["txt"], info=info)
+            sha = sha256_file(video)  # the batch hashes each input before submitting it
+            hashed = time.perf_counter() - t0
+            sub = client.submit(
+                video, JobOptions.build(settings), info=info, sha256=sha, formats=["txt"]
+            )
             total = time.perf_counter() - t0
-            tm = sub.timings
+            tm = {"hash": hashed, **sub.timings}
+            raw["submission_s"] = {**tm, "total": total}
+            raw["uploaded_mb"] = ours.stat().st_size / 1e6
             lines += [
                 "## Submission (`RemoteClient.submit`, moto S3 + SQS, wire-server Mongo)",
                 "",
@@ -178,22 +203,25 @@ def main() -> None:
                 f"({100 * ours.stat().st_size / video.stat().st_size:.1f} %).",
                 "",
             ]
-            lines += progress_latency(client, sub.task_id)
+            progress, raw["progress_latency_s"] = progress_latency(client, sub.job_id)
+            lines += progress
             client.close()
         finally:
             for proc in (moto, wire):
                 proc.terminate()
                 proc.wait(timeout=10)
     print("\n".join(lines))
+    write_json(args.out, raw)
 
 
-def progress_latency(client, task_id: str, updates: int = 30) -> list[str]:
+def progress_latency(client, job_id: str, updates: int = 30) -> tuple[list[str], dict]:
     """A writer updates progress once a second (as a worker does); the client's tail loop
     (default poll, ``remote_poll_seconds`` = 1.0) records when each update reaches it."""
-    from transcriber_cli.remote.tasks import TaskStore
+    from transcriber_cli.jobs.results import ResultSummary
+    from transcriber_cli.store.mongo import JobStore
 
-    writer = TaskStore.from_settings(client.settings)
-    writer.claim(task_id, "bench-worker", lease_seconds=600)
+    writer = JobStore.from_settings(client.settings)
+    writer.claim(job_id, "bench-worker", lease_seconds=600)
     written: dict[float, float] = {}
     seen: list[float] = []
 
@@ -201,23 +229,23 @@ def progress_latency(client, task_id: str, updates: int = 30) -> list[str]:
         for i in range(1, updates + 1):
             written[float(i)] = time.time()
             writer.progress(
-                task_id, "bench-worker", stage="transcribe", percent=float(i), message=f"update {i}"
+                job_id, "bench-worker", stage="transcribe", percent=float(i), message=f"update {i}"
             )
             time.sleep(1.0)
-        writer.complete(task_id, "bench-worker", outputs=[], transcript={"segments": []}, seconds=1)
+        writer.complete(job_id, "bench-worker", outputs=[], result=ResultSummary(), seconds=1)
 
-    def on_update(doc: dict) -> None:
-        pct = float(doc.get("progress") or 0)
-        if pct in written and doc["status"] == "processing":
-            seen.append(time.time() - written[pct])
+    def on_update(doc) -> None:
+        if doc.progress in written and doc.status.value == "processing":
+            seen.append(time.time() - written[doc.progress])
 
     thread = threading.Thread(target=work)
     thread.start()
-    client.wait([task_id], on_update=on_update)
+    client.wait([job_id], on_update=on_update)
     thread.join()
     writer.close()
     seen.sort()
     p95 = seen[int(0.95 * (len(seen) - 1))]
+    stats = {"updates": updates, "seen": len(seen), "mean": statistics.mean(seen), "p95": p95}
     return [
         "## Progress latency (worker's Mongo update -> client callback)",
         "",
@@ -229,7 +257,7 @@ def progress_latency(client, task_id: str, updates: int = 30) -> list[str]:
         f"| {statistics.mean(seen):.2f} s | {p95:.2f} s | {max(seen):.2f} s |",
         "",
         f"Target <= 1.5 s: {'met' if max(seen) <= 1.5 else 'NOT met'}.",
-    ]
+    ], {**stats, "max": max(seen)}
 
 
 if __name__ == "__main__":
