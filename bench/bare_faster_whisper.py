@@ -7,18 +7,15 @@ generator is iterated). Writes nothing; prints one JSON object (texts and stage 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 
+from common import make_parser
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1] + "\nRun by bench_local.py (tool 'bare').",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__, "\nRun by bench_local.py (tool 'bare').")
     parser.add_argument("model_dir", help="CTranslate2 model folder")
     parser.add_argument("files", nargs="+", help="audio/video files, one model load for all")
     parser.add_argument("--batch-size", type=int, default=8)

@@ -20,7 +20,6 @@ the method and the results.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -42,6 +41,7 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
 import dataset  # noqa: E402  (bench/ is a folder of scripts, not a package)
+from common import make_parser  # noqa: E402
 
 # The settings every tool runs with (our defaults; the others are told the same explicitly).
 # DEVICE and COMPUTE_TYPE come from --device/--compute-type (CPU int8 unless told otherwise).
@@ -631,11 +631,7 @@ def merge(paths: list[Path], out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__)
     parser.add_argument("--cases", default="long,folder", help="comma list of long,folder")
     parser.add_argument(
         "--tools",

@@ -3,6 +3,7 @@ each script imports this module from its own folder, which Python puts first on 
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -14,6 +15,16 @@ RESULTS = HERE / "results"
 DATA = HERE / ".data"  # generated inputs (gitignored)
 EXAMPLE = REPO / "examples" / "conversation.mp4"
 EXAMPLE_SCRIPT = REPO / "examples" / "conversation.script.json"
+
+
+def make_parser(doc: str, more: str = "") -> argparse.ArgumentParser:
+    """An entry point's parser: its docstring's first paragraph as the description, the rest
+    (usage examples, what it writes) after the arguments in ``--help``."""
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        epilog=doc.split("\n\n", 1)[1] + more,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def write_json(path: Path, data: object) -> None:

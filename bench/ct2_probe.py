@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import EXAMPLE, REPO, write_json
+from common import EXAMPLE, REPO, make_parser, write_json
 
 PROMPT = [50257, 50362]  # <|startoftranscript|> <|notimestamps|> (English-only model)
 ALL_CUDA_TYPES = "float16,int8_float16,int8,float32,bfloat16,int8_bfloat16"
@@ -170,11 +170,7 @@ def doctor(out: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("features", help="make the log-mel features (needs faster-whisper)")
     p.add_argument("--media", type=Path, default=EXAMPLE, help="audio/video (default: the example)")

@@ -16,7 +16,6 @@ the reference text of every file. bench_local.py builds it on first use; alone:
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import random
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from common import make_parser
 
 SOUNDS = Path("/usr/share/asterisk/sounds/en")
 SCRIPT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
@@ -209,11 +209,7 @@ def build(data_dir: Path) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__)
     parser.add_argument(
         "--data-dir", type=Path, default=Path(__file__).parent / ".data", help="output folder"
     )

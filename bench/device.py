@@ -51,7 +51,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import DATA, HERE, REPO
+from common import DATA, HERE, REPO, make_parser
 
 CALL_MIB = 64  # what one call may carry, working tree included
 CMD_CHARS = 2000  # the longest command line one call takes
@@ -631,11 +631,7 @@ def main() -> None:
     listing = "\n".join(
         f"  {name:9} {m.about}\n            python3 {m.argv}" for name, m in MEASURES.items()
     )
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1] + "\nmeasurements:\n" + listing,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__, "\nmeasurements:\n" + listing)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("pack", help="here: build the carried folders, print the calls")

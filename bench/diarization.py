@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, random_pipeline, run_json_child, write_json
+from common import RESULTS, make_parser, random_pipeline, run_json_child, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,11 +80,7 @@ def run_case(size: str, audio_name: str, pipelines: Path, batch: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__)
     parser.add_argument(
         "--cases",
         default=",".join(DEFAULT_CASES),

@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import DATA, EXAMPLE, EXAMPLE_SCRIPT, REPO, emit, random_pipeline
+from common import DATA, EXAMPLE, EXAMPLE_SCRIPT, REPO, emit, make_parser, random_pipeline
 
 sys.path.insert(0, str(REPO))
 
@@ -136,11 +136,7 @@ def transcribe_timed(engine, audio, options) -> tuple[object, float, int]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ap = make_parser(__doc__)
     ap.add_argument("--media", type=Path, help="input file (default: the looped example)")
     ap.add_argument("--loops", type=int, default=108, help="plays of the example (no --media)")
     ap.add_argument(

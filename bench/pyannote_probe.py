@@ -21,7 +21,7 @@ import time
 import wave
 from pathlib import Path
 
-from common import random_pipeline, run_json_child, write_json
+from common import make_parser, random_pipeline, run_json_child, write_json
 
 
 def audio(minutes: float):
@@ -71,11 +71,7 @@ def measure(device: str, minutes: float, pipe_dir: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__)
     parser.add_argument("--devices", default="cuda,cpu", help="comma list, run in this order")
     parser.add_argument("--minutes", type=float, default=5.0, help="audio length")
     parser.add_argument("--timeout", type=float, default=200, help="seconds allowed per device")

@@ -10,7 +10,6 @@ and writes the raw numbers to bench/results/remote.json (--out).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import RESULTS, write_json
+from common import RESULTS, make_parser, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -96,11 +95,7 @@ def free_port() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = make_parser(__doc__)
     parser.add_argument("--out", type=Path, default=RESULTS / "remote.json", help="raw numbers")
     args = parser.parse_args()
 
