@@ -70,9 +70,9 @@ class Batch:
         seen: dict[Path, Path] = {}
         for cand in found:
             base = output_base(cand, self.output_dir).absolute()
-            clash = seen.setdefault(base, cand.path)
-            outputs = tuple(output_paths(base, self.formats))
-            items.append(Item(cand, base, outputs, clash if clash != cand.path else None))
+            clash = seen.get(base)  # also the same file named twice: one set of outputs
+            seen.setdefault(base, cand.path)
+            items.append(Item(cand, base, tuple(output_paths(base, self.formats)), clash))
         return items
 
     # --- before any work ---------------------------------------------------------------------
