@@ -182,6 +182,24 @@ def test_batch_folder_goes_on_past_bad_inputs(messy_folder: Path, tmp_path: Path
     assert not list(out.rglob("no-audio.*"))
 
 
+def test_inputs_that_would_share_outputs_fail_without_writing(tmp_path: Path, make_media) -> None:
+    """a.m4a and a.wav both write a.txt: the second fails and the first's outputs stand;
+    a file named twice is caught the same way."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(make_media("clip3.m4a", "-vn", "-c:a", "aac", "-t", "3"), folder / "a.m4a")
+    shutil.copy(make_media("clip3.wav", "-vn", "-t", "3"), folder / "a.wav")
+    proc = run_cli(str(folder), str(folder / "a.m4a"), "--json", "--no-diarize", "-f", "txt")
+    assert proc.returncode == 1
+    lines = [(Path(r["path"]).name, r["status"], r["error"]) for r in json_lines(proc.stdout)]
+    assert lines[0][:2] == ("a.m4a", "done")
+    for name, status, error in lines[1:]:
+        assert status == "failed" and "outputs would overwrite those of" in error, name
+        assert error.startswith(str(folder / name)) and error.endswith("rename one or use -o")
+    assert [name for name, *_ in lines] == ["a.m4a", "a.wav", "a.m4a"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.m4a", "a.txt", "a.wav"]
+
+
 def test_batch_resume_redoes_only_failed_or_changed(
     messy_folder: Path, tmp_path: Path, make_media
 ) -> None:

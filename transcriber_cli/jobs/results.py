@@ -78,7 +78,7 @@ class FileResult:
     @classmethod
     def failed(cls, path: str, error: str, **remote: Any) -> FileResult:
         """``error`` names the file first, once."""
-        message = error if path in error else f"{path}: {error}"
+        message = error if error.startswith(f"{path}: ") else f"{path}: {error}"
         return cls(path, Status.FAILED, error=message, **remote)
 
     def to_json(self, *, remote: bool = False) -> dict[str, Any]:
