@@ -83,14 +83,14 @@ class Batch:
                 item.name,
                 f"outputs would overwrite those of {item.clash}; rename one or use -o",
             )
-        reason = self.skip_reason(item)
+        reason = self._skip_reason(item)
         if reason:
             return FileResult(item.name, Status.SKIPPED, [str(o) for o in item.outputs],
                               reason=reason)  # fmt: skip
         return None
 
-    def skip_reason(self, item: Item) -> str | None:
-        if self.overwrite or item.clash is not None or not item.path.is_file():
+    def _skip_reason(self, item: Item) -> str | None:
+        if self.overwrite or not item.path.is_file():
             return None
         if not all(o.exists() for o in item.outputs):
             return None

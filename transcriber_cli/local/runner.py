@@ -79,24 +79,25 @@ class LocalRunner:
         # Reads the next file while this one transcribes (never one over the length limit).
         self.readahead = ReadAhead(min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600))
 
+    def _load(self) -> LoadedModels:
+        self.reporter.note(f"loading model {self.settings.model}")
+        loaded = self.models.get(self.settings)
+        engine = loaded.engine
+        self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
+        if loaded.diarizer is None and loaded.diarization_note:
+            self.reporter.note(f"diarization skipped: {loaded.diarization_note['reason']}")
+        return loaded
+
     def _start_loading(self) -> None:
         if self._loading is None:
-            self.reporter.note(f"loading model {self.settings.model}")
-            self._loading = self._loader.submit(self.models.get, self.settings)
+            self._loading = self._loader.submit(self._load)
 
     def _loaded(self) -> LoadedModels:
         self._start_loading()
         assert self._loading is not None
-        first = not self._loading.done()
         # A diarizer that --diarize requires but cannot load is a setup error for the whole
         # run (exit 3), not a failure of one file.
-        loaded = self._loading.result()
-        if first:
-            engine = loaded.engine
-            self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
-            if loaded.diarizer is None and loaded.diarization_note:
-                self.reporter.note(f"diarization skipped: {loaded.diarization_note['reason']}")
-        return loaded
+        return self._loading.result()
 
     def run(
         self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()

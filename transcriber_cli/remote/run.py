@@ -7,7 +7,7 @@ the same statuses and files either way. Each input's result line also names its 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -108,7 +108,7 @@ def _submit(
     options: JobOptions,
     item: Item,
     reporter: RemoteReporter,
-    report,
+    report: Callable[[FileResult], None],
 ) -> _Pending | None:
     early = batch.precheck(item)
     if early is not None:
