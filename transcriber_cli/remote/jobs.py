@@ -17,7 +17,7 @@ def fetch_job(
     or ``formats``."""
     doc = client.jobs.get(job_id)
     chosen = parse_formats(formats or ",".join(doc.formats or ["all"]))
-    stem = Path(Path(doc.source.name).name).stem.strip(". ") or job_id
+    stem = doc.source.stem or job_id
     paths = output_paths((output_dir / stem).absolute(), chosen)
     write_outputs(paths, client.fetch_texts(doc, chosen))
     summary = doc.result or ResultSummary()

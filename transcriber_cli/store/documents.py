@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from pathlib import PurePath
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -44,6 +45,12 @@ class Source(BaseModel):
     duration: float = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     has_video: bool = False
+
+    @property
+    def stem(self) -> str:
+        """The name outputs are called after: the file name without folders or extension
+        (empty when nothing is left of it, e.g. ``.`` or ``..``)."""
+        return PurePath(PurePath(self.name).name).stem.strip(". ")
 
 
 class Audio(BaseModel):

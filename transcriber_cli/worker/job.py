@@ -239,7 +239,7 @@ class JobRunner:
         progress.write("exporting", 99, "uploading outputs", force=True)
         # Every registered format, so a later reuse of this job can serve any -f choice.
         formats = list(available_formats().values())
-        stem = Path(Path(job.source.name).name).stem.strip(". ") or "transcript"
+        stem = job.source.stem or "transcript"
         keys = [f"{output_prefix(job.id)}{stem}.{fmt.extension}" for fmt in formats]
         for key, text in zip(keys, render(transcript, formats), strict=True):
             self.storage.put_text(key, text)
