@@ -22,7 +22,7 @@ from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import sha256_file
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
-from transcriber_cli.store.mongo import JobStateError, JobStore, now
+from transcriber_cli.store.mongo import JobNotFound, JobStateError, JobStore, now
 
 Update = Callable[[JobDocument], None]
 
@@ -156,8 +156,6 @@ class RemoteClient:
     ) -> dict[str, JobDocument]:
         """Poll until every job ended; ``on_update`` sees each changed document, ``on_end``
         each job once as it ends."""
-        from transcriber_cli.store.mongo import JobNotFound
-
         pending = list(dict.fromkeys(job_ids))
         seen: dict[str, tuple] = {}
         final: dict[str, JobDocument] = {}
