@@ -3,7 +3,14 @@
 No mongod can be installed on the test machines (see /work/shared/ENVIRONMENT.md), so the
 product's plain pymongo code talks over TCP to this process instead. It answers the commands
 the product uses: hello/isMaster, ping, buildInfo, find, aggregate, insert, update, delete,
-findAndModify, createIndexes, count, distinct, listIndexes, drop, dropDatabase, endSessions.
+findAndModify, createIndexes, count, distinct, listIndexes, drop, dropDatabase, endSessions,
+and serverStatus (opcounters, connections, per-command totals) for load measurements.
+
+Connections are served concurrently, one thread each, like mongod: ``WireServer`` replaces
+mockupdb's connection loop, which holds one server-wide lock while it handles a request *and
+sends the reply* (so a client that stops reading would stall every other client). Each
+command still runs alone under ``WireStore.lock``, which keeps every single command atomic as
+mongod keeps a single-document findAndModify/update atomic; only the replies overlap.
 
 Deliberately absent: getMore (every cursor comes back whole, id 0), sessions, transactions
 and change streams. ``hello`` advertises no ``logicalSessionTimeoutMinutes``, so pymongo
@@ -17,8 +24,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import signal
+import socket
 import sys
 import threading
+from collections import Counter
 from typing import Any
 
 import mockupdb
@@ -27,15 +36,39 @@ from bson import ObjectId
 from mongomock.collection import ReturnDocument
 
 _MAX_WIRE = 17  # MongoDB 6.0: pymongo 4.x accepts it and uses OP_MSG throughout
+_OWN_COUNTER = {"find": "query", "getMore": "getmore"}  # other commands count as "command"
+_STATEMENTS = {"insert": "documents", "update": "updates", "delete": "deletes"}
 
 
 class WireStore:
-    """Command dispatch onto an in-memory mongomock client. Not thread-safe by itself:
-    mockupdb serialises request handling under its server lock."""
+    """Command dispatch onto an in-memory mongomock client. mongomock is not thread-safe and
+    connections are served in parallel, so every command runs under ``lock``: each command
+    is atomic, as a single-document write is on mongod. Replies are sent outside it."""
 
     def __init__(self) -> None:
         self.client: mongomock.MongoClient = mongomock.MongoClient()
         self.lock = threading.Lock()
+        # serverStatus figures, counted the way mongod counts them: find -> query, getMore
+        # -> getmore, insert/update/delete -> one per document / statement / statement, every
+        # other command (findAndModify, aggregate, count, hello, serverStatus itself) -> command.
+        self.opcounters: Counter[str] = Counter(
+            dict.fromkeys(("insert", "query", "update", "delete", "getmore", "command"), 0)
+        )
+        self.commands: Counter[str] = Counter()  # metrics.commands.<name>.total
+        self.failed: Counter[str] = Counter()
+        self.connections = {"current": 0, "totalCreated": 0}
+
+    def connected(self, delta: int) -> None:
+        with self.lock:
+            self.connections["current"] += delta
+            self.connections["totalCreated"] += max(delta, 0)
+
+    def _count(self, name: str, doc: dict) -> None:
+        self.commands[name] += 1
+        if name in _STATEMENTS:  # one per document / statement, not per command
+            self.opcounters[name] += len(doc.get(_STATEMENTS[name]) or [])
+        else:
+            self.opcounters[_OWN_COUNTER.get(name, "command")] += 1
 
     # --- dispatch -------------------------------------------------------------------------
     def handle(self, request: mockupdb.Request) -> bool:
@@ -44,6 +77,9 @@ class WireStore:
         db_name = doc.get("$db", "test")
         handler = getattr(self, "cmd_" + name.lower(), None)
         if handler is None:
+            with self.lock:
+                self._count(name, doc)
+                self.failed[name] += 1
             return request.replies(
                 {
                     "ok": 0,
@@ -54,6 +90,7 @@ class WireStore:
             )
         try:
             with self.lock:
+                self._count(name, doc)
                 reply = handler(self.client[db_name], doc)
         except mongomock.DuplicateKeyError as exc:
             reply = {"ok": 0, "errmsg": str(exc), "code": 11000, "codeName": "DuplicateKey"}
@@ -61,8 +98,10 @@ class WireStore:
             reply = {"ok": 0, "errmsg": str(exc), "code": exc.code or 2, "codeName": "BadValue"}
         except Exception as exc:  # report to the client instead of killing the connection
             reply = {"ok": 0, "errmsg": f"{type(exc).__name__}: {exc}", "code": 1}
-        reply.setdefault("ok", 1)
-        return request.replies(reply)
+        if reply.setdefault("ok", 1) != 1:
+            with self.lock:
+                self.failed[name] += 1
+        return request.replies(reply)  # outside the lock: a slow reader stalls only itself
 
     # --- handshake and admin ----------------------------------------------------------------
     def cmd_hello(self, db: Any, doc: dict) -> dict:
@@ -89,6 +128,22 @@ class WireStore:
 
     def cmd_endsessions(self, db: Any, doc: dict) -> dict:
         return {}
+
+    def cmd_serverstatus(self, db: Any, doc: dict) -> dict:
+        # Called under ``lock``, so the figures are one consistent snapshot.
+        names = set(self.commands) | set(self.failed)
+        return {
+            "host": socket.gethostname(),
+            "version": "6.0.0-wire",
+            "localTime": dt.datetime.now(dt.timezone.utc),
+            "opcounters": dict(self.opcounters),
+            "connections": {**self.connections, "available": 1_000_000},
+            "metrics": {
+                "commands": {
+                    n: {"total": self.commands[n], "failed": self.failed[n]} for n in sorted(names)
+                }
+            },
+        }
 
     def cmd_dropdatabase(self, db: Any, doc: dict) -> dict:
         self.client.drop_database(db.name)
@@ -230,10 +285,46 @@ class WireStore:
         return {"numIndexesBefore": 1, "numIndexesAfter": 1 + len(doc.get("indexes", []))}
 
 
-def serve(port: int = 0) -> mockupdb.MockupDB:
-    store = WireStore()
-    server = mockupdb.MockupDB(port=port, request_timeout=int(1e6))
-    server.autoresponds(store.handle)
+class WireServer(mockupdb.MockupDB):
+    """mockupdb's request parsing and replies, with connections served concurrently.
+
+    mockupdb's ``_server_loop`` is ``@_synchronized``: one lock around reading a request,
+    handling it and sending the reply, so one client that does not read its reply (a full
+    socket buffer) blocks every other connection. This loop takes no server lock;
+    ``WireStore.lock`` serialises the commands themselves."""
+
+    def __init__(self, store: WireStore, port: int = 0) -> None:
+        super().__init__(port=port, request_timeout=int(1e6))
+        self.store = store
+        self._count_lock = threading.Lock()
+        self.autoresponds(store.handle)
+
+    def _server_loop(self, client: socket.socket, client_addr: Any) -> None:
+        self.store.connected(+1)
+        try:
+            while not self._stopped and not mockupdb._shutting_down:
+                try:
+                    request = mockupdb.mock_server_receive_request(client, self)
+                    with self._count_lock:
+                        self._requests_count += 1
+                    # The catch-all WireStore responder answers everything; the queue is
+                    # mockupdb's fallback for tests that pop requests by hand.
+                    for responder in reversed(list(self._autoresponders)):
+                        if responder.handle(request):
+                            break
+                    else:
+                        self._request_q.put(request)
+                except OSError:  # reset, broken pipe, closed by stop(): this client is gone
+                    break
+                except AssertionError:  # a reply to a moreToCome message; mockupdb gives up too
+                    break
+        finally:
+            self.store.connected(-1)
+            client.close()
+
+
+def serve(port: int = 0) -> WireServer:
+    server = WireServer(WireStore(), port=port)
     server.run()
     return server
 
