@@ -47,6 +47,11 @@ class SetupError(TranscriberError):
     exit_code = ExitCode.SETUP
 
 
+class Unavailable(SetupError):
+    """A service (MongoDB, S3, SQS) could not be reached for longer than we were willing to
+    wait; the work itself is fine and can go on once it is back."""
+
+
 class FFmpegNotFound(SetupError):
     pass
 

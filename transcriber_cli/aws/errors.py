@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, TypeVar
 
-from transcriber_cli.errors import SetupError, TranscriberError
+from transcriber_cli.errors import SetupError, TranscriberError, Unavailable
 
 ACCESS_DENIED = {
     "AccessDenied",
@@ -30,6 +30,19 @@ BAD_CREDENTIALS = {
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 NO_SUCH_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
+# Answers that say "not now" rather than "no": throttling and server-side trouble.
+TRANSIENT = {
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+
 _T = TypeVar("_T")
 
 
@@ -47,6 +60,37 @@ def error_code(exc: BaseException) -> str | None:
     if isinstance(response, dict):
         return response.get("Error", {}).get("Code")
     return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A network failure or a "try again" answer, here or anywhere in the exception's chain
+    (s3transfer wraps the botocore error it gave up on)."""
+    import botocore.exceptions as bex
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (bex.ConnectionError, bex.HTTPClientError)):
+            return True  # refused, reset, closed, timed out
+        if isinstance(current, bex.ClientError):
+            status = current.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            return status >= 500 or error_code(current) in TRANSIENT
+        current = current.__cause__ or current.__context__
+    return False
+
+
+@contextlib.contextmanager
+def unavailable_on_outage(service: str) -> Iterator[None]:
+    """Around AWS calls whose caller waits out an outage: transient failures become
+    ``Unavailable`` (what ``retry.patiently`` retries); everything else passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            detail = error_code(exc) or type(exc).__name__
+            raise Unavailable(f"{service} unreachable ({detail})") from None
+        raise
 
 
 def none_if_missing(missing: Collection[str], call: Callable[..., _T], **kwargs: Any) -> _T | None:

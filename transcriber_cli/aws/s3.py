@@ -10,9 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from transcriber_cli.aws.errors import NOT_FOUND, PermissionDenied, error_code, translate
+from transcriber_cli.aws.errors import (
+    NOT_FOUND,
+    PermissionDenied,
+    error_code,
+    is_transient,
+    translate,
+)
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import SetupError
+from transcriber_cli.errors import SetupError, Unavailable
 
 ENCRYPTION = {"ServerSideEncryption": "AES256"}
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -25,6 +31,11 @@ def audio_key(job_id: str) -> str:
 
 def output_prefix(job_id: str) -> str:
     return f"output/{job_id}/"
+
+
+def checkpoint_key(job_id: str) -> str:
+    """The finished windows' segments of a running job (``temp/`` expires on its own)."""
+    return f"temp/checkpoints/{job_id}.json"
 
 
 def resolve_bucket(settings: Settings) -> str:
@@ -127,6 +138,9 @@ class Storage:
 
     def _error(self, action: str, key: str, exc: BaseException) -> Exception:
         code = error_code(exc)
+        if is_transient(exc):  # the caller may wait it out (retry.patiently)
+            detail = code or type(exc).__name__
+            return Unavailable(f"S3 unreachable: cannot {action} {key} ({detail})")
         if code == "NoSuchBucket":
             return SetupError(
                 f"bucket {self.bucket} does not exist",

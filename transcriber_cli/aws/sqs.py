@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from transcriber_cli.aws.errors import NO_SUCH_QUEUE, error_code
+from transcriber_cli.aws.errors import NO_SUCH_QUEUE, error_code, unavailable_on_outage
 from transcriber_cli.aws.naming import queue_name
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import SetupError
@@ -52,9 +52,25 @@ def resolve_queue_url(settings: Settings, sqs: Any) -> str:
         raise
 
 
+class _Sqs:
+    """The boto3 SQS client with transient failures raised as ``Unavailable``."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.raw, name)
+
+        def call(**kwargs: Any) -> Any:
+            with unavailable_on_outage("SQS"):
+                return method(**kwargs)
+
+        return call
+
+
 class JobQueue:
     def __init__(self, sqs: Any, url: str) -> None:
-        self.sqs = sqs
+        self.sqs = _Sqs(sqs)
         self.url = url
         self._attributes: dict[str, str] | None = None
 
