@@ -93,6 +93,23 @@ def make_media(conversation: dict, media_dir: Path):
     return factory
 
 
+@pytest.fixture(scope="session")
+def looped_media(conversation: dict, media_dir: Path):
+    """``looped_media(n)`` -> the conversation n times over in one mp4 (n x 33 s), made once."""
+
+    def factory(times: int) -> Path:
+        dest = media_dir / f"looped{times}.mp4"
+        if not dest.exists():
+            subprocess.run(
+                ["ffmpeg", "-v", "error", "-y", "-stream_loop", str(times - 1),
+                 "-i", str(conversation["path"]), "-c", "copy", str(dest)],
+                check=True,
+            )  # fmt: skip
+        return dest
+
+    return factory
+
+
 def run_cli(
     *args: str,
     cwd: Path | None = None,

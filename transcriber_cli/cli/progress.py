@@ -134,6 +134,9 @@ def _human_line(result: FileResult) -> str:
         bits = [f"{result.duration:.1f} s" if result.duration else "", result.language or ""]
         if result.speakers:
             bits.append(f"{len(result.speakers)} speakers")
+        if result.resumed_from:
+            minutes, seconds = divmod(int(result.resumed_from), 60)
+            bits.append(f"resumed at {minutes}:{seconds:02d}")
         detail = ", ".join(b for b in bits if b)
         return f"[green]done[/] {name} -> {{{exts}}} ({detail}){job}"
     reason = escape((result.reason or "").removeprefix(f"{result.path}: "))

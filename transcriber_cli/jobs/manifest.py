@@ -3,6 +3,9 @@
 A SQLite file in the state directory (safe for concurrent runs and crashes). Keyed by the
 output base path; a rerun skips an entry whose file is unchanged (size + mtime, else
 SHA-256) and whose options key matches, so finished files are skipped without hashing.
+
+It also keeps the checkpoint of a long file in progress (its finished windows), keyed by
+content and options, so a run stopped by Ctrl-C, a crash or a reboot goes on from there.
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ CREATE TABLE IF NOT EXISTS entries (
     outputs TEXT NOT NULL DEFAULT '[]',
     error TEXT,
     updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    sha256 TEXT NOT NULL,
+    options_key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (sha256, options_key)
 )
 """
 
@@ -50,7 +60,7 @@ class Manifest:
         self.path = path
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -92,6 +102,24 @@ class Manifest:
                 error,
                 time.time(),
             ),
+        )
+
+    # --- checkpoints of files in progress ------------------------------------------------
+    def checkpoint(self, sha256: str, key: str) -> str | None:
+        row = self._db.execute(
+            "SELECT state FROM checkpoints WHERE sha256 = ? AND options_key = ?", (sha256, key)
+        ).fetchone()
+        return row[0] if row else None
+
+    def save_checkpoint(self, sha256: str, key: str, state: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)",
+            (sha256, key, state, time.time()),
+        )
+
+    def drop_checkpoint(self, sha256: str, key: str) -> None:
+        self._db.execute(
+            "DELETE FROM checkpoints WHERE sha256 = ? AND options_key = ?", (sha256, key)
         )
 
     def content_hash(self, input_path: Path, entry: Entry | None) -> str:

@@ -60,6 +60,7 @@ class FileResult:
     reason: str | None = None  # why skipped or ignored
     job_id: str | None = None  # remote runs: the job that did (or will do) the work
     reused: bool = False  # remote runs: an identical finished job was reused
+    resumed_from: float | None = None  # audio seconds an interrupted earlier run had done
 
     @classmethod
     def done(cls, path: str, outputs: Sequence[str], summary: ResultSummary, **remote: Any):
@@ -85,6 +86,8 @@ class FileResult:
         data = {"schema": RESULT_SCHEMA, **asdict(self), "status": self.status.value}
         if not remote:
             del data["job_id"], data["reused"]
+        if self.resumed_from is None:  # present only when an earlier run's windows were reused
+            del data["resumed_from"]
         return data
 
 

@@ -3,7 +3,8 @@
 One bad file never stops a batch: its error is recorded and the next file runs. The models
 load once, in the background from the first file that needs them (overlapping its hashing
 and decoding), and only if some file needs work: a rerun that skips everything starts
-instantly.
+instantly. A long file is checkpointed window by window in the manifest; a rerun after a
+stop goes on from the last finished window and says so.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
+
+from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import DiarizationUnavailable, ModelUnavailable, TranscriberError
@@ -23,6 +26,7 @@ from transcriber_cli.jobs.results import FileResult, ResultSummary
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
+from transcriber_cli.pipeline.windows import WindowCheckpoint
 
 
 class Reporter(Protocol):
@@ -137,6 +141,11 @@ class LocalRunner:
             if following is not None and batch.precheck(following) is None:
                 self.readahead.schedule(following.path)
             audio = self.readahead.decode(item.path)
+            resume = self._resume(batch, item, sha)
+
+            def checkpoint(state: WindowCheckpoint, _decoded: float) -> None:
+                batch.manifest.save_checkpoint(sha, batch.key, state.model_dump_json())
+
             transcript = transcribe_audio(
                 audio,
                 self._loaded(),
@@ -144,12 +153,35 @@ class LocalRunner:
                 self.options.speakers,
                 progress=self.reporter.file_progress,
                 source=item.path.name,
+                window_seconds=self.settings.window_seconds,
+                resume=resume,
+                on_checkpoint=checkpoint,
             )
             texts = render(transcript, self.formats)
-            return batch.finish(item, sha, texts, ResultSummary.of(transcript))
+            resumed = {"resumed_from": resume.seconds} if resume else {}
+            result = batch.finish(item, sha, texts, ResultSummary.of(transcript), **resumed)
+            batch.manifest.drop_checkpoint(sha, batch.key)
+            return result
         except (ModelUnavailable, DiarizationUnavailable):
             raise  # no file can be done without the models: one line, stop the run
         except TranscriberError as exc:
             return batch.fail(item, sha, str(exc))
         finally:
             self.readahead.discard(item.path)
+
+    def _resume(self, batch: Batch, item: Item, sha: str) -> WindowCheckpoint | None:
+        """The windows an earlier run of this content and these options finished."""
+        saved = batch.manifest.checkpoint(sha, batch.key)
+        if saved is None:
+            return None
+        try:
+            state = WindowCheckpoint.model_validate_json(saved)
+        except ValidationError:
+            batch.manifest.drop_checkpoint(sha, batch.key)
+            return None
+        minutes, seconds = divmod(int(state.seconds), 60)
+        self.reporter.note(
+            f"{item.path.name}: resuming at {minutes}:{seconds:02d} "
+            f"({state.windows} window(s) done by an earlier run)"
+        )
+        return state
