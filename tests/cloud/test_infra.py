@@ -106,12 +106,21 @@ def test_role_profile_and_policy(stack_up: dict) -> None:
         f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/transcriber/{STACK}/*"
         in (stmts["StackSecrets"]["Resource"])
     )
-    assert stmts["OwnLogGroup"]["Resource"][0] == (
-        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/transcriber/{STACK}/worker"
-    )
+    group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/transcriber/{STACK}/worker"
+    assert stmts["OwnLogGroup"]["Resource"] == [group_arn, f"{group_arn}:log-stream:*"]
+    # Exactly the calls worker/telemetry.py makes: no DescribeLogStreams (no sequence tokens).
+    assert stmts["OwnLogGroup"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    # PutMetricData has no resource-level permissions: "*" held to our namespace.
+    assert stmts["JobMetrics"] == {
+        "Sid": "JobMetrics",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "Transcriber"}},
+    }
     for stmt in doc["Statement"]:
         resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
-        assert "*" not in resources
+        assert "*" not in resources or stmt["Sid"] == "JobMetrics"
         assert not any(a.endswith("*") for a in stmt["Action"] if isinstance(stmt["Action"], list))
 
 

@@ -1,4 +1,5 @@
-"""``fleet status``: the group, its instances, queue depth and worker heartbeats."""
+"""``fleet status``: the group, its instances, queue depth, worker heartbeats and the last
+hour's throughput and failures (the latter two from MongoDB, over one connection)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class FleetStatus:
     dlq: dict[str, int] | None = None
     workers: list[dict[str, Any]] | None = None
     heartbeats_note: str = ""
+    last_hour: dict[str, Any] | None = None  # store/stats.py Throughput.as_dict()
+    last_hour_note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +40,8 @@ class FleetStatus:
             "dlq": self.dlq,
             "workers": self.workers,
             "heartbeats_note": self.heartbeats_note,
+            "last_hour": self.last_hour,
+            "last_hour_note": self.last_hour_note,
         }
 
 
@@ -66,27 +71,45 @@ def _instances(stack: Stack, group: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def heartbeats(settings: Any) -> tuple[list[dict[str, Any]] | None, str]:
-    """Workers as the job store sees them, or why they are unavailable. The MongoDB URL
+def _store_view(result: FleetStatus, settings: Any) -> None:
+    """Heartbeats and the last hour's figures, or why they are unavailable. The MongoDB URL
     comes from the stack's SSM parameter, as the workers get it, or from the settings."""
     if settings is None:
-        return None, NO_MONGO
+        result.heartbeats_note = result.last_hour_note = NO_MONGO
+        return
     from transcriber_cli.store.mongo import JobStore
+    from transcriber_cli.store.stats import recent
 
     try:
         store = JobStore.from_settings(settings)
     except SetupError:
-        return None, NO_MONGO
+        result.heartbeats_note = result.last_hour_note = NO_MONGO
+        return
     except TranscriberError as exc:  # e.g. a malformed URL (its text is never shown)
-        return None, f"heartbeats unavailable: {exc}"
+        result.heartbeats_note = f"heartbeats unavailable: {exc}"
+        result.last_hour_note = f"unavailable: {exc}"
+        return
+    # A status page must not fail because MongoDB is down: each part says why it is missing.
     try:
-        workers = store.list_workers()
-    except Exception as exc:  # a status page must not fail because MongoDB is down
-        log.debug("heartbeats unavailable", exc_info=True)
-        return None, f"heartbeats unavailable: {type(exc).__name__}"
+        try:
+            result.workers = _heartbeat_rows(store.list_workers())
+        except Exception as exc:
+            log.debug("heartbeats unavailable", exc_info=True)
+            result.heartbeats_note = f"heartbeats unavailable: {type(exc).__name__}"
+            # Not the next query too: an unreachable server would make it wait its timeout.
+            result.last_hour_note = f"unavailable: {type(exc).__name__}"
+            return
+        try:
+            result.last_hour = recent(store).as_dict()
+        except Exception as exc:
+            log.debug("last hour unavailable", exc_info=True)
+            result.last_hour_note = f"unavailable: {type(exc).__name__}"
     finally:
         store.close()
-    rows = [
+
+
+def _heartbeat_rows(workers: list[Any]) -> list[dict[str, Any]]:
+    return [
         {
             "worker": w.id,
             "instance_id": w.instance_id,
@@ -96,7 +119,6 @@ def heartbeats(settings: Any) -> tuple[list[dict[str, Any]] | None, str]:
         }
         for w in workers
     ]
-    return rows, ""
 
 
 def status(stack: Stack, settings: Any = None) -> FleetStatus:
@@ -123,5 +145,5 @@ def status(stack: Stack, settings: Any = None) -> FleetStatus:
             result.instances = _instances(stack, group)
         result.queue = Queue(stack).depth()
         result.dlq = Queue(stack, dead_letter=True).depth()
-    result.workers, result.heartbeats_note = heartbeats(settings)
+    _store_view(result, settings)
     return result

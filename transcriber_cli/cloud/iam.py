@@ -1,6 +1,8 @@
 """The worker's IAM role, instance profile and least-privilege inline policy.
 
-No statement uses a ``*`` resource: every action here supports resource-level permissions.
+The policy grants exactly the calls the worker makes. Only ``cloudwatch:PutMetricData`` has
+a ``*`` resource, because it supports no resource-level permissions; a condition holds it to
+the worker's namespace instead. Every other action is scoped to the stack's resources.
 No KMS statement either: SecureStrings use the AWS-managed ``aws/ssm`` key, whose key policy
 already lets principals of this account decrypt through SSM (kms:ViaService), so an IAM grant
 would add nothing. A customer-managed key would need ``kms:Decrypt`` scoped to that key.
@@ -20,6 +22,9 @@ from transcriber_cli.cloud.stack import Stack, tag_map
 POLICY_NAME = "transcriber-worker"
 NO_SUCH_ENTITY = ("NoSuchEntity",)
 PREFIXES = ("uploads/", "output/", "temp/")
+# The namespace worker/telemetry.py publishes in (cloud/ may not import worker/; a test
+# checks that the two agree).
+METRICS_NAMESPACE = "Transcriber"
 
 
 def trust_policy() -> dict[str, Any]:
@@ -82,10 +87,19 @@ def worker_policy(stack: Stack) -> dict[str, Any]:
                 "Resource": [stack.ssm_arn_prefix, f"{stack.ssm_arn_prefix}/*"],
             },
             {
+                # One stream per worker process: created once, then written. No
+                # DescribeLogStreams: PutLogEvents needs no sequence token any more.
                 "Sid": "OwnLogGroup",
                 "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": [stack.log_group_arn, f"{stack.log_group_arn}:log-stream:*"],
+            },
+            {
+                "Sid": "JobMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
             },
         ],
     }
