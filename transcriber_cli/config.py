@@ -91,6 +91,18 @@ class Settings(BaseSettings, WhisperOptions):
     remote_poll_seconds: float = Field(
         1.0, gt=0, le=60, description="How often the client polls MongoDB for job progress"
     )
+    outage_patience: float = Field(
+        300,
+        ge=0,
+        le=86400,
+        description="How long workers and clients wait out a MongoDB/S3/SQS outage",
+    )
+    window_seconds: float = Field(
+        600,
+        ge=10,
+        le=86400,
+        description="Long recordings are transcribed and checkpointed in windows this long",
+    )
 
     # --- worker (`transcriber worker`) -----------------------------------------------------
     worker_concurrency: int = Field(1, ge=1, le=64, description="Jobs one worker runs at once")
@@ -114,6 +126,10 @@ class Settings(BaseSettings, WhisperOptions):
         description="EC2 instance metadata endpoint for Spot notices ('' = off)",
     )
     spot_poll_seconds: float = Field(5, gt=0, description="Spot interruption check interval")
+    worker_telemetry: bool = Field(
+        True,
+        description="Ship worker logs and job metrics to CloudWatch (the stack's log group)",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -35,6 +35,13 @@ def create_stack(visibility_timeout: int = VISIBILITY_TIMEOUT) -> dict[str, str]
     sqs = client("sqs", "us-east-1")
     bucket = f"transcriber-test-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
+    # Worker logs go to the stack's log group (the settings' default stack name).
+    from transcriber_cli.aws.naming import log_group
+
+    logs = client("logs", "us-east-1")
+    group = log_group("transcriber")
+    if not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        logs.create_log_group(logGroupName=group)
     dlq_url = sqs.create_queue(QueueName=f"{bucket}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

@@ -23,26 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def long_media(tmp_path_factory) -> Path:
+def long_media(looped_media) -> Path:
     """The conversation four times over (~2.2 min): long enough to interrupt mid-job."""
-    dest = tmp_path_factory.mktemp("long") / "long.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-stream_loop",
-            "3",
-            "-i",
-            str(EXAMPLE),
-            "-c",
-            "copy",
-            str(dest),
-        ],
-        check=True,
-    )
-    return dest
+    return looped_media(4)
 
 
 def submit(path: Path, *args: str) -> str:

@@ -13,7 +13,7 @@ from transcriber_cli.errors import MediaError, SetupError
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.results import ResultSummary
 from transcriber_cli.store import mongo
-from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
+from transcriber_cli.store.documents import Audio, Checkpoint, JobDocument, JobStatus, Source
 from transcriber_cli.worker import recovery
 
 SHA = "ab" * 32
@@ -58,12 +58,18 @@ def test_only_one_worker_claims_and_completes(store):
     assert not store.progress(job_id, "w2", stage="transcribe", percent=5, message="x")
     assert store.progress(job_id, "w1", stage="transcribe", percent=5, message="x")
     summary = ResultSummary(duration=3.0, language="en", speakers=["A"])
-    assert not store.complete(job_id, "w2", outputs=[], result=summary, seconds=1)
-    assert store.complete(job_id, "w1", outputs=["output/x.txt"], result=summary, seconds=1)
-    assert not store.complete(job_id, "w1", outputs=[], result=summary, seconds=1)
+    done = Checkpoint(seconds=3.0, windows=1, decoded_seconds=3.0)
+    assert not store.complete(job_id, "w2", outputs=[], result=summary, seconds=1, checkpoint=done)
+    assert store.complete(
+        job_id, "w1", outputs=["output/x.txt"], result=summary, seconds=1, checkpoint=done
+    )
+    # Repeated after a lost reply: "already ours", and nothing is overwritten.
+    assert store.complete(job_id, "w1", outputs=[], result=summary, seconds=1, checkpoint=done)
+    assert not store.complete(job_id, "w2", outputs=[], result=summary, seconds=1, checkpoint=done)
     doc = store.get(job_id)
     assert doc.status is JobStatus.COMPLETED and doc.result == summary
     assert doc.outputs == ["output/x.txt"] and doc.cost.seconds == 1
+    assert doc.checkpoint == done and doc.workers == ["w1"]
     assert store.claim(job_id, "w3", lease_seconds=30) is None  # completed stays completed
     assert store.find_reusable(SHA, "k1").id == job_id
     assert store.find_reusable(SHA, "other-options") is None
@@ -73,7 +79,14 @@ def test_the_document_holds_state_and_pointers_not_the_transcript(store):
     """The transcript lives once, in the S3 exports: no segments or words in Mongo."""
     job_id = new_job(store)
     store.claim(job_id, "w1", lease_seconds=30)
-    store.complete(job_id, "w1", outputs=["output/x.json"], result=ResultSummary(), seconds=1)
+    store.complete(
+        job_id,
+        "w1",
+        outputs=["output/x.json"],
+        result=ResultSummary(),
+        seconds=1,
+        checkpoint=Checkpoint(seconds=3, windows=1),
+    )
     raw = store.jobs.find_one({"_id": job_id})
     assert "segments" not in raw and "segments" not in raw["result"]
     assert set(raw) == set(JobDocument.model_fields) - {"id"} | {"_id"}
@@ -126,6 +139,45 @@ def test_cancel_retry_fail_release(store):
         store.get("missing")
 
 
+def test_dead_letter_never_fails_a_job_a_worker_holds(store):
+    job_id = new_job(store)
+    store.claim(job_id, "w1", lease_seconds=30)
+    assert not store.mark_dead(job_id, "dlq")  # a live lease: its holder finishes it
+    assert store.get(job_id).status is JobStatus.PROCESSING
+    lapsed = new_job(store)
+    store.claim(lapsed, "w1", lease_seconds=0.1)
+    time.sleep(0.3)
+    assert store.mark_dead(lapsed, "dlq")  # nobody holds it: the worker died each time
+    assert store.get(lapsed).status is JobStatus.FAILED
+
+
+def test_checkpoint_survives_release_and_failure_until_retry(store):
+    job_id = new_job(store)
+    store.claim(job_id, "w1", lease_seconds=30, message_id="m1")
+    saved = Checkpoint(seconds=120, windows=2, decoded_seconds=130)
+    assert store.save_checkpoint(job_id, "w1", saved, percent=40, message="checkpoint")
+    assert not store.save_checkpoint(job_id, "w2", saved, percent=40, message="not ours")
+    assert store.release(job_id, "w1", "spot interruption", percent=40)
+    doc = store.get(job_id)
+    assert doc.status is JobStatus.QUEUED and doc.checkpoint == saved and doc.progress == 40
+    store.claim(job_id, "w2", lease_seconds=30, message_id="m2")
+    assert store.fail(job_id, "w2", "blip", final=False)
+    doc = store.get(job_id)
+    assert doc.checkpoint == saved and doc.workers == ["w1", "w2"] and doc.message_id == "m2"
+    store.claim(job_id, "w3", lease_seconds=30)
+    store.fail(job_id, "w3", "bad", final=True)
+    assert store.retry(job_id).checkpoint == Checkpoint()  # asked to redo: from the start
+
+
+def test_dead_workers_leave_fleet_status(store):
+    store.heartbeat("alive", instance_id=None, instance_type=None, jobs=[], heartbeat_seconds=5)
+    store.heartbeat("killed", instance_id=None, instance_type=None, jobs=[], heartbeat_seconds=5)
+    old = mongo.now() - dt.timedelta(seconds=60)  # three intervals, or 30 s at least, ago
+    store.workers.update_one({"_id": "killed"}, {"$set": {"last_seen": old}})
+    assert [w.id for w in store.list_workers()] == ["alive"]
+    assert store.workers.count_documents({}) == 1  # pruned, not only hidden
+
+
 def test_list_and_workers(store):
     ids = []
     for _ in range(3):
@@ -163,7 +215,8 @@ def test_unreachable_mongo_is_one_line_without_secrets():
     from transcriber_cli.config import load_settings
 
     settings = load_settings(
-        mongodb_url="mongodb://user:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=300"
+        mongodb_url="mongodb://user:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=300",
+        outage_patience=0,
     )
     store = mongo.JobStore.from_settings(settings)
     with pytest.raises(SetupError) as info:
@@ -204,12 +257,15 @@ def doc_with(status: JobStatus) -> JobDocument:
 
 
 def test_recovery_policy():
-    assert recovery.on_delivery(None, claimed=False) is recovery.Delivery.ACK
+    assert recovery.on_delivery(None, False, "m1") is recovery.Delivery.ACK
     for status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
-        assert recovery.on_delivery(doc_with(status), claimed=False) is recovery.Delivery.ACK
-    processing = doc_with(JobStatus.PROCESSING)
-    assert recovery.on_delivery(processing, False) is recovery.Delivery.DEFER
-    assert recovery.on_delivery(doc_with(JobStatus.QUEUED), True) is recovery.Delivery.PROCESS
+        assert recovery.on_delivery(doc_with(status), False, "m1") is recovery.Delivery.ACK
+    processing = doc_with(JobStatus.PROCESSING).model_copy(update={"message_id": "m1"})
+    # The holder's own message back early waits for the lease; a second copy is dropped
+    # (deferring it would use up its receives and dead-letter a healthy job).
+    assert recovery.on_delivery(processing, False, "m1") is recovery.Delivery.DEFER
+    assert recovery.on_delivery(processing, False, "m2") is recovery.Delivery.ACK
+    assert recovery.on_delivery(doc_with(JobStatus.QUEUED), True, "m2") is recovery.Delivery.PROCESS
     poison = recovery.on_failure(MediaError("x: cannot decode audio"), 1, 3, 30)
     assert poison.final and poison.dead_letter_now
     transient = recovery.on_failure(RuntimeError("s3 blip"), 2, 3, 30)
@@ -221,3 +277,31 @@ def test_recovery_policy():
     assert not recovery.should_release(stopping=True, interrupted=False, done=90, **kw)
     assert recovery.should_release(stopping=True, interrupted=False, done=10, **kw)
     assert recovery.should_release(stopping=False, interrupted=True, done=99, **kw)
+
+
+def test_store_waits_out_an_outage_and_says_so(mongo_wire, caplog):
+    """MongoDB cut for 8 s (a real TCP proxy resets the connections), longer than one
+    attempt's server selection (5 s) and pymongo's one retry: a call with patience waits and
+    succeeds; one without patience fails with one typed line."""
+    from tests.faults import TcpProxy
+    from transcriber_cli.config import load_settings
+
+    with TcpProxy.for_url(mongo_wire) as proxy:
+        settings = load_settings(
+            mongodb_url=proxy.rewrite(mongo_wire),
+            mongodb_database=f"u{uuid.uuid4().hex[:10]}",
+            outage_patience=30,
+        )
+        store = mongo.JobStore.from_settings(settings)
+        job_id = new_job(store)
+        proxy.cut_for(8)
+        started = time.monotonic()
+        with caplog.at_level("WARNING"):
+            assert store.get(job_id).id == job_id
+        assert 7.5 < time.monotonic() - started < 25
+        assert "waiting for MongoDB" in caplog.text and "MongoDB is back" in caplog.text
+        proxy.cut()
+        with pytest.raises(mongo.StoreUnavailable, match="cannot reach MongoDB"):
+            store.renew(job_id, "w1", 30)  # no patience: the next beat tries again
+        proxy.restore()
+        store.close()

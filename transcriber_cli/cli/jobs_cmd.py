@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +15,7 @@ from transcriber_cli.cli.errors import handle_errors, is_interactive, print_json
 if TYPE_CHECKING:
     from transcriber_cli.remote.client import RemoteClient
     from transcriber_cli.store.documents import JobDocument
+    from transcriber_cli.store.mongo import JobStore
 
 app = typer.Typer(help="Inspect and manage remote transcription jobs.", no_args_is_help=True)
 
@@ -84,7 +86,7 @@ def list_command(
     stack: StackName = None, region: Region = None, profile: Profile = None,
     json_output: Json = False,
 ) -> None:  # fmt: skip
-    """List recent jobs, newest first."""
+    """List recent jobs, newest first, then (on stderr) what ended in the last hour."""
     with handle_errors():
         from transcriber_cli.errors import UsageError
         from transcriber_cli.store.documents import JobStatus
@@ -94,18 +96,45 @@ def list_command(
             raise UsageError(f"unknown status {status!r}; choose from " + ", ".join(names))
         with _client(stack, region, profile) as client:
             docs = client.jobs.list_jobs(status, limit)
+            # Only for people: --json stdout stays one job document per line.
+            summary = None if json_output else _last_hour(client.jobs)
         _show(docs, json_output)
+        if summary:
+            stderr.print(summary, markup=False)
+
+
+def _last_hour(store: JobStore) -> str | None:
+    """The summary under ``jobs list``; the listing stands without it."""
+    from transcriber_cli.cli.cloud_render import last_hour_line
+    from transcriber_cli.store.stats import recent
+
+    try:
+        return last_hour_line(recent(store).as_dict())
+    except Exception:
+        logging.getLogger(__name__).debug("last-hour summary unavailable", exc_info=True)
+        return None
+
+
+def resume_line(doc: JobDocument) -> str:
+    """How far the job got and who worked on it, for people."""
+    c, total = doc.checkpoint, doc.source.duration
+    done = f"{c.seconds:.0f} of {total:.0f} s checkpointed ({c.windows} window(s))"
+    if c.diarized:
+        done += ", speakers found"
+    workers = " -> ".join(doc.workers) or "none yet"
+    return f"{done}; {c.decoded_seconds:.0f} s decoded in {doc.attempts} attempt(s); {workers}"
 
 
 def _print_fields(doc: JobDocument) -> None:
     for key, value in doc.public().items():
         if key != "schema":
             typer.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+    typer.echo(f"resume: {resume_line(doc)}")
 
 
 _one_job_command(
     "status",
-    "Show one job: status, stage, progress, attempts, error, outputs.",
+    "Show one job: status, stage, progress, checkpoint, attempts, workers, error, outputs.",
     lambda client, job_id: client.jobs.get(job_id),
     _print_fields,
 )

@@ -3,16 +3,23 @@
 Only audio leaves the machine, never the original (video) file: a 16 kHz mono mp3, copied
 when the input already is one, else extracted. The client never talks to a worker: it writes
 a job document and a queue message, then polls the document by id until the job ends.
+
+An outage of MongoDB, S3 or SQS is waited out for ``outage_patience`` seconds (the store
+retries its own calls; the S3 and SQS steps are wrapped here), then reported as
+``Unavailable`` with the jobs left running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from transcriber_cli import media
 from transcriber_cli.aws.s3 import Storage, audio_key
@@ -21,10 +28,12 @@ from transcriber_cli.config import Settings
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import sha256_file
 from transcriber_cli.jobs.options import JobOptions
+from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
 from transcriber_cli.store.mongo import JobNotFound, JobStateError, JobStore, now
 
 Update = Callable[[JobDocument], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,6 +87,9 @@ class RemoteClient:
         if self._jobs is not None:
             self._jobs.close()
 
+    def _wait_out(self, call: Callable[[], T], what: str) -> T:
+        return patiently(call, patience=self.settings.outage_patience, what=what)
+
     def __enter__(self) -> RemoteClient:
         return self
 
@@ -119,7 +131,13 @@ class RemoteClient:
                     on_upload(sent, size)
 
             t0 = time.perf_counter()
-            self.storage.upload_file(mp3, audio_key(job_id), progress=uploaded)
+
+            def upload() -> None:
+                nonlocal sent
+                sent = 0  # a retry starts the upload over
+                self.storage.upload_file(mp3, audio_key(job_id), progress=uploaded)
+
+            self._wait_out(upload, "S3")
             timings["upload"] = time.perf_counter() - t0
             audio = Audio(sha256=sha256_file(mp3), bytes=size)
         t0 = time.perf_counter()
@@ -141,7 +159,13 @@ class RemoteClient:
                 updated=stamp,
             )
         )
-        self.queue.send(job_id)
+        try:
+            self._wait_out(partial(self.queue.send, job_id), "SQS")
+        except Exception:
+            # No message, no worker: a job left queued would wait forever. Cancel it.
+            with contextlib.suppress(Exception):
+                self.jobs.cancel(job_id)
+            raise
         timings["enqueue"] = time.perf_counter() - t0
         return Submission(job_id, path, info.duration, False, timings)
 
@@ -196,7 +220,10 @@ class RemoteClient:
                 f"job {doc.id} has no {', '.join(missing)} output "
                 f"(it has {', '.join(sorted(by_ext)) or 'none'})"
             )
-        return [self.storage.get_text(by_ext[f.extension]) for f in formats]
+        return [
+            self._wait_out(partial(self.storage.get_text, by_ext[f.extension]), "S3")
+            for f in formats
+        ]
 
     # --- jobs -------------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> JobDocument:
@@ -204,5 +231,5 @@ class RemoteClient:
 
     def retry(self, job_id: str) -> JobDocument:
         doc = self.jobs.retry(job_id)
-        self.queue.send(job_id)
+        self._wait_out(partial(self.queue.send, job_id), "SQS")
         return doc

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from transcriber_cli import media
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import ExitCode, InputError, TranscriberError
+from transcriber_cli.errors import ExitCode, InputError, TranscriberError, Unavailable
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.jobs.batch import Batch, Item
 from transcriber_cli.jobs.options import JobOptions
@@ -27,6 +27,10 @@ class DetachedError(TranscriberError):
     """Ctrl-C while tailing: the jobs keep running remotely."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class LostContact(Unavailable):
+    """MongoDB stayed away longer than ``outage_patience`` while tailing: the jobs go on."""
 
 
 class RemoteReporter(Protocol):
@@ -84,16 +88,31 @@ def run_remote(
         def ended(doc: JobDocument) -> None:
             report(_collect(batch, client, by_id[doc.id], doc))
 
+        def detach() -> tuple[int, str]:
+            """Report every job still running (its id goes to ``--json`` too), and say how
+            to reattach."""
+            ended_ids = {r.job_id for r in results}
+            left = [job_id for job_id in by_id if job_id not in ended_ids]
+            for job_id in left:
+                report(FileResult(by_id[job_id].item.name, Status.QUEUED, job_id=job_id,
+                                  reason="still running remotely"))  # fmt: skip
+            hint = (
+                f"reattach with 'transcriber jobs wait {' '.join(left)}', "
+                "then 'transcriber jobs fetch ID -o DIR'"
+            )
+            return len(left), hint
+
         try:
             client.wait(list(by_id), on_update=reporter.update, on_end=ended)
         except KeyboardInterrupt:
-            ended_ids = {r.job_id for r in results}
-            left = [job_id for job_id in by_id if job_id not in ended_ids]
+            count, hint = detach()
             raise DetachedError(
-                f"stopped waiting; {len(left)} job(s) keep running remotely",
-                hint="reattach with 'transcriber jobs wait "
-                + " ".join(left)
-                + "', then 'transcriber jobs fetch ID -o DIR'",
+                f"stopped waiting; {count} job(s) keep running remotely", hint=hint
+            ) from None
+        except Unavailable as exc:
+            count, hint = detach()
+            raise LostContact(
+                f"stopped waiting: {exc}; {count} job(s) keep running remotely", hint=hint
             ) from None
         return results
     finally:

@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.results import ResultSummary
@@ -63,6 +63,19 @@ class Audio(BaseModel):
     bytes: int = Field(ge=0)
 
 
+class Checkpoint(BaseModel):
+    """How far a job got: the windows no later attempt redoes. Their segments live in S3
+    (``checkpoint_key``); the document holds what ``jobs status`` shows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(default=0.0, ge=0)  # audio transcribed and saved (to the last cut)
+    windows: int = Field(default=0, ge=0)
+    diarized: bool = False  # the speaker turns of the whole file are saved too
+    decoded_seconds: float = Field(default=0.0, ge=0)  # audio decoded by all attempts together
+    updated: dt.datetime | None = None
+
+
 class Cost(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -86,14 +99,22 @@ class JobDocument(BaseModel):
     result: ResultSummary | None = None
     attempts: int = 0
     worker: str | None = None
+    workers: list[str] = Field(default_factory=list)  # every worker that claimed it, in order
+    message_id: str | None = None  # the SQS message its current worker holds
     lease_until: dt.datetime | None = None
-    checkpoint: float = 0.0  # audio seconds transcribed by the current attempt
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint)
     error: str | None = None
     cost: Cost = Field(default_factory=Cost)
     created: dt.datetime
     updated: dt.datetime
     started: dt.datetime | None = None
     finished: dt.datetime | None = None
+
+    @field_validator("checkpoint", mode="before")
+    @classmethod
+    def _legacy_checkpoint(cls, value: Any) -> Any:
+        # Before resume, ``checkpoint`` was a number of seconds with nothing saved behind it.
+        return {} if isinstance(value, int | float) else value
 
     def to_mongo(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, mode="python")
@@ -116,5 +137,11 @@ class WorkerRecord(BaseModel):
     pid: int | None = None
     version: str | None = None
     concurrency: int | None = None
+    heartbeat_seconds: float = 15.0
     jobs: list[str] = Field(default_factory=list)
     last_seen: dt.datetime
+
+    @property
+    def stale_after(self) -> dt.timedelta:
+        """No beat for this long: the worker is gone (killed, or its machine reclaimed)."""
+        return dt.timedelta(seconds=max(3 * self.heartbeat_seconds, 30))

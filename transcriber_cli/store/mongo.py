@@ -8,6 +8,11 @@ poll by id. Documents are validated on every read (``store/documents.py``).
 
 Status: queued -> processing -> completed | failed | cancelled (processing -> queued on
 release or a retryable failure; failed/cancelled -> queued on ``jobs retry``).
+
+An outage is waited out: every call is retried for up to ``patience`` seconds
+(``retry.patiently``), since pymongo itself retries an operation only once. Writes are safe
+to repeat: each is conditional on the state it moves from, and the callers treat "already
+there" as done.
 """
 
 from __future__ import annotations
@@ -19,14 +24,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import ConfigError, InputError, SetupError, UsageError
+from transcriber_cli.errors import ConfigError, InputError, SetupError, Unavailable, UsageError
 from transcriber_cli.jobs.results import ResultSummary
+from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import (
     ACTIVE,
+    Checkpoint,
     JobDocument,
     JobStatus,
     WorkerRecord,
 )
+
+# One attempt waits this long for a reachable server; ``patience`` decides how many attempts.
+SELECTION_TIMEOUT_MS = 5_000
+WORKER_HISTORY = 20  # workers remembered per job
 
 QUEUED, PROCESSING = JobStatus.QUEUED.value, JobStatus.PROCESSING.value
 COMPLETED, FAILED, CANCELLED = (
@@ -54,6 +65,10 @@ class BadJobDocument(InputError):
     """A stored document that does not fit the schema: no worker can run it."""
 
 
+class StoreUnavailable(Unavailable):
+    """MongoDB did not answer within the patience the caller gave it."""
+
+
 def _connect(url: str, database: str) -> Any:
     import pymongo
     from pymongo.errors import ConfigurationError, InvalidURI
@@ -63,8 +78,8 @@ def _connect(url: str, database: str) -> Any:
             url,
             tz_aware=True,
             appname="transcriber",
-            serverSelectionTimeoutMS=10_000,
-            connectTimeoutMS=10_000,
+            serverSelectionTimeoutMS=SELECTION_TIMEOUT_MS,
+            connectTimeoutMS=SELECTION_TIMEOUT_MS,
         )
     except (InvalidURI, ConfigurationError, ValueError) as exc:
         # The message may quote the URL (and its password): keep only the kind of problem.
@@ -85,11 +100,12 @@ def _document(raw: dict) -> JobDocument:
 
 
 class JobStore:
-    def __init__(self, db: Any, client: Any = None) -> None:
+    def __init__(self, db: Any, client: Any = None, *, patience: float = 0.0) -> None:
         self.client = client
         self.db = db
         self.jobs = db["jobs"]
         self.workers = db["workers"]
+        self.patience = patience  # seconds an outage is waited out, per call
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -102,28 +118,34 @@ class JobStore:
                 hint="set TRANSCRIBER_MONGODB_URL or 'transcriber infra secrets set mongodb_url'",
             )
         client, db = _connect(url.get_secret_value(), settings.mongodb_database)
-        return cls(db, client)
+        return cls(db, client, patience=settings.outage_patience)
 
     def close(self) -> None:
         if self.client is not None:
             self.client.close()
 
-    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one pymongo call; connection trouble becomes a one-line SetupError."""
+    def _once(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one pymongo call; connection trouble becomes a one-line StoreUnavailable."""
         from pymongo.errors import ConnectionFailure, OperationFailure
 
         try:
             return fn(*args, **kwargs)
         except ConnectionFailure:
-            hosts = ", ".join(f"{h}:{p}" for h, p in (self.client.nodes if self.client else []))
-            raise SetupError(
-                f"cannot reach MongoDB{' at ' + hosts if hosts else ''}",
-                hint="check mongodb_url and network access",
+            raise StoreUnavailable(
+                "cannot reach MongoDB", hint="check mongodb_url and network access"
             ) from None
         except OperationFailure as exc:
             if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
                 raise SetupError("MongoDB refused the credentials in mongodb_url") from None
             raise
+
+    def _call(self, fn: Any, *args: Any, patience: float | None = None, **kwargs: Any) -> Any:
+        """``_once``, retried through an outage for ``patience`` (default: the store's)."""
+        return patiently(
+            lambda: self._once(fn, *args, **kwargs),
+            patience=self.patience if patience is None else patience,
+            what="MongoDB",
+        )
 
     def _find_and_set(self, query: dict, update: dict) -> JobDocument | None:
         from pymongo import ReturnDocument
@@ -133,20 +155,36 @@ class JobStore:
         )
         return None if raw is None else _document(raw)
 
-    def _set_if(self, query: dict, fields: dict, inc: dict | None = None) -> bool:
+    def _set_if(
+        self,
+        query: dict,
+        fields: dict,
+        inc: dict | None = None,
+        *,
+        patience: float | None = None,
+    ) -> bool:
         update: dict[str, Any] = {"$set": fields}
         if inc:
             update["$inc"] = inc
-        return self._call(self.jobs.update_one, query, update).matched_count == 1
+        result = self._call(self.jobs.update_one, query, update, patience=patience)
+        return result.matched_count == 1
 
     def ensure_indexes(self) -> None:
         self._call(self.jobs.create_index, [("status", 1), ("created", -1)])
         self._call(self.jobs.create_index, [("source.sha256", 1), ("options_key", 1)])
+        self._call(self.jobs.create_index, [("status", 1), ("finished", -1)])  # last-hour stats
         self._call(self.workers.create_index, [("last_seen", -1)])
 
     # --- client side ----------------------------------------------------------------------------
     def create(self, doc: JobDocument) -> JobDocument:
-        self._call(self.jobs.insert_one, doc.to_mongo())
+        from pymongo.errors import DuplicateKeyError
+
+        try:
+            self._call(self.jobs.insert_one, doc.to_mongo())
+        except DuplicateKeyError:
+            # A retry after a lost reply: the first insert went through (ids are random).
+            if self.get(doc.id).created != doc.created:
+                raise
         return doc
 
     def get(self, job_id: str) -> JobDocument:
@@ -209,7 +247,7 @@ class JobStore:
                     "error": None,
                     "worker": None,
                     "lease_until": None,
-                    "checkpoint": 0.0,
+                    "checkpoint": Checkpoint().model_dump(),
                     "finished": None,
                     "updated": now(),
                 }
@@ -223,7 +261,9 @@ class JobStore:
         return doc
 
     # --- worker side ------------------------------------------------------------------------------
-    def claim(self, job_id: str, worker: str, lease_seconds: float) -> JobDocument | None:
+    def claim(
+        self, job_id: str, worker: str, lease_seconds: float, message_id: str | None = None
+    ) -> JobDocument | None:
         """queued -> processing, or take over a processing job whose lease ran out."""
         stamp = now()
         return self._find_and_set(
@@ -238,6 +278,7 @@ class JobStore:
                 "$set": {
                     "status": PROCESSING,
                     "worker": worker,
+                    "message_id": message_id,
                     "stage": "starting",
                     "message": f"claimed by {worker}",
                     "lease_until": stamp + dt.timedelta(seconds=lease_seconds),
@@ -245,6 +286,7 @@ class JobStore:
                     "updated": stamp,
                 },
                 "$inc": {"attempts": 1},
+                "$push": {"workers": {"$each": [worker], "$slice": -WORKER_HISTORY}},
             },
         )
 
@@ -252,9 +294,10 @@ class JobStore:
         return {"_id": job_id, "status": PROCESSING, "worker": worker}
 
     def renew(self, job_id: str, worker: str, lease_seconds: float) -> bool:
-        """Extend the lease; False when the job is no longer ours (cancelled, taken over)."""
+        """Extend the lease; False when the job is no longer ours (cancelled, taken over).
+        One attempt: the lease thread tries again at its next beat."""
         until = now() + dt.timedelta(seconds=lease_seconds)
-        return self._set_if(self._mine(job_id, worker), {"lease_until": until})
+        return self._set_if(self._mine(job_id, worker), {"lease_until": until}, patience=0)
 
     def progress(
         self,
@@ -264,7 +307,8 @@ class JobStore:
         stage: str,
         percent: float,
         message: str,
-        checkpoint: float | None = None,
+        checkpoint: Checkpoint | None = None,
+        patience: float | None = None,
     ) -> bool:
         fields: dict[str, Any] = {
             "stage": stage,
@@ -273,8 +317,8 @@ class JobStore:
             "updated": now(),
         }
         if checkpoint is not None:
-            fields["checkpoint"] = round(checkpoint, 2)
-        return self._set_if(self._mine(job_id, worker), fields)
+            fields["checkpoint"] = checkpoint.model_dump()
+        return self._set_if(self._mine(job_id, worker), fields, patience=patience)
 
     def complete(
         self,
@@ -284,10 +328,12 @@ class JobStore:
         outputs: list[str],
         result: ResultSummary,
         seconds: float,
+        checkpoint: Checkpoint,
     ) -> bool:
-        """processing (ours) -> completed. False: someone else owns it now; do not ack twice."""
+        """processing (ours) -> completed. False: someone else owns it now; do not ack twice.
+        True also when a retry finds our own completion already there."""
         stamp = now()
-        return self._set_if(
+        done = self._set_if(
             self._mine(job_id, worker),
             {
                 "status": COMPLETED,
@@ -299,14 +345,19 @@ class JobStore:
                 "error": None,
                 "lease_until": None,
                 "cost": {"seconds": round(seconds, 2)},
-                "checkpoint": result.duration or 0.0,
+                "checkpoint": checkpoint.model_dump(),
                 "updated": stamp,
                 "finished": stamp,
             },
         )
+        if done:
+            return True
+        current = self.get(job_id)
+        return current.status is JobStatus.COMPLETED and current.worker == worker
 
     def fail(self, job_id: str, worker: str, error: str, *, final: bool) -> bool:
-        """Record a failed attempt: ``final`` -> failed, else back to queued for SQS to retry."""
+        """Record a failed attempt: ``final`` -> failed, else back to queued for SQS to retry
+        (from its checkpoint, which stays)."""
         stamp = now()
         fields: dict[str, Any] = {
             "error": error,
@@ -320,13 +371,15 @@ class JobStore:
             fields.update(status=QUEUED, stage="queued", message=f"will retry: {error}")
         return self._set_if(self._mine(job_id, worker), fields)
 
-    def release(self, job_id: str, worker: str, reason: str) -> bool:
-        """Give a job back (SIGTERM, Spot interruption) without counting it as a failure."""
+    def release(self, job_id: str, worker: str, reason: str, *, percent: float = 0.0) -> bool:
+        """Give a job back (SIGTERM, Spot interruption) without counting it as a failure;
+        its progress drops to what the checkpoint keeps (``percent``)."""
         return self._set_if(
             self._mine(job_id, worker),
             {
                 "status": QUEUED,
                 "stage": "queued",
+                "progress": round(percent, 1),
                 "worker": None,
                 "lease_until": None,
                 "message": f"released: {reason}",
@@ -335,11 +388,32 @@ class JobStore:
             inc={"attempts": -1},
         )
 
+    def save_checkpoint(
+        self, job_id: str, worker: str, checkpoint: Checkpoint, *, percent: float, message: str
+    ) -> bool:
+        """Record finished windows (their segments are already in S3)."""
+        return self.progress(
+            job_id,
+            worker,
+            stage="transcribing",
+            percent=percent,
+            message=message,
+            checkpoint=checkpoint,
+        )
+
     def mark_dead(self, job_id: str, reason: str) -> bool:
-        """A message reached the DLQ: the job failed unless it already ended."""
+        """A message reached the DLQ: the job failed unless it ended or a worker holds a
+        live lease on it (that worker's own message carries it to the end)."""
         stamp = now()
         return self._set_if(
-            {"_id": job_id, "status": {"$in": ACTIVE}},
+            {
+                "_id": job_id,
+                "$or": [
+                    {"status": QUEUED},
+                    {"status": PROCESSING, "lease_until": {"$lt": stamp}},
+                    {"status": PROCESSING, "lease_until": None},
+                ],
+            },
             {
                 "status": FAILED,
                 "stage": "failed",
@@ -376,12 +450,19 @@ class JobStore:
                 }
             },
             upsert=True,
+            patience=0,  # the next beat tries again
         )
 
     def remove_worker(self, worker_id: str) -> None:
-        self._call(self.workers.delete_one, {"_id": worker_id})
+        self._call(self.workers.delete_one, {"_id": worker_id}, patience=0)
 
     def list_workers(self) -> list[WorkerRecord]:
-        """Heartbeats, newest first."""
+        """Live heartbeats, newest first. A worker killed without a clean exit stops beating:
+        its record is dropped once it is older than three of its own intervals."""
         raws = self._call(lambda: list(self.workers.find({}).sort("last_seen", -1)))
-        return [WorkerRecord.model_validate(raw) for raw in raws]
+        records = [WorkerRecord.model_validate(raw) for raw in raws]
+        stamp = now()
+        dead = [r.id for r in records if r.last_seen < stamp - r.stale_after]
+        if dead:
+            self._call(self.workers.delete_many, {"_id": {"$in": dead}})
+        return [r for r in records if r.id not in dead]

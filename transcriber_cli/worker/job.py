@@ -1,8 +1,16 @@
 """One delivered message: claim the job, run the shared pipeline on its mp3, publish results.
 
-While the job runs a lease thread keeps the SQS message invisible and the MongoDB lease
-fresh; if the job stops being ours (cancelled, or taken over after our lease lapsed) the
-progress callback raises and the pipeline stops at its next chunk.
+While the job runs a lease keeps the SQS message invisible and the MongoDB lease fresh; if
+the job stops being ours (cancelled, or taken over after our lease lapsed) the progress
+callback raises and the pipeline stops at its next chunk. Every finished window is
+checkpointed (segments to S3, a summary to the document), so the next attempt, on this
+worker or another, continues from there.
+
+Outages are waited out (``retry.patiently``) where waiting keeps work: the claim, the
+checkpoints, the uploads and the completion. A progress write or a lease renewal that fails
+is simply tried again at the next beat. If a service stays away longer than the patience,
+the job is left as it is: its lease lapses and its message comes back to whoever can reach
+the services, and that worker resumes from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -11,23 +19,38 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from transcriber_cli import media
-from transcriber_cli.aws.s3 import Storage, audio_key, output_prefix
+from transcriber_cli.aws.s3 import (
+    Storage,
+    StorageNotFound,
+    audio_key,
+    checkpoint_key,
+    output_prefix,
+)
 from transcriber_cli.aws.sqs import JobQueue, Message
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import CancelledError
+from transcriber_cli.errors import CancelledError, Unavailable
 from transcriber_cli.formats.registry import available_formats
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import ResultSummary
 from transcriber_cli.pipeline.models import ModelCache
-from transcriber_cli.store.documents import JobDocument, JobStatus
-from transcriber_cli.store.mongo import JobNotFound, JobStore, now
+from transcriber_cli.pipeline.windows import WindowCheckpoint
+from transcriber_cli.retry import patiently
+from transcriber_cli.store.documents import Checkpoint, JobDocument, JobStatus
+from transcriber_cli.store.mongo import BadJobDocument, JobNotFound, JobStore, now
 from transcriber_cli.worker import recovery
+from transcriber_cli.worker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROGRESS_INTERVAL = 1.0  # at most one progress write per second per job
 
@@ -51,8 +74,21 @@ class WorkerState:
     active: dict[str, float] = field(default_factory=dict)  # job id -> start time
 
 
-class Lease(threading.Thread):
-    """Extend message visibility and the job lease every third of the visibility timeout."""
+class SavedWindows(BaseModel):
+    """The S3 checkpoint object. Bucket objects are untrusted input: it is validated, and
+    used only for the job and options it names."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    options_key: str
+    state: WindowCheckpoint
+
+
+class Lease:
+    """Two beats every third of the visibility timeout: one keeps the SQS message invisible,
+    one extends the MongoDB lease. Separate threads, so a slow MongoDB never delays the
+    extension that keeps the message from going to another worker."""
 
     def __init__(
         self,
@@ -63,29 +99,44 @@ class Lease(threading.Thread):
         worker: str,
         timeout: int,
     ) -> None:
-        super().__init__(name=f"lease-{job_id[:8]}", daemon=True)
         self.queue, self.jobs, self.message = queue, jobs, message
         self.job_id, self.worker, self.timeout = job_id, worker, timeout
         self.done = threading.Event()
         self.lost = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._beat, args=(self._extend,), daemon=True,
+                             name=f"visibility-{job_id[:8]}"),
+            threading.Thread(target=self._beat, args=(self._renew,), daemon=True,
+                             name=f"lease-{job_id[:8]}"),
+        ]  # fmt: skip
 
-    def run(self) -> None:
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def _beat(self, action: Callable[[], None]) -> None:
         interval = max(self.timeout / 3, 0.5)
         while not self.done.wait(interval):
             try:
-                self.queue.extend(self.message.receipt, self.timeout)
-                if not self.jobs.renew(self.job_id, self.worker, self.timeout):
-                    self.lost.set()
-                    return
+                action()
             except Exception as exc:  # a blip must not kill the job; the next beat retries
-                log.warning("lease renewal for %s failed: %s", self.job_id, exc)
+                log.warning("lease beat for %s failed: %s", self.job_id, exc)
+
+    def _extend(self) -> None:
+        self.queue.extend(self.message.receipt, self.timeout)
+
+    def _renew(self) -> None:
+        if not self.jobs.renew(self.job_id, self.worker, self.timeout):
+            self.lost.set()
+            self.done.set()
 
     def stop(self) -> None:
-        """Stop renewing and wait for a renewal in flight: the job's final queue operation
+        """Stop renewing and wait for a beat in flight: the job's final queue operation
         (delete, or release with a delay) must not be followed by one more extension."""
         self.done.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=60)
+        for thread in self._threads:
+            if thread.is_alive() and threading.current_thread() is not thread:
+                thread.join(timeout=60)
 
 
 class JobRunner:
@@ -98,6 +149,7 @@ class JobRunner:
         storage: Storage,
         jobs: JobStore,
         models: ModelCache,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.state = state
         self.settings = settings
@@ -105,6 +157,18 @@ class JobRunner:
         self.storage = storage
         self.jobs = jobs
         self.models = models
+        self.telemetry = telemetry or Telemetry.off()
+
+    def _wait(self, call: Callable[[], T], what: str) -> T:
+        return patiently(call, patience=self.settings.outage_patience, what=what)
+
+    def _quietly(self, call: Callable[[], object], what: str) -> None:
+        """A final queue or store step whose failure loses nothing: the message comes back
+        and the next delivery sees the job's state."""
+        try:
+            call()
+        except Exception as exc:
+            log.warning("%s failed: %s", what, exc)
 
     def handle(self, message: Message) -> str:
         """Process one message; returns what happened (for logs and tests)."""
@@ -114,14 +178,19 @@ class JobRunner:
             return "dropped"
         job_id = message.job_id
         timeout = self.queue.visibility_timeout()
-        claimed = self.jobs.claim(job_id, self.state.worker_id, lease_seconds=timeout)
+        try:
+            claimed = self.jobs.claim(
+                job_id, self.state.worker_id, lease_seconds=timeout, message_id=message.message_id
+            )
+        except BadJobDocument as exc:
+            return self._bad_document(message, job_id, str(exc))
         current = claimed
         if claimed is None:
             try:
                 current = self.jobs.get(job_id)
-            except JobNotFound:
+            except (JobNotFound, BadJobDocument):
                 current = None
-        action = recovery.on_delivery(current, claimed is not None)
+        action = recovery.on_delivery(current, claimed is not None, message.message_id)
         if action is recovery.Delivery.ACK:
             log.info(
                 "job %s is %s: acknowledging a duplicate delivery",
@@ -140,8 +209,30 @@ class JobRunner:
         assert claimed is not None  # on_delivery only says PROCESS for a claimed job
         return self._process(message, claimed)
 
+    def _bad_document(self, message: Message, job_id: str, reason: str) -> str:
+        """A document no worker can run (we claimed it, but it does not fit the schema)."""
+        log.error("job %s: %s", job_id, reason)
+        self._quietly(
+            lambda: self.jobs.fail(job_id, self.state.worker_id, reason, final=True),
+            f"marking job {job_id} failed",
+        )
+        self.queue.move_to_dead_letter(message, reason)
+        return "failed"
+
     # --- the job ----------------------------------------------------------------------------------
     def _process(self, message: Message, job: JobDocument) -> str:
+        started = time.monotonic()
+        outcome = self._attempt(message, job)
+        self.telemetry.job_finished(
+            job_id=job.id,
+            outcome=outcome,
+            audio_seconds=job.source.duration,
+            gpu_seconds=time.monotonic() - started,
+            attempts=job.attempts,
+        )
+        return outcome
+
+    def _attempt(self, message: Message, job: JobDocument) -> str:
         job_id = job.id
         worker = self.state.worker_id
         lease = Lease(
@@ -150,31 +241,54 @@ class JobRunner:
         lease.start()
         started = time.monotonic()
         self.state.active[job_id] = started
-        log.info("processing job %s (attempt %d, %s)", job_id, job.attempts, job.source.name)
+        log.info(
+            "processing job %s (attempt %d, %s, %.0f s done before)",
+            job_id, job.attempts, job.source.name, job.checkpoint.seconds,
+        )  # fmt: skip
+        attempt = Attempt(self, job, lease, started)
         try:
-            outputs, result = self._run(job, lease, started)
+            outputs, result = attempt.run()
             lease.stop()
             seconds = time.monotonic() - started
-            if self.jobs.complete(job_id, worker, outputs=outputs, result=result, seconds=seconds):
-                self.queue.delete(message.receipt)
+            done = self._wait(
+                lambda: self.jobs.complete(
+                    job_id, worker, outputs=outputs, result=result, seconds=seconds,
+                    checkpoint=attempt.summary(),
+                ),
+                "MongoDB",
+            )  # fmt: skip
+            if done:
+                self._quietly(lambda: self.queue.delete(message.receipt), "deleting the message")
+                self._quietly(
+                    lambda: self.storage.delete_prefix(checkpoint_key(job_id)),
+                    "removing the checkpoint",
+                )
                 log.info("completed job %s in %.1f s", job_id, seconds)
                 return "completed"
             return self._lost(message, job_id)
         except CancelledError:
             lease.stop()
-            self.storage.delete_prefix(output_prefix(job_id))
-            self.queue.delete(message.receipt)
-            log.info("job %s cancelled", job_id)
+            self._cancelled(message, job_id)
             return "cancelled"
         except LeaseLost:
             lease.stop()
             return self._lost(message, job_id)
         except ReleaseRequested as exc:
             lease.stop()
-            self.jobs.release(job_id, worker, str(exc))
-            self.queue.release(message.receipt, 0)
-            log.info("released job %s: %s", job_id, exc)
+            why = str(exc)
+            self._quietly(
+                lambda: self.jobs.release(job_id, worker, why, percent=attempt.percent()),
+                f"releasing job {job_id}",
+            )
+            self._quietly(lambda: self.queue.release(message.receipt, 0), "releasing the message")
+            log.info("released job %s: %s (%s)", job_id, why, attempt.describe())
             return "released"
+        except Unavailable as exc:
+            # Waited as long as allowed: keep nothing, break nothing. The lease lapses, the
+            # message comes back, and whoever gets it resumes from the checkpoint.
+            lease.stop()
+            log.error("job %s left for another attempt: %s (%s)", job_id, exc, attempt.describe())
+            return "unavailable"
         except Exception as exc:
             lease.stop()
             return self._failed(message, job_id, exc)
@@ -182,11 +296,16 @@ class JobRunner:
             lease.stop()
             self.state.active.pop(job_id, None)
 
+    def _cancelled(self, message: Message, job_id: str) -> None:
+        for prefix in (output_prefix(job_id), checkpoint_key(job_id)):
+            self._quietly(partial(self.storage.delete_prefix, prefix), f"removing {prefix}")
+        self._quietly(lambda: self.queue.delete(message.receipt), "deleting the message")
+        log.info("job %s cancelled", job_id)
+
     def _lost(self, message: Message, job_id: str) -> str:
-        doc = self.jobs.get(job_id)
+        doc = self._wait(lambda: self.jobs.get(job_id), "MongoDB")
         if doc.status is JobStatus.CANCELLED:
-            self.storage.delete_prefix(output_prefix(job_id))
-            self.queue.delete(message.receipt)
+            self._cancelled(message, job_id)
             return "cancelled"
         # Another worker took over: its completion acknowledges its own delivery.
         log.warning("job %s is no longer ours (%s)", job_id, doc.status.value)
@@ -209,32 +328,122 @@ class JobRunner:
         )
         if decision.final:
             reason = f"{reason} (after {message.receive_count} attempt(s))"
-        self.jobs.fail(job_id, self.state.worker_id, reason, final=decision.final)
+        self._quietly(
+            lambda: self.jobs.fail(job_id, self.state.worker_id, reason, final=decision.final),
+            f"recording the failure of job {job_id}",
+        )
         if decision.dead_letter_now:
-            self.queue.move_to_dead_letter(message, reason)
+            self._quietly(lambda: self.queue.move_to_dead_letter(message, reason), "dead-lettering")
         else:
-            self.queue.release(message.receipt, decision.retry_after)
+            self._quietly(
+                lambda: self.queue.release(message.receipt, decision.retry_after),
+                "releasing the message",
+            )
         return "failed" if decision.final else "retry"
 
-    def _run(
-        self, job: JobDocument, lease: Lease, started: float
-    ) -> tuple[list[str], ResultSummary]:
+
+class Attempt:
+    """One claim of one job: download, resume, transcribe window by window, upload."""
+
+    def __init__(self, runner: JobRunner, job: JobDocument, lease: Lease, started: float) -> None:
+        self.runner, self.job, self.lease = runner, job, lease
+        self.saved = job.checkpoint  # what the document says is done
+        self.decoded = 0.0  # audio seconds this attempt decoded (and checkpointed)
+        self.progress = ProgressWriter(runner.jobs, job.id, runner.state.worker_id, lease,
+                                       runner.state, started, job.source.duration)  # fmt: skip
+
+    def summary(self) -> Checkpoint:
+        return self.saved
+
+    def percent(self) -> float:
+        return self.progress.percent_of(self.saved.seconds)
+
+    def describe(self) -> str:
+        total = self.job.source.duration
+        return f"{self.saved.seconds:.0f} of {total:.0f} s checkpointed"
+
+    def _resume(self) -> WindowCheckpoint | None:
+        """The finished windows of earlier attempts, when their object is sound."""
+        if not self.saved.windows:
+            return None
+        key = checkpoint_key(self.job.id)
+        try:
+            raw = self.runner._wait(lambda: self.runner.storage.get_text(key), "S3")
+            saved = SavedWindows.model_validate_json(raw)
+        except StorageNotFound:
+            log.warning("job %s: checkpoint object missing; starting over", self.job.id)
+            return None
+        except ValidationError as exc:
+            log.warning("job %s: checkpoint object invalid (%s); starting over", self.job.id,
+                        exc.errors()[0].get("msg"))  # fmt: skip
+            return None
+        state = saved.state
+        if (
+            saved.job_id != self.job.id
+            or saved.options_key != self.job.options_key
+            or state.seconds > self.job.source.duration + 1
+        ):
+            log.warning("job %s: checkpoint object is not this job's; starting over", self.job.id)
+            return None
+        return state
+
+    def _checkpoint(self, state: WindowCheckpoint, decoded: float) -> None:
+        """Segments to S3 first, then the document: the document never points past what
+        S3 holds."""
+        runner, job = self.runner, self.job
+        body = SavedWindows(job_id=job.id, options_key=job.options_key, state=state)
+        key = checkpoint_key(job.id)
+        runner._wait(
+            lambda: runner.storage.put_text(key, body.model_dump_json(), "application/json"),
+            "S3",
+        )
+        self.decoded += decoded
+        summary = Checkpoint(
+            seconds=state.seconds,
+            windows=state.windows,
+            diarized=state.turns is not None,
+            decoded_seconds=round(self.saved.decoded_seconds + decoded, 3),
+            updated=now(),
+        )
+        percent = self.progress.percent_of(state.seconds)
+        ours = runner._wait(
+            lambda: runner.jobs.save_checkpoint(
+                job.id, runner.state.worker_id, summary, percent=percent,
+                message=f"checkpoint: {state.seconds:.0f} of {job.source.duration:.0f} s",
+            ),
+            "MongoDB",
+        )  # fmt: skip
+        if not ours:
+            self.progress.raise_lost()
+        self.saved = summary
+        log.info(
+            "job %s: checkpoint after window %d (%.0f of %.0f s; %.1f s decoded in all)",
+            job.id, state.windows, state.seconds, job.source.duration, summary.decoded_seconds,
+        )  # fmt: skip
+
+    def run(self) -> tuple[list[str], ResultSummary]:
         from transcriber_cli.pipeline.flow import transcribe_audio
 
-        worker = self.state.worker_id
-        progress = ProgressWriter(self.jobs, job.id, worker, lease, self.state, started)
-        progress.write("downloading", 0, "downloading audio", force=True)
+        runner, job, progress = self.runner, self.job, self.progress
+        progress.write("downloading", self.percent(), "downloading audio", force=True)
         with tempfile.TemporaryDirectory(prefix="transcriber-worker-") as tmp:
             # The key comes from the job id, never from the document.
-            mp3 = self.storage.download_file(audio_key(job.id), Path(tmp) / "audio.mp3")
+            mp3 = runner._wait(
+                lambda: runner.storage.download_file(audio_key(job.id), Path(tmp) / "audio.mp3"),
+                "S3",
+            )
             audio = media.decode_audio(mp3)
         progress.check()
-        loaded = self.models.get(job.options.apply(self.settings))
-        progress.write("transcribing", 0, "transcribing", force=True)
+        resume = self._resume()
+        loaded = runner.models.get(job.options.apply(runner.settings))
         progress.has_diarizer = loaded.diarizer is not None
+        note = f"resuming at {resume.seconds:.0f} s" if resume else "transcribing"
+        progress.write("transcribing", self.percent(), note, force=True)
         transcript = transcribe_audio(
             audio, loaded, job.options.whisper, job.options.speakers,
             progress=progress, source=job.source.name,
+            window_seconds=runner.settings.window_seconds,
+            resume=resume, on_checkpoint=self._checkpoint,
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
         # Every registered format, so a later reuse of this job can serve any -f choice.
@@ -242,8 +451,9 @@ class JobRunner:
         stem = job.source.stem or "transcript"
         keys = [f"{output_prefix(job.id)}{stem}.{fmt.extension}" for fmt in formats]
         for key, text in zip(keys, render(transcript, formats), strict=True):
-            self.storage.put_text(key, text)
-        progress.check()
+            runner._wait(partial(runner.storage.put_text, key, text), "S3")
+        # Only a lost lease stops us now: a shutdown inside the grace keeps the finished work.
+        progress.check_lost()
         return keys, ResultSummary.of(transcript)
 
 
@@ -258,21 +468,35 @@ class ProgressWriter:
         lease: Lease,
         state: WorkerState,
         started: float,
+        duration: float = 0.0,
     ) -> None:
         self.jobs, self.job_id, self.worker = jobs, job_id, worker
         self.lease, self.state, self.started = lease, state, started
+        self.duration = duration
         self.has_diarizer = False
         self._last = 0.0
+        self._first_done: float | None = None  # audio seconds done when this attempt began
+
+    def percent_of(self, seconds: float) -> float:
+        span = 80.0 if self.has_diarizer else 98.0
+        return span * seconds / self.duration if self.duration else 0.0
+
+    def check_lost(self) -> None:
+        if self.lease.lost.is_set():
+            self.raise_lost()
 
     def check(self, done: float = 0, total: float = 0) -> None:
-        if self.lease.lost.is_set():
-            self._raise_lost()
+        self.check_lost()
+        # The time estimate counts only what this attempt did, not what it resumed from.
+        if self._first_done is None and total:
+            self._first_done = done
+        base = self._first_done or 0.0
         if recovery.should_release(
             stopping=self.state.stopping.is_set(),
             interrupted=self.state.interrupted.is_set(),
             elapsed=time.monotonic() - self.started,
-            done=done,
-            total=total,
+            done=done - base,
+            total=total - base,
             grace=self.state.shutdown_grace,
         ):
             reason = (
@@ -280,34 +504,29 @@ class ProgressWriter:
             )
             raise ReleaseRequested(reason)
 
-    def _raise_lost(self) -> None:
+    def raise_lost(self) -> None:
         doc = self.jobs.get(self.job_id)
         if doc.status is JobStatus.CANCELLED:
             raise CancelledError(f"job {self.job_id} cancelled")
         raise LeaseLost(self.job_id)
 
-    def write(
-        self,
-        stage: str,
-        percent: float,
-        message: str,
-        *,
-        force: bool = False,
-        checkpoint: float | None = None,
-    ) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < PROGRESS_INTERVAL:
+    def write(self, stage: str, percent: float, message: str, *, force: bool = False) -> None:
+        """Best effort: a write MongoDB does not take now is skipped (the next one carries
+        newer numbers); only "not ours any more" stops the job."""
+        now_ = time.monotonic()
+        if not force and now_ - self._last < PROGRESS_INTERVAL:
             return
-        self._last = now
-        if not self.jobs.progress(
-            self.job_id,
-            self.worker,
-            stage=stage,
-            percent=percent,
-            message=message,
-            checkpoint=checkpoint,
-        ):
-            self._raise_lost()
+        self._last = now_
+        try:
+            ours = self.jobs.progress(
+                self.job_id, self.worker, stage=stage, percent=percent, message=message,
+                patience=0,
+            )  # fmt: skip
+        except Unavailable as exc:
+            log.debug("progress of %s not written: %s", self.job_id, exc)
+            return
+        if not ours:
+            self.raise_lost()
 
     def __call__(self, stage: str, done: float, total: float) -> None:
         self.check(done, total)
@@ -319,4 +538,4 @@ class ProgressWriter:
             span = (80.0, 98.0)
             label = f"{stage} {done:.0f}/{total:.0f}"
         percent = span[0] + (span[1] - span[0]) * fraction
-        self.write(stage, percent, label, checkpoint=done if stage == "transcribe" else None)
+        self.write(stage, percent, label)

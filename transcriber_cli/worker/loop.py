@@ -2,32 +2,42 @@
 
 ``--concurrency N`` runs N consumer threads sharing one loaded model. SIGTERM/SIGINT stop
 taking work and let running jobs finish or release (``recovery.should_release``); a Spot
-notice releases them at once. ``--once`` handles one job and exits (giving up after one
-empty poll, or after ``--idle-exit`` seconds when given); ``--idle-exit S``
-alone exits after S seconds without work (so an instance can scale in).
+notice releases them at once; an EC2 rebalance recommendation (often minutes before the
+notice) stops taking work while running jobs go on, checkpointing every window.
+``--once`` handles one job and exits (giving up after one empty poll, or after
+``--idle-exit`` seconds when given); ``--idle-exit S`` alone exits after S seconds without
+work (so an instance can scale in).
+
+Nothing here may end a consumer thread but a stop: a queue or store outage is logged and
+waited out, and a bug in one delivery is logged with its traceback while the loop goes on.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 from transcriber_cli import __version__
 from transcriber_cli.aws.s3 import Storage
 from transcriber_cli.aws.secrets import with_secrets
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
+from transcriber_cli.errors import Unavailable
 from transcriber_cli.pipeline.models import ModelCache
-from transcriber_cli.store.mongo import JobStore
+from transcriber_cli.retry import MAX_DELAY, patiently
+from transcriber_cli.store.mongo import JobNotFound, JobStore, now
 from transcriber_cli.worker.imds import Imds
 from transcriber_cli.worker.job import JobRunner, WorkerState
 from transcriber_cli.worker.spot import SpotWatcher
+from transcriber_cli.worker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 DLQ_SWEEP_SECONDS = 60
@@ -66,6 +76,7 @@ class Worker:
         self._deferred_until = 0.0
         self._lock = threading.Lock()
         self._quit = threading.Event()  # background threads (heartbeat, spot) stop on this
+        self.draining = threading.Event()  # rebalance recommendation: take no new work
 
     # --- signals and notices --------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
@@ -77,6 +88,10 @@ class Worker:
     def _on_spot_notice(self, notice: dict) -> None:
         self.state.interrupted.set()
         self.request_stop("spot")
+
+    def _on_rebalance(self, notice: dict) -> None:
+        log.warning("rebalance recommendation: taking no new jobs; running jobs go on")
+        self.draining.set()
 
     def install_signal_handlers(self) -> None:
         def handler(signum: int, frame: object) -> None:
@@ -90,8 +105,15 @@ class Worker:
 
     # --- the loop ---------------------------------------------------------------------------------
     def run(self) -> WorkerSummary:
+        # A restart during an outage waits for MongoDB instead of exiting (and restarting).
         self.jobs.ensure_indexes()
-        self._heartbeat()
+        self._beat()
+        telemetry = Telemetry.start(
+            self.settings,
+            worker_id=self.state.worker_id,
+            instance_id=self.instance_id,
+            instance_type=self.instance_type,
+        )
         runner = JobRunner(
             state=self.state,
             settings=self.settings,
@@ -99,12 +121,17 @@ class Worker:
             storage=self.storage,
             jobs=self.jobs,
             models=self.models,
+            telemetry=telemetry,
         )
         background = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
         if self.imds.available:
             background.append(
                 SpotWatcher(
-                    self.imds, self.settings.spot_poll_seconds, self._on_spot_notice, self._quit
+                    self.imds,
+                    self.settings.spot_poll_seconds,
+                    self._on_spot_notice,
+                    self._quit,
+                    on_rebalance=self._on_rebalance,
                 )
             )
         for thread in background:
@@ -123,39 +150,65 @@ class Worker:
             self._quit.set()
             try:
                 self.jobs.remove_worker(self.state.worker_id)
+            except Exception as exc:  # it ages out of `fleet status` on its own
+                log.warning("could not remove the heartbeat: %s", exc)
             finally:
                 self.jobs.close()
+                telemetry.close()
         return WorkerSummary(self.state.worker_id, dict(self.outcomes), self.reason)
 
+    def _pause(self, failures: int) -> None:
+        """Back off after a failed poll: 0.5 s doubling to 8 s, with jitter, stop-aware."""
+        delay = min(0.5 * 2 ** min(failures, 5), MAX_DELAY) * random.uniform(0.5, 1.0)
+        self.state.stopping.wait(delay)
+
     def _consume(self, runner: JobRunner) -> None:
+        failures = 0
         while not self.state.stopping.is_set():
-            messages = self.queue.receive(1, wait_seconds=self.settings.worker_wait_seconds)
-            if not messages:
-                # --once alone gives up after one empty poll; with --idle-exit it waits that long.
-                waiting = time.monotonic() < self._deferred_until or (
-                    self.idle_exit and not self._idle_too_long()
-                )
-                if self.once and not waiting:
-                    self.request_stop("once")
-                elif self._idle_too_long():
-                    self.request_stop("idle")
+            if self.draining.is_set():
+                self.state.stopping.wait(1)
                 continue
-            message = messages[0]
-            if self.state.stopping.is_set():  # got one while shutting down: give it back
-                self.queue.release(message.receipt, 0)
-                break
-            with self._lock:
-                self._last_work = time.monotonic()
-            outcome = runner.handle(message)
-            with self._lock:
-                self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-                self._last_work = time.monotonic()
-            self._heartbeat()
-            if outcome == "deferred":  # --once waits for it: it is the job we came for
-                with self._lock:
-                    self._deferred_until = time.monotonic() + self.queue.visibility_timeout() * 2
-            if self.once and outcome not in ("skipped", "deferred", "dropped"):
+            try:
+                self._consume_one(runner)
+                failures = 0
+            except Unavailable as exc:
+                if not failures:
+                    log.warning("waiting for the queue or the job store: %s", exc)
+                failures += 1
+                self._pause(failures)
+            except Exception:
+                log.exception("unexpected error while handling a delivery; carrying on")
+                failures += 1
+                self._pause(failures)
+
+    def _consume_one(self, runner: JobRunner) -> None:
+        messages = self.queue.receive(1, wait_seconds=self.settings.worker_wait_seconds)
+        if not messages:
+            # --once alone gives up after one empty poll; with --idle-exit it waits that long.
+            waiting = time.monotonic() < self._deferred_until or (
+                self.idle_exit and not self._idle_too_long()
+            )
+            if self.once and not waiting:
                 self.request_stop("once")
+            elif self._idle_too_long():
+                self.request_stop("idle")
+            return
+        message = messages[0]
+        if self.state.stopping.is_set() or self.draining.is_set():
+            self.queue.release(message.receipt, 0)  # got one while stopping: give it back
+            return
+        with self._lock:
+            self._last_work = time.monotonic()
+        outcome = runner.handle(message)
+        with self._lock:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            self._last_work = time.monotonic()
+        self._beat()
+        if outcome == "deferred":  # --once waits for it: it is the job we came for
+            with self._lock:
+                self._deferred_until = time.monotonic() + self.queue.visibility_timeout() * 2
+        if self.once and outcome not in ("skipped", "deferred", "dropped"):
+            self.request_stop("once")
 
     def _idle_too_long(self) -> bool:
         if not self.idle_exit or self.state.active:
@@ -173,28 +226,61 @@ class Worker:
             concurrency=self.concurrency,
             version=__version__,
             pid=os.getpid(),
+            heartbeat_seconds=self.settings.worker_heartbeat_seconds,
+            draining=self.draining.is_set(),
         )
+
+    def _beat(self) -> None:
+        try:
+            self._heartbeat()
+        except Exception as exc:  # the heartbeat thread tries again
+            log.warning("heartbeat failed: %s", exc)
 
     def _heartbeat_loop(self) -> None:
         last_sweep = 0.0
         while not self._quit.wait(self.settings.worker_heartbeat_seconds):
-            try:
-                self._heartbeat()
-                if time.monotonic() - last_sweep >= DLQ_SWEEP_SECONDS:
-                    last_sweep = time.monotonic()
+            self._beat()
+            if time.monotonic() - last_sweep >= DLQ_SWEEP_SECONDS:
+                last_sweep = time.monotonic()
+                try:
                     sweep_dead_letters(self.queue, self.jobs)
-            except Exception as exc:
-                log.warning("heartbeat failed: %s", exc)
+                except Exception as exc:
+                    log.warning("dead-letter sweep failed: %s", exc)
 
 
-def sweep_dead_letters(queue: JobQueue, jobs: JobStore) -> int:
-    """Mark jobs whose message reached the DLQ as failed (e.g. a worker crashed each time)."""
-    marked = 0
+def sweep_dead_letters(queue: JobQueue, jobs: JobStore) -> dict[str, int]:
+    """Settle the jobs whose message reached the DLQ.
+
+    - the job failed: the message stays, for people and the alarm;
+    - the job completed or was cancelled: the message is spent, it goes;
+    - a worker holds a live lease: left alone (the holder's own message carries the job);
+    - otherwise, claimed ``maxReceiveCount`` times without a result (a worker died each
+      time): the job is marked failed; claimed fewer times (the receives went on deferrals
+      while another worker held it, which then lost it): sent to the queue again."""
+    counts = {"failed": 0, "requeued": 0, "cleared": 0}
+    limit = queue.max_receive_count() or 1
+    dlq = queue.dlq_url()
     for message in queue.dead_letters():
-        if message.job_id and jobs.mark_dead(
-            message.job_id,
-            f"message moved to the dead-letter queue after {queue.max_receive_count()} "
-            "deliveries without a result",
-        ):
-            marked += 1
-    return marked
+        if not message.job_id:
+            continue
+        try:
+            job = jobs.get(message.job_id)
+        except JobNotFound:
+            continue
+        if job.status.value in ("completed", "cancelled"):
+            queue.delete(message.receipt, url=dlq)
+            counts["cleared"] += 1
+        elif job.status.ended or (job.lease_until is not None and job.lease_until > now()):
+            continue  # failed: kept for people; a live lease: its holder's message carries it
+        elif job.attempts >= limit:
+            reason = (
+                f"message moved to the dead-letter queue after {job.attempts} "
+                "attempts without a result"
+            )
+            if jobs.mark_dead(job.id, reason):
+                counts["failed"] += 1
+        else:
+            patiently(partial(queue.send, job.id), patience=60, what="SQS")
+            queue.delete(message.receipt, url=dlq)
+            counts["requeued"] += 1
+    return counts

@@ -15,14 +15,21 @@ from transcriber_cli.store.documents import JobDocument
 
 class Delivery(Enum):
     PROCESS = "process"  # we claimed it
-    ACK = "ack"  # nothing to do (already finished, cancelled, or unknown): delete the message
-    DEFER = "defer"  # another worker holds a live lease: let the message reappear later
+    ACK = "ack"  # nothing to do (finished, cancelled, unknown, or a second copy): delete it
+    DEFER = "defer"  # the holder's own message, back early: let it reappear after the lease
 
 
-def on_delivery(job: JobDocument | None, claimed: bool) -> Delivery:
+def on_delivery(job: JobDocument | None, claimed: bool, message_id: str) -> Delivery:
+    """A message we could not claim the job for. Another worker holds a live lease: a second
+    copy of the message (SQS delivers at least once; a client may resend) is deleted, since
+    the holder's own message carries the job; deferring it would use up its receives and
+    send it to the dead-letter queue. The holder's own message (visible again because an
+    extension failed) is deferred until the lease ends."""
     if claimed:
         return Delivery.PROCESS
     if job is None or job.status.ended:
+        return Delivery.ACK
+    if job.message_id is not None and job.message_id != message_id:
         return Delivery.ACK
     return Delivery.DEFER
 
@@ -63,7 +70,8 @@ def should_release(
 ) -> bool:
     """On SIGTERM finish a job that will end within ``grace`` seconds, else hand it back.
 
-    A Spot notice always releases: two minutes are too short to count on."""
+    A Spot notice always releases: two minutes are too short to count on (the finished
+    windows are checkpointed, so a release costs at most the window that was running)."""
     if interrupted:
         return True
     if not stopping:
