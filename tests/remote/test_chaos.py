@@ -202,11 +202,14 @@ def test_many_copies_race_for_one_job(stack, workers):
     store.close()
 
 
-def test_sigterm_inside_the_grace_keeps_the_result(stack, workers):
-    (job_id,) = submit(EXAMPLE)
+def test_sigterm_inside_the_grace_keeps_the_result(stack, workers, looped_media):
+    """SIGTERM mid-job with the end well inside the grace: the worker finishes, uploads and
+    completes the job (it used to release it after the upload, and the job ran again)."""
+    (job_id,) = submit(looped_media(2), "--batch-size", "1")  # progress streams in
     store = job_store()
     worker = workers.start(env={"TRANSCRIBER_WORKER_SHUTDOWN_GRACE": "600"})
-    wait_for(lambda: store.get(job_id).progress > 0, timeout=90, what="progress")
+    wait_for(lambda: 5 < store.get(job_id).progress < 60, timeout=90, interval=0.1,
+             what="a job under way")  # fmt: skip
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=120) == 0, workers.log(worker)
     docs = settled(stack, store, [job_id])
