@@ -129,22 +129,32 @@ def test_mongo_outages_mid_job_worker_restart_and_tailing_client(
     store.close()
 
 
-def test_aws_outages_idle_mid_job_and_at_upload(stack, proxied, workers, looped_media):
-    """S3 and SQS away for 10 s: while the worker idles, while it transcribes, and while it
-    saves its last window and uploads the outputs. No job is redone."""
+def test_aws_outages_idle_mid_job_and_at_upload(stack, proxied, workers, looped_media, tmp_path):
+    """S3 and SQS away for 10 s: while `worker --concurrency 2` idles, while it transcribes,
+    and while it saves its last window and uploads the outputs, with a client tailing the
+    job through all of it. No job is redone."""
     env = proxied["env"]
-    worker = workers.start(env=env)
+    worker = workers.start("--concurrency", "2", env=env)
     worker_id(workers, worker)
-    proxied["aws"].cut_for(10)  # idle: the consumer must survive its failed polls
+    proxied["aws"].cut_for(10)  # idle: the consumers must survive their failed polls
     time.sleep(12)
     assert worker.poll() is None, workers.log(worker)
     store = job_store()
-    (job_id,) = submit(looped_media(2), "--batch-size", "1", env=env)
+    media = tmp_path / "talk.mp4"
+    shutil.copy(looped_media(2), media)
+    client = tail(str(media), "--remote", "--json", "--batch-size", "1", "-o",
+                  str(tmp_path / "out"), env=env)  # fmt: skip
+    wait_for(lambda: store.list_jobs(), timeout=60, what="the job")
+    job_id = store.list_jobs()[0].id
     wait_for(lambda: store.get(job_id).progress > 10, timeout=120, what="progress")
     proxied["aws"].cut_for(10)  # mid-job: visibility extensions fail, the job goes on
     time.sleep(11)
     wait_for(lambda: store.get(job_id).progress >= 85, timeout=120, interval=0.05, what="85 %")
     proxied["aws"].cut_for(10)  # the last checkpoint and the uploads must wait, not fail
+    out, err = client.communicate(timeout=240)
+    assert client.returncode == 0, err
+    (line,) = json_lines(out)
+    assert line["status"] == "done" and line["job_id"] == job_id
     docs = settled(stack, store, [job_id])
     assert docs[job_id]["status"] == "completed" and docs[job_id]["attempts"] == 1
     assert docs[job_id]["checkpoint"]["decoded_seconds"] == pytest.approx(
@@ -153,6 +163,34 @@ def test_aws_outages_idle_mid_job_and_at_upload(stack, proxied, workers, looped_
     log = workers.log(worker)
     assert "waiting for the queue" in log and "waiting for S3" in log
     assert "Traceback" not in log
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"talk.{e}" for e in sorted(FORMATS)]
+    store.close()
+
+
+def test_a_partitioned_worker_loses_its_job_to_another(stack, proxied, workers, looped_media):
+    """A worker cut off from MongoDB, S3 and SQS for longer than its lease: another worker
+    takes the job over and completes it; the first, back online, learns the job is no longer
+    its own and writes nothing over the new holder's results."""
+    (job_id,) = submit(looped_media(3), "--batch-size", "1")
+    store = job_store()
+    first = workers.start(env=proxied["env"])
+    first_id = worker_id(workers, first)
+    wait_for(lambda: store.get(job_id).progress > 5, timeout=120, what="progress")
+    proxied["aws"].cut()
+    proxied["mongo"].cut()
+    second = workers.start("--once", "--idle-exit", "60")
+    second_id = worker_id(workers, second)
+    wait_for(lambda: store.get(job_id).worker == second_id, timeout=60, what="the takeover")
+    proxied["aws"].restore()
+    proxied["mongo"].restore()
+    assert second.wait(timeout=240) == 0, workers.log(second)
+    doc = settled(stack, store, [job_id])[job_id]
+    assert doc["status"] == "completed" and doc["worker"] == second_id
+    assert doc["workers"] == [first_id, second_id] and doc["attempts"] == 2
+    wait_for(lambda: "is no longer ours" in workers.log(first), timeout=120, what="the loss")
+    assert first.poll() is None  # it carries on with other work
+    assert f"completed job {job_id}" not in workers.log(first)
     store.close()
 
 
@@ -260,6 +298,34 @@ def test_spot_notice_resumes_on_another_worker_with_the_same_words(
     remote = words(fetched / f"{media.stem}.json")
     assert [w for w, _ in remote] == [w for w, _ in local]
     assert max(abs(a - b) for (_, a), (_, b) in zip(remote, local, strict=True)) <= 0.5
+    store.close()
+
+
+def test_rebalance_recommendation_drains_the_worker(stack, workers, looped_media):
+    """A rebalance recommendation: the running job goes on to the end, no new job is taken,
+    and the heartbeat says the worker is draining."""
+    (first_job,) = submit(looped_media(2), "--batch-size", "1")
+    store = job_store()
+    with FakeImds() as imds:
+        worker = workers.start(env={"TRANSCRIBER_IMDS_URL": imds.url,
+                                    "TRANSCRIBER_SPOT_POLL_SECONDS": "0.3"})  # fmt: skip
+        wait_for(lambda: store.get(first_job).progress > 5, timeout=120, what="progress")
+        imds.rebalance()
+        wait_for(lambda: store.list_workers() and store.list_workers()[0].draining, timeout=30,
+                 what="a draining heartbeat")  # fmt: skip
+        (second_job,) = submit(EXAMPLE)
+        wait_for(lambda: store.get(first_job).status.ended, timeout=180, what="the first job")
+        time.sleep(3)  # several polls' worth: the second job must stay untouched
+        assert store.get(first_job).status.value == "completed"
+        assert store.get(second_job).status.value == "queued"
+        assert store.get(second_job).attempts == 0
+        assert worker.poll() is None and "rebalance recommendation" in workers.log(worker)
+    taker = workers.start("--once")
+    assert taker.wait(timeout=120) == 0, workers.log(taker)
+    settled(stack, store, [first_job, second_job])
+    status = run("jobs", "status", first_job, program="transcriber")
+    assert status.returncode == 0, status.stderr
+    assert "resume: " in status.stdout and "1 window(s)" in status.stdout
     store.close()
 
 

@@ -137,3 +137,22 @@ def test_remote_matches_local_run(stack, workers, tmp_path, tiny_model):
         out / "conversation.txt"
     ).read_text()
     store.close()
+
+    # The worker's log reached the stack's log group as JSON lines naming the job.
+    from tests.remote.conftest import wait_for
+    from transcriber_cli.aws import session as aws
+    from transcriber_cli.aws.naming import log_group
+
+    logs = aws.client("logs", "us-east-1")
+
+    def shipped() -> list[dict]:
+        found = logs.filter_log_events(logGroupName=log_group("transcriber"))["events"]
+        return [json.loads(e["message"]) for e in found]
+
+    events = wait_for(
+        lambda: [e for e in shipped() if e.get("job_id") == job_id and e.get("outcome")],
+        timeout=30,
+        what="the job's log events in CloudWatch",
+    )
+    assert events[0]["outcome"] == "completed" and events[0]["worker"]
+    assert stack["env"]["TRANSCRIBER_MONGODB_URL"] not in json.dumps(shipped())

@@ -125,8 +125,10 @@ def render_fleet_status(data: dict[str, Any]) -> None:
     else:
         out.print(f"heartbeats: {len(data['workers'])} worker(s)")
         for w in data["workers"]:
+            draining = " draining (rebalance)" if w.get("draining") else ""
             out.print(
-                f"  {w['worker']} {w['instance_type']} jobs={w['jobs']} last seen {w['last_seen']}"
+                f"  {w['worker']} {w['instance_type']} jobs={w['jobs']}{draining} "
+                f"last seen {w['last_seen']}"
             )
     last = data.get("last_hour")
     if last is None:

@@ -115,6 +115,7 @@ def _heartbeat_rows(workers: list[Any]) -> list[dict[str, Any]]:
             "instance_id": w.instance_id,
             "instance_type": w.instance_type,
             "jobs": w.jobs,
+            "draining": w.draining,
             "last_seen": w.last_seen.isoformat(),
         }
         for w in workers

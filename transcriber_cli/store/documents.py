@@ -138,6 +138,7 @@ class WorkerRecord(BaseModel):
     version: str | None = None
     concurrency: int | None = None
     heartbeat_seconds: float = 15.0
+    draining: bool = False  # a rebalance recommendation came: it takes no new jobs
     jobs: list[str] = Field(default_factory=list)
     last_seen: dt.datetime
 

@@ -293,11 +293,11 @@ class JobStore:
     def _mine(self, job_id: str, worker: str) -> dict:
         return {"_id": job_id, "status": PROCESSING, "worker": worker}
 
-    def renew(self, job_id: str, worker: str, lease_seconds: float) -> bool:
+    def renew(self, job_id: str, worker: str, lease_seconds: float, *, patience: float = 0) -> bool:
         """Extend the lease; False when the job is no longer ours (cancelled, taken over).
-        One attempt: the lease thread tries again at its next beat."""
+        By default one attempt: the lease thread tries again at its next beat."""
         until = now() + dt.timedelta(seconds=lease_seconds)
-        return self._set_if(self._mine(job_id, worker), {"lease_until": until}, patience=0)
+        return self._set_if(self._mine(job_id, worker), {"lease_until": until}, patience=patience)
 
     def progress(
         self,

@@ -387,10 +387,26 @@ class Attempt:
             return None
         return state
 
+    def fence(self) -> None:
+        """Renew the lease now, waiting out an outage, before writing to the job's objects:
+        a worker cut off long enough to lose the job to another must not overwrite what the
+        new holder writes. A fresh lease is ours for a whole visibility timeout, far longer
+        than the writes that follow."""
+        runner, job = self.runner, self.job
+        ours = runner._wait(
+            partial(runner.jobs.renew, job.id, runner.state.worker_id, self.lease.timeout,
+                    patience=runner.settings.outage_patience),
+            "MongoDB",
+        )  # fmt: skip
+        if not ours:
+            self.lease.lost.set()
+            self.progress.raise_lost()
+
     def _checkpoint(self, state: WindowCheckpoint, decoded: float) -> None:
         """Segments to S3 first, then the document: the document never points past what
         S3 holds."""
         runner, job = self.runner, self.job
+        self.fence()
         body = SavedWindows(job_id=job.id, options_key=job.options_key, state=state)
         key = checkpoint_key(job.id)
         runner._wait(
@@ -446,6 +462,7 @@ class Attempt:
             resume=resume, on_checkpoint=self._checkpoint,
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
+        self.fence()
         # Every registered format, so a later reuse of this job can serve any -f choice.
         formats = list(available_formats().values())
         stem = job.source.stem or "transcript"
