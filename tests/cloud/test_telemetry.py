@@ -36,7 +36,8 @@ SHA = "ab" * 32
 
 
 def settings(**extra: object) -> types.SimpleNamespace:
-    return types.SimpleNamespace(stack=STACK, region="us-east-1", profile=None, **extra)
+    values: dict[str, object] = {"worker_telemetry": True, **extra}
+    return types.SimpleNamespace(stack=STACK, region="us-east-1", profile=None, **values)
 
 
 @pytest.fixture

@@ -259,10 +259,11 @@ class JobRunner:
             )  # fmt: skip
             if done:
                 self._quietly(lambda: self.queue.delete(message.receipt), "deleting the message")
-                self._quietly(
-                    lambda: self.storage.delete_prefix(checkpoint_key(job_id)),
-                    "removing the checkpoint",
-                )
+                if attempt.wrote:
+                    self._quietly(
+                        lambda: self.storage.delete_prefix(checkpoint_key(job_id)),
+                        "removing the checkpoint",
+                    )
                 log.info("completed job %s in %.1f s", job_id, seconds)
                 return "completed"
             return self._lost(message, job_id)
@@ -348,7 +349,9 @@ class Attempt:
     def __init__(self, runner: JobRunner, job: JobDocument, lease: Lease, started: float) -> None:
         self.runner, self.job, self.lease = runner, job, lease
         self.saved = job.checkpoint  # what the document says is done
-        self.decoded = 0.0  # audio seconds this attempt decoded (and checkpointed)
+        self.decoded = 0.0  # audio seconds this attempt decoded
+        self.wrote = job.checkpoint.windows > 0  # a checkpoint object exists in S3
+        self.audio_seconds = job.source.duration  # until the audio is decoded
         self.progress = ProgressWriter(runner.jobs, job.id, runner.state.worker_id, lease,
                                        runner.state, started, job.source.duration)  # fmt: skip
 
@@ -404,8 +407,18 @@ class Attempt:
 
     def _checkpoint(self, state: WindowCheckpoint, decoded: float) -> None:
         """Segments to S3 first, then the document: the document never points past what
-        S3 holds."""
+        S3 holds. Nothing is written when no work is left to protect (the last window of a
+        job without speakers to find, or its diarization): the outputs follow at once."""
         runner, job = self.runner, self.job
+        self.decoded += decoded
+        finished = state.seconds >= self.audio_seconds - 0.05 or state.turns is not None
+        if finished and (state.turns is not None or not self.progress.has_diarizer):
+            self.saved = self.saved.model_copy(update={
+                "seconds": state.seconds, "windows": state.windows,
+                "diarized": state.turns is not None,
+                "decoded_seconds": round(self.saved.decoded_seconds + decoded, 3),
+            })  # fmt: skip
+            return
         self.fence()
         body = SavedWindows(job_id=job.id, options_key=job.options_key, state=state)
         key = checkpoint_key(job.id)
@@ -413,7 +426,7 @@ class Attempt:
             lambda: runner.storage.put_text(key, body.model_dump_json(), "application/json"),
             "S3",
         )
-        self.decoded += decoded
+        self.wrote = True
         summary = Checkpoint(
             seconds=state.seconds,
             windows=state.windows,
@@ -449,6 +462,7 @@ class Attempt:
                 "S3",
             )
             audio = media.decode_audio(mp3)
+        self.audio_seconds = len(audio) / media.SAMPLE_RATE
         progress.check()
         resume = self._resume()
         loaded = runner.models.get(job.options.apply(runner.settings))
