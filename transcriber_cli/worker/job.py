@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -481,8 +482,15 @@ class Attempt:
         formats = list(available_formats().values())
         stem = job.source.stem or "transcript"
         keys = [f"{output_prefix(job.id)}{stem}.{fmt.extension}" for fmt in formats]
-        for key, text in zip(keys, render(transcript, formats), strict=True):
-            runner._wait(partial(runner.storage.put_text, key, text), "S3")
+        # One PUT per format, all at once: on S3 each is a round trip, and there are seven.
+        texts = render(transcript, formats)
+        with ThreadPoolExecutor(max_workers=len(keys), thread_name_prefix="upload") as pool:
+            uploads = [
+                pool.submit(runner._wait, partial(runner.storage.put_text, key, text), "S3")
+                for key, text in zip(keys, texts, strict=True)
+            ]
+            for upload in uploads:
+                upload.result()
         # Only a lost lease stops us now: a shutdown inside the grace keeps the finished work.
         progress.check_lost()
         return keys, ResultSummary.of(transcript)
