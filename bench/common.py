@@ -42,6 +42,21 @@ def emit(out: Path, row: dict) -> None:
         f.write(line + "\n")
 
 
+def wait_for_moto(endpoint: str, tries: int = 100) -> None:
+    """Block until a freshly started moto server answers (up to ``tries`` x 0.1 s)."""
+    import time
+
+    import httpx
+
+    for _ in range(tries):
+        try:
+            httpx.get(endpoint + "/moto-api/", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"moto server at {endpoint} did not answer")
+
+
 def run_json_child(argv: list[str], timeout: float | None = None) -> dict:
     """Run one measurement in a fresh process (so its peak memory and CUDA state are its own)
     and return the JSON object it prints on its last stdout line, or ``{"error": ...}``."""

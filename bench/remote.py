@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import RESULTS, make_parser, write_json
+from common import RESULTS, make_parser, wait_for_moto, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,8 +99,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "remote.json", help="raw numbers")
     args = parser.parse_args()
 
-    import httpx
-
     from transcriber_cli.config import load_settings
     from transcriber_cli.fsutil import sha256_file
     from transcriber_cli.jobs.options import JobOptions
@@ -151,12 +149,7 @@ def main() -> None:
         )
         try:
             endpoint = f"http://127.0.0.1:{moto_port}"
-            for _ in range(100):
-                try:
-                    httpx.get(endpoint + "/moto-api/", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            wait_for_moto(endpoint)
             os.environ.update(
                 {
                     "AWS_ENDPOINT_URL": endpoint,
