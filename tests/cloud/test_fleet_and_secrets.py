@@ -28,6 +28,9 @@ SECRET = "mongodb://worker:s3cr3t-pass@db.example.com/transcriber"
 @pytest.fixture
 def infra(aws: str) -> None:
     cli_json("infra", "up", "--stack", STACK)
+    # moto ignores the Conditions of the TLS/SSE bucket policy and then denies every object
+    # call (docs/cloud.md): drop it so `fleet up` can ship the worker release to the bucket.
+    boto("s3").delete_bucket_policy(Bucket=BUCKET)
 
 
 def latest_template_data() -> dict:
@@ -124,7 +127,14 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
     assert "InstanceMarketOptions" not in data
     script = base64.b64decode(data["UserData"]).decode()
     assert "ExecStart=/opt/transcriber/bin/transcriber worker" in script
-    assert "pip install -q transcriber==0.1.0" in script
+    # Our code comes from the stack's bucket, hash-checked; never by name from an index.
+    release = result["release"]
+    wheel_key = release["wheel"]["key"]
+    assert wheel_key == "artifacts/0.1.0/transcriber_toolkit-0.1.0-py3-none-any.whl"
+    assert f"s3://{BUCKET}/{wheel_key}" in script and "sha256sum --check --strict" in script
+    assert "pip install -q --constraint constraints.txt ./transcriber_toolkit-0.1.0" in script
+    assert "transcriber==" not in script and "pip install -q transcriber" not in script
+    check_release_hashes(script, release)
     assert f"TRANSCRIBER_BUCKET={BUCKET}" in script
     assert "TRANSCRIBER_QUEUE_URL=" in script and QUEUE in script
     assert f"TRANSCRIBER_STACK={STACK}" in script
@@ -240,8 +250,51 @@ def test_status_shows_heartbeats_with_the_mongo_url_only_in_ssm(
     ]
 
 
+def check_release_hashes(script: str, release: dict) -> None:
+    """Run the user data's own check on the objects in the bucket: it passes as published,
+    and fails once an object is replaced."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    sums = script.split("cat > SHA256SUMS <<'SUMS'\n", 1)[1].split("\nSUMS\n", 1)[0] + "\n"
+    s3 = boto("s3")
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = Path(release["wheel"]["key"]).name
+        for key, name in ((release["wheel"]["key"], wheel),
+                          (release["constraints"]["key"], "constraints.txt")):  # fmt: skip
+            s3.download_file(BUCKET, key, str(Path(tmp) / name))
+        (Path(tmp) / "SHA256SUMS").write_text(sums)
+        check = ["sha256sum", "--check", "--strict", "SHA256SUMS"]
+        assert subprocess.run(check, cwd=tmp, capture_output=True).returncode == 0
+        constraints = (Path(tmp) / "constraints.txt").read_text()
+        assert "faster-whisper==" in constraints and "pymongo==" in constraints
+        (Path(tmp) / wheel).write_bytes(b"a stranger's package")
+        assert subprocess.run(check, cwd=tmp, capture_output=True).returncode != 0
+
+
+def publish_fake_release(version: str) -> None:
+    """What `fleet up` run from an install of ``version`` would have left in the bucket."""
+    import hashlib
+
+    s3 = boto("s3")
+    files = {
+        f"transcriber_toolkit-{version}-py3-none-any.whl": b"wheel " + version.encode(),
+        "constraints.txt": b"pymongo==4.6.0\n",
+    }
+    for name, data in files.items():
+        s3.put_object(Bucket=BUCKET, Key=f"artifacts/{version}/{name}", Body=data,
+                      ServerSideEncryption="AES256")  # fmt: skip
+    sums = "".join(f"{hashlib.sha256(d).hexdigest()}  {n}\n" for n, d in files.items())
+    s3.put_object(Bucket=BUCKET, Key=f"artifacts/{version}/SHA256SUMS", Body=sums.encode(),
+                  ServerSideEncryption="AES256")  # fmt: skip
+
+
 def test_changed_fleet_options_update_in_place(infra: None) -> None:
     cli_json("fleet", "up", "--stack", STACK, "--ami", AMI)
+    missing = cli("fleet", "up", "--stack", STACK, "--ami", AMI, "--version", "9.9.9")
+    assert missing.returncode == 2 and "no worker artifacts for version 9.9.9" in missing.stderr
+    publish_fake_release("9.9.9")  # a rollback to a version shipped before
     changed = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--on-demand",
                        "--version", "9.9.9", "--max", "6")  # fmt: skip
     actions = {(a["resource"], a["action"]) for a in changed["actions"]}
@@ -251,7 +304,8 @@ def test_changed_fleet_options_update_in_place(infra: None) -> None:
     assert group()["MaxSize"] == 6
     versions = boto("ec2").describe_launch_template_versions(LaunchTemplateName=LT)
     assert len(versions["LaunchTemplateVersions"]) == 2
-    assert "transcriber==9.9.9" in base64.b64decode(latest_template_data()["UserData"]).decode()
+    script = base64.b64decode(latest_template_data()["UserData"]).decode()
+    assert "artifacts/9.9.9/transcriber_toolkit-9.9.9-py3-none-any.whl" in script
 
 
 def test_iam_policies_pass_parliament() -> None:

@@ -90,6 +90,12 @@ class Storage:
         except Exception as exc:
             raise self._error("upload", key, exc) from None
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, **ENCRYPTION)
+        except Exception as exc:
+            raise self._error("upload", key, exc) from None
+
     def put_text(self, key: str, text: str, content_type: str = "text/plain") -> None:
         try:
             self.s3.put_object(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from transcriber_cli.cli.stack_options import Json, Profile, Region, StackName, Verbose, on_stack
@@ -16,7 +18,12 @@ def up_command(
     ),
     max_size: int = typer.Option(4, "--max", help="Most instances at once."),
     on_demand: bool = typer.Option(False, "--on-demand", help="On-demand instead of Spot."),
-    version: str = typer.Option(None, "--version", help="Package version workers install."),
+    version: str = typer.Option(
+        None, "--version", help="A version already shipped to the stack (a rollback)."
+    ),
+    wheel: Path = typer.Option(
+        None, "--wheel", help="The installed version's wheel (default: built from the checkout)."
+    ),
     ami: str = typer.Option(None, "--ami", help="AMI id (default: latest GPU DLAMI via SSM)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     stack: StackName = None, region: Region = None, profile: Profile = None,
@@ -29,7 +36,9 @@ def up_command(
         from transcriber_cli.cloud import fleet
 
         types = tuple(t.strip() for t in instance_types.split(",") if t.strip())
-        options = fleet.FleetOptions(types, max_size, on_demand, version or __version__, ami)
+        options = fleet.FleetOptions(
+            types, max_size, on_demand, version or __version__, ami, wheel=wheel
+        )
         result = fleet.up(st, options, dry_run=dry_run)
         show({**result.as_dict(), "dry_run": dry_run}, json_output)
 

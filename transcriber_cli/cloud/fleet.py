@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from transcriber_cli import __version__
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import aws_errors, error_code, none_if_missing
-from transcriber_cli.cloud import pricing, scaling, userdata
+from transcriber_cli.aws.s3 import Storage
+from transcriber_cli.cloud import artifacts, pricing, scaling, userdata
 from transcriber_cli.cloud.iam import WorkerRole
 from transcriber_cli.cloud.network import SecurityGroup, default_subnets
 from transcriber_cli.cloud.plan import Action, ActionKind, PlanResult, Resource, apply_one
@@ -36,6 +38,7 @@ class FleetOptions:
     version: str = __version__
     ami: str | None = None
     ami_parameter: str = DLAMI_PARAMETER
+    wheel: Path | None = None  # the installed version's wheel (default: built from the checkout)
 
     def check(self) -> FleetOptions:
         if not self.instance_types:
@@ -271,9 +274,22 @@ class AutoScalingGroup(Resource):
         self.asg.delete_auto_scaling_group(AutoScalingGroupName=self.name, ForceDelete=True)
 
 
+def release_for(stack: Stack, options: FleetOptions, dry_run: bool) -> artifacts.Release:
+    """The worker release: the installed version is built (or taken from ``--wheel``) and
+    uploaded; another ``--version`` must already be in the bucket (a rollback)."""
+    storage = Storage(stack.client("s3"), stack.bucket)
+    if options.version != __version__:
+        if options.wheel is not None:
+            raise UsageError("--wheel ships the installed version; leave out --version")
+        return artifacts.published(storage, options.version)
+    prepared = artifacts.prepare(options.version, options.wheel)
+    return prepared.release if dry_run else artifacts.publish(storage, prepared)
+
+
 def launch_template_data(stack: Stack, options: FleetOptions, ami: dict[str, Any],
-                         queue_url: str, security_group: str) -> dict[str, Any]:  # fmt: skip
-    script = userdata.render(stack.name, stack.region, stack.bucket, queue_url, options.version)
+                         queue_url: str, security_group: str,
+                         release: artifacts.Release) -> dict[str, Any]:  # fmt: skip
+    script = userdata.render(stack.name, stack.region, stack.bucket, queue_url, release)
     return {
         "ImageId": ami["id"],
         "IamInstanceProfile": {"Name": naming.role_name(stack.name)},
@@ -330,7 +346,8 @@ def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResul
     with aws_errors():
         queue_url, sg_id = _infra_ready(stack)
         ami = find_ami(stack, options)
-        data = launch_template_data(stack, options, ami, queue_url, sg_id)
+        release = release_for(stack, options, dry_run)
+        data = launch_template_data(stack, options, ami, queue_url, sg_id, release)
         vpc = SecurityGroup(stack).vpc
         actions = [
             apply_one(LaunchTemplate(stack, data), dry_run),
@@ -340,7 +357,11 @@ def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResul
         actions += [apply_one(out, dry_run), apply_one(zero, dry_run)]
         for alarm in scaling.alarms(stack, out.arn(), zero.arn()):
             actions.append(apply_one(alarm, dry_run))
-        details: dict[str, Any] = {"ami": ami["id"], "version": options.version}
+        details: dict[str, Any] = {
+            "ami": ami["id"],
+            "version": options.version,
+            "release": release.as_dict(),
+        }
         if not dry_run:
             details["summary"] = summary(stack, options.instance_types)
     return FleetResult("up", stack, actions, details=details)

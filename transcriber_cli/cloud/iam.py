@@ -16,12 +16,14 @@ from urllib.parse import unquote
 
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import none_if_missing
+from transcriber_cli.cloud import artifacts
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack, tag_map
 
 POLICY_NAME = "transcriber-worker"
 NO_SUCH_ENTITY = ("NoSuchEntity",)
 PREFIXES = ("uploads/", "output/", "temp/")
+ARTIFACTS = artifacts.PREFIX
 # The namespace worker/telemetry.py publishes in (cloud/ may not import worker/; a test
 # checks that the two agree).
 METRICS_NAMESPACE = "Transcriber"
@@ -58,6 +60,13 @@ def worker_policy(stack: Stack) -> dict[str, Any]:
                     "s3:AbortMultipartUpload",
                 ],
                 "Resource": [f"{stack.bucket_arn}/{p}*" for p in PREFIXES],
+            },
+            {
+                # The worker release (wheel + constraints) that user data installs: read only.
+                "Sid": "WorkerRelease",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"{stack.bucket_arn}/{ARTIFACTS}*",
             },
             {
                 "Sid": "ListStackPrefixes",

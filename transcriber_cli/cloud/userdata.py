@@ -1,7 +1,10 @@
-"""Cloud-init user data: install this package's version and run ``transcriber worker`` (systemd).
+"""Cloud-init user data: install the stack's worker release and run ``transcriber worker``.
 
-Only non-secret settings go here (user data is readable by anyone who can describe the
-instance); the worker reads the MongoDB URL and HF token from SSM when it starts.
+Our code comes from the stack's bucket (``cloud/artifacts.py``), never from a package index
+by name: the wheel and the pinned constraints are fetched with the AWS CLI and checked
+against the SHA-256 written here, then installed; only the pinned dependencies come from
+the index. Only non-secret settings go here (user data is readable by anyone who can
+describe the instance); the worker reads the MongoDB URL and HF token from SSM.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import base64
 import shlex
 
-PACKAGE = "transcriber"
+from transcriber_cli.cloud.artifacts import Release
+
 SERVICE = "transcriber-worker"
 
 _TEMPLATE = """#!/bin/bash
@@ -23,7 +27,18 @@ id -u transcriber >/dev/null 2>&1 || \
   useradd --system --create-home --home-dir /var/lib/transcriber transcriber
 python3 -m venv /opt/transcriber
 /opt/transcriber/bin/pip install -q --upgrade pip
-/opt/transcriber/bin/pip install -q {requirement}
+# Our wheel and its pinned dependencies from the stack's bucket, hashes checked.
+install -d /opt/transcriber/release
+cd /opt/transcriber/release
+aws s3 cp --only-show-errors --region {region} s3://{bucket}/{wheel_key} {wheel_name}
+aws s3 cp --only-show-errors --region {region} s3://{bucket}/{constraints_key} constraints.txt
+cat > SHA256SUMS <<'SUMS'
+{wheel_sha256}  {wheel_name}
+{constraints_sha256}  constraints.txt
+SUMS
+sha256sum --check --strict SHA256SUMS
+/opt/transcriber/bin/pip install -q --constraint constraints.txt ./{wheel_name}
+cd /
 install -d -o transcriber -g transcriber /var/log/transcriber
 cat > /etc/transcriber.env <<'ENV'
 {env}
@@ -65,12 +80,18 @@ def worker_env(stack: str, region: str, bucket: str, queue_url: str) -> dict[str
     }
 
 
-def render(stack: str, region: str, bucket: str, queue_url: str, version: str) -> str:
+def render(stack: str, region: str, bucket: str, queue_url: str, release: Release) -> str:
     env = worker_env(stack, region, bucket, queue_url)
     return _TEMPLATE.format(
         stack=stack,
-        version=version,
-        requirement=shlex.quote(f"{PACKAGE}=={version}"),
+        version=release.version,
+        region=shlex.quote(region),
+        bucket=bucket,
+        wheel_key=shlex.quote(release.wheel.key),
+        wheel_name=shlex.quote(release.wheel.name),
+        wheel_sha256=release.wheel.sha256,
+        constraints_key=shlex.quote(release.constraints.key),
+        constraints_sha256=release.constraints.sha256,
         env="\n".join(f"{k}={v}" for k, v in env.items()),
         service=SERVICE,
     )
