@@ -130,6 +130,8 @@ def render_fleet_status(data: dict[str, Any]) -> None:
                 f"  {w['worker']} {w['instance_type']} jobs={w['jobs']}{draining} "
                 f"last seen {w['last_seen']}"
             )
+    for boot in data.get("boots") or []:
+        out.print(boot_line(boot), markup=False)
     last = data.get("last_hour")
     if last is None:
         out.print(f"last hour: {data.get('last_hour_note') or 'unavailable'}")
@@ -150,3 +152,15 @@ def last_hour_line(stats: dict[str, Any]) -> str:
         f"last hour: {stats['completed']} done ({_audio(stats['audio_seconds'])} of audio), "
         f"{stats['failed']} failed, {stats['cancelled']} cancelled"
     )
+
+
+def boot_line(boot: dict) -> str:
+    """``boot i-0abc: installing (2 min)``, ``boot failed on i-0abc at release: <why>``."""
+    took = sum(step["seconds"] for step in boot["steps"])
+    done = ", ".join(f"{s['name']} {s['seconds']:.0f} s" for s in boot["steps"])
+    if boot["status"] == "failed":
+        return f"boot failed on {boot['instance_id']} at {boot['step']}: {boot['error']}"
+    if boot["status"] == "installed":
+        return f"boot {boot['instance_id']}: installed in {took:.0f} s ({done})"
+    step = boot["step"] or "starting"
+    return f"boot {boot['instance_id']}: {step} (done: {done or 'nothing yet'})"

@@ -1,4 +1,5 @@
-"""``transcriber models pull|list``: fetch models into the cache, write offline bundles."""
+"""``transcriber models pull|list|push``: fetch models into the cache, write offline bundles,
+mirror them into the stack's bucket for the workers."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import typer
 
 from transcriber_cli.cli.errors import handle_errors, stderr
+from transcriber_cli.cli.stack_options import Json, Profile, Region, StackName, Verbose, on_stack
 
 app = typer.Typer(
     help="Download Whisper models and diarization pipelines; list what is available offline.",
@@ -112,3 +114,51 @@ def list_command(
         for e in entries:
             table.add_row(e.name, e.kind, e.source, _size(e.size_bytes), e.path)
         Console(soft_wrap=True).print(table)
+
+
+PUSH_SCHEMA = "transcriber.models-push/1"
+
+
+@app.command("push")
+def push_command(
+    bundle: Path | None = typer.Option(
+        None, "--bundle", help="An offline bundle to push (default: write one from the options)."
+    ),
+    model: str | None = typer.Option(
+        None, "-m", "--model", help="Whisper model (default: settings, else large-v3-turbo)."
+    ),
+    diarization_model: str | None = typer.Option(
+        None, "--diarization-model", help="Diarization pipeline: hub id or local directory."
+    ),
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False, verbose: Verbose = False,
+) -> None:  # fmt: skip
+    """Mirror a Whisper model and a diarization pipeline into the stack's bucket: workers
+    fetch them at boot (hashes checked) and never need the model hub or a token."""
+    import tempfile
+
+    with on_stack(stack, region, profile, verbose) as (st, settings):
+        from transcriber_cli.aws.s3 import Storage
+        from transcriber_cli.cloud.artifacts import push_models
+        from transcriber_cli.modelstore import write_bundle
+
+        with tempfile.TemporaryDirectory(prefix="transcriber-bundle-") as tmp:
+            if bundle is None:
+                bundle = Path(tmp) / "bundle"
+                write_bundle(bundle, settings, whisper_model=model,
+                             diarization_model=diarization_model)  # fmt: skip
+            pushed = push_models(Storage(st.client("s3"), st.bucket), bundle)
+            manifest = json.loads((bundle / "bundle.json").read_text())
+        result = {
+            "schema": PUSH_SCHEMA,
+            "stack": st.name,
+            **pushed.as_dict(),
+            "whisper": manifest["whisper"]["name"],
+            "diarization": manifest["diarization"]["name"],
+        }
+        if json_output:
+            typer.echo(json.dumps(result, indent=2))
+        else:
+            where = f"s3://{st.bucket}/models/"
+            typer.echo(f"pushed {result['whisper']} and {result['diarization']} to {where}; "
+                       "run 'transcriber fleet up' to use them")  # fmt: skip

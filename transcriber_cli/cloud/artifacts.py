@@ -51,7 +51,7 @@ class Release:
     def as_dict(self) -> dict[str, object]:
         return {
             "version": self.version,
-            "wheel": {"key": self.wheel.key, "sha256": self.wheel.sha256},
+            "wheel": {"key": self.wheel.key, "sha256": self.wheel.sha256, "name": self.wheel.name},
             "constraints": {"key": self.constraints.key, "sha256": self.constraints.sha256},
         }
 
@@ -195,3 +195,45 @@ def published(storage: Storage, version: str) -> Release:
         Artifact(f"{base}{wheels[0]}", sums[wheels[0]]),
         Artifact(f"{base}{CONSTRAINTS}", sums[CONSTRAINTS]),
     )
+
+
+# --- models ---------------------------------------------------------------------------------
+MODELS = "models/"
+
+
+@dataclass(frozen=True)
+class ModelsRelease:
+    """The models in the bucket: the key of their manifest and the manifest's SHA-256 (the
+    user data carries it; the manifest carries every file's)."""
+
+    manifest: str
+    sha256: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"manifest": self.manifest, "sha256": self.sha256}
+
+
+def push_models(storage: Storage, bundle: Path) -> ModelsRelease:
+    """Upload an offline bundle (``models pull --bundle``) to ``models/``: every file, then
+    the manifest of their hashes. Workers fetch it at boot and never need the hub."""
+    files = sorted(p for p in bundle.rglob("*") if p.is_file())
+    if not (bundle / "bundle.json").is_file():
+        raise UsageError(f"{bundle} is not a bundle (no bundle.json)")
+    lines = []
+    for path in files:
+        rel = path.relative_to(bundle).as_posix()
+        data = path.read_bytes()
+        storage.put_bytes(f"{MODELS}{rel}", data)
+        lines.append(f"{_sha256(data)}  {rel}\n")
+    manifest = "".join(lines).encode()
+    storage.put_bytes(f"{MODELS}{MANIFEST}", manifest)
+    return ModelsRelease(f"{MODELS}{MANIFEST}", _sha256(manifest))
+
+
+def models_release(storage: Storage) -> ModelsRelease | None:
+    """The models pushed to the bucket, if any."""
+    try:
+        manifest = storage.get_text(f"{MODELS}{MANIFEST}")
+    except StorageNotFound:
+        return None
+    return ModelsRelease(f"{MODELS}{MANIFEST}", _sha256(manifest.encode()))

@@ -288,8 +288,10 @@ def release_for(stack: Stack, options: FleetOptions, dry_run: bool) -> artifacts
 
 def launch_template_data(stack: Stack, options: FleetOptions, ami: dict[str, Any],
                          queue_url: str, security_group: str,
-                         release: artifacts.Release) -> dict[str, Any]:  # fmt: skip
-    script = userdata.render(stack.name, stack.region, stack.bucket, queue_url, release)
+                         release: artifacts.Release,
+                         models: artifacts.ModelsRelease | None = None,
+                         ) -> dict[str, Any]:  # fmt: skip
+    script = userdata.render(stack.name, stack.region, stack.bucket, queue_url, release, models)
     return {
         "ImageId": ami["id"],
         "IamInstanceProfile": {"Name": naming.role_name(stack.name)},
@@ -347,7 +349,8 @@ def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResul
         queue_url, sg_id = _infra_ready(stack)
         ami = find_ami(stack, options)
         release = release_for(stack, options, dry_run)
-        data = launch_template_data(stack, options, ami, queue_url, sg_id, release)
+        models = artifacts.models_release(Storage(stack.client("s3"), stack.bucket))
+        data = launch_template_data(stack, options, ami, queue_url, sg_id, release, models)
         vpc = SecurityGroup(stack).vpc
         actions = [
             apply_one(LaunchTemplate(stack, data), dry_run),
@@ -361,6 +364,7 @@ def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResul
             "ami": ami["id"],
             "version": options.version,
             "release": release.as_dict(),
+            "models": models.as_dict() if models else None,
         }
         if not dry_run:
             details["summary"] = summary(stack, options.instance_types)

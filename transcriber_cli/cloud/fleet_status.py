@@ -3,12 +3,15 @@ hour's throughput and failures (the latter two from MongoDB, over one connection
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from transcriber_cli.aws import naming
-from transcriber_cli.aws.errors import aws_errors
+from transcriber_cli.aws.errors import aws_errors, none_if_missing
+from transcriber_cli.cloud.boot_script import BOOT_PREFIX
 from transcriber_cli.cloud.fleet import SCHEMA, AutoScalingGroup, FleetOptions
 from transcriber_cli.cloud.plan import json_header
 from transcriber_cli.cloud.queues import Queue
@@ -28,6 +31,7 @@ class FleetStatus:
     dlq: dict[str, int] | None = None
     workers: list[dict[str, Any]] | None = None
     heartbeats_note: str = ""
+    boots: list[dict[str, Any]] = field(default_factory=list)
     last_hour: dict[str, Any] | None = None  # store/stats.py Throughput.as_dict()
     last_hour_note: str = ""
 
@@ -40,6 +44,7 @@ class FleetStatus:
             "dlq": self.dlq,
             "workers": self.workers,
             "heartbeats_note": self.heartbeats_note,
+            "boots": self.boots,
             "last_hour": self.last_hour,
             "last_hour_note": self.last_hour_note,
         }
@@ -122,6 +127,49 @@ def _heartbeat_rows(workers: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
+BOOT_RECENT = dt.timedelta(hours=6)
+BOOT_SHOWN = 10
+
+
+def boot_reports(stack: Stack) -> list[dict[str, Any]]:
+    """What instances said while booting (``boot/{instance}.json``, written by the boot
+    script): the last few hours' reports, newest first. A report is the instance's own
+    account of itself: only its fields are shown, each bounded."""
+    s3 = stack.client("s3")
+    listed = none_if_missing({"NoSuchBucket"}, s3.list_objects_v2, Bucket=stack.bucket,
+                             Prefix=BOOT_PREFIX)  # fmt: skip
+    found = (listed or {}).get("Contents", [])
+    since = dt.datetime.now(dt.timezone.utc) - BOOT_RECENT
+    recent = sorted((o for o in found if o["LastModified"] >= since),
+                    key=lambda o: o["LastModified"], reverse=True)[:BOOT_SHOWN]  # fmt: skip
+    out = []
+    for obj in recent:
+        try:
+            raw = json.loads(s3.get_object(Bucket=stack.bucket, Key=obj["Key"])["Body"].read())
+        except (ValueError, KeyError):
+            continue
+        if not isinstance(raw, dict):
+            continue
+        listed = raw.get("steps")
+        steps: list[Any] = listed if isinstance(listed, list) else []
+        out.append(
+            {
+                "instance_id": str(raw.get("instance_id", ""))[:64],
+                "status": str(raw.get("status", "unknown"))[:20],
+                "step": str(raw["step"])[:40] if raw.get("step") else None,
+                "error": str(raw["error"])[:300] if raw.get("error") else None,
+                "steps": [
+                    {"name": str(x.get("name"))[:40], "seconds": float(x.get("seconds", 0))}
+                    for x in steps[:10]
+                    if isinstance(x, dict)
+                ],
+                "started": str(raw.get("started", ""))[:40],
+                "updated": obj["LastModified"].isoformat(),
+            }
+        )
+    return out
+
+
 def status(stack: Stack, settings: Any = None) -> FleetStatus:
     with aws_errors():
         asg = AutoScalingGroup(stack, FleetOptions(), [])
@@ -146,5 +194,9 @@ def status(stack: Stack, settings: Any = None) -> FleetStatus:
             result.instances = _instances(stack, group)
         result.queue = Queue(stack).depth()
         result.dlq = Queue(stack, dead_letter=True).depth()
+        try:
+            result.boots = boot_reports(stack)
+        except TranscriberError as exc:  # e.g. no bucket yet: the rest of the page stands
+            log.debug("boot reports unavailable: %s", exc)
     _store_view(result, settings)
     return result

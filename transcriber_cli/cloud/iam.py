@@ -17,13 +17,13 @@ from urllib.parse import unquote
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import none_if_missing
 from transcriber_cli.cloud import artifacts
+from transcriber_cli.cloud.boot_script import BOOT_PREFIX
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack, tag_map
 
 POLICY_NAME = "transcriber-worker"
 NO_SUCH_ENTITY = ("NoSuchEntity",)
 PREFIXES = ("uploads/", "output/", "temp/")
-ARTIFACTS = artifacts.PREFIX
 # The namespace worker/telemetry.py publishes in (cloud/ may not import worker/; a test
 # checks that the two agree).
 METRICS_NAMESPACE = "Transcriber"
@@ -62,11 +62,21 @@ def worker_policy(stack: Stack) -> dict[str, Any]:
                 "Resource": [f"{stack.bucket_arn}/{p}*" for p in PREFIXES],
             },
             {
-                # The worker release (wheel + constraints) that user data installs: read only.
+                # The worker release and models the boot installs: read only.
                 "Sid": "WorkerRelease",
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
-                "Resource": f"{stack.bucket_arn}/{ARTIFACTS}*",
+                "Resource": [
+                    f"{stack.bucket_arn}/{artifacts.PREFIX}*",
+                    f"{stack.bucket_arn}/{artifacts.MODELS}*",
+                ],
+            },
+            {
+                # Each boot step, for `fleet status`: write only.
+                "Sid": "BootReports",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"{stack.bucket_arn}/{BOOT_PREFIX}*",
             },
             {
                 "Sid": "ListStackPrefixes",

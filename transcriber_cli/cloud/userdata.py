@@ -1,18 +1,24 @@
-"""Cloud-init user data: install the stack's worker release and run ``transcriber worker``.
+"""Cloud-init user data: boot the stack's worker release and run ``transcriber worker``.
 
 Our code comes from the stack's bucket (``cloud/artifacts.py``), never from a package index
-by name: the wheel and the pinned constraints are fetched with the AWS CLI and checked
-against the SHA-256 written here, then installed; only the pinned dependencies come from
-the index. Only non-secret settings go here (user data is readable by anyone who can
-describe the instance); the worker reads the MongoDB URL and HF token from SSM.
+by name. The user data writes the boot script (``cloud/boot_script.py``) and its config (the
+release's and the models' keys and SHA-256), installs the pinned boto3 it needs, and runs
+it: it fetches, checks and installs the release, fetches and checks the models, and reports
+each step to ``boot/{instance}.json``. Only the pinned dependencies come from the index.
+Only non-secret settings go here (user data is readable by anyone who can describe the
+instance); the worker reads the MongoDB URL and HF token from SSM.
 """
 
 from __future__ import annotations
 
 import base64
-import shlex
+import json
+from importlib import metadata
+from pathlib import Path
 
-from transcriber_cli.cloud.artifacts import Release
+from transcriber_cli.cloud.artifacts import ModelsRelease, Release
+
+ROOT = "/opt/transcriber"
 
 SERVICE = "transcriber-worker"
 
@@ -27,18 +33,16 @@ id -u transcriber >/dev/null 2>&1 || \
   useradd --system --create-home --home-dir /var/lib/transcriber transcriber
 python3 -m venv /opt/transcriber
 /opt/transcriber/bin/pip install -q --upgrade pip
-# Our wheel and its pinned dependencies from the stack's bucket, hashes checked.
-install -d /opt/transcriber/release
-cd /opt/transcriber/release
-aws s3 cp --only-show-errors --region {region} s3://{bucket}/{wheel_key} {wheel_name}
-aws s3 cp --only-show-errors --region {region} s3://{bucket}/{constraints_key} constraints.txt
-cat > SHA256SUMS <<'SUMS'
-{wheel_sha256}  {wheel_name}
-{constraints_sha256}  constraints.txt
-SUMS
-sha256sum --check --strict SHA256SUMS
-/opt/transcriber/bin/pip install -q --constraint constraints.txt ./{wheel_name}
-cd /
+/opt/transcriber/bin/pip install -q boto3=={boto3_version}
+cat > /opt/transcriber/boot.json <<'BOOT'
+{boot_config}
+BOOT
+cat > /opt/transcriber/boot.py <<'BOOTPY'
+{boot_script}
+BOOTPY
+# Release and models from the stack's bucket, every file checked against its SHA-256.
+/opt/transcriber/bin/python /opt/transcriber/boot.py /opt/transcriber/boot.json
+touch /opt/transcriber/models.env
 install -d -o transcriber -g transcriber /var/log/transcriber
 cat > /etc/transcriber.env <<'ENV'
 {env}
@@ -52,6 +56,7 @@ Wants=network-online.target
 [Service]
 User=transcriber
 EnvironmentFile=/etc/transcriber.env
+EnvironmentFile=/opt/transcriber/models.env
 ExecStart=/opt/transcriber/bin/transcriber worker
 Restart=always
 RestartSec=10
@@ -80,18 +85,38 @@ def worker_env(stack: str, region: str, bucket: str, queue_url: str) -> dict[str
     }
 
 
-def render(stack: str, region: str, bucket: str, queue_url: str, release: Release) -> str:
+def boot_config(
+    region: str, bucket: str, release: Release, models: ModelsRelease | None, root: str = ROOT
+) -> dict[str, object]:
+    """What the boot script fetches and checks (see ``boot_script.py``)."""
+    return {
+        "region": region,
+        "bucket": bucket,
+        "root": root,
+        "release": release.as_dict(),
+        "models": models.as_dict() if models else None,
+    }
+
+
+def boot_script() -> str:
+    return (Path(__file__).with_name("boot_script.py")).read_text()
+
+
+def render(
+    stack: str,
+    region: str,
+    bucket: str,
+    queue_url: str,
+    release: Release,
+    models: ModelsRelease | None = None,
+) -> str:
     env = worker_env(stack, region, bucket, queue_url)
     return _TEMPLATE.format(
         stack=stack,
         version=release.version,
-        region=shlex.quote(region),
-        bucket=bucket,
-        wheel_key=shlex.quote(release.wheel.key),
-        wheel_name=shlex.quote(release.wheel.name),
-        wheel_sha256=release.wheel.sha256,
-        constraints_key=shlex.quote(release.constraints.key),
-        constraints_sha256=release.constraints.sha256,
+        boto3_version=metadata.version("boto3"),
+        boot_config=json.dumps(boot_config(region, bucket, release, models), indent=1),
+        boot_script=boot_script(),
         env="\n".join(f"{k}={v}" for k, v in env.items()),
         service=SERVICE,
     )
