@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 
+import boto3
 import pytest
 
 from tests.cloud.helpers import (
@@ -13,6 +14,7 @@ from tests.cloud.helpers import (
     AMI,
     BUCKET,
     QUEUE,
+    REGION,
     ROLE,
     STACK,
     boto,
@@ -307,3 +309,76 @@ def test_iam_policies_pass_parliament() -> None:
     assert [(f.issue, f.detail) for f in trust] == [
         ("MALFORMED", "Statement contains neither Resource nor NotResource")
     ]
+
+
+def modified_wheel(tmp_path) -> str:
+    """The installed version's wheel with one more file: what a code change without a
+    version bump gives (a different hash, the same version)."""
+    import zipfile
+
+    from transcriber_cli.cloud.artifacts import build_wheel
+
+    wheel = build_wheel(tmp_path)
+    with zipfile.ZipFile(wheel, "a") as zf:
+        zf.writestr("transcriber_cli/CHANGED", "a change without a version bump\n")
+    return str(wheel)
+
+
+def test_fleet_update_ships_the_release_and_leaves_an_empty_fleet_alone(infra, tmp_path) -> None:
+    first = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI)
+    same = cli_json("fleet", "update", "--stack", STACK)
+    assert same["changed"] is False and same["release"] == first["release"]
+    assert same["refresh"]["status"] == "not started"
+
+    wheel = modified_wheel(tmp_path)
+    updated = cli_json("fleet", "update", "--stack", STACK, "--wheel", wheel)
+    assert updated["release"]["wheel"]["sha256"] != first["release"]["wheel"]["sha256"]
+    actions = {(a["resource"], a["action"]) for a in updated["actions"]}
+    assert ("launch-template", "update") in actions
+    assert updated["refresh"]["reason"] == "no running instance to replace"
+    script = base64.b64decode(latest_template_data()["UserData"]).decode()
+    assert updated["release"]["wheel"]["sha256"] in script
+    assert latest_template_data()["ImageId"] == AMI  # the fleet keeps its options
+    assert group()["MaxSize"] == 4
+    human = cli("fleet", "update", "--stack", STACK, "--wheel", wheel)
+    assert human.returncode == 0 and "instance refresh not started" in human.stdout
+
+
+def test_instance_refresh_is_rolling_and_a_failure_is_one_line() -> None:
+    """moto has no instance refresh: the requests are checked against botocore's model with
+    a Stubber, and the waiting against its answers."""
+    from botocore.stub import Stubber
+
+    from transcriber_cli.cloud import rollout
+    from transcriber_cli.errors import TranscriberError
+
+    asg = boto3.client("autoscaling", region_name=REGION)
+    name = f"transcriber-{STACK}-workers"
+    with Stubber(asg) as stub:
+        stub.add_response(
+            "start_instance_refresh",
+            {"InstanceRefreshId": "r-1"},
+            {"AutoScalingGroupName": name, "Strategy": "Rolling",
+             "Preferences": {"MinHealthyPercentage": 90, "InstanceWarmup": 300,
+                             "SkipMatching": True}},
+        )  # fmt: skip
+        for status, percent in (("InProgress", 50), ("Successful", 100)):
+            stub.add_response(
+                "describe_instance_refreshes",
+                {"InstanceRefreshes": [{"InstanceRefreshId": "r-1", "Status": status,
+                                        "PercentageComplete": percent, "InstancesToUpdate": 1}]},
+                {"AutoScalingGroupName": name, "InstanceRefreshIds": ["r-1"]},
+            )  # fmt: skip
+        stub.add_response(
+            "describe_instance_refreshes",
+            {"InstanceRefreshes": [{"InstanceRefreshId": "r-2", "Status": "Failed",
+                                    "StatusReason": "instances failed health checks"}]},
+            {"AutoScalingGroupName": name, "InstanceRefreshIds": ["r-2"]},
+        )  # fmt: skip
+        assert rollout.start_refresh(asg, name) == "r-1"
+        seen: list[int] = []
+        done = rollout.wait_refresh(asg, name, "r-1", lambda s: seen.append(s["percent"]), poll=0)
+        assert done["status"] == "Successful" and seen == [50, 100]
+        with pytest.raises(TranscriberError, match="failed: instances failed health checks"):
+            rollout.wait_refresh(asg, name, "r-2", lambda s: None, poll=0)
+        stub.assert_no_pending_responses()

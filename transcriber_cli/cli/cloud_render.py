@@ -35,6 +35,17 @@ def render_actions(data: dict[str, Any]) -> None:
         out.print(table)
     if not data.get("changed"):
         out.print("no changes")
+    if data.get("release"):
+        wheel = data["release"]["wheel"]
+        out.print(f"[bold]worker release[/] {data['release']['version']}: {wheel['name']} "
+                  f"(sha256 {wheel['sha256'][:12]}…)")  # fmt: skip
+    if "models" in data:
+        models = data["models"]
+        out.print(f"[bold]models[/] {'from ' + models['manifest'] if models else 'none pushed'}")
+    if data.get("refresh"):
+        r = data["refresh"]
+        reason = f": {r['reason']}" if r.get("reason") else ""
+        out.print(f"[bold]instance refresh[/] {r['status']}{reason}")
     if data.get("summary"):
         render_summary(data["summary"])
 

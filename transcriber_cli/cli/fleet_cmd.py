@@ -1,4 +1,4 @@
-"""``transcriber fleet up|scale|status|down``."""
+"""``transcriber fleet up|update|scale|status|down``."""
 
 from __future__ import annotations
 
@@ -40,6 +40,33 @@ def up_command(
             types, max_size, on_demand, version or __version__, ami, wheel=wheel
         )
         result = fleet.up(st, options, dry_run=dry_run)
+        show({**result.as_dict(), "dry_run": dry_run}, json_output)
+
+
+@app.command("update")
+def update_command(
+    wheel: Path = typer.Option(
+        None, "--wheel", help="The installed version's wheel (default: built from the checkout)."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Follow the instance refresh to its end."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
+    stack: StackName = None, region: Region = None, profile: Profile = None,
+    json_output: Json = False, verbose: Verbose = False,
+) -> None:  # fmt: skip
+    """Ship the installed version to the fleet: publish it, point the launch template at it,
+    and replace running instances a few at a time (their jobs resume from checkpoints)."""
+    with on_stack(stack, region, profile, verbose) as (st, _):
+        from transcriber_cli.cli.cloud_render import show
+        from transcriber_cli.cli.errors import stderr
+        from transcriber_cli.cloud import rollout
+
+        def progress(state: dict) -> None:
+            if not json_output:
+                stderr.print(f"refresh {state['status']}: {state['percent']}% "
+                             f"({state['to_update']} to update)", markup=False)  # fmt: skip
+
+        result = rollout.update(st, wheel=wheel, dry_run=dry_run,
+                                wait=progress if wait else None)  # fmt: skip
         show({**result.as_dict(), "dry_run": dry_run}, json_output)
 
 
