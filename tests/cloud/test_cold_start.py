@@ -112,6 +112,11 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
     assert [s["name"] for s in report["steps"]] == ["release", "install", "models"]
     shown = cli("fleet", "status", "--stack", STACK)
     assert "installed in" in shown.stdout and "models" in shown.stdout
+    # A second boot on the same disk (an image baked from this one) downloads nothing.
+    again = boot(python, script, root)
+    assert again.returncode == 0, again.stderr
+    files = 2 + len((root / "models" / "SHA256SUMS").read_text().splitlines()) + 1
+    assert boot_report()["reused"] == files  # release (2), every model file, the manifest
     where = importable(python)
     assert where and where.startswith(str(tmp_path / "venv"))  # the wheel from the bucket
     models_env = dict(line.split("=", 1) for line in (root / "models.env").read_text().splitlines())

@@ -27,6 +27,7 @@ DIST = "transcriber-toolkit"
 PREFIX = "artifacts/"
 CONSTRAINTS = "constraints.txt"
 MANIFEST = "SHA256SUMS"
+VENV_TOOLS = ("pip", "setuptools", "wheel")
 REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip entry can carry
 
 
@@ -90,6 +91,8 @@ def constraints(dist: str = DIST) -> str:
             if match:
                 todo.append(match.group(1))
     pins.pop(_canonical(dist), None)
+    for tool in VENV_TOOLS:  # the venv's own; pinning them would only force a reinstall
+        pins.pop(tool, None)
     return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
 
 

@@ -92,14 +92,23 @@ class Boot:
         return result
 
     # --- files ----------------------------------------------------------------------------------
-    def fetch(self, key: str, dest: Path, sha256: str) -> Path:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        self.s3.download_file(self.bucket, key, str(dest))
+    @staticmethod
+    def _digest(path: Path) -> str:
         digest = hashlib.sha256()
-        with dest.open("rb") as f:
+        with path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-        if digest.hexdigest() != sha256:
+        return digest.hexdigest()
+
+    def fetch(self, key: str, dest: Path, sha256: str) -> Path:
+        """``key`` at ``dest``, checked. A file already there with the right hash (an image
+        baked from a booted worker) is kept: only what changed is downloaded."""
+        if dest.is_file() and self._digest(dest) == sha256:
+            self.report["reused"] = self.report.get("reused", 0) + 1
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.s3.download_file(self.bucket, key, str(dest))
+        if self._digest(dest) != sha256:
             dest.unlink()
             raise BootFailed(f"s3://{self.bucket}/{key} does not match its SHA-256; refused")
         return dest
