@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import time
 import uuid
 from pathlib import Path
 
@@ -79,6 +80,18 @@ def boot(python: Path, script: str, root: Path) -> subprocess.CompletedProcess:
     )
 
 
+def shell_times(script: str, root: Path) -> None:
+    """Run the user data's own line that times the steps before Python (apt, the venv), as
+    if apt took 41 s, writing where the boot script reads it."""
+    line = next(i for i, text in enumerate(script.splitlines()) if text.startswith("printf"))
+    command = "\n".join(script.splitlines()[line : line + 2])
+    command = command.replace("/opt/transcriber/boot-times.json", str(root / "boot-times.json"))
+    root.mkdir(parents=True, exist_ok=True)
+    now = int(time.time())
+    subprocess.run(["bash", "-c", f"boot_started={now - 50}; packages_done={now - 9}\n{command}"],
+                   check=True)  # fmt: skip
+
+
 def boot_report() -> dict:
     import socket
 
@@ -105,11 +118,14 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
 
     python = clean_venv(tmp_path / "venv")
     root = tmp_path / "opt"
+    shell_times(script, root)
     booted = boot(python, script, root)
     assert booted.returncode == 0, booted.stderr
     report = boot_report()
     assert report["status"] == "installed" and report["error"] is None
-    assert [s["name"] for s in report["steps"]] == ["release", "install", "models"]
+    steps = ["packages", "python", "release", "install", "models"]
+    assert [s["name"] for s in report["steps"]] == steps
+    assert report["steps"][0]["seconds"] == 41  # what the shell step measured
     shown = cli("fleet", "status", "--stack", STACK)
     assert "installed in" in shown.stdout and "models" in shown.stdout
     # A second boot on the same disk (an image baked from this one) downloads nothing.
@@ -164,6 +180,10 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
     assert line["status"] == "done"
     assert "weekly planning meeting" in (tmp_path / "out" / "conversation.txt").read_text().lower()
     assert worker.returncode == 0 and "completed job" in out
+    # The worker closed its machine's boot report with its first heartbeat.
+    closed = boot_report()
+    assert closed["status"] == "running" and closed["steps"][-1]["name"] == "first heartbeat"
+    assert "worker running after" in cli("fleet", "status", "--stack", STACK).stdout
 
 
 def test_a_replaced_object_stops_the_boot(aws, tmp_path):

@@ -298,3 +298,26 @@ def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path):
     assert store.get(job_id).public()["status"] == "queued"
     assert queue_depth(stack["queue_url"])["visible"] == 1
     store.close()
+
+
+def test_a_missing_model_is_one_line_in_the_job_and_the_heartbeat(stack, workers, tmp_path):
+    """A worker whose model is not there (not pushed, no hub): the job says why in one line,
+    and the worker's heartbeat says it cannot work, which `fleet status` shows."""
+    from tests.conftest import json_lines
+
+    job_id = submit(EXAMPLE, "-m", "auto")  # the worker's own model
+    missing = tmp_path / "models" / "whisper" / "large-v3-turbo"
+    worker = workers.start(
+        "--idle-exit", "5", env={"TRANSCRIBER_MODEL": str(missing), "TRANSCRIBER_OFFLINE": "1"}
+    )
+    store = job_store()
+    beat = wait_for(lambda: [w for w in store.list_workers() if w.problem], timeout=60,
+                    what="a heartbeat with the problem")[0]  # fmt: skip
+    assert str(missing) in beat.problem and "\n" not in beat.problem
+    assert worker.wait(timeout=120) == 0, workers.log(worker)
+    doc = store.get(job_id)
+    assert doc.status.value == "failed" and str(missing) in (doc.error or "")
+    assert "Traceback" not in (doc.error or "")
+    listed = json_lines(run("jobs", "list", "--json", program="transcriber").stdout)
+    assert listed[0]["error"] == doc.error
+    store.close()

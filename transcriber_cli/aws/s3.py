@@ -33,6 +33,9 @@ def output_prefix(job_id: str) -> str:
     return f"output/{job_id}/"
 
 
+BOOT_PREFIX = "boot/"  # boot/{instance}.json: the boot script's report (it keeps its own copy)
+
+
 def checkpoint_key(job_id: str) -> str:
     """The finished windows' segments of a running job (``temp/`` expires on its own)."""
     return f"temp/checkpoints/{job_id}.json"

@@ -139,8 +139,11 @@ def render_fleet_status(data: dict[str, Any]) -> None:
             draining = " draining (rebalance)" if w.get("draining") else ""
             out.print(
                 f"  {w['worker']} {w['instance_type']} jobs={w['jobs']}{draining} "
-                f"last seen {w['last_seen']}"
+                f"last seen {w['last_seen']}",
+                markup=False,
             )
+            if w.get("problem"):
+                out.print(f"    cannot work: {w['problem']}", markup=False)
     for boot in data.get("boots") or []:
         out.print(boot_line(boot), markup=False)
     last = data.get("last_hour")
@@ -171,6 +174,8 @@ def boot_line(boot: dict) -> str:
     done = ", ".join(f"{s['name']} {s['seconds']:.0f} s" for s in boot["steps"])
     if boot["status"] == "failed":
         return f"boot failed on {boot['instance_id']} at {boot['step']}: {boot['error']}"
+    if boot["status"] == "running":
+        return f"boot {boot['instance_id']}: worker running after {took:.0f} s ({done})"
     if boot["status"] == "installed":
         return f"boot {boot['instance_id']}: installed in {took:.0f} s ({done})"
     step = boot["step"] or "starting"

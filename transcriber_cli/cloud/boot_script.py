@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-BOOT_PREFIX = "boot/"
+BOOT_PREFIX = "boot/"  # aws/s3.py BOOT_PREFIX (this script cannot import our package)
 
 
 def _now() -> str:
@@ -152,7 +152,18 @@ class Boot:
         }
         (self.root / "models.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
 
+    def shell_steps(self) -> None:
+        """The steps the user data ran before Python could report (apt, the venv)."""
+        try:
+            times = json.loads((self.root / "boot-times.json").read_text())
+        except (OSError, ValueError):
+            return
+        for name in ("packages", "python"):
+            if isinstance(times.get(name), int | float):
+                self.report["steps"].append({"name": name, "seconds": float(times[name])})
+
     def run(self) -> int:
+        self.shell_steps()
         try:
             self.step("release", self.release)
             self.step("install", self.install)

@@ -11,7 +11,7 @@ from typing import Any
 
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import aws_errors, none_if_missing
-from transcriber_cli.cloud.boot_script import BOOT_PREFIX
+from transcriber_cli.aws.s3 import BOOT_PREFIX
 from transcriber_cli.cloud.fleet import SCHEMA, AutoScalingGroup, FleetOptions
 from transcriber_cli.cloud.plan import json_header
 from transcriber_cli.cloud.queues import Queue
@@ -121,6 +121,7 @@ def _heartbeat_rows(workers: list[Any]) -> list[dict[str, Any]]:
             "instance_type": w.instance_type,
             "jobs": w.jobs,
             "draining": w.draining,
+            "problem": w.problem,
             "last_seen": w.last_seen.isoformat(),
         }
         for w in workers

@@ -16,8 +16,8 @@ from urllib.parse import unquote
 
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import none_if_missing
+from transcriber_cli.aws.s3 import BOOT_PREFIX
 from transcriber_cli.cloud import artifacts
-from transcriber_cli.cloud.boot_script import BOOT_PREFIX
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack, tag_map
 
@@ -72,10 +72,10 @@ def worker_policy(stack: Stack) -> dict[str, Any]:
                 ],
             },
             {
-                # Each boot step, for `fleet status`: write only.
+                # Each boot step, for `fleet status` (the worker closes its machine's report).
                 "Sid": "BootReports",
                 "Effect": "Allow",
-                "Action": "s3:PutObject",
+                "Action": ["s3:GetObject", "s3:PutObject"],
                 "Resource": f"{stack.bucket_arn}/{BOOT_PREFIX}*",
             },
             {

@@ -26,14 +26,19 @@ _TEMPLATE = """#!/bin/bash
 # transcriber worker bootstrap (stack {stack}, version {version})
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+boot_started=$(date +%s)
 # The DLAMI may still run unattended upgrades at boot: wait for the apt lock.
 apt-get -o DPkg::Lock::Timeout=600 update -q
 apt-get -o DPkg::Lock::Timeout=600 install -y -q ffmpeg python3-venv
 id -u transcriber >/dev/null 2>&1 || \
   useradd --system --create-home --home-dir /var/lib/transcriber transcriber
+packages_done=$(date +%s)
 python3 -m venv /opt/transcriber
 /opt/transcriber/bin/pip install -q --upgrade pip
 /opt/transcriber/bin/pip install -q boto3=={boto3_version}
+# The steps before Python could report, timed here and reported by the boot script.
+printf '{{"packages": %d, "python": %d}}\\n' $((packages_done - boot_started)) \\
+  $(($(date +%s) - packages_done)) > /opt/transcriber/boot-times.json
 cat > /opt/transcriber/boot.json <<'BOOT'
 {boot_config}
 BOOT

@@ -139,6 +139,7 @@ class WorkerRecord(BaseModel):
     concurrency: int | None = None
     heartbeat_seconds: float = 15.0
     draining: bool = False  # a rebalance recommendation came: it takes no new jobs
+    problem: str | None = None  # what keeps it from doing any job, e.g. a missing model
     jobs: list[str] = Field(default_factory=list)
     last_seen: dt.datetime
 

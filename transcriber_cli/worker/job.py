@@ -38,7 +38,12 @@ from transcriber_cli.aws.s3 import (
 )
 from transcriber_cli.aws.sqs import JobQueue, Message
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import CancelledError, Unavailable
+from transcriber_cli.errors import (
+    CancelledError,
+    DiarizationUnavailable,
+    ModelUnavailable,
+    Unavailable,
+)
 from transcriber_cli.formats.registry import available_formats
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import ResultSummary
@@ -73,6 +78,7 @@ class WorkerState:
     stopping: threading.Event = field(default_factory=threading.Event)
     interrupted: threading.Event = field(default_factory=threading.Event)
     active: dict[str, float] = field(default_factory=dict)  # job id -> start time
+    problem: str | None = None  # what keeps this worker from doing any job (a missing model)
 
 
 class SavedWindows(BaseModel):
@@ -259,6 +265,7 @@ class JobRunner:
                 "MongoDB",
             )  # fmt: skip
             if done:
+                self.state.problem = None
                 self._quietly(lambda: self.queue.delete(message.receipt), "deleting the message")
                 if attempt.wrote:
                     self._quietly(
@@ -315,6 +322,8 @@ class JobRunner:
 
     def _failed(self, message: Message, job_id: str, exc: Exception) -> str:
         reason = str(exc) or type(exc).__name__
+        if isinstance(exc, ModelUnavailable | DiarizationUnavailable):
+            self.state.problem = reason  # in the heartbeat: `fleet status` says it
         decision = recovery.on_failure(
             exc,
             message.receive_count,

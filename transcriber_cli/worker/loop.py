@@ -14,6 +14,8 @@ waited out, and a bug in one delivery is logged with its traceback while the loo
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import os
 import random
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from transcriber_cli import __version__
-from transcriber_cli.aws.s3 import Storage
+from transcriber_cli.aws.s3 import BOOT_PREFIX, Storage, StorageNotFound
 from transcriber_cli.aws.secrets import with_secrets
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
@@ -108,6 +110,7 @@ class Worker:
         # A restart during an outage waits for MongoDB instead of exiting (and restarting).
         self.jobs.ensure_indexes()
         self._beat()
+        self._boot_finished()
         telemetry = Telemetry.start(
             self.settings,
             worker_id=self.state.worker_id,
@@ -228,7 +231,28 @@ class Worker:
             pid=os.getpid(),
             heartbeat_seconds=self.settings.worker_heartbeat_seconds,
             draining=self.draining.is_set(),
+            problem=self.state.problem,
         )
+
+    def _boot_finished(self) -> None:
+        """Close this machine's boot report (``cloud/boot_script.py``) with the first
+        heartbeat, so `fleet status` shows how long the whole boot took. A worker not booted
+        by the user data has no report: nothing to do."""
+        key = f"{BOOT_PREFIX}{self.instance_id or socket.gethostname()}.json"
+        try:
+            report = json.loads(self.storage.get_text(key))
+            if not isinstance(report, dict) or report.get("status") != "installed":
+                return
+            installed = dt.datetime.fromisoformat(str(report["updated"]))
+            took = (dt.datetime.now(dt.timezone.utc) - installed).total_seconds()
+            report["steps"] = [*report.get("steps", []),
+                               {"name": "first heartbeat", "seconds": round(took, 1)}]  # fmt: skip
+            report.update(status="running", step=None, updated=now().isoformat())
+            self.storage.put_bytes(key, json.dumps(report).encode())
+        except StorageNotFound:
+            return
+        except Exception as exc:  # a report is never worth stopping a worker for
+            log.warning("boot report not updated: %s", exc)
 
     def _beat(self) -> None:
         try:
