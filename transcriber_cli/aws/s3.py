@@ -135,6 +135,12 @@ class Storage:
             raise self._error("list", prefix, exc) from None
         return keys
 
+    def delete(self, key: str) -> None:
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            raise self._error("delete", key, exc) from None
+
     def delete_prefix(self, prefix: str) -> int:
         keys = self.list_keys(prefix)
         for start in range(0, len(keys), 1000):

@@ -197,6 +197,14 @@ class JobRunner:
                 current = self.jobs.get(job_id)
             except (JobNotFound, BadJobDocument):
                 current = None
+            if (
+                current is not None
+                and current.status is JobStatus.PROCESSING
+                and current.worker == self.state.worker_id
+                and current.message_id == message.message_id
+                and job_id not in self.state.active
+            ):
+                claimed = current  # our claim went through; only its reply was lost
         action = recovery.on_delivery(current, claimed is not None, message.message_id)
         if action is recovery.Delivery.ACK:
             log.info(
@@ -257,19 +265,16 @@ class JobRunner:
             outputs, result = attempt.run()
             lease.stop()
             seconds = time.monotonic() - started
-            done = self._wait(
-                lambda: self.jobs.complete(
-                    job_id, worker, outputs=outputs, result=result, seconds=seconds,
-                    checkpoint=attempt.summary(),
-                ),
-                "MongoDB",
+            done = self.jobs.complete(
+                job_id, worker, outputs=outputs, result=result, seconds=seconds,
+                checkpoint=attempt.saved,
             )  # fmt: skip
             if done:
                 self.state.problem = None
                 self._quietly(lambda: self.queue.delete(message.receipt), "deleting the message")
                 if attempt.wrote:
                     self._quietly(
-                        lambda: self.storage.delete_prefix(checkpoint_key(job_id)),
+                        lambda: self.storage.delete(checkpoint_key(job_id)),
                         "removing the checkpoint",
                     )
                 log.info("completed job %s in %.1f s", job_id, seconds)
@@ -306,13 +311,14 @@ class JobRunner:
             self.state.active.pop(job_id, None)
 
     def _cancelled(self, message: Message, job_id: str) -> None:
-        for prefix in (output_prefix(job_id), checkpoint_key(job_id)):
-            self._quietly(partial(self.storage.delete_prefix, prefix), f"removing {prefix}")
+        storage = self.storage
+        self._quietly(partial(storage.delete_prefix, output_prefix(job_id)), "removing outputs")
+        self._quietly(partial(storage.delete, checkpoint_key(job_id)), "removing the checkpoint")
         self._quietly(lambda: self.queue.delete(message.receipt), "deleting the message")
         log.info("job %s cancelled", job_id)
 
     def _lost(self, message: Message, job_id: str) -> str:
-        doc = self._wait(lambda: self.jobs.get(job_id), "MongoDB")
+        doc = self.jobs.get(job_id)
         if doc.status is JobStatus.CANCELLED:
             self._cancelled(message, job_id)
             return "cancelled"
@@ -359,14 +365,10 @@ class Attempt:
     def __init__(self, runner: JobRunner, job: JobDocument, lease: Lease, started: float) -> None:
         self.runner, self.job, self.lease = runner, job, lease
         self.saved = job.checkpoint  # what the document says is done
-        self.decoded = 0.0  # audio seconds this attempt decoded
         self.wrote = job.checkpoint.windows > 0  # a checkpoint object exists in S3
         self.audio_seconds = job.source.duration  # until the audio is decoded
         self.progress = ProgressWriter(runner.jobs, job.id, runner.state.worker_id, lease,
                                        runner.state, started, job.source.duration)  # fmt: skip
-
-    def summary(self) -> Checkpoint:
-        return self.saved
 
     def percent(self) -> float:
         return self.progress.percent_of(self.saved.seconds)
@@ -406,23 +408,22 @@ class Attempt:
         new holder writes. A fresh lease is ours for a whole visibility timeout, far longer
         than the writes that follow."""
         runner, job = self.runner, self.job
-        ours = runner._wait(
-            partial(runner.jobs.renew, job.id, runner.state.worker_id, self.lease.timeout,
-                    patience=runner.settings.outage_patience),
-            "MongoDB",
-        )  # fmt: skip
+        ours = runner.jobs.renew(job.id, runner.state.worker_id, self.lease.timeout,
+                                 patience=runner.jobs.patience)  # fmt: skip
         if not ours:
             self.lease.lost.set()
             self.progress.raise_lost()
 
     def _checkpoint(self, state: WindowCheckpoint, decoded: float) -> None:
         """Segments to S3 first, then the document: the document never points past what
-        S3 holds. Nothing is written when no work is left to protect (the last window of a
-        job without speakers to find, or its diarization): the outputs follow at once."""
+        S3 holds. A job of one window writes nothing once no work is left to protect (its
+        window without speakers to find, or its diarization): the outputs follow at once,
+        and redoing it would cost little. A longer job checkpoints every step, the last too,
+        so an interruption during the upload redoes nothing."""
         runner, job = self.runner, self.job
-        self.decoded += decoded
         finished = state.seconds >= self.audio_seconds - 0.05 or state.turns is not None
-        if finished and (state.turns is not None or not self.progress.has_diarizer):
+        short = state.windows == 1
+        if short and finished and (state.turns is not None or not self.progress.has_diarizer):
             self.saved = self.saved.model_copy(update={
                 "seconds": state.seconds, "windows": state.windows,
                 "diarized": state.turns is not None,
@@ -445,12 +446,9 @@ class Attempt:
             updated=now(),
         )
         percent = self.progress.percent_of(state.seconds)
-        ours = runner._wait(
-            lambda: runner.jobs.save_checkpoint(
-                job.id, runner.state.worker_id, summary, percent=percent,
-                message=f"checkpoint: {state.seconds:.0f} of {job.source.duration:.0f} s",
-            ),
-            "MongoDB",
+        ours = runner.jobs.save_checkpoint(
+            job.id, runner.state.worker_id, summary, percent=percent,
+            message=f"checkpoint: {state.seconds:.0f} of {job.source.duration:.0f} s",
         )  # fmt: skip
         if not ours:
             self.progress.raise_lost()
