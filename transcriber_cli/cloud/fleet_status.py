@@ -94,7 +94,9 @@ def _store_view(result: FleetStatus, settings: Any) -> None:
         result.heartbeats_note = f"heartbeats unavailable: {exc}"
         result.last_hour_note = f"unavailable: {exc}"
         return
-    # A status page must not fail because MongoDB is down: each part says why it is missing.
+    # A status page must not fail, nor wait, because MongoDB is down: each part says why it
+    # is missing.
+    store.patience = 0
     try:
         try:
             result.workers = _heartbeat_rows(store.list_workers())

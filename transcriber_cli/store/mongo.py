@@ -462,7 +462,7 @@ class JobStore:
         raws = self._call(lambda: list(self.workers.find({}).sort("last_seen", -1)))
         records = [WorkerRecord.model_validate(raw) for raw in raws]
         stamp = now()
-        dead = [r.id for r in records if r.last_seen < stamp - r.stale_after]
-        if dead:
-            self._call(self.workers.delete_many, {"_id": {"$in": dead}})
-        return [r for r in records if r.id not in dead]
+        dead = [r for r in records if r.last_seen < stamp - r.stale_after]
+        for record in dead:  # only if it has not beaten since it was read
+            self._call(self.workers.delete_one, {"_id": record.id, "last_seen": record.last_seen})
+        return [r for r in records if r not in dead]

@@ -2,8 +2,8 @@
 
 One ``aggregate`` over the jobs that ended inside the window, grouped by status and error, so
 the server does the counting and only a handful of groups come back (no getMore needed).
-The match leads with ``status``, so the ``(status, created)`` index narrows it to ended jobs;
-the ``finished`` range is then checked per document.
+The match is on ``status`` and a ``finished`` range: the ``(status, finished)`` index that
+``JobStore.ensure_indexes`` makes serves it.
 """
 
 from __future__ import annotations

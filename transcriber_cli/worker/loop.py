@@ -126,7 +126,10 @@ class Worker:
             models=self.models,
             telemetry=telemetry,
         )
-        background = [threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)]
+        background = [
+            threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
+            threading.Thread(target=self._sweep_loop, name="dlq-sweep", daemon=True),
+        ]
         if self.imds.available:
             background.append(
                 SpotWatcher(
@@ -169,6 +172,8 @@ class Worker:
         failures = 0
         while not self.state.stopping.is_set():
             if self.draining.is_set():
+                if self.once or self._idle_too_long():
+                    self.request_stop("rebalance")
                 self.state.stopping.wait(1)
                 continue
             try:
@@ -261,15 +266,16 @@ class Worker:
             log.warning("heartbeat failed: %s", exc)
 
     def _heartbeat_loop(self) -> None:
-        last_sweep = 0.0
         while not self._quit.wait(self.settings.worker_heartbeat_seconds):
             self._beat()
-            if time.monotonic() - last_sweep >= DLQ_SWEEP_SECONDS:
-                last_sweep = time.monotonic()
-                try:
-                    sweep_dead_letters(self.queue, self.jobs)
-                except Exception as exc:
-                    log.warning("dead-letter sweep failed: %s", exc)
+
+    def _sweep_loop(self) -> None:
+        """Its own thread: a sweep waiting out an outage must not hold up the heartbeat."""
+        while not self._quit.wait(DLQ_SWEEP_SECONDS):
+            try:
+                sweep_dead_letters(self.queue, self.jobs)
+            except Exception as exc:
+                log.warning("dead-letter sweep failed: %s", exc)
 
 
 def sweep_dead_letters(queue: JobQueue, jobs: JobStore) -> dict[str, int]:
