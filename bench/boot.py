@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from common import RESULTS, make_parser, wait_for_moto, write_json  # noqa: E402
+from common import RESULTS, free_port, make_parser, wait_for_moto, write_json  # noqa: E402
 
 BIN = Path(sys.executable).parent
 STACK = "bench"
@@ -49,8 +49,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "boot.json")
     args = parser.parse_args()
-
-    from scale import free_port  # the same helper the scale bench uses
 
     from tests.cloud.test_cold_start import boot, clean_venv
     from tests.diarize.random_pipeline import build_random_pipeline

@@ -42,6 +42,15 @@ def emit(out: Path, row: dict) -> None:
         f.write(line + "\n")
 
 
+def free_port() -> int:
+    """A port nothing listens on now, for a server process the bench starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for_moto(endpoint: str, tries: int = 100) -> None:
     """Block until a freshly started moto server answers (up to ``tries`` x 0.1 s)."""
     import time

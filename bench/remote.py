@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import RESULTS, make_parser, wait_for_moto, write_json
+from common import RESULTS, free_port, make_parser, wait_for_moto, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -84,14 +84,6 @@ def start(cmd: list[str], ready: str | None = None) -> subprocess.Popen:
     if ready:
         assert proc.stdout and proc.stdout.readline().startswith(ready)
     return proc
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

@@ -42,7 +42,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from common import DATA, EXAMPLE, RESULTS, make_parser, wait_for_moto, write_json  # noqa: E402
+from common import (  # noqa: E402
+    DATA,
+    EXAMPLE,
+    RESULTS,
+    free_port,
+    make_parser,
+    wait_for_moto,
+    write_json,
+)
 
 BIN = Path(sys.executable).parent
 ENDED = ("completed", "failed", "cancelled")
@@ -50,14 +58,6 @@ MONITOR_COMMANDS = ("hello", "isMaster", "ismaster", "serverStatus")  # not the 
 
 
 # --- processes ----------------------------------------------------------------------------------
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a live process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,12 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 OUT = REPO / "docs" / "runbook.md"
 STACK = "demo"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Session:
@@ -59,6 +52,9 @@ class Session:
 
 
 def main() -> None:
+    sys.path[:0] = [str(REPO / "bench"), str(REPO)]
+    from common import free_port, wait_for_moto
+
     moto_port, mongo_port = free_port(), free_port()
     moto = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -67,9 +63,6 @@ def main() -> None:
     worker: subprocess.Popen | None = None
     try:
         assert wire.stdout and wire.stdout.readline().startswith("ready")
-        sys.path[:0] = [str(REPO / "bench"), str(REPO)]
-        from common import wait_for_moto
-
         endpoint = f"http://127.0.0.1:{moto_port}"
         wait_for_moto(endpoint)
         tmp = Path(tempfile.mkdtemp(prefix="runbook-"))

@@ -19,6 +19,7 @@ from rich.progress import (
 )
 
 from transcriber_cli.cli.errors import print_json_line, stderr
+from transcriber_cli.jobs.inputs import clock
 from transcriber_cli.jobs.results import FileResult, Status
 
 _STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
@@ -135,8 +136,7 @@ def _human_line(result: FileResult) -> str:
         if result.speakers:
             bits.append(f"{len(result.speakers)} speakers")
         if result.resumed_from:
-            minutes, seconds = divmod(int(result.resumed_from), 60)
-            bits.append(f"resumed at {minutes}:{seconds:02d}")
+            bits.append(f"resumed at {clock(result.resumed_from)}")
         detail = ", ".join(b for b in bits if b)
         return f"[green]done[/] {name} -> {{{exts}}} ({detail}){job}"
     reason = escape((result.reason or "").removeprefix(f"{result.path}: "))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from transcriber_cli.aws.s3 import Storage, StorageNotFound
 from transcriber_cli.errors import SetupError, UsageError
+from transcriber_cli.fsutil import sha256_file
 
 DIST = "transcriber-toolkit"
 PREFIX = "artifacts/"
@@ -223,11 +224,10 @@ def push_models(storage: Storage, bundle: Path) -> ModelsRelease:
     if not (bundle / "bundle.json").is_file():
         raise UsageError(f"{bundle} is not a bundle (no bundle.json)")
     lines = []
-    for path in files:
+    for path in files:  # multi-GB weights: streamed and uploaded in parts, never in memory
         rel = path.relative_to(bundle).as_posix()
-        data = path.read_bytes()
-        storage.put_bytes(f"{MODELS}{rel}", data)
-        lines.append(f"{_sha256(data)}  {rel}\n")
+        storage.upload_file(path, f"{MODELS}{rel}")
+        lines.append(f"{sha256_file(path)}  {rel}\n")
     manifest = "".join(lines).encode()
     storage.put_bytes(f"{MODELS}{MANIFEST}", manifest)
     return ModelsRelease(f"{MODELS}{MANIFEST}", _sha256(manifest))

@@ -67,12 +67,13 @@ def discover(
 def check_duration(info: media.MediaInfo, max_hours: float) -> None:
     if info.duration > max_hours * 3600:
         raise InputError(
-            f"{info.path}: {_clock(info.duration)} long, over the {_clock(max_hours * 3600)} "
+            f"{info.path}: {clock(info.duration)} long, over the {clock(max_hours * 3600)} "
             "limit (raise max_duration_hours to allow it)"
         )
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``h:mm:ss``, for lengths and positions in messages."""
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 

@@ -20,6 +20,7 @@ from transcriber_cli.config import Settings
 from transcriber_cli.errors import DiarizationUnavailable, ModelUnavailable, TranscriberError
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.jobs.batch import Batch, Item
+from transcriber_cli.jobs.inputs import clock
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary
@@ -179,9 +180,8 @@ class LocalRunner:
         except ValidationError:
             batch.manifest.drop_checkpoint(sha, batch.key)
             return None
-        minutes, seconds = divmod(int(state.seconds), 60)
         self.reporter.note(
-            f"{item.path.name}: resuming at {minutes}:{seconds:02d} "
+            f"{item.path.name}: resuming at {clock(state.seconds)} "
             f"({state.windows} window(s) done by an earlier run)"
         )
         return state

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from transcriber_cli.aws import naming
-from transcriber_cli.aws.errors import error_code
+from transcriber_cli.aws.errors import error_code, is_transient
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -124,20 +124,6 @@ class Retry(Exception):
     def __init__(self, unsent: Sequence[Any], reason: str) -> None:
         super().__init__(reason)
         self.unsent = list(unsent)
-
-
-# botocore's network failures, by class name: the worker layer does not import botocore.
-_NETWORK = {"ConnectionError", "HTTPClientError"}
-
-
-def _transient(exc: BaseException) -> bool:
-    """No answer (connection refused, timeout) or a "try again" answer. botocore has already
-    retried these; the outbox waits longer before its next attempt."""
-    code = error_code(exc)
-    if code is None:
-        return any(cls.__name__ in _NETWORK for cls in type(exc).__mro__)
-    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return status >= 500 or "Throttl" in code or code in ("ServiceUnavailableException",)
 
 
 class Outbox(Generic[T]):
@@ -385,7 +371,7 @@ class CloudWatchLogsHandler(logging.Handler):
                 if code == "ResourceNotFoundException" and self._stream_ready and not recreated:
                     self._stream_ready, recreated = False, True  # the stream was deleted
                     continue
-                if _transient(exc):
+                if is_transient(exc):
                     unsent = [e for b in pending for e in b]
                     raise Retry(unsent, f"{code or type(exc).__name__}: {exc}") from None
                 if code in _GIVE_UP:
@@ -505,7 +491,7 @@ class JobMetrics:
             try:
                 self.cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=chunk)
             except Exception as exc:
-                if _transient(exc):
+                if is_transient(exc):
                     detail = error_code(exc) or type(exc).__name__
                     raise Retry(data[start:], f"{detail}: {exc}") from None
                 self.outbox.drop(len(chunk))
