@@ -19,8 +19,7 @@ from rich.progress import (
 )
 
 from transcriber_cli.cli.errors import print_json_line, stderr
-from transcriber_cli.jobs.inputs import clock
-from transcriber_cli.jobs.results import FileResult, Status
+from transcriber_cli.jobs.results import FileResult, Status, clock
 
 _STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
 _Bars = TypeVar("_Bars", bound="LiveBars")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from transcriber_cli import media
 from transcriber_cli.errors import InputError, NotMediaError
+from transcriber_cli.jobs.results import clock
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,6 @@ def check_duration(info: media.MediaInfo, max_hours: float) -> None:
             f"{info.path}: {clock(info.duration)} long, over the {clock(max_hours * 3600)} "
             "limit (raise max_duration_hours to allow it)"
         )
-
-
-def clock(seconds: float) -> str:
-    """``h:mm:ss``, for lengths and positions in messages."""
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def probe_input(

@@ -91,5 +91,12 @@ class FileResult:
         return data
 
 
+def clock(seconds: float) -> str:
+    """``h:mm:ss``, for lengths and positions in messages (here, not in ``inputs``: the CLI
+    imports this module at start-up and must not pull in media tools)."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
 def exit_code(results: Sequence[FileResult]) -> ExitCode:
     return ExitCode.FAILED if any(r.status is Status.FAILED for r in results) else ExitCode.OK

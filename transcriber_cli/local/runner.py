@@ -20,10 +20,9 @@ from transcriber_cli.config import Settings
 from transcriber_cli.errors import DiarizationUnavailable, ModelUnavailable, TranscriberError
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.jobs.batch import Batch, Item
-from transcriber_cli.jobs.inputs import clock
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
-from transcriber_cli.jobs.results import FileResult, ResultSummary
+from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
