@@ -47,7 +47,7 @@ def test_aws_standard_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bad_values_are_one_line_config_errors() -> None:
     with pytest.raises(ConfigError, match="batch_size"):
-        load_settings(batch_size=0)
+        load_settings(batch_size=-1)
     write_config("beam_size = [not toml\n")
     with pytest.raises(ConfigError, match="cannot parse config file"):
         load_settings()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
@@ -72,6 +72,9 @@ class Settings(BaseSettings, WhisperOptions):
         None, validation_alias=AliasChoices("hf_token", "TRANSCRIBER_HF_TOKEN", "HF_TOKEN")
     )
     embedding_batch_size: int = Field(16, ge=1, le=256)
+    diarization_precision: Literal["auto", "float32", "float16"] = Field(
+        "auto", description="Speaker models on a GPU: auto = float16 (mixed precision)"
+    )
 
     # --- state ---------------------------------------------------------------------------
     state_dir: Path = Field(default_factory=default_state_dir)

@@ -8,11 +8,14 @@ them as they are.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 Device = Literal["auto", "cuda", "cpu"]
+MAX_NEW_TOKENS = 448  # Whisper's text context
+MAX_TOKEN_ID = 52000  # above every Whisper vocabulary (51864 English, 51866 large-v3)
 ComputeType = Literal["auto", "float16", "int8_float16", "int8", "float32", "bfloat16"]
 
 
@@ -22,16 +25,44 @@ class WhisperOptions(BaseModel):
     language: str | None = Field(None, description="Language code (default: detect)")
     task: Literal["transcribe", "translate"] = "transcribe"
     beam_size: int = Field(5, ge=1, le=20)
-    batch_size: int = Field(8, ge=1, le=256, description="Batched inference size (1 = sequential)")
+    batch_size: int = Field(
+        0, ge=0, le=256, description="Batched inference size (0 = auto, 1 = sequential)"
+    )
     vad: bool = True
     word_timestamps: bool = True
     initial_prompt: str | None = Field(None, max_length=2000)
     hotwords: str | None = Field(None, max_length=2000)
+    max_new_tokens: int | None = Field(
+        None, ge=1, le=MAX_NEW_TOKENS, description="Most tokens decoded per 30 s chunk"
+    )
+    suppress_tokens: Annotated[tuple[int, ...], NoDecode] = Field(  # NoDecode: env is "-1,50256"
+        (-1,),
+        max_length=1000,
+        description="Token ids never emitted (-1 = the model's list of symbols)",
+    )
 
     @field_validator("language", "initial_prompt", "hotwords", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("suppress_tokens", mode="before")
+    @classmethod
+    def _token_list(cls, value: Any) -> Any:
+        """A flag or env var gives "-1,50256"; a config file or a job document a list."""
+        if isinstance(value, str):
+            try:
+                return tuple(int(t) for t in value.replace(" ", "").split(",") if t)
+            except ValueError:
+                raise ValueError("give token ids as integers separated by commas") from None
+        return value
+
+    @field_validator("suppress_tokens")
+    @classmethod
+    def _token_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(t < -1 or t >= MAX_TOKEN_ID for t in value):
+            raise ValueError(f"token ids are -1 or 0 to {MAX_TOKEN_ID - 1}")
+        return value
 
 
 MAX_SPEAKERS = 64

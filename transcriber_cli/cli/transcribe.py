@@ -33,7 +33,9 @@ def transcribe_command(
         None, "--compute-type", help="auto, float16, int8_float16, int8 or float32."
     ),
     batch_size: int | None = typer.Option(
-        None, "--batch-size", help="Batched inference size (1 = sequential decoding)."
+        None,
+        "--batch-size",
+        help="Batched inference size (0 = auto: from free GPU memory; 1 = sequential).",
     ),
     beam_size: int | None = typer.Option(None, "--beam-size"),
     vad: bool | None = typer.Option(None, "--vad/--no-vad", help="Voice activity detection."),
@@ -42,6 +44,14 @@ def transcribe_command(
     ),
     initial_prompt: str | None = typer.Option(None, "--initial-prompt"),
     hotwords: str | None = typer.Option(None, "--hotwords"),
+    max_new_tokens: int | None = typer.Option(
+        None, "--max-new-tokens", help="Most tokens decoded per 30 s chunk (default: no cap)."
+    ),
+    suppress_tokens: str | None = typer.Option(
+        None,
+        "--suppress-tokens",
+        help='Token ids never emitted, e.g. "-1,50256" (-1 = the model\'s symbols).',
+    ),
     diarize: bool | None = typer.Option(
         None, "--diarize/--no-diarize", help="Speaker labels (default: on when available)."
     ),
@@ -99,6 +109,8 @@ def transcribe_command(
             word_timestamps=word_timestamps,
             initial_prompt=initial_prompt,
             hotwords=hotwords,
+            max_new_tokens=max_new_tokens,
+            suppress_tokens=suppress_tokens,
             formats=formats,
             diarize=diarize,
             diarization_model=diarization_model,

@@ -81,4 +81,5 @@ def _load(settings: Settings, directory, *, engine_device: str):
         embedding_batch_size=settings.embedding_batch_size,
         cpu_threads=settings.cpu_threads,
     )
-    return PyannoteDiarizer(pipeline, name=settings.diarization_model, device=device)
+    half = device == "cuda" and settings.diarization_precision != "float32"
+    return PyannoteDiarizer(pipeline, name=settings.diarization_model, device=device, half=half)

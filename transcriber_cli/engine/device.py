@@ -25,3 +25,34 @@ def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
     if compute_type == "auto":
         compute_type = "float16" if device == "cuda" else "int8"
     return device, compute_type
+
+
+AUTO_BATCH_CPU = 8  # past this the CPU's cores are busy anyway (bench/README.md)
+AUTO_BATCH_MAX = 32  # past this a GPU gains little and a long batch delays progress
+MEMORY_SHARE = 0.5  # of the free GPU memory a batch may take: diarization runs beside it
+
+
+def free_gpu_memory(index: int = 0) -> int | None:
+    """Free bytes on the GPU, or None when torch cannot tell (no torch, no CUDA)."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        free, _total = torch.cuda.mem_get_info(index)
+        return int(free)
+    except Exception:  # a driver torch cannot use: fall back to the fixed size
+        return None
+
+
+def auto_batch_size(device: str, weights_bytes: int, beam_size: int, free: int | None) -> int:
+    """A batch size that fits: on a GPU from its free memory (after the model loaded) and
+    what one batch row costs, about an eighth of the weights at beam 5 (its encoder output
+    and beams' key/value caches; large-v3: ~0.4 GB); on a CPU the fixed size."""
+    if device != "cuda" or free is None:
+        return AUTO_BATCH_CPU
+    row = max(64 << 20, weights_bytes // 8) * max(beam_size, 1) / 5
+    fits = int(free * MEMORY_SHARE // row)
+    if fits < 1:
+        return 1
+    return min(AUTO_BATCH_MAX, 1 << (fits.bit_length() - 1))  # a power of two

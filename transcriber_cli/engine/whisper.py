@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from transcriber_cli.engine.device import resolve_device
+from transcriber_cli.engine import vad
+from transcriber_cli.engine.device import auto_batch_size, free_gpu_memory, resolve_device
 from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolve_model
 from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
 from transcriber_cli.media import SAMPLE_RATE
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, float], None]  # (seconds done, seconds total)
-CHUNK_SECONDS = 30
+CHUNK_SECONDS = vad.CHUNK_SECONDS
 
 
 class WhisperEngine:
@@ -37,6 +39,8 @@ class WhisperEngine:
         cache_dir=None,
         offline: bool = False,
     ) -> None:
+        self.cpu_threads = cpu_threads
+        self._auto_batch: int | None = None
         self.device, self.compute_type = resolve_device(device, compute_type)
         name = pick_auto_model(self.device) if model == "auto" else model
         self.resolved: ResolvedModel = resolve_model(name, cache_dir=cache_dir, offline=offline)
@@ -73,6 +77,24 @@ class WhisperEngine:
     def name(self) -> str:
         return self.resolved.name
 
+    def batch_size(self, options: WhisperOptions) -> int:
+        """The batch size a transcription runs with: the one asked for, or for 0 (auto) one
+        picked once per loaded model from the GPU's free memory (the CPU's fixed size)."""
+        if options.batch_size:
+            return options.batch_size
+        if self._auto_batch is None:
+            weights = Path(self.resolved.path, "model.bin")
+            size = weights.stat().st_size if weights.is_file() else 0
+            free = free_gpu_memory() if self.device == "cuda" else None
+            self._auto_batch = auto_batch_size(self.device, size, options.beam_size, free)
+            log.info(
+                "batch size %d (auto: %s, %s free)",
+                self._auto_batch,
+                self.device,
+                f"{free / 2**30:.1f} GiB" if free is not None else "unknown",
+            )
+        return self._auto_batch
+
     def transcribe(
         self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None = None
     ) -> Transcript:
@@ -99,15 +121,28 @@ class WhisperEngine:
         duration = len(audio) / SAMPLE_RATE
         # The options share faster-whisper's names, except the two that pick the decoding path.
         common = options.model_dump(exclude={"batch_size", "vad"})
-        if options.batch_size > 1:
-            extra: dict = {"batch_size": options.batch_size, "vad_filter": options.vad}
-            if not options.vad:
-                # The batched pipeline needs clips when VAD is off: fixed 30 s windows.
-                extra["clip_timestamps"] = [
+        common["suppress_tokens"] = list(options.suppress_tokens)
+        batch_size = self.batch_size(options)
+        if batch_size > 1:
+            from faster_whisper.transcribe import restore_speech_timestamps
+
+            regions = None
+            if options.vad:  # speech found on every core (faster-whisper's VAD uses one)
+                regions = vad.speech_regions(audio, self.cpu_threads)
+                if not regions:  # nothing to decode (the pipeline would refuse)
+                    return self._empty(duration, options)
+                speech, clips = vad.speech_only(audio, regions)
+            else:  # fixed 30 s windows
+                speech = audio
+                clips = [
                     {"start": float(s), "end": float(min(s + CHUNK_SECONDS, duration))}
                     for s in np.arange(0, duration, CHUNK_SECONDS)
                 ]
-            raw_segments, info = self.batched.transcribe(audio, **common, **extra)
+            raw_segments, info = self.batched.transcribe(
+                speech, batch_size=batch_size, vad_filter=False, clip_timestamps=clips, **common
+            )
+            if regions is not None:
+                raw_segments = restore_speech_timestamps(raw_segments, regions, SAMPLE_RATE)
         else:
             raw_segments, info = self.model.transcribe(audio, vad_filter=options.vad, **common)
 
@@ -140,5 +175,17 @@ class WhisperEngine:
             language_probability=round(info.language_probability, 4),
             duration=round(duration, 3),
             segments=segments,
+            model=self.name,
+        )
+
+    def _empty(self, duration: float, options: WhisperOptions) -> Transcript:
+        """No speech was found. An English-only model, or a language given, still names it;
+        a multilingual model has nothing to detect a language from."""
+        language = options.language or (None if self.model.model.is_multilingual else "en")
+        return Transcript(
+            language=language,
+            language_probability=1.0 if language else 0.0,
+            duration=round(duration, 3),
+            segments=[],
             model=self.name,
         )

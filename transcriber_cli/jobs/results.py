@@ -17,6 +17,7 @@ from transcriber_cli.errors import ExitCode
 from transcriber_cli.transcript import Transcript
 
 RESULT_SCHEMA = "transcriber.result/1"
+RUNTIME_KEYS = ("device", "compute_type", "batch_size")  # how the transcript was made
 
 
 class Status(str, Enum):
@@ -36,14 +37,18 @@ class ResultSummary(BaseModel):
     language: str | None = None
     speakers: list[str] = Field(default_factory=list)
     diarization: dict[str, Any] = Field(default_factory=dict)
+    runtime: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
-    def of(cls, transcript: Transcript) -> ResultSummary:
+    def of(cls, transcript: Transcript, stages: dict[str, float] | None = None) -> ResultSummary:
+        """``stages``: the seconds each step took, where the run measured them."""
+        ran = {k: transcript.options[k] for k in RUNTIME_KEYS if k in transcript.options}
         return cls(
             duration=transcript.duration,
             language=transcript.language,
             speakers=list(transcript.speakers),
             diarization=dict(transcript.diarization),
+            runtime={**ran, "stages": stages} if stages is not None else ran,
         )
 
 
@@ -61,6 +66,7 @@ class FileResult:
     job_id: str | None = None  # remote runs: the job that did (or will do) the work
     reused: bool = False  # remote runs: an identical finished job was reused
     resumed_from: float | None = None  # audio seconds an interrupted earlier run had done
+    runtime: dict[str, Any] | None = None  # device, compute type, batch size, stage seconds
 
     @classmethod
     def done(cls, path: str, outputs: Sequence[str], summary: ResultSummary, **remote: Any):
@@ -73,6 +79,7 @@ class FileResult:
             language=summary.language,
             speakers=list(summary.speakers),
             diarization="done" if diar.get("status") == "done" else diar.get("reason"),
+            runtime=summary.runtime or None,
             **remote,
         )
 
@@ -88,6 +95,8 @@ class FileResult:
             del data["job_id"], data["reused"]
         if self.resumed_from is None:  # present only when an earlier run's windows were reused
             del data["resumed_from"]
+        if self.runtime is None:  # present for files transcribed by this run or its job
+            del data["runtime"]
         return data
 
 

@@ -9,6 +9,7 @@ stop goes on from the last finished window and says so.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -85,11 +86,16 @@ class LocalRunner:
 
     def _load(self) -> LoadedModels:
         self.reporter.note(f"loading model {self.settings.model}")
-        loaded = self.models.get(self.settings)
+        # The diarizer goes on loading while the first file is transcribed.
+        loaded = self.models.get(self.settings, wait=False)
         engine = loaded.engine
         self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
-        if loaded.diarizer is None and loaded.diarization_note:
-            self.reporter.note(f"diarization skipped: {loaded.diarization_note['reason']}")
+
+        def skipped(_done: object) -> None:
+            if not loaded.pending.exception() and loaded.diarization_note:
+                self.reporter.note(f"diarization skipped: {loaded.diarization_note['reason']}")
+
+        loaded.pending.add_done_callback(skipped)
         return loaded
 
     def _start_loading(self) -> None:
@@ -140,15 +146,20 @@ class LocalRunner:
             # Read the next input meanwhile, unless it will be skipped or fail unread.
             if following is not None and batch.precheck(following) is None:
                 self.readahead.schedule(following.path)
+            waited = time.perf_counter()
             audio = self.readahead.decode(item.path)
+            timings = {"decode": round(time.perf_counter() - waited, 3)}
             resume = self._resume(batch, item, sha)
+            waited = time.perf_counter()
+            models = self._loaded()
+            timings["load"] = round(time.perf_counter() - waited, 3)
 
             def checkpoint(state: WindowCheckpoint, _decoded: float) -> None:
                 batch.manifest.save_checkpoint(sha, batch.key, state.model_dump_json())
 
             transcript = transcribe_audio(
                 audio,
-                self._loaded(),
+                models,
                 self.options.whisper,
                 self.options.speakers,
                 progress=self.reporter.file_progress,
@@ -156,10 +167,18 @@ class LocalRunner:
                 window_seconds=self.settings.window_seconds,
                 resume=resume,
                 on_checkpoint=checkpoint,
+                timings=timings,
             )
+            waited = time.perf_counter()
             texts = render(transcript, self.formats)
             resumed = {"resumed_from": resume.seconds} if resume else {}
-            result = batch.finish(item, sha, texts, ResultSummary.of(transcript), **resumed)
+            summary = ResultSummary.of(transcript, timings)
+            result = batch.finish(item, sha, texts, summary, **resumed)
+            if result.runtime is not None:
+                result.runtime["stages"] = {
+                    **timings,
+                    "write": round(time.perf_counter() - waited, 3),
+                }
             batch.manifest.drop_checkpoint(sha, batch.key)
             return result
         except (ModelUnavailable, DiarizationUnavailable):

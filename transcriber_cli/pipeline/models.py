@@ -3,13 +3,16 @@
 Loading is the slow part, so both are built once and reused for as long as the settings
 that shape them stay the same: a local batch loads them once for every file, a worker once
 for every job with the same model. Local runs and the worker share this one cache.
+
+The diarizer loads on a thread of its own (importing pyannote and torch alone takes 7-9 s),
+so transcription can start as soon as the Whisper model is ready.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,11 +37,41 @@ class Diarizer(Protocol):
     ) -> list[SpeakerTurn]: ...
 
 
-@dataclass
+DiarizerLoad = tuple[Any, "dict | None"]  # (diarizer or None, why it does not run)
+
+
 class LoadedModels:
-    engine: WhisperEngine
-    diarizer: Diarizer | None  # None when diarization does not run
-    diarization_note: dict | None  # why it does not run
+    """The Whisper engine, and the diarizer once its load ends: ``diarizer`` and
+    ``diarization_note`` wait for it, and raise what loading raised."""
+
+    def __init__(
+        self,
+        engine: WhisperEngine,
+        diarizer: Diarizer | None = None,
+        diarization_note: dict | None = None,
+        *,
+        pending: Future[DiarizerLoad] | None = None,
+    ) -> None:
+        self.engine = engine
+        if pending is None:
+            pending = Future()
+            pending.set_result((diarizer, diarization_note))
+        self.pending = pending
+
+    @property
+    def diarizer(self) -> Diarizer | None:  # None when diarization does not run
+        return self.pending.result()[0]
+
+    @property
+    def diarization_note(self) -> dict | None:  # why it does not run
+        return self.pending.result()[1]
+
+    @property
+    def may_diarize(self) -> bool:
+        """False once it is known that no diarizer will run (without waiting for a load)."""
+        if not self.pending.done():
+            return True
+        return self.pending.exception() is not None or self.diarizer is not None
 
 
 class ModelCache:
@@ -47,13 +80,15 @@ class ModelCache:
         self._engine_key: tuple | None = None
         self._engine: WhisperEngine | None = None
         self._diarizer_key: tuple | None = None
-        self._diarizer: tuple[Any, dict | None] = (None, None)
+        self._diarizer: Future[DiarizerLoad] | None = None
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-diarizer")
 
-    def get(self, settings: Settings) -> LoadedModels:
+    def get(self, settings: Settings, *, wait: bool = True) -> LoadedModels:
         """The models for ``settings``, loading only what differs from the last call.
 
-        A diarizer that ``diarize = true`` requires but cannot load raises
-        ``DiarizationUnavailable``, a Whisper model that cannot load ``ModelUnavailable``."""
+        A Whisper model that cannot load raises ``ModelUnavailable``. A diarizer that
+        ``diarize = true`` requires but cannot load raises ``DiarizationUnavailable``: here
+        with ``wait``, else from the returned models' ``diarizer``."""
         from transcriber_cli.diarize.loader import load_diarizer
 
         s = settings
@@ -69,15 +104,22 @@ class ModelCache:
             dkey = (
                 s.diarize,
                 s.diarization_model,
+                s.diarization_precision,
                 engine.device,
                 s.embedding_batch_size,
                 s.offline,
                 s.hf_token.get_secret_value() if s.hf_token else None,
             )
-            if self._diarizer_key != dkey:
-                self._diarizer = (None, None)
-                self._diarizer_key = None
-                self._diarizer = load_diarizer(s, device=engine.device)
+            failed = self._diarizer is not None and self._diarizer.done() and (
+                self._diarizer.exception() is not None
+            )  # fmt: skip
+            if self._diarizer_key != dkey or failed or self._diarizer is None:
+                if self._diarizer is not None:
+                    self._diarizer.cancel()
+                self._diarizer = None  # free the old pipeline before loading the next
+                self._diarizer = self._loader.submit(load_diarizer, s, device=engine.device)
                 self._diarizer_key = dkey
-            diarizer, note = self._diarizer
-        return LoadedModels(engine, diarizer, note)
+            pending = self._diarizer
+        if wait:
+            pending.result()  # raises what the load raised
+        return LoadedModels(engine, pending=pending)

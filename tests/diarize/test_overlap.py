@@ -1,0 +1,87 @@
+"""Diarization beside transcription (a GPU's default), run here on the CPU: the same
+speakers as one after the other, progress in order, and failures that reach the caller."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from transcriber_cli import media
+from transcriber_cli.config import Settings
+from transcriber_cli.errors import DiarizationUnavailable
+from transcriber_cli.options import SpeakerOptions, WhisperOptions
+from transcriber_cli.pipeline.flow import transcribe_audio
+from transcriber_cli.pipeline.models import ModelCache
+
+
+@pytest.fixture(scope="module")
+def cache() -> ModelCache:
+    return ModelCache()
+
+
+def settings(tiny_model: str, pipeline: Path | str) -> Settings:
+    return Settings(model=tiny_model, device="cpu", diarize=True,
+                    diarization_model=str(pipeline), embedding_batch_size=4)  # fmt: skip
+
+
+def test_beside_transcription_gives_the_same_speakers(
+    cache: ModelCache, tiny_model: str, tiny_pipeline: Path, conversation: dict
+) -> None:
+    audio = media.decode_audio(conversation["path"])
+    loaded = cache.get(settings(tiny_model, tiny_pipeline), wait=False)
+    events: list[tuple[str, float]] = []
+    timings: dict[str, float] = {}
+    beside = transcribe_audio(
+        audio, loaded, WhisperOptions(batch_size=8), SpeakerOptions(num_speakers=2),
+        progress=lambda stage, done, _total: events.append((stage, done)),
+        overlap=True, timings=timings,
+    )  # fmt: skip
+    after = transcribe_audio(audio, loaded, WhisperOptions(batch_size=8),
+                             SpeakerOptions(num_speakers=2), overlap=False)  # fmt: skip
+    assert beside.diarization == after.diarization == {"status": "done",
+                                                        "model": str(tiny_pipeline)}  # fmt: skip
+    assert beside.turns == after.turns and beside.turns
+    assert [(s.text, s.speaker) for s in beside.segments] == [
+        (s.text, s.speaker) for s in after.segments
+    ]
+    # One bar after the other: diarization's progress shows once transcription is done.
+    stages = [stage for stage, _ in events]
+    assert "diarize" in stages and "transcribe" in stages
+    assert stages.index("diarize") > max(i for i, s in enumerate(stages) if s == "transcribe")
+    assert {"transcribe", "diarize", "diarize_wait", "assign"} <= set(timings)
+
+
+def test_a_required_diarizer_that_cannot_load_stops_the_call(
+    cache: ModelCache, tiny_model: str, tmp_path: Path, conversation: dict
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("pipeline:\n  name: no.such.Pipeline\n")
+    audio = media.decode_audio(conversation["path"])
+    loaded = cache.get(settings(tiny_model, broken), wait=False)  # the load fails later
+    with pytest.raises(DiarizationUnavailable, match="broken"):
+        transcribe_audio(audio, loaded, WhisperOptions(batch_size=8), overlap=True)
+
+
+def test_a_failed_transcription_leaves_no_diarization_running(
+    cache: ModelCache, tiny_model: str, tiny_pipeline: Path, looped_media
+) -> None:
+    audio = media.decode_audio(looped_media(4))
+    loaded = cache.get(settings(tiny_model, tiny_pipeline))
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(stage: str, done: float, total: float) -> None:
+        if stage == "transcribe" and done > 0:
+            raise Cancelled  # e.g. a remote job cancelled by its owner
+
+    with pytest.raises(Cancelled):
+        transcribe_audio(audio, loaded, WhisperOptions(batch_size=8), progress=cancel,
+                         overlap=True)  # fmt: skip
+    for thread in threading.enumerate():
+        if thread.name == "diarize":
+            thread.join(timeout=60)
+            assert not thread.is_alive()

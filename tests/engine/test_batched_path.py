@@ -1,0 +1,107 @@
+"""The batched path as a GPU runs it, checked on the CPU: speech found on several threads,
+auto batch size, the decoding options users ask for, and what --json says about the run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from faster_whisper.vad import get_speech_timestamps
+
+from tests.conftest import json_lines, run_cli
+from tests.helpers import wer
+from transcriber_cli import media
+from transcriber_cli.engine import vad
+from transcriber_cli.engine.device import AUTO_BATCH_CPU, AUTO_BATCH_MAX, auto_batch_size
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import WhisperOptions
+
+GIB = 1 << 30
+
+
+@pytest.fixture(scope="module")
+def looped_audio(looped_media) -> np.ndarray:
+    return media.decode_audio(looped_media(8))  # 265 s of two voices
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model: str) -> WhisperEngine:
+    return WhisperEngine(tiny_model, device="cpu", compute_type="int8")
+
+
+def test_speech_found_on_four_threads_is_what_one_pass_finds(looped_audio) -> None:
+    one = get_speech_timestamps(looped_audio, vad._vad_options())
+    four = vad.speech_regions(looped_audio, workers=4)
+    assert len(four) == len(one) > 40
+    cuts = [len(looped_audio) * i // 4 for i in (1, 2, 3)]
+    for a, b in zip(one, four, strict=True):
+        near_cut = any(abs(a["start"] - c) < 16000 or abs(a["end"] - c) < 16000 for c in cuts)
+        tolerance = 0.5 if near_cut else 0.1  # seconds; the model's state restarts at a cut
+        assert abs(a["start"] - b["start"]) / 16000 <= tolerance
+        assert abs(a["end"] - b["end"]) / 16000 <= tolerance
+    assert all(r["end"] - r["start"] <= 30 * 16000 for r in four)
+
+
+def test_batched_transcript_is_what_faster_whispers_own_vad_path_gives(
+    engine: WhisperEngine, looped_audio, conversation: dict
+) -> None:
+    own, _ = engine.batched.transcribe(looped_audio, batch_size=8, word_timestamps=True,
+                                       vad_filter=True)  # fmt: skip
+    own = list(own)
+    ours = engine.transcribe(looped_audio, WhisperOptions(batch_size=8))
+    # The same chunks of speech, found on two threads: the same words at the same times
+    # (a comma may differ where a region edge moved by a frame or two).
+    assert wer(" ".join(s.text for s in own), ours.text) < 0.01
+    assert len(ours.segments) == len(own)
+    for a, b in zip(own, ours.segments, strict=True):
+        assert abs(a.start - b.start) <= 0.1 and abs(a.end - b.end) <= 0.1
+    script = " ".join(t["text"] for t in conversation["turns"])
+    assert wer(" ".join([script] * 8), ours.text) < 0.1
+
+
+def test_no_speech_is_an_empty_transcript(engine: WhisperEngine) -> None:
+    silence = np.zeros(70 * media.SAMPLE_RATE, dtype=np.float32)
+    out = engine.transcribe(silence, WhisperOptions(batch_size=8))
+    assert out.segments == [] and out.language == "en" and out.duration == 70.0
+
+
+def test_auto_batch_size_follows_free_memory() -> None:
+    large_v3 = 3_087_000_000  # bytes of model.bin in float16
+    assert auto_batch_size("cpu", large_v3, 5, None) == AUTO_BATCH_CPU
+    assert auto_batch_size("cuda", large_v3, 5, None) == AUTO_BATCH_CPU  # torch cannot tell
+    assert auto_batch_size("cuda", large_v3, 5, 130 * GIB) == AUTO_BATCH_MAX  # an H200
+    assert auto_batch_size("cuda", large_v3, 5, 5 * GIB) == 4  # a laptop GPU after loading
+    assert auto_batch_size("cuda", large_v3, 5, 1 * GIB) == 1
+    # Wider beams cost more per row; a small model fits more rows.
+    assert auto_batch_size("cuda", large_v3, 10, 5 * GIB) == 2
+    assert auto_batch_size("cuda", 75_000_000, 5, 5 * GIB) == AUTO_BATCH_MAX
+
+
+def test_decoding_options_reach_whisper(make_media, tmp_path) -> None:
+    """--max-new-tokens caps each 30 s chunk; --suppress-tokens keeps ids out of the text."""
+    src = make_media("options.wav", "-ar", "16000", "-ac", "1")
+    free = run_cli(str(src), "-o", str(tmp_path / "free"), "-f", "txt", "--no-diarize")
+    assert free.returncode == 0, free.stderr
+    text = (tmp_path / "free" / "options.txt").read_text()
+    assert " the " in f" {text.lower()} " and len(text.split()) > 60
+    # tiny.en token ids: 262 " the", 383 " The"
+    capped = run_cli(str(src), "-o", str(tmp_path / "capped"), "-f", "txt", "--no-diarize",
+                     "--max-new-tokens", "6", "--suppress-tokens=-1,262,383")  # fmt: skip
+    assert capped.returncode == 0, capped.stderr
+    text = (tmp_path / "capped" / "options.txt").read_text()
+    assert 0 < len(text.split()) <= 2 * 6  # two chunks of at most 6 tokens each
+    assert " the " not in f" {text.lower()} "
+    bad = run_cli(str(src), "--suppress-tokens", "the")
+    assert bad.returncode == 2 and "suppress_tokens" in bad.stderr
+
+
+def test_json_says_how_the_file_was_transcribed(make_media, tmp_path) -> None:
+    src = make_media("runtime.wav", "-ar", "16000", "-ac", "1")
+    proc = run_cli(str(src), "-o", str(tmp_path), "-f", "json", "--no-diarize", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = json_lines(proc.stdout)
+    runtime = line["runtime"]
+    assert (runtime["device"], runtime["compute_type"], runtime["batch_size"]) == (
+        "cpu", "int8", AUTO_BATCH_CPU)  # fmt: skip
+    assert {"decode", "load", "transcribe", "write"} <= set(runtime["stages"])
+    assert all(v >= 0 for v in runtime["stages"].values())
+    assert runtime["stages"]["transcribe"] > 0
