@@ -105,3 +105,20 @@ def test_json_says_how_the_file_was_transcribed(make_media, tmp_path) -> None:
     assert {"decode", "load", "transcribe", "write"} <= set(runtime["stages"])
     assert all(v >= 0 for v in runtime["stages"].values())
     assert runtime["stages"]["transcribe"] > 0
+
+
+def test_torch_features_are_faster_whispers(looped_audio) -> None:
+    """The GPU's feature extractor, run here on the CPU: the same numbers (float32 noise)."""
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    from transcriber_cli.engine.features import TorchFeatureExtractor
+
+    for mels in (80, 128):  # tiny ... large-v2, large-v3 and turbo
+        numpy_version = FeatureExtractor(feature_size=mels)
+        torch_version = TorchFeatureExtractor(numpy_version, device="cpu")
+        for piece in (looped_audio[: 30 * 16000], looped_audio[5000:17345], looped_audio):
+            expected, got = numpy_version(piece), torch_version(piece)
+            assert got.shape == expected.shape and got.dtype == np.float32
+            assert np.abs(got - expected).max() < 1e-3
+        assert torch_version(looped_audio[:1000], padding=0).shape == numpy_version(
+            looped_audio[:1000], padding=0).shape  # fmt: skip

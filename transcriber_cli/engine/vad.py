@@ -22,6 +22,7 @@ from transcriber_cli.media import SAMPLE_RATE
 
 CHUNK_SECONDS = 30  # Whisper's input
 MIN_PIECE_SECONDS = 60.0  # shorter pieces cost more in start-up than they save
+MAX_THREADS = 8  # each concurrent call holds ~45 MB of ONNX buffers; 8 take an hour in ~1 s
 FRAME = 512  # samples: Silero's step at 16 kHz
 JOIN_SLACK = int(0.05 * SAMPLE_RATE)  # regions this close to a cut on both sides are one
 
@@ -45,7 +46,7 @@ def _regions(piece: np.ndarray, offset: int) -> list[Region]:
 def speech_regions(audio: np.ndarray, workers: int = 0) -> list[Region]:
     """The speech in ``audio`` (sample offsets), in order, found by ``workers`` threads
     (0 = one per CPU core)."""
-    workers = workers or os.cpu_count() or 1
+    workers = workers or min(os.cpu_count() or 1, MAX_THREADS)
     count = max(1, min(workers, math.floor(len(audio) / SAMPLE_RATE / MIN_PIECE_SECONDS)))
     # Cuts on the model's 512-sample frames, so that every frame is the one a single pass
     # would see (get_speech_timestamps pads the end of each piece only).

@@ -60,6 +60,10 @@ class WhisperEngine:
                 f"cannot load model {name!r} on {self.device}: {exc}",
                 hint="run 'transcriber doctor'; see docs/gpu.md" if self.device == "cuda" else None,
             ) from None
+        if self.device == "cuda":
+            from transcriber_cli.engine.features import on_gpu
+
+            self.model.feature_extractor = on_gpu(self.model.feature_extractor)
         self.batched = BatchedInferencePipeline(self.model)
 
     @classmethod
