@@ -133,6 +133,12 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--stretch", type=float, default=600.0, help="seconds of the hour "
                         "for the label check")  # fmt: skip
+    parser.add_argument(
+        "--batches",
+        type=lambda v: [int(b) for b in v.split(",")],
+        default=[16, 32, 64, 128],
+        help="embedding batch sizes to time",
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -168,6 +174,13 @@ def main() -> None:
     shaped = diarizer(build(args.work / "community", "community", None), args.device)
     shaped(call[: 10 * SR])  # warm-up
     emit({"check": "community-1 shapes (speed)", **labels(shaped, hour, "hour")})
+    for batch in args.batches:  # the embedding batch under float16 (pyannote's default: 32)
+        shaped.pipeline.embedding_batch_size = batch
+        shaped.pipeline.segmentation_batch_size = min(32, batch)
+        shaped.half = args.device == "cuda"
+        turns, seconds = timed(lambda: shaped(hour))
+        emit({"check": "embedding batch (float16)", "audio": "hour", "batch": batch,
+              "seconds": seconds, "turns": len(turns)})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -71,7 +71,9 @@ class Settings(BaseSettings, WhisperOptions):
     hf_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("hf_token", "TRANSCRIBER_HF_TOKEN", "HF_TOKEN")
     )
-    embedding_batch_size: int = Field(16, ge=1, le=256)
+    embedding_batch_size: int = Field(
+        0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 64 on a GPU)"
+    )
     diarization_precision: Literal["auto", "float32", "float16"] = Field(
         "auto", description="Speaker models on a GPU: auto = float16 (mixed precision)"
     )

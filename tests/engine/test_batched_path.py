@@ -69,11 +69,12 @@ def test_auto_batch_size_follows_free_memory() -> None:
     assert auto_batch_size("cpu", large_v3, 5, None) == AUTO_BATCH_CPU
     assert auto_batch_size("cuda", large_v3, 5, None) == AUTO_BATCH_CPU  # torch cannot tell
     assert auto_batch_size("cuda", large_v3, 5, 130 * GIB) == AUTO_BATCH_MAX  # an H200
+    assert auto_batch_size("cuda", large_v3, 5, 24 * GIB) == 32
     assert auto_batch_size("cuda", large_v3, 5, 5 * GIB) == 4  # a laptop GPU after loading
     assert auto_batch_size("cuda", large_v3, 5, 1 * GIB) == 1
     # Wider beams cost more per row; a small model fits more rows.
     assert auto_batch_size("cuda", large_v3, 10, 5 * GIB) == 2
-    assert auto_batch_size("cuda", 75_000_000, 5, 5 * GIB) == AUTO_BATCH_MAX
+    assert auto_batch_size("cuda", 75_000_000, 5, 5 * GIB) == 32  # 64 MiB a row at least
 
 
 def test_decoding_options_reach_whisper(make_media, tmp_path) -> None:

@@ -15,6 +15,10 @@ from transcriber_cli.errors import DiarizationUnavailable
 
 Note = dict[str, Any]
 
+# Speaker embeddings per forward pass when left to us. On a GPU small batches leave it idle
+# between Python-side steps (bench/production.md: the sweep); on a CPU 16 keeps memory flat.
+AUTO_EMBEDDING_BATCH = {"cpu": 16, "cuda": 64}
+
 
 def skipped(reason: str) -> Note:
     return {"status": "skipped", "reason": reason}
@@ -78,7 +82,7 @@ def _load(settings: Settings, directory, *, engine_device: str):
     pipeline = load_pipeline(
         directory,
         device=device,
-        embedding_batch_size=settings.embedding_batch_size,
+        embedding_batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
         cpu_threads=settings.cpu_threads,
     )
     half = device == "cuda" and settings.diarization_precision != "float32"

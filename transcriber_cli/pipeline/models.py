@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.device import resolve_device
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import SpeakerOptions
 from transcriber_cli.transcript import SpeakerTurn
@@ -93,19 +94,14 @@ class ModelCache:
 
         s = settings
         with self._lock:
-            key = (s.model, s.device, s.compute_type, s.cpu_threads, s.model_cache_dir, s.offline)
-            if self._engine_key != key:
-                self._engine = None  # free the old model before loading the next
-                self._engine_key = None
-                self._engine = WhisperEngine.from_settings(s)
-                self._engine_key = key
-            engine = self._engine
-            assert engine is not None
+            # The diarizer first: importing pyannote takes longer than loading Whisper, and
+            # its device is known before the engine exists.
+            device, _ = resolve_device(s.device, s.compute_type)
             dkey = (
                 s.diarize,
                 s.diarization_model,
                 s.diarization_precision,
-                engine.device,
+                device,
                 s.embedding_batch_size,
                 s.offline,
                 s.hf_token.get_secret_value() if s.hf_token else None,
@@ -117,9 +113,17 @@ class ModelCache:
                 if self._diarizer is not None:
                     self._diarizer.cancel()
                 self._diarizer = None  # free the old pipeline before loading the next
-                self._diarizer = self._loader.submit(load_diarizer, s, device=engine.device)
+                self._diarizer = self._loader.submit(load_diarizer, s, device=device)
                 self._diarizer_key = dkey
             pending = self._diarizer
+            key = (s.model, s.device, s.compute_type, s.cpu_threads, s.model_cache_dir, s.offline)
+            if self._engine_key != key:
+                self._engine = None  # free the old model before loading the next
+                self._engine_key = None
+                self._engine = WhisperEngine.from_settings(s)
+                self._engine_key = key
+            engine = self._engine
+            assert engine is not None
         if wait:
             pending.result()  # raises what the load raised
         return LoadedModels(engine, pending=pending)
