@@ -72,7 +72,7 @@ class Settings(BaseSettings, WhisperOptions):
         None, validation_alias=AliasChoices("hf_token", "TRANSCRIBER_HF_TOKEN", "HF_TOKEN")
     )
     embedding_batch_size: int = Field(
-        0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 64 on a GPU)"
+        0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU)"
     )
     diarization_precision: Literal["auto", "float32", "float16"] = Field(
         "auto", description="Speaker models on a GPU: auto = float16 (mixed precision)"

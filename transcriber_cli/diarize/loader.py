@@ -15,9 +15,9 @@ from transcriber_cli.errors import DiarizationUnavailable
 
 Note = dict[str, Any]
 
-# Speaker embeddings per forward pass when left to us. On a GPU small batches leave it idle
-# between Python-side steps (bench/production.md: the sweep); on a CPU 16 keeps memory flat.
-AUTO_EMBEDDING_BATCH = {"cpu": 16, "cuda": 64}
+# Speaker embeddings per forward pass when left to us. On a GPU (float16) an hour took 11.3 s
+# at 16, 9.6 s at 32 and no less beyond (bench/production.md); on a CPU 16 keeps memory flat.
+AUTO_EMBEDDING_BATCH = {"cpu": 16, "cuda": 32}
 
 
 def skipped(reason: str) -> Note:
