@@ -1,17 +1,19 @@
 """Half precision for the speaker models: how much faster, and does it change a label?
 
-`transcribe` runs pyannote under float16 autocast on a GPU (`diarization_precision = auto`).
-This measures both sides of that choice, with the product's own diarizer class:
+`diarization_precision = "float16"` runs the speaker-embedding model under float16 autocast on
+a GPU; the segmentation model always stays float32. This measures why, with the product's own
+diarizer class:
 
-- **real weights**: the only pyannote weights that ship on PyPI, the pyannote/segmentation
-  model in whisperX's wheel (`whisperx/assets/pytorch_model.bin`), as the segmentation of a
-  pipeline whose other parts have community-1's architectures (random embedding weights).
-  On pyannote's own sample call (30 s, two speakers, `sample.rttm`) and on a stretch of the
-  bench hour: the segmentation's frame activities float32 vs float16, and the speaker turns
-  of the whole pipeline float32 vs float16 (diarization error rate of one against the other;
-  0 = the same labels).
+- **segmentation, real weights**: the only pyannote weights that ship on PyPI, the
+  pyannote/segmentation model in whisperX's wheel (`whisperx/assets/pytorch_model.bin`), run
+  whole in float32 and under float16 autocast on pyannote's sample call (30 s, two speakers)
+  and on a stretch of the bench hour: how many frame activities change side of 0.5.
+- **labels**: a pipeline with that real segmentation and community-1's other architectures
+  (random embedding weights), float32 vs float16 embeddings: the diarization error rate of one
+  output against the other (0 = the same labels), and against `sample.rttm`.
 - **speed**: the community-shaped pipeline (random weights) on the whole bench hour, float32
-  vs float16, in one process after a warm-up, waveform in memory.
+  vs float16 embeddings, then the embedding batch sizes of --batches, in one process after a
+  warm-up, waveform in memory.
 
     python3 bench/half_precision.py --assets DIR/whisperx/assets --hour FILE --out $OUT/half.json
 
@@ -71,7 +73,8 @@ def diarizer(directory: Path, device: str):
     from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer, load_pipeline
 
     pipeline = load_pipeline(directory, device=device, embedding_batch_size=32)
-    return PyannoteDiarizer(pipeline, name=str(directory), device=device)
+    # half=True installs the float16 switch on the embedding model; each check sets .half
+    return PyannoteDiarizer(pipeline, name=str(directory), device=device, half=True)
 
 
 def timed(fn):

@@ -74,8 +74,10 @@ class Settings(BaseSettings, WhisperOptions):
     embedding_batch_size: int = Field(
         0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU)"
     )
-    diarization_precision: Literal["auto", "float32", "float16"] = Field(
-        "auto", description="Speaker models on a GPU: auto = float16 (mixed precision)"
+    diarization_precision: Literal["float32", "float16"] = Field(
+        "float32",
+        description="float16: speaker embeddings in half precision on a GPU (faster; labels "
+        "not yet checked on trained embedding weights)",
     )
 
     # --- state ---------------------------------------------------------------------------

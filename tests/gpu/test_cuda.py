@@ -80,3 +80,34 @@ def test_doctor_on_gpu_reports_the_device(tmp_path: Path) -> None:
     cublas = checks["cuBLAS 12 (CTranslate2 GPU)"]
     # We got here, so a transcription on CUDA can run: cuBLAS 12 must load.
     assert cublas["status"] == "ok", cublas
+
+
+def test_gpu_path_features_batch_and_half_embeddings(tiny_model: str, tmp_path: Path) -> None:
+    """The GPU's own pieces: log-Mel features in torch on CUDA equal faster-whisper's numpy
+    ones, the auto batch size comes from free memory, and float16 embeddings switch on for the
+    embedding model only (the segmentation model stays float32)."""
+    import numpy as np
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "diarize"))
+    from random_pipeline import build_random_pipeline
+
+    from transcriber_cli.config import Settings
+    from transcriber_cli.diarize.loader import load_diarizer
+    from transcriber_cli.engine.features import TorchFeatureExtractor
+    from transcriber_cli.engine.whisper import WhisperEngine
+    from transcriber_cli.options import WhisperOptions
+
+    audio = np.random.default_rng(0).normal(0, 0.1, 16000 * 40).astype(np.float32)
+    numpy_version = FeatureExtractor(feature_size=128)
+    on_gpu = TorchFeatureExtractor(numpy_version, device="cuda")
+    assert np.abs(on_gpu(audio) - numpy_version(audio)).max() < 1e-3
+    engine = WhisperEngine(tiny_model, device="cuda", compute_type="float16")
+    assert isinstance(engine.model.feature_extractor, TorchFeatureExtractor)
+    assert engine.batch_size(WhisperOptions()) >= 8
+    pipeline = build_random_pipeline(tmp_path / "pipeline", size="tiny")
+    settings = Settings(diarize=True, diarization_model=str(pipeline),
+                        diarization_precision="float16")  # fmt: skip
+    diarizer, _ = load_diarizer(settings, device="cuda")
+    assert diarizer.half and hasattr(diarizer.pipeline._embedding.model_.forward, "__wrapped__")
+    assert diarizer(audio) is not None

@@ -85,5 +85,5 @@ def _load(settings: Settings, directory, *, engine_device: str):
         embedding_batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
         cpu_threads=settings.cpu_threads,
     )
-    half = device == "cuda" and settings.diarization_precision != "float32"
+    half = device == "cuda" and settings.diarization_precision == "float16"
     return PyannoteDiarizer(pipeline, name=settings.diarization_model, device=device, half=half)

@@ -108,9 +108,9 @@ class PyannoteDiarizer:
         self.pipeline = pipeline
         self.name = name
         self.device = device
-        # float16 on a GPU for the speaker embeddings only, most of the work (2-3x faster).
-        # The segmentation model stays float32: in float16 real segmentation weights put
-        # 2.6-4.5% of frames on the other side of the threshold (bench/production.md).
+        # float16 (opt-in) on a GPU for the speaker embeddings only, most of the work. The
+        # segmentation model stays float32: in float16 real segmentation weights put 2.6-4.5%
+        # of frames on the other side of the threshold (bench/production.md).
         self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
 
     def __call__(
