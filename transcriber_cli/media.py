@@ -5,6 +5,7 @@ Every failure becomes a typed error whose message names the file and the cause o
 
 from __future__ import annotations
 
+import errno
 import mimetypes
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from transcriber_cli.errors import (
     MediaError,
     NoAudioStreamError,
     NotMediaError,
+    TranscriberError,
 )
 
 SAMPLE_RATE = 16000
@@ -174,20 +176,30 @@ def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     pipe, every 64 kB chunk needed the GIL back: beside a thread importing pyannote (the
     models load while the first file decodes) an hour took 10 s instead of 1.4 s."""
     ensure_ffmpeg()
-    with tempfile.TemporaryDirectory(prefix="transcriber-decode-") as tmp:
-        raw = Path(tmp) / "audio.f32"
-        stream = (
-            ffmpeg.input(_url(path))
-            .output(
-                _url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0"
+    try:
+        with tempfile.TemporaryDirectory(prefix="transcriber-decode-") as tmp:
+            raw = Path(tmp) / "audio.f32"
+            stream = (
+                ffmpeg.input(_url(path))
+                .output(
+                    _url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0"
+                )
+                .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
             )
-            .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
-        )
-        try:
-            stream.run(capture_stdout=True, capture_stderr=True)
-        except ffmpeg.Error as exc:
-            raise MediaError(f"{path}: cannot decode audio ({_last_line(exc.stderr)})") from None
-        audio = np.fromfile(raw, dtype=np.float32)
+            try:
+                stream.run(capture_stdout=True, capture_stderr=True)
+            except ffmpeg.Error as exc:
+                cause = _last_line(exc.stderr)
+                if "No space left" in cause:  # the machine's problem, not the input's
+                    raise OSError(errno.ENOSPC, "No space left on device") from None
+                raise MediaError(f"{path}: cannot decode audio ({cause})") from None
+            audio = np.fromfile(raw, dtype=np.float32)
+    except OSError as exc:  # a full or unwritable temporary folder: retrying elsewhere can work
+        raise TranscriberError(
+            f"{path}: no room to decode the audio in {tempfile.gettempdir()} "
+            f"({exc.strerror or exc}; 230 MB per hour of audio)",
+            hint="free space there or point TMPDIR elsewhere",
+        ) from None
     if audio.size < sample_rate // 10:
         raise MediaError(f"{path}: no audio samples could be decoded (corrupt or silent stream)")
     return audio

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import NoDecode
 
 Device = Literal["auto", "cuda", "cpu"]
-MAX_NEW_TOKENS = 448  # Whisper's text context
+MAX_NEW_TOKENS = 444  # Whisper's text context (448) less the shortest prompt
 MAX_TOKEN_ID = 52000  # above every Whisper vocabulary (51864 English, 51866 large-v3)
 ComputeType = Literal["auto", "float16", "int8_float16", "int8", "float32", "bfloat16"]
 

@@ -93,6 +93,15 @@ def test_decoding_options_reach_whisper(make_media, tmp_path) -> None:
     assert " the " not in f" {text.lower()} "
     bad = run_cli(str(src), "--suppress-tokens", "the")
     assert bad.returncode == 2 and "suppress_tokens" in bad.stderr
+    too_many = run_cli(str(src), "--max-new-tokens", "445")  # Whisper holds 448 with the prompt
+    assert too_many.returncode == 2 and "max_new_tokens" in too_many.stderr
+    # Allowed alone, but no room beside a long prompt: one line for the file, no traceback.
+    prompt = " ".join(["budget schedule report"] * 40)
+    no_room = run_cli(str(src), "-o", str(tmp_path / "no-room"), "--no-diarize",
+                      "--max-new-tokens", "440", "--initial-prompt", prompt)  # fmt: skip
+    assert no_room.returncode == 1, no_room.stderr
+    assert "Traceback" not in no_room.stderr and "options.wav" in no_room.stderr
+    assert not (tmp_path / "no-room").exists() or not any((tmp_path / "no-room").iterdir())
 
 
 def test_json_says_how_the_file_was_transcribed(make_media, tmp_path) -> None:
@@ -123,3 +132,6 @@ def test_torch_features_are_faster_whispers(looped_audio) -> None:
             assert np.abs(got - expected).max() < 1e-3
         assert torch_version(looped_audio[:1000], padding=0).shape == numpy_version(
             looped_audio[:1000], padding=0).shape  # fmt: skip
+        # Silence cut to nothing (sequential decoding's VAD can hand over an empty array)
+        for tiny in (np.zeros(0, np.float32), looped_audio[:30]):
+            assert np.abs(torch_version(tiny) - numpy_version(tiny)).max() < 1e-3

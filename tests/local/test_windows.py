@@ -139,3 +139,15 @@ def test_local_run_goes_on_from_its_last_window_after_ctrl_c(
     starts = [w[1] for w in resumed]
     assert starts == sorted(starts)
     assert checkpoint_rows(isolated_settings / "state") == []
+
+
+def test_an_auto_batch_size_of_one_still_carries_the_text_before_the_cut() -> None:
+    from transcriber_cli.options import WhisperOptions
+    from transcriber_cli.pipeline.windows import window_options
+
+    state = WindowCheckpoint(seconds=600.0, windows=1, language="en", segments=[
+        Segment(id=0, start=590.0, end=599.0, text="the end of the first window")])  # fmt: skip
+    auto = WhisperOptions(batch_size=0)
+    assert window_options(auto, state).initial_prompt is None  # batched: no context
+    carried = window_options(auto, state, sequential=True).initial_prompt
+    assert carried is not None and carried.endswith("the end of the first window")

@@ -305,3 +305,28 @@ def test_store_waits_out_an_outage_and_says_so(mongo_wire, caplog):
             store.renew(job_id, "w1", 30)  # no patience: the next beat tries again
         proxy.restore()
         store.close()
+
+
+# The job options of the previous release (e49a1eb): what its workers accept. Its model
+# forbade unknown fields and a batch size below 1.
+PREVIOUS_RELEASE_FIELDS = {
+    "num_speakers", "min_speakers", "max_speakers", "speaker_names", "language", "task",
+    "beam_size", "batch_size", "vad", "word_timestamps", "initial_prompt", "hotwords", "model",
+    "compute_type", "diarize", "diarization_model",
+}  # fmt: skip
+
+
+def test_job_options_stay_readable_by_the_previous_workers() -> None:
+    """During a rolling `fleet update` old workers take jobs new clients submit."""
+    from transcriber_cli.config import Settings
+
+    stored = JobOptions.build(Settings()).model_dump(mode="json")
+    assert set(stored) <= PREVIOUS_RELEASE_FIELDS
+    assert stored.get("batch_size", 8) >= 1  # auto (0) is left out: they use their own 8
+    assert JobOptions.model_validate(stored) == JobOptions.build(Settings())  # and back
+    chosen = JobOptions.build(Settings(batch_size=16, max_new_tokens=100,
+                                       suppress_tokens=[-1, 50256]))  # fmt: skip
+    kept = chosen.model_dump(mode="json")  # a choice the user made travels
+    assert (kept["batch_size"], kept["max_new_tokens"], kept["suppress_tokens"]) == (
+        16, 100, [-1, 50256])  # fmt: skip
+    assert JobOptions.model_validate(kept) == chosen

@@ -39,12 +39,15 @@ class TorchFeatureExtractor(FeatureExtractor):
     def __call__(self, waveform: np.ndarray, padding: int = 160, chunk_length=None):
         import torch
 
+        if len(waveform) + padding <= self.n_fft // 2:
+            # Too short for a reflect-padded STFT in torch (numpy returns one frame).
+            return super().__call__(waveform, padding, chunk_length)
         if chunk_length is not None:
             self.n_samples = chunk_length * self.sampling_rate
             self.nb_max_frames = self.n_samples // self.hop_length
         window, filters = self._constants()
         with torch.inference_mode():
-            # A copy: the decoder's buffer is read-only, and the device needs one anyway.
+            # A copy: the device needs one anyway, and a slice of the audio may be read-only.
             audio = torch.from_numpy(np.array(waveform, dtype=np.float32)).to(self.device)
             if padding:
                 audio = torch.nn.functional.pad(audio, (0, padding))

@@ -46,7 +46,7 @@ def _regions(piece: np.ndarray, offset: int) -> list[Region]:
 def speech_regions(audio: np.ndarray, workers: int = 0) -> list[Region]:
     """The speech in ``audio`` (sample offsets), in order, found by ``workers`` threads
     (0 = one per CPU core)."""
-    workers = workers or min(os.cpu_count() or 1, MAX_THREADS)
+    workers = min(workers or os.cpu_count() or 1, MAX_THREADS)
     count = max(1, min(workers, math.floor(len(audio) / SAMPLE_RATE / MIN_PIECE_SECONDS)))
     # Cuts on the model's 512-sample frames, so that every frame is the one a single pass
     # would see (get_speech_timestamps pads the end of each piece only).

@@ -40,7 +40,7 @@ class WhisperEngine:
         offline: bool = False,
     ) -> None:
         self.cpu_threads = cpu_threads
-        self._auto_batch: int | None = None
+        self._auto_batch: dict[int, int] = {}  # per beam size
         self.device, self.compute_type = resolve_device(device, compute_type)
         name = pick_auto_model(self.device) if model == "auto" else model
         self.resolved: ResolvedModel = resolve_model(name, cache_dir=cache_dir, offline=offline)
@@ -86,24 +86,28 @@ class WhisperEngine:
         picked once per loaded model from the GPU's free memory (the CPU's fixed size)."""
         if options.batch_size:
             return options.batch_size
-        if self._auto_batch is None:
+        beam = options.beam_size
+        if beam not in self._auto_batch:
             weights = Path(self.resolved.path, "model.bin")
             size = weights.stat().st_size if weights.is_file() else 0
             free = free_gpu_memory() if self.device == "cuda" else None
-            self._auto_batch = auto_batch_size(self.device, size, options.beam_size, free)
+            self._auto_batch[beam] = auto_batch_size(self.device, size, beam, free)
             log.info(
-                "batch size %d (auto: %s, %s free)",
-                self._auto_batch,
+                "batch size %d (auto: %s, beam %d, %s free)",
+                self._auto_batch[beam],
                 self.device,
+                beam,
                 f"{free / 2**30:.1f} GiB" if free is not None else "unknown",
             )
-        return self._auto_batch
+        return self._auto_batch[beam]
 
     def transcribe(
         self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None = None
     ) -> Transcript:
         try:
             return self._transcribe(audio, options, progress)
+        except ValueError as exc:  # e.g. prompt + --max-new-tokens past Whisper's 448 tokens
+            raise TranscriberError(f"cannot decode with these options: {exc}") from None
         except RuntimeError as exc:
             # CTranslate2 loads cuBLAS lazily: a missing CUDA library shows up here, at the
             # first GEMM, not when the model loads. No file can succeed: stop the run.
@@ -133,7 +137,7 @@ class WhisperEngine:
             regions = None
             if options.vad:  # speech found on every core (faster-whisper's VAD uses one)
                 regions = vad.speech_regions(audio, self.cpu_threads)
-                if not regions:  # nothing to decode (the pipeline would refuse)
+                if not regions:  # nothing to decode
                     return self._empty(duration, options)
                 speech, clips = vad.speech_only(audio, regions)
             else:  # fixed 30 s windows

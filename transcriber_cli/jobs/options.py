@@ -11,13 +11,18 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import UsageError
 from transcriber_cli.options import ComputeType, SpeakerOptions, WhisperOptions
 
 DEFAULT_DIARIZATION_MODEL = Settings.model_fields["diarization_model"].default
+# Options added after 0.0.x, left out of a dump at these values: a job document then stays
+# readable by workers of the previous version (their options forbid unknown fields and a
+# batch size of 0) during a rolling `fleet update`; they use their own default instead.
+NEWER_DEFAULTS: dict[str, Any] = {"batch_size": 0, "max_new_tokens": None,
+                                  "suppress_tokens": [-1]}  # fmt: skip
 
 
 class JobOptions(WhisperOptions, SpeakerOptions):
@@ -27,6 +32,15 @@ class JobOptions(WhisperOptions, SpeakerOptions):
     compute_type: ComputeType = "auto"
     diarize: bool | None = None  # None: when a pipeline is available where the job runs
     diarization_model: str = Field(DEFAULT_DIARIZATION_MODEL, min_length=1, max_length=500)
+
+    @model_serializer(mode="wrap")
+    def _readable_by_older_workers(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        for name, default in NEWER_DEFAULTS.items():
+            value = data.get(name, default)
+            if (list(value) if isinstance(value, tuple) else value) == default:
+                data.pop(name, None)
+        return data
 
     @classmethod
     def build(cls, settings: Settings, **speakers: Any) -> JobOptions:

@@ -105,9 +105,13 @@ class LocalRunner:
     def _loaded(self) -> LoadedModels:
         self._start_loading()
         assert self._loading is not None
+        loaded = self._loading.result()
         # A diarizer that --diarize requires but cannot load is a setup error for the whole
-        # run (exit 3), not a failure of one file.
-        return self._loading.result()
+        # run (exit 3), not a failure of one file: said before any transcription where the
+        # two take turns (a CPU), else as soon as the load ends (it raises from the flow).
+        if loaded.engine.device != "cuda" or loaded.pending.done():
+            loaded.pending.result()
+        return loaded
 
     def run(
         self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()

@@ -115,15 +115,32 @@ def transcribe_audio(
     beside = None
     if overlap and state.turns is None and models.may_diarize:
         beside = _Speakers(models, audio, speakers, progress)
-    try:
+    try:  # a failure or Ctrl-C anywhere until diarization is joined stops its thread too
         started = time.perf_counter()
         _transcribe_windows(audio, engine, options, state, progress, window_seconds,
                             on_checkpoint)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
-    except BaseException:
+        if state.turns is None and (beside is not None or models.may_diarize):
+            started = time.perf_counter()
+            if beside is not None:
+                turns = beside.result()
+                if progress and turns is not None:  # done, also when it ended unseen
+                    progress("diarize", duration, duration)
+                timings["diarize"] = round(beside.seconds, 3)
+                timings["diarize_wait"] = round(time.perf_counter() - started, 3)
+            else:
+                diarizer = models.diarizer
+                turns = diarizer(audio, speakers=speakers, progress=stage("diarize")) if (
+                    diarizer is not None
+                ) else None  # fmt: skip
+                timings["diarize"] = round(time.perf_counter() - started, 3)
+            if turns is not None:
+                state.turns = turns
+                if on_checkpoint:
+                    on_checkpoint(state, 0.0)
+    finally:
         if beside is not None:
             beside.abandon()
-        raise
     transcript = Transcript(
         language=state.language,
         language_probability=state.language_probability,
@@ -138,24 +155,6 @@ def transcribe_audio(
         "compute_type": engine.compute_type,
         "batch_size": engine.batch_size(options),
     }
-    if state.turns is None and (beside is not None or models.may_diarize):
-        started = time.perf_counter()
-        if beside is not None:
-            turns = beside.result()
-            if progress and turns is not None:  # done, also when it ended unseen
-                progress("diarize", duration, duration)
-            timings["diarize"] = round(beside.seconds, 3)
-            timings["diarize_wait"] = round(time.perf_counter() - started, 3)
-        else:
-            diarizer = models.diarizer
-            turns = diarizer(audio, speakers=speakers, progress=stage("diarize")) if (
-                diarizer is not None
-            ) else None  # fmt: skip
-            timings["diarize"] = round(time.perf_counter() - started, 3)
-        if turns is not None:
-            state.turns = turns
-            if on_checkpoint:
-                on_checkpoint(state, 0.0)
     diarizer = models.diarizer
     if diarizer is not None and state.turns is not None:
         started = time.perf_counter()
@@ -192,7 +191,10 @@ def _transcribe_windows(
             if progress:
                 progress("transcribe", min(start + done, duration), duration)
 
-        result = engine.transcribe(part, window_options(options, state), window_progress)
+        sequential = engine.batch_size(options) == 1
+        result = engine.transcribe(
+            part, window_options(options, state, sequential=sequential), window_progress
+        )
         after = state.segments[-1].end if state.segments else 0.0  # the seam
         for segment in result.segments:
             moved = shift(segment, start, after)

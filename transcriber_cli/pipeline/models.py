@@ -70,7 +70,7 @@ class LoadedModels:
     @property
     def may_diarize(self) -> bool:
         """False once it is known that no diarizer will run (without waiting for a load)."""
-        if not self.pending.done():
+        if not self.pending.done() or self.pending.cancelled():
             return True
         return self.pending.exception() is not None or self.diarizer is not None
 
@@ -106,13 +106,13 @@ class ModelCache:
                 s.offline,
                 s.hf_token.get_secret_value() if s.hf_token else None,
             )
-            failed = self._diarizer is not None and self._diarizer.done() and (
-                self._diarizer.exception() is not None
+            last = self._diarizer
+            failed = last is not None and last.done() and (
+                last.cancelled() or last.exception() is not None
             )  # fmt: skip
-            if self._diarizer_key != dkey or failed or self._diarizer is None:
-                if self._diarizer is not None:
-                    self._diarizer.cancel()
-                self._diarizer = None  # free the old pipeline before loading the next
+            if self._diarizer_key != dkey or failed or last is None:
+                # Not cancelled: another job may still wait on it. Dropped here, the old
+                # pipeline is freed once no job holds it.
                 self._diarizer = self._loader.submit(load_diarizer, s, device=device)
                 self._diarizer_key = dkey
             pending = self._diarizer
@@ -123,7 +123,7 @@ class ModelCache:
                 self._engine = WhisperEngine.from_settings(s)
                 self._engine_key = key
             engine = self._engine
-            assert engine is not None
+            assert engine is not None and pending is not None
         if wait:
             pending.result()  # raises what the load raised
         return LoadedModels(engine, pending=pending)

@@ -112,13 +112,18 @@ def shift(segment: Segment, offset: float, after: float) -> Segment | None:
     )
 
 
-def window_options(options: WhisperOptions, state: WindowCheckpoint) -> WhisperOptions:
+def window_options(
+    options: WhisperOptions, state: WindowCheckpoint, *, sequential: bool | None = None
+) -> WhisperOptions:
     """Later windows keep the first window's language and, when decoding sequentially,
     take the text before the cut as context (the batched pipeline decodes every 30 s chunk
-    on its own, so there is no context to carry)."""
+    on its own, so there is no context to carry). ``sequential``: whether the batch size that
+    runs is 1 (an auto batch size can be)."""
     update: dict[str, object] = {}
     if options.language is None and state.language:
         update["language"] = state.language
-    if state.segments and options.batch_size == 1:
+    if sequential is None:
+        sequential = options.batch_size == 1
+    if state.segments and sequential:
         update["initial_prompt"] = state.prompt(options.initial_prompt)
     return options.model_copy(update=update) if update else options
