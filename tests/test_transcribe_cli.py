@@ -81,8 +81,10 @@ def test_json_line_contract(transcribed: dict) -> None:
         "diarization",
         "error",
         "reason",
+        "runtime",
     }
     assert line["schema"] == "transcriber.result/1"
+    assert set(line["runtime"]) == {"device", "compute_type", "batch_size", "stages"}
     assert line["status"] == "done" and line["error"] is None and line["language"] == "en"
     assert sorted(Path(p).suffix for p in line["outputs"]) == sorted("." + f for f in FORMATS)
 
@@ -280,7 +282,7 @@ def test_usage_errors_exit_2(tmp_path: Path, make_media) -> None:
     good = make_media("named3.wav", "-vn", "-t", "3")
     proc = run_cli(str(good), "-f", "docx")
     assert proc.returncode == 2 and "unknown format docx" in proc.stderr
-    proc = run_cli(str(good), "--batch-size", "0")
+    proc = run_cli(str(good), "--batch-size", "-1")  # 0 is auto
     assert proc.returncode == 2 and "batch_size" in proc.stderr
     proc = run_cli(str(good), "--device", "tpu")
     assert proc.returncode == 2
@@ -325,8 +327,8 @@ def test_missing_cuda_library_stops_the_run_with_one_line(tiny_model: str) -> No
             raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
 
     engine.batched = NoCublas()  # the library's own failure, as CTranslate2 raises it
-    with pytest.raises(ModelUnavailable, match="transcriber doctor"):
-        engine.transcribe(np.zeros(16000, dtype=np.float32), WhisperOptions())
+    with pytest.raises(ModelUnavailable, match="transcriber doctor"):  # no VAD: it decodes
+        engine.transcribe(np.zeros(16000, dtype=np.float32), WhisperOptions(vad=False))
 
 
 def test_offline_flag_refuses_a_download(tmp_path: Path, make_media, monkeypatch) -> None:
