@@ -16,12 +16,23 @@ from transcriber_cli.errors import ExitCode, TranscriberError
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+# Their DEBUG lines dump whole requests and replies: session tokens, decrypted SSM values.
+WIRE_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "httpx", "httpcore")
+
+
 def setup_logging(verbose: bool, quiet: bool = False) -> None:
+    from transcriber_cli.redaction import RedactingFilter
+
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())  # secrets never reach a line, -v included
     if not verbose:  # third-party chatter (faster_whisper, botocore, pyannote) stays quiet
         for name in ("faster_whisper", "botocore", "urllib3", "pyannote", "lightning"):
             logging.getLogger(name).setLevel(logging.ERROR)
+    else:
+        for name in WIRE_LOGGERS:
+            logging.getLogger(name).setLevel(logging.INFO)
 
 
 def error_line(message: str) -> None:

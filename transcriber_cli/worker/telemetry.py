@@ -29,47 +29,13 @@ from typing import Any, Generic, TypeVar
 
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import error_code, is_transient
+from transcriber_cli.redaction import redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 NAMESPACE = "Transcriber"
 ROOT_LOGGER = "transcriber_cli"
-
-# --- redaction -----------------------------------------------------------------------------------
-_SECRETS = [
-    # Credentials in a MongoDB URL, up to its last "@" (a password may hold "@" or "/";
-    # a user alone may be an X.509 subject: hide it too).
-    (re.compile(r"(mongodb(?:\+srv)?://)\S*@", re.I), r"\1***@"),
-    # user:password@ in any other URL.
-    (re.compile(r"\b([a-z][a-z0-9+.-]*://)[^\s/:@]+:\S*?@", re.I), r"\1***@"),
-    (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), "hf_***"),
-    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "AKIA***"),
-    # name=value / "name": "value" for anything called a secret, password or token.
-    (
-        re.compile(
-            r"""(?i)\b(\w*(?:secret\w*|password|passwd|token))(["']?\s*[:=]\s*["']?)[^\s"',;&]+"""
-        ),
-        r"\1\2***",
-    ),
-    # A bare 40-character AWS secret access key: base64 with both letter cases, which a
-    # lowercase hex digest (git, sha1) never has.
-    (
-        re.compile(
-            r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+=]{0,39}[A-Z])(?=[A-Za-z0-9/+=]{0,39}[a-z])"
-            r"[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
-        ),
-        "***",
-    ),
-]
-
-
-def redact(text: str) -> str:
-    """``text`` with MongoDB URL credentials, HF tokens and AWS keys replaced by ``***``."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
-
 
 # --- JSON lines ----------------------------------------------------------------------------------
 # What a log call may add with ``extra={...}``; any other record attribute stays out, so a
