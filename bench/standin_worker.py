@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,6 +48,9 @@ class StandinEngine:
         self.seconds = seconds
         self.calls: list[float] = []  # seconds each transcribe() took, sleep included
 
+    def batch_size(self, options: Any) -> int:
+        return options.batch_size or 8
+
     def transcribe(
         self, audio: Any, options: Any, progress: Callable[[float, float], None] | None = None
     ) -> Transcript:
@@ -71,12 +75,10 @@ class StandinModels:
     def __init__(self, engine: StandinEngine) -> None:
         self.engine = engine
 
-    def get(self, settings: Any) -> LoadedModels:
-        return LoadedModels(
-            engine=cast(Any, self.engine),
-            diarizer=None,
-            diarization_note={"status": "skipped", "reason": "bench stand-in"},
-        )
+    def get(self, settings: Any, *, wait: bool = True) -> LoadedModels:
+        no_diarizer: Future = Future()
+        no_diarizer.set_result((None, {"status": "skipped", "reason": "bench stand-in"}))
+        return LoadedModels(cast(Any, self.engine), no_diarizer)
 
 
 def profile_threads(path: Path) -> Callable[[], None]:

@@ -45,18 +45,8 @@ class LoadedModels:
     """The Whisper engine, and the diarizer once its load ends: ``diarizer`` and
     ``diarization_note`` wait for it, and raise what loading raised."""
 
-    def __init__(
-        self,
-        engine: WhisperEngine,
-        diarizer: Diarizer | None = None,
-        diarization_note: dict | None = None,
-        *,
-        pending: Future[DiarizerLoad] | None = None,
-    ) -> None:
+    def __init__(self, engine: WhisperEngine, pending: Future[DiarizerLoad]) -> None:
         self.engine = engine
-        if pending is None:
-            pending = Future()
-            pending.set_result((diarizer, diarization_note))
         self.pending = pending
 
     @property
@@ -70,7 +60,7 @@ class LoadedModels:
     @property
     def may_diarize(self) -> bool:
         """False once it is known that no diarizer will run (without waiting for a load)."""
-        if not self.pending.done() or self.pending.cancelled():
+        if not self.pending.done():
             return True
         return self.pending.exception() is not None or self.diarizer is not None
 
@@ -107,12 +97,10 @@ class ModelCache:
                 s.hf_token.get_secret_value() if s.hf_token else None,
             )
             last = self._diarizer
-            failed = last is not None and last.done() and (
-                last.cancelled() or last.exception() is not None
-            )  # fmt: skip
+            failed = last is not None and last.done() and last.exception() is not None
             if self._diarizer_key != dkey or failed or last is None:
-                # Not cancelled: another job may still wait on it. Dropped here, the old
-                # pipeline is freed once no job holds it.
+                # The last load is not cancelled (another job may wait on it): dropped here,
+                # its pipeline is freed once no job holds it.
                 self._diarizer = self._loader.submit(load_diarizer, s, device=device)
                 self._diarizer_key = dkey
             pending = self._diarizer
@@ -126,4 +114,4 @@ class ModelCache:
             assert engine is not None and pending is not None
         if wait:
             pending.result()  # raises what the load raised
-        return LoadedModels(engine, pending=pending)
+        return LoadedModels(engine, pending)
