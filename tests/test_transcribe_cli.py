@@ -337,3 +337,32 @@ def test_offline_flag_refuses_a_download(tmp_path: Path, make_media, monkeypatch
     proc = run_cli(str(good), "-m", "small", "--offline", "-o", str(tmp_path))
     assert proc.returncode == 3
     assert "model 'small' is not in the cache and offline mode is on" in proc.stderr
+
+
+def test_special_files_and_links_fail_at_once(tmp_path: Path, make_media) -> None:
+    """A named pipe would block the run waiting for a writer; a link loop is not "missing"."""
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = folder / "good.wav"
+    good.write_bytes(make_media("special.wav", "-vn", "-t", "5").read_bytes())
+    os.mkfifo(folder / "stream.mp3")  # named like a recording: a failure, not ignored
+    os.mkfifo(folder / "pipe")  # not named like one: ignored in a folder
+    (tmp_path / "loop-a.mp3").symlink_to(tmp_path / "loop-b.mp3")
+    (tmp_path / "loop-b.mp3").symlink_to(tmp_path / "loop-a.mp3")
+    (tmp_path / "gone.mp3").symlink_to(tmp_path / "nowhere.mp3")
+    out = tmp_path / "o"
+    proc = run_cli(str(folder), str(tmp_path / "loop-a.mp3"), str(tmp_path / "gone.mp3"),
+                   "-o", str(out), "--no-diarize", "-f", "txt", "--json", timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    lines = {Path(r["path"]).name: r for r in json_lines(proc.stdout)}
+    assert lines["good.wav"]["status"] == "done" and (out / "good.txt").exists()
+    assert "not a regular file (a named pipe)" in lines["stream.mp3"]["error"]
+    assert lines["pipe"]["status"] == "ignored"
+    assert "symbolic link loop" in lines["loop-a.mp3"]["error"]
+    assert "broken symbolic link" in lines["gone.mp3"]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["good.txt"]
+    assert "Traceback" not in proc.stderr
+    alone = run_cli(str(folder / "stream.mp3"), "--no-diarize", timeout=60)  # no hang
+    assert alone.returncode == 1 and "named pipe" in alone.stderr

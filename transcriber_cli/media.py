@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import mimetypes
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,18 +113,38 @@ def _last_line(stderr: bytes | None) -> str:
     return last
 
 
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
 def check_readable(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(f"{path}: no such file")
-    if path.is_dir():
-        raise MediaError(f"{path}: is a directory")
     try:
-        size = path.stat().st_size
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise MediaError(f"{path}: broken symbolic link") from None
+        raise MediaError(f"{path}: no such file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MediaError(f"{path}: symbolic link loop") from None
+        raise MediaError(f"{path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise MediaError(f"{path}: is a directory")
+    for test, kind in _SPECIAL_FILES:
+        if test(info.st_mode):
+            # Opening a named pipe waits for a writer, a device can stream forever: neither
+            # is a recording, and reading one would hang the run.
+            raise NotMediaError(f"{path}: not a regular file ({kind})")
+    try:
         with path.open("rb"):
             pass
     except PermissionError:
         raise MediaError(f"{path}: permission denied") from None
-    if size == 0:
+    if info.st_size == 0:
         raise NotMediaError(f"{path}: empty file")
 
 
