@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,12 @@ def test_template_parses_and_lists_every_setting() -> None:
     assert tomllib.loads(text) == {}  # everything commented out: defaults stay defaults
     for name in ("model", "batch_size", "hf_token", "mongodb_url", "queue_url"):
         assert f"# {name} = " in text
+    # Each default, uncommented, reads back as that default (lists as TOML arrays).
+    lines = [line[2:].split("    (env")[0] for line in text.splitlines()
+             if re.match(r"# [a-z_]+ = (?!\.\.\.)", line)]  # fmt: skip
+    defaults = load_settings().model_dump()
+    write_config("\n".join(lines) + "\n")
+    assert load_settings().model_dump() == defaults
 
 
 def test_config_cli(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,3 +86,37 @@ def test_config_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data["settings"]["mongodb_url"] == "********"
     assert data["settings"]["hf_token"] == "********"
     assert "pw@" not in proc.stdout + proc.stderr and "hf_topsecret" not in proc.stdout
+
+
+def test_worker_allowlists_from_env_file_and_their_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator narrows or widens what jobs may load; the worker's own models always run."""
+    from faster_whisper import available_models
+
+    from transcriber_cli.errors import InputError
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.worker.policy import check_allowed
+
+    defaults = load_settings()
+    assert list(defaults.worker_models) == available_models()  # the standard names, no more
+    check_allowed(JobOptions(model="large-v3", diarize=True), defaults)
+    with pytest.raises(InputError, match="'org/repo' is not allowed"):
+        check_allowed(JobOptions(model="org/repo"), defaults)
+    with pytest.raises(InputError, match="diarization pipeline '/tmp/pipe' is not allowed"):
+        check_allowed(JobOptions(diarization_model="/tmp/pipe"), defaults)
+    check_allowed(JobOptions(diarization_model="/tmp/pipe", diarize=False), defaults)  # unused
+
+    monkeypatch.setenv("TRANSCRIBER_WORKER_MODELS", "large-v3-turbo, myorg/* ")
+    monkeypatch.setenv("TRANSCRIBER_MODEL", "/models/own")
+    monkeypatch.setenv("TRANSCRIBER_DIARIZATION_MODEL", "/pipelines/own")
+    write_config('worker_diarization_models = ["myorg/diarization-*"]\n')
+    s = load_settings()
+    assert s.worker_models == ("large-v3-turbo", "myorg/*")
+    for allowed in ("large-v3-turbo", "myorg/whisper-de", "/models/own", "auto"):
+        check_allowed(JobOptions(model=allowed, diarize=False), s)
+    for allowed in ("myorg/diarization-2", "/pipelines/own"):
+        check_allowed(JobOptions(diarization_model=allowed), s)
+    for refused in ("large-v3", "other/myorg/x", "/models/own/.."):
+        with pytest.raises(InputError, match="is not allowed"):
+            check_allowed(JobOptions(model=refused, diarize=False), s)
+    with pytest.raises(InputError, match="is not allowed"):
+        check_allowed(JobOptions(), s)  # the default pipeline is no longer listed

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -26,6 +27,15 @@ APP_NAME = "transcriber"
 CONFIG_ENV = "TRANSCRIBER_CONFIG"
 
 FORMAT_NAMES_DEFAULT = "all"
+DEFAULT_DIARIZATION_MODEL = "pyannote/speaker-diarization-community-1"
+# The names faster-whisper resolves to Systran's CTranslate2 conversions (``available_models()``;
+# a test keeps the two lists equal). They hold weights only, no code, so a worker runs any
+# of them unless its operator narrows the list.
+STANDARD_MODELS = (
+    "tiny.en", "tiny", "base.en", "base", "small.en", "small", "medium.en", "medium",
+    "large-v1", "large-v2", "large-v3", "large", "distil-large-v2", "distil-medium.en",
+    "distil-small.en", "distil-large-v3", "distil-large-v3.5", "large-v3-turbo", "turbo",
+)  # fmt: skip
 
 
 def config_path() -> Path:
@@ -67,7 +77,7 @@ class Settings(BaseSettings, WhisperOptions):
 
     # --- diarization ---------------------------------------------------------------------
     diarize: bool | None = Field(None, description="None = on when a pipeline is available")
-    diarization_model: str = "pyannote/speaker-diarization-community-1"
+    diarization_model: str = DEFAULT_DIARIZATION_MODEL
     hf_token: SecretStr | None = Field(
         None, validation_alias=AliasChoices("hf_token", "TRANSCRIBER_HF_TOKEN", "HF_TOKEN")
     )
@@ -137,6 +147,26 @@ class Settings(BaseSettings, WhisperOptions):
         True,
         description="Ship worker logs and job metrics to CloudWatch (the stack's log group)",
     )
+    # A job names its models, and a job document is untrusted input: a diarization pipeline's
+    # config.yaml can name any Python callable, so a worker loads only what these allow.
+    worker_models: Annotated[tuple[str, ...], NoDecode] = Field(
+        STANDARD_MODELS,
+        description="Whisper models a job may ask a worker for, besides the worker's own "
+        "`model` (names, hub ids, directories or glob patterns; comma-separated in env)",
+    )
+    worker_diarization_models: Annotated[tuple[str, ...], NoDecode] = Field(
+        (DEFAULT_DIARIZATION_MODEL,),
+        description="Diarization pipelines a job may ask a worker for, besides the "
+        "worker's own `diarization_model` (comma-separated in env)",
+    )
+
+    @field_validator("worker_models", "worker_diarization_models", mode="before")
+    @classmethod
+    def _name_list(cls, value: Any) -> Any:
+        """An env var gives "a,b"; a config file a list."""
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -203,6 +233,8 @@ def config_template() -> str:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

@@ -119,6 +119,13 @@ class Storage:
             raise self._error("download", key, exc) from None
         return dest
 
+    def size(self, key: str) -> int:
+        """The object's size in bytes (a HEAD: nothing is downloaded)."""
+        try:
+            return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except Exception as exc:
+            raise self._error("read", key, exc) from None
+
     def get_text(self, key: str) -> str:
         try:
             return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode("utf-8")

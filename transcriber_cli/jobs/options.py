@@ -13,11 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
-from transcriber_cli.config import Settings
+from transcriber_cli.config import DEFAULT_DIARIZATION_MODEL, Settings
 from transcriber_cli.errors import UsageError
 from transcriber_cli.options import ComputeType, SpeakerOptions, WhisperOptions
 
-DEFAULT_DIARIZATION_MODEL = Settings.model_fields["diarization_model"].default
 # Options added after 0.0.x, left out of a dump at these values: a job document then stays
 # readable by workers of the previous version (their options forbid unknown fields and a
 # batch size of 0) during a rolling `fleet update`; they use their own default instead.

@@ -52,7 +52,7 @@ from transcriber_cli.pipeline.windows import WindowCheckpoint
 from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import Checkpoint, JobDocument, JobStatus
 from transcriber_cli.store.mongo import BadJobDocument, JobNotFound, JobStore, now
-from transcriber_cli.worker import recovery
+from transcriber_cli.worker import policy, recovery
 from transcriber_cli.worker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -462,15 +462,19 @@ class Attempt:
         from transcriber_cli.pipeline.flow import transcribe_audio
 
         runner, job, progress = self.runner, self.job, self.progress
+        policy.check_allowed(job.options, runner.settings)
         progress.write("downloading", self.percent(), "downloading audio", force=True)
+        # The key comes from the job id, never from the document.
+        key = audio_key(job.id)
+        policy.check_upload_size(runner._wait(lambda: runner.storage.size(key), "S3"),
+                                 runner.settings)  # fmt: skip
         with tempfile.TemporaryDirectory(prefix="transcriber-worker-") as tmp:
-            # The key comes from the job id, never from the document.
             mp3 = runner._wait(
-                lambda: runner.storage.download_file(audio_key(job.id), Path(tmp) / "audio.mp3"),
-                "S3",
+                lambda: runner.storage.download_file(key, Path(tmp) / "audio.mp3"), "S3"
             )
             audio = media.decode_audio(mp3)
         self.audio_seconds = len(audio) / media.SAMPLE_RATE
+        policy.check_duration(self.audio_seconds, runner.settings)
         progress.check()
         resume = self._resume()
         loaded = runner.models.get(job.options.apply(runner.settings))
