@@ -193,6 +193,22 @@ class Settings(BaseSettings, WhisperOptions):
         return data
 
 
+def read_secret_file(path: str, what: str) -> str:
+    """A secret from a file, or from stdin for "-": never from a process argument, which
+    every user of the machine sees in `ps`."""
+    import sys
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not text"
+        raise ConfigError(f"cannot read the {what} from {path}: {reason}") from None
+    secret = text.strip()
+    if not secret or "\n" in secret:
+        raise ConfigError(f"{path} must hold the {what} on one line")
+    return secret
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build settings; ``None`` overrides mean "flag not given" and are dropped."""
     given = {k: v for k, v in overrides.items() if v is not None}

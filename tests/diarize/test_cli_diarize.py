@@ -229,16 +229,38 @@ def test_diarize_without_token_is_a_setup_error(tmp_path: Path):
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def token_file(folder: Path) -> Path:
+    path = folder / "hf-token"
+    path.write_text(SECRET + "\n")
+    return path
+
+
+def test_a_token_is_never_a_process_argument(tmp_path: Path):
+    """`--hf-token VALUE` would show in every user's `ps`: refused, with the ways that work."""
+    proc = run(str(CONVERSATION), "--hf-token", SECRET, "-o", str(tmp_path))
+    assert proc.returncode == 2
+    line = _one_error_line(proc)
+    assert "process list" in line and "HF_TOKEN" in line and "--hf-token-file" in line
+    assert SECRET not in proc.stderr + proc.stdout
+    assert not list(tmp_path.iterdir())
+    for content in ("", "two\nlines\n"):
+        (tmp_path / "bad").write_text(content)
+        bad = run(str(CONVERSATION), "--hf-token-file", str(tmp_path / "bad"), "-o", str(tmp_path))
+        assert bad.returncode == 2 and "must hold the Hugging Face token on one line" in bad.stderr
+    missing = run(str(CONVERSATION), "--hf-token-file", str(tmp_path / "nope"), "-o", str(tmp_path))
+    assert missing.returncode == 2 and "No such file or directory" in missing.stderr
+
+
 def test_diarize_offline_says_how_to_pull(tmp_path: Path):
     proc = run(
         str(CONVERSATION),
         "-m",
         "tiny.en",
         "--diarize",
-        "--hf-token",
-        SECRET,
+        "--hf-token-file",
+        str(token_file(tmp_path)),
         "-o",
-        str(tmp_path),
+        str(tmp_path / "out"),
         env={"HF_HUB_OFFLINE": "1"},
     )
     assert proc.returncode == 3
@@ -289,11 +311,12 @@ def test_refused_token(tmp_path: Path, fake_hub):
         "-m",
         "tiny.en",
         "--diarize",
-        "--hf-token",
-        SECRET,
+        "--hf-token-file",
+        "-",
         "-o",
         str(tmp_path),
         env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url},
+        input=SECRET + "\n",
     )
     assert proc.returncode == 3
     line = _one_error_line(proc)

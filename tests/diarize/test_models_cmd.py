@@ -15,8 +15,8 @@ HUB_ID = "pyannote/speaker-diarization-community-1"
 SECRET = "hf_NotARealTokenButSecret123"
 
 
-def models(*args: str, env: dict | None = None):
-    return run("models", *args, program="transcriber", env=env)
+def models(*args: str, env: dict | None = None, input: str | None = None):
+    return run("models", *args, program="transcriber", env=env, input=input)
 
 
 def test_list_shows_the_bundled_tiny_model():
@@ -61,10 +61,11 @@ def test_pulled_pipeline_is_used_by_default_with_no_token_and_no_network(
     proc = models(
         "pull",
         HUB_ID,
-        "--hf-token",
-        SECRET,
+        "--hf-token-file",
+        "-",
         "--json",
         env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url},
+        input=SECRET,
     )
     assert proc.returncode == 0, proc.stderr
     assert SECRET not in proc.stdout + proc.stderr

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from transcriber_cli.cli.errors import handle_errors, stderr
+from transcriber_cli.cli.secret_options import token_from
 from transcriber_cli.cli.stack_options import Json, Profile, Region, StackName, Verbose, on_stack
 
 app = typer.Typer(
@@ -49,9 +50,10 @@ def pull_command(
         None, "--diarization-model", help="Pipeline for --bundle: hub id or local directory."
     ),
     kind: str = typer.Option("auto", "--kind", help="auto, whisper or diarization."),
-    hf_token: str | None = typer.Option(
-        None, "--hf-token", help="Hugging Face token (prefer the HF_TOKEN env var)."
+    hf_token_file: str | None = typer.Option(
+        None, "--hf-token-file", help="Read the Hugging Face token from FILE ('-': stdin)."
     ),
+    hf_token: str | None = typer.Option(None, "--hf-token", hidden=True),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle directory."),
     json_output: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -61,7 +63,8 @@ def pull_command(
         from transcriber_cli.errors import UsageError
         from transcriber_cli.modelstore import pull, write_bundle
 
-        settings = load_settings(hf_token=hf_token)
+        token = token_from(hf_token, hf_token_file)
+        settings = load_settings(hf_token=token)
         if bundle is not None:
             if name:
                 raise UsageError("give either NAME or --bundle DIR (with -m / --diarization-model)")
@@ -70,7 +73,7 @@ def pull_command(
                 settings,
                 whisper_model=model,
                 diarization_model=diarization_model,
-                token=hf_token,
+                token=token,
                 force=force,
             )
             if json_output:
@@ -84,7 +87,7 @@ def pull_command(
             raise UsageError("name a model to pull, or use --bundle DIR")
         if kind not in ("auto", "whisper", "diarization"):
             raise UsageError("--kind is auto, whisper or diarization")
-        entry = pull(name, settings, kind=kind, token=hf_token)
+        entry = pull(name, settings, kind=kind, token=token)
         if json_output:
             typer.echo(json.dumps({"schema": PULL_SCHEMA, "model": entry.to_json()}, indent=2))
         else:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from transcriber_cli.cli.errors import handle_errors, is_interactive, setup_logging
+from transcriber_cli.cli.secret_options import token_from
 
 
 def _names(value: str | None) -> tuple[str, ...]:
@@ -67,9 +68,10 @@ def transcribe_command(
     offline: bool = typer.Option(
         False, "--offline", help="Never contact the model hub (cached or local models only)."
     ),
-    hf_token: str | None = typer.Option(
-        None, "--hf-token", help="Hugging Face token (prefer the HF_TOKEN env var)."
+    hf_token_file: str | None = typer.Option(
+        None, "--hf-token-file", help="Read the Hugging Face token from FILE ('-': stdin)."
     ),
+    hf_token: str | None = typer.Option(None, "--hf-token", hidden=True),
     include: list[str] = typer.Option([], "--include", help="Glob of files to take in folders."),
     exclude: list[str] = typer.Option([], "--exclude", help="Glob of files to leave out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose outputs exist."),
@@ -94,6 +96,8 @@ def transcribe_command(
         from transcriber_cli.config import load_settings
         from transcriber_cli.errors import UsageError
         from transcriber_cli.formats.registry import parse_formats
+
+        token = token_from(hf_token, hf_token_file)
         from transcriber_cli.jobs.options import JobOptions
         from transcriber_cli.jobs.results import exit_code
 
@@ -114,7 +118,7 @@ def transcribe_command(
             formats=formats,
             diarize=diarize,
             diarization_model=diarization_model,
-            hf_token=hf_token,
+            hf_token=token,
             offline=offline or None,
             stack=stack,
             region=region,

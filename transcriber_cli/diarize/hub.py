@@ -96,7 +96,7 @@ def resolve_token(token: str | None) -> str | None:
 def no_token_message(repo: str) -> str:
     return (
         f"the diarization pipeline {repo} needs a Hugging Face token: accept its conditions "
-        f"at {hub_page(repo)}, then set HF_TOKEN (or --hf-token) to a read token from "
+        f"at {hub_page(repo)}, then set HF_TOKEN (or --hf-token-file) to a read token from "
         f"{TOKEN_PAGE}; or pass --diarization-model DIR with a local pipeline"
     )
 
