@@ -105,6 +105,9 @@ class Settings(BaseSettings, WhisperOptions):
     queue_url: str | None = None
     mongodb_url: SecretStr | None = None
     mongodb_database: str = "transcriber"
+    max_cost: float | None = Field(
+        None, gt=0, description="With --remote: refuse a job estimated to cost more (USD)"
+    )
     remote_poll_seconds: float = Field(
         1.0, gt=0, le=60, description="How often the client polls MongoDB for job progress"
     )

@@ -44,7 +44,9 @@ def _emit(doc: JobDocument) -> None:
 
 def _line(doc: JobDocument) -> str:
     extra = f"  {doc.error}" if doc.error and doc.status.value != "completed" else ""
-    return f"{doc.id}  {doc.status.value:<10} {doc.progress:>5.1f}%  {doc.source.name}{extra}"
+    cost = f"${doc.cost.usd:.4f}" if doc.cost.usd_per_hour else "-"
+    return (f"{doc.id}  {doc.status.value:<10} {doc.progress:>5.1f}%  {cost:>9}  "
+            f"{doc.source.name}{extra}")  # fmt: skip
 
 
 def _show(docs: Iterable[JobDocument], json_output: bool) -> None:

@@ -81,6 +81,9 @@ def transcribe_command(
     no_wait: bool = typer.Option(
         False, "--no-wait", help="With --remote: print job ids and return at once."
     ),
+    max_cost: float | None = typer.Option(
+        None, "--max-cost", help="With --remote: refuse a job estimated above USD."
+    ),
     stack: str | None = typer.Option(None, "--stack", help="With --remote: the stack name."),
     region: str | None = typer.Option(None, "--region", help="With --remote: AWS region."),
     profile: str | None = typer.Option(None, "--profile", help="With --remote: AWS profile."),
@@ -123,6 +126,7 @@ def transcribe_command(
             stack=stack,
             region=region,
             profile=profile,
+            max_cost=max_cost,
         )
         options = JobOptions.build(
             settings,

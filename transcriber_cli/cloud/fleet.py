@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from transcriber_cli import __version__
-from transcriber_cli.aws import naming
+from transcriber_cli.aws import naming, pricing
 from transcriber_cli.aws.errors import aws_errors, error_code, none_if_missing
 from transcriber_cli.aws.s3 import Storage
-from transcriber_cli.cloud import artifacts, pricing, scaling, userdata
+from transcriber_cli.cloud import artifacts, scaling, userdata
 from transcriber_cli.cloud.iam import WorkerRole
 from transcriber_cli.cloud.network import SecurityGroup, default_subnets
 from transcriber_cli.cloud.plan import Action, ActionKind, PlanResult, Resource, apply_one

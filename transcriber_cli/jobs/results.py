@@ -67,6 +67,7 @@ class FileResult:
     reused: bool = False  # remote runs: an identical finished job was reused
     resumed_from: float | None = None  # audio seconds an interrupted earlier run had done
     runtime: dict[str, Any] | None = None  # device, compute type, batch size, stage seconds
+    cost: dict[str, Any] | None = None  # remote runs: what the job cost (store.documents.Cost)
 
     @classmethod
     def done(cls, path: str, outputs: Sequence[str], summary: ResultSummary, **remote: Any):
@@ -97,6 +98,8 @@ class FileResult:
             del data["resumed_from"]
         if self.runtime is None:  # present for files transcribed by this run or its job
             del data["runtime"]
+        if self.cost is None:  # present for remote jobs that ran
+            del data["cost"]
         return data
 
 

@@ -25,12 +25,14 @@ from transcriber_cli import media
 from transcriber_cli.aws.s3 import Storage, audio_key
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
+from transcriber_cli.errors import InputError
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import sha256_file
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
 from transcriber_cli.store.mongo import JobNotFound, JobStateError, JobStore, now
+from transcriber_cli.store.stats import cost_estimate
 
 Update = Callable[[JobDocument], None]
 T = TypeVar("T")
@@ -115,6 +117,14 @@ class RemoteClient:
             found = self.jobs.find_reusable(sha256, key)
             if found is not None:
                 return Submission(found.id, path, info.duration, True, timings)
+        limit = self.settings.max_cost
+        if limit is not None:  # before any upload: a refused job costs nothing
+            estimate = cost_estimate(self.jobs, info.duration)
+            if estimate.usd > limit:
+                raise InputError(
+                    f"{path}: estimated at ${estimate.usd:.2f}, over --max-cost ${limit:g}",
+                    hint=estimate.basis,
+                )
 
         job_id = uuid.uuid4().hex
         with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:

@@ -158,7 +158,7 @@ def _submit(
 
 def _collect(batch: Batch, client: RemoteClient, p: _Pending, doc: JobDocument) -> FileResult:
     """The outputs of an ended job, written where a local run writes them."""
-    remote = {"job_id": doc.id, "reused": p.sub.reused}
+    remote = {"job_id": doc.id, "reused": p.sub.reused, "cost": doc.cost.model_dump(mode="json")}
     if doc.status is JobStatus.COMPLETED and doc.result is not None:
         try:
             texts = client.fetch_texts(doc, batch.formats)

@@ -9,6 +9,7 @@ refused, not half-used.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import PurePath
 from typing import Any
@@ -77,9 +78,38 @@ class Checkpoint(BaseModel):
 
 
 class Cost(BaseModel):
+    """What a job cost. Every attempt that ends on a worker adds its wall time (a SIGKILLed
+    one cannot, so a job interrupted that way costs more than it says)."""
+
     model_config = ConfigDict(extra="forbid")
 
     seconds: float = 0.0  # worker wall time of the attempt that completed the job
+    audio_seconds: float = Field(default=0.0, ge=0)  # the decoded audio (completed jobs)
+    gpu_seconds: float = Field(default=0.0, ge=0)  # worker wall time of every attempt
+    usd: float = Field(default=0.0, ge=0)  # estimated: each attempt's time x its machine's rate
+    instance_type: str | None = None  # of the last attempt
+    usd_per_hour: float | None = None  # its rate; None: unknown (not on EC2), usd stays 0
+    price_basis: str | None = None  # "Spot price in us-east-1a", or how it was estimated
+
+
+@dataclass(frozen=True)
+class Charge:
+    """One attempt's share of a job's cost: its wall time on a machine of known rate."""
+
+    seconds: float
+    instance_type: str | None = None
+    usd_per_hour: float | None = None
+    basis: str | None = None
+
+    def update(self) -> tuple[dict[str, Any], dict[str, float]]:
+        """The ``$set`` and ``$inc`` parts of the update that adds it to ``cost``."""
+        fields = {
+            "cost.instance_type": self.instance_type,
+            "cost.usd_per_hour": self.usd_per_hour,
+            "cost.price_basis": self.basis,
+        }
+        usd = self.seconds * self.usd_per_hour / 3600 if self.usd_per_hour else 0.0
+        return fields, {"cost.gpu_seconds": round(self.seconds, 3), "cost.usd": usd}
 
 
 class JobDocument(BaseModel):

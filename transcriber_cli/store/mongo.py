@@ -29,6 +29,7 @@ from transcriber_cli.jobs.results import ResultSummary
 from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import (
     ACTIVE,
+    Charge,
     Checkpoint,
     JobDocument,
     JobStatus,
@@ -329,10 +330,14 @@ class JobStore:
         result: ResultSummary,
         seconds: float,
         checkpoint: Checkpoint,
+        charge: Charge | None = None,
     ) -> bool:
         """processing (ours) -> completed. False: someone else owns it now; do not ack twice.
-        True also when a retry finds our own completion already there."""
+        True also when a retry finds our own completion already there. ``charge`` (this
+        attempt's cost) is added in the same update, so a completed job shows its cost."""
         stamp = now()
+        charge = charge or Charge(seconds)
+        fields, inc = charge.update()
         done = self._set_if(
             self._mine(job_id, worker),
             {
@@ -344,16 +349,25 @@ class JobStore:
                 "result": result.model_dump(mode="json"),
                 "error": None,
                 "lease_until": None,
-                "cost": {"seconds": round(seconds, 2)},
+                "cost.seconds": round(seconds, 2),
+                "cost.audio_seconds": round(result.duration or 0.0, 3),
+                **fields,
                 "checkpoint": checkpoint.model_dump(),
                 "updated": stamp,
                 "finished": stamp,
             },
+            inc,
         )
         if done:
             return True
         current = self.get(job_id)
         return current.status is JobStatus.COMPLETED and current.worker == worker
+
+    def charge(self, job_id: str, charge: Charge) -> None:
+        """Add an attempt that did not complete the job to its cost (failed, released, lost
+        or cancelled: the machine's time was spent all the same)."""
+        fields, inc = charge.update()
+        self._set_if({"_id": job_id}, fields, inc, patience=0)
 
     def fail(self, job_id: str, worker: str, error: str, *, final: bool) -> bool:
         """Record a failed attempt: ``final`` -> failed, else back to queued for SQS to retry

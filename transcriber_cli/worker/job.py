@@ -29,6 +29,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from transcriber_cli import media
+from transcriber_cli.aws.pricing import Rate
 from transcriber_cli.aws.s3 import (
     Storage,
     StorageNotFound,
@@ -50,7 +51,7 @@ from transcriber_cli.jobs.results import ResultSummary
 from transcriber_cli.pipeline.models import ModelCache
 from transcriber_cli.pipeline.windows import WindowCheckpoint
 from transcriber_cli.retry import patiently
-from transcriber_cli.store.documents import Checkpoint, JobDocument, JobStatus
+from transcriber_cli.store.documents import Charge, Checkpoint, JobDocument, JobStatus
 from transcriber_cli.store.mongo import BadJobDocument, JobNotFound, JobStore, now
 from transcriber_cli.worker import policy, recovery
 from transcriber_cli.worker.telemetry import Telemetry
@@ -157,7 +158,9 @@ class JobRunner:
         jobs: JobStore,
         models: ModelCache,
         telemetry: Telemetry | None = None,
+        rate: Rate | None = None,
     ) -> None:
+        self.rate = rate  # what an hour of this machine costs (None off EC2)
         self.state = state
         self.settings = settings
         self.queue = queue
@@ -235,9 +238,20 @@ class JobRunner:
         return "failed"
 
     # --- the job ----------------------------------------------------------------------------------
+    def charge(self, seconds: float) -> Charge:
+        rate = self.rate
+        if rate is None:
+            return Charge(seconds)
+        return Charge(seconds, rate.instance_type, rate.usd_per_hour, rate.basis)
+
     def _process(self, message: Message, job: JobDocument) -> str:
         started = time.monotonic()
         outcome = self._attempt(message, job)
+        if outcome != "completed":  # a completion adds its own cost in the same update
+            spent = self.charge(time.monotonic() - started)
+            self._quietly(
+                lambda: self.jobs.charge(job.id, spent), f"recording the cost of {job.id}"
+            )
         self.telemetry.job_finished(
             job_id=job.id,
             outcome=outcome,
@@ -267,7 +281,7 @@ class JobRunner:
             seconds = time.monotonic() - started
             done = self.jobs.complete(
                 job_id, worker, outputs=outputs, result=result, seconds=seconds,
-                checkpoint=attempt.saved,
+                checkpoint=attempt.saved, charge=self.charge(seconds),
             )  # fmt: skip
             if done:
                 self.state.problem = None

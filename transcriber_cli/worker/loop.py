@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from transcriber_cli import __version__
+from transcriber_cli.aws.pricing import Rate, hourly_rate
 from transcriber_cli.aws.s3 import BOOT_PREFIX, Storage, StorageNotFound
 from transcriber_cli.aws.secrets import with_secrets
 from transcriber_cli.aws.sqs import JobQueue
@@ -43,6 +44,7 @@ from transcriber_cli.worker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 DLQ_SWEEP_SECONDS = 60
+RATE_REFRESH_SECONDS = 3600
 
 
 @dataclass
@@ -63,6 +65,7 @@ class Worker:
         self.imds = Imds(self.settings.imds_url)
         self.instance_id = self.imds.get("instance-id")
         self.instance_type = self.imds.get("instance-type")
+        self.zone = self.imds.get("placement/availability-zone")
         host = self.instance_id or socket.gethostname()
         self.state = WorkerState(
             worker_id=f"{host}-{os.getpid()}-{uuid.uuid4().hex[:4]}",
@@ -125,7 +128,9 @@ class Worker:
             jobs=self.jobs,
             models=self.models,
             telemetry=telemetry,
+            rate=self._rate(),
         )
+        self.runner = runner
         background = [
             threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
             threading.Thread(target=self._sweep_loop, name="dlq-sweep", daemon=True),
@@ -266,8 +271,25 @@ class Worker:
             log.warning("heartbeat failed: %s", exc)
 
     def _heartbeat_loop(self) -> None:
+        priced = time.monotonic()
         while not self._quit.wait(self.settings.worker_heartbeat_seconds):
             self._beat()
+            if time.monotonic() - priced > RATE_REFRESH_SECONDS:  # Spot prices move slowly
+                priced = time.monotonic()
+                self.runner.rate = self._rate()
+
+    def _rate(self) -> Rate | None:
+        """What an hour of this machine costs, for each job's cost (None off EC2)."""
+        if not self.instance_type:
+            return None
+        from transcriber_cli.aws.session import client
+
+        ec2 = client("ec2", self.settings.region, self.settings.profile)
+        rate = hourly_rate(ec2, self.instance_type, self.zone)
+        if rate is not None:
+            log.info("an hour of %s costs $%.4f (%s)", rate.instance_type, rate.usd_per_hour,
+                     rate.basis)  # fmt: skip
+        return rate
 
     def _sweep_loop(self) -> None:
         """Its own thread: a sweep waiting out an outage must not hold up the heartbeat."""

@@ -1,0 +1,79 @@
+"""What a job cost: a real worker on a (fake) g5.xlarge prices its time with EC2's Spot price
+history (moto), every attempt counts, and `--max-cost` refuses a job before its upload."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import json_lines
+from tests.conftest import run_cli as run
+from tests.fake_imds import FakeImds
+from tests.remote.test_e2e import EXAMPLE, job_store, s3_objects
+
+pytestmark = pytest.mark.slow
+
+
+def uploads(bucket: str) -> list[str]:
+    return [k for k in s3_objects(bucket) if k.startswith("uploads/")]
+
+
+def test_jobs_are_priced_and_max_cost_refuses_before_upload(stack, workers, tmp_path):
+    from transcriber_cli.aws.session import client
+
+    short = tmp_path / "short.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(EXAMPLE), "-t", "12", str(short)],
+                   check=True)  # fmt: skip
+    # No job priced yet: the deliberately high guess (0.1 GPU s per audio s at the dearest
+    # rate of the price table) puts 33 s at about $0.001.
+    refused = run(str(EXAMPLE), "--remote", "--json", "--max-cost", "0.0005", "-o", str(tmp_path))
+    assert refused.returncode == 1
+    (line,) = json_lines(refused.stdout)
+    assert line["status"] == "failed" and "over --max-cost $0.0005" in line["error"]
+    assert "no priced job yet" in line["error"]
+    assert uploads(stack["bucket"]) == []  # refused before anything was sent
+
+    imds = FakeImds(instance_type="g5.xlarge")
+    imds.values["placement/availability-zone"] = "us-east-1a"
+    try:
+        done = run(str(EXAMPLE), "--remote", "--no-wait", "--json", "--max-cost", "0.01",
+                   "-o", str(tmp_path))  # fmt: skip
+        (job,) = [x["job_id"] for x in json_lines(done.stdout)]
+        queued = run(str(short), "--remote", "--no-wait", "--json", "-o", str(tmp_path))
+        (bad,) = [x["job_id"] for x in json_lines(queued.stdout)]
+        client("s3", "us-east-1").put_object(  # a job that fails: its attempt costs too
+            Bucket=stack["bucket"], Key=f"uploads/{bad}.mp3", Body=os.urandom(4096)
+        )
+        worker = workers.start("--idle-exit", "4", env={"TRANSCRIBER_IMDS_URL": imds.url})
+        assert worker.wait(timeout=120) == 0, workers.log(worker)
+    finally:
+        imds.close()
+    assert "an hour of g5.xlarge costs" in workers.log(worker)
+
+    status = run("jobs", "status", job, "--json", program="transcriber")
+    cost = json.loads(status.stdout)["cost"]
+    assert cost["instance_type"] == "g5.xlarge"
+    assert cost["price_basis"] == "Spot price in us-east-1a"
+    assert cost["usd_per_hour"] > 0
+    assert 0 < cost["seconds"] <= cost["gpu_seconds"] + 0.01 < 120
+    assert cost["audio_seconds"] == pytest.approx(33.2, abs=0.1)
+    assert cost["usd"] == pytest.approx(cost["gpu_seconds"] * cost["usd_per_hour"] / 3600, rel=1e-2)
+    store = job_store()
+    failed = store.get(bad)
+    assert failed.status.value == "failed" and failed.cost.gpu_seconds > 0
+    store.close()
+
+    # Now the estimate comes from what jobs really cost: the 12 s clip at half its estimate
+    # is refused, at twice its estimate accepted.
+    per_second = cost["usd"] / cost["audio_seconds"]
+    estimate = 12 * per_second
+    low = run(str(short), "--remote", "--no-wait", "--json", "--overwrite",
+              "--max-cost", repr(estimate / 2))  # fmt: skip
+    (line,) = json_lines(low.stdout)
+    assert line["status"] == "failed" and "completed in the last 7 days" in line["error"]
+    high = run(str(short), "--remote", "--no-wait", "--json", "--overwrite",
+               "--max-cost", repr(estimate * 2))  # fmt: skip
+    assert high.returncode == 0, high.stderr

@@ -1,0 +1,86 @@
+"""GPU instance prices: for the cost summary of `fleet up`, and for what each job cost.
+
+Approximate, us-east-1 on-demand list price (Linux, USD per hour) as published on
+https://aws.amazon.com/ec2/pricing/on-demand/; other regions differ. Spot prices move with
+demand: the Spot figure is an estimate (on-demand x SPOT_FACTOR), not a quote. A worker asks
+EC2 for the current Spot price of its own type and zone (``hourly_rate``) and falls back to
+the estimate when it cannot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PRICE_REGION = "us-east-1"
+SPOT_FACTOR = 0.35  # Spot is commonly 60-70% below on-demand for these families
+
+ON_DEMAND_USD_PER_HOUR: dict[str, float] = {
+    "g4dn.xlarge": 0.526,
+    "g4dn.2xlarge": 0.752,
+    "g4dn.4xlarge": 1.204,
+    "g5.xlarge": 1.006,
+    "g5.2xlarge": 1.212,
+    "g5.4xlarge": 1.624,
+    "g6.xlarge": 0.8048,
+    "g6.2xlarge": 0.9776,
+    "g6.4xlarge": 1.3232,
+    "g6e.xlarge": 1.861,
+    "g6e.2xlarge": 2.24208,
+    "p3.2xlarge": 3.06,
+}
+
+
+def price(instance_type: str) -> dict[str, float | str | None]:
+    on_demand = ON_DEMAND_USD_PER_HOUR.get(instance_type)
+    return {
+        "instance_type": instance_type,
+        "on_demand_usd_per_hour": on_demand,
+        "spot_estimate_usd_per_hour": round(on_demand * SPOT_FACTOR, 4) if on_demand else None,
+        "basis": (
+            f"approximate, {PRICE_REGION} on-demand list price; Spot = x{SPOT_FACTOR} estimate"
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Rate:
+    """What one hour of a worker's machine costs, and where that figure comes from."""
+
+    instance_type: str
+    usd_per_hour: float
+    basis: str
+
+
+def estimated_rate(instance_type: str) -> Rate | None:
+    on_demand = ON_DEMAND_USD_PER_HOUR.get(instance_type)
+    if on_demand is None:
+        return None
+    basis = f"estimate: {PRICE_REGION} on-demand list price x{SPOT_FACTOR}"
+    return Rate(instance_type, round(on_demand * SPOT_FACTOR, 4), basis)
+
+
+def hourly_rate(ec2: Any, instance_type: str | None, zone: str | None) -> Rate | None:
+    """The Spot price of ``instance_type`` in ``zone`` now (EC2 DescribeSpotPriceHistory),
+    else the estimate; None off EC2 (no instance type)."""
+    if not instance_type:
+        return None
+    if zone:
+        try:
+            history = ec2.describe_spot_price_history(
+                InstanceTypes=[instance_type],
+                AvailabilityZone=zone,
+                ProductDescriptions=["Linux/UNIX"],
+                StartTime=dt.datetime.now(dt.timezone.utc),
+                MaxResults=1,
+            )["SpotPriceHistory"]
+            if history:
+                usd = float(history[0]["SpotPrice"])
+                return Rate(instance_type, usd, f"Spot price in {zone}")
+        except Exception as exc:  # no grant, or EC2 away: the estimate still says something
+            log.warning("cannot read the Spot price of %s in %s: %s", instance_type, zone, exc)
+    return estimated_rate(instance_type)
