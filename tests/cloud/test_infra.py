@@ -43,9 +43,15 @@ def test_bucket_settings(stack_up: dict) -> None:
     assert tls["Effect"] == "Deny" and tls["Action"] == "s3:*"
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(tls["Resource"]) == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
-    sse = by_sid["DenyUnencryptedPut"]
+    # Only a wrong SSE header is denied: UploadPart carries none, and a missing one gets the
+    # default encryption above. Both conditions must hold (header present AND not AES256).
+    assert set(by_sid) == {"DenyInsecureTransport", "DenyOtherEncryption"}
+    sse = by_sid["DenyOtherEncryption"]
     assert sse["Effect"] == "Deny" and sse["Action"] == "s3:PutObject"
-    assert sse["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}}
+    assert sse["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+        "Null": {"s3:x-amz-server-side-encryption": "false"},
+    }
     rules = {
         r["Filter"]["Prefix"]: r
         for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]

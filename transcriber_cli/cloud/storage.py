@@ -36,12 +36,19 @@ def bucket_policy(stack: Stack) -> dict[str, Any]:
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
             {
-                "Sid": "DenyUnencryptedPut",
+                # Only a request that names another encryption is refused. UploadPart requests
+                # carry no SSE header at all (it goes on CreateMultipartUpload), so denying a
+                # missing header failed every multipart upload on AWS; objects sent without
+                # one get the bucket's default encryption (SSE-S3) anyway.
+                "Sid": "DenyOtherEncryption",
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:PutObject",
                 "Resource": objects,
-                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}},
+                "Condition": {
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+                },
             },
         ],
     }
