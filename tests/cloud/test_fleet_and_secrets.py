@@ -121,7 +121,12 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
     sg = boto("ec2").describe_security_groups(
         Filters=[{"Name": "group-name", "Values": [f"transcriber-{STACK}-worker"]}]
     )["SecurityGroups"][0]["GroupId"]
-    assert data["SecurityGroupIds"] == [sg]
+    # The group is on the interface, with no public address unless --public-ip asks.
+    assert data["NetworkInterfaces"] == [
+        {"DeviceIndex": 0, "Groups": [sg], "AssociatePublicIpAddress": False,
+         "DeleteOnTermination": True}
+    ]  # fmt: skip
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     (root,) = data["BlockDeviceMappings"]
     assert root["Ebs"]["VolumeType"] == "gp3" and root["Ebs"]["Encrypted"] is True
     assert root["Ebs"]["DeleteOnTermination"] is True
