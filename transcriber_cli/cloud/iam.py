@@ -149,6 +149,43 @@ def worker_policy(stack: Stack) -> dict[str, Any]:
     }
 
 
+def client_policy(stack: Stack) -> dict[str, Any]:
+    """What ``transcribe --remote`` and ``jobs`` need, for the people who submit jobs
+    (docs/cloud.md prints it): upload audio, read results, queue a job, read the MongoDB URL.
+    MongoDB itself is reached with that URL, outside IAM."""
+    objects = f"{stack.bucket_arn}/"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # upload_file: PutObject, or the multipart calls (authorized as PutObject).
+                "Sid": "UploadAudio",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{objects}uploads/*",
+            },
+            {
+                "Sid": "ReadResults",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"{objects}output/*",
+            },
+            {
+                "Sid": "QueueJobs",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Resource": stack.queue_arn(naming.queue_name(stack.name)),
+            },
+            {
+                "Sid": "MongoUrl",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": f"{stack.ssm_arn_prefix}/mongodb_url",
+            },
+        ],
+    }
+
+
 def _doc(value: Any) -> Any:
     # IAM returns policy documents URL-encoded; boto3 usually decodes them already.
     if isinstance(value, str):
