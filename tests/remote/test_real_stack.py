@@ -13,6 +13,8 @@ What moto cannot enforce, and so is not claimed here (docs/cloud.md):
 - resources of SSM, CloudWatch Logs and CloudWatch calls: moto checks them against ``*``, so
   grants scoped to the stack deny everything there. The MongoDB URL reaches both processes
   through the environment (``aws/secrets.py`` falls back to it), and telemetry is off;
+- ``DeleteObjects``: moto checks ``s3:DeleteObject`` on the bucket, not on each key (AWS
+  checks each key), so the exports are removed one by one here;
 - ``sqs:GetQueueUrl``: moto finds no queue in the request (it has a name, not a URL) and
   checks ``*``, so the client is given the queue URL as the fleet's workers are;
 - trust policies naming a service: moto cannot evaluate ``Principal: {"Service": ...}`` for a
@@ -174,6 +176,9 @@ def test_a_job_on_the_real_stack_with_iam_enforced(
     finally:
         workers.stop_all()
 
+    c_s3 = client("s3", url, client_user)  # the client reads results, as `jobs fetch` does
+    assert c_s3.get_object(Bucket=bucket, Key=f"output/{job_id}/clip.txt")["Body"].read()
+
     # The worker role, each thing the worker never does.
     w_s3, w_sqs = client("s3", url, role), client("sqs", url, role)
     body = {"Bucket": bucket, "Body": b"x", "ServerSideEncryption": "AES256"}
@@ -190,16 +195,27 @@ def test_a_job_on_the_real_stack_with_iam_enforced(
     assert denied(w_sqs.purge_queue, QueueUrl=queue_url) == "AccessDenied"
     w_ssm = client("ssm", url, role)
     assert denied(w_ssm.get_parameter, Name="/transcriber/other/mongodb_url") == "AccessDenied"
-    # ... and what it does do, by hand: read the audio, write an export, a checkpoint.
+    # ... and, by hand, the grants the job above did not need: a cancelled job's exports
+    # listed and removed, a checkpoint written, read and removed, a poison message sent to
+    # the DLQ and settled, a job put back on the queue by the dead-letter sweep.
     assert w_s3.get_object(Bucket=bucket, Key=f"uploads/{job_id}.mp3")["ContentLength"] > 0
-    w_s3.put_object(Key=f"output/{job_id}/extra.txt", **body)
-    w_s3.put_object(Key=f"temp/checkpoints/{job_id}.json", **body)
+    listed = w_s3.list_objects_v2(Bucket=bucket, Prefix=f"output/{job_id}/")["Contents"]
+    assert f"output/{job_id}/clip.txt" in {o["Key"] for o in listed}
+    for obj in listed:  # one by one: moto checks DeleteObjects against the bucket, not each key
+        w_s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=f"output/{job_id}/")
+    checkpoint = f"temp/checkpoints/{job_id}.json"
+    w_s3.put_object(Key=checkpoint, **body)
+    assert w_s3.get_object(Bucket=bucket, Key=checkpoint)["Body"].read() == b"x"
+    w_s3.delete_object(Bucket=bucket, Key=checkpoint)
+    dlq = sqs.get_queue_url(QueueName=dlq_name(STACK))["QueueUrl"]
+    w_sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"job_id": job_id}))
+    (poison,) = w_sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1)["Messages"]
+    w_sqs.delete_message(QueueUrl=dlq, ReceiptHandle=poison["ReceiptHandle"])
+    w_sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"job_id": job_id}))
     # The client user: uploads and results only; never the worker's release or the DLQ.
-    c_s3 = client("s3", url, client_user)
-    assert c_s3.get_object(Bucket=bucket, Key=f"output/{job_id}/clip.txt")["Body"].read()
     assert denied(c_s3.put_object, Key="artifacts/0.1.0/evil.whl", **body) == "AccessDenied"
     assert denied(c_s3.get_object, Bucket=bucket, Key=f"uploads/{job_id}.mp3") == "AccessDenied"
-    dlq = sqs.get_queue_url(QueueName=dlq_name(STACK))["QueueUrl"]
     c_sqs = client("sqs", url, client_user)
     assert denied(c_sqs.receive_message, QueueUrl=dlq) == "AccessDenied"
     assert denied(c_sqs.receive_message, QueueUrl=queue_url) == "AccessDenied"
