@@ -20,6 +20,17 @@ def bucket_of(region: str, stack: str = LONG) -> str:
     return bucket_name(stack, ACCOUNT, region)
 
 
+def test_every_stack_length_in_every_region_is_a_valid_distinct_name() -> None:
+    regions = boto3.session.Session().get_available_regions("s3")
+    assert "us-west-1" in regions and "ap-southeast-2" in regions
+    for length in range(1, 32):
+        stack = ("s-" * 16)[:length].lstrip("-") or "s"
+        names = [bucket_of(region, stack) for region in regions]
+        assert len(set(names)) == len(regions), stack
+        bad = [n for n in names if not S3_NAME.match(n) or "--" in n[-12:]]
+        assert bad == [], bad
+
+
 def test_long_stack_names_in_two_regions_get_two_valid_buckets(aws: str) -> None:
     west1, west2 = bucket_of("us-west-1"), bucket_of("us-west-2")
     assert west1 != west2
