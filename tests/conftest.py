@@ -145,14 +145,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """A real moto server process on 127.0.0.1; yields its endpoint URL."""
+def start_moto_server(env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """A real moto server process on 127.0.0.1 (``env`` on top of ours); it and its URL."""
     exe = shutil.which("moto_server", path=str(BIN)) or shutil.which("moto_server")
     assert exe, "moto[server] must be installed"
     port = free_port()
     proc = subprocess.Popen(
         [exe, "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -161,12 +161,18 @@ def moto_server() -> Iterator[str]:
     while True:
         try:
             httpx.get(url + "/moto-api/", timeout=1)
-            break
+            return proc, url
         except httpx.HTTPError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A real moto server process on 127.0.0.1; yields its endpoint URL."""
+    proc, url = start_moto_server()
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -141,7 +141,10 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
 
     # The worker as systemd starts it: the user data's environment plus the models' one;
     # the MongoDB URL comes from SSM, the model from the bucket, nothing from the hub.
-    env = dict(line.split("=", 1) for line in heredoc(script, "ENV").splitlines())
+    from transcriber_cli.cloud.userdata import env_of
+
+    env = env_of(script)  # each value shell-quoted, as systemd and bash read it
+    assert env["TRANSCRIBER_STACK"] == STACK and env["TRANSCRIBER_BUCKET"] == BUCKET
     env |= models_env | {
         "TRANSCRIBER_MONGODB_DATABASE": database,
         "TRANSCRIBER_IMDS_URL": "",

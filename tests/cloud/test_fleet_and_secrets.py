@@ -121,7 +121,12 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
     sg = boto("ec2").describe_security_groups(
         Filters=[{"Name": "group-name", "Values": [f"transcriber-{STACK}-worker"]}]
     )["SecurityGroups"][0]["GroupId"]
-    assert data["SecurityGroupIds"] == [sg]
+    # The group is on the interface, with no public address unless --public-ip asks.
+    assert data["NetworkInterfaces"] == [
+        {"DeviceIndex": 0, "Groups": [sg], "AssociatePublicIpAddress": False,
+         "DeleteOnTermination": True}
+    ]  # fmt: skip
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     (root,) = data["BlockDeviceMappings"]
     assert root["Ebs"]["VolumeType"] == "gp3" and root["Ebs"]["Encrypted"] is True
     assert root["Ebs"]["DeleteOnTermination"] is True
@@ -293,12 +298,13 @@ def test_changed_fleet_options_update_in_place(infra: None) -> None:
 def test_iam_policies_pass_parliament() -> None:
     import parliament
 
-    from transcriber_cli.cloud.iam import trust_policy, worker_policy
+    from transcriber_cli.cloud.iam import client_policy, trust_policy, worker_policy
     from transcriber_cli.cloud.stack import Stack
 
     st = Stack(name=STACK, region="us-east-1", account=ACCOUNT)
-    findings = parliament.analyze_policy_string(json.dumps(worker_policy(st))).findings
-    assert [(f.issue, f.detail) for f in findings] == []
+    for policy in (worker_policy(st), client_policy(st)):
+        findings = parliament.analyze_policy_string(json.dumps(policy)).findings
+        assert [(f.issue, f.detail) for f in findings] == []
     # The linter does catch what we avoid (so the assertion above can fail).
     wide = {"Effect": "Allow", "Action": ["s3:GetObject", "iam:PassRole"], "Resource": "*"}
     star = {"Version": "2012-10-17", "Statement": [wide]}

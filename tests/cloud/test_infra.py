@@ -43,9 +43,15 @@ def test_bucket_settings(stack_up: dict) -> None:
     assert tls["Effect"] == "Deny" and tls["Action"] == "s3:*"
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert set(tls["Resource"]) == {f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"}
-    sse = by_sid["DenyUnencryptedPut"]
+    # Only a wrong SSE header is denied: UploadPart carries none, and a missing one gets the
+    # default encryption above. Both conditions must hold (header present AND not AES256).
+    assert set(by_sid) == {"DenyInsecureTransport", "DenyOtherEncryption"}
+    sse = by_sid["DenyOtherEncryption"]
     assert sse["Effect"] == "Deny" and sse["Action"] == "s3:PutObject"
-    assert sse["Condition"] == {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}}
+    assert sse["Condition"] == {
+        "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+        "Null": {"s3:x-amz-server-side-encryption": "false"},
+    }
     rules = {
         r["Filter"]["Prefix"]: r
         for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
@@ -92,20 +98,35 @@ def test_role_profile_and_policy(stack_up: dict) -> None:
     assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
     doc = iam.get_role_policy(RoleName=ROLE, PolicyName="transcriber-worker")["PolicyDocument"]
     stmts = {s["Sid"]: s for s in doc["Statement"]}
-    assert set(stmts["StackObjects"]["Resource"]) == {
-        f"arn:aws:s3:::{BUCKET}/{p}*" for p in ("uploads/", "output/", "temp/")
+    objects = f"arn:aws:s3:::{BUCKET}/"
+    # Exactly what the worker calls: it reads its job's audio, writes (and on cancel
+    # removes) outputs it never reads back, keeps checkpoints under temp/checkpoints/.
+    assert stmts["ReadAudio"]["Action"] == "s3:GetObject"
+    assert stmts["ReadAudio"]["Resource"] == f"{objects}uploads/*"
+    assert stmts["WriteOutputs"]["Action"] == ["s3:PutObject", "s3:DeleteObject"]
+    assert stmts["WriteOutputs"]["Resource"] == f"{objects}output/*"
+    assert stmts["Checkpoints"]["Resource"] == f"{objects}temp/checkpoints/*"
+    assert stmts["ListOutputs"]["Resource"] == f"arn:aws:s3:::{BUCKET}"
+    assert stmts["ListOutputs"]["Condition"]["StringLike"]["s3:prefix"] == ["output/*"]
+    granted = [
+        (action, resource)
+        for st in doc["Statement"]
+        for action in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+        for resource in ([st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"])
+    ]
+    assert not [g for g in granted if g[0] == "s3:PutObject" and "/uploads/" in g[1]]
+    assert not [g for g in granted if g[0] == "s3:GetObject" and "/output/" in g[1]]
+    assert not [g for g in granted if g[1] in (f"{objects}temp/*", "*") and g[0].startswith("s3")]
+    queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{QUEUE}"
+    dlq = f"arn:aws:sqs:us-east-1:{ACCOUNT}:{DLQ}"
+    assert stmts["JobQueue"]["Resource"] == queue and stmts["DeadLetters"]["Resource"] == dlq
+    assert "sqs:GetQueueUrl" not in stmts["JobQueue"]["Action"]  # the fleet passes its URL
+    assert stmts["StackSecrets"] == {
+        "Sid": "StackSecrets",
+        "Effect": "Allow",
+        "Action": "ssm:GetParameter",
+        "Resource": f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/transcriber/{STACK}/*",
     }
-    assert stmts["ListStackPrefixes"]["Resource"] == f"arn:aws:s3:::{BUCKET}"
-    assert stmts["ListStackPrefixes"]["Condition"]["StringLike"]["s3:prefix"] == [
-        "uploads/*", "output/*", "temp/*"
-    ]  # fmt: skip
-    assert set(stmts["StackQueues"]["Resource"]) == {
-        f"arn:aws:sqs:us-east-1:{ACCOUNT}:{QUEUE}", f"arn:aws:sqs:us-east-1:{ACCOUNT}:{DLQ}"
-    }  # fmt: skip
-    assert (
-        f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/transcriber/{STACK}/*"
-        in (stmts["StackSecrets"]["Resource"])
-    )
     group_arn = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/transcriber/{STACK}/worker"
     assert stmts["OwnLogGroup"]["Resource"] == [group_arn, f"{group_arn}:log-stream:*"]
     # Exactly the calls worker/telemetry.py makes: no DescribeLogStreams (no sequence tokens).

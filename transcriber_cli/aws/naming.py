@@ -6,6 +6,7 @@ service supports it, names are the fallback.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 
@@ -29,9 +30,20 @@ def prefix(stack: str) -> str:
     return f"transcriber-{stack}"
 
 
+BUCKET_MAX = 63  # S3: 3-63 lowercase letters, digits, '-' and '.', no '-' at either end
+_HASH_CHARS = 10
+
+
 def bucket_name(stack: str, account_id: str, region: str) -> str:
-    # Bucket names are global: the account and region make them unique.
-    return f"{prefix(stack)}-{account_id}-{region}"[:63]
+    """``transcriber-<stack>-<account>-<region>``; when that passes 63 characters, its head
+    and a hash of the whole stack/region/account. Cutting it short alone made two regions
+    (us-west-1/2) share one name, and could leave a trailing '-'."""
+    full = f"{prefix(stack)}-{account_id}-{region}"
+    if len(full) <= BUCKET_MAX:
+        return full
+    digest = hashlib.sha256(f"{stack}/{region}/{account_id}".encode()).hexdigest()[:_HASH_CHARS]
+    head = full[: BUCKET_MAX - _HASH_CHARS - 1].rstrip("-.")
+    return f"{head}-{digest}"
 
 
 def _named(suffix: str) -> Callable[[str], str]:

@@ -25,6 +25,18 @@ def up_command(
         None, "--wheel", help="The installed version's wheel (default: built from the checkout)."
     ),
     ami: str = typer.Option(None, "--ami", help="AMI id (default: latest GPU DLAMI via SSM)."),
+    public_ip: bool = typer.Option(
+        False, "--public-ip",
+        help="Give workers public IPs (default: none; the subnets then need NAT or endpoints).",
+    ),
+    allow_model: list[str] = typer.Option(
+        None, "--allow-model", metavar="NAME",
+        help="A Whisper model jobs may ask the workers for (repeat; default: the worker's list).",
+    ),
+    allow_diarization_model: list[str] = typer.Option(
+        None, "--allow-diarization-model", metavar="NAME",
+        help="A diarization pipeline jobs may ask the workers for (repeat).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),
     stack: StackName = None, region: Region = None, profile: Profile = None,
     json_output: Json = False, verbose: Verbose = False,
@@ -37,7 +49,15 @@ def up_command(
 
         types = tuple(t.strip() for t in instance_types.split(",") if t.strip())
         options = fleet.FleetOptions(
-            types, max_size, on_demand, version or __version__, ami, wheel=wheel
+            types,
+            max_size,
+            on_demand,
+            version or __version__,
+            ami,
+            wheel=wheel,
+            public_ip=public_ip,
+            allow_models=tuple(allow_model or ()),
+            allow_diarization_models=tuple(allow_diarization_model or ()),
         )
         result = fleet.up(st, options, dry_run=dry_run)
         show({**result.as_dict(), "dry_run": dry_run}, json_output)

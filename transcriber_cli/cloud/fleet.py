@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from transcriber_cli import __version__
 from transcriber_cli.aws import naming, pricing
 from transcriber_cli.aws.errors import aws_errors, error_code, none_if_missing
@@ -18,6 +20,7 @@ from transcriber_cli.cloud.plan import Action, ActionKind, PlanResult, Resource,
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.cloud.storage import Bucket
+from transcriber_cli.cloud.userdata import CONTROL
 from transcriber_cli.errors import SetupError, UsageError
 
 SCHEMA = "transcriber.fleet/1"
@@ -39,8 +42,32 @@ class FleetOptions:
     ami: str | None = None
     ami_parameter: str = DLAMI_PARAMETER
     wheel: Path | None = None  # the installed version's wheel (default: built from the checkout)
+    public_ip: bool = False  # a public address on each worker (subnets without NAT need one)
+    # The operator's allowlists for the workers (config.py worker_models, ...); empty: the
+    # worker's defaults.
+    allow_models: tuple[str, ...] = ()
+    allow_diarization_models: tuple[str, ...] = ()
 
     def check(self) -> FleetOptions:
+        try:
+            Version(self.version)
+        except InvalidVersion:
+            raise UsageError(
+                f"invalid --version {self.version!r}: not a PEP 440 version (e.g. 1.4.0)"
+            ) from None
+        allowed = {
+            "--allow-model": self.allow_models,
+            "--allow-diarization-model": self.allow_diarization_models,
+        }
+        for flag, names in allowed.items():
+            for name in names:
+                # The worker reads the list comma-separated; a control character could forge
+                # a line of the boot script.
+                if not name.strip() or "," in name or CONTROL.search(name):
+                    raise UsageError(
+                        f"invalid {flag} {name!r}: a model name, hub id, directory or pattern "
+                        "(no commas or control characters)"
+                    )
         if not self.instance_types:
             raise UsageError("--instance-types needs at least one type")
         for itype in self.instance_types:
@@ -286,20 +313,41 @@ def release_for(stack: Stack, options: FleetOptions, dry_run: bool) -> artifacts
     return prepared.release if dry_run else artifacts.publish(storage, prepared)
 
 
+def allowlist_env(options: FleetOptions) -> dict[str, str]:
+    env = {}
+    if options.allow_models:
+        env[userdata.ALLOW_MODELS] = ",".join(options.allow_models)
+    if options.allow_diarization_models:
+        env[userdata.ALLOW_DIARIZATION_MODELS] = ",".join(options.allow_diarization_models)
+    return env
+
+
 def launch_template_data(stack: Stack, options: FleetOptions, ami: dict[str, Any],
                          queue_url: str, security_group: str,
                          release: artifacts.Release,
                          models: artifacts.ModelsRelease | None = None,
                          ) -> dict[str, Any]:  # fmt: skip
-    script = userdata.render(stack.name, stack.region, stack.bucket, queue_url, release, models)
+    script = userdata.render(stack.name, stack.region, stack.bucket, queue_url, release, models,
+                             allowlist_env(options))  # fmt: skip
     return {
         "ImageId": ami["id"],
         "IamInstanceProfile": {"Name": naming.role_name(stack.name)},
-        "SecurityGroupIds": [security_group],
+        # The group picks the subnet; the interface says whether the instance gets a public
+        # address (default subnets would give one to every worker).
+        "NetworkInterfaces": [
+            {
+                "DeviceIndex": 0,
+                "Groups": [security_group],
+                "AssociatePublicIpAddress": options.public_ip,
+                "DeleteOnTermination": True,
+            }
+        ],
         "MetadataOptions": {
             "HttpTokens": "required",  # IMDSv2 only
             "HttpEndpoint": "enabled",
-            "HttpPutResponseHopLimit": 2,
+            # 1: the worker runs on the host, so no container one hop further needs the
+            # instance credentials.
+            "HttpPutResponseHopLimit": 1,
         },
         "BlockDeviceMappings": [
             {

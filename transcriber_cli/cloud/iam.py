@@ -23,7 +23,7 @@ from transcriber_cli.cloud.stack import Stack, tag_map
 
 POLICY_NAME = "transcriber-worker"
 NO_SUCH_ENTITY = ("NoSuchEntity",)
-PREFIXES = ("uploads/", "output/", "temp/")
+CHECKPOINTS = "temp/checkpoints/"  # aws/s3.py checkpoint_key
 # The namespace worker/telemetry.py publishes in (cloud/ may not import worker/; a test
 # checks that the two agree).
 METRICS_NAMESPACE = "Transcriber"
@@ -43,67 +43,92 @@ def trust_policy() -> dict[str, Any]:
 
 
 def worker_policy(stack: Stack) -> dict[str, Any]:
-    queues = [
-        stack.queue_arn(naming.queue_name(stack.name)),
-        stack.queue_arn(naming.dlq_name(stack.name)),
-    ]
+    """Each statement is one group of calls the worker makes (docs/cloud.md lists them, with
+    the code that makes each); tests/remote/test_real_stack.py runs a worker under it."""
+    objects = f"{stack.bucket_arn}/"
+    queue = stack.queue_arn(naming.queue_name(stack.name))
+    dlq = stack.queue_arn(naming.dlq_name(stack.name))
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "StackObjects",
+                # The job's audio, read once (download_file: HeadObject + GetObject).
+                "Sid": "ReadAudio",
                 "Effect": "Allow",
-                "Action": [
-                    "s3:GetObject",
-                    "s3:PutObject",
-                    "s3:DeleteObject",
-                    "s3:AbortMultipartUpload",
-                ],
-                "Resource": [f"{stack.bucket_arn}/{p}*" for p in PREFIXES],
+                "Action": "s3:GetObject",
+                "Resource": f"{objects}uploads/*",
+            },
+            {
+                # The exports, written once per format; removed when a job is cancelled
+                # (listed by prefix, then DeleteObjects). Never read back by the worker.
+                "Sid": "WriteOutputs",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{objects}output/*",
+            },
+            {
+                "Sid": "ListOutputs",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": stack.bucket_arn,
+                "Condition": {"StringLike": {"s3:prefix": ["output/*"]}},
+            },
+            {
+                # A long job's finished windows: written, read on resume, removed at the end.
+                "Sid": "Checkpoints",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{objects}{CHECKPOINTS}*",
             },
             {
                 # The worker release and models the boot installs: read only.
                 "Sid": "WorkerRelease",
                 "Effect": "Allow",
                 "Action": "s3:GetObject",
-                "Resource": [
-                    f"{stack.bucket_arn}/{artifacts.PREFIX}*",
-                    f"{stack.bucket_arn}/{artifacts.MODELS}*",
-                ],
+                "Resource": [f"{objects}{artifacts.PREFIX}*", f"{objects}{artifacts.MODELS}*"],
             },
             {
                 # Each boot step, for `fleet status` (the worker closes its machine's report).
                 "Sid": "BootReports",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": f"{stack.bucket_arn}/{BOOT_PREFIX}*",
+                "Resource": f"{objects}{BOOT_PREFIX}*",
             },
             {
-                "Sid": "ListStackPrefixes",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": stack.bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in PREFIXES]}},
-            },
-            {
-                "Sid": "StackQueues",
+                # Jobs: receive, hold (visibility), finish; the redrive policy and timeout
+                # from the attributes. SendMessage: the dead-letter sweep puts a job whose
+                # message reached the DLQ without a worker's fault back on the queue.
+                "Sid": "JobQueue",
                 "Effect": "Allow",
                 "Action": [
                     "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
                     "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
                     "sqs:GetQueueAttributes",
-                    "sqs:GetQueueUrl",
                     "sqs:SendMessage",
                 ],
-                "Resource": queues,
+                "Resource": queue,
             },
             {
+                # Poison messages go to the DLQ (send), which the sweep reads and settles;
+                # its URL comes from the redrive policy's ARN (GetQueueUrl).
+                "Sid": "DeadLetters",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:GetQueueUrl",
+                    "sqs:SendMessage",
+                    "sqs:ReceiveMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:DeleteMessage",
+                ],
+                "Resource": dlq,
+            },
+            {
+                # aws/secrets.py reads each secret by name (GetParameter, decrypted).
                 "Sid": "StackSecrets",
                 "Effect": "Allow",
-                "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-                # The path itself (GetParametersByPath) and the parameters under it.
-                "Resource": [stack.ssm_arn_prefix, f"{stack.ssm_arn_prefix}/*"],
+                "Action": "ssm:GetParameter",
+                "Resource": f"{stack.ssm_arn_prefix}/*",
             },
             {
                 # One stream per worker process: created once, then written. No
@@ -119,6 +144,43 @@ def worker_policy(stack: Stack) -> dict[str, Any]:
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
                 "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            },
+        ],
+    }
+
+
+def client_policy(stack: Stack) -> dict[str, Any]:
+    """What ``transcribe --remote`` and ``jobs`` need, for the people who submit jobs
+    (docs/cloud.md prints it): upload audio, read results, queue a job, read the MongoDB URL.
+    MongoDB itself is reached with that URL, outside IAM."""
+    objects = f"{stack.bucket_arn}/"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # upload_file: PutObject, or the multipart calls (authorized as PutObject).
+                "Sid": "UploadAudio",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+                "Resource": f"{objects}uploads/*",
+            },
+            {
+                "Sid": "ReadResults",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"{objects}output/*",
+            },
+            {
+                "Sid": "QueueJobs",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Resource": stack.queue_arn(naming.queue_name(stack.name)),
+            },
+            {
+                "Sid": "MongoUrl",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": f"{stack.ssm_arn_prefix}/mongodb_url",
             },
         ],
     }

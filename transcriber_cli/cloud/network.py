@@ -10,6 +10,9 @@ from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.errors import SetupError, UsageError
 
+# The widest SSH source accepted: an office or VPN range, not a provider's or the internet.
+WIDEST_PREFIX = {4: 16, 6: 48}
+
 
 def check_cidr(cidr: str | None) -> str | None:
     if cidr is None:
@@ -18,11 +21,20 @@ def check_cidr(cidr: str | None) -> str | None:
         net = ipaddress.ip_network(cidr, strict=True)
     except ValueError:
         raise UsageError(f"invalid --admin-cidr {cidr!r}: expected e.g. 203.0.113.7/32") from None
-    if net.version != 4:
-        raise UsageError("--admin-cidr must be an IPv4 network")
-    if net.prefixlen == 0:
-        raise UsageError("--admin-cidr 0.0.0.0/0 would open SSH to the internet; refused")
+    widest = WIDEST_PREFIX[net.version]
+    if net.prefixlen < widest:
+        raise UsageError(
+            f"--admin-cidr {cidr} opens SSH to {net.num_addresses:,} addresses; refused "
+            f"(IPv{net.version}: /{widest} or narrower)"
+        )
     return str(net)
+
+
+def _ranges(rule: dict[str, Any]) -> dict[str, Any]:
+    """A rule's source as EC2 takes it: IPv4 and IPv6 ranges are separate lists."""
+    if ":" in rule["cidr"]:
+        return {"Ipv6Ranges": [{"CidrIpv6": rule["cidr"], "Description": "admin SSH"}]}
+    return {"IpRanges": [{"CidrIp": rule["cidr"], "Description": "admin SSH"}]}
 
 
 def default_vpc(stack: Stack) -> str:
@@ -88,10 +100,10 @@ class SecurityGroup(Resource):
                 "protocol": p.get("IpProtocol"),
                 "from": p.get("FromPort"),
                 "to": p.get("ToPort"),
-                "cidr": r["CidrIp"],
+                "cidr": r.get("CidrIp") or r["CidrIpv6"],
             }
             for p in group.get("IpPermissions", [])
-            for r in p.get("IpRanges", [])
+            for r in [*p.get("IpRanges", []), *p.get("Ipv6Ranges", [])]
         ]
         egress = [
             {"protocol": p.get("IpProtocol"), "cidr": r["CidrIp"]}
@@ -132,7 +144,7 @@ class SecurityGroup(Resource):
                             "IpProtocol": rule["protocol"],
                             "FromPort": rule["from"],
                             "ToPort": rule["to"],
-                            "IpRanges": [{"CidrIp": rule["cidr"], "Description": "admin SSH"}],
+                            **_ranges(rule),
                         }
                     ],
                 )

@@ -1,6 +1,7 @@
 """``fleet update``: ship the installed version to a running fleet without losing a job.
 
-The fleet keeps its options (instance types, maximum, Spot or on-demand, AMI); only the
+The fleet keeps its options (instance types, maximum, Spot or on-demand, AMI, public IPs,
+model allowlists); only the
 worker release changes: ``fleet up``'s steps publish it and write a new launch template
 version, then an EC2 Auto Scaling instance refresh replaces the running instances a few at a
 time (``MinHealthyPercentage`` 90, instances already on the new version skipped). A replaced
@@ -10,6 +11,7 @@ is released with its finished windows checkpointed, and another worker resumes i
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any
 
 from transcriber_cli import __version__
 from transcriber_cli.aws.errors import aws_errors
+from transcriber_cli.cloud import userdata
 from transcriber_cli.cloud.fleet import AutoScalingGroup, FleetOptions, FleetResult, up
 from transcriber_cli.cloud.stack import Stack
 from transcriber_cli.errors import SetupError, TranscriberError
@@ -37,6 +40,13 @@ def current_options(stack: Stack, wheel: Path | None = None) -> FleetOptions:
         LaunchTemplateName=name, Versions=["$Latest"]
     )["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     distribution = mixed.get("InstancesDistribution") or {}
+    # What only the template holds: the public-address choice and the allowlists.
+    interfaces = data.get("NetworkInterfaces") or [{}]
+    env = userdata.env_of(base64.b64decode(data.get("UserData", "")).decode())
+
+    def names(key: str) -> tuple[str, ...]:
+        return tuple(n for n in env.get(key, "").split(",") if n)
+
     return FleetOptions(
         instance_types=tuple(o["InstanceType"] for o in template.get("Overrides", [])),
         max_size=group["MaxSize"],
@@ -44,6 +54,9 @@ def current_options(stack: Stack, wheel: Path | None = None) -> FleetOptions:
         version=__version__,
         ami=data.get("ImageId"),
         wheel=wheel,
+        public_ip=bool(interfaces[0].get("AssociatePublicIpAddress", False)),
+        allow_models=names(userdata.ALLOW_MODELS),
+        allow_diarization_models=names(userdata.ALLOW_DIARIZATION_MODELS),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import error_code, none_if_missing
 from transcriber_cli.cloud.plan import Resource
 from transcriber_cli.cloud.stack import Stack, tag_map
@@ -35,12 +36,19 @@ def bucket_policy(stack: Stack) -> dict[str, Any]:
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
             {
-                "Sid": "DenyUnencryptedPut",
+                # Only a request that names another encryption is refused. UploadPart requests
+                # carry no SSE header at all (it goes on CreateMultipartUpload), so denying a
+                # missing header failed every multipart upload on AWS; objects sent without
+                # one get the bucket's default encryption (SSE-S3) anyway.
+                "Sid": "DenyOtherEncryption",
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:PutObject",
                 "Resource": objects,
-                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"}},
+                "Condition": {
+                    "StringNotEquals": {"s3:x-amz-server-side-encryption": "AES256"},
+                    "Null": {"s3:x-amz-server-side-encryption": "false"},
+                },
             },
         ],
     }
@@ -100,9 +108,26 @@ class Bucket(Resource):
         found = none_if_missing(missing, getattr(self.s3, call), Bucket=self.name)
         return None if found is None else pick(found)
 
+    def _check_ours(self, tags: dict[str, str] | None) -> None:
+        """Refuse a bucket of this name that belongs to another stack or region: adopting it
+        would point this stack's workers at someone else's data. An untagged bucket in our
+        account and region is ours (a create cut short before its tags)."""
+        found = self.s3.get_bucket_location(Bucket=self.name).get("LocationConstraint")
+        region = found or "us-east-1"  # S3 reports us-east-1 as no constraint
+        other = (tags or {}).get(naming.TAG_KEY)
+        if region != self.stack.region or (other is not None and other != self.stack.name):
+            owner = f"stack {other!r}" if other else "no stack"
+            raise SetupError(
+                f"S3 bucket {self.name} already exists in {region} for {owner}; "
+                f"not adopting it for stack {self.stack.name!r} in {self.stack.region}",
+                hint="use another --stack name",
+            )
+
     def current(self) -> dict[str, Any] | None:
         if not self._exists():
             return None
+        tags = self._get("get_bucket_tagging", ("NoSuchTagSet",), lambda r: tag_map(r["TagSet"]))
+        self._check_ours(tags)
 
         def encryption(resp: dict[str, Any]) -> dict[str, Any]:
             rule = resp["ServerSideEncryptionConfiguration"]["Rules"][0]
@@ -130,11 +155,7 @@ class Bucket(Resource):
                 ("NoSuchLifecycleConfiguration",),
                 lambda r: r["Rules"],
             ),
-            "tags": self._get(
-                "get_bucket_tagging",
-                ("NoSuchTagSet",),
-                lambda r: tag_map(r["TagSet"]),
-            ),
+            "tags": tags,
         }
 
     def create(self) -> None:
@@ -155,7 +176,10 @@ class Bucket(Resource):
 
     def update(self, changed: list[str]) -> None:
         want = self.desired()
-        # Public access block first: nothing is ever briefly public while the rest is set.
+        # Tags first: a bucket left by a create cut short is still known as this stack's.
+        if "tags" in changed:
+            self.s3.put_bucket_tagging(Bucket=self.name, Tagging={"TagSet": self.stack.tag_list()})
+        # Public access block next: nothing is ever briefly public while the rest is set.
         if "public_access_block" in changed:
             self.s3.put_public_access_block(
                 Bucket=self.name, PublicAccessBlockConfiguration=want["public_access_block"]
@@ -178,8 +202,6 @@ class Bucket(Resource):
             self.s3.put_bucket_lifecycle_configuration(
                 Bucket=self.name, LifecycleConfiguration={"Rules": want["lifecycle"]}
             )
-        if "tags" in changed:
-            self.s3.put_bucket_tagging(Bucket=self.name, Tagging={"TagSet": self.stack.tag_list()})
 
     def empty(self) -> int:
         """Delete every object version and delete marker; returns how many were deleted."""

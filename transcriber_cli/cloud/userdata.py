@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shlex
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
 from transcriber_cli.cloud.artifacts import ModelsRelease, Release
+from transcriber_cli.errors import UsageError
 
 ROOT = "/opt/transcriber"
 
@@ -79,7 +83,16 @@ systemctl enable --now {service}.service
 """
 
 
-def worker_env(stack: str, region: str, bucket: str, queue_url: str) -> dict[str, str]:
+# The operator's allowlists (config.py worker_models / worker_diarization_models).
+ALLOW_MODELS = "TRANSCRIBER_WORKER_MODELS"
+ALLOW_DIARIZATION_MODELS = "TRANSCRIBER_WORKER_DIARIZATION_MODELS"
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ENV_BLOCK = re.compile(r"<<'ENV'\n(.*?)\nENV\n", re.S)
+
+
+def worker_env(
+    stack: str, region: str, bucket: str, queue_url: str, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     return {
         "TRANSCRIBER_STACK": stack,
         "TRANSCRIBER_REGION": region,
@@ -87,7 +100,29 @@ def worker_env(stack: str, region: str, bucket: str, queue_url: str) -> dict[str
         "TRANSCRIBER_BUCKET": bucket,
         "TRANSCRIBER_QUEUE_URL": queue_url,
         "HF_HOME": "/var/lib/transcriber/hf",
+        **(extra or {}),
     }
+
+
+def env_line(key: str, value: str) -> str:
+    """``KEY='value'``: one line that both bash and systemd's EnvironmentFile read as the
+    literal value. A control character (a newline could end the heredoc and run the rest
+    as the boot script) is refused, never escaped."""
+    if CONTROL.search(value):
+        raise UsageError(f"{key} for the workers contains a control character: {value!r}")
+    return f"{key}={shlex.quote(value)}"
+
+
+def env_of(script: str) -> dict[str, str]:
+    """The worker environment a rendered user data writes (``fleet update`` keeps it)."""
+    found = _ENV_BLOCK.search(script)
+    if found is None:
+        return {}
+    env = {}
+    for line in found.group(1).splitlines():
+        key, _, quoted = line.partition("=")
+        env[key] = "".join(shlex.split(quoted)) if quoted else ""
+    return env
 
 
 def boot_config(
@@ -114,15 +149,16 @@ def render(
     queue_url: str,
     release: Release,
     models: ModelsRelease | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> str:
-    env = worker_env(stack, region, bucket, queue_url)
+    env = worker_env(stack, region, bucket, queue_url, extra_env)
     return _TEMPLATE.format(
         stack=stack,
-        version=release.version,
+        version=shlex.quote(release.version),
         boto3_version=metadata.version("boto3"),
         boot_config=json.dumps(boot_config(region, bucket, release, models), indent=1),
         boot_script=boot_script(),
-        env="\n".join(f"{k}={v}" for k, v in env.items()),
+        env="\n".join(env_line(k, v) for k, v in env.items()),
         service=SERVICE,
     )
 
