@@ -135,6 +135,7 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
     assert "InstanceMarketOptions" not in data
     script = base64.b64decode(data["UserData"]).decode()
     assert "ExecStart=/opt/transcriber/bin/transcriber worker" in script
+    assert SECRET not in script  # the workers read their secrets from SSM at start
     # Our code comes from the stack's bucket, hash-checked; never by name from an index
     # (tests/cloud/test_cold_start.py runs the boot itself).
     release = result["release"]

@@ -143,3 +143,30 @@ def test_narrow_ipv4_and_ipv6_sources_are_opened(aws: str) -> None:
         0
     ]["IpPermissions"]
     assert [r["CidrIp"] for r in rule["IpRanges"]] == ["198.51.0.0/16"]
+
+
+def test_subnets_that_only_reach_an_internet_gateway_need_public_ip(infra: None) -> None:
+    """AWS's default VPC routes its default subnets to an internet gateway (moto's has no
+    such route until one is added): workers without a public address could never boot
+    there, so `fleet up` says so instead of paying for them."""
+    ec2 = boto("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc["VpcId"])
+    (main,) = ec2.describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                 {"Name": "association.main", "Values": ["true"]}]
+    )["RouteTables"]  # fmt: skip
+    ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
+                     GatewayId=gateway)  # fmt: skip
+    proc = fleet_up()
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "reach the internet only through an internet gateway" in line and "--public-ip" in line
+    assert (
+        boto("ec2").describe_launch_templates(
+            Filters=[{"Name": "launch-template-name", "Values": [LT]}]
+        )["LaunchTemplates"]
+        == []
+    )  # nothing made
+    assert fleet_up("--public-ip").returncode == 0

@@ -341,9 +341,9 @@ def store(mongo_wire: str):
 
 
 def add_job(store, status: str, *, ago_min: float | None, duration: float = 60.0,
-            error: str | None = None) -> None:  # fmt: skip
+            error: str | None = None, gpu: float = 0.0) -> None:  # fmt: skip
     from transcriber_cli.jobs.options import JobOptions
-    from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
+    from transcriber_cli.store.documents import Audio, Cost, JobDocument, JobStatus, Source
     from transcriber_cli.store.mongo import now
 
     stamp = now()
@@ -357,6 +357,7 @@ def add_job(store, status: str, *, ago_min: float | None, duration: float = 60.0
             source=Source(name="a.mp3", sha256=SHA, duration=duration),
             audio=Audio(sha256=SHA, bytes=10),
             error=error,
+            cost=Cost(gpu_seconds=gpu, usd=gpu * 0.36 / 3600, usd_per_hour=0.36 if gpu else None),
             created=stamp - dt.timedelta(hours=3),
             updated=stamp,
             finished=finished,
@@ -365,9 +366,10 @@ def add_job(store, status: str, *, ago_min: float | None, duration: float = 60.0
 
 
 def seed(store) -> None:
-    add_job(store, "completed", ago_min=5, duration=1800.0)
-    add_job(store, "completed", ago_min=50, duration=606.0)
-    add_job(store, "completed", ago_min=120, duration=9999.0)  # two hours ago: not counted
+    add_job(store, "completed", ago_min=5, duration=1800.0, gpu=3600.0)
+    add_job(store, "completed", ago_min=50, duration=606.0, gpu=1800.0)
+    add_job(store, "completed", ago_min=120, duration=9999.0, gpu=3600.0)  # not the last hour
+    add_job(store, "completed", ago_min=25 * 60, duration=99.0, gpu=9999.0)  # not the last day
     add_job(store, "failed", ago_min=10, error="CUDA out of memory (after 3 attempt(s))")
     add_job(store, "failed", ago_min=20, error="CUDA out of memory (after 1 attempt(s))")
     add_job(store, "failed", ago_min=30, error="bad audio")
@@ -409,13 +411,18 @@ def test_last_hour_in_fleet_status_and_jobs_list(aws: str, store, mongo_wire: st
     text = cli("fleet", "status", "--stack", STACK, env=env).stdout
     assert "last hour: 2 done (40.1 min of audio), 3 failed, 1 cancelled" in text
     assert "2× CUDA out of memory" in text
+    # What the jobs cost: every attempt's GPU time at its machine's rate, over a day.
+    day = json.loads(proc.stdout)["last_day"]
+    assert (day["completed"], day["gpu_seconds"], day["usd"]) == (3, 9000.0, 0.9)
+    assert "last 24 h: $0.90 on 8 job(s) (2.5 GPU h; 3 done, 4 failed)" in text
 
     listed = cli("jobs", "list", "--stack", STACK, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert len(listed.stdout.splitlines()) == 10 and "last hour" not in listed.stdout
+    assert len(listed.stdout.splitlines()) == 11 and "last hour" not in listed.stdout
+    assert listed.stdout.count("$0.3600") == 2  # each job's cost, "-" where not priced
     assert "last hour: 2 done (40.1 min of audio), 3 failed, 1 cancelled" in listed.stderr
     as_json = cli("jobs", "list", "--stack", STACK, "--json", env=env)
     assert [json.loads(line)["schema"] for line in as_json.stdout.splitlines()] == [
         "transcriber.job/1"
-    ] * 10
+    ] * 11
     assert "last hour" not in as_json.stderr

@@ -176,6 +176,17 @@ def test_a_job_on_the_real_stack_with_iam_enforced(
     finally:
         workers.stop_all()
 
+    # A client whose policy lacks the queue: one line naming the action, no traceback.
+    no_queue = iam.client_policy(stack)
+    no_queue["Statement"] = [s for s in no_queue["Statement"] if s["Sid"] != "QueueJobs"]
+    uploader = user_with(url, admin, "uploader", no_queue)
+    other_clip = convert(conversation["path"], tmp_path / "other.mp3", "-t", "5")
+    refused = run_cli(str(other_clip), "--remote", "-o", str(tmp_path / "no"),
+                      env={**common, **creds_env(url, uploader)})  # fmt: skip
+    assert refused.returncode == 3, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "AWS denied sqs:GetQueueUrl" in refused.stderr.strip().splitlines()[-1]
+
     c_s3 = client("s3", url, client_user)  # the client reads results, as `jobs fetch` does
     assert c_s3.get_object(Bucket=bucket, Key=f"output/{job_id}/clip.txt")["Body"].read()
 
@@ -195,6 +206,11 @@ def test_a_job_on_the_real_stack_with_iam_enforced(
     assert denied(w_sqs.purge_queue, QueueUrl=queue_url) == "AccessDenied"
     w_ssm = client("ssm", url, role)
     assert denied(w_ssm.get_parameter, Name="/transcriber/other/mongodb_url") == "AccessDenied"
+    w_ec2 = client("ec2", url, role)  # a job's price: the Spot price history, nothing else
+    assert "SpotPriceHistory" in w_ec2.describe_spot_price_history(
+        InstanceTypes=["g5.xlarge"], AvailabilityZone=f"{REGION}a", MaxResults=1
+    )
+    assert denied(w_ec2.describe_instances) in ("AccessDenied", "UnauthorizedOperation")
     # ... and, by hand, the grants the job above did not need: a cancelled job's exports
     # listed and removed, a checkpoint written, read and removed, a poison message sent to
     # the DLQ and settled, a job put back on the queue by the dead-letter sweep.

@@ -18,6 +18,7 @@ ACCESS_DENIED = {
     "UnauthorizedOperation",
     "AuthorizationError",
     "Forbidden",
+    "403",  # the bare status: HEAD requests, and error bodies botocore cannot read
 }
 BAD_CREDENTIALS = {
     "InvalidClientTokenId",

@@ -10,7 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from transcriber_cli.aws.errors import NO_SUCH_QUEUE, error_code, unavailable_on_outage
+from transcriber_cli.aws.errors import (
+    NO_SUCH_QUEUE,
+    error_code,
+    translate,
+    unavailable_on_outage,
+)
 from transcriber_cli.aws.naming import queue_name
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import SetupError
@@ -49,6 +54,9 @@ def resolve_queue_url(settings: Settings, sqs: Any) -> str:
                 f"queue {queue_name(settings.stack)} does not exist",
                 hint="run 'transcriber infra up' or set TRANSCRIBER_QUEUE_URL",
             ) from None
+        typed = translate(exc, "sqs")  # a denied lookup is one line, not a traceback
+        if typed is not None:
+            raise typed from None
         raise
 
 

@@ -153,6 +153,9 @@ def render_fleet_status(data: dict[str, Any]) -> None:
         out.print(last_hour_line(last))
         for e in last["top_errors"]:
             out.print(f"  {e['count']}× {e['error']}", markup=False)
+    day = data.get("last_day")
+    if day is not None:
+        out.print(spend_line(day), markup=False)
 
 
 def _audio(seconds: float) -> str:
@@ -165,6 +168,16 @@ def last_hour_line(stats: dict[str, Any]) -> str:
     return (
         f"last hour: {stats['completed']} done ({_audio(stats['audio_seconds'])} of audio), "
         f"{stats['failed']} failed, {stats['cancelled']} cancelled"
+    )
+
+
+def spend_line(stats: dict[str, Any]) -> str:
+    """``last 24 h: $1.23 on jobs (2.5 GPU h, 14 done, 1 failed)``: every attempt's worker
+    time at its machine's rate (idle machines are not in it)."""
+    jobs = stats["completed"] + stats["failed"] + stats["cancelled"]
+    return (
+        f"last 24 h: ${stats['usd']:.2f} on {jobs} job(s) ({stats['gpu_seconds'] / 3600:.1f} "
+        f"GPU h; {stats['completed']} done, {stats['failed']} failed)"
     )
 
 

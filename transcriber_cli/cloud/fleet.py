@@ -15,7 +15,11 @@ from transcriber_cli.aws.errors import aws_errors, error_code, none_if_missing
 from transcriber_cli.aws.s3 import Storage
 from transcriber_cli.cloud import artifacts, scaling, userdata
 from transcriber_cli.cloud.iam import WorkerRole
-from transcriber_cli.cloud.network import SecurityGroup, default_subnets
+from transcriber_cli.cloud.network import (
+    SecurityGroup,
+    default_subnets,
+    internet_gateway_only,
+)
 from transcriber_cli.cloud.plan import Action, ActionKind, PlanResult, Resource, apply_one
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack, tag_map
@@ -395,14 +399,23 @@ def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResul
     options.check()
     with aws_errors():
         queue_url, sg_id = _infra_ready(stack)
+        vpc = SecurityGroup(stack).vpc
+        subnets = default_subnets(stack, vpc)
+        stranded = [] if options.public_ip else internet_gateway_only(stack, vpc, subnets)
+        if stranded:  # workers there could not boot: refuse rather than pay for them
+            raise UsageError(
+                f"subnets {', '.join(stranded)} reach the internet only through an internet "
+                "gateway, so workers without a public address could not boot there",
+                hint="pass --public-ip, or route those subnets through a NAT gateway "
+                "(docs/cloud.md, Network)",
+            )
         ami = find_ami(stack, options)
         release = release_for(stack, options, dry_run)
         models = artifacts.models_release(Storage(stack.client("s3"), stack.bucket))
         data = launch_template_data(stack, options, ami, queue_url, sg_id, release, models)
-        vpc = SecurityGroup(stack).vpc
         actions = [
             apply_one(LaunchTemplate(stack, data), dry_run),
-            apply_one(AutoScalingGroup(stack, options, default_subnets(stack, vpc)), dry_run),
+            apply_one(AutoScalingGroup(stack, options, subnets), dry_run),
         ]
         out, zero = scaling.policies(stack)
         actions += [apply_one(out, dry_run), apply_one(zero, dry_run)]

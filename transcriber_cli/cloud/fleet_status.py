@@ -20,6 +20,7 @@ from transcriber_cli.errors import SetupError, TranscriberError
 
 log = logging.getLogger(__name__)
 NO_MONGO = "MongoDB not configured"
+DAY = dt.timedelta(hours=24)
 
 
 @dataclass
@@ -34,6 +35,7 @@ class FleetStatus:
     boots: list[dict[str, Any]] = field(default_factory=list)
     last_hour: dict[str, Any] | None = None  # store/stats.py Throughput.as_dict()
     last_hour_note: str = ""
+    last_day: dict[str, Any] | None = None  # the same over 24 h: what the jobs cost
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,7 @@ class FleetStatus:
             "heartbeats_note": self.heartbeats_note,
             "boots": self.boots,
             "last_hour": self.last_hour,
+            "last_day": self.last_day,
             "last_hour_note": self.last_hour_note,
         }
 
@@ -108,6 +111,7 @@ def _store_view(result: FleetStatus, settings: Any) -> None:
             return
         try:
             result.last_hour = recent(store).as_dict()
+            result.last_day = recent(store, window=DAY).as_dict()
         except Exception as exc:
             log.debug("last hour unavailable", exc_info=True)
             result.last_hour_note = f"unavailable: {type(exc).__name__}"

@@ -1,8 +1,9 @@
 """The worker's IAM role, instance profile and least-privilege inline policy.
 
-The policy grants exactly the calls the worker makes. Only ``cloudwatch:PutMetricData`` has
-a ``*`` resource, because it supports no resource-level permissions; a condition holds it to
-the worker's namespace instead. Every other action is scoped to the stack's resources.
+The policy grants exactly the calls the worker makes. Only ``cloudwatch:PutMetricData`` and
+``ec2:DescribeSpotPriceHistory`` have a ``*`` resource, because they support no resource-level
+permissions; a condition holds the first to the worker's namespace, and the second only reads
+public prices. Every other action is scoped to the stack's resources.
 No KMS statement either: SecureStrings use the AWS-managed ``aws/ssm`` key, whose key policy
 already lets principals of this account decrypt through SSM (kms:ViaService), so an IAM grant
 would add nothing. A customer-managed key would need ``kms:Decrypt`` scoped to that key.
@@ -144,6 +145,14 @@ def worker_policy(stack: Stack) -> dict[str, Any]:
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
                 "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+            },
+            {
+                # The Spot price of the worker's own type and zone, for each job's cost
+                # (aws/pricing.py hourly_rate).
+                "Sid": "SpotPrice",
+                "Effect": "Allow",
+                "Action": "ec2:DescribeSpotPriceHistory",
+                "Resource": "*",
             },
         ],
     }

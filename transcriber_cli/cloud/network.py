@@ -57,6 +57,29 @@ def default_subnets(stack: Stack, vpc_id: str) -> list[str]:
     return sorted(s["SubnetId"] for s in subnets)
 
 
+def internet_gateway_only(stack: Stack, vpc_id: str, subnets: list[str]) -> list[str]:
+    """The ``subnets`` whose default route leads to an internet gateway: there, an instance
+    without a public address reaches nothing outside the VPC (no AWS API, no apt, no PyPI)."""
+    tables = stack.client("ec2").describe_route_tables(
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
+    )["RouteTables"]
+    main, table_of = None, {}
+    for table in tables:
+        for link in table.get("Associations", []):
+            if link.get("Main"):
+                main = table
+            elif link.get("SubnetId"):
+                table_of[link["SubnetId"]] = table
+
+    def via_gateway(table: dict | None) -> bool:
+        for route in (table or {}).get("Routes", []):
+            if route.get("DestinationCidrBlock") == "0.0.0.0/0":
+                return str(route.get("GatewayId", "")).startswith("igw-")
+        return False
+
+    return [s for s in subnets if via_gateway(table_of.get(s, main))]
+
+
 class SecurityGroup(Resource):
     kind = "security-group"
 
