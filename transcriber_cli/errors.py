@@ -6,6 +6,7 @@ tracebacks only appear with ``--verbose``.
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -70,6 +71,11 @@ class InputError(TranscriberError):
     exit_code = ExitCode.FAILED
 
 
+class OutputError(InputError):
+    """An input's outputs cannot be written (read-only folder, disk full, name too long);
+    nothing of them is left behind and the batch goes on."""
+
+
 class MediaError(InputError):
     pass
 
@@ -84,3 +90,11 @@ class NoAudioStreamError(MediaError):
 
 class CancelledError(TranscriberError):
     """A job was cancelled while it ran (remote mode)."""
+
+
+def os_cause(exc: OSError) -> str:
+    """The cause an ``OSError`` names, as our messages say it: ``no space left on device``."""
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    cause = exc.strerror or str(exc)
+    return cause[:1].lower() + cause[1:]

@@ -1,0 +1,205 @@
+"""The bad-input corpus, output side: file system faults, odd names, bad flags, Ctrl-C.
+
+Every case runs the real ``transcribe`` on real speech with the bundled tiny.en model, and
+checks what a user sees: the exit code, exactly one ``error:`` line naming the file and the
+cause, no traceback, no partial outputs or ``.part`` files, and the good file of the batch
+transcribed. File system faults are real: a read-only bind mount, a folder without write
+permission and a full tmpfs, made in a private mount namespace (``unshare``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, json_lines, run_cli
+
+pytestmark = pytest.mark.slow
+FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+WORDS = ("morning", "weekly")  # said in the first five seconds of the example
+
+
+@pytest.fixture(scope="module")
+def speech(make_media) -> Path:
+    """Five seconds of the example conversation: short, and with known words."""
+    return make_media("speech5.wav", "-vn", "-t", "5")
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+
+
+def assert_transcribed(base: Path) -> None:
+    """``base.EXT`` exists for every format and the text holds the words said."""
+    for ext in FORMATS:
+        assert base.with_name(f"{base.name}.{ext}").is_file(), (base, ext)
+    text = base.with_name(f"{base.name}.txt").read_text().lower()
+    assert all(w in text for w in WORDS), text
+
+
+def assert_only_inputs(folder: Path, *names: str) -> None:
+    """Nothing but the inputs: no outputs of a failed file, no temp files."""
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+# --- file system faults: one shared run in a private mount namespace -----------------------
+
+FAULTS = """
+set -e
+mount --bind "$RO" "$RO" && mount -o remount,bind,ro "$RO"  # EROFS
+mount -t tmpfs -o size=8k tmpfs "$FULL"                      # ENOSPC: two pages
+ln -s "$SPEECH" "$FULL/speech.wav"                            # the input takes no space there
+chmod 0555 "$DENIED"                                          # EACCES, once root's override is gone
+exec setpriv --inh-caps=-dac_override,-dac_read_search \
+    --bounding-set=-dac_override,-dac_read_search -- "$@"
+"""
+
+
+def _namespaces_work() -> bool:
+    probe = ["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt && setpriv --help"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory, speech: Path, looped_media) -> Iterator[dict]:
+    """One batch run: a good file, a longer one during which two later inputs are deleted
+    (one already read ahead, one not), and every output fault."""
+    if not _namespaces_work():
+        pytest.skip("needs unshare -rm (user and mount namespaces) and setpriv")
+    root = tmp_path_factory.mktemp("faults")
+    folders = {n: root / n for n in ("ok", "ahead", "ro", "denied", "full", "long", "gone")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        if name != "full":
+            shutil.copy(speech, folder / "speech.wav")
+    long249 = folders["long"] / ("n" * 245 + ".wav")  # valid, but ".NAME.XXXX.part" is not
+    long255 = folders["long"] / ("x" * 251 + ".wav")  # NAME.json would be 256 bytes
+    shutil.copy(speech, long249)
+    shutil.copy(speech, long255)
+    talk = root / "talk.mp4"
+    shutil.copy(looped_media(2), talk)  # 66 s: the next input is read ahead meanwhile
+    named = {n: folders[n] / "speech.wav" for n in ("ok", "ahead", "ro", "denied", "full")}
+    inputs = {"ok": named["ok"], "talk": talk, "ahead": named["ahead"], "ro": named["ro"],
+              "denied": named["denied"], "full": named["full"], "long249": long249,
+              "long": long255, "gone": folders["gone"] / "speech.wav"}  # fmt: skip
+    gone = [inputs["ahead"], inputs["gone"]]
+    env = {
+        **os.environ,
+        "RO": str(folders["ro"]),
+        "FULL": str(folders["full"]),
+        "DENIED": str(folders["denied"]),
+        "SPEECH": str(speech),
+    }
+    cmd = [str(BIN / "transcribe"), *map(str, inputs.values()), "--json", "--no-diarize"]
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        ["unshare", "-rm", "sh", "-c", FAULTS, "sh", *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the good file is done: the batch is under way
+    time.sleep(1)  # the long file is being transcribed, the next one was read ahead
+    for path in gone:
+        path.unlink()
+    rest, stderr = proc.communicate(timeout=300)
+    os.chmod(folders["denied"], 0o755)
+    results = {r["path"]: r for r in json_lines(first + rest)}
+    yield {
+        "rc": proc.returncode,
+        "stderr": stderr,
+        "results": results,
+        "folders": folders,
+        "inputs": inputs,
+        "seconds": time.monotonic() - started,
+    }
+
+
+FAULT_CASES = {
+    "ro": "read-only file system",
+    "denied": "permission denied",
+    "full": "no space left on device",
+    "long": "file name too long",
+    "ahead": "no such file",
+    "gone": "no such file",
+}
+
+
+def test_faults_fail_one_file_each_and_the_batch_goes_on(faults: dict) -> None:
+    assert faults["rc"] == 1, faults["stderr"]
+    assert "Traceback" not in faults["stderr"]
+    assert len(error_lines(faults["stderr"])) == len(FAULT_CASES), faults["stderr"]
+    for done in (faults["inputs"]["ok"], faults["inputs"]["talk"]):
+        assert faults["results"][str(done)]["status"] == "done"
+        assert_transcribed(done.with_suffix(""))
+    # A long name that is valid gets its outputs: the temp names stay within NAME_MAX.
+    long249 = faults["inputs"]["long249"]
+    assert faults["results"][str(long249)]["status"] == "done"
+    assert_transcribed(long249.with_suffix(""))
+
+
+@pytest.mark.parametrize("case", list(FAULT_CASES))
+def test_fault_is_one_line_naming_file_and_cause(faults: dict, case: str) -> None:
+    path = faults["inputs"][case]
+    cause = FAULT_CASES[case]
+    result = faults["results"][str(path)]
+    assert result["status"] == "failed"
+    assert result["error"].startswith(f"{path}: ") and cause in result["error"], result
+    (line,) = [ln for ln in error_lines(faults["stderr"]) if str(path) in ln]
+    assert cause in line
+    # No output of this file, not one format of it, and no temp file.
+    left = [p.name for p in path.parent.iterdir() if p != path and p.stem == path.stem]
+    assert left == [] and not list(path.parent.glob("*.part")), left
+
+
+# --- modes and odd names: one shared run ---------------------------------------------------
+
+ODD_NAMES = ["ünï 说话.wav", 'it\'s "quoted".wav', "two  spaces .wav", "nl\nerror: forged.wav"]
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory: pytest.TempPathFactory, speech: Path) -> dict:
+    folder = tmp_path_factory.mktemp("odd")
+    for name in [*ODD_NAMES, "-x.wav", "-y.wav"]:
+        shutil.copy(speech, folder / name)
+    # An output that exists keeps its mode when replaced; new ones follow the umask.
+    kept = folder / "-x.txt"
+    kept.write_text("old\n")
+    kept.chmod(0o664)
+    old_umask = os.umask(0o022)
+    try:
+        named = run_cli(*(str(folder / n) for n in ODD_NAMES), "./-x.wav", "--json",
+                        "--no-diarize", cwd=folder)  # fmt: skip
+        dashed = run_cli("--no-diarize", "--json", "--", "-y.wav", cwd=folder)
+    finally:
+        os.umask(old_umask)
+    return {"folder": folder, "named": named, "dashed": dashed}
+
+
+@pytest.mark.parametrize("name", [*ODD_NAMES, "-x.wav", "-y.wav"])
+def test_odd_names_transcribe_beside_the_input(odd: dict, name: str) -> None:
+    proc = odd["dashed"] if name == "-y.wav" else odd["named"]
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and not error_lines(proc.stderr)
+    assert_transcribed(odd["folder"] / Path(name).stem)
+    assert not list(odd["folder"].glob(".*.part"))
+
+
+def test_new_outputs_follow_the_umask_and_replaced_ones_keep_their_mode(odd: dict) -> None:
+    folder = odd["folder"]
+    assert stat.S_IMODE((folder / "-x.txt").stat().st_mode) == 0o664
+    assert "old" not in (folder / "-x.txt").read_text()
+    for ext in FORMATS[1:]:
+        assert stat.S_IMODE((folder / f"-x.{ext}").stat().st_mode) == 0o644
