@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -203,3 +204,80 @@ def test_new_outputs_follow_the_umask_and_replaced_ones_keep_their_mode(odd: dic
     assert "old" not in (folder / "-x.txt").read_text()
     for ext in FORMATS[1:]:
         assert stat.S_IMODE((folder / f"-x.{ext}").stat().st_mode) == 0o644
+
+
+def test_a_newline_in_a_name_cannot_forge_an_error_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad\nerror: forged.wav"
+    bad.write_bytes(b"not audio at all")
+    proc = run_cli(str(bad), "--no-diarize")
+    assert proc.returncode == 1
+    (line,) = error_lines(proc.stderr)
+    assert "bad\\nerror: forged.wav: not a" in line and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert_only_inputs(tmp_path, bad.name)
+
+
+# --- bad flags ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "cause"),
+    [
+        (["-f", "nope"], 2, "unknown format nope"),
+        (["--device", "tpu"], 2, "invalid setting device"),
+        (["-m", "no-such-model", "--offline"], 3, "model 'no-such-model'"),
+    ],
+    ids=["format", "device", "model"],
+)
+def test_unknown_format_device_model(
+    tmp_path: Path, speech: Path, flags: list[str], code: int, cause: str
+) -> None:
+    src = tmp_path / "speech.wav"
+    shutil.copy(speech, src)
+    proc = run_cli(str(src), *flags, "--no-diarize")
+    assert proc.returncode == code, proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert cause in line and "Traceback" not in proc.stderr
+    assert_only_inputs(tmp_path, "speech.wav")
+
+
+def test_batch_size_zero_means_auto(tmp_path: Path, speech: Path) -> None:
+    src = tmp_path / "speech.wav"
+    shutil.copy(speech, src)
+    proc = run_cli(str(src), "--batch-size", "0", "--no-diarize", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = json_lines(proc.stdout)
+    assert line["status"] == "done" and line["runtime"]["batch_size"] >= 1
+    assert_transcribed(tmp_path / "speech")
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------
+
+
+def test_ctrl_c_stops_a_folder_batch_at_once(tmp_path: Path, looped_media) -> None:
+    """SIGINT mid-batch: exit 130 within seconds; each file has all its outputs or none."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        shutil.copy(looped_media(2), folder / f"talk{i}.mp4")  # 66 s each
+    proc = subprocess.Popen(
+        [str(BIN / "transcribe"), str(folder), "--json", "--no-diarize"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert json_lines(proc.stdout.readline())[0]["status"] == "done"  # mid-batch now
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, stderr
+    assert took < 5, took
+    assert error_lines(stderr) == ["error: interrupted"] and "Traceback" not in stderr
+    assert not list(folder.glob(".*"))  # no temp files
+    for i in range(4):
+        made = sorted(p.suffix for p in folder.glob(f"talk{i}.*") if p.suffix != ".mp4")
+        assert made in ([], sorted(f".{e}" for e in FORMATS)), (i, made)
+    assert (folder / "talk0.txt").exists() and not (folder / "talk3.txt").exists()

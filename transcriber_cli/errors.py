@@ -7,6 +7,7 @@ tracebacks only appear with ``--verbose``.
 from __future__ import annotations
 
 import errno
+import unicodedata
 from enum import IntEnum
 
 
@@ -98,3 +99,15 @@ def os_cause(exc: OSError) -> str:
         return "no such file"
     cause = exc.strerror or str(exc)
     return cause[:1].lower() + cause[1:]
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters (a newline in a file name), lone
+    surrogates (undecodable name bytes) and line separators are written as escapes, so a
+    name can never start a line of its own or forge an ``error:`` line."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
+        else ch
+        for ch in text
+    )
