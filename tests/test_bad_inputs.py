@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, json_lines, run_cli
+from tests.remote.conftest import stack  # noqa: F401  (the remote test stack, for jobs fetch)
 
 pytestmark = pytest.mark.slow
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
@@ -281,3 +282,83 @@ def test_ctrl_c_stops_a_folder_batch_at_once(tmp_path: Path, looped_media) -> No
         made = sorted(p.suffix for p in folder.glob(f"talk{i}.*") if p.suffix != ".mp4")
         assert made in ([], sorted(f".{e}" for e in FORMATS)), (i, made)
     assert (folder / "talk0.txt").exists() and not (folder / "talk3.txt").exists()
+
+
+# --- jobs fetch: the task document's source name never steers where files go ---------------
+
+HOSTILE_SOURCES = {
+    ".": None,
+    "/": None,
+    "..": None,
+    "../../up.mp4": "up",
+    "a/../../b.mp4": "b",
+    "C:\\Users\\x\\win.mp4": "win",
+    "nul\0.mp4": "nul",
+    "\0": None,
+    "é" * 200 + ".mp4": "é" * 125,  # 250 bytes: "NAME.json" fits in 255
+}
+
+
+@pytest.fixture
+def completed_job(request: pytest.FixtureRequest):
+    """``completed_job(source_name)`` -> the id of a completed job in the test stack whose
+    txt and json exports are in its bucket, as a worker leaves them."""
+    request.getfixturevalue("stack")  # moto + the Mongo wire server, settings in the env
+    import uuid
+
+    from tests.remote.test_e2e import job_store
+    from transcriber_cli.aws.s3 import Storage
+    from transcriber_cli.config import load_settings
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.jobs.results import ResultSummary
+    from transcriber_cli.store.documents import Audio, Checkpoint, JobDocument, Source
+    from transcriber_cli.store.mongo import now
+
+    store = job_store()
+    storage = Storage.from_settings(load_settings())
+
+    def make(name: str) -> str:
+        job_id, sha, stamp = uuid.uuid4().hex, "ab" * 32, now()
+        store.create(
+            JobDocument(_id=job_id, options=JobOptions(), options_key="k", formats=["txt", "json"],
+                        source=Source(name=name, sha256=sha, duration=5.0),
+                        audio=Audio(sha256=sha, bytes=10), created=stamp, updated=stamp)
+        )  # fmt: skip
+        keys = [f"output/{job_id}/export.{ext}" for ext in ("txt", "json")]
+        storage.put_text(keys[0], "good morning everyone\n")
+        storage.put_text(keys[1], '{"text": "good morning everyone"}\n')
+        store.claim(job_id, "w1", lease_seconds=30)
+        store.complete(job_id, "w1", outputs=keys, result=ResultSummary(duration=5.0),
+                       seconds=1, checkpoint=Checkpoint(seconds=5, windows=1))  # fmt: skip
+        return job_id
+
+    yield make
+    store.close()
+
+
+@pytest.mark.parametrize("source", list(HOSTILE_SOURCES), ids=lambda s: ascii(s)[:20])
+def test_jobs_fetch_writes_inside_the_output_folder(
+    tmp_path: Path, completed_job, source: str
+) -> None:
+    job_id = completed_job(source)
+    out = tmp_path / "a" / "b" / "out"
+    proc = run_cli("jobs", "fetch", job_id, "-o", str(out), "--json", program="transcriber")
+    assert proc.returncode == 0, proc.stderr
+    stem = HOSTILE_SOURCES[source] or job_id
+    (line,) = json_lines(proc.stdout)
+    assert sorted(line["outputs"]) == sorted(str(out / f"{stem}.{e}") for e in ("json", "txt"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{stem}.{e}" for e in ("json", "txt"))
+    assert "good morning" in (out / f"{stem}.txt").read_text()
+    # Nothing anywhere else: every file under tmp_path is one of the two.
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(out.iterdir())
+
+
+def test_jobs_fetch_to_an_unwritable_folder_is_one_line(tmp_path: Path, completed_job) -> None:
+    job_id = completed_job("talk.mp4")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    proc = run_cli("jobs", "fetch", job_id, "-o", str(blocker / "out"), program="transcriber")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert f"job {job_id}: cannot write its outputs in {blocker / 'out'}: not a directory" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -21,6 +21,19 @@ def output_base(candidate: Candidate, output_dir: Path | None) -> Path:
     return output_dir / path.stem
 
 
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
+
+
+def safe_stem(name: str, fallback: str, formats: Sequence[OutputFormat]) -> str:
+    """A stem for outputs named by someone else (a job's source name): one plain file name
+    inside the output folder, never ``.``/``..``, a path or a NUL, cut to fit ``NAME_MAX``
+    with its longest extension; ``fallback`` when nothing usable is left."""
+    stem = "".join(ch for ch in name.replace("\\", "/").rsplit("/", 1)[-1] if ch != "\0")
+    longest = max((len(f.extension.encode()) for f in formats), default=0)
+    stem = stem.encode("utf-8", "ignore")[: NAME_MAX - 1 - longest].decode("utf-8", "ignore")
+    return stem if stem.strip(". ") else fallback
+
+
 def output_paths(base: Path, formats: Sequence[OutputFormat]) -> list[Path]:
     return [base.with_name(f"{base.name}.{f.extension}") for f in formats]
 
