@@ -89,10 +89,15 @@ def faults(tmp_path_factory: pytest.TempPathFactory, speech: Path, looped_media)
     shutil.copy(speech, long255)
     talk = root / "talk.mp4"
     shutil.copy(looped_media(2), talk)  # 66 s: the next input is read ahead meanwhile
-    named = {n: folders[n] / "speech.wav" for n in ("ok", "ahead", "ro", "denied", "full")}
-    inputs = {"ok": named["ok"], "talk": talk, "ahead": named["ahead"], "ro": named["ro"],
-              "denied": named["denied"], "full": named["full"], "long249": long249,
-              "long": long255, "gone": folders["gone"] / "speech.wav"}  # fmt: skip
+    inputs = {
+        "ok": folders["ok"] / "speech.wav",
+        "talk": talk,
+        **{n: folders[n] / "speech.wav" for n in ("ahead", "ro", "denied", "full")},
+        "long249": long249,
+        "long": long255,
+        "gone": folders["gone"] / "speech.wav",
+        "arg": root / ("p" * 300 + ".wav"),  # ENAMETOOLONG as an argument
+    }
     gone = [inputs["ahead"], inputs["gone"]]
     env = {
         **os.environ,
@@ -102,7 +107,6 @@ def faults(tmp_path_factory: pytest.TempPathFactory, speech: Path, looped_media)
         "SPEECH": str(speech),
     }
     cmd = [str(BIN / "transcribe"), *map(str, inputs.values()), "--json", "--no-diarize"]
-    started = time.monotonic()
     proc = subprocess.Popen(
         ["unshare", "-rm", "sh", "-c", FAULTS, "sh", *cmd],
         stdout=subprocess.PIPE,
@@ -113,7 +117,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory, speech: Path, looped_media)
     )
     assert proc.stdout is not None
     first = proc.stdout.readline()  # the good file is done: the batch is under way
-    time.sleep(1)  # the long file is being transcribed, the next one was read ahead
+    time.sleep(0.5)  # the long file is being transcribed; the next one is read ahead (~0.1 s)
     for path in gone:
         path.unlink()
     rest, stderr = proc.communicate(timeout=300)
@@ -125,7 +129,6 @@ def faults(tmp_path_factory: pytest.TempPathFactory, speech: Path, looped_media)
         "results": results,
         "folders": folders,
         "inputs": inputs,
-        "seconds": time.monotonic() - started,
     }
 
 
@@ -136,6 +139,7 @@ FAULT_CASES = {
     "long": "file name too long",
     "ahead": "no such file",
     "gone": "no such file",
+    "arg": "file name too long",
 }
 
 
@@ -158,9 +162,9 @@ def test_fault_is_one_line_naming_file_and_cause(faults: dict, case: str) -> Non
     cause = FAULT_CASES[case]
     result = faults["results"][str(path)]
     assert result["status"] == "failed"
-    assert result["error"].startswith(f"{path}: ") and cause in result["error"], result
+    assert result["error"].startswith(f"{path}: ") and cause in result["error"].lower(), result
     (line,) = [ln for ln in error_lines(faults["stderr"]) if str(path) in ln]
-    assert cause in line
+    assert cause in line.lower()
     # No output of this file, not one format of it, and no temp file.
     left = [p.name for p in path.parent.iterdir() if p != path and p.stem == path.stem]
     assert left == [] and not list(path.parent.glob("*.part")), left
