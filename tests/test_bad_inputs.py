@@ -366,3 +366,28 @@ def test_jobs_fetch_to_an_unwritable_folder_is_one_line(tmp_path: Path, complete
     (line,) = error_lines(proc.stderr)
     assert f"job {job_id}: cannot write its outputs in {blocker / 'out'}: not a directory" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_outputs_that_cannot_be_written_fail_before_any_work(tmp_path: Path, speech: Path) -> None:
+    """An output name over NAME_MAX is refused before the model is even needed: the model
+    named here does not exist, and a run that got that far would stop on it (exit 3)."""
+    src = tmp_path / ("x" * 251 + ".wav")  # a valid name; NAME.json is 256 bytes
+    shutil.copy(speech, src)
+    proc = run_cli(str(src), "-m", str(tmp_path / "no-model"), "--no-diarize")
+    assert proc.returncode == 1, proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert line == f"error: {src}: cannot write its outputs in {tmp_path}: file name too long"
+    assert_only_inputs(tmp_path, src.name)
+
+
+def test_a_set_whose_publishing_fails_midway_is_taken_back(tmp_path: Path) -> None:
+    """The first file is renamed into place, the second cannot be (a folder holds its
+    name): the first is removed again and no temp file is left."""
+    from transcriber_cli.fsutil import write_files_atomically
+
+    (tmp_path / "talk.json").mkdir()
+    files = [(tmp_path / "talk.txt", b"first\n"), (tmp_path / "talk.json", b"{}\n")]
+    with pytest.raises(IsADirectoryError):
+        write_files_atomically(files)
+    assert [p.name for p in tmp_path.iterdir()] == ["talk.json"]
+    assert list((tmp_path / "talk.json").iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -10,6 +11,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 # Temp names keep this much of the target's name: ".NAME.XXXXXXXX.part" must stay within
 # NAME_MAX (255 bytes) however long NAME is, or a long but valid output name fails.
 _TEMP_NAME_CHARS = 48
@@ -53,6 +55,32 @@ def write_files_atomically(files: Sequence[tuple[Path, bytes]], *, new_mode: int
                 tmp.unlink()
 
 
+def check_writable(paths: Sequence[Path]) -> None:
+    """Raise the ``OSError`` that writing ``paths`` would meet, where it can be told before
+    the work: a name over NAME_MAX, or an existing folder that takes no new file (read-only,
+    no permission). A missing folder is left alone (writing creates it); space is not
+    checked (it can run out meanwhile: the write itself says so)."""
+    for path in paths:
+        if len(os.fsencode(path.name)) > NAME_MAX:
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), str(path))
+    for folder in dict.fromkeys(p.parent for p in paths):
+        if os.path.isdir(folder):
+            fd, tmp = _create_temp(folder / "check", 0o600)
+            os.close(fd)
+            tmp.unlink()
+
+
+def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
+    """A new file beside ``path``, opened for writing: ``.NAME.XXXXXXXX.part``."""
+    while True:
+        tmp = path.with_name(f".{path.name[:_TEMP_NAME_CHARS]}.{secrets.token_hex(4)}.part")
+        try:
+            # O_EXCL: never follow or reuse someone else's file; the kernel applies the umask.
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), tmp
+        except FileExistsError:
+            continue
+
+
 def _stage(path: Path, data: bytes, new_mode: int) -> Path:
     """``data`` in a new temp file beside ``path``, fsynced; its mode is the one ``path``
     will have."""
@@ -60,14 +88,7 @@ def _stage(path: Path, data: bytes, new_mode: int) -> Path:
         mode: int | None = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = None
-    while True:
-        tmp = path.with_name(f".{path.name[:_TEMP_NAME_CHARS]}.{secrets.token_hex(4)}.part")
-        try:
-            # O_EXCL: never follow or reuse someone else's file; the kernel applies the umask.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, new_mode)
-            break
-        except FileExistsError:
-            continue
+    fd, tmp = _create_temp(path, new_mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             if mode is not None:

@@ -19,6 +19,7 @@ from transcriber_cli.config import Settings
 from transcriber_cli.errors import InputError, OutputError, os_cause
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.formats.registry import output_extensions
+from transcriber_cli.fsutil import check_writable
 from transcriber_cli.jobs.inputs import Candidate, Ignored, discover, probe_input
 from transcriber_cli.jobs.manifest import Manifest
 from transcriber_cli.jobs.outputs import output_base, output_paths, write_outputs
@@ -109,11 +110,17 @@ class Batch:
     def probe(
         self, item: Item, probe: Callable[[Path], media.MediaInfo] = media.probe
     ) -> media.MediaInfo | FileResult:
-        """The input's media info, or its ``ignored`` result; raises ``InputError``."""
+        """The input's media info, or its ``ignored`` result; raises ``InputError``, also
+        for outputs that could not be written (said before any work is done)."""
         try:
-            return probe_input(item.candidate, self.settings.max_duration_hours, probe)
+            info = probe_input(item.candidate, self.settings.max_duration_hours, probe)
         except Ignored as exc:
             return FileResult(item.name, Status.IGNORED, reason=str(exc))
+        try:
+            check_writable(item.outputs)
+        except OSError as exc:
+            raise _output_error(item, exc) from None
+        return info
 
     def content_hash(self, item: Item) -> str:
         try:
@@ -128,9 +135,7 @@ class Batch:
         try:
             write_outputs(item.outputs, texts)
         except OSError as exc:  # read-only or full disk, no permission, name too long
-            raise OutputError(
-                f"{item.path}: cannot write its outputs in {item.base.parent}: {os_cause(exc)}"
-            ) from None
+            raise _output_error(item, exc) from None
         self.manifest.record(item.base, item.path, sha256=sha, key=self.key, status="done",
                              outputs=list(item.outputs))  # fmt: skip
         return FileResult.done(item.name, [str(o) for o in item.outputs], summary, **remote)
@@ -141,3 +146,8 @@ class Batch:
             self.manifest.record(item.base, item.path, sha256=sha, key=self.key,
                                  status="failed", error=error)  # fmt: skip
         return FileResult.failed(item.name, error, **remote)
+
+
+def _output_error(item: Item, exc: OSError) -> OutputError:
+    return OutputError(f"{item.path}: cannot write its outputs in {item.base.parent}: "
+                       f"{os_cause(exc)}")  # fmt: skip

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from transcriber_cli.formats.base import OutputFormat
-from transcriber_cli.fsutil import write_files_atomically
+from transcriber_cli.fsutil import NAME_MAX, write_files_atomically
 from transcriber_cli.jobs.inputs import Candidate
 from transcriber_cli.transcript import Transcript
 
@@ -19,9 +19,6 @@ def output_base(candidate: Candidate, output_dir: Path | None) -> Path:
     if candidate.root is not None:
         return output_dir / path.relative_to(candidate.root).parent / path.stem
     return output_dir / path.stem
-
-
-NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 
 
 def safe_stem(name: str, fallback: str, formats: Sequence[OutputFormat]) -> str:
