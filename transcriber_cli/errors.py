@@ -6,6 +6,8 @@ tracebacks only appear with ``--verbose``.
 
 from __future__ import annotations
 
+import errno
+import unicodedata
 from enum import IntEnum
 
 
@@ -70,6 +72,11 @@ class InputError(TranscriberError):
     exit_code = ExitCode.FAILED
 
 
+class OutputError(InputError):
+    """An input's outputs cannot be written (read-only folder, disk full, name too long);
+    nothing of them is left behind and the batch goes on."""
+
+
 class MediaError(InputError):
     pass
 
@@ -84,3 +91,23 @@ class NoAudioStreamError(MediaError):
 
 class CancelledError(TranscriberError):
     """A job was cancelled while it ran (remote mode)."""
+
+
+def os_cause(exc: OSError) -> str:
+    """The cause an ``OSError`` names, as our messages say it: ``no space left on device``."""
+    if exc.errno == errno.ENOENT:
+        return "no such file"
+    cause = exc.strerror or str(exc)
+    return cause[:1].lower() + cause[1:]
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters (a newline in a file name), lone
+    surrogates (undecodable name bytes) and line separators are written as escapes, so a
+    name can never start a line of its own or forge an ``error:`` line."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
+        else ch
+        for ch in text
+    )

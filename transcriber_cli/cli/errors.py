@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
-from transcriber_cli.errors import ExitCode, TranscriberError
+from transcriber_cli.errors import ExitCode, TranscriberError, one_line
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -36,7 +36,8 @@ def setup_logging(verbose: bool, quiet: bool = False) -> None:
 
 
 def error_line(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    """``error: MESSAGE`` as one line whatever the message holds (markup is escaped here)."""
+    stderr.print(f"[bold red]error:[/] {_escape(one_line(message))}", markup=True, highlight=False)
 
 
 @contextlib.contextmanager
@@ -46,7 +47,7 @@ def handle_errors(verbose: bool = False) -> Iterator[None]:
     except TranscriberError as exc:
         if verbose:
             stderr.print_exception(show_locals=False)
-        error_line(_escape(str(exc)))
+        error_line(str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         error_line("interrupted")

@@ -18,7 +18,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from transcriber_cli.cli.errors import print_json_line, stderr
+from transcriber_cli.cli.errors import error_line, print_json_line, stderr
+from transcriber_cli.errors import one_line
 from transcriber_cli.jobs.results import FileResult, Status, clock
 
 _STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
@@ -81,7 +82,7 @@ class RichReporter(LiveBars):
             return
         if self.audio_task is not None:
             self.progress.remove_task(self.audio_task)
-        self.current = escape(path.name)
+        self.current = escape(one_line(path.name))
         self.audio_task = self.progress.add_task(
             f"{self.current} decoding", total=max(round(duration), 1)
         )
@@ -106,7 +107,7 @@ class RichReporter(LiveBars):
         show_result(result, json_lines=self.json_lines, human=self.human)
 
     def note(self, text: str) -> None:
-        self._note(f"[dim]{escape(text)}[/]")
+        self._note(f"[dim]{escape(one_line(text))}[/]")
 
     def summary(self, results: list[FileResult]) -> None:
         if self.human and len(results) > 1:
@@ -119,13 +120,13 @@ def show_result(result: FileResult, *, json_lines: bool, human: bool, remote: bo
     if json_lines:
         print_json_line(result.to_json(remote=remote))
     if result.status is Status.FAILED:
-        stderr.print(f"[bold red]error:[/] {escape(result.error or 'failed')}")
+        error_line(result.error or "failed")
     elif human:
         stderr.print(_human_line(result))
 
 
 def _human_line(result: FileResult) -> str:
-    name = escape(result.path)
+    name = escape(one_line(result.path))
     job = f" (job {result.job_id})" if result.job_id else ""
     if result.status is Status.QUEUED:
         return f"[cyan]queued[/] {name}{job}"
@@ -138,7 +139,7 @@ def _human_line(result: FileResult) -> str:
             bits.append(f"resumed at {clock(result.resumed_from)}")
         detail = ", ".join(b for b in bits if b)
         return f"[green]done[/] {name} -> {{{exts}}} ({detail}){job}"
-    reason = escape((result.reason or "").removeprefix(f"{result.path}: "))
+    reason = escape(one_line((result.reason or "").removeprefix(f"{result.path}: ")))
     if result.status is Status.SKIPPED:
         return f"[yellow]skipped[/] {name}: {reason}"
     return f"[dim]ignored {name}: {reason}[/]"

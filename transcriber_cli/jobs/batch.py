@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from os import path as osp
 from pathlib import Path
 
 from transcriber_cli import media
 from transcriber_cli.config import Settings
+from transcriber_cli.errors import InputError, OutputError, os_cause
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.formats.registry import output_extensions
+from transcriber_cli.fsutil import check_writable
 from transcriber_cli.jobs.inputs import Candidate, Ignored, discover, probe_input
 from transcriber_cli.jobs.manifest import Manifest
 from transcriber_cli.jobs.outputs import output_base, output_paths, write_outputs
@@ -90,9 +93,10 @@ class Batch:
         return None
 
     def _skip_reason(self, item: Item) -> str | None:
-        if self.overwrite or not item.path.is_file():
+        # os.path answers False where pathlib raises (a name over NAME_MAX, no permission).
+        if self.overwrite or not osp.isfile(item.path):
             return None
-        if not all(o.exists() for o in item.outputs):
+        if not all(osp.exists(o) for o in item.outputs):
             return None
         entry = self.manifest.get(item.base)
         if entry is None:
@@ -106,27 +110,44 @@ class Batch:
     def probe(
         self, item: Item, probe: Callable[[Path], media.MediaInfo] = media.probe
     ) -> media.MediaInfo | FileResult:
-        """The input's media info, or its ``ignored`` result; raises ``InputError``."""
+        """The input's media info, or its ``ignored`` result; raises ``InputError``, also
+        for outputs that could not be written (said before any work is done)."""
         try:
-            return probe_input(item.candidate, self.settings.max_duration_hours, probe)
+            info = probe_input(item.candidate, self.settings.max_duration_hours, probe)
         except Ignored as exc:
             return FileResult(item.name, Status.IGNORED, reason=str(exc))
+        try:
+            check_writable(item.outputs)
+        except OSError as exc:
+            raise _output_error(item, exc) from None
+        return info
 
     def content_hash(self, item: Item) -> str:
-        return self.manifest.content_hash(item.path, self.manifest.get(item.base))
+        try:
+            return self.manifest.content_hash(item.path, self.manifest.get(item.base))
+        except OSError as exc:  # e.g. removed or made unreadable since the run started
+            raise InputError(f"{item.path}: {os_cause(exc)}") from None
 
     # --- after the work ----------------------------------------------------------------------
     def finish(self, item: Item, sha: str, texts: Sequence[str], summary: ResultSummary,
                **remote: object) -> FileResult:  # fmt: skip
         """Write every output (all or nothing) and record the input as done."""
-        write_outputs(item.outputs, texts)
+        try:
+            write_outputs(item.outputs, texts)
+        except OSError as exc:  # read-only or full disk, no permission, name too long
+            raise _output_error(item, exc) from None
         self.manifest.record(item.base, item.path, sha256=sha, key=self.key, status="done",
                              outputs=list(item.outputs))  # fmt: skip
         return FileResult.done(item.name, [str(o) for o in item.outputs], summary, **remote)
 
     def fail(self, item: Item, sha: str, error: str, **remote: object) -> FileResult:
         """Record the failure (a rerun redoes the input) and say why, naming the file."""
-        if sha and item.path.is_file():
+        if sha and osp.isfile(item.path):
             self.manifest.record(item.base, item.path, sha256=sha, key=self.key,
                                  status="failed", error=error)  # fmt: skip
         return FileResult.failed(item.name, error, **remote)
+
+
+def _output_error(item: Item, exc: OSError) -> OutputError:
+    return OutputError(f"{item.path}: cannot write its outputs in {item.base.parent}: "
+                       f"{os_cause(exc)}")  # fmt: skip

@@ -45,7 +45,7 @@ def discover(
     extension beside a file of the same stem."""
     out_ext = {"." + e.lower() for e in output_extensions}
     for path in paths:
-        if not path.is_dir():
+        if not os.path.isdir(path):  # False, not an error, for a name over NAME_MAX
             yield Candidate(path, None)
             continue
         for dirpath, dirnames, filenames in os.walk(path):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from transcriber_cli.formats.base import OutputFormat
-from transcriber_cli.fsutil import write_files_atomically
+from transcriber_cli.fsutil import NAME_MAX, write_files_atomically
 from transcriber_cli.jobs.inputs import Candidate
 from transcriber_cli.transcript import Transcript
 
@@ -19,6 +19,16 @@ def output_base(candidate: Candidate, output_dir: Path | None) -> Path:
     if candidate.root is not None:
         return output_dir / path.relative_to(candidate.root).parent / path.stem
     return output_dir / path.stem
+
+
+def safe_stem(name: str, fallback: str, formats: Sequence[OutputFormat]) -> str:
+    """A stem for outputs named by someone else (a job's source name): one plain file name
+    inside the output folder, never ``.``/``..``, a path or a NUL, cut to fit ``NAME_MAX``
+    with its longest extension; ``fallback`` when nothing usable is left."""
+    stem = "".join(ch for ch in name.replace("\\", "/").rsplit("/", 1)[-1] if ch != "\0")
+    longest = max((len(f.extension.encode()) for f in formats), default=0)
+    stem = stem.encode("utf-8", "ignore")[: NAME_MAX - 1 - longest].decode("utf-8", "ignore")
+    return stem if stem.strip(". ") else fallback
 
 
 def output_paths(base: Path, formats: Sequence[OutputFormat]) -> list[Path]:

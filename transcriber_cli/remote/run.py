@@ -162,9 +162,9 @@ def _collect(batch: Batch, client: RemoteClient, p: _Pending, doc: JobDocument) 
     if doc.status is JobStatus.COMPLETED and doc.result is not None:
         try:
             texts = client.fetch_texts(doc, batch.formats)
-        except TranscriberError as exc:
+            return batch.finish(p.item, p.sha, texts, doc.result, **remote)
+        except TranscriberError as exc:  # also outputs that cannot be written here
             return batch.fail(p.item, p.sha, str(exc), **remote)
-        return batch.finish(p.item, p.sha, texts, doc.result, **remote)
     if doc.status is JobStatus.CANCELLED:
         return batch.fail(p.item, p.sha, f"job {doc.id} was cancelled", **remote)
     return batch.fail(p.item, p.sha, f"job {doc.id} failed: {doc.error or 'unknown'}", **remote)

@@ -1,0 +1,393 @@
+"""The bad-input corpus, output side: file system faults, odd names, bad flags, Ctrl-C.
+
+Every case runs the real ``transcribe`` on real speech with the bundled tiny.en model, and
+checks what a user sees: the exit code, exactly one ``error:`` line naming the file and the
+cause, no traceback, no partial outputs or ``.part`` files, and the good file of the batch
+transcribed. File system faults are real: a read-only bind mount, a folder without write
+permission and a full tmpfs, made in a private mount namespace (``unshare``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, json_lines, run_cli
+from tests.remote.conftest import stack  # noqa: F401  (the remote test stack, for jobs fetch)
+
+pytestmark = pytest.mark.slow
+FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+WORDS = ("morning", "weekly")  # said in the first five seconds of the example
+
+
+@pytest.fixture(scope="module")
+def speech(make_media) -> Path:
+    """Five seconds of the example conversation: short, and with known words."""
+    return make_media("speech5.wav", "-vn", "-t", "5")
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+
+
+def assert_transcribed(base: Path) -> None:
+    """``base.EXT`` exists for every format and the text holds the words said."""
+    for ext in FORMATS:
+        assert base.with_name(f"{base.name}.{ext}").is_file(), (base, ext)
+    text = base.with_name(f"{base.name}.txt").read_text().lower()
+    assert all(w in text for w in WORDS), text
+
+
+def assert_only_inputs(folder: Path, *names: str) -> None:
+    """Nothing but the inputs: no outputs of a failed file, no temp files."""
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+# --- file system faults: one shared run in a private mount namespace -----------------------
+
+FAULTS = """
+set -e
+mount --bind "$RO" "$RO" && mount -o remount,bind,ro "$RO"  # EROFS
+mount -t tmpfs -o size=8k tmpfs "$FULL"                      # ENOSPC: two pages
+ln -s "$SPEECH" "$FULL/speech.wav"                            # the input takes no space there
+chmod 0555 "$DENIED"                                          # EACCES, once root's override is gone
+exec setpriv --inh-caps=-dac_override,-dac_read_search \
+    --bounding-set=-dac_override,-dac_read_search -- "$@"
+"""
+
+
+def _namespaces_work() -> bool:
+    probe = ["unshare", "-rm", "sh", "-c", "mount -t tmpfs tmpfs /mnt && setpriv --help"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory: pytest.TempPathFactory, speech: Path, looped_media) -> Iterator[dict]:
+    """One batch run: a good file, a longer one during which two later inputs are deleted
+    (one already read ahead, one not), and every output fault."""
+    if not _namespaces_work():
+        pytest.skip("needs unshare -rm (user and mount namespaces) and setpriv")
+    root = tmp_path_factory.mktemp("faults")
+    folders = {n: root / n for n in ("ok", "ahead", "ro", "denied", "full", "long", "gone")}
+    for name, folder in folders.items():
+        folder.mkdir()
+        if name != "full":
+            shutil.copy(speech, folder / "speech.wav")
+    long249 = folders["long"] / ("n" * 245 + ".wav")  # valid, but ".NAME.XXXX.part" is not
+    long255 = folders["long"] / ("x" * 251 + ".wav")  # NAME.json would be 256 bytes
+    shutil.copy(speech, long249)
+    shutil.copy(speech, long255)
+    talk = root / "talk.mp4"
+    shutil.copy(looped_media(2), talk)  # 66 s: the next input is read ahead meanwhile
+    inputs = {
+        "ok": folders["ok"] / "speech.wav",
+        "talk": talk,
+        **{n: folders[n] / "speech.wav" for n in ("ahead", "ro", "denied", "full")},
+        "long249": long249,
+        "long": long255,
+        "gone": folders["gone"] / "speech.wav",
+        "arg": root / ("p" * 300 + ".wav"),  # ENAMETOOLONG as an argument
+    }
+    gone = [inputs["ahead"], inputs["gone"]]
+    env = {
+        **os.environ,
+        "RO": str(folders["ro"]),
+        "FULL": str(folders["full"]),
+        "DENIED": str(folders["denied"]),
+        "SPEECH": str(speech),
+    }
+    cmd = [str(BIN / "transcribe"), *map(str, inputs.values()), "--json", "--no-diarize"]
+    proc = subprocess.Popen(
+        ["unshare", "-rm", "sh", "-c", FAULTS, "sh", *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the good file is done: the batch is under way
+    time.sleep(0.5)  # the long file is being transcribed; the next one is read ahead (~0.1 s)
+    for path in gone:
+        path.unlink()
+    rest, stderr = proc.communicate(timeout=300)
+    os.chmod(folders["denied"], 0o755)
+    results = {r["path"]: r for r in json_lines(first + rest)}
+    yield {
+        "rc": proc.returncode,
+        "stderr": stderr,
+        "results": results,
+        "folders": folders,
+        "inputs": inputs,
+    }
+
+
+FAULT_CASES = {
+    "ro": "read-only file system",
+    "denied": "permission denied",
+    "full": "no space left on device",
+    "long": "file name too long",
+    "ahead": "no such file",
+    "gone": "no such file",
+    "arg": "file name too long",
+}
+
+
+def test_faults_fail_one_file_each_and_the_batch_goes_on(faults: dict) -> None:
+    assert faults["rc"] == 1, faults["stderr"]
+    assert "Traceback" not in faults["stderr"]
+    assert len(error_lines(faults["stderr"])) == len(FAULT_CASES), faults["stderr"]
+    for done in (faults["inputs"]["ok"], faults["inputs"]["talk"]):
+        assert faults["results"][str(done)]["status"] == "done"
+        assert_transcribed(done.with_suffix(""))
+    # A long name that is valid gets its outputs: the temp names stay within NAME_MAX.
+    long249 = faults["inputs"]["long249"]
+    assert faults["results"][str(long249)]["status"] == "done"
+    assert_transcribed(long249.with_suffix(""))
+
+
+@pytest.mark.parametrize("case", list(FAULT_CASES))
+def test_fault_is_one_line_naming_file_and_cause(faults: dict, case: str) -> None:
+    path = faults["inputs"][case]
+    cause = FAULT_CASES[case]
+    result = faults["results"][str(path)]
+    assert result["status"] == "failed"
+    assert result["error"].startswith(f"{path}: ") and cause in result["error"].lower(), result
+    (line,) = [ln for ln in error_lines(faults["stderr"]) if str(path) in ln]
+    assert cause in line.lower()
+    # No output of this file, not one format of it, and no temp file.
+    left = [p.name for p in path.parent.iterdir() if p != path and p.stem == path.stem]
+    assert left == [] and not list(path.parent.glob("*.part")), left
+
+
+# --- modes and odd names: one shared run ---------------------------------------------------
+
+ODD_NAMES = ["ünï 说话.wav", 'it\'s "quoted".wav', "two  spaces .wav", "nl\nerror: forged.wav"]
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory: pytest.TempPathFactory, speech: Path) -> dict:
+    folder = tmp_path_factory.mktemp("odd")
+    for name in [*ODD_NAMES, "-x.wav", "-y.wav"]:
+        shutil.copy(speech, folder / name)
+    # An output that exists keeps its mode when replaced; new ones follow the umask.
+    kept = folder / "-x.txt"
+    kept.write_text("old\n")
+    kept.chmod(0o664)
+    old_umask = os.umask(0o022)
+    try:
+        named = run_cli(*(str(folder / n) for n in ODD_NAMES), "./-x.wav", "--json",
+                        "--no-diarize", cwd=folder)  # fmt: skip
+        dashed = run_cli("--no-diarize", "--json", "--", "-y.wav", cwd=folder)
+    finally:
+        os.umask(old_umask)
+    return {"folder": folder, "named": named, "dashed": dashed}
+
+
+@pytest.mark.parametrize("name", [*ODD_NAMES, "-x.wav", "-y.wav"])
+def test_odd_names_transcribe_beside_the_input(odd: dict, name: str) -> None:
+    proc = odd["dashed"] if name == "-y.wav" else odd["named"]
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and not error_lines(proc.stderr)
+    assert_transcribed(odd["folder"] / Path(name).stem)
+    assert not list(odd["folder"].glob(".*.part"))
+
+
+def test_new_outputs_follow_the_umask_and_replaced_ones_keep_their_mode(odd: dict) -> None:
+    folder = odd["folder"]
+    assert stat.S_IMODE((folder / "-x.txt").stat().st_mode) == 0o664
+    assert "old" not in (folder / "-x.txt").read_text()
+    for ext in FORMATS[1:]:
+        assert stat.S_IMODE((folder / f"-x.{ext}").stat().st_mode) == 0o644
+
+
+def test_a_newline_in_a_name_cannot_forge_an_error_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad\nerror: forged.wav"
+    bad.write_bytes(b"not audio at all")
+    proc = run_cli(str(bad), "--no-diarize")
+    assert proc.returncode == 1
+    (line,) = error_lines(proc.stderr)
+    assert "bad\\nerror: forged.wav: not a" in line and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert_only_inputs(tmp_path, bad.name)
+
+
+# --- bad flags ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "code", "cause"),
+    [
+        (["-f", "nope"], 2, "unknown format nope"),
+        (["--device", "tpu"], 2, "invalid setting device"),
+        (["-m", "no-such-model", "--offline"], 3, "model 'no-such-model'"),
+    ],
+    ids=["format", "device", "model"],
+)
+def test_unknown_format_device_model(
+    tmp_path: Path, speech: Path, flags: list[str], code: int, cause: str
+) -> None:
+    src = tmp_path / "speech.wav"
+    shutil.copy(speech, src)
+    proc = run_cli(str(src), *flags, "--no-diarize")
+    assert proc.returncode == code, proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert cause in line and "Traceback" not in proc.stderr
+    assert_only_inputs(tmp_path, "speech.wav")
+
+
+def test_batch_size_zero_means_auto(tmp_path: Path, speech: Path) -> None:
+    src = tmp_path / "speech.wav"
+    shutil.copy(speech, src)
+    proc = run_cli(str(src), "--batch-size", "0", "--no-diarize", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (line,) = json_lines(proc.stdout)
+    assert line["status"] == "done" and line["runtime"]["batch_size"] >= 1
+    assert_transcribed(tmp_path / "speech")
+
+
+# --- Ctrl-C ---------------------------------------------------------------------------------
+
+
+def test_ctrl_c_stops_a_folder_batch_at_once(tmp_path: Path, looped_media) -> None:
+    """SIGINT mid-batch: exit 130 within seconds; each file has all its outputs or none."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        shutil.copy(looped_media(2), folder / f"talk{i}.mp4")  # 66 s each
+    proc = subprocess.Popen(
+        [str(BIN / "transcribe"), str(folder), "--json", "--no-diarize"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert json_lines(proc.stdout.readline())[0]["status"] == "done"  # mid-batch now
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, stderr
+    assert took < 5, took
+    assert error_lines(stderr) == ["error: interrupted"] and "Traceback" not in stderr
+    assert not list(folder.glob(".*"))  # no temp files
+    for i in range(4):
+        made = sorted(p.suffix for p in folder.glob(f"talk{i}.*") if p.suffix != ".mp4")
+        assert made in ([], sorted(f".{e}" for e in FORMATS)), (i, made)
+    assert (folder / "talk0.txt").exists() and not (folder / "talk3.txt").exists()
+
+
+# --- jobs fetch: the task document's source name never steers where files go ---------------
+
+HOSTILE_SOURCES = {
+    ".": None,
+    "/": None,
+    "..": None,
+    "../../up.mp4": "up",
+    "a/../../b.mp4": "b",
+    "C:\\Users\\x\\win.mp4": "win",
+    "nul\0.mp4": "nul",
+    "\0": None,
+    "é" * 200 + ".mp4": "é" * 125,  # 250 bytes: "NAME.json" fits in 255
+}
+
+
+@pytest.fixture
+def completed_job(request: pytest.FixtureRequest):
+    """``completed_job(source_name)`` -> the id of a completed job in the test stack whose
+    txt and json exports are in its bucket, as a worker leaves them."""
+    request.getfixturevalue("stack")  # moto + the Mongo wire server, settings in the env
+    import uuid
+
+    from tests.remote.test_e2e import job_store
+    from transcriber_cli.aws.s3 import Storage
+    from transcriber_cli.config import load_settings
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.jobs.results import ResultSummary
+    from transcriber_cli.store.documents import Audio, Checkpoint, JobDocument, Source
+    from transcriber_cli.store.mongo import now
+
+    store = job_store()
+    storage = Storage.from_settings(load_settings())
+
+    def make(name: str) -> str:
+        job_id, sha, stamp = uuid.uuid4().hex, "ab" * 32, now()
+        store.create(
+            JobDocument(_id=job_id, options=JobOptions(), options_key="k", formats=["txt", "json"],
+                        source=Source(name=name, sha256=sha, duration=5.0),
+                        audio=Audio(sha256=sha, bytes=10), created=stamp, updated=stamp)
+        )  # fmt: skip
+        keys = [f"output/{job_id}/export.{ext}" for ext in ("txt", "json")]
+        storage.put_text(keys[0], "good morning everyone\n")
+        storage.put_text(keys[1], '{"text": "good morning everyone"}\n')
+        store.claim(job_id, "w1", lease_seconds=30)
+        store.complete(job_id, "w1", outputs=keys, result=ResultSummary(duration=5.0),
+                       seconds=1, checkpoint=Checkpoint(seconds=5, windows=1))  # fmt: skip
+        return job_id
+
+    yield make
+    store.close()
+
+
+@pytest.mark.parametrize("source", list(HOSTILE_SOURCES), ids=lambda s: ascii(s)[:20])
+def test_jobs_fetch_writes_inside_the_output_folder(
+    tmp_path: Path, completed_job, source: str
+) -> None:
+    job_id = completed_job(source)
+    out = tmp_path / "a" / "b" / "out"
+    proc = run_cli("jobs", "fetch", job_id, "-o", str(out), "--json", program="transcriber")
+    assert proc.returncode == 0, proc.stderr
+    stem = HOSTILE_SOURCES[source] or job_id
+    (line,) = json_lines(proc.stdout)
+    assert sorted(line["outputs"]) == sorted(str(out / f"{stem}.{e}") for e in ("json", "txt"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{stem}.{e}" for e in ("json", "txt"))
+    assert "good morning" in (out / f"{stem}.txt").read_text()
+    # Nothing anywhere else: every file under tmp_path is one of the two.
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == sorted(out.iterdir())
+
+
+def test_jobs_fetch_to_an_unwritable_folder_is_one_line(tmp_path: Path, completed_job) -> None:
+    job_id = completed_job("talk.mp4")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    proc = run_cli("jobs", "fetch", job_id, "-o", str(blocker / "out"), program="transcriber")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert f"job {job_id}: cannot write its outputs in {blocker / 'out'}: not a directory" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_outputs_that_cannot_be_written_fail_before_any_work(tmp_path: Path, speech: Path) -> None:
+    """An output name over NAME_MAX is refused before the model is even needed: the model
+    named here does not exist, and a run that got that far would stop on it (exit 3)."""
+    src = tmp_path / ("x" * 251 + ".wav")  # a valid name; NAME.json is 256 bytes
+    shutil.copy(speech, src)
+    proc = run_cli(str(src), "-m", str(tmp_path / "no-model"), "--no-diarize")
+    assert proc.returncode == 1, proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert line == f"error: {src}: cannot write its outputs in {tmp_path}: file name too long"
+    assert_only_inputs(tmp_path, src.name)
+
+
+def test_a_set_whose_publishing_fails_midway_is_taken_back(tmp_path: Path) -> None:
+    """The first file is renamed into place, the second cannot be (a folder holds its
+    name): the first is removed again and no temp file is left."""
+    from transcriber_cli.fsutil import write_files_atomically
+
+    (tmp_path / "talk.json").mkdir()
+    files = [(tmp_path / "talk.txt", b"first\n"), (tmp_path / "talk.json", b"{}\n")]
+    with pytest.raises(IsADirectoryError):
+        write_files_atomically(files)
+    assert [p.name for p in tmp_path.iterdir()] == ["talk.json"]
+    assert list((tmp_path / "talk.json").iterdir()) == []
