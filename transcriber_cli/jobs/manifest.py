@@ -69,7 +69,7 @@ class Manifest:
         row = self._db.execute(
             "SELECT output_base, input_path, size, mtime_ns, sha256, options_key, status, "
             "outputs, error FROM entries WHERE output_base = ?",
-            (str(output_base),),
+            (_text(output_base),),
         ).fetchone()
         if row is None:
             return None
@@ -91,15 +91,15 @@ class Manifest:
         self._db.execute(
             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                str(output_base),
-                str(input_path),
+                _text(output_base),
+                _text(input_path),
                 st.st_size,
                 st.st_mtime_ns,
                 sha256,
                 key,
                 status,
                 json.dumps([str(p) for p in outputs or []]),
-                error,
+                None if error is None else _text(error),
                 time.time(),
             ),
         )
@@ -128,3 +128,9 @@ class Manifest:
         if entry and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns:
             return entry.sha256
         return sha256_file(input_path)
+
+
+def _text(value: object) -> str:
+    """``value`` as text SQLite can store: a name that is not UTF-8 (its bytes live on as
+    lone surrogates in Python) keeps them as ``\\udcff`` escapes, one key per name."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
