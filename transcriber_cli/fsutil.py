@@ -15,6 +15,7 @@ NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 # Temp names keep this much of the target's name: ".NAME.XXXXXXXX.part" must stay within
 # NAME_MAX (255 bytes) however long NAME is, or a long but valid output name fails.
 _TEMP_NAME_CHARS = 48
+_LIVE: set[Path] = set()  # temp files created and not yet renamed or removed
 
 
 def atomic_write_text(path: Path, text: str, *, new_mode: int = 0o600) -> None:
@@ -41,6 +42,7 @@ def write_files_atomically(files: Sequence[tuple[Path, bytes]], *, new_mode: int
         while staged:
             tmp, path = staged[0]
             os.replace(tmp, path)
+            _LIVE.discard(tmp)
             published.append(path)
             staged.pop(0)
         _fsync_dirs(folders)
@@ -53,6 +55,7 @@ def write_files_atomically(files: Sequence[tuple[Path, bytes]], *, new_mode: int
         for tmp, _ in staged:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            _LIVE.discard(tmp)
 
 
 def check_writable(paths: Sequence[Path]) -> None:
@@ -68,6 +71,7 @@ def check_writable(paths: Sequence[Path]) -> None:
             fd, tmp = _create_temp(folder / "check", 0o600)
             os.close(fd)
             tmp.unlink()
+            _LIVE.discard(tmp)
 
 
 def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
@@ -76,9 +80,20 @@ def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
         tmp = path.with_name(f".{path.name[:_TEMP_NAME_CHARS]}.{secrets.token_hex(4)}.part")
         try:
             # O_EXCL: never follow or reuse someone else's file; the kernel applies the umask.
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), tmp
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            _LIVE.add(tmp)
+            return fd, tmp
         except FileExistsError:
             continue
+
+
+def discard_temp_files() -> None:
+    """Remove the temp files of writes still in flight: a process about to end at once
+    (Ctrl-C while a model runs) calls this first, so no ``.part`` file outlives it."""
+    for tmp in list(_LIVE):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        _LIVE.discard(tmp)
 
 
 def _stage(path: Path, data: bytes, new_mode: int) -> Path:
@@ -99,6 +114,7 @@ def _stage(path: Path, data: bytes, new_mode: int) -> Path:
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        _LIVE.discard(tmp)
         raise
     return tmp
 

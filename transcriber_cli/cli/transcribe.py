@@ -159,6 +159,7 @@ def transcribe_command(
                     wait=not no_wait,
                 )
         else:
+            from transcriber_cli.cli.interrupt import run_interruptibly
             from transcriber_cli.cli.progress import RichReporter
             from transcriber_cli.local.runner import LocalRunner
 
@@ -171,7 +172,10 @@ def transcribe_command(
                     overwrite=overwrite,
                     reporter=reporter,
                 )
-                results = runner.run(paths, include, exclude)
+                results = run_interruptibly(
+                    lambda: runner.run(paths, include, exclude),
+                    on_interrupt=lambda: reporter.__exit__(None, None, None),
+                )
             reporter.summary(results)
         if not results:
             raise UsageError("no input files found")
