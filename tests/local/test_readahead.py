@@ -23,14 +23,14 @@ def reader():
 def test_scheduled_file_is_read_on_another_thread_with_same_result(make_media, reader) -> None:
     path = make_media("ahead.mp3", "-vn", "-c:a", "libmp3lame")
     seen: list[str] = []
-    real_decode = media.decode_audio
+    real_decode = media.decode
 
     def spy(p: Path, *a, **k):
         seen.append(threading.current_thread().name)
         return real_decode(p, *a, **k)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(media, "decode_audio", spy)
+    mp.setattr(media, "decode", spy)
     try:
         reader.schedule(path)
         info = reader.probe(path)
