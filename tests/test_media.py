@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import video_without_audio
+from tests.test_bad_media import silent_then_speech, silently_truncated_mp4  # noqa: F401
 from transcriber_cli import media
 from transcriber_cli.errors import FFmpegNotFound, MediaError, NoAudioStreamError, NotMediaError
 
@@ -99,3 +100,24 @@ def test_missing_ffmpeg_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, make
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(FFmpegNotFound, match="not found on PATH"):
         media.probe(make_media("talk.wav", "-vn"))
+
+
+def test_extract_mp3_takes_the_chosen_stream_and_refuses_a_cut_file(
+    silent_then_speech: Path,  # noqa: F811 (the fixture, shared with test_bad_media)
+    conversation: dict,
+    tmp_path: Path,
+) -> None:
+    """Remote mode uploads what extract_mp3 writes: the stream probe chose, all of it."""
+    info = media.probe(silent_then_speech)  # the silent default stream is passed over
+    assert (info.stream, len(info.streams)) == (1, 2)
+    spoken = media.extract_mp3(silent_then_speech, tmp_path / "spoken.mp3", info=info)
+    assert float(np.abs(media.decode_audio(spoken)).max()) > 0.1
+    chosen = media.probe(silent_then_speech, audio_stream=0)
+    silent = media.extract_mp3(silent_then_speech, tmp_path / "silent.mp3", info=chosen)
+    assert float(np.abs(media.decode_audio(silent)).max()) < 0.001
+
+    cut = tmp_path / "cut.mp4"
+    decoded = silently_truncated_mp4(conversation["path"], cut)
+    with pytest.raises(MediaError, match=r"truncated or corrupt: decoded .* of 33\.2 s"):
+        media.extract_mp3(cut, tmp_path / "cut.mp3", info=media.probe(cut))
+    assert decoded < 20 and not (tmp_path / "cut.mp3").exists()

@@ -70,6 +70,9 @@ class Settings(BaseSettings, WhisperOptions):
     formats: str = FORMAT_NAMES_DEFAULT
     cpu_threads: int = Field(0, ge=0, description="CTranslate2 CPU threads (0 = library default)")
     max_duration_hours: float = Field(24.0, gt=0, description="Refuse longer inputs")
+    audio_stream: int | None = Field(
+        None, ge=0, description="Audio stream N (0 = first); None = the one with sound"
+    )
     model_cache_dir: Path | None = Field(
         None, description="Where models are downloaded (default: the Hugging Face cache)"
     )

@@ -6,11 +6,14 @@ Every failure becomes a typed error whose message names the file and the cause o
 from __future__ import annotations
 
 import errno
+import logging
 import mimetypes
+import os
+import re
 import shutil
 import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import ffmpeg
@@ -24,7 +27,16 @@ from transcriber_cli.errors import (
     TranscriberError,
 )
 
+log = logging.getLogger(__name__)
+
 SAMPLE_RATE = 16000
+# A decode that ends this much short of the stream's stated duration lost its tail.
+SHORT_BY_SECONDS = 1.0
+SHORT_BY_FRACTION = 0.05
+# Several audio streams: this much of each is measured to tell sound from silence (cheap:
+# decoding 5 min of audio for a level takes well under a second).
+LEVEL_SAMPLE_SECONDS = 300
+SILENT_DB = -60.0  # a stream whose loudest sample stays below this is silent
 # Container formats ffprobe reports for things that are not recordings.
 _NON_MEDIA_FORMATS = {
     "tty",
@@ -76,6 +88,15 @@ def has_media_extension(path: Path) -> bool:
 
 
 @dataclass(frozen=True)
+class AudioStream:
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float  # the stream's own stated duration (0 when the container keeps none)
+    default: bool  # its disposition says so
+
+
+@dataclass(frozen=True)
 class MediaInfo:
     path: Path
     format_name: str
@@ -84,6 +105,14 @@ class MediaInfo:
     sample_rate: int
     channels: int
     has_video: bool
+    stream: int = 0  # the audio stream used (ffmpeg's 0:a:N)
+    streams: tuple[AudioStream, ...] = ()
+
+    @property
+    def audio_duration(self) -> float:
+        """What the used stream says it lasts (the container's duration when it says nothing)."""
+        own = self.streams[self.stream].duration if self.streams else 0.0
+        return own or self.duration
 
 
 def ensure_ffmpeg() -> None:
@@ -148,8 +177,10 @@ def check_readable(path: Path) -> None:
         raise NotMediaError(f"{path}: empty file")
 
 
-def probe(path: Path) -> MediaInfo:
-    """Probe one file; raises NotMediaError / NoAudioStreamError / MediaError."""
+def probe(path: Path, audio_stream: int | None = None) -> MediaInfo:
+    """Probe one file; raises NotMediaError / NoAudioStreamError / MediaError.
+
+    ``audio_stream`` picks ffmpeg's ``0:a:N``; by default the one with sound (``choose_stream``)."""
     ensure_ffmpeg()
     check_readable(path)
     try:
@@ -170,17 +201,82 @@ def probe(path: Path) -> MediaInfo:
         raise NotMediaError(f"{path}: not a media file (detected as {format_name or 'unknown'})")
     if not audio:
         raise NoAudioStreamError(f"{path}: no audio stream")
-    stream = audio[0]
-    duration = _float(fmt.get("duration")) or _float(stream.get("duration"))
-    return MediaInfo(
+    streams = tuple(
+        AudioStream(
+            codec=str(s.get("codec_name", "unknown")),
+            sample_rate=int(_float(s.get("sample_rate"))),
+            channels=int(s.get("channels") or 0),
+            duration=_float(s.get("duration")),
+            default=bool(s.get("disposition", {}).get("default")),
+        )
+        for s in audio
+    )
+    info = MediaInfo(
         path=path,
         format_name=format_name,
-        duration=duration,
-        audio_codec=str(stream.get("codec_name", "unknown")),
-        sample_rate=int(_float(stream.get("sample_rate"))),
-        channels=int(stream.get("channels") or 0),
+        duration=_float(fmt.get("duration")) or streams[0].duration,
+        audio_codec=streams[0].codec,
+        sample_rate=streams[0].sample_rate,
+        channels=streams[0].channels,
         has_video=bool(video),
+        streams=streams,
     )
+    return use_stream(info, choose_stream(info, audio_stream))
+
+
+def use_stream(info: MediaInfo, index: int) -> MediaInfo:
+    chosen = info.streams[index]
+    return replace(info, stream=index, audio_codec=chosen.codec,
+                   sample_rate=chosen.sample_rate, channels=chosen.channels)  # fmt: skip
+
+
+def choose_stream(info: MediaInfo, requested: int | None = None) -> int:
+    """The audio stream to transcribe: ``requested``, else the default-disposition one unless
+    it is silent and another is not (a muted camera track beside the microphone's)."""
+    count = len(info.streams)
+    if requested is not None:
+        if not 0 <= requested < count:
+            raise MediaError(
+                f"{info.path}: no audio stream {requested} (it has {count}, numbered 0-{count - 1})"
+            )
+        return requested
+    if count < 2:
+        return 0
+    default = next((i for i, s in enumerate(info.streams) if s.default), 0)
+    levels = stream_levels(info.path, count)
+    chosen = default
+    if levels[default] < SILENT_DB:
+        loudest = max(range(count), key=lambda i: levels[i])
+        if levels[loudest] >= SILENT_DB:
+            chosen = loudest
+    log.info(
+        "%s: %d audio streams, using stream %d (peak levels: %s; --audio-stream N picks one)",
+        info.path, count, chosen, ", ".join(f"{i}: {v:.0f} dB" for i, v in enumerate(levels)),
+    )  # fmt: skip
+    return chosen
+
+
+_MAX_VOLUME = re.compile(r"max_volume: (-?inf|-?[0-9.]+) dB")
+
+
+def stream_levels(path: Path, count: int) -> list[float]:
+    """The peak level (dB) of each audio stream over its first ``LEVEL_SAMPLE_SECONDS``, in one
+    ffmpeg run (volumedetect: one output per stream)."""
+    stream = ffmpeg.input(_url(path), t=LEVEL_SAMPLE_SECONDS)
+    outputs = [
+        stream[f"a:{i}"].filter("volumedetect").output("-", format="null") for i in range(count)
+    ]
+    try:
+        _, err = (
+            ffmpeg.merge_outputs(*outputs)
+            .global_args("-nostdin", "-hide_banner", "-nostats", "-loglevel", "info")
+            .run(capture_stdout=True, capture_stderr=True)
+        )
+    except ffmpeg.Error as exc:
+        raise MediaError(f"{path}: cannot read audio ({_last_line(exc.stderr)})") from None
+    # One line per stream, in output order; a stream that yields no samples counts as silent.
+    levels = [float(v) for v in _MAX_VOLUME.findall(err.decode("utf-8", "replace"))][:count]
+    return levels + [float("-inf")] * (count - len(levels))
 
 
 def _float(value: object) -> float:
@@ -190,40 +286,149 @@ def _float(value: object) -> float:
         return 0.0
 
 
-def decode_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode the first audio stream to mono float32 at ``sample_rate``.
+class InputChanged(MediaError):
+    """The input no longer holds the bytes that were decoded."""
 
-    ffmpeg writes the samples to a temporary file that is read in one call. Read from a
-    pipe, every 64 kB chunk needed the GIL back: beside a thread importing pyannote (the
-    models load while the first file decodes) an hour took 10 s instead of 1.4 s."""
+
+Identity = tuple[int, int, int, int]  # (device, inode, size, mtime): which bytes a path holds
+
+
+def identity(path: Path) -> Identity:
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class DecodedAudio:
+    """16 kHz mono float32 samples kept in an unlinked temporary file, read a slice at a time:
+    a run holds the window it transcribes, not the recording (an hour is 230 MB).
+
+    Slicing (``audio[a:b]``) and ``len`` work as on an array; ``identity`` is the input's stat
+    identity, unchanged from before to after the decode, so it names the bytes decoded."""
+
+    def __init__(self, path: Path, fd: int, identity: Identity) -> None:
+        self.path = path
+        self.identity = identity
+        self._fd = fd
+        self.samples = os.fstat(fd).st_size // 4
+
+    def __len__(self) -> int:
+        return self.samples
+
+    @property
+    def size(self) -> int:
+        return self.samples
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop, step = key.indices(self.samples)
+        if step != 1:
+            raise ValueError("DecodedAudio reads contiguous slices only")
+        out = np.empty(max(0, stop - start), dtype=np.float32)
+        view, offset = memoryview(out.data).cast("B"), start * 4
+        while view:  # pread may return less than asked
+            n = os.preadv(self._fd, [view], offset)
+            if n <= 0:
+                raise OSError(errno.EIO, f"short read of the decoded audio of {self.path}")
+            view, offset = view[n:], offset + n
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def mapped(self) -> np.ndarray:
+        """All samples as a read-only memory map (for pyannote, which takes a whole waveform):
+        pages come from the file as they are read and the kernel may drop them again."""
+        return np.memmap(os.fdopen(os.dup(self._fd), "rb"), dtype=np.float32, mode="r")
+
+    def check_unchanged(self) -> None:
+        """Raise if the input no longer holds the bytes that were decoded (replaced or
+        rewritten since): its transcript must not be recorded for the new content."""
+        try:
+            now = identity(self.path)
+        except OSError:
+            now = None
+        if now != self.identity:
+            raise InputChanged(
+                f"{self.path}: changed during the run (replaced or rewritten after it was "
+                "read); run again to transcribe its new content"
+            )
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
+# What the flow transcribes: an array, or samples read from disk a window at a time.
+Samples = np.ndarray | DecodedAudio
+
+
+def whole(audio: Samples) -> np.ndarray:
+    """Every sample as one array; a ``DecodedAudio`` maps its file instead of reading it."""
+    return audio.mapped() if isinstance(audio, DecodedAudio) else audio
+
+
+def decode(
+    path: Path, info: MediaInfo | None = None, sample_rate: int = SAMPLE_RATE
+) -> DecodedAudio:
+    """Decode the audio stream ``info`` chose (else the first) to a ``DecodedAudio``.
+
+    ffmpeg writes the samples to a temporary file: read from a pipe, every 64 kB chunk needed
+    the GIL back, and beside a thread importing pyannote an hour took 10 s instead of 1.4 s.
+    With ``info``, a decode that ends well short of the stream's stated duration (a cut
+    file whose index survived) is an error, not a shorter transcript."""
     ensure_ffmpeg()
+    stream = info.stream if info is not None else 0
+    try:
+        before = identity(path)
+    except OSError:
+        check_readable(path)  # says why, in the words probe uses
+        raise
     try:
         with tempfile.TemporaryDirectory(prefix="transcriber-decode-") as tmp:
             raw = Path(tmp) / "audio.f32"
-            stream = (
+            cmd = (
                 ffmpeg.input(_url(path))
-                .output(
-                    _url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate, map="0:a:0"
-                )
+                .output(_url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate,
+                        map=f"0:a:{stream}")
                 .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
-            )
+            )  # fmt: skip
             try:
-                stream.run(capture_stdout=True, capture_stderr=True)
+                cmd.run(capture_stdout=True, capture_stderr=True)
             except ffmpeg.Error as exc:
                 cause = _last_line(exc.stderr)
                 if "No space left" in cause:  # the machine's problem, not the input's
                     raise OSError(errno.ENOSPC, "No space left on device") from None
                 raise MediaError(f"{path}: cannot decode audio ({cause})") from None
-            audio = np.fromfile(raw, dtype=np.float32)
+            # Unlinked with the folder; the open descriptor keeps the samples until closed.
+            audio = DecodedAudio(path, os.open(raw, os.O_RDONLY), before)
     except OSError as exc:  # a full or unwritable temporary folder: retrying elsewhere can work
         raise TranscriberError(
             f"{path}: no room to decode the audio in {tempfile.gettempdir()} "
             f"({exc.strerror or exc}; 230 MB per hour of audio)",
             hint="free space there or point TMPDIR elsewhere",
         ) from None
-    if audio.size < sample_rate // 10:
+    audio.check_unchanged()  # replaced while ffmpeg read it: these samples are no one's
+    if len(audio) < sample_rate // 10:
         raise MediaError(f"{path}: no audio samples could be decoded (corrupt or silent stream)")
+    if info is not None:
+        check_complete(path, len(audio) / sample_rate, info.audio_duration)
     return audio
+
+
+def check_complete(path: Path, decoded: float, stated: float) -> None:
+    if stated - decoded > max(SHORT_BY_SECONDS, SHORT_BY_FRACTION * stated):
+        raise MediaError(f"{path}: truncated or corrupt: decoded {decoded:.1f} of {stated:.1f} s")
+
+
+def decode_audio(
+    path: Path, sample_rate: int = SAMPLE_RATE, info: MediaInfo | None = None
+) -> np.ndarray:
+    """``decode`` into memory: every sample at once, as an array."""
+    return np.asarray(decode(path, info, sample_rate))
 
 
 def is_upload_form(info: MediaInfo) -> bool:
@@ -232,24 +437,40 @@ def is_upload_form(info: MediaInfo) -> bool:
     return info.audio_codec == "mp3" and info.sample_rate == SAMPLE_RATE and info.channels == 1
 
 
-def extract_mp3(path: Path, dest: Path, bitrate: str = "128k", *, copy: bool = False) -> Path:
+def extract_mp3(
+    path: Path,
+    dest: Path,
+    bitrate: str = "128k",
+    *,
+    copy: bool = False,
+    info: MediaInfo | None = None,
+) -> Path:
     """Audio only, 16 kHz mono mp3: what remote mode uploads (never a picture or video
-    track, nor tags). ``copy`` keeps the audio frames of an input already in that form."""
+    track, nor tags). ``copy`` keeps the audio frames of an input already in that form.
+    With ``info``: its chosen audio stream, and an extraction short of the stated duration
+    (a cut file) is an error."""
     ensure_ffmpeg()
     codec = (
         {"acodec": "copy"}
         if copy
         else {"ac": 1, "ar": SAMPLE_RATE, "acodec": "libmp3lame", "audio_bitrate": bitrate}
     )
+    stream_map = f"0:a:{info.stream if info is not None else 0}"
     stream = (
         ffmpeg.input(_url(path))
-        .output(_url(dest), map="0:a:0", vn=None, map_metadata=-1, f="mp3", **codec)
+        .output(_url(dest), map=stream_map, vn=None, map_metadata=-1, f="mp3", **codec)
         .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
         .overwrite_output()
     )
     try:
         stream.run(capture_stdout=True, capture_stderr=True)
+        if info is not None:
+            extracted = _float(ffmpeg.probe(_url(dest)).get("format", {}).get("duration"))
+            check_complete(path, extracted, info.audio_duration)
     except ffmpeg.Error as exc:
         dest.unlink(missing_ok=True)
         raise MediaError(f"{path}: cannot extract audio ({_last_line(exc.stderr)})") from None
+    except MediaError:
+        dest.unlink(missing_ok=True)
+        raise
     return dest

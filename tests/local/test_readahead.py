@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -23,14 +25,14 @@ def reader():
 def test_scheduled_file_is_read_on_another_thread_with_same_result(make_media, reader) -> None:
     path = make_media("ahead.mp3", "-vn", "-c:a", "libmp3lame")
     seen: list[str] = []
-    real_decode = media.decode_audio
+    real_decode = media.decode
 
     def spy(p: Path, *a, **k):
         seen.append(threading.current_thread().name)
         return real_decode(p, *a, **k)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(media, "decode_audio", spy)
+    mp.setattr(media, "decode", spy)
     try:
         reader.schedule(path)
         info = reader.probe(path)
@@ -83,3 +85,18 @@ def test_decode_error_is_raised_at_decode_not_at_probe(make_media, tmp_path, rea
         media.decode_audio(broken)
     assert str(ahead.value) == str(direct.value)
     assert "cannot decode audio" in str(ahead.value)
+
+
+def test_a_file_replaced_after_it_was_read_ahead_is_read_again(make_media, tmp_path, reader):
+    path = tmp_path / "talk.flac"
+    shutil.copyfile(make_media("ahead.flac", "-vn"), path)
+    reader.schedule(path)
+    reader._pending[path].result()  # read (old content) before it is replaced
+    new = tmp_path / "new.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
+                    "-ar", "16000", str(new)], check=True)  # fmt: skip
+    new.replace(path)
+    reader.probe(path)
+    audio = reader.decode(path)
+    assert len(audio) == 3 * media.SAMPLE_RATE  # the 3 s tone, not the 33 s talk
+    audio.check_unchanged()

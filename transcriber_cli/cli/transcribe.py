@@ -53,6 +53,9 @@ def transcribe_command(
         "--suppress-tokens",
         help='Token ids never emitted, e.g. "-1,50256" (-1 = the model\'s symbols).',
     ),
+    audio_stream: int | None = typer.Option(
+        None, "--audio-stream", min=0, help="Audio stream N (0 = first; default: one with sound)."
+    ),
     diarize: bool | None = typer.Option(
         None, "--diarize/--no-diarize", help="Speaker labels (default: on when available)."
     ),
@@ -119,6 +122,7 @@ def transcribe_command(
             max_new_tokens=max_new_tokens,
             suppress_tokens=suppress_tokens,
             formats=formats,
+            audio_stream=audio_stream,
             diarize=diarize,
             diarization_model=diarization_model,
             hf_token=token,

@@ -57,6 +57,11 @@ def resolve_model(
 ) -> ResolvedModel:
     candidate = Path(name).expanduser()
     if candidate.exists() or os.sep in name or name.startswith("."):
+        if not candidate.exists():  # a path, not a hub name: say what is wrong with it
+            raise ModelUnavailable(
+                f"model directory {name} does not exist",
+                hint="pass the folder of a CTranslate2 model, or a model name such as tiny.en",
+            )
         if is_model_dir(candidate):
             return ResolvedModel(name, str(candidate.resolve()), "directory")
         raise ModelUnavailable(

@@ -6,41 +6,46 @@ that was a quarter of the whole run (see bench/README.md). One helper thread rea
 while the model works on file N, so that cost overlaps with transcription instead of adding
 to it. Results and errors are handed over where the sequential code would have produced
 them, so a batch behaves exactly as before, only sooner.
+
+A file read ahead can be replaced before its turn: what was read is used only while the file
+still has the identity (inode, size, mtime) it had when it was decoded, else it is read again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from transcriber_cli import media
 
-# Decode ahead only files up to this long: a decoded file waiting its turn holds
-# 64 kB per second of audio (30 min = 115 MB); longer files are decoded when their turn comes.
+# Decode ahead only files up to this long: a decoded file waiting its turn holds 64 kB of
+# temporary disk per second of audio (30 min = 115 MB); longer ones are decoded in their turn.
 MAX_AHEAD_SECONDS = 30 * 60
 
 
 @dataclass
 class _Read:
+    identity: media.Identity | None = None  # the file's, before it was probed
     info: media.MediaInfo | None = None
     probe_error: BaseException | None = None
-    audio: np.ndarray | None = None
+    audio: media.DecodedAudio | None = None
     decode_error: BaseException | None = None
 
 
-def _read(path: Path, max_seconds: float) -> _Read:
+def _read(path: Path, max_seconds: float, audio_stream: int | None) -> _Read:
     read = _Read()
+    with contextlib.suppress(OSError):  # probe says why
+        read.identity = media.identity(path)
     try:
-        read.info = media.probe(path)
+        read.info = media.probe(path, audio_stream)
     except Exception as exc:  # kept, and raised in the caller's thread by probe()
         read.probe_error = exc
         return read
     if read.info.duration <= max_seconds:
         try:
-            read.audio = media.decode_audio(path)
+            read.audio = media.decode(path, read.info)
         except Exception as exc:  # kept, and raised by decode()
             read.decode_error = exc
     return read
@@ -50,19 +55,24 @@ class ReadAhead:
     """``schedule(path)`` starts reading a file; ``probe``/``decode`` take the result (or do
     the work there and then when nothing was scheduled) and raise what media.* would raise."""
 
-    def __init__(self, max_seconds: float = MAX_AHEAD_SECONDS) -> None:
+    def __init__(
+        self, max_seconds: float = MAX_AHEAD_SECONDS, audio_stream: int | None = None
+    ) -> None:
         self.max_seconds = max_seconds
+        self.audio_stream = audio_stream  # ffmpeg's 0:a:N; None: the one with sound
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readahead")
         self._pending: dict[Path, Future[_Read]] = {}
 
     def schedule(self, path: Path) -> None:
         if path not in self._pending:
-            self._pending[path] = self._pool.submit(_read, path, self.max_seconds)
+            self._pending[path] = self._pool.submit(
+                _read, path, self.max_seconds, self.audio_stream
+            )
 
     def probe(self, path: Path) -> media.MediaInfo:
         future = self._pending.get(path)
         if future is None:
-            return media.probe(path)
+            return media.probe(path, self.audio_stream)
         read = future.result()
         if read.probe_error is not None:
             del self._pending[path]
@@ -70,11 +80,18 @@ class ReadAhead:
         assert read.info is not None
         return read.info
 
-    def decode(self, path: Path) -> np.ndarray:
+    def decode(self, path: Path, info: media.MediaInfo | None = None) -> media.DecodedAudio:
+        """The decoded audio of ``path`` as it is now. ``info``: what probing it said."""
         future = self._pending.pop(path, None)
         read = future.result() if future is not None else None
         if read is None or read.info is None or (read.audio is None and not read.decode_error):
-            return media.decode_audio(path)  # not read ahead (too long, or not scheduled)
+            # Not read ahead (too long, or not scheduled).
+            return media.decode(path, info or (read.info if read else None))
+        if read.identity is None or not _same(path, read.identity):
+            # Replaced since it was read: read what it holds now (probed anew).
+            if read.audio is not None:
+                read.audio.close()
+            return media.decode(path, media.probe(path, self.audio_stream))
         if read.decode_error is not None:
             raise read.decode_error
         assert read.audio is not None
@@ -82,8 +99,27 @@ class ReadAhead:
 
     def discard(self, path: Path) -> None:
         """Drop what was read for ``path`` (its turn ended early, e.g. with an error)."""
-        self._pending.pop(path, None)
+        future = self._pending.pop(path, None)
+        if future is not None:
+            future.add_done_callback(_close)
 
     def close(self) -> None:
+        for future in self._pending.values():
+            future.add_done_callback(_close)
         self._pending.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _same(path: Path, identity: media.Identity) -> bool:
+    try:
+        return media.identity(path) == identity
+    except OSError:
+        return False
+
+
+def _close(future: Future[_Read]) -> None:
+    """Free the temporary file of a read no one will take."""
+    if not future.cancelled() and future.exception() is None:
+        audio = future.result().audio
+        if audio is not None:
+            audio.close()

@@ -25,6 +25,7 @@ from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
+from transcriber_cli.media import InputChanged
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
 from transcriber_cli.pipeline.windows import WindowCheckpoint
@@ -53,6 +54,8 @@ def resume_key(settings: Settings, options: JobOptions) -> str:
     from transcriber_cli.engine.models import model_for
 
     extra: dict[str, object] = {"model": model_for(settings.model, settings.device)}
+    if settings.audio_stream is not None:  # another stream is another recording
+        extra["audio_stream"] = settings.audio_stream
     if options.diarize is None:
         from transcriber_cli.diarize.loader import pipeline_reachable
 
@@ -82,7 +85,9 @@ class LocalRunner:
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
         self._loading: Future[LoadedModels] | None = None
         # Reads the next file while this one transcribes (never one over the length limit).
-        self.readahead = ReadAhead(min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600))
+        self.readahead = ReadAhead(
+            min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600), settings.audio_stream
+        )
 
     def _load(self) -> LoadedModels:
         self.reporter.note(f"loading model {self.settings.model}")
@@ -144,15 +149,16 @@ class LocalRunner:
             info = batch.probe(item, self.readahead.probe)
             if isinstance(info, FileResult):
                 return info
-            self._start_loading()  # the models load while this file is hashed and decoded
-            sha = batch.content_hash(item)
+            self._start_loading()  # the models load while this file is decoded and hashed
             self.reporter.file_started(item.path, info.duration)
             # Read the next input meanwhile, unless it will be skipped or fail unread.
             if following is not None and batch.precheck(following) is None:
                 self.readahead.schedule(following.path)
             waited = time.perf_counter()
-            audio = self.readahead.decode(item.path)
+            audio = self.readahead.decode(item.path, info)
             timings = {"decode": round(time.perf_counter() - waited, 3)}
+            sha = batch.content_hash(item)  # of the bytes decoded: unchanged since, or it fails
+            audio.check_unchanged()
             resume = self._resume(batch, item, sha)
             waited = time.perf_counter()
             models = self._loaded()
@@ -177,6 +183,7 @@ class LocalRunner:
             texts = render(transcript, self.formats)
             resumed = {"resumed_from": resume.seconds} if resume else {}
             summary = ResultSummary.of(transcript, timings)
+            audio.check_unchanged()  # never recorded as done for content it did not transcribe
             result = batch.finish(item, sha, texts, summary, **resumed)
             if result.runtime is not None:
                 result.runtime["stages"] = {
@@ -188,6 +195,8 @@ class LocalRunner:
         except (ModelUnavailable, DiarizationUnavailable):
             raise  # no file can be done without the models: one line, stop the run
         except TranscriberError as exc:
+            if isinstance(exc, InputChanged):  # its stat now is not that of the hashed bytes
+                sha = ""
             return batch.fail(item, sha, str(exc))
         finally:
             self.readahead.discard(item.path)

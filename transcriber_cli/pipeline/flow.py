@@ -1,6 +1,9 @@
 """The flow shared by local runs and the worker:
 decoded audio -> faster-whisper (in windows) -> diarize -> assign speakers -> plugins.
 
+The audio is an array or a ``media.DecodedAudio``: then each window is read from disk when
+its turn comes, and the diarizer gets a memory map, so a long recording is never held whole.
+
 Progress leaves through a callback ``progress(stage, done, total)``; this module never
 prints. Raising from the callback (e.g. a cancelled remote job) stops the work. Finished
 windows leave through ``on_checkpoint`` and come back as ``resume`` (``windows.py``).
@@ -17,11 +20,9 @@ import threading
 import time
 from collections.abc import Callable
 
-import numpy as np
-
 from transcriber_cli.diarize.assign import assign_speakers
 from transcriber_cli.engine.whisper import WhisperEngine
-from transcriber_cli.media import SAMPLE_RATE
+from transcriber_cli.media import SAMPLE_RATE, Samples, whole
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.models import LoadedModels
 from transcriber_cli.pipeline.windows import (
@@ -44,7 +45,7 @@ class _Abandoned(Exception):
 class _Speakers:
     """Diarization of the whole recording on its own thread; ``result()`` joins it."""
 
-    def __init__(self, models: LoadedModels, audio: np.ndarray, speakers, progress) -> None:
+    def __init__(self, models: LoadedModels, audio: Samples, speakers, progress) -> None:
         self.transcribed = threading.Event()  # progress is shown from then on
         self.abandoned = threading.Event()
         self.turns: list | None = None
@@ -67,7 +68,7 @@ class _Speakers:
             diarizer = models.diarizer  # waits for the load
             if diarizer is not None:
                 started = time.perf_counter()
-                self.turns = diarizer(audio, speakers=speakers, progress=report)
+                self.turns = diarizer(whole(audio), speakers=speakers, progress=report)
                 self.seconds = time.perf_counter() - started
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc
@@ -84,7 +85,7 @@ class _Speakers:
 
 
 def transcribe_audio(
-    audio: np.ndarray,
+    audio: Samples,
     models: LoadedModels,
     options: WhisperOptions,
     speakers: SpeakerOptions | None = None,
@@ -130,7 +131,7 @@ def transcribe_audio(
                 timings["diarize_wait"] = round(time.perf_counter() - started, 3)
             else:
                 diarizer = models.diarizer
-                turns = diarizer(audio, speakers=speakers, progress=stage("diarize")) if (
+                turns = diarizer(whole(audio), speakers=speakers, progress=stage("diarize")) if (
                     diarizer is not None
                 ) else None  # fmt: skip
                 timings["diarize"] = round(time.perf_counter() - started, 3)
@@ -169,7 +170,7 @@ def transcribe_audio(
 
 
 def _transcribe_windows(
-    audio: np.ndarray,
+    audio: Samples,
     engine: WhisperEngine,
     options: WhisperOptions,
     state: WindowCheckpoint,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from transcriber_cli.media import SAMPLE_RATE
+from transcriber_cli.media import SAMPLE_RATE, Samples
 from transcriber_cli.options import WhisperOptions
 from transcriber_cli.transcript import Segment, SpeakerTurn, Word
 
@@ -50,7 +50,7 @@ class WindowCheckpoint(BaseModel):
 OnCheckpoint = Callable[[WindowCheckpoint, float], None]
 
 
-def next_cut(audio: np.ndarray, start: float, window: float) -> float:
+def next_cut(audio: Samples, start: float, window: float) -> float:
     """Where the window starting at ``start`` ends: the file's end when the rest fits in 1.25
     windows (no short tail window), else the quietest frame before ``start + window``."""
     duration = len(audio) / SAMPLE_RATE

@@ -129,7 +129,9 @@ class RemoteClient:
         job_id = uuid.uuid4().hex
         with tempfile.TemporaryDirectory(prefix="transcriber-") as tmp:
             t0 = time.perf_counter()
-            mp3 = media.extract_mp3(path, Path(tmp) / "audio.mp3", copy=media.is_upload_form(info))
+            mp3 = media.extract_mp3(
+                path, Path(tmp) / "audio.mp3", copy=media.is_upload_form(info), info=info
+            )
             timings["extract"] = time.perf_counter() - t0
             size = mp3.stat().st_size
             sent = 0

@@ -135,7 +135,8 @@ def _submit(
         return None
     sha = ""
     try:
-        info = batch.probe(item, media.probe)
+        stream = batch.settings.audio_stream  # the client extracts that one
+        info = batch.probe(item, lambda path: media.probe(path, stream))
         if isinstance(info, FileResult):
             report(info)
             return None

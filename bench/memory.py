@@ -1,0 +1,115 @@
+"""Peak memory of a local run by input length: this tree against another checkout, side by side.
+
+Each case is a real ``transcribe`` process (tiny.en on the CPU, one file: the example
+conversation tiled to the length with ffmpeg). Its peak RSS is the largest sum, over the
+process and every descendant (ffprobe, ffmpeg), of the resident set sizes sampled every 50 ms
+with psutil. Both trees transcribe the same file; the words they write are compared.
+
+    git worktree add /tmp/before main
+    python bench/memory.py --before /tmp/before                       # 10 min, 1 h, 4 h
+    python bench/memory.py --before /tmp/before --lengths 600,3600,7200
+    python bench/memory.py --before /tmp/before --lengths 600 --diarize tiny  # + pyannote
+
+TRANSCRIBER_WINDOW_SECONDS (default 600) sets the window both trees run with.
+Writes bench/results/memory.json (--out): one JSON line per run, appended as it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from common import DATA, EXAMPLE, REPO, RESULTS, emit, make_parser, random_pipeline
+
+BIN = Path(sys.executable).parent
+
+
+def tiled(seconds: int) -> Path:
+    """The example conversation looped to ``seconds`` (stream copy: made in seconds)."""
+    dest = DATA / "memory" / f"tiled-{seconds}s.mp4"
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(EXAMPLE),
+             "-t", str(seconds), "-c", "copy", str(dest)],
+            check=True,
+        )  # fmt: skip
+    return dest
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):  # ended meanwhile
+            total += p.memory_info().rss
+    return total
+
+
+def run(tree: Path, media: Path, diarize: str | None, pipelines: Path) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(tree),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSCRIBER_STATE_DIR": str(Path(tmp) / "state"),
+            "TRANSCRIBER_CONFIG": str(Path(tmp) / "none.toml"),
+        }
+        args = [str(BIN / "transcribe"), str(media), "-o", tmp, "-f", "txt", "-q",
+                "-m", "tiny.en", "--device", "cpu"]  # fmt: skip
+        if diarize:
+            args += ["--diarize", "--diarization-model", str(random_pipeline(pipelines, diarize))]
+        else:
+            args += ["--no-diarize"]
+        started = time.perf_counter()
+        child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            try:
+                peak = max(peak, tree_rss(proc))
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.05)
+        _, err = child.communicate()
+        written = Path(tmp) / media.with_suffix(".txt").name
+        text = written.read_text() if child.returncode == 0 else ""
+        return {
+            "window_s": float(os.environ.get("TRANSCRIBER_WINDOW_SECONDS", 600)),
+            "rc": child.returncode,
+            "wall_s": round(time.perf_counter() - started, 1),
+            "peak_rss_mb": round(peak / 2**20),
+            "words": len(text.split()),
+            "text_sha256": hashlib.sha256(text.encode()).hexdigest()[:16],
+            "stderr_tail": err.decode(errors="replace")[-300:],
+        }
+
+
+def main() -> None:
+    parser = make_parser(__doc__)
+    parser.add_argument("--before", type=Path, required=True, help="checkout to compare with")
+    parser.add_argument("--lengths", default="600,3600,14400", help="input seconds, comma list")
+    parser.add_argument("--diarize", choices=["tiny", "community"], help="random-weight pipeline")
+    parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
+    a = parser.parse_args()
+    pipelines = DATA / "pipelines" / (a.diarize or "none")
+    for seconds in (int(s) for s in a.lengths.split(",")):
+        media = tiled(seconds)
+        for label, tree in (("before", a.before.resolve()), ("after", REPO)):
+            row = run(tree, media, a.diarize, pipelines)
+            emit(a.out, {"tree": label, "commit": _commit(tree), "seconds": seconds,
+                         "diarize": a.diarize, **row})  # fmt: skip
+
+
+def _commit(tree: Path) -> str:
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
