@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, json_lines, run_cli
+from tests.conftest import BIN, EXAMPLES, json_lines, run_cli
 from tests.local.test_windows import checkpoint_rows
 
 SAMPLE = Path(__import__("pyannote.audio").audio.__file__).parent / "sample" / "sample.wav"
@@ -195,3 +195,24 @@ def test_a_model_directory_that_does_not_exist_is_named_so(tmp_path: Path, make_
     done = run_cli(str(make_media("talk.wav", "-vn")), "-m", "./missing-dir", cwd=tmp_path)
     assert done.returncode == 3
     assert done.stderr.startswith("error: model directory ./missing-dir does not exist")
+
+
+def test_a_name_that_is_not_utf8_transcribes_and_stays_readable(tmp_path: Path, env) -> None:
+    """A name with a byte that is not UTF-8 (a Latin-1 archive, a camera's card): outputs
+    beside it under the same bytes, and a --json line that JSON readers can take, whose path
+    names the very file. Before: a traceback from ffmpeg-python, SQLite and the json writer."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"r\xe9union \xff.mp4")
+    shutil.copy(EXAMPLES / "conversation.mp4", folder / name)
+    proc = run_cli(str(folder), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    (line,) = json_lines(proc.stdout)
+    assert Path(line["path"]) == folder / name  # "\udcff" escapes decode to the same bytes
+    stem = os.fsdecode(b"r\xe9union \xff")
+    assert words(folder / f"{stem}.txt") >= CONVERSATION_WORDS
+    doc = json.loads((folder / f"{stem}.json").read_text())
+    assert doc["source"] == "r\\udce9union \\udcff.mp4"  # text for people, escaped
+    again = run_cli(str(folder), "--json", env=env)  # the manifest recorded it
+    assert json_lines(again.stdout)[0]["status"] == "skipped"

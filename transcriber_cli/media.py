@@ -127,7 +127,17 @@ def ensure_ffmpeg() -> None:
 
 def _url(path: Path) -> str:
     # "file:" stops ffmpeg from reading "a:b.mp3" as protocol "a" or "-x.wav" as an option.
-    return "file:" + str(path.resolve())
+    return _FileName("file:" + str(path.resolve()))
+
+
+class _FileName(str):
+    """A file name as ffmpeg-python can take it. ffmpeg-python hashes ``str(arg)`` as UTF-8,
+    which fails for a name that is not UTF-8 (Python keeps its bytes as lone surrogates);
+    here ``str()`` gives an escaped form for that hash, while the argument itself reaches
+    ffmpeg as the file's own bytes (subprocess encodes it with ``os.fsencode``)."""
+
+    def __str__(self) -> str:
+        return self.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _last_line(stderr: bytes | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 
@@ -45,10 +45,18 @@ class SpeakerTurn(_Span):
 
 
 class Transcript(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     schema_version: int = SCHEMA_VERSION
     source: str | None = None  # input file name (not a full path: outputs travel)
+
+    @field_validator("source")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        # A name that is not UTF-8 keeps its bytes as lone surrogates, which no UTF-8 output
+        # can hold: they are written as escapes (\udcff).
+        return value.encode("utf-8", "backslashreplace").decode("utf-8") if value else value
+
     language: str | None = None
     language_probability: float | None = None
     duration: float = 0.0

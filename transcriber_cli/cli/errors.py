@@ -62,7 +62,10 @@ def _escape(text: str) -> str:
 
 def print_json_line(data: dict) -> None:
     """One JSON object per line on stdout, flushed at once so pipes see each result live."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    # A name that is not UTF-8 holds lone surrogates: as "\udcff" escapes the line stays
+    # valid UTF-8 JSON, and a JSON reader gets the very same name back.
+    text = json.dumps(data, ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
