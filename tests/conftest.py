@@ -110,6 +110,21 @@ def looped_media(conversation: dict, media_dir: Path):
     return factory
 
 
+@pytest.fixture(scope="session")
+def silent_then_speech(conversation: dict, media_dir: Path) -> Path:
+    """An mkv whose first (default) audio stream is silence and whose second is the talk."""
+    dest = media_dir / "two-streams.mkv"
+    if not dest.exists():
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-t", "33",
+             "-i", "anullsrc=r=16000:cl=mono", "-i", str(conversation["path"]),
+             "-map", "0:a", "-map", "1:a", "-c:a", "libopus",
+             "-disposition:a:0", "default", "-disposition:a:1", "0", str(dest)],
+            check=True,
+        )  # fmt: skip
+    return dest
+
+
 def run_cli(
     *args: str,
     cwd: Path | None = None,

@@ -144,21 +144,6 @@ def test_a_truncated_mp4_fails_with_what_was_decoded(
     assert sorted(p.name for p in out.iterdir()) == ["fine.txt"]  # nothing for the cut file
 
 
-@pytest.fixture(scope="session")
-def silent_then_speech(conversation: dict, media_dir: Path) -> Path:
-    """An mkv whose first (default) audio stream is silence and whose second is the talk."""
-    dest = media_dir / "two-streams.mkv"
-    if not dest.exists():
-        subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-t", "33",
-             "-i", "anullsrc=r=16000:cl=mono", "-i", str(conversation["path"]),
-             "-map", "0:a", "-map", "1:a", "-c:a", "libopus",
-             "-disposition:a:0", "default", "-disposition:a:1", "0", str(dest)],
-            check=True,
-        )  # fmt: skip
-    return dest
-
-
 def test_the_audio_stream_with_sound_is_transcribed(
     tmp_path: Path, silent_then_speech: Path, env
 ) -> None:

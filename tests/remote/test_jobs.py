@@ -321,3 +321,18 @@ def test_a_missing_model_is_one_line_in_the_job_and_the_heartbeat(stack, workers
     listed = json_lines(run("jobs", "list", "--json", program="transcriber").stdout)
     assert listed[0]["error"] == doc.error
     store.close()
+
+
+def test_another_audio_stream_is_another_job(stack, workers, tmp_path, silent_then_speech):
+    """The same file with another --audio-stream is another recording: a finished job of
+    one stream is never reused for the other."""
+    media = silent_then_speech
+    worker = workers.start("--idle-exit", "4")
+    first = run(str(media), "--remote", "--json", "--audio-stream", "0", "-o", str(tmp_path / "a"))
+    assert json.loads(first.stdout)["status"] == "done", first.stderr
+    second = run(str(media), "--remote", "--json", "--audio-stream", "1", "-o", str(tmp_path / "b"))
+    line = json.loads(second.stdout)
+    assert line["status"] == "done" and line["reused"] is False, line
+    assert "budget" in (tmp_path / "b" / "two-streams.txt").read_text().lower()
+    assert "budget" not in (tmp_path / "a" / "two-streams.txt").read_text().lower()
+    worker.wait(timeout=60)

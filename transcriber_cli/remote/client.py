@@ -112,7 +112,8 @@ class RemoteClient:
     ) -> Submission:
         """reuse? -> audio (copy or extract) -> upload -> job document (queued) -> message."""
         timings: dict[str, float] = {}
-        key = options.key()
+        stream = self.settings.audio_stream  # another stream is another recording
+        key = options.key(**({} if stream is None else {"audio_stream": stream}))
         if reuse:
             found = self.jobs.find_reusable(sha256, key)
             if found is not None:

@@ -486,7 +486,7 @@ class Attempt:
             mp3 = runner._wait(
                 lambda: runner.storage.download_file(key, Path(tmp) / "audio.mp3"), "S3"
             )
-            audio = media.decode_audio(mp3)
+            audio = media.decode(mp3)  # read a window at a time, like a local run
         self.audio_seconds = len(audio) / media.SAMPLE_RATE
         policy.check_duration(self.audio_seconds, runner.settings)
         progress.check()
