@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import video_without_audio
-from tests.test_bad_media import silent_then_speech, silently_truncated_mp4  # noqa: F401
+from tests.test_bad_media import silently_truncated_mp4
 from transcriber_cli import media
 from transcriber_cli.errors import FFmpegNotFound, MediaError, NoAudioStreamError, NotMediaError
 
@@ -103,7 +103,7 @@ def test_missing_ffmpeg_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, make
 
 
 def test_extract_mp3_takes_the_chosen_stream_and_refuses_a_cut_file(
-    silent_then_speech: Path,  # noqa: F811 (the fixture, shared with test_bad_media)
+    silent_then_speech: Path,
     conversation: dict,
     tmp_path: Path,
 ) -> None:
