@@ -21,7 +21,7 @@ from pydantic_settings import (
 )
 
 from transcriber_cli.errors import ConfigError
-from transcriber_cli.options import ComputeType, Device, WhisperOptions
+from transcriber_cli.options import ComputeType, Device, SubtitleOptions, WhisperOptions
 
 APP_NAME = "transcriber"
 CONFIG_ENV = "TRANSCRIBER_CONFIG"
@@ -50,11 +50,12 @@ def default_state_dir() -> Path:
     return platformdirs.user_state_path(APP_NAME)
 
 
-class Settings(BaseSettings, WhisperOptions):
+class Settings(BaseSettings, WhisperOptions, SubtitleOptions):
     """Every setting has an env name ``TRANSCRIBER_<NAME>`` and a TOML key ``<name>``.
 
     The Whisper options (language, task, beam and batch size, VAD, word timestamps, prompt,
-    hotwords) come from ``WhisperOptions``, where they are listed once with their bounds."""
+    hotwords) come from ``WhisperOptions``, where they are listed once with their bounds; the
+    subtitle shaping options from ``SubtitleOptions``."""
 
     model_config = SettingsConfigDict(
         env_prefix="TRANSCRIBER_",

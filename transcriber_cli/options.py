@@ -88,3 +88,30 @@ class SpeakerOptions(BaseModel):
         """The counts that were given, as pyannote's pipeline takes them."""
         return self.model_dump(include={"num_speakers", "min_speakers", "max_speakers"},
                                exclude_none=True)  # fmt: skip
+
+
+SubtitlePreset = Literal["web", "broadcast", "one-line"]
+
+
+class SubtitleOptions(BaseModel):
+    """How srt/vtt cues are shaped. They change outputs, not the transcript, so they are not
+    part of a job's key: a remote run re-renders its subtitles from the transcript JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subtitle_preset: SubtitlePreset = Field(
+        "web", description="web, broadcast or one-line (docs/formats.md lists their numbers)"
+    )
+    max_line_width: int | None = Field(
+        None, ge=10, le=200, description="Characters a subtitle line (default: the preset's)"
+    )
+    max_lines: int | None = Field(None, ge=1, le=5, description="Lines a cue (default: preset)")
+    max_cue_duration: float | None = Field(
+        None, ge=1, le=60, description="Seconds a cue stays on screen at most (default: preset)"
+    )
+    min_gap: float | None = Field(
+        None, ge=0, le=2, description="Seconds between two cues at least (default: preset)"
+    )
+    vtt_highlight_words: bool = Field(
+        False, description="WebVTT karaoke timestamps: each word lights up as it is spoken"
+    )

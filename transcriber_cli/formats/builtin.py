@@ -16,8 +16,8 @@ from transcriber_cli.hookspecs import hookimpl
 def register_formats(register: Callable[[OutputFormat], None]) -> None:
     register(OutputFormat("txt", "txt", write_txt))
     register(OutputFormat("json", "json", write_json))
-    register(OutputFormat("srt", "srt", write_srt))
-    register(OutputFormat("vtt", "vtt", write_vtt))
+    register(OutputFormat("srt", "srt", write_srt, write_shaped=write_srt))
+    register(OutputFormat("vtt", "vtt", write_vtt, write_shaped=write_vtt))
     register(OutputFormat("tsv", "tsv", write_tsv))
     # Opt-in (-f rttm or -f all,rttm): only useful with diarization, and empty without it.
     register(OutputFormat("rttm", "rttm", write_rttm, default=False))
