@@ -115,3 +115,34 @@ class SubtitleOptions(BaseModel):
     vtt_highlight_words: bool = Field(
         False, description="WebVTT karaoke timestamps: each word lights up as it is spoken"
     )
+
+
+class QualityOptions(BaseModel):
+    """Thresholds of the quality report (``quality.py``): past one, a file is flagged for a
+    person to check. Settings only (env var or config key), documented in docs/quality.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    qa_max_repeats: int = Field(
+        4, ge=2, le=100, description="Flag a phrase said this many times in a row (a word: 2x)"
+    )
+    qa_max_nonspeech_words: int = Field(
+        0,
+        ge=0,
+        description="Flag past this many words where Whisper heard no speech",
+    )
+    qa_max_silence: float = Field(
+        0.6, ge=0, le=1, description="Flag when more than this share of the audio has no speech"
+    )
+    qa_min_word_probability: float = Field(
+        0.5, ge=0, le=1, description="Words below this probability count as low-confidence"
+    )
+    qa_max_low_confidence: float = Field(
+        0.2, ge=0, le=1, description="Flag when more than this share of words is low-confidence"
+    )
+    qa_max_overlap: float = Field(
+        0.2, ge=0, le=1, description="Flag when more than this share of speech has 2+ speakers"
+    )
+    qa_min_language_probability: float = Field(
+        0.7, ge=0, le=1, description="Flag when the language was detected with less confidence"
+    )

@@ -1,8 +1,10 @@
-"""Subtitle shaping on a remote run: the client renders shaped srt/vtt from the job's JSON, so
-they match a local run's (workers write the default shaping)."""
+"""Subtitle shaping and the quality report on a remote run: the client renders shaped srt/vtt
+from the job's JSON, so they match a local run's (workers write the default shaping); the
+worker's quality flags and NAME.qa.json come back beside NAME.json."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -22,9 +24,15 @@ def test_remote_subtitles_are_shaped_like_local_ones(stack, workers, tmp_path, t
     inputs.mkdir()
     media = shutil.copy(EXAMPLE, inputs / "conversation.mp4")
     out = tmp_path / "remote"
-    proc = run(str(media), "--remote", "-o", str(out), "-f", "srt,vtt", *SHAPING)
+    proc = run(str(media), "--remote", "-o", str(out), "-f", "srt,vtt,json,qa", "--json",
+               *SHAPING)  # fmt: skip
     assert proc.returncode == 0, proc.stderr + workers.log(worker)
-    assert sorted(p.name for p in out.iterdir()) == ["conversation.srt", "conversation.vtt"]
+    names = ["conversation.json", "conversation.qa.json", "conversation.srt", "conversation.vtt"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    assert json.loads(proc.stdout.splitlines()[-1])["quality"] == []
+    assert json.loads((out / "conversation.json").read_text())["segments"]  # the transcript
+    report = json.loads((out / "conversation.qa.json").read_text())
+    assert report["schema"] == "transcriber.qa/1" and report["flags"] == []
 
     from transcriber_cli import media as media_mod
 

@@ -10,6 +10,7 @@ from transcriber_cli.formats.subtitles import write_srt, write_vtt
 from transcriber_cli.formats.tables import write_json, write_tsv
 from transcriber_cli.formats.text import write_txt
 from transcriber_cli.hookspecs import hookimpl
+from transcriber_cli.quality import write_qa
 
 
 @hookimpl
@@ -21,3 +22,5 @@ def register_formats(register: Callable[[OutputFormat], None]) -> None:
     register(OutputFormat("tsv", "tsv", write_tsv))
     # Opt-in (-f rttm or -f all,rttm): only useful with diarization, and empty without it.
     register(OutputFormat("rttm", "rttm", write_rttm, default=False))
+    # Opt-in (-f all,qa): the quality report; its flags are in every result line anyway.
+    register(OutputFormat("qa", "qa.json", write_qa, default=False))
