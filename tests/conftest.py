@@ -60,6 +60,18 @@ def conversation() -> dict:
 
 
 @pytest.fixture(scope="session")
+def conversation_transcript(tiny_model: str, conversation: dict):
+    """The conversation as tiny.en transcribes it (with word timings), made once per session
+    for the tests of what is built from a transcript (subtitles, quality report)."""
+    from transcriber_cli import media
+    from transcriber_cli.engine.whisper import WhisperEngine
+    from transcriber_cli.options import WhisperOptions
+
+    engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8")
+    return engine.transcribe(media.decode_audio(conversation["path"]), WhisperOptions())
+
+
+@pytest.fixture(scope="session")
 def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("media")
 

@@ -74,7 +74,7 @@ def test_installed_plugins_load_in_entry_point_order_and_can_be_limited() -> Non
         ).stdout.strip()
 
     builtins = "'transcriber_cli.formats.builtin', 'transcriber_cli.engine.sources'"
-    every = ["json", "md", "rttm", "srt", "tsv", "txt", "vtt"]
+    every = ["json", "md", "qa", "rttm", "srt", "tsv", "txt", "vtt"]
     assert names(None) == f"[{builtins}, 'markdown'] {every}"
     assert names("markdown") == f"[{builtins}, 'markdown'] {every}"
     assert names("") == f"[{builtins}] {[f for f in every if f != 'md']}"

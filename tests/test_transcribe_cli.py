@@ -82,8 +82,10 @@ def test_json_line_contract(transcribed: dict) -> None:
         "error",
         "reason",
         "runtime",
+        "quality",
     }
     assert line["schema"] == "transcriber.result/1"
+    assert line["quality"] == []  # clean speech: nothing for a person to check
     assert set(line["runtime"]) == {"device", "compute_type", "batch_size", "stages"}
     assert line["status"] == "done" and line["error"] is None and line["language"] == "en"
     assert sorted(Path(p).suffix for p in line["outputs"]) == sorted("." + f for f in FORMATS)

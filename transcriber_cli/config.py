@@ -21,7 +21,13 @@ from pydantic_settings import (
 )
 
 from transcriber_cli.errors import ConfigError
-from transcriber_cli.options import ComputeType, Device, WhisperOptions
+from transcriber_cli.options import (
+    ComputeType,
+    Device,
+    QualityOptions,
+    SubtitleOptions,
+    WhisperOptions,
+)
 
 APP_NAME = "transcriber"
 CONFIG_ENV = "TRANSCRIBER_CONFIG"
@@ -50,11 +56,13 @@ def default_state_dir() -> Path:
     return platformdirs.user_state_path(APP_NAME)
 
 
-class Settings(BaseSettings, WhisperOptions):
+class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     """Every setting has an env name ``TRANSCRIBER_<NAME>`` and a TOML key ``<name>``.
 
     The Whisper options (language, task, beam and batch size, VAD, word timestamps, prompt,
-    hotwords) come from ``WhisperOptions``, where they are listed once with their bounds."""
+    hotwords) come from ``WhisperOptions``, where they are listed once with their bounds; the
+    subtitle shaping options from ``SubtitleOptions``, the quality report's thresholds from
+    ``QualityOptions``."""
 
     model_config = SettingsConfigDict(
         env_prefix="TRANSCRIBER_",

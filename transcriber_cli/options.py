@@ -88,3 +88,61 @@ class SpeakerOptions(BaseModel):
         """The counts that were given, as pyannote's pipeline takes them."""
         return self.model_dump(include={"num_speakers", "min_speakers", "max_speakers"},
                                exclude_none=True)  # fmt: skip
+
+
+SubtitlePreset = Literal["web", "broadcast", "one-line"]
+
+
+class SubtitleOptions(BaseModel):
+    """How srt/vtt cues are shaped. They change outputs, not the transcript, so they are not
+    part of a job's key: a remote run re-renders its subtitles from the transcript JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subtitle_preset: SubtitlePreset = Field(
+        "web", description="web, broadcast or one-line (docs/formats.md lists their numbers)"
+    )
+    max_line_width: int | None = Field(
+        None, ge=10, le=200, description="Characters a subtitle line (default: the preset's)"
+    )
+    max_lines: int | None = Field(None, ge=1, le=5, description="Lines a cue (default: preset)")
+    max_cue_duration: float | None = Field(
+        None, ge=1, le=60, description="Seconds a cue stays on screen at most (default: preset)"
+    )
+    min_gap: float | None = Field(
+        None, ge=0, le=2, description="Seconds between two cues at least (default: preset)"
+    )
+    vtt_highlight_words: bool = Field(
+        False, description="WebVTT karaoke timestamps: each word lights up as it is spoken"
+    )
+
+
+class QualityOptions(BaseModel):
+    """Thresholds of the quality report (``quality.py``): past one, a file is flagged for a
+    person to check. Settings only (env var or config key), documented in docs/quality.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    qa_max_repeats: int = Field(
+        4, ge=2, le=100, description="Flag a phrase said this many times in a row (a word: 2x)"
+    )
+    qa_max_nonspeech_words: int = Field(
+        0,
+        ge=0,
+        description="Flag past this many words where Whisper heard no speech",
+    )
+    qa_max_silence: float = Field(
+        0.6, ge=0, le=1, description="Flag when more than this share of the audio has no speech"
+    )
+    qa_min_word_probability: float = Field(
+        0.5, ge=0, le=1, description="Words below this probability count as low-confidence"
+    )
+    qa_max_low_confidence: float = Field(
+        0.2, ge=0, le=1, description="Flag when more than this share of words is low-confidence"
+    )
+    qa_max_overlap: float = Field(
+        0.2, ge=0, le=1, description="Flag when more than this share of speech has 2+ speakers"
+    )
+    qa_min_language_probability: float = Field(
+        0.7, ge=0, le=1, description="Flag when the language was detected with less confidence"
+    )

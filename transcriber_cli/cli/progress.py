@@ -20,7 +20,7 @@ from rich.progress import (
 
 from transcriber_cli.cli.errors import error_line, print_json_line, stderr
 from transcriber_cli.errors import one_line
-from transcriber_cli.jobs.results import FileResult, Status, clock
+from transcriber_cli.jobs.results import FileResult, Status, clock, quality_lines
 
 _STAGE_LABEL = {"transcribe": "transcribing", "diarize": "diarizing"}
 _Bars = TypeVar("_Bars", bound="LiveBars")
@@ -112,6 +112,9 @@ class RichReporter(LiveBars):
     def summary(self, results: list[FileResult]) -> None:
         if self.human and len(results) > 1:
             stderr.print(summary_line(results))
+        if self.human:
+            for line in quality_lines(results):
+                stderr.print(f"[yellow]{escape(one_line(line))}[/]")
 
 
 def show_result(result: FileResult, *, json_lines: bool, human: bool, remote: bool = False) -> None:

@@ -56,6 +56,24 @@ def transcribe_command(
     audio_stream: int | None = typer.Option(
         None, "--audio-stream", min=0, help="Audio stream N (0 = first; default: one with sound)."
     ),
+    subtitle_preset: str | None = typer.Option(
+        None, "--subtitle-preset", help="Subtitle shaping: web (default), broadcast or one-line."
+    ),
+    max_line_width: int | None = typer.Option(
+        None, "--max-line-width", help="Characters a subtitle line (overrides the preset)."
+    ),
+    max_lines: int | None = typer.Option(None, "--max-lines", help="Lines a subtitle cue."),
+    max_cue_duration: float | None = typer.Option(
+        None, "--max-cue-duration", help="Seconds a subtitle cue stays on screen at most."
+    ),
+    min_gap: float | None = typer.Option(
+        None, "--min-gap", help="Seconds between two subtitle cues at least."
+    ),
+    vtt_highlight_words: bool | None = typer.Option(
+        None,
+        "--vtt-highlight-words/--no-vtt-highlight-words",
+        help="WebVTT: timestamp each word so players highlight it as it is spoken.",
+    ),
     diarize: bool | None = typer.Option(
         None, "--diarize/--no-diarize", help="Speaker labels (default: on when available)."
     ),
@@ -102,6 +120,7 @@ def transcribe_command(
         from transcriber_cli.config import load_settings
         from transcriber_cli.errors import UsageError
         from transcriber_cli.formats.registry import parse_formats
+        from transcriber_cli.formats.shaping import shaped, shaping_from
 
         token = token_from(hf_token, hf_token_file)
         from transcriber_cli.jobs.options import JobOptions
@@ -123,6 +142,12 @@ def transcribe_command(
             suppress_tokens=suppress_tokens,
             formats=formats,
             audio_stream=audio_stream,
+            subtitle_preset=subtitle_preset,
+            max_line_width=max_line_width,
+            max_lines=max_lines,
+            max_cue_duration=max_cue_duration,
+            min_gap=min_gap,
+            vtt_highlight_words=vtt_highlight_words,
             diarize=diarize,
             diarization_model=diarization_model,
             hf_token=token,
@@ -139,7 +164,7 @@ def transcribe_command(
             max_speakers=max_speakers,
             speaker_names=_names(speaker_names) or None,
         )
-        chosen = parse_formats(settings.formats)
+        chosen = shaped(parse_formats(settings.formats), shaping_from(settings))
         live = is_interactive() and not json_output and not quiet
         if no_wait and not remote:
             raise UsageError("--no-wait only applies with --remote")

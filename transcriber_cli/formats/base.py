@@ -14,3 +14,7 @@ class OutputFormat:
     extension: str  # without the dot
     write: Callable[[Transcript], str]
     default: bool = True  # part of "all"
+    # Subtitle writers also take a ``shaping=`` (formats/shaping.py binds it into ``write``).
+    write_shaped: Callable[..., str] | None = None
+    # Rendered by the client from the transcript JSON rather than fetched from a worker.
+    from_transcript: bool = False

@@ -1,7 +1,7 @@
 """Re-split a transcript into readable subtitle cues from word timestamps.
 
-Batched inference returns long segments, so cues are rebuilt word by word: at most
-``max_chars`` per line, ``max_lines`` lines and ``max_duration`` seconds per cue, with
+Batched inference returns long segments, so cues are rebuilt word by word within a
+``Shaping``'s limits (characters a line, lines and seconds a cue, the gap between cues), with
 breaks at sentence ends, long pauses and speaker changes.
 
 One rule for every subtitle format: a line's width counts the characters a viewer sees on
@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from transcriber_cli.formats.shaping import DEFAULT, Shaping
 from transcriber_cli.transcript import Transcript, Word
 
-MAX_CHARS = 42
-MAX_LINES = 2
-MAX_DURATION = 7.0
+MAX_CHARS = DEFAULT.max_chars
+MAX_LINES = DEFAULT.max_lines
+MAX_DURATION = DEFAULT.max_duration
 PAUSE_BREAK = 1.5  # seconds of silence that end a cue
-MIN_DURATION = 0.3
+MIN_DURATION = DEFAULT.min_duration
 _SENTENCE_END = re.compile(r"[.!?…。？！]['\")\]]*$")
 
 
@@ -32,6 +33,8 @@ class Cue:
     end: float
     lines: list[str]
     speaker: str | None = None
+    # Start time of each word a viewer sees, in reading order (for WebVTT highlighting).
+    word_starts: list[float] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -90,16 +93,44 @@ def _tokens(transcript: Transcript) -> list[Word]:
     return tokens
 
 
+def _split_long(word: Word, width: int) -> list[Word]:
+    """A word wider than a line is cut into line-wide pieces, its time shared by length
+    (a hard break reads better than a line running off the screen)."""
+    text = word.text.strip()
+    if len(text) <= width:
+        return [word]
+    pieces = [text[i : i + width] for i in range(0, len(text), width)]
+    step = (word.end - word.start) / len(pieces)
+    return [
+        word.model_copy(
+            update={"text": " " + p, "start": word.start + i * step,
+                    "end": word.start + (i + 1) * step}
+        )
+        for i, p in enumerate(pieces)
+    ]  # fmt: skip
+
+
+def _word_starts(words: list[Word]) -> list[float]:
+    """The start of each word as ``join_words`` shows it: a token without a leading space
+    (",000" after "$20") joins the word before it."""
+    starts: list[float] = []
+    for w in words:
+        parts = w.text.split()
+        for i, _ in enumerate(parts):
+            if i == 0 and starts and not w.text[:1].isspace():
+                continue
+            starts.append(w.start)
+    return starts
+
+
 def build_cues(
     transcript: Transcript,
+    shaping: Shaping = DEFAULT,
     *,
-    max_chars: int = MAX_CHARS,
-    max_lines: int = MAX_LINES,
-    max_duration: float = MAX_DURATION,
     visible_label: Callable[[str | None], str] | None = None,
 ) -> list[Cue]:
-    """Group words into cues that respect every limit. ``visible_label(speaker)`` is text the
-    format prints before a cue's first line; it counts towards that line's width."""
+    """Group words into cues that respect every limit of ``shaping``. ``visible_label(speaker)``
+    is text the format prints before a cue's first line; it counts towards that line's width."""
     cues: list[Cue] = []
     current: list[Word] = []
 
@@ -107,40 +138,57 @@ def build_cues(
         return visible_label(speaker) if visible_label else ""
 
     def render(words: list[Word]) -> list[str] | None:
-        return wrap_lines(label(words[0].speaker) + join_words(words), max_chars, max_lines)
+        text = label(words[0].speaker) + join_words(words)
+        return wrap_lines(text, shaping.max_chars, shaping.max_lines)
 
     def flush() -> None:
         if current:
             lines = render(current) or [join_words(current)]
-            cues.append(Cue(current[0].start, current[-1].end, lines, current[0].speaker))
+            cues.append(
+                Cue(current[0].start, current[-1].end, lines, current[0].speaker,
+                    _word_starts(current))
+            )  # fmt: skip
             current.clear()
 
-    for word in _tokens(transcript):
-        if not word.text.strip():
+    for token in _tokens(transcript):
+        if not token.text.strip():
             continue
-        if current:
-            prev = current[-1]
-            if (
-                word.speaker != current[0].speaker
-                or word.start - prev.end > PAUSE_BREAK
-                or word.end - current[0].start > max_duration
-                or render([*current, word]) is None
-            ):
+        width = max(1, shaping.max_chars - len(label(token.speaker)))
+        for word in _split_long(token, width):
+            if current:
+                prev = current[-1]
+                if (
+                    word.speaker != current[0].speaker
+                    or word.start - prev.end > PAUSE_BREAK
+                    or word.end - current[0].start > shaping.max_duration
+                    or render([*current, word]) is None
+                ):
+                    flush()
+            current.append(word)
+            if _SENTENCE_END.search(word.text.strip()):
                 flush()
-        current.append(word)
-        if _SENTENCE_END.search(word.text.strip()):
-            flush()
     flush()
-    return _fix_timing(cues)
+    return _fix_timing(cues, shaping)
 
 
-def _fix_timing(cues: list[Cue]) -> list[Cue]:
-    """No overlaps, no zero-length cues (players drop them)."""
+def _fix_timing(cues: list[Cue], shaping: Shaping) -> list[Cue]:
+    """Every cue lasts between the minimum and maximum duration and keeps the minimum gap to
+    the next. Where a cue is too short to end a gap before the next one starts, the next
+    starts later (by at most the minimum duration plus the gap)."""
     for i, cue in enumerate(cues):
-        if cue.end - cue.start < MIN_DURATION:
-            cue.end = cue.start + MIN_DURATION
-        if i + 1 < len(cues) and cue.end > cues[i + 1].start:
-            cue.end = max(cues[i + 1].start, cue.start + 0.01)
+        cue.end = min(max(cue.end, cue.start + shaping.min_duration),
+                      cue.start + shaping.max_duration)  # fmt: skip
+        if i + 1 == len(cues):
+            break
+        nxt = cues[i + 1]
+        latest_end = nxt.start - shaping.min_gap
+        if cue.end > latest_end:
+            if latest_end - cue.start >= shaping.min_duration:
+                cue.end = latest_end
+            else:
+                cue.end = cue.start + shaping.min_duration
+                nxt.start = cue.end + shaping.min_gap
+                nxt.end = max(nxt.end, nxt.start)
     return cues
 
 

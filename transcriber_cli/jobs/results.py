@@ -38,10 +38,13 @@ class ResultSummary(BaseModel):
     speakers: list[str] = Field(default_factory=list)
     diarization: dict[str, Any] = Field(default_factory=dict)
     runtime: dict[str, Any] = Field(default_factory=dict)
+    quality: list[str] | None = None  # the quality report's flags (None: older workers)
 
     @classmethod
     def of(cls, transcript: Transcript, stages: dict[str, float] | None = None) -> ResultSummary:
         """``stages``: the seconds each step took, where the run measured them."""
+        from transcriber_cli.quality import assess, configured
+
         ran = {k: transcript.options[k] for k in RUNTIME_KEYS if k in transcript.options}
         return cls(
             duration=transcript.duration,
@@ -49,6 +52,7 @@ class ResultSummary(BaseModel):
             speakers=list(transcript.speakers),
             diarization=dict(transcript.diarization),
             runtime={**ran, "stages": stages} if stages is not None else ran,
+            quality=assess(transcript, configured()).flags,
         )
 
 
@@ -68,6 +72,7 @@ class FileResult:
     resumed_from: float | None = None  # audio seconds an interrupted earlier run had done
     runtime: dict[str, Any] | None = None  # device, compute type, batch size, stage seconds
     cost: dict[str, Any] | None = None  # remote runs: what the job cost (store.documents.Cost)
+    quality: list[str] | None = None  # quality report flags: what a person should check
 
     @classmethod
     def done(cls, path: str, outputs: Sequence[str], summary: ResultSummary, **remote: Any):
@@ -81,6 +86,7 @@ class FileResult:
             speakers=list(summary.speakers),
             diarization="done" if diar.get("status") == "done" else diar.get("reason"),
             runtime=summary.runtime or None,
+            quality=summary.quality,
             **remote,
         )
 
@@ -100,6 +106,8 @@ class FileResult:
             del data["runtime"]
         if self.cost is None:  # present for remote jobs that ran
             del data["cost"]
+        if self.quality is None:  # the quality flags of a transcribed file, [] when none
+            del data["quality"]
         return data
 
 
@@ -108,6 +116,11 @@ def clock(seconds: float) -> str:
     imports this module at start-up and must not pull in media tools)."""
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def quality_lines(results: Sequence[FileResult]) -> list[str]:
+    """One line per file the quality report flagged, for the run summary."""
+    return [f"check {r.path}: {', '.join(r.quality)}" for r in results if r.quality]
 
 
 def exit_code(results: Sequence[FileResult]) -> ExitCode:

@@ -27,12 +27,14 @@ from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import InputError
 from transcriber_cli.formats.base import OutputFormat
+from transcriber_cli.formats.registry import output_extensions
 from transcriber_cli.fsutil import sha256_file
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
 from transcriber_cli.store.mongo import JobNotFound, JobStateError, JobStore, now
 from transcriber_cli.store.stats import cost_estimate
+from transcriber_cli.transcript import Transcript
 
 Update = Callable[[JobDocument], None]
 T = TypeVar("T")
@@ -226,17 +228,29 @@ class RemoteClient:
         written, so a failed download leaves no partial set."""
         if doc.status is not JobStatus.COMPLETED:
             raise JobStateError(f"job {doc.id} is {doc.status.value}, not completed")
-        by_ext = {Path(k).suffix.lstrip("."): k for k in doc.outputs}
-        missing = [f.extension for f in formats if f.extension not in by_ext]
+        # "x.qa.json" is the qa output, not the json one: the longest extension that fits.
+        known = sorted(output_extensions(), key=len, reverse=True)
+        by_ext = {next((e for e in known if k.endswith(f".{e}")), Path(k).suffix.lstrip(".")): k
+                  for k in doc.outputs}  # fmt: skip
+        # Formats rendered here (subtitles shaped other than the workers do) need the JSON.
+        wanted = {"json" if f.from_transcript else f.extension for f in formats}
+        missing = sorted(wanted - set(by_ext))
         if missing:
             raise JobStateError(
                 f"job {doc.id} has no {', '.join(missing)} output "
                 f"(it has {', '.join(sorted(by_ext)) or 'none'})"
             )
-        return [
-            self._wait_out(partial(self.storage.get_text, by_ext[f.extension]), "S3")
-            for f in formats
-        ]
+        texts = {
+            ext: self._wait_out(partial(self.storage.get_text, by_ext[ext]), "S3")
+            for ext in sorted(wanted)
+        }
+        transcript = (
+            Transcript.model_validate_json(texts["json"])
+            if any(f.from_transcript for f in formats)
+            else None
+        )
+        return [f.write(transcript) if transcript and f.from_transcript else texts[f.extension]
+                for f in formats]  # fmt: skip
 
     # --- jobs -------------------------------------------------------------------------------------
     def cancel(self, job_id: str) -> JobDocument:
