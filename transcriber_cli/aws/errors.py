@@ -18,7 +18,6 @@ ACCESS_DENIED = {
     "UnauthorizedOperation",
     "AuthorizationError",
     "Forbidden",
-    "403",  # the bare status: HEAD requests, and error bodies botocore cannot read
 }
 BAD_CREDENTIALS = {
     "InvalidClientTokenId",

@@ -12,6 +12,7 @@ from typing import Any
 
 from transcriber_cli.aws.errors import (
     NO_SUCH_QUEUE,
+    PermissionDenied,
     error_code,
     translate,
     unavailable_on_outage,
@@ -55,6 +56,8 @@ def resolve_queue_url(settings: Settings, sqs: Any) -> str:
                 hint="run 'transcriber infra up' or set TRANSCRIBER_QUEUE_URL",
             ) from None
         typed = translate(exc, "sqs")  # a denied lookup is one line, not a traceback
+        if typed is None and error_code(exc) == "403":  # an error body botocore cannot read
+            typed = PermissionDenied("AWS denied sqs:GetQueueUrl")
         if typed is not None:
             raise typed from None
         raise
