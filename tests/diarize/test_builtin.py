@@ -103,6 +103,11 @@ def test_the_speaker_count_is_estimated_on_three_voices(tmp_path: Path):
     for r in parse_rttm((tmp_path / "three-voices.rttm").read_text()):
         hypothesis[Segment(r.start, r.start + r.duration)] = r.speaker
     assert DiarizationErrorRate(collar=0.25)(reference, hypothesis) < 0.10
+    # A given count wins over the estimate.
+    args = ["-m", "tiny.en", "--diarization-model", "builtin", "--num-speakers", "2", "--json"]
+    two = run(str(DATA / "three-voices.opus"), *args, "-f", "json", "-o", str(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr
+    assert len(json_lines(two.stdout)[0]["speakers"]) == 2
 
 
 @pytest.mark.slow
