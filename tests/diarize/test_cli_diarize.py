@@ -30,6 +30,8 @@ pytestmark = pytest.mark.slow
 LABEL = re.compile(r"SPEAKER_\d\d")
 VOICE_TEXT = re.compile(r"<v [^>]+>(.*)</v>")
 HUB_ID = "pyannote/speaker-diarization-community-1"
+# Another hub pipeline: one the user names explicitly, so no built-in pipeline replaces it.
+OTHER_HUB = "pyannote/speaker-diarization-3.1"
 SECRET = "hf_NotARealTokenButSecret123"
 
 
@@ -188,11 +190,13 @@ def test_no_diarize_writes_plain_outputs(tiny_pipeline: Path, tmp_path: Path):
 ONLINE_NO_NETWORK = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"}
 
 
-def test_auto_mode_without_token_skips_with_a_note_in_json(tmp_path: Path):
+def test_auto_mode_without_token_skips_a_named_hub_pipeline_with_a_note(tmp_path: Path):
     proc = run(
         str(CONVERSATION),
         "-m",
         "tiny.en",
+        "--diarization-model",
+        OTHER_HUB,
         "-f",
         "json",
         "-o",
@@ -205,7 +209,7 @@ def test_auto_mode_without_token_skips_with_a_note_in_json(tmp_path: Path):
     assert line["status"] == "done" and line["speakers"] == []
     reason = line["diarization"]
     assert "needs a Hugging Face token" in reason
-    assert f"https://hf.co/{HUB_ID}" in reason and "HF_TOKEN" in reason
+    assert f"https://hf.co/{OTHER_HUB}" in reason and "HF_TOKEN" in reason
     assert "--diarization-model DIR" in reason
     t = Transcript.model_validate_json((tmp_path / "conversation.json").read_text())
     assert t.diarization == {"status": "skipped", "reason": reason}
@@ -220,11 +224,19 @@ def _one_error_line(proc) -> str:
 
 def test_diarize_without_token_is_a_setup_error(tmp_path: Path):
     proc = run(
-        str(CONVERSATION), "-m", "tiny.en", "--diarize", "-o", str(tmp_path), env=ONLINE_NO_NETWORK
+        str(CONVERSATION),
+        "-m",
+        "tiny.en",
+        "--diarize",
+        "--diarization-model",
+        OTHER_HUB,
+        "-o",
+        str(tmp_path),
+        env=ONLINE_NO_NETWORK,
     )
     assert proc.returncode == 3
     line = _one_error_line(proc)
-    assert f"accept its conditions at https://hf.co/{HUB_ID}" in line
+    assert f"accept its conditions at https://hf.co/{OTHER_HUB}" in line
     assert "HF_TOKEN" in line and "--diarization-model DIR" in line
     assert not list(tmp_path.iterdir())  # nothing written
 
@@ -257,6 +269,8 @@ def test_diarize_offline_says_how_to_pull(tmp_path: Path):
         "-m",
         "tiny.en",
         "--diarize",
+        "--diarization-model",
+        OTHER_HUB,
         "--hf-token-file",
         str(token_file(tmp_path)),
         "-o",
@@ -265,7 +279,7 @@ def test_diarize_offline_says_how_to_pull(tmp_path: Path):
     )
     assert proc.returncode == 3
     line = _one_error_line(proc)
-    assert "offline mode is on" in line and f"transcriber models pull {HUB_ID}" in line
+    assert "offline mode is on" in line and f"transcriber models pull {OTHER_HUB}" in line
     assert SECRET not in proc.stderr + proc.stdout
 
 

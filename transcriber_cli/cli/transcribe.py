@@ -84,7 +84,9 @@ def transcribe_command(
         None, "--speaker-names", help='Names in order of first appearance, e.g. "Alice,Bob".'
     ),
     diarization_model: str | None = typer.Option(
-        None, "--diarization-model", help="pyannote pipeline: hub id or local directory."
+        None,
+        "--diarization-model",
+        help="pyannote pipeline (hub id or local directory), or 'builtin' (shipped).",
     ),
     offline: bool = typer.Option(
         False, "--offline", help="Never contact the model hub (cached or local models only)."

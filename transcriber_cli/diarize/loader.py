@@ -3,17 +3,27 @@
 ``settings.diarize``: False = never; None (default) = when a pipeline is available, else a
 skip note that says how to enable it; True = required, so anything missing is an error
 (``DiarizationUnavailable``, exit 3) with the same one-line fix.
+
+When the default hub pipeline (community-1) cannot be reached (no token, or offline with
+nothing cached), the built-in pipeline (``diarize/builtin.py``, weights shipped in this
+package) runs instead; ``--diarization-model builtin`` asks for it. A token, a cached snapshot
+or a local directory keeps pyannote's; another hub id or directory the user named stays an
+error (or a skip note) when it cannot load.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from transcriber_cli.config import Settings
+from transcriber_cli.config import DEFAULT_DIARIZATION_MODEL, Settings
 from transcriber_cli.diarize import hub
 from transcriber_cli.errors import DiarizationUnavailable
 
+log = logging.getLogger(__name__)
+
 Note = dict[str, Any]
+BUILTIN = "builtin"
 
 # Speaker embeddings per forward pass when left to us. On a GPU (float16) an hour took 11.3 s
 # at 16, 9.6 s at 32 and no less beyond (bench/production.md); on a CPU 16 keeps memory flat.
@@ -29,6 +39,8 @@ def load_diarizer(settings: Settings, *, device: str) -> tuple[Any, Note | None]
     if settings.diarize is False:
         return None, skipped("disabled (--no-diarize)")
     try:
+        if uses_builtin(settings):
+            return _load_builtin(settings, engine_device=device), None
         directory = pipeline_directory(settings)
         return _load(settings, directory, engine_device=device), None
     except DiarizationUnavailable as exc:
@@ -43,6 +55,8 @@ def pipeline_reachable(settings: Settings) -> bool:
     Part of the local skip/resume key in auto mode: a file transcribed while no pipeline was
     available is redone once one is (a cached pipeline, a token, a local directory)."""
     name = settings.diarization_model
+    if name == BUILTIN:
+        return True
     try:
         if hub.local_pipeline_dir(name) is not None:
             return True
@@ -52,6 +66,18 @@ def pipeline_reachable(settings: Settings) -> bool:
         return False
     token = hub.resolve_token(settings.hf_token.get_secret_value() if settings.hf_token else None)
     return bool(token) and not hub.is_offline(settings.offline)
+
+
+def uses_builtin(settings: Settings) -> bool:
+    """``--diarization-model builtin``, or the default hub pipeline when no token, cache or
+    local copy reaches it."""
+    name = settings.diarization_model
+    if name == BUILTIN:
+        return True
+    if name != DEFAULT_DIARIZATION_MODEL or pipeline_reachable(settings):
+        return False
+    log.info("diarization: %s is not reachable here; using the built-in pipeline", name)
+    return True
 
 
 def pipeline_directory(settings: Settings):
@@ -87,3 +113,21 @@ def _load(settings: Settings, directory, *, engine_device: str):
     )
     half = device == "cuda" and settings.diarization_precision == "float16"
     return PyannoteDiarizer(pipeline, name=settings.diarization_model, device=device, half=half)
+
+
+def _load_builtin(settings: Settings, *, engine_device: str):
+    from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer, torch_device
+
+    device = torch_device(engine_device, settings.device)
+    if settings.cpu_threads > 0:
+        import torch
+
+        torch.set_num_threads(settings.cpu_threads)
+    from transcriber_cli.diarize.builtin import load_builtin
+
+    pipeline = load_builtin(
+        device=device,
+        batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
+    )
+    half = device == "cuda" and settings.diarization_precision == "float16"
+    return PyannoteDiarizer(pipeline, name=BUILTIN, device=device, half=half)
