@@ -74,10 +74,10 @@ def test_installed_plugins_load_in_entry_point_order_and_can_be_limited() -> Non
         ).stdout.strip()
 
     builtins = "'transcriber_cli.formats.builtin', 'transcriber_cli.engine.sources'"
-    every = ["json", "md", "rttm", "srt", "tsv", "txt", "vtt"]
-    assert names(None) == f"[{builtins}, 'markdown'] {every}"
-    assert names("markdown") == f"[{builtins}, 'markdown'] {every}"
-    assert names("") == f"[{builtins}] {[f for f in every if f != 'md']}"
+    every = ["json", "md", "rttm", "srt", "summary", "tsv", "txt", "vtt"]
+    assert names(None) == f"[{builtins}, 'markdown', 'summary'] {every}"
+    assert names("markdown") == f"[{builtins}, 'markdown'] {[f for f in every if f != 'summary']}"
+    assert names("") == f"[{builtins}] {[f for f in every if f not in ('md', 'summary')]}"
     assert names("not-installed") == names("")
 
 
@@ -90,3 +90,4 @@ def test_markdown_plugin_through_the_cli(tmp_path: Path, conversation: dict) -> 
     text = (tmp_path / "standup.md").read_text()
     assert text.startswith("# standup.mp4\n") and "Language: en" in text
     assert "[00:00] Good morning" in text
+
