@@ -20,7 +20,8 @@ LIGHT_DEPS = ("typer", "rich", "pydantic", "pydantic-settings", "platformdirs", 
 
 
 def install_project(session: nox.Session, extras: str) -> None:
-    session.install(*CONSTRAINTS, "-e", f".[{extras}]", "-e", "plugins/transcriber-markdown")
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]", "-e", "plugins/transcriber-markdown",
+                    "-e", "plugins/transcriber-summary")  # fmt: skip
 
 
 @nox.session(python=PYTHON)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.remote.conftest import stack, workers  # noqa: F401  (the worker test's fixtures)
 from transcriber_cli.transcript import Segment, Transcript
 
 SERVER = Path(__file__).with_name("chat_server.py")

@@ -173,3 +173,23 @@ def test_a_failing_summary_keeps_the_transcript(
         "the endpoint refused the API key (HTTP 401)"  # fmt: skip
     assert [line for line in proc.stderr.splitlines() if "summary" in line] == [warning]
     assert "(HTTP 401)._" in (tmp_path / "standup.summary.md").read_text()
+
+
+def test_settings_from_the_config_file(
+    chat_server, conversation_transcript, monkeypatch, isolated_settings: Path, caplog
+) -> None:
+    server = chat_server("ok")
+    for name in ("TRANSCRIBER_SUMMARY_URL", "TRANSCRIBER_SUMMARY_MODEL"):
+        monkeypatch.delenv(name)
+    config = isolated_settings / "config.toml"
+    config.write_text(f'summary_url = "{server.url}"\nsummary_model = "from-config"\n')
+    assert "## Action items\n\n- **alice**" in write_summary(conversation_transcript)
+    assert server.requests()[0]["body"]["model"] == "from-config"
+    config.write_text(f'summary_url = "{server.url}"\nsummary_timeout = -1\n')
+    text = write_summary(conversation_transcript)
+    assert text.endswith("_No summary: invalid summary settings._\n")
+    assert _warnings(caplog) == [
+        "summary of conversation.mp4 skipped: invalid setting summary_timeout: "
+        "Input should be greater than 0"
+    ]
+    assert len(server.requests()) == 1

@@ -213,7 +213,9 @@ class RemoteClient:
         written, so a failed download leaves no partial set."""
         if doc.status is not JobStatus.COMPLETED:
             raise JobStateError(f"job {doc.id} is {doc.status.value}, not completed")
-        by_ext = {Path(k).suffix.lstrip("."): k for k in doc.outputs}
+        # By the whole name, not the last suffix: "NAME.summary.md" is not "NAME.md".
+        stem = doc.source.stem or "transcript"
+        by_ext = {Path(k).name.removeprefix(f"{stem}."): k for k in doc.outputs}
         missing = [f.extension for f in formats if f.extension not in by_ext]
         if missing:
             raise JobStateError(

@@ -9,7 +9,10 @@ import hashlib
 import logging
 from collections.abc import Callable
 
+from pydantic import ValidationError
+
 from transcriber_cli import hookimpl
+from transcriber_cli.errors import TranscriberError
 from transcriber_cli.formats import OutputFormat
 from transcriber_cli.transcript import Transcript
 from transcriber_summary.client import ChatClient, SummaryError
@@ -22,12 +25,23 @@ _said_unconfigured = False
 _done: dict[str, str] = {}
 
 
+def _first_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def write_summary(transcript: Transcript) -> str:
     """The summary as Markdown. Without an endpoint, or when it fails, the file says why in
     one line and one warning is logged: the transcript's other outputs are still written."""
     global _said_unconfigured
     title = transcript.source or "the transcript"
-    settings = load_summary_settings()
+    try:
+        settings = load_summary_settings()
+    except (ValueError, OSError, TranscriberError) as exc:  # a bad summary_* setting
+        log.warning("summary of %s skipped: %s", title, _first_line(exc))
+        return unavailable(title, "invalid summary settings")
     if not settings.summary_url:
         if not _said_unconfigured:
             log.warning("summary: no chat endpoint configured (TRANSCRIBER_SUMMARY_URL); skipped")
