@@ -3,10 +3,11 @@
     python chat_server.py SCENARIO LOG     prints its port, then serves until killed
 
 Every request body is appended to LOG (one JSON line). Scenarios: ``ok``; ``slow`` (each
-reply after 3 s); ``flaky`` (500 with Retry-After: 0 on the first request, then ok);
-``unauthorized`` (401); ``not-json`` (an HTML page); ``no-choices``; ``prose`` (content
-that is not the JSON asked for). An ``ok`` answer is built from what was sent: a chunk's
-summary names its line count and first line; a merge lists the partial summaries it got.
+reply after 3 s); ``flaky`` (500 on the first request, then ok); ``busy`` (429 with
+Retry-After: 1 on the first request, then ok); ``unauthorized`` (401); ``not-json`` (an HTML
+page); ``no-choices``; ``prose`` (content that is not the JSON asked for). An ``ok`` answer
+is built from what was sent: a chunk's summary names its line count and first line; a merge
+lists the partial summaries it got.
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ class Handler(BaseHTTPRequestHandler):
         if SCENARIO == "slow":
             time.sleep(3)
         if SCENARIO == "flaky" and seen == 1:
-            return self.send(500, b'{"error": {"message": "overloaded"}}', Retry_After="0")
+            return self.send(500, b'{"error": {"message": "overloaded"}}')
+        if SCENARIO == "busy" and seen == 1:
+            return self.send(429, b'{"error": {"message": "slow down"}}', Retry_After="1")
         if SCENARIO == "unauthorized":
             return self.send(401, b'{"error": {"message": "Incorrect API key provided"}}')
         if SCENARIO == "not-json":

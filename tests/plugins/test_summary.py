@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,26 @@ def test_a_500_is_retried(chat_server, conversation_transcript, caplog) -> None:
     assert len(server.requests()) == 2
     assert "## Action items\n\n- **alice**" in text
     assert _warnings(caplog) == []
+
+
+def test_a_429_waits_for_retry_after(chat_server, conversation_transcript) -> None:
+    server = chat_server("busy")  # and the fixture's backoff is 0: the wait is the server's
+    started = time.monotonic()
+    text = write_summary(conversation_transcript)
+    assert 1.0 <= time.monotonic() - started < 10
+    assert len(server.requests()) == 2 and "## Action items\n\n- **alice**" in text
+
+
+def test_a_closed_port_is_retried_then_one_line(
+    chat_server, conversation_transcript, monkeypatch, free_tcp_port: int, caplog
+) -> None:
+    chat_server("ok")
+    monkeypatch.setenv("TRANSCRIBER_SUMMARY_URL", f"http://127.0.0.1:{free_tcp_port}/v1")
+    monkeypatch.setenv("TRANSCRIBER_SUMMARY_RETRIES", "2")
+    text = write_summary(conversation_transcript)
+    reason = "cannot connect (ConnectError) after 3 attempt(s)"
+    assert text.endswith(f"_No summary: {reason}._\n")
+    assert _warnings(caplog) == [f"summary of conversation.mp4 failed: {reason}"]
 
 
 def test_a_slow_endpoint_times_out(
