@@ -140,13 +140,13 @@ def test_plugins_list_shows_where_plugins_come_from_and_the_broken_ones(broken_p
     assert plugins["raising-post"] | {"module_file": None} == {
         "name": "raising-post", "distribution": "broken-plugins", "version": "9.1",
         "entry_point": "raising_post", "module_file": None, "hooks": ["process_transcript"],
-        "error": None,
+        "status": "loaded", "error": None,
     }  # fmt: skip
     assert plugins["broken-import"]["error"] == (
         "ModuleNotFoundError: No module named 'not_a_module_anywhere'"
     )
     assert plugins["raising-hook"]["error"] == "RuntimeError: boom in register_formats"
-    assert plugins["raising-hook"]["hooks"] == []
+    assert plugins["raising-hook"]["hooks"] == [] and plugins["raising-hook"]["status"] == "broken"
     assert sorted(proc.stderr.splitlines()) == [  # one line each, and nothing else
         "plugin broken-import (broken-plugins) skipped: "
         "ModuleNotFoundError: No module named 'not_a_module_anywhere'",
@@ -155,6 +155,25 @@ def test_plugins_list_shows_where_plugins_come_from_and_the_broken_ones(broken_p
     text = run_cli("plugins", "list", program="transcriber", env=broken_plugins).stdout
     assert "raising-hook (broken-plugins 9.1, entry point raising-hook = raising_hook)\n" in text
     assert "  skipped: RuntimeError: boom in register_formats\n" in text
+
+
+def test_plugins_list_shows_the_ones_left_out(broken_plugins) -> None:
+    env = {**broken_plugins, "TRANSCRIBER_LOAD_PLUGINS": "markdown"}
+    proc = run_cli("plugins", "list", "--json", program="transcriber", env=env)
+    assert proc.returncode == 0 and proc.stderr == ""  # the broken ones are not even imported
+    plugins = json.loads(proc.stdout)["plugins"]
+    assert [(p["name"], p["status"]) for p in plugins] == [
+        ("transcriber_cli.formats.builtin", "loaded"),
+        ("transcriber_cli.engine.sources", "loaded"),
+        ("markdown", "loaded"),
+        ("broken-import", "not loaded"),
+        ("raising-hook", "not loaded"),
+        ("raising-post", "not loaded"),
+        ("summary", "not loaded"),
+    ]
+    text = run_cli("plugins", "list", program="transcriber", env=env).stdout
+    assert "summary (transcriber-summary 0.1.0, entry point summary = transcriber_summary)\n" \
+        "  not loaded: not in TRANSCRIBER_LOAD_PLUGINS\n" in text  # fmt: skip
 
 
 @pytest.mark.slow

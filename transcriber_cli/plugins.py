@@ -55,7 +55,8 @@ class PluginInfo:
     entry_point: str | None  # None for a built-in
     module_file: str | None
     hooks: list[str] = field(default_factory=list)
-    error: str | None = None  # why it was skipped
+    status: str = "loaded"  # or "broken" (see error) or "not loaded" (TRANSCRIBER_LOAD_PLUGINS)
+    error: str | None = None  # why a broken one was skipped
 
 
 # Name -> info of every plugin considered by get_plugin_manager(), loaded or skipped.
@@ -75,23 +76,21 @@ def _probe(plugin: Any) -> None:
             impl(register=lambda *args: None)
 
 
-def _load(pm: pluggy.PluginManager, ep: EntryPoint) -> None:
+def _describe(ep: EntryPoint, status: str = "loaded") -> PluginInfo:
     dist = ep.dist
-    info = PluginInfo(
-        name=ep.name,
-        distribution=dist.name if dist else "?",
-        version=dist.version if dist else "?",
-        entry_point=ep.value,
-        module_file=None,
-    )
-    _INFO[ep.name] = info
+    return PluginInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?",
+                      ep.value, None, status=status)  # fmt: skip
+
+
+def _load(pm: pluggy.PluginManager, ep: EntryPoint) -> None:
+    info = _INFO[ep.name] = _describe(ep)
     try:
         plugin = ep.load()
         info.module_file = getattr(plugin, "__file__", None)
         _probe(plugin)
         pm.register(plugin, name=ep.name)
     except Exception as exc:  # a plugin's bug or missing dependency: skip it, say why once
-        info.error = _why(exc)
+        info.status, info.error = "broken", _why(exc)
         log.warning("plugin %s (%s) skipped: %s", ep.name, info.distribution, info.error)
 
 
@@ -105,20 +104,22 @@ def get_plugin_manager() -> pluggy.PluginManager:
         _INFO[name] = PluginInfo(name, "transcriber-toolkit", __version__, None, module.__file__)
     wanted = _wanted()
     for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):
-        if (wanted is None or ep.name in wanted) and pm.get_plugin(ep.name) is None:
+        if wanted is not None and ep.name not in wanted:
+            _INFO[ep.name] = _describe(ep, "not loaded")
+        elif pm.get_plugin(ep.name) is None:
             _load(pm, ep)
     return pm
 
 
 def describe_plugins() -> list[PluginInfo]:
-    """Every plugin in registration order with its hooks, then the skipped ones."""
+    """Every plugin in registration order with its hooks, then the broken and the ones
+    ``TRANSCRIBER_LOAD_PLUGINS`` left out."""
     pm = get_plugin_manager()
     for name, plugin in pm.list_name_plugin():
         if name in _INFO and plugin is not None:
             _INFO[name].hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or [])
-    return [i for i in _INFO.values() if i.error is None] + [
-        i for i in _INFO.values() if i.error is not None
-    ]
+    order = {"loaded": 0, "broken": 1, "not loaded": 2}
+    return sorted(_INFO.values(), key=lambda i: order[i.status])  # stable: load order kept
 
 
 def plugin_names() -> list[str]:

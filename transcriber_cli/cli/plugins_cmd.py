@@ -42,6 +42,8 @@ def list_command(json_output: Json = False) -> None:
             out.print(f"[bold]{escape(p.name)}[/] ({escape(origin)})")
             if p.error:
                 out.print(f"  [bold red]skipped:[/] {escape(p.error)}")
+            elif p.status == "not loaded":
+                out.print("  [yellow]not loaded:[/] not in TRANSCRIBER_LOAD_PLUGINS")
             else:
                 out.print(f"  hooks: {', '.join(p.hooks) or 'none'}")
             out.print(f"  file: {escape(p.module_file or '?')}")
