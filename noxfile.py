@@ -42,8 +42,8 @@ def lint(session: nox.Session) -> None:
 def typing(session: nox.Session) -> None:
     """mypy on the package. The heavy SDKs (torch, boto3, ...) are left out: typed as Any."""
     session.install("mypy>=1.10", *LIGHT_DEPS)
-    session.install("-e", ".", "--no-deps")
-    session.run("mypy", "transcriber_cli")
+    session.install("-e", ".", "-e", "plugins/transcriber-summary", "--no-deps")
+    session.run("mypy", "transcriber_cli", "plugins/transcriber-summary/transcriber_summary")
 
 
 @nox.session(python=PYTHON)
