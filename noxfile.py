@@ -20,7 +20,8 @@ LIGHT_DEPS = ("typer", "rich", "pydantic", "pydantic-settings", "platformdirs", 
 
 
 def install_project(session: nox.Session, extras: str) -> None:
-    session.install(*CONSTRAINTS, "-e", f".[{extras}]", "-e", "plugins/transcriber-markdown")
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]", "-e", "plugins/transcriber-markdown",
+                    "-e", "plugins/transcriber-summary")  # fmt: skip
 
 
 @nox.session(python=PYTHON)
@@ -41,8 +42,8 @@ def lint(session: nox.Session) -> None:
 def typing(session: nox.Session) -> None:
     """mypy on the package. The heavy SDKs (torch, boto3, ...) are left out: typed as Any."""
     session.install("mypy>=1.10", *LIGHT_DEPS)
-    session.install("-e", ".", "--no-deps")
-    session.run("mypy", "transcriber_cli")
+    session.install("-e", ".", "-e", "plugins/transcriber-summary", "--no-deps")
+    session.run("mypy", "transcriber_cli", "plugins/transcriber-summary/transcriber_summary")
 
 
 @nox.session(python=PYTHON)

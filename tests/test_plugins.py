@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -74,10 +75,10 @@ def test_installed_plugins_load_in_entry_point_order_and_can_be_limited() -> Non
         ).stdout.strip()
 
     builtins = "'transcriber_cli.formats.builtin', 'transcriber_cli.engine.sources'"
-    every = ["json", "md", "qa", "rttm", "srt", "tsv", "txt", "vtt"]
-    assert names(None) == f"[{builtins}, 'markdown'] {every}"
-    assert names("markdown") == f"[{builtins}, 'markdown'] {every}"
-    assert names("") == f"[{builtins}] {[f for f in every if f != 'md']}"
+    every = ["json", "md", "qa", "rttm", "srt", "summary", "tsv", "txt", "vtt"]
+    assert names(None) == f"[{builtins}, 'markdown', 'summary'] {every}"
+    assert names("markdown") == f"[{builtins}, 'markdown'] {[f for f in every if f != 'summary']}"
+    assert names("") == f"[{builtins}] {[f for f in every if f not in ('md', 'summary')]}"
     assert names("not-installed") == names("")
 
 
@@ -90,3 +91,99 @@ def test_markdown_plugin_through_the_cli(tmp_path: Path, conversation: dict) -> 
     text = (tmp_path / "standup.md").read_text()
     assert text.startswith("# standup.mp4\n") and "Language: en" in text
     assert "[00:00] Good morning" in text
+
+
+BROKEN_PLUGINS = {
+    "broken_import.py": "import not_a_module_anywhere\n",
+    "raising_hook.py": (
+        "from transcriber_cli import hookimpl\n"
+        "@hookimpl\n"
+        "def register_formats(register):\n"
+        "    raise RuntimeError('boom in register_formats')\n"
+    ),
+    "raising_post.py": (
+        "from transcriber_cli import hookimpl\n"
+        "@hookimpl\n"
+        "def process_transcript(transcript):\n"
+        "    raise ValueError('boom in process_transcript')\n"
+    ),
+}
+
+
+@pytest.fixture
+def broken_plugins(tmp_path: Path) -> dict:
+    """Three plugins installed on the fly (a dist-info directory on PYTHONPATH): one fails to
+    import, one raises in register_formats, one in process_transcript."""
+    site = tmp_path / "site"
+    info = site / "broken_plugins-9.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugins\nVersion: 9.1\n")
+    points = [f"{Path(name).stem.replace('_', '-')} = {Path(name).stem}" for name in BROKEN_PLUGINS]
+    (info / "entry_points.txt").write_text("[transcriber]\n" + "\n".join(points) + "\n")
+    for name, code in BROKEN_PLUGINS.items():
+        (site / name).write_text(code)
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path, "TRANSCRIBER_LOAD_PLUGINS": None}
+
+
+def test_plugins_list_shows_where_plugins_come_from_and_the_broken_ones(broken_plugins) -> None:
+    proc = run_cli("plugins", "list", "--json", program="transcriber", env=broken_plugins)
+    assert proc.returncode == 0, proc.stderr
+    plugins = {p["name"]: p for p in json.loads(proc.stdout)["plugins"]}
+    summary = plugins["summary"]
+    assert summary["distribution"] == "transcriber-summary" and summary["version"] == "0.1.0"
+    assert summary["entry_point"] == "transcriber_summary" and summary["hooks"] == [
+        "register_formats"
+    ]
+    assert summary["module_file"].endswith("transcriber_summary/__init__.py")
+    assert plugins["transcriber_cli.formats.builtin"]["hooks"] == ["register_formats"]
+    assert plugins["raising-post"] | {"module_file": None} == {
+        "name": "raising-post", "distribution": "broken-plugins", "version": "9.1",
+        "entry_point": "raising_post", "module_file": None, "hooks": ["process_transcript"],
+        "status": "loaded", "error": None,
+    }  # fmt: skip
+    assert plugins["broken-import"]["error"] == (
+        "ModuleNotFoundError: No module named 'not_a_module_anywhere'"
+    )
+    assert plugins["raising-hook"]["error"] == "RuntimeError: boom in register_formats"
+    assert plugins["raising-hook"]["hooks"] == [] and plugins["raising-hook"]["status"] == "broken"
+    assert sorted(proc.stderr.splitlines()) == [  # one line each, and nothing else
+        "plugin broken-import (broken-plugins) skipped: "
+        "ModuleNotFoundError: No module named 'not_a_module_anywhere'",
+        "plugin raising-hook (broken-plugins) skipped: RuntimeError: boom in register_formats",
+    ]
+    text = run_cli("plugins", "list", program="transcriber", env=broken_plugins).stdout
+    assert "raising-hook (broken-plugins 9.1, entry point raising-hook = raising_hook)\n" in text
+    assert "  skipped: RuntimeError: boom in register_formats\n" in text
+
+
+def test_plugins_list_shows_the_ones_left_out(broken_plugins) -> None:
+    env = {**broken_plugins, "TRANSCRIBER_LOAD_PLUGINS": "markdown"}
+    proc = run_cli("plugins", "list", "--json", program="transcriber", env=env)
+    assert proc.returncode == 0 and proc.stderr == ""  # the broken ones are not even imported
+    plugins = json.loads(proc.stdout)["plugins"]
+    assert [(p["name"], p["status"]) for p in plugins] == [
+        ("transcriber_cli.formats.builtin", "loaded"),
+        ("transcriber_cli.engine.sources", "loaded"),
+        ("markdown", "loaded"),
+        ("broken-import", "not loaded"),
+        ("raising-hook", "not loaded"),
+        ("raising-post", "not loaded"),
+        ("summary", "not loaded"),
+    ]
+    text = run_cli("plugins", "list", program="transcriber", env=env).stdout
+    assert "summary (transcriber-summary 0.1.0, entry point summary = transcriber_summary)\n" \
+        "  not loaded: not in TRANSCRIBER_LOAD_PLUGINS\n" in text  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_survives_broken_plugins(broken_plugins, tmp_path: Path, conversation) -> None:
+    src = tmp_path / "standup.mp4"
+    shutil.copy(conversation["path"], src)
+    proc = run_cli(str(src), "-f", "txt,md", "--no-diarize", env=broken_plugins)
+    assert proc.returncode == 0, proc.stderr
+    assert "Good morning" in (tmp_path / "standup.txt").read_text()
+    assert "[00:00] Good morning" in (tmp_path / "standup.md").read_text()
+    lines = [line for line in proc.stderr.splitlines() if "plugin" in line]
+    assert len(lines) == 3 and "plugin raising-post: process_transcript failed, skipped: " \
+        "ValueError: boom in process_transcript" in lines[-1]  # fmt: skip

@@ -12,6 +12,7 @@ from transcriber_cli.cli import (
     infra_cmd,
     jobs_cmd,
     models_cmd,
+    plugins_cmd,
     transcribe,
     worker_cmd,
 )
@@ -48,6 +49,7 @@ app.command("worker")(worker_cmd.worker_command)
 app.add_typer(infra_cmd.app, name="infra")
 app.add_typer(fleet_cmd.app, name="fleet")
 app.command("doctor")(doctor_cmd.doctor_command)
+app.add_typer(plugins_cmd.app, name="plugins")
 
 # `transcribe` is the same command as `transcriber transcribe`, as its own program.
 transcribe_app = typer.Typer(

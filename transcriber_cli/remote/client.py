@@ -27,7 +27,6 @@ from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import InputError
 from transcriber_cli.formats.base import OutputFormat
-from transcriber_cli.formats.registry import output_extensions
 from transcriber_cli.fsutil import sha256_file
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.retry import patiently
@@ -228,10 +227,10 @@ class RemoteClient:
         written, so a failed download leaves no partial set."""
         if doc.status is not JobStatus.COMPLETED:
             raise JobStateError(f"job {doc.id} is {doc.status.value}, not completed")
-        # "x.qa.json" is the qa output, not the json one: the longest extension that fits.
-        known = sorted(output_extensions(), key=len, reverse=True)
-        by_ext = {next((e for e in known if k.endswith(f".{e}")), Path(k).suffix.lstrip(".")): k
-                  for k in doc.outputs}  # fmt: skip
+        # By the whole name, not the last suffix: "NAME.qa.json" is not "NAME.json", nor is
+        # "NAME.summary.md" "NAME.md".
+        stem = doc.source.stem or "transcript"
+        by_ext = {Path(k).name.removeprefix(f"{stem}."): k for k in doc.outputs}
         # Formats rendered here (subtitles shaped other than the workers do) need the JSON.
         wanted = {"json" if f.from_transcript else f.extension for f in formats}
         missing = sorted(wanted - set(by_ext))
