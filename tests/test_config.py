@@ -104,6 +104,7 @@ def test_worker_allowlists_from_env_file_and_their_checks(monkeypatch: pytest.Mo
     with pytest.raises(InputError, match="diarization pipeline '/tmp/pipe' is not allowed"):
         check_allowed(JobOptions(diarization_model="/tmp/pipe"), defaults)
     check_allowed(JobOptions(diarization_model="/tmp/pipe", diarize=False), defaults)  # unused
+    check_allowed(JobOptions(diarization_model="builtin", diarize=True), defaults)  # shipped
 
     monkeypatch.setenv("TRANSCRIBER_WORKER_MODELS", "large-v3-turbo, myorg/* ")
     monkeypatch.setenv("TRANSCRIBER_MODEL", "/models/own")

@@ -169,7 +169,7 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         "`model` (names, hub ids, directories or glob patterns; comma-separated in env)",
     )
     worker_diarization_models: Annotated[tuple[str, ...], NoDecode] = Field(
-        (DEFAULT_DIARIZATION_MODEL,),
+        (DEFAULT_DIARIZATION_MODEL, "builtin"),  # builtin: shipped in this package
         description="Diarization pipelines a job may ask a worker for, besides the "
         "worker's own `diarization_model` (comma-separated in env)",
     )

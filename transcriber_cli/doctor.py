@@ -250,8 +250,9 @@ def check_hf_token(settings: Settings) -> Check:
     return Check(
         "Hugging Face token",
         INFO,
-        "not set: needed once to download the gated diarization pipeline",
-        ["export HF_TOKEN=...  (or: transcriber models pull with a token)"],
+        "not set: speakers come from the built-in offline pipeline; a token (needed once) "
+        "downloads the gated community-1 pipeline, which is more accurate",
+        ["export HF_TOKEN=...  (or: transcriber models pull with --hf-token-file)"],
     )
 
 

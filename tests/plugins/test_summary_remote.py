@@ -39,7 +39,15 @@ def test_the_worker_summarises_once_with_its_key_from_ssm(
         worker = workers.start("--idle-exit", "30")
         src = shutil.copy(conversation["path"], tmp_path / "standup.mp4")
         out = tmp_path / "out"
-        proc = run_cli(str(src), "--remote", "-f", "txt,md,summary", "-o", str(out), "--json")
+        # A job that does not ask for the summary costs no API call: workers write the
+        # default formats and those asked for; other opt-in ones are rendered here.
+        plain = run_cli(str(src), "--remote", "-f", "txt,qa", "-o", str(tmp_path / "plain"),
+                        "--json")  # fmt: skip
+        assert plain.returncode == 0, plain.stderr + workers.log(worker)
+        assert server.requests() == []
+        assert json.loads((tmp_path / "plain" / "standup.qa.json").read_text())
+        proc = run_cli(str(src), "--remote", "-f", "txt,md,summary", "-o", str(out), "--json",
+                       "--overwrite")  # fmt: skip
         assert proc.returncode == 0, proc.stderr + workers.log(worker)
     finally:
         for name in values:

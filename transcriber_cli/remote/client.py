@@ -231,8 +231,10 @@ class RemoteClient:
         # "NAME.summary.md" "NAME.md".
         stem = doc.source.stem or "transcript"
         by_ext = {Path(k).name.removeprefix(f"{stem}."): k for k in doc.outputs}
-        # Formats rendered here (subtitles shaped other than the workers do) need the JSON.
-        wanted = {"json" if f.from_transcript else f.extension for f in formats}
+        # Rendered here from the JSON: subtitles shaped other than the workers do, and opt-in
+        # formats the job did not ask for (workers write only the default ones and those).
+        here = [f for f in formats if f.from_transcript or f.extension not in by_ext]
+        wanted = {f.extension for f in formats if f not in here} | ({"json"} if here else set())
         missing = sorted(wanted - set(by_ext))
         if missing:
             raise JobStateError(
@@ -243,12 +245,8 @@ class RemoteClient:
             ext: self._wait_out(partial(self.storage.get_text, by_ext[ext]), "S3")
             for ext in sorted(wanted)
         }
-        transcript = (
-            Transcript.model_validate_json(texts["json"])
-            if any(f.from_transcript for f in formats)
-            else None
-        )
-        return [f.write(transcript) if transcript and f.from_transcript else texts[f.extension]
+        transcript = Transcript.model_validate_json(texts["json"]) if here else None
+        return [f.write(transcript) if transcript and f in here else texts[f.extension]
                 for f in formats]  # fmt: skip
 
     # --- jobs -------------------------------------------------------------------------------------

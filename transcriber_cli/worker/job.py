@@ -503,8 +503,10 @@ class Attempt:
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
         self.fence()
-        # Every registered format, so a later reuse of this job can serve any -f choice.
-        formats = list(available_formats().values())
+        # The default formats and what the job asked for: a later reuse that wants another
+        # opt-in format renders it on the client from the JSON. Not every registered one: an
+        # opt-in format may cost money (the summary plugin calls a paid API).
+        formats = [f for f in available_formats().values() if f.default or f.name in job.formats]
         stem = job.source.stem or "transcript"
         keys = [f"{output_prefix(job.id)}{stem}.{fmt.extension}" for fmt in formats]
         # One PUT per format, all at once: on S3 each is a round trip, and there are seven.
