@@ -143,3 +143,15 @@ def test_spectral_estimate_counts_well_separated_voices():
     assert k == 3
     one = x[:40]
     assert estimate(one, 1, 10)[0] == 1
+
+
+@pytest.mark.parametrize("given", [2, 3, 5])
+def test_a_given_count_on_a_few_embeddings_clusters_them(given: int):
+    """A short file leaves few embeddings; pyannote caps --num-speakers at their number.
+    Three embeddings told 3 (or more) speakers crashed the estimate (argmax of nothing)."""
+    from transcriber_cli.diarize.spectral import SpectralClustering
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 256))
+    labels = SpectralClustering().cluster(x, num_clusters=given)
+    assert len(labels) == 3 and len(set(labels)) == min(given, 3)

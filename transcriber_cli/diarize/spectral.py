@@ -32,10 +32,16 @@ def _affinity(x: np.ndarray, keep: float) -> np.ndarray:
     return affinity
 
 
-def estimate(x: np.ndarray, min_k: int, max_k: int) -> tuple[int, np.ndarray]:
-    """(speaker count, spectral embedding of each row) for unit-norm rows ``x``."""
+def spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of the graph Laplacian of unit-norm rows."""
     affinity = _affinity(x, PRUNING)
-    values, vectors = eigh(np.diag(affinity.sum(1)) - affinity)
+    return eigh(np.diag(affinity.sum(1)) - affinity)
+
+
+def estimate(x: np.ndarray, min_k: int, max_k: int) -> tuple[int, np.ndarray]:
+    """(speaker count, spectral embedding of each row) for unit-norm rows ``x``;
+    ``1 <= min_k <= max_k < len(x)``."""
+    values, vectors = spectrum(x)
     gaps = np.diff(values[: max_k + 1])
     return int(np.argmax(gaps[min_k - 1 : max_k])) + min_k, vectors
 
@@ -61,13 +67,16 @@ class SpectralClustering(BaseClustering):
         max_k = min(len(sub) - 1, max_clusters or MAX_ESTIMATED_SPEAKERS)
         if num_clusters is None and max_clusters == n:  # no bound given: pyannote's default
             max_k = min(len(sub) - 1, max(min_k, MAX_ESTIMATED_SPEAKERS))
-        if num_clusters is not None:
-            min_k = max_k = min(num_clusters, len(sub))
-        if max_k < 1 or len(sub) < 3:
+        if len(sub) < 3:
             return np.zeros(n, dtype=np.int32)
-        min_k = min(min_k, max_k)
-        k, vectors = estimate(sub, min_k, max_k)
-        if k == 1:
+        if num_clusters is not None:  # a count given: nothing to estimate
+            k = min(num_clusters, len(sub))
+            vectors = spectrum(sub)[1]
+        elif max_k < 1:
+            return np.zeros(n, dtype=np.int32)
+        else:
+            k, vectors = estimate(sub, min(min_k, max_k), max_k)
+        if k <= 1:
             return np.zeros(n, dtype=np.int32)
         spectral = vectors[:, :k]
         spectral = spectral / np.linalg.norm(spectral, axis=1, keepdims=True).clip(1e-10)
