@@ -39,6 +39,15 @@ def test_probe_and_decode_every_container(make_media, conversation, name: str) -
     assert 0.01 < float(np.abs(audio).max()) <= 1.0
 
 
+def test_decode_stops_at_max_seconds(make_media) -> None:
+    """A worker decodes an untrusted file only a little past its duration limit, whatever
+    length the file claims: 33 s of talk capped at 5 s gives 5 s of samples."""
+    path = make_media("capped.mp3", "-vn", "-c:a", "libmp3lame")
+    audio = media.decode(path, max_seconds=5)
+    assert len(audio) / media.SAMPLE_RATE == pytest.approx(5, abs=0.05)
+    audio.close()
+
+
 @pytest.mark.parametrize(
     "name", ["with space.mp3", "ünïcødé 会议.mp3", "[brackets] (1).mp3", "-dash.mp3", "a:b.mp3"]
 )

@@ -70,7 +70,7 @@ def test_hostile_documents_and_objects_are_refused(stack, workers, tmp_path):
     assert "is not allowed on this worker" in docs[pipeline_job]["error"]
     assert "'someone/whisper-of-their-own' is not allowed" in docs[model_job]["error"]
     assert "the job's audio is 3 MB, more than" in docs[huge_job]["error"]
-    assert "0:00:33 long, over the workers'" in docs[long_job]["error"]
+    assert "runs past the workers' 0:00:20 limit" in docs[long_job]["error"]
     # Refused at once (no retry helps) and out of the queue; the good job still runs.
     assert all(d["attempts"] == 1 for d in docs.values())
     assert store.get(good).status.value == "completed"

@@ -486,7 +486,11 @@ class Attempt:
             mp3 = runner._wait(
                 lambda: runner.storage.download_file(key, Path(tmp) / "audio.mp3"), "S3"
             )
-            audio = media.decode(mp3)  # read a window at a time, like a local run
+            # Again: the object may have been replaced between the HEAD and the download.
+            policy.check_upload_size(mp3.stat().st_size, runner.settings)
+            # Decoding stops just past the limit, whatever length the file's header claims.
+            limit = runner.settings.max_duration_hours * 3600 + policy.DURATION_SLACK * 2
+            audio = media.decode(mp3, max_seconds=limit)  # read a window at a time
         self.audio_seconds = len(audio) / media.SAMPLE_RATE
         policy.check_duration(self.audio_seconds, runner.settings)
         progress.check()

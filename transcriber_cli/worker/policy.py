@@ -16,6 +16,7 @@ from transcriber_cli.jobs.results import clock
 # The client uploads 16 kHz mono mp3 (128 kbit/s, or the input's own frames when already in
 # that form: MPEG-2 layer III tops out at 160 kbit/s), so an hour is at most 72 MB.
 MAX_UPLOAD_BYTES_PER_SECOND = 160_000 // 8
+DURATION_SLACK = 1.0  # seconds of decoder rounding allowed past max_duration_hours
 
 
 class NotAllowed(InputError):
@@ -57,10 +58,11 @@ def check_upload_size(size: int, settings: Settings) -> None:
 
 
 def check_duration(seconds: float, settings: Settings) -> None:
-    """The decoded length, not the document's: the document is untrusted."""
-    if seconds > settings.max_duration_hours * 3600 + 1:
+    """The decoded length, not the document's: the document is untrusted. Decoding stops
+    just past the limit, so ``seconds`` says only that the audio runs past it."""
+    if seconds > settings.max_duration_hours * 3600 + DURATION_SLACK:
         raise InputError(
-            f"the job's audio is {clock(seconds)} long, over the workers' "
+            f"the job's audio runs past the workers' "
             f"{clock(settings.max_duration_hours * 3600)} limit",
             hint="raise max_duration_hours on the workers to allow it",
         )
