@@ -36,11 +36,11 @@ ON_DEMAND_USD_PER_HOUR: dict[str, float] = {
 
 
 def price(instance_type: str) -> dict[str, float | str | None]:
-    on_demand = ON_DEMAND_USD_PER_HOUR.get(instance_type)
+    estimate = estimated_rate(instance_type)
     return {
         "instance_type": instance_type,
-        "on_demand_usd_per_hour": on_demand,
-        "spot_estimate_usd_per_hour": round(on_demand * SPOT_FACTOR, 4) if on_demand else None,
+        "on_demand_usd_per_hour": ON_DEMAND_USD_PER_HOUR.get(instance_type),
+        "spot_estimate_usd_per_hour": estimate.usd_per_hour if estimate else None,
         "basis": (
             f"approximate, {PRICE_REGION} on-demand list price; Spot = x{SPOT_FACTOR} estimate"
         ),
@@ -64,11 +64,17 @@ def estimated_rate(instance_type: str) -> Rate | None:
     return Rate(instance_type, round(on_demand * SPOT_FACTOR, 4), basis)
 
 
-def hourly_rate(ec2: Any, instance_type: str | None, zone: str | None) -> Rate | None:
+def hourly_rate(
+    ec2: Any, instance_type: str | None, zone: str | None, *, on_demand: bool = False
+) -> Rate | None:
     """The Spot price of ``instance_type`` in ``zone`` now (EC2 DescribeSpotPriceHistory),
-    else the estimate; None off EC2 (no instance type)."""
+    else the estimate; the list price for an on-demand instance; None off EC2."""
     if not instance_type:
         return None
+    if on_demand:  # `fleet up --on-demand`: billed at the list price, not the Spot price
+        usd = ON_DEMAND_USD_PER_HOUR.get(instance_type)
+        basis = f"{PRICE_REGION} on-demand list price"
+        return None if usd is None else Rate(instance_type, usd, basis)
     if zone:
         try:
             history = ec2.describe_spot_price_history(

@@ -45,6 +45,7 @@ from transcriber_cli.worker.telemetry import Telemetry
 log = logging.getLogger(__name__)
 DLQ_SWEEP_SECONDS = 60
 RATE_REFRESH_SECONDS = 3600
+PRICE_WAIT_SECONDS = 5
 
 
 @dataclass
@@ -66,6 +67,8 @@ class Worker:
         self.instance_id = self.imds.get("instance-id")
         self.instance_type = self.imds.get("instance-type")
         self.zone = self.imds.get("placement/availability-zone")
+        self.life_cycle = self.imds.get("instance-life-cycle")  # "spot" or "on-demand"
+        self._priced = threading.Event()
         host = self.instance_id or socket.gethostname()
         self.state = WorkerState(
             worker_id=f"{host}-{os.getpid()}-{uuid.uuid4().hex[:4]}",
@@ -128,12 +131,12 @@ class Worker:
             jobs=self.jobs,
             models=self.models,
             telemetry=telemetry,
-            rate=self._rate(),
         )
         self.runner = runner
         background = [
             threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
             threading.Thread(target=self._sweep_loop, name="dlq-sweep", daemon=True),
+            threading.Thread(target=self._price_loop, args=(runner,), name="price", daemon=True),
         ]
         if self.imds.available:
             background.append(
@@ -147,6 +150,8 @@ class Worker:
             )
         for thread in background:
             thread.start()
+        # The first jobs get a price when EC2 answers at once; a silent one costs 5 s, once.
+        self._priced.wait(PRICE_WAIT_SECONDS)
         consumers = [
             threading.Thread(target=self._consume, args=(runner,), name=f"consumer-{i}")
             for i in range(self.concurrency)
@@ -271,21 +276,30 @@ class Worker:
             log.warning("heartbeat failed: %s", exc)
 
     def _heartbeat_loop(self) -> None:
-        priced = time.monotonic()
         while not self._quit.wait(self.settings.worker_heartbeat_seconds):
             self._beat()
-            if time.monotonic() - priced > RATE_REFRESH_SECONDS:  # Spot prices move slowly
-                priced = time.monotonic()
-                self.runner.rate = self._rate()
+
+    def _price_loop(self, runner: JobRunner) -> None:
+        """What an hour of this machine costs, for each job's cost: read at start and every
+        hour (Spot prices move slowly), on a thread of its own, so an EC2 endpoint that does
+        not answer (a subnet with endpoints for S3 and SQS only) never holds up anything."""
+        while True:
+            try:
+                runner.rate = self._rate()
+            except Exception as exc:  # unpriced jobs cost 0: say so, and try again later
+                log.warning("cannot price this machine: %s", exc)
+            self._priced.set()
+            if self._quit.wait(RATE_REFRESH_SECONDS):
+                return
 
     def _rate(self) -> Rate | None:
-        """What an hour of this machine costs, for each job's cost (None off EC2)."""
         if not self.instance_type:
-            return None
+            return None  # off EC2: jobs are not priced
         from transcriber_cli.aws.session import client
 
         ec2 = client("ec2", self.settings.region, self.settings.profile)
-        rate = hourly_rate(ec2, self.instance_type, self.zone)
+        on_demand = self.life_cycle == "on-demand"
+        rate = hourly_rate(ec2, self.instance_type, self.zone, on_demand=on_demand)
         if rate is not None:
             log.info("an hour of %s costs $%.4f (%s)", rate.instance_type, rate.usd_per_hour,
                      rate.basis)  # fmt: skip
