@@ -314,6 +314,29 @@ def test_ctrl_c_inside_a_long_model_call(tmp_path: Path, looped_media) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
 
 
+def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(tmp_path: Path, looped_media) -> None:
+    """SIGINT while ffmpeg decodes an hour: the process ends at once without its cleanup
+    blocks, so the decode's temporary folder must be removed before it ends."""
+    scratch_dir = tmp_path / "tmp"
+    scratch_dir.mkdir()
+    media = tmp_path / "hour.mp4"
+    shutil.copy(looped_media(110), media)
+    proc = subprocess.Popen(
+        [str(BIN / "transcribe"), str(media), "--json", "--no-diarize"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "TMPDIR": str(scratch_dir)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(scratch_dir.glob("transcriber-decode-*")):  # the decode has begun
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert list(scratch_dir.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hour.mp4", "tmp"]
+
+
 # --- jobs fetch: the task document's source name never steers where files go ---------------
 
 HOSTILE_SOURCES = {

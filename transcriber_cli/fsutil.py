@@ -11,11 +11,12 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from transcriber_cli import scratch
+
 NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
 # Temp names keep this much of the target's name: ".NAME.XXXXXXXX.part" must stay within
 # NAME_MAX (255 bytes) however long NAME is, or a long but valid output name fails.
 _TEMP_NAME_CHARS = 48
-_LIVE: set[Path] = set()  # temp files created and not yet renamed or removed
 
 
 def atomic_write_text(path: Path, text: str, *, new_mode: int = 0o600) -> None:
@@ -33,29 +34,36 @@ def write_files_atomically(files: Sequence[tuple[Path, bytes]], *, new_mode: int
     set never appears in part. No temp file outlives the call. A new file gets ``new_mode``
     less the umask (like any file a tool writes); a replaced file keeps its mode."""
     staged: list[tuple[Path, Path]] = []
-    published: list[Path] = []
     try:
         for path, data in files:
             path.parent.mkdir(parents=True, exist_ok=True)
             staged.append((_stage(path, data, new_mode), path))
-        folders = {path.parent for _, path in staged}
+        with scratch.publishing:  # a process ending now waits for the whole set, or none
+            _publish(staged)
+        _fsync_dirs({path.parent for path, _ in files})
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            scratch.release(tmp)
+
+
+def _publish(staged: list[tuple[Path, Path]]) -> None:
+    """Rename each staged file over its target, popping it from ``staged``; on a failure,
+    remove the targets already published, so the set never appears in part."""
+    published: list[Path] = []
+    try:
         while staged:
             tmp, path = staged[0]
             os.replace(tmp, path)
-            _LIVE.discard(tmp)
+            scratch.release(tmp)
             published.append(path)
             staged.pop(0)
-        _fsync_dirs(folders)
     except BaseException:
         for path in published:
             with contextlib.suppress(OSError):
                 path.unlink()
         raise
-    finally:
-        for tmp, _ in staged:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            _LIVE.discard(tmp)
 
 
 def check_writable(paths: Sequence[Path]) -> None:
@@ -71,7 +79,7 @@ def check_writable(paths: Sequence[Path]) -> None:
             fd, tmp = _create_temp(folder / "check", 0o600)
             os.close(fd)
             tmp.unlink()
-            _LIVE.discard(tmp)
+            scratch.release(tmp)
 
 
 def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
@@ -81,19 +89,10 @@ def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
         try:
             # O_EXCL: never follow or reuse someone else's file; the kernel applies the umask.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            _LIVE.add(tmp)
+            scratch.track(tmp)
             return fd, tmp
         except FileExistsError:
             continue
-
-
-def discard_temp_files() -> None:
-    """Remove the temp files of writes still in flight: a process about to end at once
-    (Ctrl-C while a model runs) calls this first, so no ``.part`` file outlives it."""
-    for tmp in list(_LIVE):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        _LIVE.discard(tmp)
 
 
 def _stage(path: Path, data: bytes, new_mode: int) -> Path:
@@ -114,7 +113,7 @@ def _stage(path: Path, data: bytes, new_mode: int) -> Path:
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        _LIVE.discard(tmp)
+        scratch.release(tmp)
         raise
     return tmp
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from transcriber_cli import scratch
 from transcriber_cli.errors import (
     FFmpegNotFound,
     MediaError,
@@ -404,33 +405,43 @@ def decode(
         raise
     try:
         with tempfile.TemporaryDirectory(prefix="transcriber-decode-") as tmp:
-            raw = Path(tmp) / "audio.f32"
-            cmd = (
-                ffmpeg.input(_url(path), **({} if max_seconds is None else {"t": max_seconds}))
-                .output(_url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate,
-                        map=f"0:a:{stream}")
-                .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
-            )  # fmt: skip
+            scratch.track(Path(tmp))  # Ctrl-C ends the process without this block's cleanup
             try:
-                cmd.run(capture_stdout=True, capture_stderr=True)
-            except ffmpeg.Error as exc:
-                cause = _last_line(exc.stderr)
-                if "No space left" in cause:  # the machine's problem, not the input's
-                    raise OSError(errno.ENOSPC, "No space left on device") from None
-                raise MediaError(f"{path}: cannot decode audio ({cause})") from None
-            # Unlinked with the folder; the open descriptor keeps the samples until closed.
-            audio = DecodedAudio(path, os.open(raw, os.O_RDONLY), before)
+                raw = Path(tmp) / "audio.f32"
+                cmd = (
+                    ffmpeg.input(_url(path), **({} if max_seconds is None else {"t": max_seconds}))
+                    .output(_url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate,
+                            map=f"0:a:{stream}")
+                    .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
+                )  # fmt: skip
+                try:
+                    cmd.run(capture_stdout=True, capture_stderr=True)
+                except ffmpeg.Error as exc:
+                    cause = _last_line(exc.stderr)
+                    if "No space left" in cause:  # the machine's problem, not the input's
+                        raise OSError(errno.ENOSPC, "No space left on device") from None
+                    raise MediaError(f"{path}: cannot decode audio ({cause})") from None
+                # Unlinked with the folder; the open descriptor keeps the samples until closed.
+                audio = DecodedAudio(path, os.open(raw, os.O_RDONLY), before)
+            finally:
+                scratch.release(Path(tmp))
     except OSError as exc:  # a full or unwritable temporary folder: retrying elsewhere can work
         raise TranscriberError(
             f"{path}: no room to decode the audio in {tempfile.gettempdir()} "
             f"({exc.strerror or exc}; 230 MB per hour of audio)",
             hint="free space there or point TMPDIR elsewhere",
         ) from None
-    audio.check_unchanged()  # replaced while ffmpeg read it: these samples are no one's
-    if len(audio) < sample_rate // 10:
-        raise MediaError(f"{path}: no audio samples could be decoded (corrupt or silent stream)")
-    if info is not None:
-        check_complete(path, len(audio) / sample_rate, info.audio_duration)
+    try:
+        audio.check_unchanged()  # replaced while ffmpeg read it: these samples are no one's
+        if len(audio) < sample_rate // 10:
+            raise MediaError(
+                f"{path}: no audio samples could be decoded (corrupt or silent stream)"
+            )
+        if info is not None:
+            check_complete(path, len(audio) / sample_rate, info.audio_duration)
+    except BaseException:
+        audio.close()
+        raise
     return audio
 
 

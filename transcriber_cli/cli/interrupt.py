@@ -5,7 +5,7 @@ torch call keeps its thread inside C code for as long as a batch takes (seconds 
 more with a large model). So the work runs on a thread of its own and the main thread only
 waits, where Ctrl-C lands at once. Nothing half-done is kept: outputs are published all at
 once (``fsutil``), so a process that ends here leaves whole files or none, and the temp files
-of a write in flight are removed first.
+of a write in flight and of a decode in progress are removed first (``scratch``).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]
             thread.join(0.1)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
-        from transcriber_cli.fsutil import discard_temp_files
+        from transcriber_cli import scratch
 
-        discard_temp_files()
+        scratch.discard()  # waits for a set of outputs being renamed into place
         on_interrupt()
         error_line("interrupted")
         sys.stdout.flush()

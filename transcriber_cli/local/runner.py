@@ -25,7 +25,7 @@ from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
-from transcriber_cli.media import InputChanged
+from transcriber_cli.media import DecodedAudio, InputChanged
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
 from transcriber_cli.pipeline.windows import WindowCheckpoint
@@ -145,6 +145,7 @@ class LocalRunner:
 
     def _process(self, batch: Batch, item: Item, following: Item | None) -> FileResult:
         sha = ""
+        audio: DecodedAudio | None = None
         try:
             info = batch.probe(item, self.readahead.probe)
             if isinstance(info, FileResult):
@@ -200,6 +201,8 @@ class LocalRunner:
             return batch.fail(item, sha, str(exc))
         finally:
             self.readahead.discard(item.path)
+            if audio is not None:  # its temporary file goes now, not when collected
+                audio.close()
 
     def _resume(self, batch: Batch, item: Item, sha: str) -> WindowCheckpoint | None:
         """The windows an earlier run of this content and these options finished."""

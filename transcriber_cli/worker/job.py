@@ -473,8 +473,6 @@ class Attempt:
         )  # fmt: skip
 
     def run(self) -> tuple[list[str], ResultSummary]:
-        from transcriber_cli.pipeline.flow import transcribe_audio
-
         runner, job, progress = self.runner, self.job, self.progress
         policy.check_allowed(job.options, runner.settings)
         progress.write("downloading", self.percent(), "downloading audio", force=True)
@@ -491,6 +489,15 @@ class Attempt:
             # Decoding stops just past the limit, whatever length the file's header claims.
             limit = runner.settings.max_duration_hours * 3600 + policy.DURATION_SLACK * 2
             audio = media.decode(mp3, max_seconds=limit)  # read a window at a time
+        try:
+            return self._transcribe(audio)
+        finally:
+            audio.close()  # its temporary file goes now, not when collected
+
+    def _transcribe(self, audio: media.DecodedAudio) -> tuple[list[str], ResultSummary]:
+        from transcriber_cli.pipeline.flow import transcribe_audio
+
+        runner, job, progress = self.runner, self.job, self.progress
         self.audio_seconds = len(audio) / media.SAMPLE_RATE
         policy.check_duration(self.audio_seconds, runner.settings)
         progress.check()
