@@ -377,7 +377,9 @@ def completed_job(request: pytest.FixtureRequest):
                         source=Source(name=name, sha256=sha, duration=5.0),
                         audio=Audio(sha256=sha, bytes=10), created=stamp, updated=stamp)
         )  # fmt: skip
-        keys = [f"output/{job_id}/export.{ext}" for ext in ("txt", "json")]
+        # Named as a worker names them: after the source's stem ("transcript" if none).
+        stem = Source(name=name, sha256=sha, duration=5.0).stem or "transcript"
+        keys = [f"output/{job_id}/{stem}.{ext}" for ext in ("txt", "json")]
         storage.put_text(keys[0], "good morning everyone\n")
         storage.put_text(keys[1], '{"text": "good morning everyone"}\n')
         store.claim(job_id, "w1", lease_seconds=30)
