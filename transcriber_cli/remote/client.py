@@ -32,7 +32,7 @@ from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
 from transcriber_cli.store.mongo import JobNotFound, JobStateError, JobStore, now
-from transcriber_cli.store.stats import cost_estimate
+from transcriber_cli.store.stats import Estimate, cost_estimate
 from transcriber_cli.transcript import Transcript
 
 Update = Callable[[JobDocument], None]
@@ -67,6 +67,7 @@ class RemoteClient:
         self._storage = storage
         self._queue = queue
         self._jobs = jobs
+        self._per_second: Estimate | None = None  # for --max-cost: one query per run
 
     @property
     def storage(self) -> Storage:
@@ -121,11 +122,13 @@ class RemoteClient:
                 return Submission(found.id, path, info.duration, True, timings)
         limit = self.settings.max_cost
         if limit is not None:  # before any upload: a refused job costs nothing
-            estimate = cost_estimate(self.jobs, info.duration)
-            if estimate.usd > limit:
+            if self._per_second is None:
+                self._per_second = cost_estimate(self.jobs, 1.0)
+            usd = self._per_second.usd * info.duration
+            if usd > limit:
                 raise InputError(
-                    f"{path}: estimated at ${estimate.usd:.2f}, over --max-cost ${limit:g}",
-                    hint=estimate.basis,
+                    f"{path}: estimated at ${usd:.2f}, over --max-cost ${limit:g}",
+                    hint=self._per_second.basis,
                 )
 
         job_id = uuid.uuid4().hex
