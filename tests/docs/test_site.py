@@ -27,8 +27,6 @@ from urllib.parse import unquote, urldefrag, urljoin
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -167,6 +165,7 @@ def check_site(out: Path, base: str) -> list[str]:
     return problems
 
 
+@pytest.mark.slow  # ~7 s: the build, then 21 pages in the browser
 def test_every_page_link_and_image_of_the_site(site: tuple[Path, str]) -> None:
     out, base = site
     problems = check_site(out, base)
