@@ -17,6 +17,9 @@ CONSTRAINTS = ("-c", "constraints.txt")
 # What the CLI, settings and docs need without the ML and cloud SDKs.
 LIGHT_DEPS = ("typer", "rich", "pydantic", "pydantic-settings", "platformdirs", "pluggy", "numpy",
               "ffmpeg-python", "httpx", "tenacity")  # fmt: skip
+# The site's exact pins, kept once: pyproject.toml's `docs` extra.
+DOCS_DEPS = tuple(nox.project.load_toml("pyproject.toml")["project"]["optional-dependencies"]
+                  ["docs"])  # fmt: skip
 
 
 def install_project(session: nox.Session, extras: str) -> None:
@@ -56,11 +59,16 @@ def imports(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Fail when docs/cli.md no longer matches the Typer app (regenerate with --fix)."""
+    """Fail when docs/cli.md or docs/settings.md no longer match the code (regenerate with
+    `-- --fix`), then build the site into site/ with --strict: a broken link, anchor or
+    image, or a page left out of the nav, fails."""
     session.install("-e", ".", "--no-deps")
-    session.install(*LIGHT_DEPS)
+    session.install(*LIGHT_DEPS, *DOCS_DEPS)
     mode = "--fix" if "--fix" in session.posargs else "--check"
     session.run("python", "scripts/gen_cli_docs.py", mode)
+    session.run("python", "scripts/gen_config_docs.py", mode)
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site",
+                env={"NO_MKDOCS_2_WARNING": "1"})  # fmt: skip
 
 
 @nox.session(python=PYTHON)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One-command set-up on a fresh machine (Python 3.10+ with pip; no ffmpeg, no models needed).
 #   scripts/bootstrap.sh demo   install into .venv and transcribe examples/ offline
-#   scripts/bootstrap.sh test   install ffmpeg + nox and run lint, typing, import contracts,
-#                               the docs check and the tests
+#   scripts/bootstrap.sh test   install ffmpeg, chromium + nox and run lint, typing, import
+#                               contracts, the docs checks and site build, and the tests
 # Extra arguments go to `transcribe` (demo) or to pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,20 @@ install_ffmpeg() {
   fi
 }
 
+# The docs site test (tests/docs) opens every page in Debian's headless Chromium; Playwright
+# drives it and never downloads a browser of its own.
+install_chromium() {
+  if [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then return; fi
+  echo "==> installing chromium (headless, for the docs site test)"
+  if command -v apt-get >/dev/null; then
+    need_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive need_root apt-get install -y -qq chromium >/dev/null
+  else
+    echo "warning: no apt-get: install Chromium and set CHROMIUM=/path/to/it, or the docs" \
+      "site test is skipped (and fails under CI)" >&2
+  fi
+}
+
 install_ffmpeg
 case "$mode" in
   demo)
@@ -40,6 +54,7 @@ case "$mode" in
     echo "Activate with: . .venv/bin/activate   then: transcribe --help"
     ;;
   test)
+    install_chromium
     [ -x .venv-tools/bin/nox ] || { "$PY" -m venv .venv-tools && .venv-tools/bin/python -m pip install -q nox; }
     .venv-tools/bin/nox -s lint typing imports docs
     .venv-tools/bin/nox -s tests -- -q "$@"

@@ -161,7 +161,7 @@ policy is removed after `infra up` (moto ignores its Conditions and would deny e
 call), and a local `transcriber worker` plays the Spot instance that `fleet scale 1` starts
 on AWS. Everything takes `--stack NAME` (here `TRANSCRIBER_STACK=demo`), `--region` and
 `--profile`; add `--json` for the machine-readable form and `--dry-run` to `up` commands to
-see a plan first. Costs, alarms and Spot behaviour: [cloud.md](cloud.md); remote mode:
+see a plan first. Costs, alarms and Spot behaviour: [ops runbook](operations.md); remote mode:
 [remote.md](remote.md).
 """
 

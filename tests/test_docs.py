@@ -1,4 +1,5 @@
-"""docs/cli.md is generated from the Typer app and must match it."""
+"""The generated references (docs/cli.md, docs/settings.md) match their sources, and the docs
+name what the code has."""
 
 from __future__ import annotations
 
@@ -36,3 +37,22 @@ def test_every_result_status_is_documented() -> None:
     table = text.split("| status | meaning |", 1)[1].split("\n\n", 1)[0]
     documented = re.findall(r"^\| `([a-z]+)` \|", table, flags=re.MULTILINE)
     assert documented == [s.value for s in Status]
+
+
+def test_settings_reference_is_current() -> None:
+    """docs/settings.md is generated from the settings model (every field, its env vars)."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_config_docs", ROOT / "scripts/gen_config_docs.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.render()
+    assert (ROOT / "docs/settings.md").read_text() == text, (
+        "docs/settings.md is stale: run `python scripts/gen_config_docs.py --fix`"
+    )
+    from transcriber_cli.config import Settings
+
+    for name in Settings.model_fields:
+        assert f"| `{name}` | " in text
+    assert "| `hf_token` | `TRANSCRIBER_HF_TOKEN`, `HF_TOKEN` | secret text, optional |" in text

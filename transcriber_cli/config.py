@@ -53,6 +53,7 @@ def config_path() -> Path:
 
 
 def default_state_dir() -> Path:
+    """platformdirs' user state directory (e.g. ``~/.local/state/transcriber`` on Linux)."""
     return platformdirs.user_state_path(APP_NAME)
 
 
@@ -71,11 +72,18 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         protected_namespaces=(),
     )
 
-    # --- transcription (and the Whisper options inherited above) ---------------------------
+    # --- transcription ---------------------------------------------------------------------
     model: str = Field("auto", description="Whisper model name, hub id or CTranslate2 directory")
-    device: Device = "auto"
-    compute_type: ComputeType = "auto"
-    formats: str = FORMAT_NAMES_DEFAULT
+    device: Device = Field(
+        "auto", description="Where to run: auto (CUDA when CTranslate2 sees a GPU), cuda or cpu"
+    )
+    compute_type: ComputeType = Field(
+        "auto", description="CTranslate2 precision (auto = float16 on a GPU, int8 on a CPU)"
+    )
+    formats: str = Field(
+        FORMAT_NAMES_DEFAULT,
+        description="Comma list of txt,json,srt,vtt,tsv,rttm (or a plugin's) or all",
+    )
     cpu_threads: int = Field(0, ge=0, description="CTranslate2 CPU threads (0 = library default)")
     max_duration_hours: float = Field(24.0, gt=0, description="Refuse longer inputs")
     audio_stream: int | None = Field(
@@ -88,9 +96,14 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
 
     # --- diarization ---------------------------------------------------------------------
     diarize: bool | None = Field(None, description="None = on when a pipeline is available")
-    diarization_model: str = DEFAULT_DIARIZATION_MODEL
+    diarization_model: str = Field(
+        DEFAULT_DIARIZATION_MODEL,
+        description="Diarization pipeline: hub id, local directory or builtin",
+    )
     hf_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("hf_token", "TRANSCRIBER_HF_TOKEN", "HF_TOKEN")
+        None,
+        validation_alias=AliasChoices("hf_token", "TRANSCRIBER_HF_TOKEN", "HF_TOKEN"),
+        description="Hugging Face read token (gated pipelines such as community-1)",
     )
     embedding_batch_size: int = Field(
         0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU)"
@@ -102,20 +115,33 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     )
 
     # --- state ---------------------------------------------------------------------------
-    state_dir: Path = Field(default_factory=default_state_dir)
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Where the skip/resume manifest (and its window checkpoints) is kept",
+    )
 
     # --- remote mode ---------------------------------------------------------------------
-    stack: str = "transcriber"
+    stack: str = Field(
+        "transcriber", description="AWS stack name: resources transcriber-{stack}-..."
+    )
     region: str | None = Field(
-        None, validation_alias=AliasChoices("region", "TRANSCRIBER_REGION", "AWS_REGION")
+        None,
+        validation_alias=AliasChoices("region", "TRANSCRIBER_REGION", "AWS_REGION"),
+        description="AWS region of the stack",
     )
     profile: str | None = Field(
-        None, validation_alias=AliasChoices("profile", "TRANSCRIBER_PROFILE", "AWS_PROFILE")
+        None,
+        validation_alias=AliasChoices("profile", "TRANSCRIBER_PROFILE", "AWS_PROFILE"),
+        description="AWS credentials profile (default: the usual AWS chain)",
     )
-    bucket: str | None = None
-    queue_url: str | None = None
-    mongodb_url: SecretStr | None = None
-    mongodb_database: str = "transcriber"
+    bucket: str | None = Field(
+        None, description="S3 bucket (default: the stack's, transcriber-{stack}-{account}-{region})"
+    )
+    queue_url: str | None = Field(None, description="SQS job queue (default: the stack's)")
+    mongodb_url: SecretStr | None = Field(
+        None, description="Job store (default: the stack's SSM parameter)"
+    )
+    mongodb_database: str = Field("transcriber", description="Database of the job store")
     max_cost: float | None = Field(
         None, gt=0, description="With --remote: refuse a job estimated to cost more (USD)"
     )

@@ -23,15 +23,21 @@ class WhisperOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     language: str | None = Field(None, description="Language code (default: detect)")
-    task: Literal["transcribe", "translate"] = "transcribe"
-    beam_size: int = Field(5, ge=1, le=20)
+    task: Literal["transcribe", "translate"] = Field(
+        "transcribe", description="transcribe, or translate the speech into English"
+    )
+    beam_size: int = Field(5, ge=1, le=20, description="Beam search width")
     batch_size: int = Field(
         0, ge=0, le=256, description="Batched inference size (0 = auto, 1 = sequential)"
     )
-    vad: bool = True
-    word_timestamps: bool = True
-    initial_prompt: str | None = Field(None, max_length=2000)
-    hotwords: str | None = Field(None, max_length=2000)
+    vad: bool = Field(True, description="Skip non-speech with Silero VAD before decoding")
+    word_timestamps: bool = Field(True, description="Time every word (subtitles, speakers)")
+    initial_prompt: str | None = Field(
+        None, max_length=2000, description="Text given to Whisper as if said before the audio"
+    )
+    hotwords: str | None = Field(
+        None, max_length=2000, description="Words to favour (names, jargon)"
+    )
     max_new_tokens: int | None = Field(
         None, ge=1, le=MAX_NEW_TOKENS, description="Most tokens decoded per 30 s chunk"
     )
