@@ -70,7 +70,7 @@ def anon_rss(proc: psutil.Process) -> int:
     return total
 
 
-def diarize_child(media: str, pipeline: str) -> None:
+def diarize_child(media: str, pipeline: str, device: str = "cpu") -> None:
     """The speaker step of a run, in this process (``--stage diarize``)."""
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.loader import load_diarizer
@@ -78,8 +78,8 @@ def diarize_child(media: str, pipeline: str) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("transcriber_cli.diarize").setLevel(logging.DEBUG)  # "clustering N of M"
-    settings = Settings(diarize=True, diarization_model=pipeline, device="cpu")
-    diarizer, _ = load_diarizer(settings, device="cpu")
+    settings = Settings(diarize=True, diarization_model=pipeline, device=device)
+    diarizer, _ = load_diarizer(settings, device=device)
     audio = decode(Path(media))
     try:
         turns = diarizer(whole(audio))
@@ -88,10 +88,10 @@ def diarize_child(media: str, pipeline: str) -> None:
     print(" ".join(f"{t.speaker}:{t.start:.1f}-{t.end:.1f}" for t in turns))
 
 
-def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path) -> dict:
+def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path, device: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
     pipeline = random_pipeline(pipelines, diarize)
-    args = [sys.executable, __file__, "--child", str(media), str(pipeline)]
+    args = [sys.executable, __file__, "--child", str(media), str(pipeline), device]
     started = time.perf_counter()
     child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc, peak, peak_anon = psutil.Process(child.pid), 0, 0
@@ -106,6 +106,7 @@ def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path) -> dict:
     turns = out.decode().split()
     return {
         "stage": "diarize",
+        "device": device,
         "rc": child.returncode,
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(peak / 2**20),
@@ -113,8 +114,11 @@ def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path) -> dict:
         "turns": len(turns),
         "speakers": len({t.split(":")[0] for t in turns}),
         "turns_sha256": hashlib.sha256(out).hexdigest()[:16],
-        "clustered": " ".join(line.split("diarization: ")[-1] for line in
-                              err.decode(errors="replace").splitlines() if "clustering" in line),
+        "clustered": " ".join(
+            line.split("diarization: ")[-1]
+            for line in err.decode(errors="replace").splitlines()
+            if "clustering" in line
+        ),
         "stderr_tail": err.decode(errors="replace")[-300:],
     }
 
@@ -159,14 +163,16 @@ def run(tree: Path, media: Path, diarize: str | None, pipelines: Path) -> dict:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        return diarize_child(*sys.argv[2:4])
+        return diarize_child(*sys.argv[2:5])
     parser = make_parser(__doc__)
     parser.add_argument("--before", type=Path, required=True, help="checkout to compare with")
     parser.add_argument("--lengths", default="600,3600,14400", help="input seconds, comma list")
     parser.add_argument("--diarize", choices=["tiny", "realseg", "community"],
-                        help="random-weight pipeline (realseg: real segmentation weights)")  # fmt: skip
+                        help="random-weight pipeline; realseg: real segmentation")  # fmt: skip
     parser.add_argument("--stage", choices=["run", "diarize"], default="run",
                         help="a whole transcribe run, or the speaker step alone")  # fmt: skip
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the speaker models run (--stage diarize)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     a = parser.parse_args()
     if a.stage == "diarize" and not a.diarize:
@@ -176,7 +182,7 @@ def main() -> None:
         media = tiled(seconds)
         for label, tree in (("before", a.before.resolve()), ("after", REPO)):
             if a.stage == "diarize":
-                row = run_diarize(tree, media, a.diarize, pipelines)
+                row = run_diarize(tree, media, a.diarize, pipelines, a.device)
             else:
                 row = run(tree, media, a.diarize, pipelines)
             emit(a.out, {"tree": label, "commit": _commit(tree), "seconds": seconds,
