@@ -9,6 +9,13 @@ with psutil. Both trees transcribe the same file; the words they write are compa
     python bench/memory.py --before /tmp/before                       # 10 min, 1 h, 4 h
     python bench/memory.py --before /tmp/before --lengths 600,3600,7200
     python bench/memory.py --before /tmp/before --lengths 600 --diarize tiny  # + pyannote
+    python bench/memory.py --before /tmp/before --stage diarize --diarize realseg  # speakers only
+
+``--stage diarize`` runs the speaker step alone, as a run does it (the file decoded to a
+memory-mapped scratch file, the pipeline loaded by the package's loader on the CPU): the
+transcription step's memory is the first mode's, and a full run with speakers on 4 h of audio
+takes an hour on 2 cores. Besides RSS it records the peak of anonymous memory (RssAnon): the
+mapped audio's pages count in RSS but are page cache the kernel can drop.
 
 TRANSCRIBER_WINDOW_SECONDS (default 600) sets the window both trees run with.
 Writes bench/results/memory.json (--out): one JSON line per run, appended as it ends.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import subprocess
 import sys
@@ -50,6 +58,69 @@ def tree_rss(proc: psutil.Process) -> int:
         with contextlib.suppress(psutil.NoSuchProcess):  # ended meanwhile
             total += p.memory_info().rss
     return total
+
+
+def anon_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(OSError):  # ended meanwhile
+            for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def diarize_child(media: str, pipeline: str, device: str = "cpu") -> None:
+    """The speaker step of a run, in this process (``--stage diarize``)."""
+    from transcriber_cli.config import Settings
+    from transcriber_cli.diarize.loader import load_diarizer
+    from transcriber_cli.media import decode, whole
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("transcriber_cli.diarize").setLevel(logging.DEBUG)  # "clustering N of M"
+    settings = Settings(diarize=True, diarization_model=pipeline, device=device)
+    diarizer, _ = load_diarizer(settings, device=device)
+    audio = decode(Path(media))
+    try:
+        turns = diarizer(whole(audio))
+    finally:
+        audio.close()
+    print(" ".join(f"{t.speaker}:{t.start:.1f}-{t.end:.1f}" for t in turns))
+
+
+def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path, device: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+    pipeline = random_pipeline(pipelines, diarize)
+    args = [sys.executable, __file__, "--child", str(media), str(pipeline), device]
+    started = time.perf_counter()
+    child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc, peak, peak_anon = psutil.Process(child.pid), 0, 0
+    while child.poll() is None:
+        try:
+            peak = max(peak, tree_rss(proc))
+            peak_anon = max(peak_anon, anon_rss(proc))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    out, err = child.communicate()
+    turns = out.decode().split()
+    return {
+        "stage": "diarize",
+        "device": device,
+        "rc": child.returncode,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(peak / 2**20),
+        "peak_anon_mb": round(peak_anon / 2**20),
+        "turns": len(turns),
+        "speakers": len({t.split(":")[0] for t in turns}),
+        "turns_sha256": hashlib.sha256(out).hexdigest()[:16],
+        "clustered": " ".join(
+            line.split("diarization: ")[-1]
+            for line in err.decode(errors="replace").splitlines()
+            if "clustering" in line
+        ),
+        "stderr_tail": err.decode(errors="replace")[-300:],
+    }
 
 
 def run(tree: Path, media: Path, diarize: str | None, pipelines: Path) -> dict:
@@ -91,17 +162,29 @@ def run(tree: Path, media: Path, diarize: str | None, pipelines: Path) -> dict:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        return diarize_child(*sys.argv[2:5])
     parser = make_parser(__doc__)
     parser.add_argument("--before", type=Path, required=True, help="checkout to compare with")
     parser.add_argument("--lengths", default="600,3600,14400", help="input seconds, comma list")
-    parser.add_argument("--diarize", choices=["tiny", "community"], help="random-weight pipeline")
+    parser.add_argument("--diarize", choices=["tiny", "realseg", "community"],
+                        help="random-weight pipeline; realseg: real segmentation")  # fmt: skip
+    parser.add_argument("--stage", choices=["run", "diarize"], default="run",
+                        help="a whole transcribe run, or the speaker step alone")  # fmt: skip
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="where the speaker models run (--stage diarize)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     a = parser.parse_args()
+    if a.stage == "diarize" and not a.diarize:
+        parser.error("--stage diarize needs --diarize")
     pipelines = DATA / "pipelines" / (a.diarize or "none")
     for seconds in (int(s) for s in a.lengths.split(",")):
         media = tiled(seconds)
         for label, tree in (("before", a.before.resolve()), ("after", REPO)):
-            row = run(tree, media, a.diarize, pipelines)
+            if a.stage == "diarize":
+                row = run_diarize(tree, media, a.diarize, pipelines, a.device)
+            else:
+                row = run(tree, media, a.diarize, pipelines)
             emit(a.out, {"tree": label, "commit": _commit(tree), "seconds": seconds,
                          "diarize": a.diarize, **row})  # fmt: skip
 

@@ -18,6 +18,12 @@ def tiny_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def realseg_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real segmentation weights, so pyannote's clustering gets clean embeddings to train on."""
+    return build_random_pipeline(tmp_path_factory.mktemp("pipeline") / "realseg", size="realseg")
+
+
+@pytest.fixture(scope="session")
 def pyannote_sample() -> dict:
     """The real two-speaker phone call shipped in the pyannote.audio wheel (30 s)."""
     import importlib.util

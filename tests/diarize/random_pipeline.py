@@ -9,6 +9,10 @@ Two sizes:
 - ``tiny``: small PyanNet + small x-vector; loads and runs in seconds (tests).
 - ``community``: the community-1 architectures (PyanNet with its default sizes, WeSpeaker
   ResNet34 256-d, PLDA 128-d), so timings measure what the real pipeline costs (bench).
+- ``realseg``: the built-in pipeline's real segmentation weights (pyannote/segmentation v2,
+  5 s windows, sliding 1 s like community-1's) with the tiny embedding. Random segmentation
+  finds no clean single-speaker stretch, so pyannote's clustering never runs on the other two;
+  real segmentation gives it as many training embeddings as real speech does.
 
 Also importable from ``bench/diarization.py`` (it puts this folder on ``sys.path``).
 """
@@ -41,7 +45,7 @@ params:
     Fa: 0.07
     Fb: 0.8
   segmentation:
-    min_duration_off: 0.0
+    min_duration_off: 0.0{threshold}
 """
 
 
@@ -94,6 +98,12 @@ def _segmentation(size: str):
     return model
 
 
+def _real_segmentation():
+    from transcriber_cli.diarize.builtin import load_segmentation
+
+    return load_segmentation()
+
+
 def _embedding(size: str):
     from pyannote.audio.core.task import Problem, Resolution, Specifications
 
@@ -133,18 +143,22 @@ def build_random_pipeline(directory: Path, *, size: str = "tiny", seed: int = 0)
     """Write a complete offline pipeline directory and return it."""
     import torch
 
-    if size not in ("tiny", "community"):
+    if size not in ("tiny", "community", "realseg"):
         raise ValueError(f"unknown size {size!r}")
     torch.manual_seed(seed)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _save_checkpoint(_segmentation(size), directory / "segmentation" / "pytorch_model.bin")
-    embedding = _embedding(size)
+    segmentation = _real_segmentation() if size == "realseg" else _segmentation(size)
+    _save_checkpoint(segmentation, directory / "segmentation" / "pytorch_model.bin")
+    embedding = _embedding("community" if size == "community" else "tiny")
     _save_checkpoint(embedding, directory / "embedding" / "pytorch_model.bin")
     dimension = int(embedding.dimension)
     _plda(directory / "plda", dimension, min(dimension, 128), np.random.default_rng(seed))
     # The tiny pipeline slides its window by half a window (community-1: a tenth), so tests
     # compute five times fewer embeddings; the bench keeps the real step.
-    step = "\n    segmentation_step: 0.5" if size == "tiny" else ""
-    (directory / "config.yaml").write_text(CONFIG_YAML.format(step=step))
+    step = {"tiny": "\n    segmentation_step: 0.5", "realseg": "\n    segmentation_step: 0.2"}
+    step = step.get(size, "")
+    # segmentation v2 is multi-label (a threshold); the powerset models need none.
+    threshold = "\n    threshold: 0.5" if size == "realseg" else ""
+    (directory / "config.yaml").write_text(CONFIG_YAML.format(step=step, threshold=threshold))
     return directory

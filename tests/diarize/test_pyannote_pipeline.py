@@ -105,3 +105,37 @@ def test_auto_mode_turns_a_broken_directory_into_a_note(tmp_path: Path):
     assert diarizer is None
     assert note["status"] == "skipped"
     assert note["reason"].startswith(f"cannot load the diarization pipeline in {tmp_path}")
+
+
+def test_clustering_trains_on_a_bounded_spread_of_embeddings(
+    realseg_pipeline: Path, pyannote_sample: dict, monkeypatch
+):
+    """pyannote's AHC holds a distance for every pair of training embeddings: past the cap an
+    evenly spread subset trains the clustering, and every chunk is still labelled."""
+    from pyannote.audio.pipelines import clustering as pyannote_clustering
+
+    from transcriber_cli.diarize import pyannote_pipeline
+
+    observed: list[int] = []
+    linkage = pyannote_clustering.linkage
+
+    def counting_linkage(x, *args, **kwargs):  # observe the library call; ours runs as is
+        observed.append(len(x))
+        return linkage(x, *args, **kwargs)
+
+    monkeypatch.setattr(pyannote_clustering, "linkage", counting_linkage)
+    audio = media.decode_audio(pyannote_sample["wav"])
+    settings = Settings(diarize=True, diarization_model=str(realseg_pipeline))
+    unbounded, _ = load_diarizer(settings, device="cpu")
+    full_turns = unbounded(audio)
+    (everything,) = observed
+    assert everything > 20  # the sample gives enough embeddings for the cap to bite
+
+    monkeypatch.setattr(pyannote_pipeline, "MAX_CLUSTERED_EMBEDDINGS", 10)
+    bounded, _ = load_diarizer(settings, device="cpu")
+    turns = bounded(audio)
+    assert observed[1:] == [10]
+    # Segmentation is untouched: speech is found where it was, only the labels may move.
+    speech = sum(t.end - t.start for t in turns)
+    assert speech == pytest.approx(sum(t.end - t.start for t in full_turns), rel=0.05)
+    assert turns[0].start == pytest.approx(full_turns[0].start, abs=0.1)

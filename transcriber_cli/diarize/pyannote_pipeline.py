@@ -33,6 +33,14 @@ Progress = Callable[[float, float], None]  # (audio seconds done, audio seconds 
 _SEGMENTATION_SHARE = 0.25
 _EMBEDDING_SHARE = 0.70
 
+# Speaker embeddings the clustering learns speakers from, at most. pyannote's AHC (community-1's
+# VBx and 3.1's agglomerative clustering) holds every pair's distance: ~6,500 clean embeddings
+# per hour of speech and 8 bytes a pair made 4 h of audio need gigabytes there and 24 h hundreds
+# (bench/README.md, memory by input length). Past the cap an evenly spread subset, in time
+# order, is clustered; every embedding is still assigned to the nearest speaker centroid by
+# pyannote's own assignment step, so a longer file changes only which embeddings train it.
+MAX_CLUSTERED_EMBEDDINGS = 8000
+
 
 def disable_pyannote_telemetry() -> None:
     """pyannote.audio 4 sends usage metrics to otel.pyannote.ai unless told not to. Off by
@@ -92,7 +100,28 @@ def load_pipeline(directory: Path, *, device: str, embedding_batch_size: int, cp
     pipeline.embedding_batch_size = embedding_batch_size
     pipeline.segmentation_batch_size = min(pipeline.segmentation_batch_size, embedding_batch_size)
     pipeline.to(torch.device(device))
+    bound_clustering(pipeline)
     return pipeline
+
+
+def bound_clustering(pipeline: Any, limit: int | None = None) -> None:
+    """Cap the embeddings pyannote's clustering trains on (see MAX_CLUSTERED_EMBEDDINGS)."""
+    limit = limit or MAX_CLUSTERED_EMBEDDINGS
+    clustering = getattr(pipeline, "clustering", None)
+    pick_training = getattr(clustering, "filter_embeddings", None)
+    if pick_training is None:  # not a pyannote BaseClustering: nothing quadratic we know of
+        return
+
+    @functools.wraps(pick_training)
+    def spread(*args: Any, **kwargs: Any) -> Any:
+        train, chunks, speakers = pick_training(*args, **kwargs)
+        if len(train) <= limit:
+            return train, chunks, speakers
+        log.debug("diarization: clustering %d of %d speaker embeddings", limit, len(train))
+        keep = np.linspace(0, len(train) - 1, limit).round().astype(int)
+        return train[keep], chunks[keep], speakers[keep]
+
+    clustering.filter_embeddings = spread
 
 
 def _first_line(exc: BaseException) -> str:
