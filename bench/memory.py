@@ -89,7 +89,9 @@ def diarize_child(media: str, pipeline: str, device: str = "cpu") -> None:
 
 
 def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path, device: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+    # The tree first; what else is on the path (the GPU machine's installed wheels) after it.
+    path = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
     pipeline = random_pipeline(pipelines, diarize)
     args = [sys.executable, __file__, "--child", str(media), str(pipeline), device]
     started = time.perf_counter()
