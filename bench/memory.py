@@ -39,13 +39,14 @@ from common import DATA, EXAMPLE, REPO, RESULTS, emit, make_parser, random_pipel
 BIN = Path(sys.executable).parent
 
 
-def tiled(seconds: int) -> Path:
-    """The example conversation looped to ``seconds`` (stream copy: made in seconds)."""
-    dest = DATA / "memory" / f"tiled-{seconds}s.mp4"
+def tiled(seconds: int, source: Path = EXAMPLE) -> Path:
+    """``source`` (the example conversation) looped to ``seconds`` (stream copy: made in
+    seconds). The GPU machine's audio-only ffmpeg tiles an mp3 there (``--source``)."""
+    dest = DATA / "memory" / f"tiled-{seconds}s{source.suffix}"
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(EXAMPLE),
+            ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(source),
              "-t", str(seconds), "-c", "copy", str(dest)],
             check=True,
         )  # fmt: skip
@@ -175,13 +176,14 @@ def main() -> None:
                         help="a whole transcribe run, or the speaker step alone")  # fmt: skip
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where the speaker models run (--stage diarize)")  # fmt: skip
+    parser.add_argument("--source", type=Path, default=EXAMPLE, help="media to loop")
     parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     a = parser.parse_args()
     if a.stage == "diarize" and not a.diarize:
         parser.error("--stage diarize needs --diarize")
     pipelines = DATA / "pipelines" / (a.diarize or "none")
     for seconds in (int(s) for s in a.lengths.split(",")):
-        media = tiled(seconds)
+        media = tiled(seconds, a.source)
         for label, tree in (("before", a.before.resolve()), ("after", REPO)):
             if a.stage == "diarize":
                 row = run_diarize(tree, media, a.diarize, pipelines, a.device)
