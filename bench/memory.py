@@ -176,6 +176,7 @@ def main() -> None:
                         help="a whole transcribe run, or the speaker step alone")  # fmt: skip
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where the speaker models run (--stage diarize)")  # fmt: skip
+    parser.add_argument("--trees", default="before,after", help="which trees to run")
     parser.add_argument("--source", type=Path, default=EXAMPLE, help="media to loop")
     parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     a = parser.parse_args()
@@ -185,6 +186,8 @@ def main() -> None:
     for seconds in (int(s) for s in a.lengths.split(",")):
         media = tiled(seconds, a.source)
         for label, tree in (("before", a.before.resolve()), ("after", REPO)):
+            if label not in a.trees.split(","):
+                continue
             if a.stage == "diarize":
                 row = run_diarize(tree, media, a.diarize, pipelines, a.device)
             else:
