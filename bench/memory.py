@@ -89,7 +89,9 @@ def diarize_child(media: str, pipeline: str, device: str = "cpu") -> None:
     print(" ".join(f"{t.speaker}:{t.start:.1f}-{t.end:.1f}" for t in turns))
 
 
-def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path, device: str) -> dict:
+def run_diarize(
+    tree: Path, media: Path, diarize: str, pipelines: Path, device: str, limit: float = 0
+) -> dict:
     # The tree first; what else is on the path (the GPU machine's installed wheels) after it.
     path = os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
@@ -98,18 +100,23 @@ def run_diarize(tree: Path, media: Path, diarize: str, pipelines: Path, device: 
     started = time.perf_counter()
     child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc, peak, peak_anon = psutil.Process(child.pid), 0, 0
+    timed_out = False
     while child.poll() is None:
         try:
             peak = max(peak, tree_rss(proc))
             peak_anon = max(peak_anon, anon_rss(proc))
         except psutil.NoSuchProcess:
             break
+        if limit and time.perf_counter() - started > limit:  # record the peak so far
+            child.kill()
+            timed_out = True
         time.sleep(0.05)
     out, err = child.communicate()
     turns = out.decode().split()
     return {
         "stage": "diarize",
         "device": device,
+        "timed_out": timed_out,
         "rc": child.returncode,
         "wall_s": round(time.perf_counter() - started, 1),
         "peak_rss_mb": round(peak / 2**20),
@@ -176,6 +183,7 @@ def main() -> None:
                         help="a whole transcribe run, or the speaker step alone")  # fmt: skip
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                         help="where the speaker models run (--stage diarize)")  # fmt: skip
+    parser.add_argument("--limit", type=float, default=0, help="stop a run after N seconds")
     parser.add_argument("--trees", default="before,after", help="which trees to run")
     parser.add_argument("--source", type=Path, default=EXAMPLE, help="media to loop")
     parser.add_argument("--out", type=Path, default=RESULTS / "memory.json")
@@ -189,7 +197,7 @@ def main() -> None:
             if label not in a.trees.split(","):
                 continue
             if a.stage == "diarize":
-                row = run_diarize(tree, media, a.diarize, pipelines, a.device)
+                row = run_diarize(tree, media, a.diarize, pipelines, a.device, a.limit)
             else:
                 row = run(tree, media, a.diarize, pipelines)
             emit(a.out, {"tree": label, "commit": _commit(tree), "seconds": seconds,
