@@ -1,5 +1,5 @@
 """The one entry point for checks: `nox -s tests`, `nox -s lint`, `nox -s typing`, `nox -s docs`,
-`nox -s imports`.
+`nox -s imports`, and for the release files: `nox -s build`.
 
 CI runs `scripts/bootstrap.sh test`, which installs system tools and calls these sessions.
 """
@@ -61,6 +61,16 @@ def docs(session: nox.Session) -> None:
     session.install(*LIGHT_DEPS)
     mode = "--fix" if "--fix" in session.posargs else "--check"
     session.run("python", "scripts/gen_cli_docs.py", mode)
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """The wheel and the sdist into dist/, then a check of what they hold (package data in,
+    tests and benchmarks out: scripts/check_dist.py)."""
+    session.install("build>=1.2")
+    session.run("python", "-c", "import shutil; shutil.rmtree('dist', ignore_errors=True)")
+    session.run("python", "-m", "build", "--outdir", "dist", ".")
+    session.run("python", "scripts/check_dist.py", "dist")
 
 
 @nox.session(python=PYTHON)
