@@ -65,8 +65,9 @@ def check_wheel(wheel: Path, version: str) -> list[str]:
         read = {n: zf.read(f"{info}/{n}").decode() for n in ("METADATA", "entry_points.txt")
                 if f"{info}/{n}" in names}  # fmt: skip
     problems = [f"{wheel.name}: missing {n}" for n in sorted(expected_files() - names)]
-    problems += [f"{wheel.name}: must not ship {n}" for n in _stray(names)]
-    others = sorted(n for n in names if not n.startswith((f"{PACKAGE}/", f"{info}/")))
+    stray = set(_stray(names))
+    problems += [f"{wheel.name}: must not ship {n}" for n in sorted(stray)]
+    others = sorted(n for n in names - stray if not n.startswith((f"{PACKAGE}/", f"{info}/")))
     problems += [f"{wheel.name}: unexpected file {n}" for n in others]
     if "METADATA" not in read:
         return [*problems, f"{wheel.name}: no {info}/METADATA"]
