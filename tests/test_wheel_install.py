@@ -1,10 +1,12 @@
 """The release files work without the checkout: `python -m build` makes the wheel and the
 sdist, scripts/check_dist.py accepts them (and refuses a wheel that lost its weights or
 gained tests), and the wheel installed with its `offline` extra into a clean venv outside the
-checkout transcribes the example with speakers, offline, with no PYTHONPATH.
+checkout transcribes the example with speakers, offline, with no PYTHONPATH (and the example
+plugin, plugins/transcriber-markdown, installed beside it adds its format).
 
-The venv is made with uv from its cache: the torch/CUDA wheels the test session just
-installed are hard-linked, not downloaded again (about 3 s warm; 30 s when the cache is cold).
+The venv is made with uv: from a warm cache the ~5 GB of torch and CUDA wheels are hard-linked
+(about 3 s); a cold cache, as on a fresh CI machine (nox installs with pip), downloads them
+once (about 30 s more).
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def test_wheel_installs_and_transcribes_offline_with_speakers(
     python = clean_venv / "bin" / "python"
     install = subprocess.run(
         [uv, "pip", "install", "-q", "--python", str(python),
-         "-c", str(ROOT / "constraints.txt"), f"{dist / WHEEL}[offline]"],
+         "-c", str(ROOT / "constraints.txt"), f"{dist / WHEEL}[offline]",
+         str(ROOT / "plugins" / "transcriber-markdown")],  # the plugin example, beside it
         capture_output=True, text=True, env=env,
     )  # fmt: skip
     assert install.returncode == 0, install.stderr[-3000:]
@@ -127,7 +130,7 @@ def test_wheel_installs_and_transcribes_offline_with_speakers(
     assert where[1] == f"{__version__} {__version__}"
 
     proc = subprocess.run(
-        [str(clean_venv / "bin" / "transcribe"), "talk.mp4", "--diarize", "-f", "txt,json"],
+        [str(clean_venv / "bin" / "transcribe"), "talk.mp4", "--diarize", "-f", "txt,json,md"],
         capture_output=True, text=True, cwd=work, env=user_env, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -143,3 +146,7 @@ def test_wheel_installs_and_transcribes_offline_with_speakers(
     said = _words(" ".join(t["text"] for t in turns))
     heard = _words(" ".join(lines))
     assert len(said & heard) >= 0.85 * len(said), sorted(said - heard)
+    # The plugin example's format, from its entry point in the installed environment.
+    markdown = (work / "talk.md").read_text().splitlines()
+    assert markdown[0] == "# talk.mp4"
+    assert markdown[4].startswith("**SPEAKER_00** [00:00] Good morning")
