@@ -1,5 +1,5 @@
 """The one entry point for checks: `nox -s tests`, `nox -s lint`, `nox -s typing`, `nox -s docs`,
-`nox -s imports`.
+`nox -s imports`, and for the release files: `nox -s build`.
 
 CI runs `scripts/bootstrap.sh test`, which installs system tools and calls these sessions.
 """
@@ -69,6 +69,16 @@ def docs(session: nox.Session) -> None:
     session.run("python", "scripts/gen_config_docs.py", mode)
     session.run("mkdocs", "build", "--strict", "--site-dir", "site",
                 env={"NO_MKDOCS_2_WARNING": "1"})  # fmt: skip
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """The wheel and the sdist into dist/, then a check of what they hold (package data in,
+    tests and benchmarks out: scripts/check_dist.py)."""
+    session.install("build>=1.2")
+    session.run("python", "-c", "import shutil; shutil.rmtree('dist', ignore_errors=True)")
+    session.run("python", "-m", "build", "--outdir", "dist", ".")
+    session.run("python", "scripts/check_dist.py", "dist")
 
 
 @nox.session(python=PYTHON)

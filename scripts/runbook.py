@@ -162,7 +162,8 @@ call), and a local `transcriber worker` plays the Spot instance that `fleet scal
 on AWS. Everything takes `--stack NAME` (here `TRANSCRIBER_STACK=demo`), `--region` and
 `--profile`; add `--json` for the machine-readable form and `--dry-run` to `up` commands to
 see a plan first. Costs, alarms and Spot behaviour: [ops runbook](operations.md); remote mode:
-[remote.md](remote.md).
+[remote.md](remote.md). The same session as a script: `examples/ops-session.sh` (one function
+a step; `tests/test_examples.py` runs it against moto with the same two stand-ins).
 """
 
 

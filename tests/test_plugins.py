@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -91,6 +92,24 @@ def test_markdown_plugin_through_the_cli(tmp_path: Path, conversation: dict) -> 
     text = (tmp_path / "standup.md").read_text()
     assert text.startswith("# standup.mp4\n") and "Language: en" in text
     assert "[00:00] Good morning" in text
+
+
+@pytest.mark.slow
+def test_markdown_plugin_paragraphs_follow_the_speakers(tmp_path: Path, conversation: dict) -> None:
+    """One paragraph per speaker turn of the script, even where one Whisper segment holds
+    words of both speakers."""
+    src = tmp_path / "standup.mp4"
+    shutil.copy(conversation["path"], src)
+    proc = run_cli(str(src), "-f", "md", "--diarize", "--diarization-model", "builtin")
+    assert proc.returncode == 0, proc.stderr
+    paragraphs = (tmp_path / "standup.md").read_text().split("\n\n")[2:]
+    turns = conversation["turns"]
+    first_seen = list(dict.fromkeys(t["speaker"] for t in turns))
+    assert [p.split(" ", 1)[0] for p in paragraphs if p] == [
+        f"**SPEAKER_{first_seen.index(t['speaker']):02d}**" for t in turns
+    ]
+    assert paragraphs[0].startswith("**SPEAKER_00** [00:00] Good morning")
+    assert re.match(r"\*\*SPEAKER_01\*\* \[00:0[56]\] Thanks, Alice\.", paragraphs[1])  # at 5.8 s
 
 
 BROKEN_PLUGINS = {

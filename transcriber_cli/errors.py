@@ -47,6 +47,9 @@ class SetupError(TranscriberError):
     """Something about the machine, not the input: ffmpeg, models, credentials."""
 
     exit_code = ExitCode.SETUP
+    # `transcriber doctor` checks what this is about (ffmpeg, models, CUDA, diarization):
+    # the CLI's line then points there (``with_doctor_hint``).
+    doctor_checks = False
 
 
 class Unavailable(SetupError):
@@ -55,15 +58,33 @@ class Unavailable(SetupError):
 
 
 class FFmpegNotFound(SetupError):
-    pass
+    doctor_checks = True
 
 
 class ModelUnavailable(SetupError):
-    pass
+    doctor_checks = True
 
 
 class DiarizationUnavailable(SetupError):
-    pass
+    doctor_checks = True
+
+
+class DeviceUnavailable(SetupError):
+    """The GPU asked for is not usable: no CUDA device, or its libraries are missing."""
+
+    doctor_checks = True
+
+
+DOCTOR_HINT = "'transcriber doctor' checks this machine's set-up"
+
+
+def with_doctor_hint(exc: TranscriberError) -> str:
+    """``str(exc)``, ending with a pointer to ``transcriber doctor`` when the doctor checks
+    what went wrong on this machine (and the message does not point there already)."""
+    text = str(exc)
+    if getattr(exc, "doctor_checks", False) and "transcriber doctor" not in text:
+        return f"{text}; {DOCTOR_HINT}"
+    return text
 
 
 class InputError(TranscriberError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from transcriber_cli import __version__
 from transcriber_cli.cli import (
     config_cmd,
     doctor_cmd,
@@ -16,32 +15,31 @@ from transcriber_cli.cli import (
     transcribe,
     worker_cmd,
 )
+from transcriber_cli.cli.first_run import TranscribeCommand, show_version
+
+# Plain click help, not Rich panels: at 80 columns Rich's option table left a 15-character
+# help column (one or two words a line); click's two columns keep help 48 wide.
+# `--install-completion` / `--show-completion`: shell completion (docs/usage.md).
 
 app = typer.Typer(
     name="transcriber",
     help="Speaker-labelled transcripts from recordings, on this machine or a Spot GPU fleet.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
-    add_completion=False,
+    rich_markup_mode=None,  # for every subcommand too
 )
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"transcriber {__version__}")
-        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        False, "--version", callback=show_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
     """transcriber: local and remote transcription with speaker labels."""
 
 
-app.command("transcribe", no_args_is_help=True)(transcribe.transcribe_command)
+app.command("transcribe", cls=TranscribeCommand)(transcribe.transcribe_command)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(jobs_cmd.app, name="jobs")
@@ -55,9 +53,9 @@ app.add_typer(plugins_cmd.app, name="plugins")
 transcribe_app = typer.Typer(
     name="transcribe",
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    rich_markup_mode=None,
 )
-transcribe_app.command(no_args_is_help=True)(transcribe.transcribe_command)
+transcribe_app.command(cls=TranscribeCommand)(transcribe.transcribe_command)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
-from transcriber_cli.errors import ExitCode, TranscriberError, one_line
+from transcriber_cli.errors import ExitCode, TranscriberError, one_line, with_doctor_hint
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -41,13 +41,15 @@ def error_line(message: str) -> None:
 
 
 @contextlib.contextmanager
-def handle_errors(verbose: bool = False) -> Iterator[None]:
+def handle_errors(verbose: bool = False, *, suggest_doctor: bool = False) -> Iterator[None]:
+    """``suggest_doctor``: a run on this machine, where a missing ffmpeg, model, GPU or
+    diarization pipeline is what `transcriber doctor` checks, so the line says so."""
     try:
         yield
     except TranscriberError as exc:
         if verbose:
             stderr.print_exception(show_locals=False)
-        error_line(str(exc))
+        error_line(with_doctor_hint(exc) if suggest_doctor else str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         error_line("interrupted")

@@ -14,15 +14,17 @@ app = typer.Typer(help="The Spot GPU worker fleet (Auto Scaling group).", no_arg
 @app.command("up")
 def up_command(
     instance_types: str = typer.Option(
-        "g4dn.xlarge,g5.xlarge,g6.xlarge", "--instance-types", help="Comma-separated GPU types."
+        "g4dn.xlarge,g5.xlarge,g6.xlarge",
+        "--instance-types",
+        help="GPU instance types, comma-separated.",
     ),
     max_size: int = typer.Option(4, "--max", help="Most instances at once."),
     on_demand: bool = typer.Option(False, "--on-demand", help="On-demand instead of Spot."),
     version: str = typer.Option(
-        None, "--version", help="A version already shipped to the stack (a rollback)."
+        None, "--version", help="A version already shipped (to roll back)."
     ),
     wheel: Path = typer.Option(
-        None, "--wheel", help="The installed version's wheel (default: built from the checkout)."
+        None, "--wheel", help="The wheel to ship (default: one built from the checkout)."
     ),
     ami: str = typer.Option(None, "--ami", help="AMI id (default: latest GPU DLAMI via SSM)."),
     public_ip: bool = typer.Option(
@@ -66,7 +68,7 @@ def up_command(
 @app.command("update")
 def update_command(
     wheel: Path = typer.Option(
-        None, "--wheel", help="The installed version's wheel (default: built from the checkout)."
+        None, "--wheel", help="The wheel to ship (default: one built from the checkout)."
     ),
     wait: bool = typer.Option(False, "--wait", help="Follow the instance refresh to its end."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; change nothing."),

@@ -191,7 +191,7 @@ def fetch_command(
     job_id: JobId,
     output_dir: Path = typer.Option(Path("."), "-o", "--output-dir", help="Where outputs go."),
     formats: str | None = typer.Option(
-        None, "-f", "--format", help="Formats to fetch (default: those asked for at submit)."
+        None, "-f", "--format", help="Formats to fetch (default: those submitted)."
     ),
     stack: StackName = None, region: Region = None, profile: Profile = None,
     json_output: Json = False,

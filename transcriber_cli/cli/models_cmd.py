@@ -51,7 +51,7 @@ def pull_command(
     ),
     kind: str = typer.Option("auto", "--kind", help="auto, whisper or diarization."),
     hf_token_file: str | None = typer.Option(
-        None, "--hf-token-file", help="Read the Hugging Face token from FILE ('-': stdin)."
+        None, "--hf-token-file", help="Hugging Face token file ('-': stdin)."
     ),
     hf_token: str | None = typer.Option(None, "--hf-token", hidden=True),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle directory."),
@@ -128,7 +128,10 @@ def push_command(
         None, "--bundle", help="An offline bundle to push (default: write one from the options)."
     ),
     model: str | None = typer.Option(
-        None, "-m", "--model", help="Whisper model (default: settings, else large-v3-turbo)."
+        None,
+        "-m",
+        "--model",
+        help="Whisper model (by default the one in settings, else large-v3-turbo).",
     ),
     diarization_model: str | None = typer.Option(
         None, "--diarization-model", help="Diarization pipeline: hub id or local directory."

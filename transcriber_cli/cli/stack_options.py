@@ -18,10 +18,10 @@ StackName = Annotated[
     str | None, typer.Option("--stack", help="Stack name (default: setting 'stack').")
 ]
 Region = Annotated[
-    str | None, typer.Option("--region", help="AWS region (default: AWS_REGION / setting).")
+    str | None, typer.Option("--region", help="AWS region (default: AWS_REGION, setting).")
 ]
 Profile = Annotated[
-    str | None, typer.Option("--profile", help="AWS profile (default: AWS_PROFILE / setting).")
+    str | None, typer.Option("--profile", help="AWS profile (default: AWS_PROFILE, setting).")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Tracebacks on errors.")]

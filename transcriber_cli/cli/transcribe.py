@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from transcriber_cli.cli.errors import handle_errors, is_interactive, setup_logging
+from transcriber_cli.cli.first_run import show_version
 from transcriber_cli.cli.secret_options import token_from
 
 
@@ -15,15 +16,29 @@ def _names(value: str | None) -> tuple[str, ...]:
 
 
 def transcribe_command(
-    paths: list[Path] = typer.Argument(..., help="Media files or folders (searched recursively)."),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="PATH", help="Files or folders (searched recursively)."
+    ),
     output_dir: Path | None = typer.Option(
-        None, "-o", "--output-dir", help="Where outputs go (default: beside each input)."
+        None,
+        "-o",
+        "--output-dir",
+        metavar="DIR",
+        help="Where outputs go (default: beside inputs).",
     ),
     formats: str | None = typer.Option(
-        None, "-f", "--format", help="Comma list of txt,json,srt,vtt,tsv,rttm or 'all'."
+        None,
+        "-f",
+        "--format",
+        metavar="LIST",
+        help="Any of txt,json,srt,vtt,tsv,rttm, or 'all'.",
     ),
     model: str | None = typer.Option(
-        None, "-m", "--model", help="Model name (tiny ... large-v3, turbo), hub id or directory."
+        None,
+        "-m",
+        "--model",
+        metavar="NAME",
+        help="Model name (tiny ... large-v3, turbo), hub id or directory.",
     ),
     language: str | None = typer.Option(
         None, "--language", help="Language code (default: detect)."
@@ -31,7 +46,7 @@ def transcribe_command(
     task: str | None = typer.Option(None, "--task", help="transcribe or translate."),
     device: str | None = typer.Option(None, "--device", help="auto, cuda or cpu."),
     compute_type: str | None = typer.Option(
-        None, "--compute-type", help="auto, float16, int8_float16, int8 or float32."
+        None, "--compute-type", help="auto, float16, int8_float16, int8, float32."
     ),
     batch_size: int | None = typer.Option(
         None,
@@ -60,11 +75,11 @@ def transcribe_command(
         None, "--subtitle-preset", help="Subtitle shaping: web (default), broadcast or one-line."
     ),
     max_line_width: int | None = typer.Option(
-        None, "--max-line-width", help="Characters a subtitle line (overrides the preset)."
+        None, "--max-line-width", help="Subtitle line width in characters (overrides the preset)."
     ),
     max_lines: int | None = typer.Option(None, "--max-lines", help="Lines a subtitle cue."),
     max_cue_duration: float | None = typer.Option(
-        None, "--max-cue-duration", help="Seconds a subtitle cue stays on screen at most."
+        None, "--max-cue-duration", help="Most seconds a subtitle cue stays on screen."
     ),
     min_gap: float | None = typer.Option(
         None, "--min-gap", help="Seconds between two subtitle cues at least."
@@ -81,7 +96,7 @@ def transcribe_command(
     min_speakers: int | None = typer.Option(None, "--min-speakers", min=1),
     max_speakers: int | None = typer.Option(None, "--max-speakers", min=1),
     speaker_names: str | None = typer.Option(
-        None, "--speaker-names", help='Names in order of first appearance, e.g. "Alice,Bob".'
+        None, "--speaker-names", help='Names in order of appearance: "Alice,Bob".'
     ),
     diarization_model: str | None = typer.Option(
         None,
@@ -92,20 +107,24 @@ def transcribe_command(
         False, "--offline", help="Never contact the model hub (cached or local models only)."
     ),
     hf_token_file: str | None = typer.Option(
-        None, "--hf-token-file", help="Read the Hugging Face token from FILE ('-': stdin)."
+        None, "--hf-token-file", help="Hugging Face token file ('-': stdin)."
     ),
     hf_token: str | None = typer.Option(None, "--hf-token", hidden=True),
-    include: list[str] = typer.Option([], "--include", help="Glob of files to take in folders."),
-    exclude: list[str] = typer.Option([], "--exclude", help="Glob of files to leave out."),
+    include: list[str] = typer.Option(
+        [], "--include", metavar="GLOB", help="Glob of files to take in folders (repeat)."
+    ),
+    exclude: list[str] = typer.Option(
+        [], "--exclude", metavar="GLOB", help="Glob of files to leave out (repeat)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files whose outputs exist."),
     remote: bool = typer.Option(
-        False, "--remote", help="Send the audio to the stack's GPU workers instead."
+        False, "--remote", help="Send the audio to the stack's GPU workers."
     ),
     no_wait: bool = typer.Option(
-        False, "--no-wait", help="With --remote: print job ids and return at once."
+        False, "--no-wait", help="With --remote: print job ids, do not wait."
     ),
     max_cost: float | None = typer.Option(
-        None, "--max-cost", help="With --remote: refuse a job estimated above USD."
+        None, "--max-cost", help="With --remote: refuse a job estimated to cost more than USD."
     ),
     stack: str | None = typer.Option(None, "--stack", help="With --remote: the stack name."),
     region: str | None = typer.Option(None, "--region", help="With --remote: AWS region."),
@@ -115,10 +134,13 @@ def transcribe_command(
     ),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only errors."),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Debug logs and tracebacks."),
+    version: bool = typer.Option(
+        False, "--version", callback=show_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Transcribe media files or folders, writing txt/json/srt/vtt/tsv beside each input."""
     setup_logging(verbose, quiet)
-    with handle_errors(verbose):
+    with handle_errors(verbose, suggest_doctor=True):
         from transcriber_cli.config import load_settings
         from transcriber_cli.errors import UsageError
         from transcriber_cli.formats.registry import parse_formats

@@ -10,10 +10,10 @@ from transcriber_cli.cli.errors import handle_errors, setup_logging, stderr
 def worker_command(
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Jobs at once."),
     once: bool = typer.Option(
-        False, "--once", help="Handle one job, then exit (an empty poll ends it too)."
+        False, "--once", help="Handle one job, then exit (or on an empty poll)."
     ),
     idle_exit: float | None = typer.Option(
-        None, "--idle-exit", min=0, help="Exit after this many seconds without work."
+        None, "--idle-exit", min=0, help="Exit after N seconds without work."
     ),
     stack: str | None = typer.Option(None, "--stack", help="Stack name (default: transcriber)."),
     region: str | None = typer.Option(None, "--region", help="AWS region."),

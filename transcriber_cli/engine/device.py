@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transcriber_cli.errors import SetupError
+from transcriber_cli.errors import DeviceUnavailable
 
 
 def cuda_device_count() -> int:
@@ -18,7 +18,7 @@ def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
     if device == "auto":
         device = "cuda" if cuda_device_count() > 0 else "cpu"
     elif device == "cuda" and cuda_device_count() == 0:
-        raise SetupError(
+        raise DeviceUnavailable(
             "--device cuda asked for, but CTranslate2 sees no CUDA GPU",
             hint="see docs/troubleshooting.md#cuda, or use --device cpu",
         )

@@ -18,7 +18,12 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import DiarizationUnavailable, ModelUnavailable, TranscriberError
+from transcriber_cli.errors import (
+    DiarizationUnavailable,
+    ModelUnavailable,
+    TranscriberError,
+    with_doctor_hint,
+)
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.jobs.batch import Batch, Item
 from transcriber_cli.jobs.options import JobOptions
@@ -198,7 +203,7 @@ class LocalRunner:
         except TranscriberError as exc:
             if isinstance(exc, InputChanged):  # its stat now is not that of the hashed bytes
                 sha = ""
-            return batch.fail(item, sha, str(exc))
+            return batch.fail(item, sha, with_doctor_hint(exc))  # ffmpeg missing: where to look
         finally:
             self.readahead.discard(item.path)
             if audio is not None:  # its temporary file goes now, not when collected
