@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-command set-up on a fresh machine (Python 3.10+ with pip; no ffmpeg, no models needed).
+# One-command set-up on a fresh machine (Python 3.11+ with pip; no ffmpeg, no models needed).
 #   scripts/bootstrap.sh demo   install into .venv and transcribe examples/ offline
 #   scripts/bootstrap.sh test   install ffmpeg, chromium + nox and run lint, typing, import
 #                               contracts, the docs checks and site build, and the tests
@@ -40,6 +40,14 @@ install_chromium() {
   fi
 }
 
+need_python() {
+  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && return
+  echo "error: transcriber needs Python 3.11 or newer; $PY is $("$PY" -V 2>&1)." \
+    "Run again with PYTHON=python3.11 (or newer)" >&2
+  exit 3
+}
+
+[ "$mode" != demo ] || need_python  # before apt: fail before installing anything
 install_ffmpeg
 case "$mode" in
   demo)
