@@ -3,6 +3,8 @@
 #   scripts/bootstrap.sh demo   install into .venv and transcribe examples/ offline
 #   scripts/bootstrap.sh test   install ffmpeg, chromium + nox and run lint, typing, import
 #                               contracts, the docs checks and site build, and the tests
+#                               (nox sessions on python3.11, tools pinned in
+#                               constraints-dev.txt)
 # Extra arguments go to `transcribe` (demo) or to pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +65,9 @@ case "$mode" in
     ;;
   test)
     install_chromium
-    [ -x .venv-tools/bin/nox ] || { "$PY" -m venv .venv-tools && .venv-tools/bin/python -m pip install -q nox; }
+    [ -x .venv-tools/bin/python ] || "$PY" -m venv .venv-tools
+    # nox at its pinned version (an existing .venv-tools is brought to it)
+    .venv-tools/bin/python -m pip install -q -c constraints-dev.txt nox
     .venv-tools/bin/nox -s lint typing imports docs
     .venv-tools/bin/nox -s tests -- -q "$@"
     ;;
