@@ -3,8 +3,8 @@
 #   scripts/bootstrap.sh demo   install into .venv and transcribe examples/ offline
 #   scripts/bootstrap.sh test   install ffmpeg, chromium + nox and run lint, typing, import
 #                               contracts, the docs checks and site build, and the tests
-#                               (nox sessions on python3.11, tools pinned in
-#                               constraints-dev.txt)
+#                               with coverage (nox sessions on python3.11, tools pinned
+#                               in constraints-dev.txt)
 # Extra arguments go to `transcribe` (demo) or to pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
