@@ -478,7 +478,7 @@ def machine() -> dict:
         "transcriber_cli_uncommitted_changes": bool(dirty),
         "transcriber_cli_sha256": digest.hexdigest()[:16],
         "loadavg_start": os.getloadavg(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One-command set-up on a fresh machine (Python 3.10+ with pip; no ffmpeg, no models needed).
+# One-command set-up on a fresh machine (Python 3.11+ with pip; no ffmpeg, no models needed).
 #   scripts/bootstrap.sh demo   install into .venv and transcribe examples/ offline
 #   scripts/bootstrap.sh test   install ffmpeg, chromium + nox and run lint, typing, import
 #                               contracts, the docs checks and site build, and the tests
+#                               with coverage (nox sessions on python3.11, tools pinned
+#                               in constraints-dev.txt)
 # Extra arguments go to `transcribe` (demo) or to pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,14 @@ install_chromium() {
   fi
 }
 
+need_python() {
+  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && return
+  echo "error: transcriber needs Python 3.11 or newer; $PY is $("$PY" -V 2>&1)." \
+    "Run again with PYTHON=python3.11 (or newer)" >&2
+  exit 3
+}
+
+[ "$mode" != demo ] || need_python  # before apt: fail before installing anything
 install_ffmpeg
 case "$mode" in
   demo)
@@ -55,7 +65,9 @@ case "$mode" in
     ;;
   test)
     install_chromium
-    [ -x .venv-tools/bin/nox ] || { "$PY" -m venv .venv-tools && .venv-tools/bin/python -m pip install -q nox; }
+    [ -x .venv-tools/bin/python ] || "$PY" -m venv .venv-tools
+    # nox at its pinned version (an existing .venv-tools is brought to it)
+    .venv-tools/bin/python -m pip install -q -c constraints-dev.txt nox
     .venv-tools/bin/nox -s lint typing imports docs
     .venv-tools/bin/nox -s tests -- -q "$@"
     ;;

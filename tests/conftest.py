@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-BIN = Path(sys.executable).parent
+BIN = Path(sys.executable).parent  # our console scripts, where pip puts them in a venv
+if not (BIN / "transcribe").exists():  # elsewhere on PATH (bench/device.py's GPU set-up)
+    BIN = Path(shutil.which("transcribe") or BIN / "transcribe").parent
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ TOKEN_HEADER = "X-aws-ec2-metadata-token"
 
 
 def _stamp(at: dt.datetime) -> str:
-    return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # AWS's form
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # AWS's form
 
 
 class FakeImds:
@@ -43,12 +43,12 @@ class FakeImds:
     # --- what the instance is told --------------------------------------------------------------
     def notice(self, action: str = "terminate", at: dt.datetime | None = None) -> None:
         """A Spot interruption notice: AWS gives two minutes."""
-        when = at or dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=2)
+        when = at or dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
         self.values["spot/instance-action"] = json.dumps({"action": action, "time": _stamp(when)})
 
     def rebalance(self, at: dt.datetime | None = None) -> None:
         """A rebalance recommendation (an interruption may follow)."""
-        when = at or dt.datetime.now(dt.timezone.utc)
+        when = at or dt.datetime.now(dt.UTC)
         self.values["events/recommendations/rebalance"] = json.dumps({"noticeTime": _stamp(when)})
 
     def clear(self) -> None:

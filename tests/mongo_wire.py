@@ -114,7 +114,7 @@ class WireStore:
             "maxBsonObjectSize": 16 * 1024 * 1024,
             "maxMessageSizeBytes": 48_000_000,
             "maxWriteBatchSize": 100_000,
-            "localTime": dt.datetime.now(dt.timezone.utc),
+            "localTime": dt.datetime.now(dt.UTC),
             "connectionId": 1,
         }
 
@@ -135,7 +135,7 @@ class WireStore:
         return {
             "host": socket.gethostname(),
             "version": "6.0.0-wire",
-            "localTime": dt.datetime.now(dt.timezone.utc),
+            "localTime": dt.datetime.now(dt.UTC),
             "opcounters": dict(self.opcounters),
             "connections": {**self.connections, "available": 1_000_000},
             "metrics": {

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,7 @@ def write_bundle(
     )
     manifest = {
         "schema": BUNDLE_SCHEMA,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "whisper": {
             "name": whisper_name,
             "path": whisper_rel,

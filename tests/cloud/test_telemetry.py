@@ -299,7 +299,7 @@ def test_job_metrics_with_stack_and_instance_type_dimensions(aws: str) -> None:
     assert found == {(n, dims) for n in names for dims in (("Stack",), ("Stack", "InstanceType"))}
 
     def stat(name: str, dims: list[dict], statistic: str = "Sum") -> tuple[float, str]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         points = cw.get_metric_statistics(
             Namespace="Transcriber", MetricName=name, Dimensions=dims,
             StartTime=now - dt.timedelta(minutes=10), EndTime=now + dt.timedelta(minutes=1),

@@ -189,7 +189,7 @@ def test_list_and_workers(store):
     store.heartbeat("w1", instance_id="i-1", instance_type="g5.xlarge", jobs=[ids[0]])
     beats = store.list_workers()
     assert beats[0].id == "w1" and beats[0].jobs == [ids[0]]
-    assert beats[0].last_seen > dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=10)
+    assert beats[0].last_seen > dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10)
     store.remove_worker("w1")
     assert store.list_workers() == []
 

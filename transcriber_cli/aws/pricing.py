@@ -81,7 +81,7 @@ def hourly_rate(
                 InstanceTypes=[instance_type],
                 AvailabilityZone=zone,
                 ProductDescriptions=["Linux/UNIX"],
-                StartTime=dt.datetime.now(dt.timezone.utc),
+                StartTime=dt.datetime.now(dt.UTC),
                 MaxResults=1,
             )["SpotPriceHistory"]
             if history:

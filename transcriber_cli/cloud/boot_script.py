@@ -27,7 +27,8 @@ BOOT_PREFIX = "boot/"  # aws/s3.py BOOT_PREFIX (this script cannot import our pa
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    # timezone.utc, not 3.11's dt.UTC: this runs on the AMI's own python3, before our install
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")  # noqa: UP017
 
 
 def instance_id(imds: str) -> str:

@@ -146,7 +146,7 @@ def boot_reports(stack: Stack) -> list[dict[str, Any]]:
     listed = none_if_missing({"NoSuchBucket"}, s3.list_objects_v2, Bucket=stack.bucket,
                              Prefix=BOOT_PREFIX)  # fmt: skip
     found = (listed or {}).get("Contents", [])
-    since = dt.datetime.now(dt.timezone.utc) - BOOT_RECENT
+    since = dt.datetime.now(dt.UTC) - BOOT_RECENT
     recent = sorted((o for o in found if o["LastModified"] >= since),
                     key=lambda o: o["LastModified"], reverse=True)[:BOOT_SHOWN]  # fmt: skip
     out = []

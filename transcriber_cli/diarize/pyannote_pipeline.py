@@ -107,7 +107,7 @@ def load_pipeline(directory: Path, *, device: str, embedding_batch_size: int, cp
 def bound_clustering(pipeline: Any, limit: int | None = None) -> None:
     """Cap the embeddings pyannote's clustering trains on (see MAX_CLUSTERED_EMBEDDINGS)."""
     limit = limit or MAX_CLUSTERED_EMBEDDINGS
-    clustering = getattr(pipeline, "clustering", None)
+    clustering: Any = getattr(pipeline, "clustering", None)  # a pyannote object, untyped
     pick_training = getattr(clustering, "filter_embeddings", None)
     if pick_training is None:  # not a pyannote BaseClustering: nothing quadratic we know of
         return

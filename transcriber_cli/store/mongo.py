@@ -50,7 +50,7 @@ COMPLETED, FAILED, CANCELLED = (
 
 def now() -> dt.datetime:
     # BSON dates keep milliseconds: round here so a document reads back equal to what was sent.
-    stamp = dt.datetime.now(dt.timezone.utc)
+    stamp = dt.datetime.now(dt.UTC)
     return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
 
 

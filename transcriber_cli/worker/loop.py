@@ -259,7 +259,7 @@ class Worker:
             if not isinstance(report, dict) or report.get("status") != "installed":
                 return
             installed = dt.datetime.fromisoformat(str(report["updated"]))
-            took = (dt.datetime.now(dt.timezone.utc) - installed).total_seconds()
+            took = (dt.datetime.now(dt.UTC) - installed).total_seconds()
             report["steps"] = [*report.get("steps", []),
                                {"name": "first heartbeat", "seconds": round(took, 1)}]  # fmt: skip
             report.update(status="running", step=None, updated=now().isoformat())

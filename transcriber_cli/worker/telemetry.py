@@ -66,7 +66,7 @@ class JsonFormatter(logging.Formatter):
         self.worker_id = worker_id
 
     def format(self, record: logging.LogRecord) -> str:
-        stamp = dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
+        stamp = dt.datetime.fromtimestamp(record.created, dt.UTC)
         data: dict[str, Any] = {
             "time": stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
@@ -427,7 +427,7 @@ class JobMetrics:
             values.append(("AudioSeconds", audio_seconds, "Seconds"))
         if outcome in ENDED:  # attempts a job took, once per job
             values.append(("Attempts", attempts, "Count"))
-        stamp = dt.datetime.now(dt.timezone.utc)
+        stamp = dt.datetime.now(dt.UTC)
         return [
             {
                 "MetricName": name,
