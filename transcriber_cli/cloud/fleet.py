@@ -28,9 +28,10 @@ from transcriber_cli.cloud.userdata import CONTROL
 from transcriber_cli.errors import SetupError, UsageError
 
 SCHEMA = "transcriber.fleet/1"
-# Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04): NVIDIA driver + CUDA, x86_64.
+# Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04): NVIDIA driver + CUDA, x86_64,
+# and Python 3.12 (22.04 has 3.10, older than the 3.11 the package needs).
 DLAMI_PARAMETER = (
-    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"
 )
 DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g5.xlarge", "g6.xlarge")
 DEFAULT_MAX = 4
