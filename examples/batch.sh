@@ -23,13 +23,19 @@ status=$?
 if [ "$status" -eq 1 ]; then # 1: some inputs failed, the others were done
   # One --include per failed file: its path under SRC with glob characters escaped, so the
   # retry redoes exactly those and writes their outputs where the first pass would have.
-  mapfile -d '' -t again < <(python3 - "$tmp/first.jsonl" "$src" <<'PY'
+  # A clash (two inputs writing the same outputs) is not retried: retried alone, the file would
+  # overwrite its partner's transcripts. Nor is a file deleted since the first pass.
+  again=()
+  while IFS= read -r -d '' rel; do again+=("$rel"); done < <(python3 - "$tmp/first.jsonl" "$src" <<'PY'
 import glob, json, os, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 for r in rows:
-    if r["status"] == "failed":
-        rel = os.path.relpath(r["path"], sys.argv[2]).replace(os.sep, "/")
-        sys.stdout.buffer.write(os.fsencode(glob.escape(rel)) + b"\0")  # any name's bytes
+    if r["status"] != "failed" or "would overwrite" in (r.get("error") or ""):
+        continue
+    if not os.path.lexists(r["path"]):
+        continue
+    rel = os.path.relpath(r["path"], sys.argv[2]).replace(os.sep, "/")
+    sys.stdout.buffer.write(os.fsencode(glob.escape(rel)) + b"\0")  # any name's bytes
 PY
   )
   if [ "${#again[@]}" -gt 0 ]; then
@@ -49,6 +55,8 @@ def rows(name):
 first, retry = rows(sys.argv[1]), rows(sys.argv[2])
 final = {r["path"]: r for r in first}
 failed = [p for p, r in final.items() if r["status"] == "failed"]
+retried = {r["path"] for r in retry}
+failed = [p for p in failed if p in retried]
 for r in retry:
     if r["path"] in failed:
         final[r["path"]] = r

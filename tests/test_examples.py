@@ -65,6 +65,25 @@ def test_batch_retries_a_failed_file_once_then_reports_it(tmp_path: Path, record
 
 
 @pytest.mark.slow
+def test_batch_does_not_retry_a_clash(tmp_path: Path, recordings: Path, conversation: dict) -> None:
+    """good.wav and good.mp3 would write the same outputs: one fails with a clash. Retried
+    alone, it would overwrite the other's transcripts, so the script leaves it failed."""
+    (recordings / "broken.mp4").unlink()
+    convert(conversation["path"], recordings / "good.mp3", "-vn", "-ss", "11", "-t", "4")
+    proc = _batch(tmp_path, "rec", "--no-diarize")
+    assert proc.returncode == 1, proc.stderr
+    assert "retrying" not in proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "2 done, 1 failed, 1 ignored"
+    assert len(lines) == 2 and "would overwrite those of" in lines[1]
+    # Whichever of the two won the first pass keeps its transcript: the example's first
+    # seconds ("morning") for good.wav, a later stretch ("quarter") for good.mp3.
+    loser = "good.mp3" if "good.mp3:" in lines[1] else "good.wav"
+    text = (recordings / "good.txt").read_text().lower()
+    assert ("quarter" in text) == (loser == "good.wav"), text
+
+
+@pytest.mark.slow
 def test_batch_retry_recovers_a_file_that_was_still_arriving(
     tmp_path: Path, recordings: Path, conversation: dict
 ) -> None:
