@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+# A runner may start the suite with SIGINT ignored (a background job of a non-interactive
+# shell; some tools ignore it while their child runs). An ignored signal stays ignored
+# across exec, so every Ctrl-C test's `transcribe` would shrug off its SIGINT; a handler does
+# not survive exec, so with this one the children start with the default disposition.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
