@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from transcriber_cli.errors import ConfigError
+from transcriber_cli.errors import ConfigError, UsageError
 from transcriber_cli.options import (
     ComputeType,
     Device,
@@ -85,6 +85,14 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         description="Comma list of txt,json,srt,vtt,tsv,rttm (or a plugin's) or all",
     )
     cpu_threads: int = Field(0, ge=0, description="CTranslate2 CPU threads (0 = library default)")
+    gpus: str | None = Field(
+        None,
+        description="GPUs a run spreads over: all, a count N or indices 0,2 (one GPU: 2,); "
+        "unset = every GPU of the machine; on a CPU a count runs N model copies",
+    )
+    gpu_index: int = Field(
+        0, ge=0, description="The GPU a one-device run uses (set per copy when --gpus spreads)"
+    )
     max_duration_hours: float = Field(24.0, gt=0, description="Refuse longer inputs")
     audio_stream: int | None = Field(
         None, ge=0, description="Audio stream N (0 = first); None = the one with sound"
@@ -200,6 +208,15 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         "worker's own `diarization_model` (comma-separated in env)",
     )
 
+    @field_validator("gpus")
+    @classmethod
+    def _gpus(cls, value: str | None) -> str | None:
+        try:
+            parse_gpus(value)
+        except Exception as exc:  # a UsageError: pydantic wants a ValueError
+            raise ValueError(str(exc)) from None
+        return value.strip() if value and value.strip() else None
+
     @field_validator("worker_models", "worker_diarization_models", mode="before")
     @classmethod
     def _name_list(cls, value: Any) -> Any:
@@ -296,3 +313,26 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def parse_gpus(spec: str | None) -> str | int | tuple[int, ...] | None:
+    """``None`` (the default), ``"all"``, a count, or a tuple of GPU indices."""
+    if spec is None or not spec.strip():
+        return None
+    text = spec.strip().lower()
+    if text == "all":
+        return "all"
+    try:
+        if "," not in text:
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            return count
+        indices = tuple(int(part) for part in text.split(",") if part.strip())
+        if not indices or min(indices) < 0:
+            raise ValueError
+    except ValueError:
+        raise UsageError(
+            f"--gpus {spec!r}: use all, a count (2) or GPU indices (0,2; one GPU: 2,)"
+        ) from None
+    return tuple(dict.fromkeys(indices))  # each GPU once, in the order given

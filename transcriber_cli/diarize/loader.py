@@ -107,7 +107,7 @@ def _load(settings: Settings, directory, *, engine_device: str):
     device = torch_device(engine_device, settings.device)
     pipeline = load_pipeline(
         directory,
-        device=device,
+        device=_indexed(device, settings),
         embedding_batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
         cpu_threads=settings.cpu_threads,
     )
@@ -126,8 +126,13 @@ def _load_builtin(settings: Settings, *, engine_device: str):
     from transcriber_cli.diarize.builtin import load_builtin
 
     pipeline = load_builtin(
-        device=device,
+        device=_indexed(device, settings),
         batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
     )
     half = device == "cuda" and settings.diarization_precision == "float16"
     return PyannoteDiarizer(pipeline, name=BUILTIN, device=device, half=half)
+
+
+def _indexed(device: str, settings: Settings) -> str:
+    """torch's name for the device: the GPU this copy runs on (several GPUs: one each)."""
+    return f"cuda:{settings.gpu_index}" if device == "cuda" else device

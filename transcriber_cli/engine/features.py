@@ -59,14 +59,14 @@ class TorchFeatureExtractor(FeatureExtractor):
             return ((log_spec + 4.0) / 4.0).cpu().numpy()
 
 
-def on_gpu(extractor: FeatureExtractor) -> FeatureExtractor:
+def on_gpu(extractor: FeatureExtractor, index: int = 0) -> FeatureExtractor:
     """``extractor`` moved to the GPU when torch can use one (CTranslate2 and torch can
     disagree: a CPU-only torch beside a CUDA CTranslate2 keeps the numpy version)."""
     try:
         import torch
 
         if torch.cuda.is_available():
-            return TorchFeatureExtractor(extractor, device="cuda")
+            return TorchFeatureExtractor(extractor, device=f"cuda:{index}")
     except Exception:  # a torch that cannot start CUDA: the CPU version works everywhere
         pass
     return extractor

@@ -38,8 +38,10 @@ class WhisperEngine:
         cpu_threads: int = 0,
         cache_dir=None,
         offline: bool = False,
+        device_index: int = 0,
     ) -> None:
         self.cpu_threads = cpu_threads
+        self.device_index = device_index  # which GPU (several GPUs: one engine on each)
         self._auto_batch: dict[int, int] = {}  # per beam size
         self.device, self.compute_type = resolve_device(device, compute_type)
         name = pick_auto_model(self.device) if model == "auto" else model
@@ -52,6 +54,7 @@ class WhisperEngine:
                 device=self.device,
                 compute_type=self.compute_type,
                 cpu_threads=cpu_threads,
+                device_index=device_index if self.device == "cuda" else 0,
             )
         except ValueError as exc:  # e.g. float16 asked for on a CPU
             raise SetupError(f"cannot load model {name!r}: {exc}") from None
@@ -63,7 +66,7 @@ class WhisperEngine:
         if self.device == "cuda":
             from transcriber_cli.engine.features import on_gpu
 
-            self.model.feature_extractor = on_gpu(self.model.feature_extractor)
+            self.model.feature_extractor = on_gpu(self.model.feature_extractor, device_index)
         self.batched = BatchedInferencePipeline(self.model)
 
     @classmethod
@@ -75,6 +78,7 @@ class WhisperEngine:
             cpu_threads=settings.cpu_threads,
             cache_dir=settings.model_cache_dir,
             offline=settings.offline,
+            device_index=settings.gpu_index,
         )
 
     @property
@@ -90,7 +94,7 @@ class WhisperEngine:
         if beam not in self._auto_batch:
             weights = Path(self.resolved.path, "model.bin")
             size = weights.stat().st_size if weights.is_file() else 0
-            free = free_gpu_memory() if self.device == "cuda" else None
+            free = free_gpu_memory(self.device_index) if self.device == "cuda" else None
             self._auto_batch[beam] = auto_batch_size(self.device, size, beam, free)
             log.info(
                 "batch size %d (auto: %s, beam %d, %s free)",

@@ -92,6 +92,7 @@ class ModelCache:
                 s.diarization_model,
                 s.diarization_precision,
                 device,
+                s.gpu_index,
                 s.embedding_batch_size,
                 s.offline,
                 s.hf_token.get_secret_value() if s.hf_token else None,
@@ -104,7 +105,8 @@ class ModelCache:
                 self._diarizer = self._loader.submit(load_diarizer, s, device=device)
                 self._diarizer_key = dkey
             pending = self._diarizer
-            key = (s.model, s.device, s.compute_type, s.cpu_threads, s.model_cache_dir, s.offline)
+            key = (s.model, s.device, s.gpu_index, s.compute_type, s.cpu_threads, s.model_cache_dir,
+                   s.offline)  # fmt: skip
             if self._engine_key != key:
                 self._engine = None  # free the old model before loading the next
                 self._engine_key = None

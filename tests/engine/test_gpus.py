@@ -1,0 +1,102 @@
+"""--gpus: which devices a run uses, and the longest-first schedule over them (pure logic,
+with as many fake GPUs as a test likes)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from transcriber_cli.config import Settings
+from transcriber_cli.engine.gpus import Slot, longest_first, makespan, plan_slots, schedule
+from transcriber_cli.errors import DeviceUnavailable, UsageError
+
+
+@pytest.mark.parametrize(
+    ("spec", "count", "indices"),
+    [
+        (None, 4, [0, 1, 2, 3]),  # the default on a multi-GPU machine: every GPU
+        (None, 1, [0]),
+        ("all", 8, list(range(8))),
+        ("2", 4, [0, 1]),
+        ("0,2", 4, [0, 2]),
+        ("3,", 4, [3]),  # one GPU by index
+        ("2,0,2", 4, [2, 0]),  # each once, in the order given
+        (" ALL ", 2, [0, 1]),
+    ],
+)
+def test_gpus_name_the_cuda_devices(spec, count, indices):
+    slots = plan_slots(spec, "cuda", count)
+    assert [s.index for s in slots] == indices
+    assert {s.device for s in slots} == {"cuda"}
+    assert [s.label for s in slots] == [f"cuda:{i}" for i in indices]
+
+
+@pytest.mark.parametrize(
+    ("spec", "count", "message"),
+    [
+        ("4", 2, "asked for, but CTranslate2 sees 2"),
+        ("0,5", 4, "no GPU 5"),
+        ("1,", 0, "sees no GPU"),
+    ],
+)
+def test_gpus_that_are_not_there_are_a_setup_error(spec, count, message):
+    with pytest.raises(DeviceUnavailable, match=message):
+        plan_slots(spec, "cuda", count)
+
+
+@pytest.mark.parametrize("spec", ["0", "-1", "x", "1,a", ",", "1.5", "-1,2"])
+def test_malformed_gpus_are_a_usage_error(spec):
+    with pytest.raises(UsageError, match="--gpus"):
+        plan_slots(spec, "cuda", 4)
+    with pytest.raises(ValueError, match="--gpus"):
+        Settings(gpus=spec)
+
+
+def test_cpu_counts_are_model_copies_sharing_the_cores():
+    assert plan_slots(None, "cpu", 0) == [Slot("cpu")]
+    assert plan_slots("all", "cpu", 0) == [Slot("cpu")]
+    assert plan_slots("1", "cpu", 0) == [Slot("cpu")]
+    assert plan_slots("2", "cpu", 0, cpu_count=8) == [Slot("cpu", 0, 4), Slot("cpu", 1, 4)]
+    assert plan_slots("3", "cpu", 0, cpu_count=2) == [Slot("cpu", i, 1) for i in range(3)]
+    with pytest.raises(UsageError, match="names GPUs, but this run is on the CPU"):
+        plan_slots("0,1", "cpu", 0)
+
+
+def test_longest_first_is_stable():
+    assert longest_first([3, 5, 3, 1, 5]) == [1, 4, 0, 2, 3]
+    assert longest_first([]) == []
+
+
+def _optimal(durations, slots):
+    best = float("inf")
+    for assignment in itertools.product(range(slots), repeat=len(durations)):
+        loads = [0.0] * slots
+        for i, s in enumerate(assignment):
+            loads[s] += durations[i]
+        best = min(best, max(loads))
+    return best
+
+
+def test_schedule_gives_every_file_to_exactly_one_slot_and_stays_near_optimal():
+    rng = random.Random(7)
+    for _ in range(60):
+        n, slots = rng.randint(1, 8), rng.randint(1, 4)
+        durations = [rng.uniform(60, 300) for _ in range(n)]
+        plan = schedule(durations, slots)
+        assert len(plan) == slots
+        assert sorted(i for files in plan for i in files) == list(range(n))
+        # longest-processing-time-first is within 4/3 of the best split (Graham's bound)
+        assert makespan(durations, plan) <= _optimal(durations, slots) * 4 / 3 + 1e-9
+
+
+def test_schedule_keeps_the_last_slot_from_finishing_a_long_file_alone():
+    # In the listed order, two slots taking files as they come finish at 11 and 3 hours:
+    # the long file comes last. Longest first, it starts at once: 8 and 6.
+    durations = [1, 1, 1, 1, 1, 1, 8]
+    plan = schedule(durations, 2)
+    assert plan[0] == [6]
+    assert makespan(durations, plan) == 8
+    with pytest.raises(ValueError):
+        schedule(durations, 0)

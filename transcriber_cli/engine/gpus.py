@@ -1,0 +1,92 @@
+"""Several devices in one process: which ones ``--gpus`` names, and who takes which file.
+
+Each device ("slot") gets its own copy of the models; files go to whichever slot is free
+next, longest first, so the last slot never finishes a long file alone while the others
+idle. These are pure functions: the runners (``local/``, ``worker/``) do the threading.
+
+``--gpus`` is ``all``, a count ``N`` (the first N GPUs) or a list ``0,2`` (a one-GPU list
+needs its comma: ``2,``). Left out, a machine with several GPUs uses them all. On a CPU a
+count runs N model copies side by side, each on its share of the cores (what the tests use;
+on a many-core machine several small copies can also beat one that spans every core).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transcriber_cli.config import parse_gpus
+from transcriber_cli.errors import DeviceUnavailable, UsageError
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One model copy: a GPU (``index`` is its CUDA index) or a share of the CPU."""
+
+    device: str  # "cuda" or "cpu"
+    index: int = 0
+    cpu_threads: int = 0  # for a CPU copy: its share of the cores (0 = the library default)
+
+    @property
+    def label(self) -> str:
+        return f"cuda:{self.index}" if self.device == "cuda" else f"cpu#{self.index}"
+
+
+def plan_slots(
+    spec: str | None, device: str, gpu_count: int, cpu_count: int | None = None
+) -> list[Slot]:
+    """The model copies a run uses. ``device`` is the resolved one ("cuda" or "cpu")."""
+    wanted = parse_gpus(spec)
+    if device != "cuda":
+        if isinstance(wanted, tuple):
+            raise UsageError(f"--gpus {spec} names GPUs, but this run is on the CPU")
+        if not isinstance(wanted, int) or wanted == 1:
+            return [Slot("cpu")]
+        cores = cpu_count or os.cpu_count() or 1
+        share = max(1, cores // wanted)
+        return [Slot("cpu", i, share) for i in range(wanted)]
+    if wanted is None or isinstance(wanted, str):  # "all"
+        return [Slot("cuda", i) for i in range(max(gpu_count, 1))]
+    if isinstance(wanted, int):
+        if wanted > gpu_count:
+            raise DeviceUnavailable(
+                f"--gpus {wanted} asked for, but CTranslate2 sees {gpu_count} GPU(s)",
+                hint="use --gpus all",
+            )
+        return [Slot("cuda", i) for i in range(wanted)]
+    missing = [i for i in wanted if i >= gpu_count]
+    if missing:
+        raise DeviceUnavailable(
+            f"--gpus {spec}: no GPU {missing[0]} (CTranslate2 sees {gpu_count}: 0-{gpu_count - 1})"
+            if gpu_count
+            else f"--gpus {spec}: CTranslate2 sees no GPU",
+            hint="nvidia-smi lists them; CUDA_VISIBLE_DEVICES renumbers them from 0",
+        )
+    return [Slot("cuda", i) for i in wanted]
+
+
+def longest_first(durations: Sequence[float]) -> list[int]:
+    """Indices of ``durations``, longest first (stable: equal lengths keep their order)."""
+    return sorted(range(len(durations)), key=lambda i: -durations[i])
+
+
+def schedule(durations: Sequence[float], slots: int) -> list[list[int]]:
+    """Which slot takes which file when every free slot takes the longest file left: the
+    order the runners follow, worked out ahead (for tests, and for ``--dry-run`` style
+    reports). Cost is taken as proportional to duration."""
+    if slots < 1:
+        raise ValueError("slots must be at least 1")
+    plan: list[list[int]] = [[] for _ in range(slots)]
+    free: list[tuple[float, int]] = [(0.0, s) for s in range(slots)]  # (busy until, slot)
+    for i in longest_first(durations):
+        until, slot = heapq.heappop(free)
+        plan[slot].append(i)
+        heapq.heappush(free, (until + durations[i], slot))
+    return plan
+
+
+def makespan(durations: Sequence[float], plan: Sequence[Sequence[int]]) -> float:
+    """The time the busiest slot of ``plan`` works."""
+    return max((sum(durations[i] for i in files) for files in plan), default=0.0)
