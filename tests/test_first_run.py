@@ -164,7 +164,10 @@ def test_bash_completion_installs_into_bashrc(tmp_path: Path) -> None:
     completes `transcriber fl` to `fleet`."""
     env = {**os.environ, "HOME": str(tmp_path), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(
-        ["bash", "-c", "transcriber --install-completion"], capture_output=True, text=True, env=env
+        ["bash", "-c", "transcriber --install-completion; exit $?"],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert "bash completion installed in" in proc.stdout

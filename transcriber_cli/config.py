@@ -90,6 +90,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         description="GPUs a run spreads over: all, a count N or indices 0,2 (one GPU: 2,); "
         "unset = every GPU of the machine; on a CPU a count runs N model copies",
     )
+    files_per_device: int = Field(
+        1,
+        ge=1,
+        le=4,
+        description="Files in flight on each device of a folder run: with 2, a GPU transcribes "
+        "the next file while the last one's speakers are found",
+    )
     gpu_index: int = Field(
         0, ge=0, description="The GPU a one-device run uses (set per copy when --gpus spreads)"
     )
@@ -274,7 +281,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise ConfigError(f"invalid setting {where}: {first.get('msg')}") from None
+        msg = str(first.get("msg", "")).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {where}: {msg}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {config_path()}: {exc.strerror}") from None
     except ValueError as exc:  # malformed TOML

@@ -70,8 +70,7 @@ class RichReporter(LiveBars):
             quiet=quiet,
         )
         self.files_task: TaskID | None = None
-        self.audio_task: TaskID | None = None
-        self.current = ""
+        self.audio_tasks: dict[str, tuple[TaskID, str]] = {}  # files in flight (several GPUs)
 
     def batch_started(self, total: int) -> None:
         if self.progress and total > 1:
@@ -80,28 +79,29 @@ class RichReporter(LiveBars):
     def file_started(self, path: Path, duration: float) -> None:
         if not self.progress:
             return
-        if self.audio_task is not None:
-            self.progress.remove_task(self.audio_task)
-        self.current = escape(one_line(path.name))
-        self.audio_task = self.progress.add_task(
-            f"{self.current} decoding", total=max(round(duration), 1)
-        )
+        self._drop(str(path))
+        name = escape(one_line(path.name))
+        task = self.progress.add_task(f"{name} decoding", total=max(round(duration), 1))
+        self.audio_tasks[str(path)] = (task, name)
 
-    def file_progress(self, stage: str, done: float, total: float) -> None:
-        if self.progress and self.audio_task is not None:
+    def file_progress(self, path: Path, stage: str, done: float, total: float) -> None:
+        if self.progress and str(path) in self.audio_tasks:
+            task, name = self.audio_tasks[str(path)]
             label = _STAGE_LABEL.get(stage, stage)
             self.progress.update(
-                self.audio_task,
+                task,
                 completed=round(done),
                 total=max(round(total), 1),
-                description=f"{self.current} {label}",
+                description=f"{name} {label}",
             )
+
+    def _drop(self, key: str) -> None:
+        if self.progress and key in self.audio_tasks:
+            self.progress.remove_task(self.audio_tasks.pop(key)[0])
 
     def file_finished(self, result: FileResult) -> None:
         if self.progress:
-            if self.audio_task is not None:
-                self.progress.remove_task(self.audio_task)
-                self.audio_task = None
+            self._drop(result.path)
             if self.files_task is not None:
                 self.progress.advance(self.files_task)
         show_result(result, json_lines=self.json_lines, human=self.human)
@@ -109,9 +109,10 @@ class RichReporter(LiveBars):
     def note(self, text: str) -> None:
         self._note(f"[dim]{escape(one_line(text))}[/]")
 
-    def summary(self, results: list[FileResult]) -> None:
+    def summary(self, results: list[FileResult], devices: list[str] | None = None) -> None:
         if self.human and len(results) > 1:
-            stderr.print(summary_line(results))
+            where = f" on {len(devices)} devices ({', '.join(devices)})" if devices else ""
+            stderr.print(summary_line(results) + where)
         if self.human:
             for line in quality_lines(results):
                 stderr.print(f"[yellow]{escape(one_line(line))}[/]")

@@ -45,6 +45,12 @@ def transcribe_command(
     ),
     task: str | None = typer.Option(None, "--task", help="transcribe or translate."),
     device: str | None = typer.Option(None, "--device", help="auto, cuda or cpu."),
+    gpus: str | None = typer.Option(
+        None,
+        "--gpus",
+        help="Spread a folder over GPUs: all (default), a count N, or indices 0,2 (one: 2,). "
+        "On a CPU, N runs N model copies.",
+    ),
     compute_type: str | None = typer.Option(
         None, "--compute-type", help="auto, float16, int8_float16, int8, float32."
     ),
@@ -155,6 +161,7 @@ def transcribe_command(
             language=language,
             task=task,
             device=device,
+            gpus=gpus,
             compute_type=compute_type,
             batch_size=batch_size,
             beam_size=beam_size,
@@ -192,6 +199,8 @@ def transcribe_command(
         live = is_interactive() and not json_output and not quiet
         if no_wait and not remote:
             raise UsageError("--no-wait only applies with --remote")
+        if gpus and remote:
+            raise UsageError("--gpus applies to local runs (workers: transcriber worker --gpus)")
         if remote:
             from transcriber_cli.aws.naming import check_stack
             from transcriber_cli.cli.remote_view import RemoteView
@@ -229,7 +238,7 @@ def transcribe_command(
                     lambda: runner.run(paths, include, exclude),
                     on_interrupt=lambda: reporter.__exit__(None, None, None),
                 )
-            reporter.summary(results)
+            reporter.summary(results, runner.devices_used)
         if not results:
             raise UsageError("no input files found")
         raise typer.Exit(int(exit_code(results)))

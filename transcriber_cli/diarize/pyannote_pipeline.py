@@ -12,6 +12,7 @@ import functools
 import io
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -141,6 +142,9 @@ class PyannoteDiarizer:
         # segmentation model stays float32: in float16 real segmentation weights put 2.6-4.5%
         # of frames on the other side of the threshold (bench/production.md).
         self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
+        # One recording at a time: several files in flight (or a worker's jobs) share this
+        # pipeline, and pyannote's pipelines and warnings filters are not made for threads.
+        self._lock = threading.Lock()
 
     def __call__(
         self,
@@ -161,7 +165,7 @@ class PyannoteDiarizer:
             waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
         counts = speakers.counts() if speakers else {}
-        with warnings.catch_warnings(record=True) as caught:
+        with self._lock, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             output = self.pipeline(file, hook=_hook(progress, seconds), **counts)
         for w in caught:

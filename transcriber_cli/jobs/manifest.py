@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,19 +59,31 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        # Several devices' threads record their files: one statement at a time.
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)  # fmt: skip
+        self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
+
+    def _row(self, sql: str, params: tuple) -> tuple | None:
+        with self._lock:
+            return self._db.execute(sql, params).fetchone()
+
+    def _run(self, sql: str, params: tuple) -> None:
+        with self._lock:
+            self._db.execute(sql, params)
 
     def get(self, output_base: Path) -> Entry | None:
-        row = self._db.execute(
+        row = self._row(
             "SELECT output_base, input_path, size, mtime_ns, sha256, options_key, status, "
             "outputs, error FROM entries WHERE output_base = ?",
             (_text(output_base),),
-        ).fetchone()
+        )
         if row is None:
             return None
         base, input_path, size, mtime_ns, sha, key, status, outputs, error = row
@@ -88,7 +101,7 @@ class Manifest:
         error: str | None = None,
     ) -> None:
         st = input_path.stat()
-        self._db.execute(
+        self._run(
             "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _text(output_base),
@@ -106,21 +119,19 @@ class Manifest:
 
     # --- checkpoints of files in progress ------------------------------------------------
     def checkpoint(self, sha256: str, key: str) -> str | None:
-        row = self._db.execute(
+        row = self._row(
             "SELECT state FROM checkpoints WHERE sha256 = ? AND options_key = ?", (sha256, key)
-        ).fetchone()
+        )
         return row[0] if row else None
 
     def save_checkpoint(self, sha256: str, key: str, state: str) -> None:
-        self._db.execute(
+        self._run(
             "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)",
             (sha256, key, state, time.time()),
         )
 
     def drop_checkpoint(self, sha256: str, key: str) -> None:
-        self._db.execute(
-            "DELETE FROM checkpoints WHERE sha256 = ? AND options_key = ?", (sha256, key)
-        )
+        self._run("DELETE FROM checkpoints WHERE sha256 = ? AND options_key = ?", (sha256, key))
 
     def content_hash(self, input_path: Path, entry: Entry | None) -> str:
         """SHA-256 of the input, reusing the recorded one while size and mtime are unchanged."""

@@ -17,7 +17,7 @@ from transcriber_cli.errors import ExitCode
 from transcriber_cli.transcript import Transcript
 
 RESULT_SCHEMA = "transcriber.result/1"
-RUNTIME_KEYS = ("device", "compute_type", "batch_size")  # how the transcript was made
+RUNTIME_KEYS = ("device", "gpu", "gpus", "compute_type", "batch_size")  # how it was made
 
 
 class Status(str, Enum):

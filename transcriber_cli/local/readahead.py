@@ -14,6 +14,7 @@ still has the identity (inode, size, mtime) it had when it was decoded, else it 
 from __future__ import annotations
 
 import contextlib
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,27 +63,39 @@ class ReadAhead:
         self.audio_stream = audio_stream  # ffmpeg's 0:a:N; None: the one with sound
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readahead")
         self._pending: dict[Path, Future[_Read]] = {}
+        self._lock = threading.Lock()  # several devices' threads schedule and take reads
+
+    def widen(self, readers: int) -> None:
+        """Read up to ``readers`` files at once (one per device that transcribes)."""
+        with self._lock:
+            old = self._pool
+            self._pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="readahead")
+        old.shutdown(wait=False)  # reads already scheduled there still finish
 
     def schedule(self, path: Path) -> None:
-        if path not in self._pending:
-            self._pending[path] = self._pool.submit(
-                _read, path, self.max_seconds, self.audio_stream
-            )
+        with self._lock:
+            if path not in self._pending:
+                self._pending[path] = self._pool.submit(
+                    _read, path, self.max_seconds, self.audio_stream
+                )
 
     def probe(self, path: Path) -> media.MediaInfo:
-        future = self._pending.get(path)
+        with self._lock:
+            future = self._pending.get(path)
         if future is None:
             return media.probe(path, self.audio_stream)
         read = future.result()
         if read.probe_error is not None:
-            del self._pending[path]
+            with self._lock:
+                self._pending.pop(path, None)
             raise read.probe_error
         assert read.info is not None
         return read.info
 
     def decode(self, path: Path, info: media.MediaInfo | None = None) -> media.DecodedAudio:
         """The decoded audio of ``path`` as it is now. ``info``: what probing it said."""
-        future = self._pending.pop(path, None)
+        with self._lock:
+            future = self._pending.pop(path, None)
         read = future.result() if future is not None else None
         if read is None or read.info is None or (read.audio is None and not read.decode_error):
             # Not read ahead (too long, or not scheduled).
@@ -99,14 +112,16 @@ class ReadAhead:
 
     def discard(self, path: Path) -> None:
         """Drop what was read for ``path`` (its turn ended early, e.g. with an error)."""
-        future = self._pending.pop(path, None)
+        with self._lock:
+            future = self._pending.pop(path, None)
         if future is not None:
             future.add_done_callback(_close)
 
     def close(self) -> None:
-        for future in self._pending.values():
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for future in pending:
             future.add_done_callback(_close)
-        self._pending.clear()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 

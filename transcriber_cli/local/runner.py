@@ -5,10 +5,15 @@ load once, in the background from the first file that needs them (overlapping it
 and decoding), and only if some file needs work: a rerun that skips everything starts
 instantly. A long file is checkpointed window by window in the manifest; a rerun after a
 stop goes on from the last finished window and says so.
+
+With several devices (``--gpus``; every GPU of a multi-GPU machine by default) each gets its
+own model copy and takes the longest file left whenever it is free; a single long file is
+instead split by window over all of them. Results are reported as files finish.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +23,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.gpus import Slot, longest_first
 from transcriber_cli.errors import (
     DiarizationUnavailable,
     ModelUnavailable,
@@ -30,7 +36,7 @@ from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
-from transcriber_cli.media import DecodedAudio, InputChanged
+from transcriber_cli.media import DecodedAudio, InputChanged, MediaInfo
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
 from transcriber_cli.pipeline.windows import WindowCheckpoint
@@ -39,7 +45,7 @@ from transcriber_cli.pipeline.windows import WindowCheckpoint
 class Reporter(Protocol):
     def batch_started(self, total: int) -> None: ...
     def file_started(self, path: Path, duration: float) -> None: ...
-    def file_progress(self, stage: str, done: float, total: float) -> None: ...
+    def file_progress(self, path: Path, stage: str, done: float, total: float) -> None: ...
     def file_finished(self, result: FileResult) -> None: ...
     def note(self, text: str) -> None: ...
 
@@ -47,9 +53,37 @@ class Reporter(Protocol):
 class NullReporter:
     def batch_started(self, total: int) -> None: ...
     def file_started(self, path: Path, duration: float) -> None: ...
-    def file_progress(self, stage: str, done: float, total: float) -> None: ...
+    def file_progress(self, path: Path, stage: str, done: float, total: float) -> None: ...
     def file_finished(self, result: FileResult) -> None: ...
     def note(self, text: str) -> None: ...
+
+
+class _Serialized:
+    """A reporter several slot threads call: one call at a time."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+        self._lock = threading.RLock()
+
+    def batch_started(self, total: int) -> None:
+        with self._lock:
+            self._reporter.batch_started(total)
+
+    def file_started(self, path: Path, duration: float) -> None:
+        with self._lock:
+            self._reporter.file_started(path, duration)
+
+    def file_progress(self, path: Path, stage: str, done: float, total: float) -> None:
+        with self._lock:
+            self._reporter.file_progress(path, stage, done, total)
+
+    def file_finished(self, result: FileResult) -> None:
+        with self._lock:
+            self._reporter.file_finished(result)
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self._reporter.note(text)
 
 
 def resume_key(settings: Settings, options: JobOptions) -> str:
@@ -66,6 +100,63 @@ def resume_key(settings: Settings, options: JobOptions) -> str:
 
         extra["diarize_reachable"] = pipeline_reachable(settings)
     return options.key(**extra)
+
+
+class _Device:
+    """One model copy and its background load: the one device of a run, or one of several."""
+
+    def __init__(self, settings: Settings, slot: Slot | None, models: ModelCache | None,
+                 reporter: Reporter) -> None:  # fmt: skip
+        if slot is not None:
+            settings = settings.model_copy(update={
+                "device": slot.device,
+                "gpu_index": slot.index,
+                "cpu_threads": settings.cpu_threads or slot.cpu_threads,  # asked for: per copy
+            })  # fmt: skip
+        self.settings = settings
+        self.label = slot.label if slot is not None else None
+        self.models = models or ModelCache()
+        self.reporter = reporter
+        self.note_diarization = True  # a helper of a file split by window diarizes nothing
+        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
+        self._loading: Future[LoadedModels] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> LoadedModels:
+        where = f" on {self.label}" if self.label else ""
+        self.reporter.note(f"loading model {self.settings.model}{where}")
+        # The diarizer goes on loading while the first file is transcribed.
+        loaded = self.models.get(self.settings, wait=False)
+        engine = loaded.engine
+        place = self.label or engine.device
+        self.reporter.note(f"model {engine.name} on {place} ({engine.compute_type})")
+
+        def skipped(_done: object) -> None:
+            if not loaded.pending.exception() and loaded.diarization_note:
+                self.reporter.note(f"diarization skipped: {loaded.diarization_note['reason']}")
+
+        if self.note_diarization:
+            loaded.pending.add_done_callback(skipped)
+        return loaded
+
+    def start_loading(self) -> None:
+        with self._lock:  # several files in flight may start it at once
+            if self._loading is None:
+                self._loading = self._loader.submit(self._load)
+
+    def loaded(self) -> LoadedModels:
+        self.start_loading()
+        assert self._loading is not None
+        loaded = self._loading.result()
+        # A diarizer that --diarize requires but cannot load is a setup error for the whole
+        # run (exit 3), not a failure of one file: said before any transcription where the
+        # two take turns (a CPU), else as soon as the load ends (it raises from the flow).
+        if loaded.engine.device != "cuda" or loaded.pending.done():
+            loaded.pending.result()
+        return loaded
+
+    def close(self) -> None:
+        self._loader.shutdown(wait=False)
 
 
 class LocalRunner:
@@ -85,43 +176,31 @@ class LocalRunner:
         self.formats = list(formats)
         self.output_dir = output_dir
         self.overwrite = overwrite
-        self.reporter = reporter or NullReporter()
-        self.models = models or ModelCache()
-        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
-        self._loading: Future[LoadedModels] | None = None
-        # Reads the next file while this one transcribes (never one over the length limit).
+        self.reporter: Reporter = reporter or NullReporter()
+        self._models = models  # the first device's cache (a caller's, to reuse loaded models)
+        self.devices: list[_Device] = []  # known once the run starts: see devices_used
+        # Reads the next files while these ones transcribe (never one over the length limit).
         self.readahead = ReadAhead(
             min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600), settings.audio_stream
-        )
+        )  # several devices: one reader per device (see _run_spread)
 
-    def _load(self) -> LoadedModels:
-        self.reporter.note(f"loading model {self.settings.model}")
-        # The diarizer goes on loading while the first file is transcribed.
-        loaded = self.models.get(self.settings, wait=False)
-        engine = loaded.engine
-        self.reporter.note(f"model {engine.name} on {engine.device} ({engine.compute_type})")
+    @property
+    def devices_used(self) -> list[str]:
+        """The devices the run spread over ("cuda:0", ...); empty for a one-device run."""
+        return [d.label for d in self.devices if d.label and len(self.devices) > 1]
 
-        def skipped(_done: object) -> None:
-            if not loaded.pending.exception() and loaded.diarization_note:
-                self.reporter.note(f"diarization skipped: {loaded.diarization_note['reason']}")
+    def _plan(self) -> list[_Device]:
+        from transcriber_cli.engine.device import cuda_device_count, resolve_device
+        from transcriber_cli.engine.gpus import plan_slots
 
-        loaded.pending.add_done_callback(skipped)
-        return loaded
-
-    def _start_loading(self) -> None:
-        if self._loading is None:
-            self._loading = self._loader.submit(self._load)
-
-    def _loaded(self) -> LoadedModels:
-        self._start_loading()
-        assert self._loading is not None
-        loaded = self._loading.result()
-        # A diarizer that --diarize requires but cannot load is a setup error for the whole
-        # run (exit 3), not a failure of one file: said before any transcription where the
-        # two take turns (a CPU), else as soon as the load ends (it raises from the flow).
-        if loaded.engine.device != "cuda" or loaded.pending.done():
-            loaded.pending.result()
-        return loaded
+        s = self.settings
+        device, _ = resolve_device(s.device, s.compute_type)
+        slots = plan_slots(s.gpus, device, cuda_device_count() if device == "cuda" else 0)
+        if len(slots) == 1 and not (device == "cuda" and s.gpus) and s.files_per_device == 1:
+            return [_Device(s, None, self._models, self.reporter)]  # as a one-device run
+        reporter: Reporter = _Serialized(self.reporter)
+        return [_Device(s, slot, self._models if i == 0 else None, reporter)
+                for i, slot in enumerate(slots)]  # fmt: skip
 
     def run(
         self, paths: Sequence[Path], include: Sequence[str] = (), exclude: Sequence[str] = ()
@@ -135,28 +214,137 @@ class LocalRunner:
         )
         items = batch.items(paths, include, exclude)
         self.reporter.batch_started(len(items))
-        results: list[FileResult] = []
         try:
-            for i, item in enumerate(items):
-                following = items[i + 1] if i + 1 < len(items) else None
-                result = batch.precheck(item) or self._process(batch, item, following)
-                results.append(result)
-                self.reporter.file_finished(result)
+            self.devices = self._plan()
+            if len(self.devices) == 1:
+                return self._run_one(batch, items, self.devices[0])
+            return self._run_spread(batch, items)
         finally:
             self.readahead.close()
-            self._loader.shutdown(wait=False)
+            for device in self.devices:
+                device.close()
             batch.close()
+
+    def _run_one(self, batch: Batch, items: list[Item], device: _Device) -> list[FileResult]:
+        results: list[FileResult] = []
+        for i, item in enumerate(items):
+            following = items[i + 1] if i + 1 < len(items) else None
+            result = batch.precheck(item) or self._process(batch, item, device, following)
+            results.append(result)
+            self.reporter.file_finished(result)
         return results
 
-    def _process(self, batch: Batch, item: Item, following: Item | None) -> FileResult:
+    def _run_spread(self, batch: Batch, items: list[Item]) -> list[FileResult]:
+        """Every device takes the longest file left when it is free; one file alone (longer
+        than a window) is split by window over all of them instead."""
+        reporter = self.devices[0].reporter
+        labels = ", ".join(d.label or "" for d in self.devices)
+        results: dict[int, FileResult] = {}
+        todo: list[int] = []
+        for i, item in enumerate(items):
+            early = batch.precheck(item)
+            if early is None:
+                todo.append(i)
+            else:
+                results[i] = early
+                reporter.file_finished(early)
+        if todo:  # the first copy loads (speakers too) while the inputs are probed
+            self.devices[0].start_loading()
+        infos = self._probe_all([items[i] for i in todo])
+        order = [todo[j] for j in longest_first([infos[items[i].path][0] for i in todo])]
+        long_one = len(order) == 1 and infos[items[order[0]].path][0] > self.settings.window_seconds
+        if long_one and len(self.devices) > 1:
+            reporter.note(f"{items[order[0]].name}: split by window over {labels}")
+            item = items[order[0]]
+            for helper in self.devices[1:]:  # they transcribe windows; speakers are found once
+                helper.settings = helper.settings.model_copy(update={"diarize": False})
+                helper.note_diarization = False
+            results[order[0]] = self._process(batch, item, self.devices[0], None,
+                                              helpers=self.devices[1:])  # fmt: skip
+            reporter.file_finished(results[order[0]])
+            return [results[i] for i in sorted(results)]
+        if order:
+            reporter.note(f"{len(order)} file(s) over {labels}, longest first")
+            for device in self.devices[: len(order)]:
+                device.start_loading()
+        self.readahead.widen(len(self.devices))
+        lock = threading.Lock()
+        failures: list[BaseException] = []
+
+        def take() -> int | None:
+            with lock:
+                if failures or not order:
+                    return None
+                i = order.pop(0)
+                if order:  # the next file is read while this one transcribes
+                    self.readahead.schedule(items[order[0]].path)
+                return i
+
+        def work(device: _Device) -> None:
+            while (i := take()) is not None:
+                try:
+                    result = self._process(batch, items[i], device, None,
+                                           probed=infos[items[i].path][1])  # fmt: skip
+                except BaseException as exc:  # a setup error: the run stops (main thread)
+                    with lock:
+                        failures.append(exc)
+                    return
+                with lock:
+                    results[i] = result
+                reporter.file_finished(result)
+
+        # Each device takes files_per_device files at once: they share its models (calls to
+        # the diarizer take turns), so the GPU transcribes one while another's speakers are
+        # found, and one file's CPU steps (decoding, VAD) overlap another's GPU work.
+        threads = [threading.Thread(target=work, args=(d,), name=f"device-{d.label}-{n}",
+                                    daemon=True)
+                   for n in range(self.settings.files_per_device)
+                   for d in self.devices]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[0]
+        return [results[i] for i in sorted(results)]
+
+    def _probe_all(self, items: list[Item]) -> dict[Path, tuple[float, MediaInfo | None]]:
+        """Each input's length (to take the longest first), probed a few at a time; one
+        that cannot be probed counts as 0 s and fails in its turn."""
+
+        def probe(item: Item) -> tuple[float, MediaInfo | None]:
+            try:
+                info = self.readahead.probe(item.path)
+            except Exception:
+                return 0.0, None
+            return info.duration, info
+
+        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe") as pool:
+            found = dict(zip((i.path for i in items), pool.map(probe, items), strict=True))
+        return found
+
+    def _process(
+        self,
+        batch: Batch,
+        item: Item,
+        device: _Device,
+        following: Item | None,
+        *,
+        helpers: Sequence[_Device] = (),
+        probed: MediaInfo | None = None,
+    ) -> FileResult:
+        reporter = device.reporter
         sha = ""
         audio: DecodedAudio | None = None
         try:
-            info = batch.probe(item, self.readahead.probe)
+            known = probed
+            info = batch.probe(item, lambda p: known or self.readahead.probe(p))
             if isinstance(info, FileResult):
                 return info
-            self._start_loading()  # the models load while this file is decoded and hashed
-            self.reporter.file_started(item.path, info.duration)
+            device.start_loading()  # the models load while this file is decoded and hashed
+            for helper in helpers:
+                helper.start_loading()
+            reporter.file_started(item.path, info.duration)
             # Read the next input meanwhile, unless it will be skipped or fail unread.
             if following is not None and batch.precheck(following) is None:
                 self.readahead.schedule(following.path)
@@ -165,25 +353,30 @@ class LocalRunner:
             timings = {"decode": round(time.perf_counter() - waited, 3)}
             sha = batch.content_hash(item)  # of the bytes decoded: unchanged since, or it fails
             audio.check_unchanged()
-            resume = self._resume(batch, item, sha)
+            resume = self._resume(batch, item, sha, reporter)
             waited = time.perf_counter()
-            models = self._loaded()
+            models = device.loaded()
+            engines = [helper.loaded().engine for helper in helpers]
             timings["load"] = round(time.perf_counter() - waited, 3)
 
             def checkpoint(state: WindowCheckpoint, _decoded: float) -> None:
                 batch.manifest.save_checkpoint(sha, batch.key, state.model_dump_json())
+
+            def progress(stage: str, done: float, total: float) -> None:
+                reporter.file_progress(item.path, stage, done, total)
 
             transcript = transcribe_audio(
                 audio,
                 models,
                 self.options.whisper,
                 self.options.speakers,
-                progress=self.reporter.file_progress,
+                progress=progress,
                 source=item.path.name,
                 window_seconds=self.settings.window_seconds,
                 resume=resume,
                 on_checkpoint=checkpoint,
                 timings=timings,
+                helpers=engines,
             )
             waited = time.perf_counter()
             texts = render(transcript, self.formats)
@@ -196,6 +389,10 @@ class LocalRunner:
                     **timings,
                     "write": round(time.perf_counter() - waited, 3),
                 }
+                if device.label and len(self.devices) > 1:  # which model copy did it
+                    result.runtime["slot"] = device.label
+                    if helpers:
+                        result.runtime["slots"] = [device.label, *(h.label for h in helpers)]
             batch.manifest.drop_checkpoint(sha, batch.key)
             return result
         except (ModelUnavailable, DiarizationUnavailable):
@@ -209,7 +406,9 @@ class LocalRunner:
             if audio is not None:  # its temporary file goes now, not when collected
                 audio.close()
 
-    def _resume(self, batch: Batch, item: Item, sha: str) -> WindowCheckpoint | None:
+    def _resume(
+        self, batch: Batch, item: Item, sha: str, reporter: Reporter
+    ) -> WindowCheckpoint | None:
         """The windows an earlier run of this content and these options finished."""
         saved = batch.manifest.checkpoint(sha, batch.key)
         if saved is None:
@@ -219,7 +418,7 @@ class LocalRunner:
         except ValidationError:
             batch.manifest.drop_checkpoint(sha, batch.key)
             return None
-        self.reporter.note(
+        reporter.note(
             f"{item.path.name}: resuming at {clock(state.seconds)} "
             f"({state.windows} window(s) done by an earlier run)"
         )

@@ -16,9 +16,10 @@ each already uses every core.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from transcriber_cli.diarize.assign import assign_speakers
 from transcriber_cli.engine.whisper import WhisperEngine
@@ -97,12 +98,14 @@ def transcribe_audio(
     on_checkpoint: OnCheckpoint | None = None,
     overlap: bool | None = None,
     timings: dict[str, float] | None = None,
+    helpers: Sequence[WhisperEngine] = (),
 ) -> Transcript:
     """One recording through the flow with the ``models`` a ``ModelCache`` loaded.
 
     With ``window_seconds`` a long recording is transcribed window by window, each one
     checkpointed; ``resume`` skips what an earlier run finished. ``overlap`` (default: on a
-    GPU) diarizes beside transcription. ``timings`` receives each stage's seconds."""
+    GPU) diarizes beside transcription. ``timings`` receives each stage's seconds.
+    ``helpers``: more engines (other GPUs) that take windows beside ``models.engine``."""
 
     def stage(name: str) -> Callable[[float, float], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
@@ -118,7 +121,8 @@ def transcribe_audio(
         beside = _Speakers(models, audio, speakers, progress)
     try:  # a failure or Ctrl-C anywhere until diarization is joined stops its thread too
         started = time.perf_counter()
-        _transcribe_windows(audio, engine, options, state, progress, window_seconds,
+        engines = [engine, *helpers]
+        _transcribe_windows(audio, engines, options, state, progress, window_seconds,
                             on_checkpoint)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
         if state.turns is None and (beside is not None or models.may_diarize):
@@ -155,6 +159,7 @@ def transcribe_audio(
         "device": engine.device,
         "compute_type": engine.compute_type,
         "batch_size": engine.batch_size(options),
+        **_gpus(engine, helpers),
     }
     diarizer = models.diarizer
     if diarizer is not None and state.turns is not None:
@@ -169,42 +174,185 @@ def transcribe_audio(
     return run_postprocessors(transcript)
 
 
+def _gpus(engine: WhisperEngine, helpers: Sequence[WhisperEngine]) -> dict[str, object]:
+    """Which GPU(s) did the work, for the result line and the transcript's options."""
+    if engine.device != "cuda":
+        return {}
+    if not helpers:
+        return {"gpu": engine.device_index}
+    return {"gpus": [e.device_index for e in (engine, *helpers)]}
+
+
 def _transcribe_windows(
     audio: Samples,
-    engine: WhisperEngine,
+    engines: Sequence[WhisperEngine],
     options: WhisperOptions,
     state: WindowCheckpoint,
     progress: StageProgress | None,
     window_seconds: float | None,
     on_checkpoint: OnCheckpoint | None,
 ) -> None:
-    """Transcribe from ``state.seconds`` to the end, window by window, into ``state``."""
+    """Transcribe from ``state.seconds`` to the end, window by window, into ``state``.
+
+    With several engines the windows are spread over them, and joined in order as they
+    finish: the same cuts, language and seams as one engine gives. The first window of a
+    file runs alone when the language is to be detected (later windows keep its language);
+    a batch size of 1 carries each window's text into the next, so it stays on one engine."""
     duration = len(audio) / SAMPLE_RATE
     window = window_seconds or duration or 1.0
     if progress and state.seconds:
         progress("transcribe", state.seconds, duration)
-    while state.seconds < duration - 0.05 or not state.windows:
-        start = state.seconds
+    engine = engines[0]
+    sequential = engine.batch_size(options) == 1
+    cuts = _cuts(audio, state, window, duration)
+    if len(engines) > 1 and not sequential and len(cuts) > 1:
+        if not state.windows and options.language is None:
+            _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint)
+        _spread(audio, engines, options, state, progress, cuts, on_checkpoint)
+        return
+    for bounds in cuts:
+        _run_window(audio, engine, options, state, progress, bounds, on_checkpoint)
+
+
+def _cuts(
+    audio: Samples, state: WindowCheckpoint, window: float, duration: float
+) -> list[tuple[float, float]]:
+    """The windows still to do (cuts are cheap: a scan of 100 ms energies); at least one for
+    a file none was done of, even an empty one."""
+    cuts: list[tuple[float, float]] = []
+    start = state.seconds
+    while start < duration - 0.05 or (not cuts and not state.windows):
         end = next_cut(audio, start, window)
-        part = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+        cuts.append((start, end))
+        if end >= duration:
+            break
+        start = end
+    return cuts
 
-        def window_progress(done: float, _total: float, start: float = start) -> None:
-            if progress:
-                progress("transcribe", min(start + done, duration), duration)
 
-        sequential = engine.batch_size(options) == 1
-        result = engine.transcribe(
-            part, window_options(options, state, sequential=sequential), window_progress
-        )
-        after = state.segments[-1].end if state.segments else 0.0  # the seam
-        for segment in result.segments:
-            moved = shift(segment, start, after)
-            if moved is not None:
-                moved.id = len(state.segments)
-                state.segments.append(moved)
-        if not state.windows:
-            state.language = result.language
-            state.language_probability = result.language_probability
-        state.seconds, state.windows = round(end, 3), state.windows + 1
-        if on_checkpoint:
-            on_checkpoint(state, end - start)
+def _decode_window(
+    audio: Samples,
+    engine: WhisperEngine,
+    options: WhisperOptions,
+    state: WindowCheckpoint,
+    bounds: tuple[float, float],
+    report: Callable[[float, float], None],
+) -> Transcript:
+    start, end = bounds
+    part = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+    sequential = engine.batch_size(options) == 1
+    return engine.transcribe(part, window_options(options, state, sequential=sequential), report)
+
+
+def _join(state: WindowCheckpoint, result: Transcript, bounds: tuple[float, float]) -> None:
+    """Append a window's segments in file time, the words before the seam dropped."""
+    start, end = bounds
+    after = state.segments[-1].end if state.segments else 0.0  # the seam
+    for segment in result.segments:
+        moved = shift(segment, start, after)
+        if moved is not None:
+            moved.id = len(state.segments)
+            state.segments.append(moved)
+    if not state.windows:
+        state.language = result.language
+        state.language_probability = result.language_probability
+    state.seconds, state.windows = round(end, 3), state.windows + 1
+
+
+def _run_window(
+    audio: Samples,
+    engine: WhisperEngine,
+    options: WhisperOptions,
+    state: WindowCheckpoint,
+    progress: StageProgress | None,
+    bounds: tuple[float, float],
+    on_checkpoint: OnCheckpoint | None,
+) -> None:
+    duration = len(audio) / SAMPLE_RATE
+    start, end = bounds
+
+    def window_progress(done: float, _total: float) -> None:
+        if progress:
+            progress("transcribe", min(start + done, duration), duration)
+
+    result = _decode_window(audio, engine, options, state, bounds, window_progress)
+    _join(state, result, bounds)
+    if on_checkpoint:
+        on_checkpoint(state, end - start)
+
+
+def _spread(
+    audio: Samples,
+    engines: Sequence[WhisperEngine],
+    options: WhisperOptions,
+    state: WindowCheckpoint,
+    progress: StageProgress | None,
+    cuts: list[tuple[float, float]],
+    on_checkpoint: OnCheckpoint | None,
+) -> None:
+    """Each engine takes the next window on its own thread; this thread joins the finished
+    ones in order and checkpoints the part done without a gap."""
+    duration = len(audio) / SAMPLE_RATE
+    lock = threading.Condition()
+    done_seconds = dict.fromkeys(range(len(cuts)), 0.0)
+    results: dict[int, Transcript] = {}
+    errors: list[BaseException] = []
+    queue = list(range(len(cuts)))
+    base = state.seconds
+    fixed = state.model_copy()  # the options each window sees: language only (batched)
+
+    def report(i: int, done: float, _total: float) -> None:
+        with lock:
+            done_seconds[i] = done
+            total = base + sum(done_seconds.values())
+            if errors:
+                raise _Abandoned
+        if progress:
+            progress("transcribe", min(total, duration), duration)
+
+    def work(engine: WhisperEngine) -> None:
+        while True:
+            with lock:
+                if errors or not queue:
+                    return
+                i = queue.pop(0)
+            try:
+                result = _decode_window(
+                    audio, engine, options, fixed, cuts[i], functools.partial(report, i)
+                )
+            except BaseException as exc:  # handed to the joining thread
+                with lock:
+                    errors.append(exc)
+                    lock.notify_all()
+                return
+            with lock:
+                results[i] = result
+                done_seconds[i] = cuts[i][1] - cuts[i][0]
+                lock.notify_all()
+
+    threads = [
+        threading.Thread(target=work, args=(e,), name=f"window-{n}", daemon=True)
+        for n, e in enumerate(engines)
+    ]
+    for t in threads:
+        t.start()
+    try:
+        for i, bounds in enumerate(cuts):
+            with lock:
+                while i not in results and not errors:
+                    lock.wait(0.5)
+                if i not in results:
+                    break
+                result = results.pop(i)
+            _join(state, result, bounds)
+            if on_checkpoint:
+                on_checkpoint(state, bounds[1] - bounds[0])
+    except BaseException as exc:  # a failed checkpoint (or Ctrl-C): stop the others too
+        with lock:
+            errors.append(exc)
+        raise
+    finally:
+        for t in threads:
+            t.join()
+    if errors:
+        raise next((e for e in errors if not isinstance(e, _Abandoned)), errors[0])

@@ -1,0 +1,173 @@
+"""Several devices in one local run (``--gpus``), tested with two CPU "devices": two real
+tiny.en copies in one ``transcribe`` process. Every file is done exactly once, both copies
+work, and a file split by window over them reads the same as one copy's transcript."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import json_lines, run_cli
+from tests.helpers import wer
+from transcriber_cli import media
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import WhisperOptions
+from transcriber_cli.pipeline.flow import transcribe_audio
+from transcriber_cli.pipeline.models import LoadedModels
+from transcriber_cli.pipeline.windows import WindowCheckpoint
+
+FORMATS = ("txt", "json", "srt", "vtt", "tsv")
+# One thread per copy whatever the machine, so one copy and two give the same numbers.
+ENV = {"TRANSCRIBER_CPU_THREADS": "1"}
+
+
+def _cut(src: Path, dest: Path, seconds: float) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-t", str(seconds), "-vn",
+                    str(dest)], check=True)  # fmt: skip
+    return dest
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory, conversation: dict, looped_media) -> Path:
+    """Six recordings of 8-66 s, the longest listed last (as a folder listing may)."""
+    root = tmp_path_factory.mktemp("gpus")
+    for name, seconds in (("a", 8), ("b", 14), ("c", 20), ("d", 33), ("e", 30)):
+        _cut(conversation["path"], root / f"{name}.mp3", seconds)
+    _cut(looped_media(2), root / "z-long.mp3", 66)
+    return root
+
+
+def _script_text(conversation: dict, seconds: float) -> str:
+    return " ".join(t["text"] for t in conversation["turns"] if t["end"] <= seconds)
+
+
+def test_a_folder_over_two_copies_does_every_file_once(
+    folder: Path, tiny_model: str, conversation: dict
+) -> None:
+    args = (str(folder), "--device", "cpu", "--gpus", "2", "-m", tiny_model, "--no-diarize",
+            "--offline", "--json")  # fmt: skip
+    proc = run_cli(*args, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    lines = json_lines(proc.stdout)
+    paths = [line["path"] for line in lines]
+    assert sorted(paths) == sorted(str(p) for p in folder.glob("*.mp3"))  # each once
+    assert {line["status"] for line in lines} == {"done"}
+    # Both copies worked, and every file names the one that did it.
+    slots = {line["path"]: line["runtime"]["slot"] for line in lines}
+    assert set(slots.values()) == {"cpu#0", "cpu#1"}
+    # Longest first: the 66 s file started at once, so it did not finish last of all (the
+    # other copy has 105 s of audio); in the listed order it would start last.
+    assert paths[-1] != str(folder / "z-long.mp3")
+    for mp3 in folder.glob("*.mp3"):
+        assert all(mp3.with_suffix(f".{ext}").is_file() for ext in FORMATS)
+    for name, seconds in (("b", 14), ("d", 33)):
+        text = (folder / f"{name}.txt").read_text()
+        assert wer(_script_text(conversation, seconds), text) < 0.35, (name, text)
+    # One manifest: a rerun over two copies skips everything.
+    again = run_cli(*args, env=ENV)
+    assert again.returncode == 0, again.stderr
+    assert {line["status"] for line in json_lines(again.stdout)} == {"skipped"}
+
+
+def test_one_long_file_is_split_by_window_over_both_copies(
+    folder: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    src = folder / "z-long.mp3"
+    texts = {}
+    for copies in ("1", "2"):
+        out = tmp_path / copies
+        proc = run_cli(str(src), "--device", "cpu", "--gpus", copies, "-m", tiny_model,
+                       "--no-diarize", "--offline", "--json", "-o", str(out),
+                       env={**ENV, "TRANSCRIBER_WINDOW_SECONDS": "15"})  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        (line,) = json_lines(proc.stdout)
+        texts[copies] = (out / "z-long.json").read_text(), (out / "z-long.txt").read_text()
+        if copies == "2":
+            assert line["runtime"]["slots"] == ["cpu#0", "cpu#1"]
+        else:
+            assert "slot" not in line["runtime"]
+    # The same cuts, language and seams: word for word the one-copy transcript.
+    assert texts["2"][1] == texts["1"][1]
+    assert len(texts["2"][1].split()) > 100
+
+
+def test_split_windows_checkpoint_only_what_is_done_without_a_gap(
+    looped_media, tiny_model: str
+) -> None:
+    """Windows finish out of order on two engines; each checkpoint is the finished prefix,
+    so a resumed run never skips a window that was not done."""
+    audio = media.decode_audio(looped_media(2))
+    engines = [WhisperEngine(tiny_model, device="cpu", compute_type="int8", cpu_threads=1)
+               for _ in range(2)]  # fmt: skip
+    from concurrent.futures import Future
+
+    no_speakers: Future = Future()
+    no_speakers.set_result((None, {"status": "skipped", "reason": "disabled"}))
+    saved: list[WindowCheckpoint] = []
+    transcript = transcribe_audio(
+        audio,
+        LoadedModels(engines[0], no_speakers),
+        WhisperOptions(),
+        window_seconds=12,
+        on_checkpoint=lambda state, _s: saved.append(state.model_copy(deep=True)),
+        helpers=engines[1:],
+    )
+    assert transcript.options["device"] == "cpu"
+    windows = [s.windows for s in saved]
+    assert windows == list(range(1, len(saved) + 1)) and len(saved) >= 4
+    ends = [s.seconds for s in saved]
+    assert ends == sorted(ends) and ends[-1] == pytest.approx(transcript.duration, abs=0.01)
+    final = [seg.text for seg in transcript.segments]
+    for state in saved:  # every checkpoint is a prefix of the final transcript
+        assert [seg.text for seg in state.segments] == final[: len(state.segments)]
+        assert all(seg.end <= state.seconds + 0.5 for seg in state.segments)
+    # A run resumed from the second checkpoint ends with the same transcript.
+    resumed = transcribe_audio(
+        audio,
+        LoadedModels(engines[0], no_speakers),
+        WhisperOptions(),
+        window_seconds=12,
+        resume=saved[1],
+        helpers=engines[1:],
+    )
+    assert [seg.text for seg in resumed.segments] == final
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--gpus", "0,1", "--device", "cpu"), "names GPUs, but this run is on the CPU"),
+        (("--gpus", "two"), "--gpus 'two': use all, a count"),
+        (("--gpus", "2", "--remote"), "--gpus applies to local runs"),
+    ],
+)
+def test_gpus_misuse_is_one_line(args, message, folder: Path) -> None:
+    proc = run_cli(str(folder / "a.mp3"), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # the line (and a hint)
+
+
+def test_two_files_in_flight_share_one_copy_and_its_speaker_pipeline(
+    folder: Path, tiny_model: str, tmp_path: Path, conversation: dict
+) -> None:
+    """files_per_device 2: two files share one model copy; the built-in speaker pipeline
+    takes them in turn and each file gets the conversation's two voices."""
+    names = ("c", "d", "e")
+    inputs = [str(folder / f"{n}.mp3") for n in names]
+    proc = run_cli(*inputs, "--device", "cpu", "-m", tiny_model, "--diarize",
+                   "--diarization-model", "builtin", "--num-speakers", "2", "--offline",
+                   "--json", "-o", str(tmp_path),
+                   env={**ENV, "TRANSCRIBER_FILES_PER_DEVICE": "2"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = json_lines(proc.stdout)
+    assert sorted(line["path"] for line in lines) == sorted(inputs)
+    for line in lines:
+        assert line["diarization"] == "done" and len(line["speakers"]) == 2, line
+        assert "slot" not in line["runtime"]  # one device: no slot to name
+    lines_d = (tmp_path / "d.txt").read_text().splitlines()
+    assert all(ln.startswith(("[SPEAKER_00] ", "[SPEAKER_01] ")) for ln in lines_d)
+    spoken = " ".join(ln.split("] ", 1)[1] for ln in lines_d)
+    assert wer(_script_text(conversation, 33), spoken) < 0.35
