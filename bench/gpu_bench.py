@@ -36,37 +36,47 @@ sys.path.insert(0, str(REPO))
 
 
 class GpuMemorySampler:
-    """Peak device memory in MiB while the ``with`` block runs, via nvidia-smi."""
+    """Peak device memory in MiB while the ``with`` block runs, via nvidia-smi, per GPU
+    (``peaks``, ``deltas``) and for the busiest one (``peak``, ``delta``)."""
+
+    QUERY = ("nvidia-smi", "--query-gpu=index,memory.used", "--format=csv,noheader,nounits")
 
     def __init__(self, interval_ms: int = 100) -> None:
         self.interval_ms = interval_ms
-        self.peak = self.base = 0
+        self.peaks: dict[int, int] = {}
+        self.bases: dict[int, int] = {}
         self._proc: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
 
     @staticmethod
-    def used() -> int:
+    def _parse(line: str) -> tuple[int, int] | None:
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            return int(parts[0]), int(parts[1])
+        return None
+
+    @classmethod
+    def used_by_gpu(cls) -> dict[int, int]:
         if not shutil.which("nvidia-smi"):
-            return 0
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-        )
-        return int(out.stdout.split()[0]) if out.returncode == 0 and out.stdout.strip() else 0
+            return {}
+        out = subprocess.run(cls.QUERY, capture_output=True, text=True)
+        found = (cls._parse(line) for line in out.stdout.splitlines())
+        return dict(f for f in found if f) if out.returncode == 0 else {}
+
+    @classmethod
+    def used(cls) -> int:
+        return max(cls.used_by_gpu().values(), default=0)
+
+    def _see(self, index: int, mib: int) -> None:
+        self.peaks[index] = max(self.peaks.get(index, 0), mib)
 
     def __enter__(self) -> GpuMemorySampler:
-        self.base = self.peak = self.used()
+        self.bases = self.used_by_gpu()
+        for index, mib in self.bases.items():
+            self._see(index, mib)
         if shutil.which("nvidia-smi"):
             self._proc = subprocess.Popen(
-                [
-                    "nvidia-smi",
-                    "--query-gpu=memory.used",
-                    "--format=csv,noheader,nounits",
-                    f"-lms={self.interval_ms}",
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
+                [*self.QUERY, f"-lms={self.interval_ms}"], stdout=subprocess.PIPE, text=True
             )
             self._thread = threading.Thread(target=self._read, daemon=True)
             self._thread.start()
@@ -75,18 +85,32 @@ class GpuMemorySampler:
     def _read(self) -> None:
         assert self._proc and self._proc.stdout
         for line in self._proc.stdout:
-            if line.strip().isdigit():
-                self.peak = max(self.peak, int(line))
+            found = self._parse(line)
+            if found:
+                self._see(*found)
 
     def __exit__(self, *exc: object) -> None:
-        self.peak = max(self.peak, self.used())
+        for index, mib in self.used_by_gpu().items():
+            self._see(index, mib)
         if self._proc:
             self._proc.terminate()
             self._proc.wait()
 
     @property
+    def deltas(self) -> dict[int, int]:
+        return {i: peak - self.bases.get(i, 0) for i, peak in sorted(self.peaks.items())}
+
+    @property
+    def base(self) -> int:
+        return max(self.bases.values(), default=0)
+
+    @property
+    def peak(self) -> int:
+        return max(self.peaks.values(), default=0)
+
+    @property
     def delta(self) -> int:
-        return self.peak - self.base
+        return max(self.deltas.values(), default=0)
 
 
 def normalize(text: str) -> str:

@@ -469,6 +469,8 @@ def run_process(argv: list[str], env: dict, timeout: float) -> dict:
     row: dict = {"rc": rc, "wall_s": round(wall, 2)}
     if shutil.which("nvidia-smi"):
         row.update(gpu_peak_mib=mem.delta, gpu_base_mib=mem.base)
+        if len(mem.deltas) > 1:  # several GPUs: each one's peak
+            row["gpu_peaks_mib"] = {str(i): d for i, d in mem.deltas.items()}
     if rc != 0:
         row["error"] = err[-3000:]
     return row | {"_stdout": out, "_stderr": err}
@@ -489,6 +491,15 @@ class Counter:
 def inputs_of(args: argparse.Namespace) -> tuple[Path, list[Path]]:
     if args.input == "hour":
         path = data_dir() / "hour.mp3"
+        return path, [path]
+    if args.input == "three-hours":  # the hour three times over (the several-GPU figures)
+        path = work_dir() / "three-hours.mp3"
+        if not path.exists():
+            subprocess.run(
+                ["ffmpeg", "-nostdin", "-v", "error", "-stream_loop", "2", "-i",
+                 str(data_dir() / "hour.mp3"), "-c", "copy", "-y", str(path)],
+                check=True,
+            )  # fmt: skip
         return path, [path]
     if args.input == "folder":
         folder = work_dir() / "folder"
@@ -1033,7 +1044,9 @@ def main() -> None:
     p = sub.add_parser("run", help="time the systems, one JSON line per process")
     p.add_argument("--systems", default="ours,whisperx,hf,bare")
     p.add_argument("--model", default="large-v3", help="large-v3, turbo or tiny (WORK/models/)")
-    p.add_argument("--input", default="hour", help="hour, folder, or a file/folder path")
+    p.add_argument(
+        "--input", default="hour", help="hour, three-hours, folder, or a file/folder path"
+    )
     p.add_argument("--out", type=Path, default=default_out())
     p.add_argument("--variant", default="", help="label of ours' rows (e.g. b32)")
     p.add_argument("--extra-args", default="", help="more arguments for ours (one string)")
