@@ -59,16 +59,10 @@ def render() -> str:
 
 
 def main() -> int:
-    text = render()
-    if "--check" in sys.argv:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is stale: run `python scripts/gen_cli_docs.py --fix`", file=sys.stderr)
-            return 1
-        print(f"{OUT} is up to date")
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT}")
-    return 0
+    sys.path.insert(0, str(Path(__file__).parent))
+    from generated import write_or_check
+
+    return write_or_check(OUT, render(), "scripts/gen_cli_docs.py")
 
 
 if __name__ == "__main__":
