@@ -124,9 +124,10 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU)"
     )
     diarization_precision: Literal["float32", "float16"] = Field(
-        "float32",
-        description="float16: speaker embeddings in half precision on a GPU (faster; labels "
-        "not yet checked on trained embedding weights)",
+        "float16",
+        description="Speaker embeddings on a GPU: float16 (faster; on trained weights it "
+        "changed 0.07% of speaker time, a -80 dBFS hiss 1.9%) or float32; the CPU and the "
+        "segmentation model always use float32",
     )
 
     # --- state ---------------------------------------------------------------------------
