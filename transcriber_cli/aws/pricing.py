@@ -23,15 +23,20 @@ ON_DEMAND_USD_PER_HOUR: dict[str, float] = {
     "g4dn.xlarge": 0.526,
     "g4dn.2xlarge": 0.752,
     "g4dn.4xlarge": 1.204,
+    "g4dn.12xlarge": 3.912,  # 4 GPUs
     "g5.xlarge": 1.006,
     "g5.2xlarge": 1.212,
     "g5.4xlarge": 1.624,
+    "g5.12xlarge": 5.672,  # 4 GPUs
+    "g5.48xlarge": 16.288,  # 8 GPUs
     "g6.xlarge": 0.8048,
     "g6.2xlarge": 0.9776,
     "g6.4xlarge": 1.3232,
+    "g6.12xlarge": 4.6016,  # 4 GPUs
     "g6e.xlarge": 1.861,
     "g6e.2xlarge": 2.24208,
     "p3.2xlarge": 3.06,
+    "p4d.24xlarge": 32.7726,  # 8 GPUs
 }
 
 
