@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from transcriber_cli.aws.instances import GPUS_PER_INSTANCE
+
 log = logging.getLogger(__name__)
 
 PRICE_REGION = "us-east-1"
@@ -38,6 +40,12 @@ ON_DEMAND_USD_PER_HOUR: dict[str, float] = {
     "p3.2xlarge": 3.06,
     "p4d.24xlarge": 32.7726,  # 8 GPUs
 }
+
+
+def dearest_gpu_hour() -> float:
+    """The dearest on-demand hour of one GPU in the table: a job runs on one GPU, so a
+    multi-GPU machine's hour is shared by its GPUs (``worker/devices.py``)."""
+    return max(usd / GPUS_PER_INSTANCE.get(t, 1) for t, usd in ON_DEMAND_USD_PER_HOUR.items())
 
 
 def price(instance_type: str) -> dict[str, float | str | None]:
