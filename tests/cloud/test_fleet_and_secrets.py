@@ -222,7 +222,8 @@ def test_scale_status_and_down(infra: None) -> None:
     assert "heartbeats: MongoDB not configured" in text.stdout
     assert "1 waiting" in text.stdout
 
-    cli_json("fleet", "down", "--stack", STACK)
+    down = cli_json("fleet", "down", "--stack", STACK)
+    assert down["actions"][0]["changes"] == ["desired 2 -> 0 GPU(s)"]
     assert group()["DesiredCapacity"] == 0
 
     destroyed = cli_json("fleet", "down", "--stack", STACK, "--destroy")
@@ -299,6 +300,10 @@ def test_capacity_is_counted_in_gpus(infra: None) -> None:
     overrides = group()["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]
     assert [o.get("WeightedCapacity") for o in overrides] == ["4", "4", "1"]
     assert cli_json(*args, "--max", "8")["changed"] is False
+    # Commands that know no instance type's GPUs (they only read the group) still work.
+    cli_json("fleet", "scale", "4", "--stack", STACK)
+    destroyed = cli_json("fleet", "down", "--stack", STACK, "--destroy")
+    assert "autoscaling-group" in {a["resource"] for a in destroyed["actions"]}
 
 
 @pytest.mark.parametrize(

@@ -200,9 +200,7 @@ def check_capacity(options: FleetOptions, gpus: dict[str, int]) -> None:
         )
 
 
-def mixed_instances_policy(
-    stack: Stack, options: FleetOptions, gpus: dict[str, int]
-) -> dict[str, Any]:
+def instances_distribution(options: FleetOptions) -> dict[str, Any]:
     # Spot is requested here, not in the launch template: a mixed-instances group refuses a
     # template that sets InstanceMarketOptions.
     distribution: dict[str, Any] = {
@@ -213,6 +211,12 @@ def mixed_instances_policy(
         distribution["OnDemandAllocationStrategy"] = "lowest-price"
     else:
         distribution["SpotAllocationStrategy"] = "price-capacity-optimized"
+    return distribution
+
+
+def mixed_instances_policy(
+    stack: Stack, options: FleetOptions, gpus: dict[str, int]
+) -> dict[str, Any]:
     return {
         "LaunchTemplate": {
             "LaunchTemplateSpecification": {
@@ -225,7 +229,7 @@ def mixed_instances_policy(
                 for t in options.instance_types
             ],
         },
-        "InstancesDistribution": distribution,
+        "InstancesDistribution": instances_distribution(options),
     }
 
 
@@ -242,7 +246,9 @@ class AutoScalingGroup(Resource):
         super().__init__(stack)
         self.options = options
         self.subnets = subnets
-        self.gpus = gpus or {}  # GPUs per instance type: the group's weights
+        # GPUs per instance type, the group's weights: known to `fleet up`, which writes
+        # them; reading, scaling and deleting the group need none.
+        self.gpus = gpus or {}
         self.asg = stack.client("autoscaling")
 
     @property
@@ -289,7 +295,7 @@ class AutoScalingGroup(Resource):
             "InstancesDistribution": {
                 k: v
                 for k, v in (mixed.get("InstancesDistribution") or {}).items()
-                if k in self._mixed()["InstancesDistribution"]
+                if k in instances_distribution(self.options)
             },
         }
         return {
