@@ -309,7 +309,7 @@ def test_capacity_is_counted_in_gpus(infra: None) -> None:
 @pytest.mark.parametrize(
     ("types", "max_gpus", "message"),
     [
-        ("g5.xlarge,x9.huge", "4", "unknown instance type"),
+        ("g5.xlarge,g7.2xlarge,x9.huge", "4", "unknown instance type x9.huge: EC2 has no such"),
         ("g5.xlarge,m5.large", "4", "instance type m5.large has no NVIDIA GPU"),
         ("g5.xlarge,p4d.24xlarge", "4", "--max 4 GPUs is less than one p4d.24xlarge (8 GPUs)"),
     ],

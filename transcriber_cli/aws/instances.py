@@ -8,6 +8,7 @@ as g6f's is not one) or is not x86_64 (the workers' image, e.g. Graviton's g5g).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -40,8 +41,11 @@ def _described(ec2: Any, types: Sequence[str]) -> dict[str, int]:
         found = ec2.describe_instance_types(InstanceTypes=list(types))["InstanceTypes"]
     except Exception as exc:
         if error_code(exc) == "InvalidInstanceType":
+            # EC2 names the ones it does not know: "... do not exist: [x9.huge]".
+            named = re.search(r"\[([^\]]+)\]", str(exc))
             raise UsageError(
-                f"unknown instance type in {', '.join(types)}: {exc}",
+                f"unknown instance type {named.group(1) if named else ', '.join(types)}: "
+                "EC2 has no such type in this region",
                 hint="GPU types look like g5.xlarge or g5.12xlarge",
             ) from None
         raise
