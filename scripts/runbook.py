@@ -112,13 +112,15 @@ def main() -> None:
         s.run("transcriber", "fleet", "up", "--ami", "ami-12c6146b",
               shown="transcriber fleet up")  # fmt: skip
         s.say("## 4. A job\n\n"
-              "The queue's alarm scales the group out when a job waits; `fleet scale 1` does "
-              "it at once. (Here a local worker process stands in for the instance.)")  # fmt: skip
+              "The queue's alarm scales the group out when a job waits; `fleet scale 1` (one "
+              "GPU: capacity is counted in GPUs) does it at once. (Here a local worker process "
+              "stands in for the instance.)")  # fmt: skip
         s.run("transcriber", "fleet", "scale", "1")
         env = {**os.environ, "TRANSCRIBER_MODEL": "tiny.en", "TRANSCRIBER_DEVICE": "cpu",
                "TRANSCRIBER_IMDS_URL": "", "TRANSCRIBER_WORKER_WAIT_SECONDS": "1",
                "TRANSCRIBER_DIARIZE": "false"}  # fmt: skip
-        worker = subprocess.Popen([str(BIN / "transcriber"), "worker", "--idle-exit", "20"],
+        worker = subprocess.Popen([str(BIN / "transcriber"), "worker", "--gpus", "all",
+                                   "--idle-exit", "20"],
                                   env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, cwd=tmp)  # fmt: skip
         shown = "transcribe examples/conversation.mp4 --remote --no-diarize -o out --json"

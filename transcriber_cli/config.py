@@ -178,7 +178,9 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     )
 
     # --- worker (`transcriber worker`) -----------------------------------------------------
-    worker_concurrency: int = Field(1, ge=1, le=64, description="Jobs one worker runs at once")
+    worker_concurrency: int = Field(
+        1, ge=1, le=64, description="Jobs a worker runs at once on each GPU (model copy)"
+    )
     worker_idle_exit: float = Field(
         0, ge=0, description="Exit after this many seconds without work (0 = never)"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import subprocess
 import sys
 import sysconfig
@@ -40,6 +41,12 @@ def heredoc(script: str, marker: str) -> str:
     return script.split(f"<<'{marker}'\n", 1)[1].split(f"\n{marker}\n", 1)[0]
 
 
+def outside() -> dict[str, str]:
+    """This environment without PYTHONPATH: a checkout on it (a worktree under test) would
+    be importable from the clean venv, which must see only the wheel from the bucket."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def clean_venv(where: Path) -> Path:
     """A new venv whose only view of this environment's packages is one .pth line: what the
     index would have provided on an instance. Our package is not among what it sees."""
@@ -58,7 +65,7 @@ def importable(python: Path) -> str | None:
     """Where ``python`` imports our package from (run outside the checkout), or None."""
     proc = subprocess.run(
         [str(python), "-c", "import transcriber_cli; print(transcriber_cli.__file__)"],
-        capture_output=True, text=True, cwd=python.parent,
+        capture_output=True, text=True, cwd=python.parent, env=outside(),
     )  # fmt: skip
     return proc.stdout.strip() if proc.returncode == 0 else None
 
@@ -74,7 +81,7 @@ def boot(python: Path, script: str, root: Path) -> subprocess.CompletedProcess:
         [str(python), str(root / "boot.py"), str(root / "boot.json")],
         capture_output=True,
         text=True,
-        env={**os.environ, "PIP_NO_INDEX": "1"},
+        env={**outside(), "PIP_NO_INDEX": "1"},
         timeout=300,
         cwd=root,
     )
@@ -155,11 +162,15 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
         # The test environment's plugin is visible through the .pth line but not importable.
         "TRANSCRIBER_LOAD_PLUGINS": "",
     }
+    # Its command line is the unit's (one consumer per GPU: here the CPU's one).
+    (unit,) = [x for x in script.splitlines() if x.startswith("ExecStart=")]
+    program, *args = shlex.split(unit.removeprefix("ExecStart="))
+    assert program == "/opt/transcriber/bin/transcriber" and args == ["worker", "--gpus", "all"]
     log = tmp_path / "worker.log"
     with log.open("w") as sink:
         worker = subprocess.Popen(
-            [str(python.parent / "transcriber"), "worker", "--once", "--idle-exit", "60"],
-            env={**os.environ, **env},
+            [str(python.parent / "transcriber"), *args, "--once", "--idle-exit", "60"],
+            env={**outside(), **env},
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -183,6 +194,7 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
     assert line["status"] == "done"
     assert "weekly planning meeting" in (tmp_path / "out" / "conversation.txt").read_text().lower()
     assert worker.returncode == 0 and "completed job" in out
+    assert "on cpu#0 polling" in out
     # The worker closed its machine's boot report with its first heartbeat.
     closed = boot_report()
     assert closed["status"] == "running" and closed["steps"][-1]["name"] == "first heartbeat"

@@ -134,7 +134,8 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
     # launch template sets InstanceMarketOptions.
     assert "InstanceMarketOptions" not in data
     script = base64.b64decode(data["UserData"]).decode()
-    assert "ExecStart=/opt/transcriber/bin/transcriber worker" in script
+    # One consumer per GPU of the instance (tests/remote/test_worker_gpus.py runs --gpus).
+    assert "ExecStart=/opt/transcriber/bin/transcriber worker --gpus all\n" in script
     assert SECRET not in script  # the workers read their secrets from SSM at start
     # Our code comes from the stack's bucket, hash-checked; never by name from an index
     # (tests/cloud/test_cold_start.py runs the boot itself).
@@ -155,9 +156,10 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
     assert (g["MinSize"], g["DesiredCapacity"], g["MaxSize"]) == (0, 0, 3)
     assert g["CapacityRebalance"] is True
     mixed = g["MixedInstancesPolicy"]
-    assert [o["InstanceType"] for o in mixed["LaunchTemplate"]["Overrides"]] == [
-        "g4dn.xlarge", "g5.xlarge"
-    ]  # fmt: skip
+    assert mixed["LaunchTemplate"]["Overrides"] == [
+        {"InstanceType": "g4dn.xlarge", "WeightedCapacity": "1"},
+        {"InstanceType": "g5.xlarge", "WeightedCapacity": "1"},
+    ]
     assert mixed["LaunchTemplate"]["LaunchTemplateSpecification"]["LaunchTemplateName"] == LT
     dist = mixed["InstancesDistribution"]
     assert dist["SpotAllocationStrategy"] == "price-capacity-optimized"
@@ -199,11 +201,11 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
 def test_scale_status_and_down(infra: None) -> None:
     cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--max", "2")
     assert cli_json("fleet", "scale", "2", "--stack", STACK)["actions"][0]["changes"] == [
-        "desired 0 -> 2"
+        "desired 0 -> 2 GPU(s)"
     ]
     assert group()["DesiredCapacity"] == 2
     too_many = cli("fleet", "scale", "3", "--stack", STACK)
-    assert too_many.returncode == 2 and "outside 0..2" in too_many.stderr
+    assert too_many.returncode == 2 and "3 GPUs is outside 0..2 GPUs" in too_many.stderr
 
     boto("sqs").send_message(
         QueueUrl=boto("sqs").get_queue_url(QueueName=QUEUE)["QueueUrl"], MessageBody="{}"
@@ -220,7 +222,8 @@ def test_scale_status_and_down(infra: None) -> None:
     assert "heartbeats: MongoDB not configured" in text.stdout
     assert "1 waiting" in text.stdout
 
-    cli_json("fleet", "down", "--stack", STACK)
+    down = cli_json("fleet", "down", "--stack", STACK)
+    assert down["actions"][0]["changes"] == ["desired 2 -> 0 GPU(s)"]
     assert group()["DesiredCapacity"] == 0
 
     destroyed = cli_json("fleet", "down", "--stack", STACK, "--destroy")
@@ -239,6 +242,102 @@ def test_scale_status_and_down(infra: None) -> None:
     assert f"transcriber-{STACK}-queue-depth" in names  # infra's own alarms stay
 
 
+def test_capacity_is_counted_in_gpus(infra: None) -> None:
+    """Each type weighs its GPUs: --max, `fleet scale N` and the steps are GPUs; a 4-GPU
+    instance counts 4 (moto launches by the first type's weight, as AWS would for it)."""
+    types = "g5.12xlarge,g4dn.12xlarge,g6.xlarge"
+    args = ("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types", types)
+    result = cli_json(*args, "--max", "8")
+    assert result["gpus_per_instance"] == {"g5.12xlarge": 4, "g4dn.12xlarge": 4, "g6.xlarge": 1}
+    assert group()["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"] == [
+        {"InstanceType": "g5.12xlarge", "WeightedCapacity": "4"},
+        {"InstanceType": "g4dn.12xlarge", "WeightedCapacity": "4"},
+        {"InstanceType": "g6.xlarge", "WeightedCapacity": "1"},
+    ]
+    prices = {p["instance_type"]: p for p in result["summary"]["gpu_hour"]}
+    g5 = prices["g5.12xlarge"]
+    assert g5["gpus"] == 4 and g5["on_demand_usd_per_hour"] == pytest.approx(5.672)
+    assert g5["spot_estimate_usd_per_gpu_hour"] == pytest.approx(
+        g5["spot_estimate_usd_per_hour"] / 4, abs=1e-4
+    )
+    # The scale-out steps add GPUs (1, 2, 4 by backlog); AWS rounds up to whole instances.
+    (out,) = boto("autoscaling").describe_policies(
+        AutoScalingGroupName=ASG, PolicyNames=[f"transcriber-{STACK}-scale-out"]
+    )["ScalingPolicies"]
+    assert out["AdjustmentType"] == "ChangeInCapacity"
+    assert [s["ScalingAdjustment"] for s in out["StepAdjustments"]] == [1, 2, 4]
+    assert cli_json(*args, "--max", "8")["changed"] is False  # idempotent with the weights
+
+    scaled = cli_json("fleet", "scale", "8", "--stack", STACK)
+    assert scaled["actions"][0]["changes"] == ["desired 0 -> 8 GPU(s)"]
+    assert group()["DesiredCapacity"] == 8 and len(group()["Instances"]) == 2
+    status = cli_json("fleet", "status", "--stack", STACK)
+    assert status["group"]["desired"] == 8 and len(status["instances"]) == 2
+    assert status["group"]["gpus_per_instance"] == result["gpus_per_instance"]
+    # moto launches instances without a type or weight, so it cannot say their GPUs (AWS
+    # reports each member's WeightedCapacity): each counts 1 here.
+    assert status["group"]["gpus_in_service"] == 2
+    text = cli("fleet", "status", "--stack", STACK).stdout
+    assert "desired 8 GPU(s) (min 0, max 8)" in text
+    assert "g5.12xlarge (4 GPUs), g4dn.12xlarge (4 GPUs), g6.xlarge (1 GPUs)" in text
+    help_text = cli("fleet", "scale", "--help").stdout
+    assert "GPUs" in help_text
+
+    # A group made before the weights (each instance counted 1) gets them in place.
+    unweighted = {
+        "LaunchTemplate": {
+            "LaunchTemplateSpecification": {"LaunchTemplateName": LT, "Version": "$Latest"},
+            "Overrides": [{"InstanceType": t} for t in types.split(",")],
+        },
+        "InstancesDistribution": group()["MixedInstancesPolicy"]["InstancesDistribution"],
+    }
+    boto("autoscaling").update_auto_scaling_group(
+        AutoScalingGroupName=ASG, MixedInstancesPolicy=unweighted, DesiredCapacity=0
+    )
+    updated = cli_json(*args, "--max", "8")
+    changed = {(a["resource"], a["action"]) for a in updated["actions"]}
+    assert ("autoscaling-group", "update") in changed
+    overrides = group()["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"]
+    assert [o.get("WeightedCapacity") for o in overrides] == ["4", "4", "1"]
+    assert cli_json(*args, "--max", "8")["changed"] is False
+    # Commands that know no instance type's GPUs (they only read the group) still work.
+    cli_json("fleet", "scale", "4", "--stack", STACK)
+    destroyed = cli_json("fleet", "down", "--stack", STACK, "--destroy")
+    assert "autoscaling-group" in {a["resource"] for a in destroyed["actions"]}
+
+
+@pytest.mark.parametrize(
+    ("types", "max_gpus", "message"),
+    [
+        ("g5.xlarge,g7.2xlarge,x9.huge", "4", "unknown instance type x9.huge: EC2 has no such"),
+        ("g5.xlarge,m5.large", "4", "instance type m5.large has no NVIDIA GPU"),
+        ("g5.xlarge,p4d.24xlarge", "4", "--max 4 GPUs is less than one p4d.24xlarge (8 GPUs)"),
+    ],
+)
+def test_instance_types_without_gpus_or_too_big_are_refused(
+    infra: None, types: str, max_gpus: str, message: str
+) -> None:
+    proc = cli("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types", types,
+               "--max", max_gpus)  # fmt: skip
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2  # one line and its hint
+    assert boto("ec2").describe_launch_templates()["LaunchTemplates"] == []
+
+
+def test_a_type_outside_the_table_is_described_by_ec2(infra: None) -> None:
+    """Its GPUs come from DescribeInstanceTypes; a fractional GPU or an Arm type is refused."""
+    from transcriber_cli.aws.instances import GPUS_PER_INSTANCE
+
+    assert not {"g7.12xlarge", "g6f.xlarge", "g5g.xlarge"} & set(GPUS_PER_INSTANCE)
+    result = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types",
+                      "g5.xlarge,g7.12xlarge", "--max", "4")  # fmt: skip
+    assert result["gpus_per_instance"] == {"g5.xlarge": 1, "g7.12xlarge": 2}
+    for itype, message in (("g6f.xlarge", "g6f.xlarge has no NVIDIA GPU"),
+                           ("g5g.xlarge", "g5g.xlarge is arm64")):  # fmt: skip
+        proc = cli("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types", itype)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
 def test_status_shows_heartbeats_with_the_mongo_url_only_in_ssm(
     infra: None, mongo_wire: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -252,13 +351,19 @@ def test_status_shows_heartbeats_with_the_mongo_url_only_in_ssm(
     monkeypatch.setenv("TRANSCRIBER_MONGODB_DATABASE", database)
     cli_stdin("infra", "secrets", "set", "mongodb_url", "--stack", STACK, stdin=mongo_wire)
     store = JobStore.from_settings(load_settings(mongodb_url=mongo_wire))
-    store.heartbeat("w-1", instance_id="i-0abc", instance_type="g5.xlarge", jobs=["j1"])
+    gpus = {"cuda:0": ["j1"], "cuda:1": [], "cuda:2": ["j2"], "cuda:3": []}
+    store.heartbeat("w-1", instance_id="i-0abc", instance_type="g5.12xlarge", jobs=["j1", "j2"],
+                    gpus=gpus)  # fmt: skip
     store.close()
     status = cli_json("fleet", "status", "--stack", STACK)
     assert status["heartbeats_note"] == ""
     assert [(w["worker"], w["instance_id"], w["jobs"]) for w in status["workers"]] == [
-        ("w-1", "i-0abc", ["j1"])
+        ("w-1", "i-0abc", ["j1", "j2"])
     ]
+    assert status["workers"][0]["gpus_busy"] == 2
+    text = cli("fleet", "status", "--stack", STACK).stdout
+    assert "heartbeats: 1 worker(s); GPUs busy 2/4" in text
+    assert "GPUs busy 2/4 (cuda:0=j1 cuda:1=- cuda:2=j2 cuda:3=-)" in text
 
 
 def publish_fake_release(version: str) -> None:

@@ -28,7 +28,7 @@ def test_jobs_are_priced_and_max_cost_refuses_before_upload(stack, workers, tmp_
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(EXAMPLE), "-t", "12", str(short)],
                    check=True)  # fmt: skip
     # No job priced yet: the deliberately high guess (0.1 GPU s per audio s at the dearest
-    # rate of the price table) puts 33 s at about $0.001.
+    # GPU hour of the price table, a p4d.24xlarge's eighth) puts 33 s at about $0.0013.
     refused = run(str(EXAMPLE), "--remote", "--json", "--max-cost", "0.0005", "-o", str(tmp_path))
     assert refused.returncode == 1
     (line,) = json_lines(refused.stdout)

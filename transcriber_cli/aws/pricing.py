@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from transcriber_cli.aws.instances import GPUS_PER_INSTANCE
+
 log = logging.getLogger(__name__)
 
 PRICE_REGION = "us-east-1"
@@ -23,16 +25,27 @@ ON_DEMAND_USD_PER_HOUR: dict[str, float] = {
     "g4dn.xlarge": 0.526,
     "g4dn.2xlarge": 0.752,
     "g4dn.4xlarge": 1.204,
+    "g4dn.12xlarge": 3.912,  # 4 GPUs
     "g5.xlarge": 1.006,
     "g5.2xlarge": 1.212,
     "g5.4xlarge": 1.624,
+    "g5.12xlarge": 5.672,  # 4 GPUs
+    "g5.48xlarge": 16.288,  # 8 GPUs
     "g6.xlarge": 0.8048,
     "g6.2xlarge": 0.9776,
     "g6.4xlarge": 1.3232,
+    "g6.12xlarge": 4.6016,  # 4 GPUs
     "g6e.xlarge": 1.861,
     "g6e.2xlarge": 2.24208,
     "p3.2xlarge": 3.06,
+    "p4d.24xlarge": 32.7726,  # 8 GPUs
 }
+
+
+def dearest_gpu_hour() -> float:
+    """The dearest on-demand hour of one GPU in the table: a job runs on one GPU, so a
+    multi-GPU machine's hour is shared by its GPUs (``worker/devices.py``)."""
+    return max(usd / GPUS_PER_INSTANCE.get(t, 1) for t, usd in ON_DEMAND_USD_PER_HOUR.items())
 
 
 def price(instance_type: str) -> dict[str, float | str | None]:

@@ -67,20 +67,22 @@ def render_summary(s: dict[str, Any]) -> None:
     out.print(f"[bold]bucket[/] {s['bucket']}  [bold]queue[/] {s['queue']}")
     fleet = s.get("fleet")
     out.print(
-        f"[bold]fleet[/] {fleet['desired']} running of max {fleet['max']}"
+        f"[bold]fleet[/] {fleet['desired']} GPU(s) wanted of max {fleet['max']}"
         if fleet
         else "[bold]fleet[/] none (transcriber fleet up)"
     )
     idle = s["idle_cost"]
     out.print(f"[bold]idle cost[/] ~${idle['compute_usd_per_hour']:.2f}/h compute; {idle['note']}")
     table = Table(title="cost per GPU hour", box=None, header_style="bold")
-    for col in ("type", "on-demand $/h", "spot est. $/h"):
+    for col in ("type", "GPUs", "on-demand $/h", "spot est. $/h", "spot est. $/GPU h"):
         table.add_column(col)
     for p in s["gpu_hour"]:
         od, spot = p["on_demand_usd_per_hour"], p["spot_estimate_usd_per_hour"]
+        per_gpu = p.get("spot_estimate_usd_per_gpu_hour")
         table.add_row(
-            p["instance_type"], f"{od:.3f}" if od else "?", f"{spot:.3f}" if spot else "?"
-        )
+            p["instance_type"], str(p.get("gpus", "?")), f"{od:.3f}" if od else "?",
+            f"{spot:.3f}" if spot else "?", f"{per_gpu:.3f}" if per_gpu else "?",
+        )  # fmt: skip
     out.print(table)
     if s["gpu_hour"]:
         out.print(f"[dim]{s['gpu_hour'][0]['basis']}[/]")
@@ -113,15 +115,19 @@ def render_fleet_status(data: dict[str, Any]) -> None:
     if g is None:
         out.print("fleet: none (transcriber fleet up)")
     else:
+        weights = g.get("gpus_per_instance") or {}
+        types = ", ".join(f"{t} ({weights.get(t, '?')} GPUs)" for t in g["instance_types"])
         out.print(
-            f"group {g['name']}: desired {g['desired']} (min {g['min']}, max {g['max']}); "
-            f"types {', '.join(g['instance_types'])}; on-demand {g['on_demand_percent']}%"
+            f"group {g['name']}: desired {g['desired']} GPU(s) (min {g['min']}, max {g['max']}); "
+            f"{g.get('gpus_in_service', 0)} GPU(s) in service; types {types}; "
+            f"on-demand {g['on_demand_percent']}%"
         )
         table = Table(box=None, header_style="bold")
-        for col in ("instance", "type", "az", "lifecycle", "state"):
+        keys = ("id", "type", "gpus", "az", "lifecycle", "state")
+        for col in ("instance", "type", "GPUs", "az", "lifecycle", "state"):
             table.add_column(col)
         for i in data["instances"]:
-            table.add_row(*(str(i[k] or "?") for k in ("id", "type", "az", "lifecycle", "state")))
+            table.add_row(*(str(i.get(k) or "?") for k in keys))
         if data["instances"]:
             out.print(table)
     for label in ("queue", "dlq"):
@@ -134,11 +140,17 @@ def render_fleet_status(data: dict[str, Any]) -> None:
     if data["workers"] is None:
         out.print(f"heartbeats: {data['heartbeats_note']}")
     else:
-        out.print(f"heartbeats: {len(data['workers'])} worker(s)")
-        for w in data["workers"]:
+        workers = data["workers"]
+        busy = sum(w.get("gpus_busy", 0) for w in workers)
+        total = sum(len(w.get("gpus") or {}) for w in workers)
+        out.print(f"heartbeats: {len(workers)} worker(s); GPUs busy {busy}/{total}")
+        for w in workers:
             draining = " draining (rebalance)" if w.get("draining") else ""
+            gpus = w.get("gpus") or {}  # none from a worker older than --gpus
+            devices = " ".join(f"{d}={','.join(j) or '-'}" for d, j in gpus.items())
+            usage = f"GPUs busy {w.get('gpus_busy', 0)}/{len(gpus)} ({devices}) " if gpus else ""
             out.print(
-                f"  {w['worker']} {w['instance_type']} jobs={w['jobs']}{draining} "
+                f"  {w['worker']} {w['instance_type']} jobs={w['jobs']}{draining} {usage}"
                 f"last seen {w['last_seen']}",
                 markup=False,
             )

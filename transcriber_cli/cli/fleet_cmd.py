@@ -16,9 +16,12 @@ def up_command(
     instance_types: str = typer.Option(
         "g4dn.xlarge,g5.xlarge,g6.xlarge",
         "--instance-types",
-        help="GPU instance types, comma-separated.",
+        help="GPU instance types, comma-separated; a multi-GPU type (g5.12xlarge: 4) "
+        "counts each of its GPUs.",
     ),
-    max_size: int = typer.Option(4, "--max", help="Most instances at once."),
+    max_size: int = typer.Option(
+        4, "--max", help="Most GPUs at once (capacity is counted in GPUs, not instances)."
+    ),
     on_demand: bool = typer.Option(False, "--on-demand", help="On-demand instead of Spot."),
     version: str = typer.Option(
         None, "--version", help="A version already shipped (to roll back)."
@@ -43,7 +46,8 @@ def up_command(
     stack: StackName = None, region: Region = None, profile: Profile = None,
     json_output: Json = False, verbose: Verbose = False,
 ) -> None:  # fmt: skip
-    """Create or update the launch template, the group (min 0, desired 0) and queue scaling."""
+    """Create or update the launch template, the group (min 0, desired 0, capacity in GPUs)
+    and queue scaling."""
     with on_stack(stack, region, profile, verbose) as (st, _):
         from transcriber_cli import __version__
         from transcriber_cli.cli.cloud_render import show
@@ -94,11 +98,13 @@ def update_command(
 
 @app.command("scale")
 def scale_command(
-    desired: int = typer.Argument(..., help="Number of instances wanted now."),
+    desired: int = typer.Argument(
+        ..., help="GPUs wanted now (a 4-GPU instance counts 4; rounded up to whole instances)."
+    ),
     stack: StackName = None, region: Region = None, profile: Profile = None,
     json_output: Json = False, verbose: Verbose = False,
 ) -> None:  # fmt: skip
-    """Set the desired capacity (0..max); queue scaling may change it later."""
+    """Set the desired capacity in GPUs (0..max); queue scaling may change it later."""
     with on_stack(stack, region, profile, verbose) as (st, _):
         from transcriber_cli.cli.cloud_render import show
         from transcriber_cli.cloud import fleet

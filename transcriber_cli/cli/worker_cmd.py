@@ -8,7 +8,15 @@ from transcriber_cli.cli.errors import handle_errors, setup_logging, stderr
 
 
 def worker_command(
-    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Jobs at once."),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Jobs at once per GPU (per model copy)."
+    ),
+    gpus: str | None = typer.Option(
+        None,
+        "--gpus",
+        help="GPUs to use, one consumer each: all (default), a count N, or indices 0,2 "
+        "(one GPU: 2,). On a CPU a count runs N model copies.",
+    ),
     once: bool = typer.Option(
         False, "--once", help="Handle one job, then exit (or on an empty poll)."
     ),
@@ -42,6 +50,7 @@ def worker_command(
             model=model,
             device=device,
             compute_type=compute_type,
+            gpus=gpus,
         )
         worker = Worker(
             settings,
@@ -51,7 +60,10 @@ def worker_command(
         )
         worker.install_signal_handlers()
         if not quiet:
-            stderr.print(f"[dim]worker {worker.state.worker_id} polling {worker.queue.url}[/]")
+            stderr.print(
+                f"[dim]worker {worker.state.worker_id} on {worker.devices} "
+                f"polling {worker.queue.url}[/]"
+            )
         summary = worker.run()
         if not quiet:
             done = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "no jobs"

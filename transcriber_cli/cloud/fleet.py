@@ -1,8 +1,12 @@
-"""``fleet up|scale|status|down``: launch template + Spot Auto Scaling group scaled on the queue."""
+"""``fleet up|scale|status|down``: launch template + Spot Auto Scaling group scaled on the queue.
+
+Capacity is counted in GPUs: each instance type of the group weighs its GPUs
+(``WeightedCapacity``), so ``--max``, ``fleet scale N`` and the scaling steps are GPUs, and
+every worker runs one consumer per GPU (``transcriber worker --gpus all``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,7 @@ from packaging.version import InvalidVersion, Version
 from transcriber_cli import __version__
 from transcriber_cli.aws import naming, pricing
 from transcriber_cli.aws.errors import aws_errors, error_code, none_if_missing
+from transcriber_cli.aws.instances import GPUS_PER_INSTANCE, gpus_per_instance
 from transcriber_cli.aws.s3 import Storage
 from transcriber_cli.cloud import artifacts, scaling, userdata
 from transcriber_cli.cloud.iam import WorkerRole
@@ -34,14 +39,14 @@ DLAMI_PARAMETER = (
     "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"
 )
 DEFAULT_INSTANCE_TYPES = ("g4dn.xlarge", "g5.xlarge", "g6.xlarge")
-DEFAULT_MAX = 4
+DEFAULT_MAX = 4  # GPUs
 ROOT_VOLUME_GIB = 100
 
 
 @dataclass
 class FleetOptions:
     instance_types: tuple[str, ...] = DEFAULT_INSTANCE_TYPES
-    max_size: int = DEFAULT_MAX
+    max_size: int = DEFAULT_MAX  # GPUs
     on_demand: bool = False
     version: str = __version__
     ami: str | None = None
@@ -79,7 +84,7 @@ class FleetOptions:
             if "." not in itype or " " in itype:
                 raise UsageError(f"invalid instance type {itype!r} (e.g. g5.xlarge)")
         if not 1 <= self.max_size <= 100:
-            raise UsageError("--max must be between 1 and 100")
+            raise UsageError("--max must be between 1 and 100 GPUs")
         return self
 
 
@@ -184,7 +189,18 @@ class LaunchTemplate(Resource):
         self.ec2.delete_launch_template(LaunchTemplateName=self.name)
 
 
-def mixed_instances_policy(stack: Stack, options: FleetOptions) -> dict[str, Any]:
+def check_capacity(options: FleetOptions, gpus: dict[str, int]) -> None:
+    """An instance larger than ``--max`` would take the group past its maximum at once
+    (AWS lets a weighted group overshoot by one instance)."""
+    largest = max(gpus, key=lambda t: gpus[t])
+    if gpus[largest] > options.max_size:
+        raise UsageError(
+            f"--max {options.max_size} GPUs is less than one {largest} ({gpus[largest]} GPUs)",
+            hint=f"raise --max to at least {gpus[largest]}, or leave {largest} out",
+        )
+
+
+def instances_distribution(options: FleetOptions) -> dict[str, Any]:
     # Spot is requested here, not in the launch template: a mixed-instances group refuses a
     # template that sets InstanceMarketOptions.
     distribution: dict[str, Any] = {
@@ -195,25 +211,44 @@ def mixed_instances_policy(stack: Stack, options: FleetOptions) -> dict[str, Any
         distribution["OnDemandAllocationStrategy"] = "lowest-price"
     else:
         distribution["SpotAllocationStrategy"] = "price-capacity-optimized"
+    return distribution
+
+
+def mixed_instances_policy(
+    stack: Stack, options: FleetOptions, gpus: dict[str, int]
+) -> dict[str, Any]:
     return {
         "LaunchTemplate": {
             "LaunchTemplateSpecification": {
                 "LaunchTemplateName": naming.launch_template_name(stack.name),
                 "Version": "$Latest",
             },
-            "Overrides": [{"InstanceType": t} for t in options.instance_types],
+            # Capacity in GPUs: an instance counts for its GPUs.
+            "Overrides": [
+                {"InstanceType": t, "WeightedCapacity": str(gpus[t])}
+                for t in options.instance_types
+            ],
         },
-        "InstancesDistribution": distribution,
+        "InstancesDistribution": instances_distribution(options),
     }
 
 
 class AutoScalingGroup(Resource):
     kind = "autoscaling-group"
 
-    def __init__(self, stack: Stack, options: FleetOptions, subnets: list[str]) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        options: FleetOptions,
+        subnets: list[str],
+        gpus: dict[str, int] | None = None,
+    ) -> None:
         super().__init__(stack)
         self.options = options
         self.subnets = subnets
+        # GPUs per instance type, the group's weights: known to `fleet up`, which writes
+        # them; reading, scaling and deleting the group need none.
+        self.gpus = gpus or {}
         self.asg = stack.client("autoscaling")
 
     @property
@@ -224,11 +259,14 @@ class AutoScalingGroup(Resource):
         return {
             "min": 0,
             "max": self.options.max_size,
-            "mixed_instances_policy": mixed_instances_policy(self.stack, self.options),
+            "mixed_instances_policy": self._mixed(),
             "capacity_rebalance": True,
             "subnets": self.subnets,
             "tags": self.stack.tags,
         }
+
+    def _mixed(self) -> dict[str, Any]:
+        return mixed_instances_policy(self.stack, self.options, self.gpus)
 
     def describe(self) -> dict[str, Any] | None:
         groups = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[self.name])
@@ -247,14 +285,17 @@ class AutoScalingGroup(Resource):
                     "Version": spec.get("Version"),
                 },
                 "Overrides": [
-                    {"InstanceType": o["InstanceType"]}
+                    {
+                        "InstanceType": o["InstanceType"],
+                        "WeightedCapacity": o.get("WeightedCapacity"),
+                    }
                     for o in mixed.get("LaunchTemplate", {}).get("Overrides", [])
                 ],
             },
             "InstancesDistribution": {
                 k: v
                 for k, v in (mixed.get("InstancesDistribution") or {}).items()
-                if k in mixed_instances_policy(self.stack, self.options)["InstancesDistribution"]
+                if k in instances_distribution(self.options)
             },
         }
         return {
@@ -272,7 +313,7 @@ class AutoScalingGroup(Resource):
             "AutoScalingGroupName": self.name,
             "MinSize": 0,
             "MaxSize": self.options.max_size,
-            "MixedInstancesPolicy": mixed_instances_policy(self.stack, self.options),
+            "MixedInstancesPolicy": self._mixed(),
             "CapacityRebalance": True,  # replace Spot instances AWS flags as at risk, early
             "VPCZoneIdentifier": ",".join(self.subnets),
         }
@@ -399,6 +440,8 @@ def _infra_ready(stack: Stack) -> tuple[str, str]:
 def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResult:
     options.check()
     with aws_errors():
+        gpus = gpus_per_instance(stack.client("ec2"), options.instance_types)
+        check_capacity(options, gpus)
         queue_url, sg_id = _infra_ready(stack)
         vpc = SecurityGroup(stack).vpc
         subnets = default_subnets(stack, vpc)
@@ -416,31 +459,34 @@ def up(stack: Stack, options: FleetOptions, dry_run: bool = False) -> FleetResul
         data = launch_template_data(stack, options, ami, queue_url, sg_id, release, models)
         actions = [
             apply_one(LaunchTemplate(stack, data), dry_run),
-            apply_one(AutoScalingGroup(stack, options, subnets), dry_run),
+            apply_one(AutoScalingGroup(stack, options, subnets, gpus), dry_run),
         ]
         out, zero = scaling.policies(stack)
         actions += [apply_one(out, dry_run), apply_one(zero, dry_run)]
         for alarm in scaling.alarms(stack, out.arn(), zero.arn()):
             actions.append(apply_one(alarm, dry_run))
         details: dict[str, Any] = {
+            "gpus_per_instance": gpus,
             "ami": ami["id"],
             "version": options.version,
             "release": release.as_dict(),
             "models": models.as_dict() if models else None,
         }
         if not dry_run:
-            details["summary"] = summary(stack, options.instance_types)
+            details["summary"] = summary(stack, gpus)
     return FleetResult("up", stack, actions, details=details)
 
 
 def scale(stack: Stack, desired: int) -> FleetResult:
+    """Set the desired capacity to ``desired`` GPUs (the group weighs each type's GPUs)."""
     with aws_errors():
         group = AutoScalingGroup(stack, FleetOptions(), []).describe()
         if group is None:
             raise SetupError(f"stack {stack.name} has no fleet", hint="run 'transcriber fleet up'")
         if not group["MinSize"] <= desired <= group["MaxSize"]:
             raise UsageError(
-                f"desired capacity {desired} is outside {group['MinSize']}..{group['MaxSize']}",
+                f"desired capacity {desired} GPUs is outside "
+                f"{group['MinSize']}..{group['MaxSize']} GPUs",
                 hint="raise the maximum with 'transcriber fleet up --max N'",
             )
         stack.client("autoscaling").set_desired_capacity(
@@ -448,7 +494,7 @@ def scale(stack: Stack, desired: int) -> FleetResult:
             DesiredCapacity=desired,
             HonorCooldown=False,
         )
-    change = f"desired {group['DesiredCapacity']} -> {desired}"
+    change = f"desired {group['DesiredCapacity']} -> {desired} GPU(s)"
     action: ActionKind = "update" if group["DesiredCapacity"] != desired else "none"
     return FleetResult("scale", stack, [Action("autoscaling-group", group["AutoScalingGroupName"],
                                                action, [change])])  # fmt: skip
@@ -465,7 +511,7 @@ def down(stack: Stack, destroy: bool = False) -> FleetResult:
         stack.client("autoscaling").update_auto_scaling_group(
             AutoScalingGroupName=asg.name, MinSize=0, DesiredCapacity=0
         )
-        change = f"desired {group['DesiredCapacity']} -> 0"
+        change = f"desired {group['DesiredCapacity']} -> 0 GPU(s)"
         return FleetResult("down", stack, [Action(asg.kind, asg.name, "update", [change])])
 
 
@@ -496,17 +542,19 @@ def destroy(stack: Stack) -> list[Action]:
 
 
 # The doctor-style summary after `infra up` and `fleet up`: what exists and what it costs.
-def summary(stack: Stack, instance_types: Sequence[str] | None = None) -> dict[str, Any]:
+def summary(stack: Stack, gpus: dict[str, int] | None = None) -> dict[str, Any]:
     group = AutoScalingGroup(stack, FleetOptions(), []).describe()
-    if instance_types is None and group is not None:
-        overrides = (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {})
-        instance_types = [o["InstanceType"] for o in overrides.get("Overrides", [])]
-    types = list(instance_types or DEFAULT_INSTANCE_TYPES)
+    if gpus is None and group is not None:
+        gpus = group_gpus(group)
+    if not gpus:
+        gpus = {t: GPUS_PER_INSTANCE[t] for t in DEFAULT_INSTANCE_TYPES}
     return {
         "bucket": stack.bucket,
         "queue": naming.queue_name(stack.name),
         "fleet": (
-            {"desired": group["DesiredCapacity"], "max": group["MaxSize"]} if group else None
+            {"desired": group["DesiredCapacity"], "max": group["MaxSize"], "unit": "GPUs"}
+            if group
+            else None
         ),
         "idle_cost": {
             "compute_usd_per_hour": 0.0,
@@ -516,5 +564,22 @@ def summary(stack: Stack, instance_types: Sequence[str] | None = None) -> dict[s
                 "cents per month for an idle stack"
             ),
         },
-        "gpu_hour": [pricing.price(t) for t in types],
+        "gpu_hour": [gpu_price(t, n) for t, n in gpus.items()],
     }
+
+
+def group_gpus(group: dict[str, Any]) -> dict[str, int]:
+    """GPUs per instance type, as the group weighs them (1 for a group made before weights)."""
+    overrides = (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {})
+    return {
+        o["InstanceType"]: int(o.get("WeightedCapacity") or 1)
+        for o in overrides.get("Overrides", [])
+    }
+
+
+def gpu_price(instance_type: str, gpus: int) -> dict[str, Any]:
+    """The instance's prices, and what one of its GPUs costs an hour on Spot."""
+    row: dict[str, Any] = {**pricing.price(instance_type), "gpus": gpus}
+    spot = row["spot_estimate_usd_per_hour"]
+    row["spot_estimate_usd_per_gpu_hour"] = round(spot / gpus, 4) if spot else None
+    return row

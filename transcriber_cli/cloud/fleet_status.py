@@ -12,7 +12,7 @@ from typing import Any
 from transcriber_cli.aws import naming
 from transcriber_cli.aws.errors import aws_errors, none_if_missing
 from transcriber_cli.aws.s3 import BOOT_PREFIX
-from transcriber_cli.cloud.fleet import SCHEMA, AutoScalingGroup, FleetOptions
+from transcriber_cli.cloud.fleet import SCHEMA, AutoScalingGroup, FleetOptions, group_gpus
 from transcriber_cli.cloud.plan import json_header
 from transcriber_cli.cloud.queues import Queue
 from transcriber_cli.cloud.stack import Stack
@@ -53,7 +53,7 @@ class FleetStatus:
         }
 
 
-def _instances(stack: Stack, group: dict[str, Any]) -> list[dict[str, Any]]:
+def _instances(stack: Stack, group: dict[str, Any], gpus: dict[str, int]) -> list[dict[str, Any]]:
     ids = [i["InstanceId"] for i in group.get("Instances", [])]
     if not ids:
         return []
@@ -64,10 +64,13 @@ def _instances(stack: Stack, group: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for member in group["Instances"]:
         inst = ec2.get(member["InstanceId"], {})
+        itype = member.get("InstanceType") or inst.get("InstanceType")
         out.append(
             {
                 "id": member["InstanceId"],
-                "type": member.get("InstanceType") or inst.get("InstanceType"),
+                "type": itype,
+                # AWS reports each member's weight; else the weight of its type.
+                "gpus": int(member.get("WeightedCapacity") or gpus.get(str(itype)) or 1),
                 "az": member.get("AvailabilityZone"),
                 # EC2 marks Spot instances with InstanceLifecycle=spot; absent means on-demand.
                 "lifecycle": inst.get("InstanceLifecycle", "on-demand"),
@@ -126,6 +129,8 @@ def _heartbeat_rows(workers: list[Any]) -> list[dict[str, Any]]:
             "instance_id": w.instance_id,
             "instance_type": w.instance_type,
             "jobs": w.jobs,
+            "gpus": w.gpus,  # device -> the jobs on it
+            "gpus_busy": w.gpus_busy,
             "draining": w.draining,
             "problem": w.problem,
             "last_seen": w.last_seen.isoformat(),
@@ -184,11 +189,17 @@ def status(stack: Stack, settings: Any = None) -> FleetStatus:
         result = FleetStatus(stack, None)
         if group is not None:
             mixed = group.get("MixedInstancesPolicy") or {}
+            gpus = group_gpus(group)
+            result.instances = _instances(stack, group, gpus)
             result.group = {
                 "name": group["AutoScalingGroupName"],
                 "min": group["MinSize"],
                 "max": group["MaxSize"],
-                "desired": group["DesiredCapacity"],
+                "desired": group["DesiredCapacity"],  # GPUs, as min and max
+                "gpus_per_instance": gpus,
+                "gpus_in_service": sum(
+                    i["gpus"] for i in result.instances if i["state"] == "InService"
+                ),
                 "instance_types": [
                     o["InstanceType"] for o in mixed.get("LaunchTemplate", {}).get("Overrides", [])
                 ],
@@ -198,7 +209,6 @@ def status(stack: Stack, settings: Any = None) -> FleetStatus:
                 "capacity_rebalance": group.get("CapacityRebalance", False),
                 "launch_template": naming.launch_template_name(stack.name),
             }
-            result.instances = _instances(stack, group)
         result.queue = Queue(stack).depth()
         result.dlq = Queue(stack, dead_letter=True).depth()
         try:

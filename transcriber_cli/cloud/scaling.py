@@ -1,7 +1,8 @@
 """Queue-depth scaling: out while jobs wait, back to zero after 10 idle minutes.
 
 Step scaling driven by two alarms on the job queue:
-- backlog: ApproximateNumberOfMessagesVisible > 0 adds 1/2/4 instances by backlog size;
+- backlog: ApproximateNumberOfMessagesVisible > 0 adds 1/2/4 GPUs by backlog size (the
+  group's capacity is in GPUs, ``fleet.py``; AWS rounds up to whole instances);
 - idle: visible + in-flight (ApproximateNumberOfMessagesNotVisible, i.e. jobs a worker holds)
   == 0 for 10 consecutive minutes sets the capacity to 0. A job in progress keeps its message
   in flight (the worker extends its visibility), so no worker is removed mid-job by this alarm.
@@ -90,7 +91,7 @@ def policies(stack: Stack) -> list[ScalingPolicy]:
         "EstimatedInstanceWarmup": WARMUP_S,
         # Bounds are relative to the alarm threshold (0 messages).
         "StepAdjustments": [
-            _step(0.0, 10.0, 1),  # 1-10 jobs waiting: one more worker
+            _step(0.0, 10.0, 1),  # 1-10 jobs waiting: one more GPU
             _step(10.0, 50.0, 2),
             _step(50.0, None, 4),
         ],

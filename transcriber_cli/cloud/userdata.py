@@ -66,10 +66,11 @@ Wants=network-online.target
 User=transcriber
 EnvironmentFile=/etc/transcriber.env
 EnvironmentFile=/opt/transcriber/models.env
-ExecStart=/opt/transcriber/bin/transcriber worker
+# One consumer per GPU of the instance, each with its own copy of the models.
+ExecStart=/opt/transcriber/bin/transcriber worker --gpus all
 Restart=always
 RestartSec=10
-# Spot interruption: systemd sends SIGTERM; the worker returns its job to the queue.
+# Spot interruption: systemd sends SIGTERM; the worker returns its jobs to the queue.
 KillSignal=SIGTERM
 TimeoutStopSec=110
 StandardOutput=append:/var/log/transcriber/worker.log

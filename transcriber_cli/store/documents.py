@@ -129,6 +129,7 @@ class JobDocument(BaseModel):
     result: ResultSummary | None = None
     attempts: int = 0
     worker: str | None = None
+    gpu: str | None = Field(default=None, max_length=40)  # worker's device running it: cuda:1
     workers: list[str] = Field(default_factory=list)  # every worker that claimed it, in order
     message_id: str | None = None  # the SQS message its current worker holds
     lease_until: dt.datetime | None = None
@@ -171,7 +172,12 @@ class WorkerRecord(BaseModel):
     draining: bool = False  # a rebalance recommendation came: it takes no new jobs
     problem: str | None = None  # what keeps it from doing any job, e.g. a missing model
     jobs: list[str] = Field(default_factory=list)
+    gpus: dict[str, list[str]] = Field(default_factory=dict)  # device label -> its jobs
     last_seen: dt.datetime
+
+    @property
+    def gpus_busy(self) -> int:
+        return sum(1 for jobs in self.gpus.values() if jobs)
 
     @property
     def stale_after(self) -> dt.timedelta:

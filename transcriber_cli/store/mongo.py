@@ -247,6 +247,7 @@ class JobStore:
                     "message": "queued again by retry",
                     "error": None,
                     "worker": None,
+                    "gpu": None,
                     "lease_until": None,
                     "checkpoint": Checkpoint().model_dump(),
                     "finished": None,
@@ -263,9 +264,15 @@ class JobStore:
 
     # --- worker side ------------------------------------------------------------------------------
     def claim(
-        self, job_id: str, worker: str, lease_seconds: float, message_id: str | None = None
+        self,
+        job_id: str,
+        worker: str,
+        lease_seconds: float,
+        message_id: str | None = None,
+        gpu: str | None = None,
     ) -> JobDocument | None:
-        """queued -> processing, or take over a processing job whose lease ran out."""
+        """queued -> processing, or take over a processing job whose lease ran out. ``gpu``:
+        which of the worker's devices runs it ("cuda:1"), for people and `fleet status`."""
         stamp = now()
         return self._find_and_set(
             {
@@ -279,6 +286,7 @@ class JobStore:
                 "$set": {
                     "status": PROCESSING,
                     "worker": worker,
+                    "gpu": gpu,
                     "message_id": message_id,
                     "stage": "starting",
                     "message": f"claimed by {worker}",
@@ -376,6 +384,7 @@ class JobStore:
         fields: dict[str, Any] = {
             "error": error,
             "worker": None,
+            "gpu": None,
             "lease_until": None,
             "updated": stamp,
         }
@@ -395,6 +404,7 @@ class JobStore:
                 "stage": "queued",
                 "progress": round(percent, 1),
                 "worker": None,
+                "gpu": None,
                 "lease_until": None,
                 "message": f"released: {reason}",
                 "updated": now(),
@@ -434,6 +444,7 @@ class JobStore:
                 "error": reason,
                 "message": reason,
                 "worker": None,
+                "gpu": None,
                 "lease_until": None,
                 "updated": stamp,
                 "finished": stamp,

@@ -115,7 +115,7 @@ def recent(
 
 ESTIMATE_WINDOW = dt.timedelta(days=7)
 # With no priced job yet: an audio hour in 6 GPU minutes (10x real time; a T4 with large-v3
-# is about that, newer GPUs much faster) on the dearest machine of the price table.
+# is about that, newer GPUs much faster) on the dearest GPU of the price table.
 FALLBACK_GPU_PER_AUDIO_SECOND = 0.1
 
 
@@ -129,7 +129,7 @@ def cost_estimate(jobs: JobStore, audio_seconds: float, *, until: dt.datetime | 
                   ) -> Estimate:  # fmt: skip
     """What a job of ``audio_seconds`` will likely cost: the dollars per audio second of the
     jobs completed in the last week (every attempt counted), else a deliberately high guess."""
-    from transcriber_cli.aws.pricing import ON_DEMAND_USD_PER_HOUR, SPOT_FACTOR
+    from transcriber_cli.aws.pricing import SPOT_FACTOR, dearest_gpu_hour
 
     end = until or now()
     pipeline = [
@@ -149,7 +149,7 @@ def cost_estimate(jobs: JobStore, audio_seconds: float, *, until: dt.datetime | 
         n = groups[0]["jobs"]
         return Estimate(audio_seconds * rate, f"${rate * 3600:.3f} per audio hour over the "
                         f"{n} job(s) completed in the last 7 days")  # fmt: skip
-    hourly = max(ON_DEMAND_USD_PER_HOUR.values()) * SPOT_FACTOR
+    hourly = dearest_gpu_hour() * SPOT_FACTOR
     usd = audio_seconds * FALLBACK_GPU_PER_AUDIO_SECOND * hourly / 3600
     return Estimate(usd, f"no priced job yet: assumes {FALLBACK_GPU_PER_AUDIO_SECOND:g} GPU "
                     f"seconds per audio second at ${hourly:.2f}/h")  # fmt: skip

@@ -79,6 +79,7 @@ class WorkerState:
     stopping: threading.Event = field(default_factory=threading.Event)
     interrupted: threading.Event = field(default_factory=threading.Event)
     active: dict[str, float] = field(default_factory=dict)  # job id -> start time
+    devices: dict[str, str] = field(default_factory=dict)  # job id -> the slot running it
     problem: str | None = None  # what keeps this worker from doing any job (a missing model)
 
 
@@ -159,8 +160,10 @@ class JobRunner:
         models: ModelCache,
         telemetry: Telemetry | None = None,
         rate: Rate | None = None,
+        device: str | None = None,
     ) -> None:
         self.rate = rate  # what an hour of this machine costs (None off EC2)
+        self.device = device  # the slot's label ("cuda:1", "cpu#0"): recorded on each claim
         self.state = state
         self.settings = settings
         self.queue = queue
@@ -190,8 +193,9 @@ class JobRunner:
         timeout = self.queue.visibility_timeout()
         try:
             claimed = self.jobs.claim(
-                job_id, self.state.worker_id, lease_seconds=timeout, message_id=message.message_id
-            )
+                job_id, self.state.worker_id, lease_seconds=timeout,
+                message_id=message.message_id, gpu=self.device,
+            )  # fmt: skip
         except BadJobDocument as exc:
             return self._bad_document(message, job_id, str(exc))
         current = claimed
@@ -270,9 +274,12 @@ class JobRunner:
         lease.start()
         started = time.monotonic()
         self.state.active[job_id] = started
+        if self.device:
+            self.state.devices[job_id] = self.device
         log.info(
-            "processing job %s (attempt %d, %s, %.0f s done before)",
-            job_id, job.attempts, job.source.name, job.checkpoint.seconds,
+            "processing job %s on %s (attempt %d, %s, %.0f s done before)",
+            job_id, self.device or "the default device", job.attempts, job.source.name,
+            job.checkpoint.seconds,
         )  # fmt: skip
         attempt = Attempt(self, job, lease, started)
         try:
@@ -323,6 +330,7 @@ class JobRunner:
         finally:
             lease.stop()
             self.state.active.pop(job_id, None)
+            self.state.devices.pop(job_id, None)
 
     def _cancelled(self, message: Message, job_id: str) -> None:
         storage = self.storage

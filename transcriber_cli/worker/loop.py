@@ -1,6 +1,8 @@
 """The consumer loop: long-poll SQS, hand each message to a JobRunner, keep a heartbeat.
 
-``--concurrency N`` runs N consumer threads sharing one loaded model. SIGTERM/SIGINT stop
+One consumer slot per device (``--gpus``: every GPU of the machine by default, one CPU copy
+without a GPU), each with its own copy of the models; ``--concurrency N`` runs N consumer
+threads per slot, sharing its models (jobs per GPU). SIGTERM/SIGINT stop
 taking work and let running jobs finish or release (``recovery.should_release``); a Spot
 notice releases them at once; an EC2 rebalance recommendation (often minutes before the
 notice) stops taking work while running jobs go on, checkpointing every window.
@@ -37,6 +39,7 @@ from transcriber_cli.errors import Unavailable
 from transcriber_cli.pipeline.models import ModelCache
 from transcriber_cli.retry import MAX_DELAY, patiently
 from transcriber_cli.store.mongo import JobNotFound, JobStore, now
+from transcriber_cli.worker.devices import share, slot_settings, worker_slots
 from transcriber_cli.worker.imds import Imds
 from transcriber_cli.worker.job import JobRunner, WorkerState
 from transcriber_cli.worker.spot import SpotWatcher
@@ -60,7 +63,8 @@ class Worker:
         self, settings: Settings, *, concurrency: int = 1, once: bool = False, idle_exit: float = 0
     ) -> None:
         self.settings = with_secrets(settings)
-        self.concurrency = concurrency
+        self.concurrency = concurrency  # jobs at once per slot
+        self.slots = worker_slots(self.settings)
         self.once = once
         self.idle_exit = idle_exit
         self.imds = Imds(self.settings.imds_url)
@@ -77,7 +81,6 @@ class Worker:
         self.jobs = JobStore.from_settings(self.settings)
         self.queue = JobQueue.from_settings(self.settings)
         self.storage = Storage.from_settings(self.settings)
-        self.models = ModelCache()
         self.outcomes: dict[str, int] = {}
         self.reason = "stopped"
         self._last_work = time.monotonic()
@@ -123,20 +126,25 @@ class Worker:
             instance_id=self.instance_id,
             instance_type=self.instance_type,
         )
-        runner = JobRunner(
-            state=self.state,
-            settings=self.settings,
-            queue=self.queue,
-            storage=self.storage,
-            jobs=self.jobs,
-            models=self.models,
-            telemetry=telemetry,
-        )
-        self.runner = runner
+        log.info("worker %s on %s", self.state.worker_id, self.devices)
+        runners = [
+            JobRunner(
+                state=self.state,
+                settings=slot_settings(self.settings, slot),
+                queue=self.queue,
+                storage=self.storage,
+                jobs=self.jobs,
+                models=ModelCache(),  # a copy of the models per device
+                telemetry=telemetry,
+                device=slot.label,
+            )
+            for slot in self.slots
+        ]
+        self.runners = runners
         background = [
             threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
             threading.Thread(target=self._sweep_loop, name="dlq-sweep", daemon=True),
-            threading.Thread(target=self._price_loop, args=(runner,), name="price", daemon=True),
+            threading.Thread(target=self._price_loop, args=(runners,), name="price", daemon=True),
         ]
         if self.imds.available:
             background.append(
@@ -153,9 +161,11 @@ class Worker:
         # The first jobs get a price when EC2 answers at once; a silent one costs 5 s, once.
         self._priced.wait(PRICE_WAIT_SECONDS)
         consumers = [
-            threading.Thread(target=self._consume, args=(runner,), name=f"consumer-{i}")
+            threading.Thread(target=self._consume, args=(runner,),
+                             name=f"consumer-{runner.device}-{i}")
+            for runner in runners
             for i in range(self.concurrency)
-        ]
+        ]  # fmt: skip
         for thread in consumers:
             thread.start()
         try:
@@ -234,13 +244,21 @@ class Worker:
         with self._lock:
             return time.monotonic() - self._last_work >= self.idle_exit
 
+    @property
+    def devices(self) -> str:
+        """``cuda:0, cuda:1``: what the worker runs on, for its first log line."""
+        return ", ".join(slot.label for slot in self.slots)
+
     # --- heartbeat and dead letters -------------------------------------------------------------
     def _heartbeat(self) -> None:
+        placed = dict(self.state.devices)  # a copy: consumers change it meanwhile
         self.jobs.heartbeat(
             self.state.worker_id,
             instance_id=self.instance_id,
             instance_type=self.instance_type,
             jobs=list(self.state.active),
+            # Each device and the jobs on it: `fleet status` counts GPUs busy of all.
+            gpus={s.label: [j for j, d in placed.items() if d == s.label] for s in self.slots},
             concurrency=self.concurrency,
             version=__version__,
             pid=os.getpid(),
@@ -279,13 +297,15 @@ class Worker:
         while not self._quit.wait(self.settings.worker_heartbeat_seconds):
             self._beat()
 
-    def _price_loop(self, runner: JobRunner) -> None:
+    def _price_loop(self, runners: list[JobRunner]) -> None:
         """What an hour of this machine costs, for each job's cost: read at start and every
         hour (Spot prices move slowly), on a thread of its own, so an EC2 endpoint that does
         not answer (a subnet with endpoints for S3 and SQS only) never holds up anything."""
         while True:
             try:
-                runner.rate = self._rate()
+                rate = share(self._rate(), len(self.slots))
+                for runner in runners:
+                    runner.rate = rate
             except Exception as exc:  # unpriced jobs cost 0: say so, and try again later
                 log.warning("cannot price this machine: %s", exc)
             self._priced.set()
