@@ -7,9 +7,9 @@ import pytest
 
 from transcriber_cli.aws.pricing import Rate
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import Slot
+from transcriber_cli.engine.gpus import Slot, slot_settings
 from transcriber_cli.errors import UsageError
-from transcriber_cli.worker.devices import share, slot_settings, worker_slots
+from transcriber_cli.worker.devices import share, worker_slots
 
 
 @pytest.mark.parametrize(
@@ -39,8 +39,10 @@ def test_each_slot_runs_on_its_own_device_and_cores():
     assert (on_gpu.device, on_gpu.gpu_index, on_gpu.model) == ("cuda", 3, "tiny.en")
     copy = slot_settings(base, Slot("cpu", 1, cpu_threads=4))
     assert (copy.device, copy.gpu_index, copy.cpu_threads) == ("cpu", 1, 4)
-    # A copy without a share keeps the configured threads.
-    assert slot_settings(base.model_copy(update={"cpu_threads": 6}), Slot("cpu")).cpu_threads == 6
+    # Threads set in the settings are per copy, whatever the share.
+    six = base.model_copy(update={"cpu_threads": 6})
+    assert slot_settings(six, Slot("cpu")).cpu_threads == 6
+    assert slot_settings(six, Slot("cpu", 1, cpu_threads=4)).cpu_threads == 6
     assert base.device == "auto"  # the worker's own settings are left as they were
 
 

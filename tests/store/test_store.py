@@ -89,7 +89,8 @@ def test_the_document_holds_state_and_pointers_not_the_transcript(store):
     )
     raw = store.jobs.find_one({"_id": job_id})
     assert "segments" not in raw and "segments" not in raw["result"]
-    assert set(raw) == set(JobDocument.model_fields) - {"id"} | {"_id"}
+    # every field, but `gpu` only where a worker with several devices ran it
+    assert set(raw) == set(JobDocument.model_fields) - {"id", *mongo.OPTIONAL_FIELDS} | {"_id"}
     assert store.db["segments"].count_documents({}) == 0
 
 
@@ -330,3 +331,18 @@ def test_job_options_stay_readable_by_the_previous_workers() -> None:
     assert (kept["batch_size"], kept["max_new_tokens"], kept["suppress_tokens"]) == (
         16, 100, [-1, 50256])  # fmt: skip
     assert JobOptions.model_validate(kept) == chosen
+
+
+def test_gpu_is_stored_only_for_a_worker_with_several_devices(store):
+    """A one-device worker's claim writes no `gpu` key at all (clients of 0.1.0 refuse
+    unknown fields); a device label is stored, and removed again on release."""
+    job_id = new_job(store)
+    store.claim(job_id, "w1", lease_seconds=30)
+    assert "gpu" not in store.jobs.find_one({"_id": job_id})
+    assert store.release(job_id, "w1", "spot interruption")
+    store.claim(job_id, "w2", lease_seconds=30, gpu="cuda:1")
+    assert store.jobs.find_one({"_id": job_id})["gpu"] == "cuda:1"
+    assert store.get(job_id).gpu == "cuda:1"
+    assert store.release(job_id, "w2", "spot interruption")
+    raw = store.jobs.find_one({"_id": job_id})
+    assert "gpu" not in raw and raw["worker"] is None

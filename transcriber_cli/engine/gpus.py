@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from transcriber_cli.config import parse_gpus
+from transcriber_cli.config import Settings, parse_gpus
 from transcriber_cli.errors import DeviceUnavailable, UsageError
 
 
@@ -65,6 +65,19 @@ def plan_slots(
             hint="nvidia-smi lists them; CUDA_VISIBLE_DEVICES renumbers them from 0",
         )
     return [Slot("cuda", i) for i in wanted]
+
+
+def slot_settings(settings: Settings, slot: Slot) -> Settings:
+    """``settings`` as one model copy runs with them (local runs and workers alike): its
+    device and GPU, and for a CPU copy its share of the cores unless ``cpu_threads`` was set
+    (then it is per copy)."""
+    return settings.model_copy(
+        update={
+            "device": slot.device,
+            "gpu_index": slot.index,
+            "cpu_threads": settings.cpu_threads or slot.cpu_threads,
+        }
+    )
 
 
 def longest_first(durations: Sequence[float]) -> list[int]:

@@ -23,7 +23,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import Slot, longest_first
+from transcriber_cli.engine.gpus import Slot, longest_first, slot_settings
 from transcriber_cli.errors import (
     DiarizationUnavailable,
     ModelUnavailable,
@@ -108,11 +108,7 @@ class _Device:
     def __init__(self, settings: Settings, slot: Slot | None, models: ModelCache | None,
                  reporter: Reporter) -> None:  # fmt: skip
         if slot is not None:
-            settings = settings.model_copy(update={
-                "device": slot.device,
-                "gpu_index": slot.index,
-                "cpu_threads": settings.cpu_threads or slot.cpu_threads,  # asked for: per copy
-            })  # fmt: skip
+            settings = slot_settings(settings, slot)
         self.settings = settings
         self.label = slot.label if slot is not None else None
         self.models = models or ModelCache()

@@ -151,6 +151,7 @@ class JobStore:
     def _find_and_set(self, query: dict, update: dict) -> JobDocument | None:
         from pymongo import ReturnDocument
 
+        update = _unset_empty(update)
         raw = self._call(
             self.jobs.find_one_and_update, query, update, return_document=ReturnDocument.AFTER
         )
@@ -167,6 +168,7 @@ class JobStore:
         update: dict[str, Any] = {"$set": fields}
         if inc:
             update["$inc"] = inc
+        update = _unset_empty(update)
         result = self._call(self.jobs.update_one, query, update, patience=patience)
         return result.matched_count == 1
 
@@ -491,3 +493,19 @@ class JobStore:
         for record in dead:  # only if it has not beaten since it was read
             self._call(self.workers.delete_one, {"_id": record.id, "last_seen": record.last_seen})
         return [r for r in records if r not in dead]
+
+
+# Fields a job document holds only while they mean something. A one-device worker never
+# writes them, so clients that do not know them (0.1.0 forbids unknown fields) still read
+# its documents; an empty value is removed, not stored as null.
+OPTIONAL_FIELDS = ("gpu",)
+
+
+def _unset_empty(update: dict[str, Any]) -> dict[str, Any]:
+    fields = update.get("$set") or {}
+    empty = [k for k in OPTIONAL_FIELDS if k in fields and fields[k] is None]
+    if not empty:
+        return update
+    kept = {k: v for k, v in fields.items() if k not in empty}
+    unset = {**update.get("$unset", {}), **dict.fromkeys(empty, "")}
+    return {**update, "$set": kept, "$unset": unset}

@@ -24,17 +24,6 @@ def worker_slots(settings: Settings) -> list[Slot]:
     return plan_slots(settings.gpus, device, count)
 
 
-def slot_settings(settings: Settings, slot: Slot) -> Settings:
-    """``settings`` as the jobs of ``slot`` run with them."""
-    return settings.model_copy(
-        update={
-            "device": slot.device,
-            "gpu_index": slot.index,
-            "cpu_threads": slot.cpu_threads or settings.cpu_threads,
-        }
-    )
-
-
 def share(rate: Rate | None, slots: int) -> Rate | None:
     """What a job on one of ``slots`` devices pays: its share of the machine's hour (four
     jobs at once on a 4-GPU instance cost what the instance costs, not four times that)."""

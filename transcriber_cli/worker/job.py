@@ -161,9 +161,13 @@ class JobRunner:
         telemetry: Telemetry | None = None,
         rate: Rate | None = None,
         device: str | None = None,
+        several: bool = False,
     ) -> None:
         self.rate = rate  # what an hour of this machine costs (None off EC2)
-        self.device = device  # the slot's label ("cuda:1", "cpu#0"): recorded on each claim
+        self.device = device  # the slot's label ("cuda:1", "cpu#0"), for heartbeats and logs
+        # ... and on each claim when the worker has several: a one-device worker writes no
+        # `gpu` field, so clients of 0.1.0 (which refuse unknown fields) read its jobs.
+        self.several = several
         self.state = state
         self.settings = settings
         self.queue = queue
@@ -194,7 +198,7 @@ class JobRunner:
         try:
             claimed = self.jobs.claim(
                 job_id, self.state.worker_id, lease_seconds=timeout,
-                message_id=message.message_id, gpu=self.device,
+                message_id=message.message_id, gpu=self.device if self.several else None,
             )  # fmt: skip
         except BadJobDocument as exc:
             return self._bad_document(message, job_id, str(exc))

@@ -35,11 +35,12 @@ from transcriber_cli.aws.s3 import BOOT_PREFIX, Storage, StorageNotFound
 from transcriber_cli.aws.secrets import with_secrets
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.gpus import slot_settings
 from transcriber_cli.errors import Unavailable
 from transcriber_cli.pipeline.models import ModelCache
 from transcriber_cli.retry import MAX_DELAY, patiently
 from transcriber_cli.store.mongo import JobNotFound, JobStore, now
-from transcriber_cli.worker.devices import share, slot_settings, worker_slots
+from transcriber_cli.worker.devices import share, worker_slots
 from transcriber_cli.worker.imds import Imds
 from transcriber_cli.worker.job import JobRunner, WorkerState
 from transcriber_cli.worker.spot import SpotWatcher
@@ -137,6 +138,7 @@ class Worker:
                 models=ModelCache(),  # a copy of the models per device
                 telemetry=telemetry,
                 device=slot.label,
+                several=len(self.slots) > 1,
             )
             for slot in self.slots
         ]
