@@ -139,3 +139,50 @@ def test_clustering_trains_on_a_bounded_spread_of_embeddings(
     speech = sum(t.end - t.start for t in turns)
     assert speech == pytest.approx(sum(t.end - t.start for t in full_turns), rel=0.05)
     assert turns[0].start == pytest.approx(full_turns[0].start, abs=0.1)
+
+
+def test_each_call_gets_its_own_warnings_while_calls_run_at_once(caplog, capsys) -> None:
+    """Two diarizers (two GPUs) run at once; each call's count warning is logged once for
+    that call, nothing reaches stderr, and no warning state is left behind."""
+    import threading
+    import time
+    import warnings
+
+    import torch  # imported first: importing it adds warning filters of its own
+    from pyannote.core import Annotation, Segment
+
+    from transcriber_cli.diarize import pyannote_pipeline as pp
+
+    assert torch
+
+    class Talker:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __call__(self, file, hook=None, **counts):
+            for _ in range(3):  # the same warning each time: "always", not once per place
+                message = f"The detected number of speakers for {self.name} is outside"
+                warnings.warn(message, stacklevel=2)
+                time.sleep(0.05)
+            out = Annotation()
+            out[Segment(0, 1)] = self.name
+            return out
+
+    audio = np.zeros(16000, np.float32)
+    with warnings.catch_warnings():  # pytest swaps showwarning per test: route as the CLI does
+        pp._route_warnings()
+        diarizers = [pp.PyannoteDiarizer(Talker(n), name=n, device="cpu") for n in ("a", "b")]
+        filters, shown = list(warnings.filters), warnings.showwarning
+        with caplog.at_level("WARNING", logger="transcriber_cli.diarize"):
+            threads = [threading.Thread(target=d, args=(audio,)) for d in diarizers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        # Nothing left behind (overlapping catch_warnings blocks restore each other's state).
+        assert warnings.filters == filters and warnings.showwarning is shown
+        assert getattr(pp._local, "caught", None) is None
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("transcriber_cli")]
+    assert sorted(said) == sorted([f"diarization: The detected number of speakers for {n} is "
+                                   "outside" for n in "ab" for _ in range(3)])  # fmt: skip
+    assert "number of speakers" not in capsys.readouterr().err

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import json_lines, run_cli
@@ -153,21 +154,124 @@ def test_gpus_misuse_is_one_line(args, message, folder: Path) -> None:
 def test_two_files_in_flight_share_one_copy_and_its_speaker_pipeline(
     folder: Path, tiny_model: str, tmp_path: Path, conversation: dict
 ) -> None:
-    """files_per_device 2: two files share one model copy; the built-in speaker pipeline
-    takes them in turn and each file gets the conversation's two voices."""
+    """files_per_device 2: two files at once share one model copy; the built-in speaker
+    pipeline takes them in turn and each file gets the conversation's two voices."""
     names = ("c", "d", "e")
     inputs = [str(folder / f"{n}.mp3") for n in names]
     proc = run_cli(*inputs, "--device", "cpu", "-m", tiny_model, "--diarize",
                    "--diarization-model", "builtin", "--num-speakers", "2", "--offline",
-                   "--json", "-o", str(tmp_path),
+                   "--json", "-v", "-o", str(tmp_path),
                    env={**ENV, "TRANSCRIBER_FILES_PER_DEVICE": "2"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     lines = json_lines(proc.stdout)
     assert sorted(line["path"] for line in lines) == sorted(inputs)
     for line in lines:
         assert line["diarization"] == "done" and len(line["speakers"]) == 2, line
-        assert "slot" not in line["runtime"]  # one device: no slot to name
+    # Two files were in flight: the second started before the first one finished.
+    events = [ln.split("runner: ", 1)[1].split(" on ")[0] for ln in proc.stderr.splitlines()
+              if "local.runner: started" in ln or "local.runner: finished" in ln]  # fmt: skip
+    assert events[:2] == [f"started {events[0].split()[1]}", f"started {events[1].split()[1]}"]
+    assert events[0] != events[1] and len(events) == 6, events
     lines_d = (tmp_path / "d.txt").read_text().splitlines()
     assert all(ln.startswith(("[SPEAKER_00] ", "[SPEAKER_01] ")) for ln in lines_d)
     spoken = " ".join(ln.split("] ", 1)[1] for ln in lines_d)
     assert wer(_script_text(conversation, 33), spoken) < 0.35
+
+
+def test_a_bad_file_among_several_devices_fails_alone(folder: Path, tiny_model: str,
+                                                      tmp_path: Path) -> None:  # fmt: skip
+    bad = tmp_path / "broken.mp3"
+    bad.write_bytes(b"\x00not audio" * 500)
+    good = [str(folder / "a.mp3"), str(folder / "b.mp3")]
+    proc = run_cli(*good, str(bad), "--device", "cpu", "--gpus", "2", "-m", tiny_model,
+                   "--no-diarize", "--offline", "--json", "-o", str(tmp_path / "out"),
+                   env=ENV)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    status = {line["path"]: line["status"] for line in json_lines(proc.stdout)}
+    assert status == {good[0]: "done", good[1]: "done", str(bad): "failed"}
+    assert proc.stderr.count("error:") == 1 and "broken.mp3" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "out").glob("broken.*"))
+
+
+class _Engine:
+    """A stand-in engine with a known delay per window, to make windows finish out of order.
+    The audio is piecewise constant: window k holds the level (k + 1) / 100."""
+
+    device, device_index, name, compute_type = "cpu", 0, "stand-in", "int8"
+
+    def __init__(self, slow: dict[int, float], fail: int | None = None) -> None:
+        self.slow, self.fail = slow, fail
+        self.finished: list[tuple[int, float]] = []
+
+    def batch_size(self, options) -> int:
+        return 8
+
+    def transcribe(self, part, options, progress=None):
+        import time
+
+        from transcriber_cli.errors import TranscriberError
+        from transcriber_cli.transcript import Segment, Transcript
+
+        k = round(float(part.max()) * 100) - 1
+        time.sleep(self.slow.get(k, 0.02))
+        if k == self.fail:
+            raise TranscriberError(f"window {k} cannot be decoded")
+        self.finished.append((k, time.monotonic()))
+        seconds = len(part) / 16000
+        return Transcript(language="en", language_probability=1.0, duration=seconds,
+                          segments=[Segment(id=0, start=0.2, end=seconds - 0.2,
+                                            text=f"window {k}")])  # fmt: skip
+
+
+def _levels(windows: int) -> np.ndarray:
+
+    pieces = []
+    for k in range(windows):  # 8 s at the window's level, then 2 s of silence to cut in
+        pieces += [np.full(8 * 16000, (k + 1) / 100, np.float32),
+                   np.zeros(2 * 16000, np.float32)]  # fmt: skip
+    return np.concatenate(pieces)
+
+
+def _no_speakers():
+    from concurrent.futures import Future
+
+    done: Future = Future()
+    done.set_result((None, {"status": "skipped", "reason": "disabled"}))
+    return done
+
+
+def test_windows_finishing_out_of_order_are_joined_and_checkpointed_in_order() -> None:
+    import time
+
+    first, second = _Engine({1: 0.8}), _Engine({1: 0.8})  # window 1 is slow on either
+    saved: list[tuple[int, float, list[str]]] = []
+    transcript = transcribe_audio(
+        _levels(5), LoadedModels(first, _no_speakers()), WhisperOptions(language="en"),
+        window_seconds=12,
+        on_checkpoint=lambda st, _s: saved.append(
+            (st.windows, time.monotonic(), [s.text for s in st.segments])),
+        helpers=[second],
+    )  # fmt: skip
+    assert [s.text for s in transcript.segments] == [f"window {k}" for k in range(5)]
+    done = dict(first.finished + second.finished)
+    assert done[2] < done[1]  # window 2 finished before window 1 ...
+    assert [w for w, _, _ in saved] == [1, 2, 3, 4, 5]  # ... yet checkpoints go in order
+    by_windows = {w: (t, texts) for w, t, texts in saved}
+    assert by_windows[2][0] >= done[1] and by_windows[3][0] >= done[1]
+    assert by_windows[3][1] == ["window 0", "window 1", "window 2"]
+    assert {k for k, _ in first.finished} and {k for k, _ in second.finished}  # both worked
+
+
+def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -> None:
+    from transcriber_cli.errors import TranscriberError
+
+    first, second = _Engine({}, fail=3), _Engine({}, fail=3)
+    saved: list[int] = []
+    with pytest.raises(TranscriberError, match="window 3 cannot be decoded"):
+        transcribe_audio(
+            _levels(6), LoadedModels(first, _no_speakers()), WhisperOptions(language="en"),
+            window_seconds=12, on_checkpoint=lambda st, _s: saved.append(st.windows),
+            helpers=[second],
+        )  # fmt: skip
+    assert saved == list(range(1, len(saved) + 1)) and max(saved, default=0) <= 3

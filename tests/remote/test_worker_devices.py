@@ -7,9 +7,9 @@ import pytest
 
 from transcriber_cli.aws.pricing import Rate
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import Slot, slot_settings
+from transcriber_cli.engine.gpus import Slot, device_slots, slot_settings
 from transcriber_cli.errors import UsageError
-from transcriber_cli.worker.devices import share, worker_slots
+from transcriber_cli.worker.devices import share
 
 
 @pytest.mark.parametrize(
@@ -23,14 +23,14 @@ from transcriber_cli.worker.devices import share, worker_slots
     ],
 )
 def test_cpu_slots(gpus, labels):
-    slots = worker_slots(Settings(device="cpu", gpus=gpus))
+    slots = device_slots(Settings(device="cpu", gpus=gpus))
     assert [s.label for s in slots] == labels
     assert len({s.index for s in slots}) == len(slots)
 
 
 def test_gpu_indices_on_a_cpu_are_refused():
     with pytest.raises(UsageError, match="names GPUs"):
-        worker_slots(Settings(device="cpu", gpus="0,1"))
+        device_slots(Settings(device="cpu", gpus="0,1"))
 
 
 def test_each_slot_runs_on_its_own_device_and_cores():

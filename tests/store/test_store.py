@@ -13,7 +13,14 @@ from transcriber_cli.errors import MediaError, SetupError
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.results import ResultSummary
 from transcriber_cli.store import mongo
-from transcriber_cli.store.documents import Audio, Checkpoint, JobDocument, JobStatus, Source
+from transcriber_cli.store.documents import (
+    OPTIONAL_FIELDS,
+    Audio,
+    Checkpoint,
+    JobDocument,
+    JobStatus,
+    Source,
+)
 from transcriber_cli.worker import recovery
 
 SHA = "ab" * 32
@@ -90,7 +97,7 @@ def test_the_document_holds_state_and_pointers_not_the_transcript(store):
     raw = store.jobs.find_one({"_id": job_id})
     assert "segments" not in raw and "segments" not in raw["result"]
     # every field, but `gpu` only where a worker with several devices ran it
-    assert set(raw) == set(JobDocument.model_fields) - {"id", *mongo.OPTIONAL_FIELDS} | {"_id"}
+    assert set(raw) == set(JobDocument.model_fields) - {"id", *OPTIONAL_FIELDS} | {"_id"}
     assert store.db["segments"].count_documents({}) == 0
 
 
@@ -337,6 +344,7 @@ def test_gpu_is_stored_only_for_a_worker_with_several_devices(store):
     """A one-device worker's claim writes no `gpu` key at all (clients of 0.1.0 refuse
     unknown fields); a device label is stored, and removed again on release."""
     job_id = new_job(store)
+    assert "gpu" not in store.jobs.find_one({"_id": job_id})  # as created by a client
     store.claim(job_id, "w1", lease_seconds=30)
     assert "gpu" not in store.jobs.find_one({"_id": job_id})
     assert store.release(job_id, "w1", "spot interruption")

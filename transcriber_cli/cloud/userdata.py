@@ -66,8 +66,9 @@ Wants=network-online.target
 User=transcriber
 EnvironmentFile=/etc/transcriber.env
 EnvironmentFile=/opt/transcriber/models.env
-# One consumer per GPU of the instance, each with its own copy of the models.
-ExecStart=/opt/transcriber/bin/transcriber worker --gpus all
+# One consumer per GPU of the instance (the worker's default), each with its own copy of the
+# models. No --gpus flag: a rollback (fleet up --version 0.1.0) installs a worker without it.
+ExecStart=/opt/transcriber/bin/transcriber worker
 Restart=always
 RestartSec=10
 # Spot interruption: systemd sends SIGTERM; the worker returns its jobs to the queue.

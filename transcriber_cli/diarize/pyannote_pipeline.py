@@ -12,6 +12,7 @@ import functools
 import io
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -50,13 +51,62 @@ def disable_pyannote_telemetry() -> None:
     os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
 
 
+# Python's warning filters and sys.stdout belong to the whole process, and several threads
+# load and run pipelines at once (one per GPU, a worker's jobs). So loads take turns, stdout is
+# diverted only for the loading thread, and warnings raised while a thread diarizes reach that
+# call's list through one router installed once, instead of per-call catch_warnings.
+_LOADS = threading.Lock()
+_local = threading.local()
+
+
+class _ThreadStdout:
+    """sys.stdout for the length of a load: the loading thread's prints go to ``sink``,
+    every other thread's (e.g. --json result lines) to the real stdout."""
+
+    def __init__(self, real: Any, sink: io.StringIO) -> None:
+        self._real, self._sink, self._owner = real, sink, threading.get_ident()
+
+    def write(self, text: str) -> int:
+        target = self._sink if threading.get_ident() == self._owner else self._real
+        return target.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _route_warnings() -> None:
+    original = warnings.showwarning
+
+    def route(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+        caught = getattr(_local, "caught", None)
+        if caught is None:
+            return original(message, category, filename, lineno, file, line)
+        caught.append(message)
+        return None
+
+    warnings.showwarning = route
+    # every call's own count warning, not only the first; a read-only buffer is only read
+    warnings.filterwarnings("always", message=".*number of speakers.*")
+    warnings.filterwarnings("ignore", message=".*not writable.*")
+
+
+_route_warnings()
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """pyannote prints download hints to stdout (which must stay clean for --json) and raises
     library warnings meant for its developers; keep both out of the user's way."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()) as out:
-        warnings.simplefilter("ignore")
-        yield
+    out = io.StringIO()
+    with _LOADS:
+        real = sys.stdout
+        sys.stdout = _ThreadStdout(real, out)  # type: ignore[assignment]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            sys.stdout = real
     if out.getvalue().strip():
         log.debug("pyannote: %s", " ".join(out.getvalue().split()))
 
@@ -143,7 +193,7 @@ class PyannoteDiarizer:
         # of frames on the other side of the threshold (bench/production.md).
         self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
         # One recording at a time: several files in flight (or a worker's jobs) share this
-        # pipeline, and pyannote's pipelines and warnings filters are not made for threads.
+        # pipeline, and pyannote's pipelines keep per-call state on the object.
         self._lock = threading.Lock()
 
     def __call__(
@@ -158,18 +208,20 @@ class PyannoteDiarizer:
         if audio.size == 0:
             return []
         seconds = audio.size / SAMPLE_RATE
-        with warnings.catch_warnings():
-            # pyannote only reads the waveform; sharing the decoder's read-only buffer avoids
-            # holding a second copy of a long recording.
-            warnings.filterwarnings("ignore", message=".*not writable.*")
-            waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+        # pyannote only reads the waveform; sharing the decoder's read-only buffer avoids
+        # holding a second copy of a long recording (its warning is filtered out above).
+        waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
         counts = speakers.counts() if speakers else {}
-        with self._lock, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            output = self.pipeline(file, hook=_hook(progress, seconds), **counts)
+        caught: list[Warning | str] = []
+        with self._lock:
+            _local.caught = caught  # this thread's warnings, until the call ends
+            try:
+                output = self.pipeline(file, hook=_hook(progress, seconds), **counts)
+            finally:
+                _local.caught = None
         for w in caught:
-            message = " ".join(str(w.message).split())
+            message = " ".join(str(w).split())
             if "number of speakers" in message:
                 log.warning("diarization: %s", message)
             else:

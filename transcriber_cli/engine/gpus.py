@@ -67,6 +67,15 @@ def plan_slots(
     return [Slot("cuda", i) for i in wanted]
 
 
+def device_slots(settings: Settings) -> list[Slot]:
+    """The model copies ``settings`` ask for on this machine (local runs and workers): unset
+    ``gpus`` is every GPU, or one copy on a CPU."""
+    from transcriber_cli.engine.device import cuda_device_count, resolve_device
+
+    device, _ = resolve_device(settings.device, settings.compute_type)
+    return plan_slots(settings.gpus, device, cuda_device_count() if device == "cuda" else 0)
+
+
 def slot_settings(settings: Settings, slot: Slot) -> Settings:
     """``settings`` as one model copy runs with them (local runs and workers alike): its
     device and GPU, and for a CPU copy its share of the cores unless ``cpu_threads`` was set

@@ -13,6 +13,7 @@ instead split by window over all of them. Results are reported as files finish.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import Slot, longest_first, slot_settings
+from transcriber_cli.engine.gpus import Slot, device_slots, longest_first, slot_settings
 from transcriber_cli.errors import (
     DiarizationUnavailable,
     ModelUnavailable,
@@ -40,6 +41,8 @@ from transcriber_cli.media import DecodedAudio, InputChanged, MediaInfo
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
 from transcriber_cli.pipeline.windows import WindowCheckpoint
+
+log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
@@ -185,15 +188,20 @@ class LocalRunner:
         """The devices the run spread over ("cuda:0", ...); empty for a one-device run."""
         return [d.label for d in self.devices if d.label and len(self.devices) > 1]
 
-    def _plan(self) -> list[_Device]:
-        from transcriber_cli.engine.device import cuda_device_count, resolve_device
-        from transcriber_cli.engine.gpus import plan_slots
-
+    def _plan(self, needs_work: bool) -> list[_Device]:
+        """The devices: one plain one (the run as before several devices existed) unless
+        ``--gpus`` or the machine's GPUs or ``files_per_device`` ask for more."""
         s = self.settings
-        device, _ = resolve_device(s.device, s.compute_type)
-        slots = plan_slots(s.gpus, device, cuda_device_count() if device == "cuda" else 0)
-        if len(slots) == 1 and not (device == "cuda" and s.gpus) and s.files_per_device == 1:
-            return [_Device(s, None, self._models, self.reporter)]  # as a one-device run
+        plain = [_Device(s, None, self._models, self.reporter)]
+        if not needs_work and not s.gpus:  # all skipped: start at once, without asking CUDA
+            return plain
+        slots = device_slots(s)
+        if (
+            len(slots) == 1
+            and not (slots[0].device == "cuda" and s.gpus)
+            and (s.files_per_device == 1)
+        ):
+            return plain
         reporter: Reporter = _Serialized(self.reporter)
         return [_Device(s, slot, self._models if i == 0 else None, reporter)
                 for i, slot in enumerate(slots)]  # fmt: skip
@@ -211,8 +219,8 @@ class LocalRunner:
         items = batch.items(paths, include, exclude)
         self.reporter.batch_started(len(items))
         try:
-            self.devices = self._plan()
-            if len(self.devices) == 1:
+            self.devices = self._plan(any(batch.precheck(i) is None for i in items))
+            if len(self.devices) == 1 and self.devices[0].label is None:
                 return self._run_one(batch, items, self.devices[0])
             return self._run_spread(batch, items)
         finally:
@@ -259,13 +267,16 @@ class LocalRunner:
                                               helpers=self.devices[1:])  # fmt: skip
             reporter.file_finished(results[order[0]])
             return [results[i] for i in sorted(results)]
+        lanes = self.settings.files_per_device
+        devices = self.devices[: max(1, -(-len(order) // lanes))]  # no copy for nothing to do
         if order:
             reporter.note(f"{len(order)} file(s) over {labels}, longest first")
-            for device in self.devices[: len(order)]:
+            for device in devices:
                 device.start_loading()
-        self.readahead.widen(len(self.devices))
+        self.readahead.widen(len(devices) * lanes)
         lock = threading.Lock()
         failures: list[BaseException] = []
+        lost: set[str] = set()  # devices whose models could not load
 
         def take() -> int | None:
             with lock:
@@ -281,21 +292,29 @@ class LocalRunner:
                 try:
                     result = self._process(batch, items[i], device, None,
                                            probed=infos[items[i].path][1])  # fmt: skip
-                except BaseException as exc:  # a setup error: the run stops (main thread)
+                    with lock:
+                        results[i] = result
+                    reporter.file_finished(result)
+                except (ModelUnavailable, DiarizationUnavailable) as exc:
+                    with lock:
+                        order.insert(0, i)  # another device does it
+                        lost.add(device.label or "")
+                        if len(lost) < len(devices):  # e.g. one GPU full on a shared machine
+                            reporter.note(f"{device.label}: {exc}; going on without it")
+                            return
+                        failures.append(exc)  # no device can: one line, the run stops
+                    return
+                except BaseException as exc:  # a bug or a closed stdout: the run stops
                     with lock:
                         failures.append(exc)
                     return
-                with lock:
-                    results[i] = result
-                reporter.file_finished(result)
 
         # Each device takes files_per_device files at once: they share its models (calls to
         # the diarizer take turns), so the GPU transcribes one while another's speakers are
         # found, and one file's CPU steps (decoding, VAD) overlap another's GPU work.
         threads = [threading.Thread(target=work, args=(d,), name=f"device-{d.label}-{n}",
                                     daemon=True)
-                   for n in range(self.settings.files_per_device)
-                   for d in self.devices]  # fmt: skip
+                   for n in range(lanes) for d in devices]  # fmt: skip
         for t in threads:
             t.start()
         for t in threads:
@@ -341,6 +360,7 @@ class LocalRunner:
             for helper in helpers:
                 helper.start_loading()
             reporter.file_started(item.path, info.duration)
+            log.debug("started %s on %s", item.path.name, device.label or "the device")
             # Read the next input meanwhile, unless it will be skipped or fail unread.
             if following is not None and batch.precheck(following) is None:
                 self.readahead.schedule(following.path)
@@ -352,7 +372,7 @@ class LocalRunner:
             resume = self._resume(batch, item, sha, reporter)
             waited = time.perf_counter()
             models = device.loaded()
-            engines = [helper.loaded().engine for helper in helpers]
+            engines = self._helper_engines(helpers, reporter)
             timings["load"] = round(time.perf_counter() - waited, 3)
 
             def checkpoint(state: WindowCheckpoint, _decoded: float) -> None:
@@ -390,6 +410,7 @@ class LocalRunner:
                     if helpers:
                         result.runtime["slots"] = [device.label, *(h.label for h in helpers)]
             batch.manifest.drop_checkpoint(sha, batch.key)
+            log.debug("finished %s", item.path.name)
             return result
         except (ModelUnavailable, DiarizationUnavailable):
             raise  # no file can be done without the models: one line, stop the run
@@ -401,6 +422,18 @@ class LocalRunner:
             self.readahead.discard(item.path)
             if audio is not None:  # its temporary file goes now, not when collected
                 audio.close()
+
+    @staticmethod
+    def _helper_engines(helpers: Sequence[_Device], reporter: Reporter) -> list:
+        """The other devices' engines for a file split by window; one that cannot load (a
+        full GPU on a shared machine) is left out, not the end of the run."""
+        engines = []
+        for helper in helpers:
+            try:
+                engines.append(helper.loaded().engine)
+            except ModelUnavailable as exc:
+                reporter.note(f"{helper.label}: {exc}; splitting over the others")
+        return engines
 
     def _resume(
         self, batch: Batch, item: Item, sha: str, reporter: Reporter

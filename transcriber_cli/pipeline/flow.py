@@ -206,6 +206,9 @@ def _transcribe_windows(
     sequential = engine.batch_size(options) == 1
     cuts = _cuts(audio, state, window, duration)
     if len(engines) > 1 and not sequential and len(cuts) > 1:
+        # Every engine decodes with the first one's batch size: an engine on a fuller GPU
+        # would pick a smaller one (1 decodes sequentially), and the words would differ.
+        options = options.model_copy(update={"batch_size": engine.batch_size(options)})
         if not state.windows and options.language is None:
             _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint)
         _spread(audio, engines, options, state, progress, cuts, on_checkpoint)
@@ -299,7 +302,9 @@ def _spread(
     errors: list[BaseException] = []
     queue = list(range(len(cuts)))
     base = state.seconds
-    fixed = state.model_copy()  # the options each window sees: language only (batched)
+    # What each window's options come from: the language only (batched decoding carries no
+    # text across a cut), and no shared list the joining thread appends to.
+    fixed = state.model_copy(update={"segments": []})
 
     def report(i: int, done: float, _total: float) -> None:
         with lock:

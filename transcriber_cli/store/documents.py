@@ -112,6 +112,10 @@ class Charge:
         return fields, {"cost.gpu_seconds": round(self.seconds, 3), "cost.usd": usd}
 
 
+# Fields newer than 0.1.0, present in a document only while they hold a value.
+OPTIONAL_FIELDS = ("gpu",)
+
+
 class JobDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
 
@@ -148,7 +152,10 @@ class JobDocument(BaseModel):
         return {} if isinstance(value, int | float) else value
 
     def to_mongo(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, mode="python")
+        # An optional field is stored only with a value: clients and workers of 0.1.0 refuse
+        # fields they do not know, so a document without it reads everywhere.
+        empty = {k for k in OPTIONAL_FIELDS if getattr(self, k) is None}
+        return self.model_dump(by_alias=True, mode="python", exclude=empty)
 
     def public(self) -> dict[str, Any]:
         """JSON-safe, for ``jobs status --json``: every field, the id as ``job_id``."""

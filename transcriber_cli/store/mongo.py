@@ -29,6 +29,7 @@ from transcriber_cli.jobs.results import ResultSummary
 from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import (
     ACTIVE,
+    OPTIONAL_FIELDS,
     Charge,
     Checkpoint,
     JobDocument,
@@ -495,13 +496,10 @@ class JobStore:
         return [r for r in records if r not in dead]
 
 
-# Fields a job document holds only while they mean something. A one-device worker never
-# writes them, so clients that do not know them (0.1.0 forbids unknown fields) still read
-# its documents; an empty value is removed, not stored as null.
-OPTIONAL_FIELDS = ("gpu",)
-
-
 def _unset_empty(update: dict[str, Any]) -> dict[str, Any]:
+    """An update that removes an optional field (``documents.OPTIONAL_FIELDS``) it would set
+    to None: a one-device worker never leaves it in a document, so 0.1.0 clients (which
+    refuse fields they do not know) still read its jobs."""
     fields = update.get("$set") or {}
     empty = [k for k in OPTIONAL_FIELDS if k in fields and fields[k] is None]
     if not empty:

@@ -35,12 +35,12 @@ from transcriber_cli.aws.s3 import BOOT_PREFIX, Storage, StorageNotFound
 from transcriber_cli.aws.secrets import with_secrets
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import slot_settings
+from transcriber_cli.engine.gpus import device_slots, slot_settings
 from transcriber_cli.errors import Unavailable
 from transcriber_cli.pipeline.models import ModelCache
 from transcriber_cli.retry import MAX_DELAY, patiently
 from transcriber_cli.store.mongo import JobNotFound, JobStore, now
-from transcriber_cli.worker.devices import share, worker_slots
+from transcriber_cli.worker.devices import share
 from transcriber_cli.worker.imds import Imds
 from transcriber_cli.worker.job import JobRunner, WorkerState
 from transcriber_cli.worker.spot import SpotWatcher
@@ -65,7 +65,7 @@ class Worker:
     ) -> None:
         self.settings = with_secrets(settings)
         self.concurrency = concurrency  # jobs at once per slot
-        self.slots = worker_slots(self.settings)
+        self.slots = device_slots(self.settings)
         self.once = once
         self.idle_exit = idle_exit
         self.imds = Imds(self.settings.imds_url)
