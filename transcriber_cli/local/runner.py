@@ -312,13 +312,17 @@ class LocalRunner:
         # Each device takes files_per_device files at once: they share its models (calls to
         # the diarizer take turns), so the GPU transcribes one while another's speakers are
         # found, and one file's CPU steps (decoding, VAD) overlap another's GPU work.
-        threads = [threading.Thread(target=work, args=(d,), name=f"device-{d.label}-{n}",
-                                    daemon=True)
-                   for n in range(lanes) for d in devices]  # fmt: skip
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        while order and not failures:
+            # Again while files are left: a device that could not load gives its file back,
+            # maybe after the others had found nothing left to take and stopped.
+            live = [d for d in devices if (d.label or "") not in lost]
+            threads = [threading.Thread(target=work, args=(d,), name=f"device-{d.label}-{n}",
+                                        daemon=True)
+                       for n in range(lanes) for d in live]  # fmt: skip
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         if failures:
             raise failures[0]
         return [results[i] for i in sorted(results)]
