@@ -16,8 +16,8 @@ def up_command(
     instance_types: str = typer.Option(
         "g4dn.xlarge,g5.xlarge,g6.xlarge",
         "--instance-types",
-        help="GPU instance types, comma-separated; a multi-GPU type (g5.12xlarge: 4) "
-        "counts each of its GPUs.",
+        help="GPU instance types, comma-separated; a type with several GPUs (g5.12xlarge) "
+        "counts each.",
     ),
     max_size: int = typer.Option(
         4, "--max", help="Most GPUs at once (capacity is counted in GPUs, not instances)."
