@@ -134,8 +134,9 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
     # launch template sets InstanceMarketOptions.
     assert "InstanceMarketOptions" not in data
     script = base64.b64decode(data["UserData"]).decode()
-    # One consumer per GPU of the instance (tests/remote/test_worker_gpus.py runs --gpus).
-    assert "ExecStart=/opt/transcriber/bin/transcriber worker --gpus all\n" in script
+    # One consumer per GPU of the instance, the worker's default: no --gpus flag, which a
+    # rollback to 0.1.0 (fleet up --version) would refuse at every start.
+    assert "ExecStart=/opt/transcriber/bin/transcriber worker\n" in script
     assert SECRET not in script  # the workers read their secrets from SSM at start
     # Our code comes from the stack's bucket, hash-checked; never by name from an index
     # (tests/cloud/test_cold_start.py runs the boot itself).
