@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from transcriber_cli.diarize.chunk_embeddings import share_window_frames
 from transcriber_cli.errors import DiarizationUnavailable
 from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.options import SpeakerOptions
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[float, float], None]  # (audio seconds done, audio seconds total)
 
 # Share of the work each pyannote step stands for, for one progress bar over the whole call.
-# Embeddings dominate (one forward pass per chunk and local speaker); segmentation is cheaper.
+# Embeddings dominate (one network pass per chunk); segmentation is cheaper.
 _SEGMENTATION_SHARE = 0.25
 _EMBEDDING_SHARE = 0.70
 
@@ -188,10 +189,12 @@ class PyannoteDiarizer:
         self.pipeline = pipeline
         self.name = name
         self.device = device
-        # float16 (opt-in) on a GPU for the speaker embeddings only, most of the work. The
+        # float16 (the default) on a GPU for the speaker embeddings only, most of the work. The
         # segmentation model stays float32: in float16 real segmentation weights put 2.6-4.5%
         # of frames on the other side of the threshold (bench/production.md).
         self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
+        # One embedding-network pass per window rather than per local speaker (WeSpeaker).
+        share_window_frames(pipeline, half=lambda: self.half)
         # One recording at a time: several files in flight (or a worker's jobs) share this
         # pipeline, and pyannote's pipelines keep per-call state on the object.
         self._lock = threading.Lock()

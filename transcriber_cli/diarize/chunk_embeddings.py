@@ -1,0 +1,106 @@
+"""Speaker embeddings with one network pass per window instead of one per local speaker.
+
+pyannote 4's ``SpeakerDiarization.get_embeddings`` runs the embedding model once for every
+(window, local speaker) pair: community-1's three local speakers put each 10 s window through
+the ResNet three times, with only the final weighted statistics pooling differing between
+them. Models that expose ``forward_frames`` / ``forward_embedding`` (WeSpeaker ResNet34, the
+community-1 embedding) let the frames be computed once per window and pooled per speaker.
+The masks, and so the embeddings, are pyannote's own (tests/diarize/test_chunk_embeddings.py
+compares the two); the speaker step does a third of the network work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+
+def share_window_frames(pipeline: Any, *, half: Callable[[], bool]) -> bool:
+    """Give ``pipeline`` the one-pass ``get_embeddings`` when its embedding model can split
+    frames from pooling; False (pyannote's own method stays) otherwise. ``half()`` says, per
+    call, whether to run the network under float16 autocast on CUDA."""
+    embedding = getattr(pipeline, "_embedding", None)
+    model = getattr(embedding, "model_", None)
+    if not (callable(getattr(model, "forward_frames", None)) and
+            callable(getattr(model, "forward_embedding", None))):  # fmt: skip
+        return False
+    pipeline.get_embeddings = functools.partial(_get_embeddings, pipeline, half)
+    return True
+
+
+def _masks(segmentations: Any, exclude_overlap: bool, min_num_frames: int) -> np.ndarray:
+    """(chunks, speakers, frames) pooling weights, chosen as pyannote chooses them: without the
+    frames where several speakers overlap, unless too little clean speech is left."""
+    data = segmentations.data  # (chunks, frames, speakers), NaN where stitching left gaps
+    masks = np.nan_to_num(data, nan=0.0).astype(np.float32)
+    if exclude_overlap:
+        clean = np.nan_to_num(data * (np.sum(data, axis=2, keepdims=True) < 2), nan=0.0)
+        clean = clean.astype(np.float32)
+        enough = clean.sum(axis=1, keepdims=True) > min_num_frames  # (chunks, 1, speakers)
+        masks = np.where(enough, clean, masks)
+    return np.ascontiguousarray(masks.transpose(0, 2, 1))
+
+
+def _get_embeddings(
+    pipeline: Any,
+    half: Callable[[], bool],
+    file: Any,
+    binary_segmentations: Any,
+    exclude_overlap: bool = False,
+    hook: Callable[..., Any] | None = None,
+) -> np.ndarray:
+    import torch
+
+    embedding = pipeline._embedding
+    model = embedding.model_
+    window = binary_segmentations.sliding_window
+    num_chunks, num_frames, _ = binary_segmentations.data.shape
+    min_num_frames = -1
+    if exclude_overlap:  # pyannote's bound: fewer samples than this make the model fail
+        num_samples = window.duration * embedding.sample_rate
+        min_num_frames = math.ceil(num_frames * embedding.min_num_samples / num_samples)
+    masks = _masks(binary_segmentations, exclude_overlap, min_num_frames)
+
+    def windows() -> Iterator[Any]:
+        for chunk, _ in binary_segmentations:
+            waveform, _ = pipeline._audio.crop(file, chunk, mode="pad")
+            yield waveform
+
+    # The batch counts windows, as pyannote's counts pairs: the same network memory per batch.
+    size = max(1, int(pipeline.embedding_batch_size))
+    total = math.ceil(num_chunks / size)
+    if hook is not None:
+        hook("embeddings", None, total=total, completed=0)
+    device = embedding.device
+    autocast = device.type == "cuda" and half()
+    out: list[np.ndarray] = []
+    waves = windows()
+    for i, start in enumerate(range(0, num_chunks, size), 1):
+        stop = min(start + size, num_chunks)
+        batch = torch.vstack([next(waves)[None] for _ in range(start, stop)]).to(device)
+        weights = torch.from_numpy(masks[start:stop]).to(device)
+        # Pooling warnings (a window without speech) reach pyannote_pipeline's router: the
+        # process-wide filters of catch_warnings are not safe with several diarizers at once.
+        with torch.inference_mode():
+            precision = (
+                torch.autocast("cuda", dtype=torch.float16) if autocast
+                else contextlib.nullcontext()
+            )  # fmt: skip
+            with precision:
+                frames = model.forward_frames(batch)
+                pooled = [
+                    model.forward_embedding(frames, weights=weights[:, s]).float()
+                    for s in range(weights.shape[1])
+                ]
+        chunk = torch.stack(pooled, dim=1).cpu().numpy()  # (windows, speakers, dimension)
+        out.append(chunk)
+        if hook is not None:
+            hook("embeddings", chunk, total=total, completed=i)
+    if not out:
+        return np.zeros((0, masks.shape[1], embedding.dimension), dtype=np.float32)
+    return np.concatenate(out)
