@@ -50,7 +50,8 @@ def test_beside_transcription_gives_the_same_speakers(
     stages = [stage for stage, _ in events]
     assert "diarize" in stages and "transcribe" in stages
     assert stages.index("diarize") > max(i for i, s in enumerate(stages) if s == "transcribe")
-    assert {"transcribe", "diarize", "diarize_wait", "assign"} <= set(timings)
+    assert {"transcribe", "diarize", "diarize_start", "diarize_wait", "assign"} <= set(timings)
+    assert 0 <= timings["diarize_start"] <= timings["transcribe"] + timings["diarize_wait"]
 
 
 def test_a_required_diarizer_that_cannot_load_stops_the_call(

@@ -52,6 +52,8 @@ class _Speakers:
         self.turns: list | None = None
         self.error: BaseException | None = None
         self.seconds = 0.0
+        self.began = 0.0  # seconds from here until diarization began (its load, the GIL)
+        self._created = time.perf_counter()
         self._thread = threading.Thread(
             target=self._run, args=(models, audio, speakers, progress), name="diarize",
             daemon=True,
@@ -69,6 +71,7 @@ class _Speakers:
             diarizer = models.diarizer  # waits for the load
             if diarizer is not None:
                 started = time.perf_counter()
+                self.began = started - self._created
                 self.turns = diarizer(whole(audio), speakers=speakers, progress=report)
                 self.seconds = time.perf_counter() - started
         except BaseException as exc:  # handed to the caller's thread by result()
@@ -132,6 +135,7 @@ def transcribe_audio(
                 if progress and turns is not None:  # done, also when it ended unseen
                     progress("diarize", duration, duration)
                 timings["diarize"] = round(beside.seconds, 3)
+                timings["diarize_start"] = round(beside.began, 3)
                 timings["diarize_wait"] = round(time.perf_counter() - started, 3)
             else:
                 diarizer = models.diarizer
