@@ -23,7 +23,7 @@ from pyannote.database.util import load_rttm
 from run import read_wav
 from sweep import errors
 
-from transcriber_cli.diarize import spectral
+from transcriber_cli.diarize import windows
 from transcriber_cli.diarize.builtin import load_builtin
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--window", nargs="+", type=float, default=[1.5])
     parser.add_argument("--hop", nargs="+", type=float, default=[0.75])
-    parser.add_argument("--pruning", nargs="+", type=float, default=[spectral.PRUNING])
+    parser.add_argument("--pruning", nargs="+", type=float, default=[windows.PRUNING])
     parser.add_argument("--exclude-overlap", nargs="+", type=int, default=[0])
     parser.add_argument("--keep-overlap", nargs="+", type=int, default=[1])
     parser.add_argument("--json", type=Path)
@@ -53,7 +53,7 @@ def main() -> None:
             found = [pipeline.window_embeddings(f, count, hook) for f, _, count in files]
             cpu = time.process_time() - cpu
             for value, keep in itertools.product(args.pruning, args.keep_overlap):
-                spectral.PRUNING, pipeline.keep_overlap = value, bool(keep)
+                pipeline.pruning, pipeline.keep_overlap = value, bool(keep)
                 rows = []
                 for (file, reference, count), spans in zip(files, found):
                     n = len(reference.labels())

@@ -1,11 +1,15 @@
 """The built-in speaker pipeline: weights shipped inside this package, no hub, no token.
 
-pyannote/segmentation (v2, MIT; from the whisperx 3.8.6 wheel) finds up to three local
-speakers in 5 s windows; Resemblyzer's GE2E d-vector encoder (Apache-2.0) embeds each; our
-spectral clustering links them across the recording and estimates the count. pyannote 4's
-own ``SpeakerDiarization`` does the rest (windows, overlap, reconstruction). Its
-``__init__`` insists on hub models (``plda=None`` is a TypeError, and a custom embedding
-falls back to the hub), so ``BuiltinSpeakerDiarization`` replaces only ``__init__``.
+pyannote/segmentation (v2, MIT; from the whisperx 3.8.6 wheel) finds speech and counts the
+speakers talking in each frame (5 s windows every 0.5 s); Resemblyzer's GE2E d-vector encoder
+(Apache-2.0) embeds uniform 1.5 s windows of that speech; our spectral clustering links them
+across the recording and estimates the count; each frame takes the speakers its windows
+resemble most (``windows.py``). Embedding each (5 s chunk, local speaker) track instead, as
+pyannote does (``method = "tracks"``, the method before issue 16), mixed two voices wherever
+the segmentation gave both to one local speaker. pyannote 4's ``SpeakerDiarization`` supplies
+the segmentation, counting and output types. Its ``__init__`` insists on hub models
+(``plda=None`` is a TypeError, and a custom embedding falls back to the hub), so
+``BuiltinSpeakerDiarization`` replaces ``__init__`` (and ``apply``).
 ``weights/NOTICE.md`` names each file's origin, sha256 and licence.
 """
 
@@ -103,8 +107,9 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
     method = "windows"
     window = windows.WINDOW
     hop = windows.HOP
-    exclude_overlap = False
-    keep_overlap = True  # two labels where the segmentation counts two speakers
+    pruning = windows.PRUNING
+    exclude_overlap = False  # overlap left out of window masks: no gain on dev
+    keep_overlap = True  # two labels where the segmentation counts two (dev: 4-5 points)
 
     def apply(  # type: ignore[override]
         self,
@@ -183,7 +188,7 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
         else:
             bound = None if high == np.inf else int(high)
             labels = self.clustering.cluster(x, min_clusters=low, max_clusters=bound,
-                                             num_clusters=num)  # fmt: skip
+                                             num_clusters=num, pruning=self.pruning)  # fmt: skip
             labels = np.unique(labels, return_inverse=True)[1]
         centroids = np.stack([x[labels == k].mean(0) for k in range(labels.max() + 1)])
         centroids /= np.linalg.norm(centroids, axis=1, keepdims=True).clip(1e-10)
