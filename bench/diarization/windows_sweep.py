@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--pruning", nargs="+", type=float, default=[windows.PRUNING])
     parser.add_argument("--exclude-overlap", nargs="+", type=int, default=[0])
     parser.add_argument("--keep-overlap", nargs="+", type=int, default=[1])
+    parser.add_argument("--taper", nargs="+", type=int, default=[int(windows.TAPER)])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     pipeline = load_builtin(device="cpu", batch_size=16)
@@ -52,8 +53,10 @@ def main() -> None:
             cpu = time.process_time()
             found = [pipeline.window_embeddings(f, count, hook) for f, _, count in files]
             cpu = time.process_time() - cpu
-            for value, keep in itertools.product(args.pruning, args.keep_overlap):
+            grid = itertools.product(args.pruning, args.keep_overlap, args.taper)
+            for value, keep, taper in grid:
                 pipeline.pruning, pipeline.keep_overlap = value, bool(keep)
+                pipeline.taper = bool(taper)
                 rows = []
                 for (file, reference, count), spans in zip(files, found):
                     n = len(reference.labels())
@@ -74,7 +77,7 @@ def main() -> None:
                     "rows": rows,
                 }
                 choice = (f"window={window} hop={hop} exclude_overlap={exclude} "
-                          f"pruning={value} keep_overlap={keep}")  # fmt: skip
+                          f"pruning={value} keep_overlap={keep} taper={taper}")  # fmt: skip
                 results.setdefault(str(folder), {})[choice] = summary
                 print(f"{folder.name} {choice}: right {summary['right']}/{len(rows)}, "
                       f"DER unknown {summary['unknown_der']:.1%}, "

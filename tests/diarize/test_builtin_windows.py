@@ -69,6 +69,19 @@ def test_each_frame_takes_the_speakers_its_windows_resemble_most():
     assert not none.any()
 
 
+def test_at_a_change_of_speaker_the_window_centred_on_a_frame_decides():
+    """Without the taper, a frame at the edge of a window that is mostly the next speaker went
+    to that speaker (examples/conversation.mp4: Alice's last word given to Bob)."""
+    found = windows.Windows(
+        starts=np.array([0.0, 1.2]), first=np.array([0, 60]), masks=np.ones((2, 100), bool)
+    )
+    similarity = np.array([[0.6, 0.4], [0.0, 1.0]])  # a mixed-ish window, then a clear one
+    flat = windows.frame_scores(found, similarity, 160, taper=False)
+    tapered = windows.frame_scores(found, similarity, 160, taper=True)
+    assert flat[65].argmax() == 1 and tapered[65].argmax() == 0
+    assert tapered[130].argmax() == 1  # where only the second window covers
+
+
 @pytest.fixture(scope="module")
 def builtin():
     from transcriber_cli.diarize.builtin import NAME, load_builtin

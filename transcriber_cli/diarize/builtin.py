@@ -108,6 +108,7 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
     window = windows.WINDOW
     hop = windows.HOP
     pruning = windows.PRUNING
+    taper = windows.TAPER
     exclude_overlap = False  # overlap left out of window masks: no gain on dev
     keep_overlap = True  # two labels where the segmentation counts two (dev: 4-5 points)
 
@@ -192,7 +193,7 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
             labels = np.unique(labels, return_inverse=True)[1]
         centroids = np.stack([x[labels == k].mean(0) for k in range(labels.max() + 1)])
         centroids /= np.linalg.norm(centroids, axis=1, keepdims=True).clip(1e-10)
-        scores = windows.frame_scores(spans, x @ centroids.T, len(count))
+        scores = windows.frame_scores(spans, x @ centroids.T, len(count), self.taper)
         talking = count.data[:, 0].astype(int)
         talking = np.minimum(talking, 1 if not self.keep_overlap else high)
         annotations = []

@@ -23,6 +23,7 @@ WINDOW = 1.5  # seconds a window spans (the encoder was trained on 1.6 s utteran
 HOP = 0.75  # seconds between window starts
 PRUNING = 0.25  # spectral clustering's share of neighbours kept, for window embeddings
 MIN_SPEECH = 0.4  # seconds of speech a window needs (the encoder's MIN_FRAMES)
+TAPER = True  # frames weigh the windows around them by a Hamming window (see frame_scores)
 
 
 @dataclass(frozen=True)
@@ -67,20 +68,25 @@ def speech_windows(
     return Windows(starts[keep], first[keep], masks[keep])
 
 
-def frame_scores(windows: Windows, similarity: np.ndarray, frames: int) -> np.ndarray:
+def frame_scores(
+    windows: Windows, similarity: np.ndarray, frames: int, taper: bool = TAPER
+) -> np.ndarray:
     """(frames, speakers): each frame's mean similarity to each speaker over the windows that
-    cover it; frames no window covers copy the nearest covered frame."""
+    cover it, with ``taper`` weighted by a Hamming window (a frame near a window's edge owes
+    it little: at a change of speaker, the window centred on the frame decides); frames no
+    window covers copy the nearest covered frame."""
     per = windows.masks.shape[1]
     index = (windows.first[:, None] + np.arange(per)[None]).ravel()
     rows = np.repeat(np.arange(len(windows.first)), per)
+    weight = np.tile(np.hamming(per) if taper else np.ones(per), len(windows.first))
     inside = index < frames
     sums = np.zeros((frames, similarity.shape[1]))
-    np.add.at(sums, index[inside], similarity[rows[inside]])
-    hits = np.bincount(index[inside], minlength=frames)
+    np.add.at(sums, index[inside], similarity[rows[inside]] * weight[inside, None])
+    hits = np.bincount(index[inside], weights=weight[inside], minlength=frames)
     covered = np.flatnonzero(hits)
     if len(covered) == 0:
         return sums
-    scores = sums / hits.clip(1)[:, None]
+    scores = sums / np.where(hits > 0, hits, 1.0)[:, None]
     return scores[_nearest(covered, frames)]
 
 
