@@ -124,6 +124,22 @@ def test_speaker_counts_are_honoured(builtin, pyannote_sample: dict):
     assert len(speakers(min_speakers=3, max_speakers=4)) >= 3
 
 
+def test_a_count_the_audio_cannot_hold_is_a_warning(builtin, pyannote_sample: dict, caplog):
+    """Two windows of speech cannot make two speakers: like pyannote's own pipeline, say so
+    (the CLI logs it as a warning) rather than fail or stay silent."""
+    import warnings
+
+    from transcriber_cli.diarize import pyannote_pipeline
+
+    audio = media.decode_audio(pyannote_sample["wav"])[6 * 16000 : 8 * 16000]
+    with warnings.catch_warnings():  # pytest swaps showwarning per test: route as the CLI does
+        pyannote_pipeline._route_warnings()
+        with caplog.at_level("WARNING"):
+            turns = builtin(audio, speakers=SpeakerOptions(num_speakers=2))
+    assert len({t.speaker for t in turns}) == 1
+    assert any("number of speakers (1)" in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.slow
 def test_three_voices_are_counted_and_placed(builtin):
     audio = media.decode_audio(DATA / "three-voices.opus")

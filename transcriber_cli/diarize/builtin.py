@@ -15,6 +15,7 @@ the segmentation, counting and output types. Its ``__init__`` insists on hub mod
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -155,13 +156,15 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
             exclude_overlap=self.exclude_overlap,
         )  # fmt: skip
         size = round(self.window * rate)
-        audio = torch.nn.functional.pad(waveform[0], (0, size))
+        audio = waveform[0]  # no padded copy of the whole recording: only short ends are padded
         batch = self.embedding_batch_size
         out = []
         batches = -(-len(found.starts) // batch)
         for i in range(batches):
             starts = found.starts[i * batch : (i + 1) * batch]
-            chunks = torch.stack([audio[round(s * rate) :][:size] for s in starts])
+            pieces = [audio[round(s * rate) :][:size] for s in starts]
+            pad = torch.nn.functional.pad
+            chunks = torch.stack([pad(p, (0, size - len(p))) for p in pieces])
             masks = torch.from_numpy(found.masks[i * batch : (i + 1) * batch])
             out.append(self._embedding(chunks[:, None], masks))
             hook("embeddings", None, total=batches, completed=i + 1)
@@ -207,6 +210,12 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
             annotations.append(annotation)
         diarization, exclusive = annotations
         order = [int(label) for label in diarization.labels()]
+        if not low <= len(order) <= high:  # as pyannote's own pipeline warns (the CLI logs it)
+            warnings.warn(
+                f"The detected number of speakers ({len(order)}) for {uri} is outside the "
+                f"given bounds [{low}, {high}]: the audio may be too short for that many.",
+                stacklevel=2,
+            )
         mapping = {label: name for label, name in zip(order, self.classes())}
         return DiarizeOutput(
             speaker_diarization=diarization.rename_labels(mapping=mapping),
