@@ -1,6 +1,10 @@
 """Score the built-in speaker pipeline on a folder of NAME.wav + NAME.rttm files.
 
     python bench/diarization/run.py DIR [DIR...] [--device cpu|cuda] [--json OUT]
+        [--method windows|tracks]
+
+``--method tracks`` scores the method before issue 16 (one embedding per chunk and local
+speaker) with everything else as shipped.
 
 Per file, count unknown and count given: DER (pyannote.metrics) at collar 0.25 and 0,
 speakers found, CPU seconds per audio minute (process time, all threads) and wall time;
@@ -97,8 +101,11 @@ def main() -> None:
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--method", choices=["windows", "tracks"])
     args = parser.parse_args()
     pipeline = load_builtin(device=args.device, batch_size=32 if args.device == "cuda" else 16)
+    if args.method:
+        pipeline.method = args.method
     results = {str(f): score(pipeline, f, args.device) for f in args.folders}
     for folder, rows in results.items():
         print("\n" + table(Path(folder).name, rows))

@@ -32,16 +32,18 @@ def _affinity(x: np.ndarray, keep: float) -> np.ndarray:
     return affinity
 
 
-def spectrum(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def spectrum(x: np.ndarray, pruning: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues (ascending) and eigenvectors of the graph Laplacian of unit-norm rows."""
-    affinity = _affinity(x, PRUNING)
+    affinity = _affinity(x, PRUNING if pruning is None else pruning)
     return eigh(np.diag(affinity.sum(1)) - affinity)
 
 
-def estimate(x: np.ndarray, min_k: int, max_k: int) -> tuple[int, np.ndarray]:
+def estimate(
+    x: np.ndarray, min_k: int, max_k: int, pruning: float | None = None
+) -> tuple[int, np.ndarray]:
     """(speaker count, spectral embedding of each row) for unit-norm rows ``x``;
     ``1 <= min_k <= max_k < len(x)``."""
-    values, vectors = spectrum(x)
+    values, vectors = spectrum(x, pruning)
     gaps = np.diff(values[: max_k + 1])
     return int(np.argmax(gaps[min_k - 1 : max_k])) + min_k, vectors
 
@@ -58,7 +60,9 @@ class SpectralClustering(BaseClustering):
         min_clusters: int | None = None,
         max_clusters: int | None = None,
         num_clusters: int | None = None,
+        pruning: float | None = None,
     ) -> np.ndarray:
+        """``pruning``: the share of neighbours kept, PRUNING unless given."""
         x = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
         n = len(x)
         sample = np.linspace(0, n - 1, min(n, MAX_CLUSTERED)).round().astype(int)
@@ -71,11 +75,11 @@ class SpectralClustering(BaseClustering):
             return np.zeros(n, dtype=np.int32)
         if num_clusters is not None:  # a count given: nothing to estimate
             k = min(num_clusters, len(sub))
-            vectors = spectrum(sub)[1]
+            vectors = spectrum(sub, pruning)[1]
         elif max_k < 1:
             return np.zeros(n, dtype=np.int32)
         else:
-            k, vectors = estimate(sub, min(min_k, max_k), max_k)
+            k, vectors = estimate(sub, min(min_k, max_k), max_k, pruning)
         if k <= 1:
             return np.zeros(n, dtype=np.int32)
         spectral = vectors[:, :k]
