@@ -91,11 +91,12 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         "unset = every GPU of the machine; on a CPU a count runs N model copies",
     )
     files_per_device: int = Field(
-        1,
-        ge=1,
+        0,
+        ge=0,
         le=4,
         description="Files in flight on each device of a folder run: with 2, a GPU transcribes "
-        "the next file while the last one's speakers are found",
+        "the next file while the last one's speakers are found (0 = auto: 2 on a GPU, 1 on "
+        "a CPU)",
     )
     gpu_index: int = Field(
         0, ge=0, description="The GPU a one-device run uses (set per copy when --gpus spreads)"

@@ -9,7 +9,14 @@ import random
 import pytest
 
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import Slot, longest_first, makespan, plan_slots, schedule
+from transcriber_cli.engine.gpus import (
+    Slot,
+    files_in_flight,
+    longest_first,
+    makespan,
+    plan_slots,
+    schedule,
+)
 from transcriber_cli.errors import DeviceUnavailable, UsageError
 
 
@@ -100,3 +107,11 @@ def test_schedule_keeps_the_last_slot_from_finishing_a_long_file_alone():
     assert makespan(durations, plan) == 8
     with pytest.raises(ValueError):
         schedule(durations, 0)
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "files"),
+    [(0, "cuda", 2), (0, "cpu", 1), (1, "cuda", 1), (3, "cpu", 3), (4, "cuda", 4)],
+)
+def test_files_in_flight_default_to_two_on_a_gpu_and_one_on_a_cpu(setting, device, files):
+    assert files_in_flight(Settings(files_per_device=setting), device) == files

@@ -24,7 +24,13 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import Slot, device_slots, longest_first, slot_settings
+from transcriber_cli.engine.gpus import (
+    Slot,
+    device_slots,
+    files_in_flight,
+    longest_first,
+    slot_settings,
+)
 from transcriber_cli.errors import (
     DiarizationUnavailable,
     ModelUnavailable,
@@ -199,7 +205,7 @@ class LocalRunner:
         if (
             len(slots) == 1
             and not (slots[0].device == "cuda" and s.gpus)
-            and (s.files_per_device == 1)
+            and files_in_flight(s, slots[0].device) == 1
         ):
             return plain
         reporter: Reporter = _Serialized(self.reporter)
@@ -267,7 +273,7 @@ class LocalRunner:
                                               helpers=self.devices[1:])  # fmt: skip
             reporter.file_finished(results[order[0]])
             return [results[i] for i in sorted(results)]
-        lanes = self.settings.files_per_device
+        lanes = max(files_in_flight(d.settings, d.settings.device) for d in self.devices)
         devices = self.devices[: max(1, -(-len(order) // lanes))]  # no copy for nothing to do
         if order:
             reporter.note(f"{len(order)} file(s) over {labels}, longest first")
