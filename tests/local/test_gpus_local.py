@@ -172,10 +172,24 @@ def test_two_files_in_flight_share_one_copy_and_its_speaker_pipeline(
               if "local.runner: started" in ln or "local.runner: finished" in ln]  # fmt: skip
     assert events[:2] == [f"started {events[0].split()[1]}", f"started {events[1].split()[1]}"]
     assert events[0] != events[1] and len(events) == 6, events
+    assert "local.runner: started c.mp3 on cpu#0" in proc.stderr
     lines_d = (tmp_path / "d.txt").read_text().splitlines()
     assert all(ln.startswith(("[SPEAKER_00] ", "[SPEAKER_01] ")) for ln in lines_d)
     spoken = " ".join(ln.split("] ", 1)[1] for ln in lines_d)
     assert wer(_script_text(conversation, 33), spoken) < 0.35
+
+
+def test_one_file_keeps_the_one_device_path_whatever_files_per_device(
+    folder: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    """A second lane has nothing to overlap with one input: the plain one-device run."""
+    proc = run_cli(str(folder / "c.mp3"), "--device", "cpu", "-m", tiny_model, "--no-diarize",
+                   "--json", "-v", "-o", str(tmp_path),
+                   env={**ENV, "TRANSCRIBER_FILES_PER_DEVICE": "2"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert [line["status"] for line in json_lines(proc.stdout)] == ["done"]
+    assert "started c.mp3 on the device" in proc.stderr  # not "on cpu#0": no device slots
+    assert "slot" not in json_lines(proc.stdout)[0]["runtime"]
 
 
 def test_a_bad_file_among_several_devices_fails_alone(folder: Path, tiny_model: str,

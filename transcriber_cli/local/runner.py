@@ -194,9 +194,10 @@ class LocalRunner:
         """The devices the run spread over ("cuda:0", ...); empty for a one-device run."""
         return [d.label for d in self.devices if d.label and len(self.devices) > 1]
 
-    def _plan(self, needs_work: bool) -> list[_Device]:
+    def _plan(self, needs_work: bool, several: bool = True) -> list[_Device]:
         """The devices: one plain one (the run as before several devices existed) unless
-        ``--gpus`` or the machine's GPUs or ``files_per_device`` ask for more."""
+        ``--gpus`` or the machine's GPUs or, with ``several`` inputs, ``files_per_device``
+        ask for more."""
         s = self.settings
         plain = [_Device(s, None, self._models, self.reporter)]
         if not needs_work and not s.gpus:  # all skipped: start at once, without asking CUDA
@@ -205,7 +206,7 @@ class LocalRunner:
         if (
             len(slots) == 1
             and not (slots[0].device == "cuda" and s.gpus)
-            and files_in_flight(s, slots[0].device) == 1
+            and (files_in_flight(s, slots[0].device) == 1 or not several)
         ):
             return plain
         reporter: Reporter = _Serialized(self.reporter)
@@ -225,7 +226,9 @@ class LocalRunner:
         items = batch.items(paths, include, exclude)
         self.reporter.batch_started(len(items))
         try:
-            self.devices = self._plan(any(batch.precheck(i) is None for i in items))
+            self.devices = self._plan(
+                any(batch.precheck(i) is None for i in items), several=len(items) > 1
+            )
             if len(self.devices) == 1 and self.devices[0].label is None:
                 return self._run_one(batch, items, self.devices[0])
             return self._run_spread(batch, items)
