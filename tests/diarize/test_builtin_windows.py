@@ -165,3 +165,20 @@ def test_the_previous_track_method_still_runs(builtin, pyannote_sample: dict):
     finally:
         builtin.pipeline.method = "windows"
     assert {t.speaker for t in turns} == {"SPEAKER_00", "SPEAKER_01"}
+
+
+def test_a_minimum_above_ten_speakers_is_honoured_without_a_maximum(builtin):
+    """Unknown counts are searched up to 10 unless --min-speakers asks for more (as pyannote's
+    own clustering bound does)."""
+    from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+    rng = np.random.default_rng(0)
+    centres = np.linalg.qr(rng.normal(size=(256, 14)))[0].T  # 14 orthogonal voices
+    x = np.repeat(centres, 12, axis=0) + 0.01 * rng.normal(size=(14 * 12, 256))
+    n = len(x)
+    found = windows.Windows(np.arange(n) * 0.75, np.arange(n) * 44, np.ones((n, 88), bool))
+    count = SlidingWindowFeature(np.ones((n * 44 + 88, 1)), SlidingWindow(0.017, 0.017, 0.0))
+    output = builtin.pipeline.assemble((found, x), count, None, 12, None, "u")
+    assert len(output.speaker_diarization.labels()) == 12  # searched up to max(12, 10)
+    bounded = builtin.pipeline.assemble((found, x), count, None, 2, 3, "u")
+    assert len(bounded.speaker_diarization.labels()) <= 3

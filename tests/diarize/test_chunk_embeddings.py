@@ -99,3 +99,31 @@ def test_models_without_frame_and_pool_split_keep_pyannotes_method(tiny_pipeline
     settings = Settings(diarize=True, diarization_model=str(tiny_pipeline))
     diarizer, _ = load_diarizer(settings, device="cpu")
     assert "get_embeddings" not in vars(diarizer.pipeline)  # x-vector: pyannote's own
+
+
+def test_only_wespeaker_models_computing_embeddings_get_one_pass(community) -> None:
+    from types import SimpleNamespace
+
+    import torch
+
+    from transcriber_cli.diarize.chunk_embeddings import share_window_frames
+
+    embedding = community.pipeline._embedding
+    model = embedding.model_
+    model.fbank_only = True  # its forward returns filterbank features, not embeddings
+    try:
+        assert not share_window_frames(SimpleNamespace(_embedding=embedding), half=bool)
+    finally:
+        model.fbank_only = False
+    assert share_window_frames(SimpleNamespace(_embedding=embedding), half=bool)
+
+    class Custom(torch.nn.Module):  # the method names alone are not enough
+        def forward_frames(self, waveforms):
+            return waveforms
+
+        def forward_embedding(self, frames, weights=None):
+            return frames
+
+    custom = SimpleNamespace(_embedding=SimpleNamespace(model_=Custom()))
+    assert not share_window_frames(custom, half=bool)
+    assert "get_embeddings" not in vars(custom)

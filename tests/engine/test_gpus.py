@@ -16,6 +16,7 @@ from transcriber_cli.engine.gpus import (
     makespan,
     plan_slots,
     schedule,
+    spread,
 )
 from transcriber_cli.errors import DeviceUnavailable, UsageError
 
@@ -115,3 +116,20 @@ def test_schedule_keeps_the_last_slot_from_finishing_a_long_file_alone():
 )
 def test_files_in_flight_default_to_two_on_a_gpu_and_one_on_a_cpu(setting, device, files):
     assert files_in_flight(Settings(files_per_device=setting), device) == files
+
+
+@pytest.mark.parametrize(
+    ("devices", "files", "per_device", "expected"),
+    [
+        (2, 2, 2, (2, 1)),  # each GPU its own file before any takes a second
+        (4, 4, 2, (4, 1)),
+        (8, 10, 2, (8, 2)),
+        (1, 5, 2, (1, 2)),
+        (2, 1, 2, (1, 1)),  # no copy for nothing to do
+        (4, 3, 1, (3, 1)),
+        (2, 9, 4, (2, 4)),
+        (3, 0, 2, (1, 1)),
+    ],
+)
+def test_spread_fills_every_device_before_a_second_lane(devices, files, per_device, expected):
+    assert spread(devices, files, per_device) == expected

@@ -190,7 +190,7 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
             x = np.ones((1, self._embedding.dimension)) / np.sqrt(self._embedding.dimension)
             labels = np.zeros(1, dtype=int)
         else:
-            bound = None if high == np.inf else int(high)
+            bound = len(x) if high == np.inf else int(high)  # as pyannote's set_num_clusters
             labels = self.clustering.cluster(x, min_clusters=low, max_clusters=bound,
                                              num_clusters=num, pruning=self.pruning)  # fmt: skip
             labels = np.unique(labels, return_inverse=True)[1]

@@ -6,7 +6,8 @@ the ResNet three times, with only the final weighted statistics pooling differin
 them. Models that expose ``forward_frames`` / ``forward_embedding`` (WeSpeaker ResNet34, the
 community-1 embedding) let the frames be computed once per window and pooled per speaker.
 The masks, and so the embeddings, are pyannote's own (tests/diarize/test_chunk_embeddings.py
-compares the two); the speaker step does a third of the network work.
+compares the two); the speaker step does a third of the network work. pyannote's embedding
+cache for hyper-parameter training (``self.training``) is not kept: inference only.
 """
 
 from __future__ import annotations
@@ -24,19 +25,23 @@ def share_window_frames(pipeline: Any, *, half: Callable[[], bool]) -> bool:
     """Give ``pipeline`` the one-pass ``get_embeddings`` when its embedding model can split
     frames from pooling; False (pyannote's own method stays) otherwise. ``half()`` says, per
     call, whether to run the network under float16 autocast on CUDA."""
+    from pyannote.audio.models.embedding.wespeaker import BaseWeSpeakerResNet
+
     embedding = getattr(pipeline, "_embedding", None)
     model = getattr(embedding, "model_", None)
-    if not (callable(getattr(model, "forward_frames", None)) and
-            callable(getattr(model, "forward_embedding", None))):  # fmt: skip
+    # By class, not by method names: a custom model's forward_frames may mean anything, and
+    # a filterbank-only WeSpeaker's forward returns features, not embeddings.
+    if not isinstance(model, BaseWeSpeakerResNet) or model.fbank_only:
         return False
     pipeline.get_embeddings = functools.partial(_get_embeddings, pipeline, half)
     return True
 
 
-def _masks(segmentations: Any, exclude_overlap: bool, min_num_frames: int) -> np.ndarray:
-    """(chunks, speakers, frames) pooling weights, chosen as pyannote chooses them: without the
-    frames where several speakers overlap, unless too little clean speech is left."""
-    data = segmentations.data  # (chunks, frames, speakers), NaN where stitching left gaps
+def _masks(data: np.ndarray, exclude_overlap: bool, min_num_frames: int) -> np.ndarray:
+    """(chunks, speakers, frames) pooling weights of ``data`` (chunks, frames, speakers; NaN
+    where stitching left gaps), chosen as pyannote chooses them: without the frames where
+    several speakers overlap, unless too little clean speech is left. Per batch of chunks,
+    so memory follows the batch, not the recording."""
     masks = np.nan_to_num(data, nan=0.0).astype(np.float32)
     if exclude_overlap:
         clean = np.nan_to_num(data * (np.sum(data, axis=2, keepdims=True) < 2), nan=0.0)
@@ -64,7 +69,6 @@ def _get_embeddings(
     if exclude_overlap:  # pyannote's bound: fewer samples than this make the model fail
         num_samples = window.duration * embedding.sample_rate
         min_num_frames = math.ceil(num_frames * embedding.min_num_samples / num_samples)
-    masks = _masks(binary_segmentations, exclude_overlap, min_num_frames)
 
     def windows() -> Iterator[Any]:
         for chunk, _ in binary_segmentations:
@@ -83,7 +87,8 @@ def _get_embeddings(
     for i, start in enumerate(range(0, num_chunks, size), 1):
         stop = min(start + size, num_chunks)
         batch = torch.vstack([next(waves)[None] for _ in range(start, stop)]).to(device)
-        weights = torch.from_numpy(masks[start:stop]).to(device)
+        masks = _masks(binary_segmentations.data[start:stop], exclude_overlap, min_num_frames)
+        weights = torch.from_numpy(masks).to(device)
         # Pooling warnings (a window without speech) reach pyannote_pipeline's router: the
         # process-wide filters of catch_warnings are not safe with several diarizers at once.
         with torch.inference_mode():
@@ -102,5 +107,6 @@ def _get_embeddings(
         if hook is not None:
             hook("embeddings", chunk, total=total, completed=i)
     if not out:
-        return np.zeros((0, masks.shape[1], embedding.dimension), dtype=np.float32)
+        speakers = binary_segmentations.data.shape[2]
+        return np.zeros((0, speakers, embedding.dimension), dtype=np.float32)
     return np.concatenate(out)

@@ -86,6 +86,13 @@ def files_in_flight(settings: Settings, device: str) -> int:
     return 2 if device == "cuda" else 1
 
 
+def spread(devices: int, files: int, per_device: int) -> tuple[int, int]:
+    """(devices used, files in flight on each) for ``files`` over ``devices``: every device
+    gets a file before any takes a second, and none is started for nothing to do."""
+    used = max(1, min(devices, files))
+    return used, max(1, min(per_device, -(-files // used)))
+
+
 def slot_settings(settings: Settings, slot: Slot) -> Settings:
     """``settings`` as one model copy runs with them (local runs and workers alike): its
     device and GPU, and for a CPU copy its share of the cores unless ``cpu_threads`` was set

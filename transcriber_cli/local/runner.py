@@ -30,6 +30,7 @@ from transcriber_cli.engine.gpus import (
     files_in_flight,
     longest_first,
     slot_settings,
+    spread,
 )
 from transcriber_cli.errors import (
     DiarizationUnavailable,
@@ -276,8 +277,9 @@ class LocalRunner:
                                               helpers=self.devices[1:])  # fmt: skip
             reporter.file_finished(results[order[0]])
             return [results[i] for i in sorted(results)]
-        lanes = max(files_in_flight(d.settings, d.settings.device) for d in self.devices)
-        devices = self.devices[: max(1, -(-len(order) // lanes))]  # no copy for nothing to do
+        per_device = max(files_in_flight(d.settings, d.settings.device) for d in self.devices)
+        used, lanes = spread(len(self.devices), len(order), per_device)
+        devices = self.devices[:used]
         if order:
             reporter.note(f"{len(order)} file(s) over {labels}, longest first")
             for device in devices:

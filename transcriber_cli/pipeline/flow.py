@@ -52,7 +52,9 @@ class _Speakers:
         self.turns: list | None = None
         self.error: BaseException | None = None
         self.seconds = 0.0
-        self.began = 0.0  # seconds from here until diarization began (its load, the GIL)
+        # Seconds from here to diarization's first progress: its load, the GIL, and another
+        # file's turn on a shared diarizer all come before it. None if it never started.
+        self.began: float | None = None
         self._created = time.perf_counter()
         self._thread = threading.Thread(
             target=self._run, args=(models, audio, speakers, progress), name="diarize",
@@ -62,6 +64,8 @@ class _Speakers:
 
     def _run(self, models: LoadedModels, audio, speakers, progress) -> None:
         def report(done: float, total: float) -> None:
+            if self.began is None:
+                self.began = time.perf_counter() - self._created
             if self.abandoned.is_set():
                 raise _Abandoned
             if progress and self.transcribed.is_set():
@@ -71,7 +75,6 @@ class _Speakers:
             diarizer = models.diarizer  # waits for the load
             if diarizer is not None:
                 started = time.perf_counter()
-                self.began = started - self._created
                 self.turns = diarizer(whole(audio), speakers=speakers, progress=report)
                 self.seconds = time.perf_counter() - started
         except BaseException as exc:  # handed to the caller's thread by result()
@@ -135,7 +138,8 @@ def transcribe_audio(
                 if progress and turns is not None:  # done, also when it ended unseen
                     progress("diarize", duration, duration)
                 timings["diarize"] = round(beside.seconds, 3)
-                timings["diarize_start"] = round(beside.began, 3)
+                if beside.began is not None:
+                    timings["diarize_start"] = round(beside.began, 3)
                 timings["diarize_wait"] = round(time.perf_counter() - started, 3)
             else:
                 diarizer = models.diarizer
