@@ -1,5 +1,5 @@
 """Try values of the clustering's neighbour pruning (``spectral.PRUNING``) and of the
-segmentation threshold on dev folders.
+segmentation threshold on dev folders, for the built-in pipeline's per-track method.
 
     python bench/diarization/sweep.py DIR... --pruning 0.2 0.3 [--threshold 0.5] [--json OUT]
 
@@ -31,6 +31,25 @@ def errors(reference, hyp) -> tuple[float, float]:
     return d["confusion"] + d["missed detection"] + d["false alarm"], d["total"]
 
 
+def row(uri: str, reference, unknown, given) -> dict:
+    """One file's scores: count unknown and count given against its reference turns."""
+    n = len(reference.labels())
+    return {"file": uri, "speakers": n, "found": len(unknown.labels()),
+            "unknown": errors(reference, unknown), "given": errors(reference, given)}  # fmt: skip
+
+
+def summarise(rows: list[dict]) -> dict:
+    """A set's pooled scores: right counts, DER (errors over the set's speech), counts found."""
+    total = sum(r["unknown"][1] for r in rows)
+    return {
+        "right": sum(r["found"] == r["speakers"] for r in rows),
+        "files": len(rows),
+        "unknown_der": sum(r["unknown"][0] for r in rows) / total,
+        "given_der": sum(r["given"][0] for r in rows) / total,
+        "found": {r["file"]: f"{r['found']}/{r['speakers']}" for r in rows},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folders", nargs="+", type=Path)
@@ -39,6 +58,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     pipeline = load_builtin(device="cpu", batch_size=16)
+    pipeline.method = "tracks"  # what PRUNING and the threshold tune (windows_sweep.py: the rest)
     pipeline.training = True  # keep segmentation and embeddings in each file dict
     results: dict = {}
     for folder in args.folders:
@@ -56,17 +76,8 @@ def main() -> None:
                 n = len(reference.labels())
                 unknown = pipeline(file).speaker_diarization
                 given = pipeline(file, num_speakers=n).speaker_diarization
-                rows.append({"file": file["uri"], "speakers": n, "found": len(unknown.labels()),
-                             "unknown": errors(reference, unknown),
-                             "given": errors(reference, given)})  # fmt: skip
-            total = sum(r["unknown"][1] for r in rows)
-            summary = {
-                "right": sum(r["found"] == r["speakers"] for r in rows),
-                "files": len(rows),
-                "unknown_der": sum(r["unknown"][0] for r in rows) / total,
-                "given_der": sum(r["given"][0] for r in rows) / total,
-                "found": {r["file"]: f"{r['found']}/{r['speakers']}" for r in rows},
-            }
+                rows.append(row(file["uri"], reference, unknown, given))
+            summary = summarise(rows)
             choice = f"threshold={threshold} pruning={value}"
             results.setdefault(str(folder), {})[choice] = summary
             print(f"{folder.name} {choice}: right {summary['right']}/{len(rows)}, "

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from pyannote.database.util import load_rttm
 from run import read_wav
-from sweep import errors
+from sweep import row, summarise
 
 from transcriber_cli.diarize import windows
 from transcriber_cli.diarize.builtin import load_builtin
@@ -62,20 +62,9 @@ def main() -> None:
                     n = len(reference.labels())
                     unknown = pipeline.assemble(spans, count, None, None, None, file["uri"])
                     given = pipeline.assemble(spans, count, n, None, None, file["uri"])
-                    hyp, fixed = unknown.speaker_diarization, given.speaker_diarization
-                    rows.append({"file": file["uri"], "speakers": n, "found": len(hyp.labels()),
-                                 "unknown": errors(reference, hyp),
-                                 "given": errors(reference, fixed)})  # fmt: skip
-                total = sum(r["unknown"][1] for r in rows)
-                summary = {
-                    "right": sum(r["found"] == r["speakers"] for r in rows),
-                    "files": len(rows),
-                    "unknown_der": sum(r["unknown"][0] for r in rows) / total,
-                    "given_der": sum(r["given"][0] for r in rows) / total,
-                    "found": {r["file"]: f"{r['found']}/{r['speakers']}" for r in rows},
-                    "embedding_cpu_s": cpu,
-                    "rows": rows,
-                }
+                    rows.append(row(file["uri"], reference, unknown.speaker_diarization,
+                                    given.speaker_diarization))  # fmt: skip
+                summary = {**summarise(rows), "embedding_cpu_s": cpu, "rows": rows}
                 choice = (f"window={window} hop={hop} exclude_overlap={exclude} "
                           f"pruning={value} keep_overlap={keep} taper={taper}")  # fmt: skip
                 results.setdefault(str(folder), {})[choice] = summary
