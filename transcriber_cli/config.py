@@ -131,12 +131,6 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         "segmentation model always use float32",
     )
 
-    diarization_process: bool | None = Field(
-        None,
-        description="Find speakers in a process of their own, beside transcription (None = "
-        "on a GPU on Linux: no shared GIL, and diarization starts while Whisper loads)",
-    )
-
     # --- state ---------------------------------------------------------------------------
     state_dir: Path = Field(
         default_factory=default_state_dir,

@@ -346,10 +346,6 @@ class DecodedAudio:
         whole = self[:]
         return whole if dtype is None else whole.astype(dtype)
 
-    def fileno(self) -> int:
-        """The temporary file's descriptor (another process maps the samples from it)."""
-        return self._fd
-
     def mapped(self) -> np.ndarray:
         """All samples as a read-only memory map (for pyannote, which takes a whole waveform):
         pages come from the file as they are read and the kernel may drop them again."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from transcriber_cli.diarize.chunk_embeddings import share_window_frames
 from transcriber_cli.errors import DiarizationUnavailable
-from transcriber_cli.media import SAMPLE_RATE, Samples, whole
+from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.options import SpeakerOptions
 from transcriber_cli.transcript import SpeakerTurn
 
@@ -201,7 +201,7 @@ class PyannoteDiarizer:
 
     def __call__(
         self,
-        audio: Samples,
+        audio: np.ndarray,
         *,
         speakers: SpeakerOptions | None = None,
         progress: Progress | None = None,
@@ -211,11 +211,9 @@ class PyannoteDiarizer:
         if audio.size == 0:
             return []
         seconds = audio.size / SAMPLE_RATE
-        # pyannote only reads the waveform; sharing the decoder's read-only buffer (a decoded
-        # file is mapped, not read) avoids holding a second copy of a long recording (its
-        # warning is filtered out above).
-        samples = np.ascontiguousarray(whole(audio), dtype=np.float32)
-        waveform = torch.from_numpy(samples)[None]
+        # pyannote only reads the waveform; sharing the decoder's read-only buffer avoids
+        # holding a second copy of a long recording (its warning is filtered out above).
+        waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
         counts = speakers.counts() if speakers else {}
         caught: list[Warning | str] = []

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from transcriber_cli.diarize.assign import assign_speakers
 from transcriber_cli.engine.whisper import WhisperEngine
-from transcriber_cli.media import SAMPLE_RATE, Samples
+from transcriber_cli.media import SAMPLE_RATE, Samples, whole
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.models import LoadedModels
 from transcriber_cli.pipeline.windows import (
@@ -75,7 +75,7 @@ class _Speakers:
             diarizer = models.diarizer  # waits for the load
             if diarizer is not None:
                 started = time.perf_counter()
-                self.turns = diarizer(audio, speakers=speakers, progress=report)
+                self.turns = diarizer(whole(audio), speakers=speakers, progress=report)
                 self.seconds = time.perf_counter() - started
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc
@@ -143,7 +143,7 @@ def transcribe_audio(
                 timings["diarize_wait"] = round(time.perf_counter() - started, 3)
             else:
                 diarizer = models.diarizer
-                turns = diarizer(audio, speakers=speakers, progress=stage("diarize")) if (
+                turns = diarizer(whole(audio), speakers=speakers, progress=stage("diarize")) if (
                     diarizer is not None
                 ) else None  # fmt: skip
                 timings["diarize"] = round(time.perf_counter() - started, 3)

@@ -5,8 +5,7 @@ that shape them stay the same: a local batch loads them once for every file, a w
 for every job with the same model. Local runs and the worker share this one cache.
 
 The diarizer loads on a thread of its own (importing pyannote and torch alone takes 7-9 s),
-so transcription can start as soon as the Whisper model is ready; on a GPU it loads and runs
-in a process of its own (``diarize/process.py``), which shares no GIL with transcription.
+so transcription can start as soon as the Whisper model is ready.
 """
 
 from __future__ import annotations
@@ -16,10 +15,11 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+import numpy as np
+
 from transcriber_cli.config import Settings
 from transcriber_cli.engine.device import resolve_device
 from transcriber_cli.engine.whisper import WhisperEngine
-from transcriber_cli.media import Samples
 from transcriber_cli.options import SpeakerOptions
 from transcriber_cli.transcript import SpeakerTurn
 
@@ -31,7 +31,7 @@ class Diarizer(Protocol):
 
     def __call__(
         self,
-        audio: Samples,
+        audio: np.ndarray,
         *,
         speakers: SpeakerOptions | None = None,
         progress: Callable[[float, float], None] | None = None,
@@ -80,7 +80,6 @@ class ModelCache:
         A Whisper model that cannot load raises ``ModelUnavailable``. A diarizer that
         ``diarize = true`` requires but cannot load raises ``DiarizationUnavailable``: here
         with ``wait``, else from the returned models' ``diarizer``."""
-        from transcriber_cli.diarize import process as diarize_process
         from transcriber_cli.diarize.loader import load_diarizer
 
         s = settings
@@ -97,17 +96,13 @@ class ModelCache:
                 s.embedding_batch_size,
                 s.offline,
                 s.hf_token.get_secret_value() if s.hf_token else None,
-                s.diarization_process,
             )
             last = self._diarizer
             failed = last is not None and last.done() and last.exception() is not None
             if self._diarizer_key != dkey or failed or last is None:
                 # The last load is not cancelled (another job may wait on it): dropped here,
                 # its pipeline is freed once no job holds it.
-                load = load_diarizer
-                if s.diarize is not False and diarize_process.wanted(s, device):
-                    load = diarize_process.load_in_process
-                self._diarizer = self._loader.submit(load, s, device=device)
+                self._diarizer = self._loader.submit(load_diarizer, s, device=device)
                 self._diarizer_key = dkey
             pending = self._diarizer
             key = (s.model, s.device, s.gpu_index, s.compute_type, s.cpu_threads, s.model_cache_dir,
