@@ -25,6 +25,8 @@ runs"); inside `device.py run production -- ...` the payload and $OUT are found 
         --model large-v3 --input hour --cold
     python3 bench/device.py run production -- run --systems ours --variant b32 \
         --extra-args "--batch-size 32" --env TRANSCRIBER_WINDOW_SECONDS=3600
+    python3 bench/device.py run production -- run --systems ours,whisperx \
+        --hide torchvision,transformers     # ours as on a machine with only its install
 
 A CPU dry run (tiny dims, tiny pipeline, int8):
 
@@ -70,7 +72,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import DATA, EXAMPLE, REPO, emit, make_parser
+from common import DATA, EXAMPLE, HERE, REPO, emit, make_parser
 
 EOT = 50256
 SOT = 50257
@@ -566,6 +568,11 @@ def run_ours(args, target: Path, files: list[Path], counter: Counter, variant: s
             *shlex.split(args.extra_args),
         ]
         env = dict(kv.split("=", 1) for kv in args.env)
+        if args.hide:  # as on an install of ours alone (closure/sitecustomize.py)
+            env["BENCH_HIDE"] = args.hide
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(HERE / "closure"), os.environ.get("PYTHONPATH")) if p
+            )
         row = run_process(argv, child_env(env), args.timeout)
         results = []
         for line in row.pop("_stdout").splitlines():
@@ -1051,6 +1058,12 @@ def main() -> None:
     p.add_argument("--variant", default="", help="label of ours' rows (e.g. b32)")
     p.add_argument("--extra-args", default="", help="more arguments for ours (one string)")
     p.add_argument("--env", action="append", default=[], help="K=V for ours (repeatable)")
+    p.add_argument(
+        "--hide",
+        default="",
+        help="packages ours runs without, e.g. torchvision,transformers (the image has them "
+        "for whisperX; our install does not)",
+    )
     p.add_argument("--device", default="cuda")
     p.add_argument("--compute-type", default="float16")
     p.add_argument("--beam-size", type=int, default=5)
