@@ -192,6 +192,21 @@ def test_one_file_keeps_the_one_device_path_whatever_files_per_device(
     assert "slot" not in json_lines(proc.stdout)[0]["runtime"]
 
 
+def test_one_file_left_to_do_keeps_the_one_device_path(
+    folder: Path, tiny_model: str, tmp_path: Path
+) -> None:
+    """Inputs already transcribed do not count: one file left to do runs as one input does."""
+    common = ("--device", "cpu", "-m", tiny_model, "--no-diarize", "--json", "-v",
+              "-o", str(tmp_path))  # fmt: skip
+    env = {**ENV, "TRANSCRIBER_FILES_PER_DEVICE": "2"}
+    assert run_cli(str(folder / "a.mp3"), *common, env=env).returncode == 0
+    proc = run_cli(str(folder / "a.mp3"), str(folder / "c.mp3"), *common, env=env)
+    assert proc.returncode == 0, proc.stderr
+    status = {Path(line["path"]).name: line["status"] for line in json_lines(proc.stdout)}
+    assert status == {"a.mp3": "skipped", "c.mp3": "done"}
+    assert "started c.mp3 on the device" in proc.stderr  # not "on cpu#0": no device slots
+
+
 def test_a_bad_file_among_several_devices_fails_alone(folder: Path, tiny_model: str,
                                                       tmp_path: Path) -> None:  # fmt: skip
     bad = tmp_path / "broken.mp3"

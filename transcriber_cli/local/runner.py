@@ -227,9 +227,10 @@ class LocalRunner:
         items = batch.items(paths, include, exclude)
         self.reporter.batch_started(len(items))
         try:
-            self.devices = self._plan(
-                any(batch.precheck(i) is None for i in items), several=len(items) > 1
-            )
+            # Inputs already done (or refused up front) do not count: one file left to do runs
+            # as one input does.
+            left = sum(batch.precheck(i) is None for i in items)
+            self.devices = self._plan(left > 0, several=left > 1)
             if len(self.devices) == 1 and self.devices[0].label is None:
                 return self._run_one(batch, items, self.devices[0])
             return self._run_spread(batch, items)
