@@ -570,9 +570,8 @@ def run_ours(args, target: Path, files: list[Path], counter: Counter, variant: s
         env = dict(kv.split("=", 1) for kv in args.env)
         if args.hide:  # as on an install of ours alone (closure/sitecustomize.py)
             env["BENCH_HIDE"] = args.hide
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (str(HERE / "closure"), os.environ.get("PYTHONPATH")) if p
-            )
+            rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH"))
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE / "closure"), rest) if p)
         row = run_process(argv, child_env(env), args.timeout)
         results = []
         for line in row.pop("_stdout").splitlines():

@@ -5,8 +5,10 @@ The GPU image carries torchvision and transformers for whisperX (which requires 
 Our own install pulls in neither, but torchmetrics (under pyannote's lightning) imports both
 whenever their metadata says they are installed: 3.6 + 1.9 s of import on the H200 host
 (bench/production.md, the GIL profile). With this folder first on PYTHONPATH and BENCH_HIDE
-set, neither the import system nor ``importlib.metadata`` finds them, as on a machine where
-only ``pip install transcriber`` ran. Children inherit it through the environment.
+set, importing them fails and ``importlib.metadata.version``/``distribution``/``metadata``
+say they are not installed (what torchmetrics asks, through lightning_utilities), as on a
+machine where only ``pip install transcriber`` ran; other metadata APIs (``distributions()``,
+``entry_points()``) still list them. Children inherit it through the environment.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def _chain() -> None:
         candidate = os.path.join(entry or ".", "sitecustomize.py")
         if os.path.abspath(entry or ".") != here and os.path.isfile(candidate):
             with open(candidate) as f:
-                exec(compile(f.read(), candidate, "exec"), {"__name__": "sitecustomize"})
+                code = compile(f.read(), candidate, "exec")
+            exec(code, {"__name__": "sitecustomize", "__file__": candidate})
             return
 
 

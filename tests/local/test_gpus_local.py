@@ -202,9 +202,11 @@ def test_one_file_left_to_do_keeps_the_one_device_path(
     assert run_cli(str(folder / "a.mp3"), *common, env=env).returncode == 0
     proc = run_cli(str(folder / "a.mp3"), str(folder / "c.mp3"), *common, env=env)
     assert proc.returncode == 0, proc.stderr
-    status = {Path(line["path"]).name: line["status"] for line in json_lines(proc.stdout)}
-    assert status == {"a.mp3": "skipped", "c.mp3": "done"}
+    lines = {Path(line["path"]).name: line for line in json_lines(proc.stdout)}
+    assert {name: line["status"] for name, line in lines.items()} == {"a.mp3": "skipped",
+                                                                      "c.mp3": "done"}  # fmt: skip
     assert "started c.mp3 on the device" in proc.stderr  # not "on cpu#0": no device slots
+    assert "slot" not in lines["c.mp3"]["runtime"]
 
 
 def test_a_bad_file_among_several_devices_fails_alone(folder: Path, tiny_model: str,
