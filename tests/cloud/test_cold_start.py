@@ -106,7 +106,9 @@ def boot_report() -> dict:
     return json.loads(body.read())
 
 
-def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny_model, tmp_path):
+def test_a_worker_boots_from_the_stack_and_completes_a_job(
+    aws, mongo_wire, tiny_model, release_wheel, tmp_path
+):
     cli_json("infra", "up", "--stack", STACK)
     # moto ignores the Conditions of the bucket policy and then denies every object call.
     boto("s3").delete_bucket_policy(Bucket=BUCKET)
@@ -118,7 +120,7 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
     pushed = cli_json("models", "push", "--stack", STACK, "-m", "tiny.en",
                       "--diarization-model", str(pipeline))  # fmt: skip
     assert pushed["whisper"] == "tiny.en" and pushed["manifest"] == "models/SHA256SUMS"
-    up = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI)
+    up = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--wheel", release_wheel)
     assert up["models"]["sha256"] == pushed["sha256"]
     script = user_data()
     assert len(script.encode()) < 16 * 1024  # EC2's limit for user data
@@ -202,10 +204,10 @@ def test_a_worker_boots_from_the_stack_and_completes_a_job(aws, mongo_wire, tiny
     assert "worker running after" in cli("fleet", "status", "--stack", STACK).stdout
 
 
-def test_a_replaced_object_stops_the_boot(aws, tmp_path):
+def test_a_replaced_object_stops_the_boot(aws, release_wheel, tmp_path):
     cli_json("infra", "up", "--stack", STACK)
     boto("s3").delete_bucket_policy(Bucket=BUCKET)
-    up = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI)
+    up = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--wheel", release_wheel)
     wheel_key = up["release"]["wheel"]["key"]
     boto("s3").put_object(Bucket=BUCKET, Key=wheel_key, Body=b"a stranger's package",
                           ServerSideEncryption="AES256")  # fmt: skip

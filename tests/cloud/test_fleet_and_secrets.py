@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -101,7 +102,7 @@ def test_ami_from_public_ssm_parameter(infra: None) -> None:
     assert ami["root_gib"] >= 100
 
 
-def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
+def test_fleet_up_launch_template_group_and_scaling(infra: None, release_wheel: str) -> None:
     cli_stdin("infra", "secrets", "set", "mongodb_url", "--stack", STACK, stdin=SECRET)
     result = cli_json(
         "fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types",
@@ -194,13 +195,16 @@ def test_fleet_up_launch_template_group_and_scaling(infra: None) -> None:
         "ApproximateNumberOfMessagesNotVisible"
     )
 
+    # The same options and the same code change nothing: the wheel built above has the
+    # bytes of the one built at the start of the session (the build is reproducible).
     again = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types",
-                     "g4dn.xlarge,g5.xlarge", "--max", "3", "--version", "0.1.0")  # fmt: skip
+                     "g4dn.xlarge,g5.xlarge", "--max", "3", "--version", "0.1.0",
+                     "--wheel", release_wheel)  # fmt: skip
     assert again["changed"] is False
 
 
-def test_scale_status_and_down(infra: None) -> None:
-    cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--max", "2")
+def test_scale_status_and_down(infra: None, release_wheel: str) -> None:
+    cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--max", "2", "--wheel", release_wheel)
     assert cli_json("fleet", "scale", "2", "--stack", STACK)["actions"][0]["changes"] == [
         "desired 0 -> 2 GPU(s)"
     ]
@@ -243,11 +247,12 @@ def test_scale_status_and_down(infra: None) -> None:
     assert f"transcriber-{STACK}-queue-depth" in names  # infra's own alarms stay
 
 
-def test_capacity_is_counted_in_gpus(infra: None) -> None:
+def test_capacity_is_counted_in_gpus(infra: None, release_wheel: str) -> None:
     """Each type weighs its GPUs: --max, `fleet scale N` and the steps are GPUs; a 4-GPU
     instance counts 4 (moto launches by the first type's weight, as AWS would for it)."""
     types = "g5.12xlarge,g4dn.12xlarge,g6.xlarge"
-    args = ("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types", types)
+    args = ("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types", types,
+            "--wheel", release_wheel)  # fmt: skip
     result = cli_json(*args, "--max", "8")
     assert result["gpus_per_instance"] == {"g5.12xlarge": 4, "g4dn.12xlarge": 4, "g6.xlarge": 1}
     assert group()["MixedInstancesPolicy"]["LaunchTemplate"]["Overrides"] == [
@@ -325,13 +330,13 @@ def test_instance_types_without_gpus_or_too_big_are_refused(
     assert boto("ec2").describe_launch_templates()["LaunchTemplates"] == []
 
 
-def test_a_type_outside_the_table_is_described_by_ec2(infra: None) -> None:
+def test_a_type_outside_the_table_is_described_by_ec2(infra: None, release_wheel: str) -> None:
     """Its GPUs come from DescribeInstanceTypes; a fractional GPU or an Arm type is refused."""
     from transcriber_cli.aws.instances import GPUS_PER_INSTANCE
 
     assert not {"g7.12xlarge", "g6f.xlarge", "g5g.xlarge"} & set(GPUS_PER_INSTANCE)
     result = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--instance-types",
-                      "g5.xlarge,g7.12xlarge", "--max", "4")  # fmt: skip
+                      "g5.xlarge,g7.12xlarge", "--max", "4", "--wheel", release_wheel)  # fmt: skip
     assert result["gpus_per_instance"] == {"g5.xlarge": 1, "g7.12xlarge": 2}
     for itype, message in (("g6f.xlarge", "g6f.xlarge has no NVIDIA GPU"),
                            ("g5g.xlarge", "g5g.xlarge is arm64")):  # fmt: skip
@@ -384,8 +389,8 @@ def publish_fake_release(version: str) -> None:
                   ServerSideEncryption="AES256")  # fmt: skip
 
 
-def test_changed_fleet_options_update_in_place(infra: None) -> None:
-    cli_json("fleet", "up", "--stack", STACK, "--ami", AMI)
+def test_changed_fleet_options_update_in_place(infra: None, release_wheel: str) -> None:
+    cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--wheel", release_wheel)
     missing = cli("fleet", "up", "--stack", STACK, "--ami", AMI, "--version", "9.9.9")
     assert missing.returncode == 2 and "no worker artifacts for version 9.9.9" in missing.stderr
     publish_fake_release("9.9.9")  # a rollback to a version shipped before
@@ -424,26 +429,29 @@ def test_iam_policies_pass_parliament() -> None:
     ]
 
 
-def modified_wheel(tmp_path) -> str:
+def modified_wheel(release_wheel: str, tmp_path) -> str:
     """The installed version's wheel with one more file: what a code change without a
     version bump gives (a different hash, the same version)."""
+    import shutil
     import zipfile
 
-    from transcriber_cli.cloud.artifacts import build_wheel
-
-    wheel = build_wheel(tmp_path)
+    wheel = tmp_path / Path(release_wheel).name
+    shutil.copyfile(release_wheel, wheel)
     with zipfile.ZipFile(wheel, "a") as zf:
         zf.writestr("transcriber_cli/CHANGED", "a change without a version bump\n")
     return str(wheel)
 
 
-def test_fleet_update_ships_the_release_and_leaves_an_empty_fleet_alone(infra, tmp_path) -> None:
-    first = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI)
+def test_fleet_update_ships_the_release_and_leaves_an_empty_fleet_alone(
+    infra, release_wheel, tmp_path
+) -> None:
+    first = cli_json("fleet", "up", "--stack", STACK, "--ami", AMI, "--wheel", release_wheel)
+    # `fleet update` builds the wheel of the same code: the same bytes, so nothing changes.
     same = cli_json("fleet", "update", "--stack", STACK)
     assert same["changed"] is False and same["release"] == first["release"]
     assert same["refresh"]["status"] == "not started"
 
-    wheel = modified_wheel(tmp_path)
+    wheel = modified_wheel(release_wheel, tmp_path)
     updated = cli_json("fleet", "update", "--stack", STACK, "--wheel", wheel)
     assert updated["release"]["wheel"]["sha256"] != first["release"]["wheel"]["sha256"]
     actions = {(a["resource"], a["action"]) for a in updated["actions"]}

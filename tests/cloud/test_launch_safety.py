@@ -22,8 +22,11 @@ def infra(aws: str) -> None:
     boto("s3").delete_bucket_policy(Bucket=BUCKET)
 
 
-def fleet_up(*args: str) -> subprocess.CompletedProcess:
-    return cli("fleet", "up", "--stack", STACK, "--ami", AMI, "--version", "0.1.0", *args)
+def fleet_up(*args: str, wheel: str | None = None) -> subprocess.CompletedProcess:
+    """`fleet up` of 0.1.0; with ``wheel`` (the session's build) it is not built again."""
+    shipped = ("--wheel", wheel) if wheel else ()
+    return cli("fleet", "up", "--stack", STACK, "--ami", AMI, "--version", "0.1.0", *shipped,
+               *args)  # fmt: skip
 
 
 def template() -> dict:
@@ -48,10 +51,11 @@ def env_as_bash_reads_it(script: str, tmp_path: Path, *names: str) -> list[str]:
 
 
 def test_allowlists_reach_the_workers_literally_and_the_script_parses(
-    infra: None, tmp_path: Path
+    infra: None, tmp_path: Path, release_wheel: str
 ) -> None:
     args = [a for name in HOSTILE for a in ("--allow-model", name)]
-    proc = fleet_up(*args, "--allow-diarization-model", "pyannote/speaker-diarization-3.1")
+    proc = fleet_up(*args, "--allow-diarization-model", "pyannote/speaker-diarization-3.1",
+                    wheel=release_wheel)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     script = base64.b64decode(template()["UserData"]).decode()
     (tmp_path / "user-data.sh").write_text(script)
@@ -106,15 +110,15 @@ def test_hostile_values_are_refused_before_anything_is_made(
     assert found == []
 
 
-def test_public_ip_only_when_asked_and_imds_hop_limit_1(infra: None) -> None:
-    assert fleet_up().returncode == 0
+def test_public_ip_only_when_asked_and_imds_hop_limit_1(infra: None, release_wheel: str) -> None:
+    assert fleet_up(wheel=release_wheel).returncode == 0
     data = template()
     assert data["MetadataOptions"] == {
         "HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1
     }  # fmt: skip
     assert [i["AssociatePublicIpAddress"] for i in data["NetworkInterfaces"]] == [False]
     assert "SecurityGroupIds" not in data  # the group rides on the interface
-    proc = fleet_up("--public-ip", "--json")
+    proc = fleet_up("--public-ip", "--json", wheel=release_wheel)
     assert proc.returncode == 0, proc.stderr
     assert [i["AssociatePublicIpAddress"] for i in template()["NetworkInterfaces"]] == [True]
 
@@ -145,7 +149,9 @@ def test_narrow_ipv4_and_ipv6_sources_are_opened(aws: str) -> None:
     assert [r["CidrIp"] for r in rule["IpRanges"]] == ["198.51.0.0/16"]
 
 
-def test_subnets_that_only_reach_an_internet_gateway_need_public_ip(infra: None) -> None:
+def test_subnets_that_only_reach_an_internet_gateway_need_public_ip(
+    infra: None, release_wheel: str
+) -> None:
     """AWS's default VPC routes its default subnets to an internet gateway (moto's has no
     such route until one is added): workers without a public address could never boot
     there, so `fleet up` says so instead of paying for them."""
@@ -159,7 +165,7 @@ def test_subnets_that_only_reach_an_internet_gateway_need_public_ip(infra: None)
     )["RouteTables"]  # fmt: skip
     ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock="0.0.0.0/0",
                      GatewayId=gateway)  # fmt: skip
-    proc = fleet_up()
+    proc = fleet_up(wheel=release_wheel)
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert "reach the internet only through an internet gateway" in line and "--public-ip" in line
@@ -169,4 +175,4 @@ def test_subnets_that_only_reach_an_internet_gateway_need_public_ip(infra: None)
         )["LaunchTemplates"]
         == []
     )  # nothing made
-    assert fleet_up("--public-ip").returncode == 0
+    assert fleet_up("--public-ip", wheel=release_wheel).returncode == 0
