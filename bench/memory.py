@@ -17,7 +17,10 @@ transcription step's memory is the first mode's, and a full run with speakers on
 takes an hour on 2 cores. Besides RSS it records the peak of anonymous memory (RssAnon): the
 mapped audio's pages count in RSS but are page cache the kernel can drop.
 
-TRANSCRIBER_WINDOW_SECONDS (default 600) sets the window both trees run with.
+TRANSCRIBER_WINDOW_SECONDS (default 600) sets the window both trees run with, and
+TRANSCRIBER_DIARIZATION_SPAN_MINUTES (default 60; recorded in each row) the speaker step's
+span: with ``--before .`` and the span set to 0 and then left alone, one tree shows what
+diarizing in spans saves.
 Writes bench/results/memory.json (--out): one JSON line per run, appended as it ends.
 """
 
@@ -203,8 +206,10 @@ def main() -> None:
                 row = run_diarize(tree, media, a.diarize, pipelines, a.device, a.limit)
             else:
                 row = run(tree, media, a.diarize, pipelines)
+            span = os.environ.get("TRANSCRIBER_DIARIZATION_SPAN_MINUTES", "default")
             emit(a.out, {"tree": label, "commit": _commit(tree), "seconds": seconds,
-                         "diarize": a.diarize, **row})  # fmt: skip
+                         "diarize": a.diarize, "diarization_span_minutes": span,
+                         **row})  # fmt: skip
 
 
 def _commit(tree: Path) -> str:

@@ -124,6 +124,14 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     embedding_batch_size: int = Field(
         0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU)"
     )
+    diarization_span_minutes: float = Field(
+        60.0,
+        ge=0,
+        le=24 * 60,
+        description="Longer recordings are diarized in spans of about this many minutes "
+        "(cut in pauses), their speakers linked by voice, so the speaker step's memory stays "
+        "that of one span (0 = the whole recording at once)",
+    )
     diarization_precision: Literal["float32", "float16"] = Field(
         "float16",
         description="Speaker embeddings on a GPU: float16 (faster; on trained weights it "
@@ -227,6 +235,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         except Exception as exc:  # a UsageError: pydantic wants a ValueError
             raise ValueError(str(exc)) from None
         return value.strip() if value and value.strip() else None
+
+    @field_validator("diarization_span_minutes")
+    @classmethod
+    def _span(cls, value: float) -> float:
+        if 0 < value < 0.1:  # a span must hold a few of pyannote's 5-10 s windows
+            raise ValueError("must be 0 (the whole recording at once) or at least 0.1")
+        return value
 
     @field_validator("worker_models", "worker_diarization_models", mode="before")
     @classmethod

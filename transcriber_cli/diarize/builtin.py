@@ -112,6 +112,10 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
     taper = windows.TAPER
     exclude_overlap = False  # overlap left out of window masks: no gain on dev
     keep_overlap = True  # two labels where the segmentation counts two (dev: 4-5 points)
+    # Speakers of two spans of a long recording are one below this distance between their
+    # unit centroids (spans.py). Dev set, 40-turn real-voice conversations cut into 2 and 3
+    # spans (bench/diarization.md, "Long recordings in spans").
+    link_threshold = 0.7
 
     def apply(  # type: ignore[override]
         self,

@@ -112,7 +112,9 @@ def _load(settings: Settings, directory, *, engine_device: str):
         cpu_threads=settings.cpu_threads,
     )
     half = device == "cuda" and settings.diarization_precision == "float16"
-    return PyannoteDiarizer(pipeline, name=settings.diarization_model, device=device, half=half)
+    return PyannoteDiarizer(
+        pipeline, name=settings.diarization_model, device=device, half=half, span=_span(settings)
+    )
 
 
 def _load_builtin(settings: Settings, *, engine_device: str):
@@ -130,7 +132,11 @@ def _load_builtin(settings: Settings, *, engine_device: str):
         batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
     )
     half = device == "cuda" and settings.diarization_precision == "float16"
-    return PyannoteDiarizer(pipeline, name=BUILTIN, device=device, half=half)
+    return PyannoteDiarizer(pipeline, name=BUILTIN, device=device, half=half, span=_span(settings))
+
+
+def _span(settings: Settings) -> float:
+    return settings.diarization_span_minutes * 60
 
 
 def _indexed(device: str, settings: Settings) -> str:

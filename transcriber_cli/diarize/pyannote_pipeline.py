@@ -11,6 +11,7 @@ import contextlib
 import functools
 import io
 import logging
+import math
 import os
 import sys
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from transcriber_cli.diarize import spans
 from transcriber_cli.diarize.chunk_embeddings import share_window_frames
 from transcriber_cli.errors import DiarizationUnavailable
 from transcriber_cli.media import SAMPLE_RATE
@@ -43,6 +45,10 @@ _EMBEDDING_SHARE = 0.70
 # order, is clustered; every embedding is still assigned to the nearest speaker centroid by
 # pyannote's own assignment step, so a longer file changes only which embeddings train it.
 MAX_CLUSTERED_EMBEDDINGS = 8000
+
+# pyannote/speaker-diarization-3.1's AHC threshold (centroid linkage, unit embeddings): joins
+# the speakers of two spans when the pipeline names no threshold of its own.
+PYANNOTE_31_THRESHOLD = 0.7045654963945799
 
 
 def disable_pyannote_telemetry() -> None:
@@ -185,8 +191,13 @@ class PyannoteDiarizer:
     """The ``Diarizer`` the pipeline module calls: audio in, speaker turns out. A loaded
     pipeline serves any number of recordings; speaker counts come with each call."""
 
-    def __init__(self, pipeline: Any, *, name: str, device: str, half: bool = False) -> None:
+    def __init__(
+        self, pipeline: Any, *, name: str, device: str, half: bool = False, span: float = 0.0
+    ) -> None:
         self.pipeline = pipeline
+        # Recordings longer than ``span`` seconds are diarized span by span (0: never).
+        self.span = span
+        self.link_threshold = link_threshold(pipeline)
         self.name = name
         self.device = device
         # float16 (the default) on a GPU for the speaker embeddings only, most of the work. The
@@ -206,21 +217,37 @@ class PyannoteDiarizer:
         speakers: SpeakerOptions | None = None,
         progress: Progress | None = None,
     ) -> list[SpeakerTurn]:
-        import torch
-
         if audio.size == 0:
             return []
         seconds = audio.size / SAMPLE_RATE
+        counts = speakers.counts() if speakers else {}
+        pieces = spans.cut(seconds, self.span, audio, SAMPLE_RATE)
+        if len(pieces) == 1:
+            output = self._call(audio, counts, progress, 0.0, seconds)
+            turns = turns_from_output(output, duration=seconds)
+        else:
+            turns = self._in_spans(audio, pieces, counts, progress, seconds)
+        if progress:
+            progress(seconds, seconds)
+        return turns
+
+    def _call(
+        self, audio: np.ndarray, counts: dict[str, int], progress: Progress | None,
+        offset: float, total: float,
+    ) -> Any:  # fmt: skip
+        """One pipeline call on ``audio``, progress reported from ``offset`` of ``total`` s."""
+        import torch
+
         # pyannote only reads the waveform; sharing the decoder's read-only buffer avoids
         # holding a second copy of a long recording (its warning is filtered out above).
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
-        counts = speakers.counts() if speakers else {}
         caught: list[Warning | str] = []
+        hook = _hook(progress, audio.size / SAMPLE_RATE, offset, total)
         with self._lock:
             _local.caught = caught  # this thread's warnings, until the call ends
             try:
-                output = self.pipeline(file, hook=_hook(progress, seconds), **counts)
+                output = self.pipeline(file, hook=hook, **counts)
             finally:
                 _local.caught = None
         for w in caught:
@@ -229,9 +256,81 @@ class PyannoteDiarizer:
                 log.warning("diarization: %s", message)
             else:
                 log.debug("pyannote warning: %s", message)
-        if progress:
-            progress(seconds, seconds)
-        return turns_from_output(output, duration=seconds)
+        return output
+
+    def _in_spans(
+        self, audio: np.ndarray, pieces: list[tuple[float, float]], counts: dict[str, int],
+        progress: Progress | None, seconds: float,
+    ) -> list[SpeakerTurn]:  # fmt: skip
+        """Each span diarized alone (memory bounded by the span), speakers linked by voice."""
+        # A span may hold fewer speakers than the recording: only the upper bound applies.
+        top = counts.get("num_speakers") or counts.get("max_speakers")
+        each = {"max_speakers": top} if top else {}
+        local: list[spans.LocalSpeaker] = []
+        turns: list[tuple[int, SpeakerTurn]] = []  # (index into local, turn)
+        for k, (start, end) in enumerate(pieces):
+            piece = audio[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
+            output = self._call(piece, each, progress, start, seconds)
+            found = turns_from_output(output, duration=end - start)
+            labels = _labels(output)
+            rows = getattr(output, "speaker_embeddings", None)
+            centroids = np.zeros((0, 1)) if rows is None else np.asarray(rows, dtype=np.float64)
+            index = {}
+            for j, label in enumerate(labels):
+                vector = centroids[j] if j < len(centroids) else np.zeros(1)
+                talk = sum(t.end - t.start for t in found if t.speaker == label)
+                index[label] = len(local)
+                local.append(spans.LocalSpeaker(k, label, vector, talk))
+            for t in found:
+                if t.speaker not in index:  # a label the pipeline gave no centroid row
+                    index[t.speaker] = len(local)
+                    local.append(spans.LocalSpeaker(k, t.speaker, np.zeros(1), 0.0))
+                shifted = SpeakerTurn(
+                    start=round(t.start + start, 3), end=round(t.end + start, 3), speaker=""
+                )
+                turns.append((index[t.speaker], shifted))
+            del output, found
+        num, low, high = counts.get("num_speakers"), counts.get("min_speakers", 1), math.inf
+        if counts.get("max_speakers"):
+            high = counts["max_speakers"]
+        group = spans.link(local, threshold=self.link_threshold, num=num, low=low, high=high)
+        # Speakers named in the order they first talk, as one pipeline call names them.
+        turns.sort(key=lambda it: (it[1].start, it[1].end))
+        names: dict[int, str] = {}
+        for i, _ in turns:
+            names.setdefault(group[i], f"SPEAKER_{len(names):02d}")
+        found_count = len(names)
+        if not (num or low) <= found_count <= (num or high):
+            log.warning(
+                "diarization: %d speakers found across %d spans, outside the given bounds",
+                found_count, len(pieces),
+            )  # fmt: skip
+        log.debug(
+            "diarization: %.0f s in %d spans of %.0f s; %d local speakers linked into %d",
+            seconds, len(pieces), pieces[0][1], len(local), found_count,
+        )  # fmt: skip
+        return [t.model_copy(update={"speaker": names[group[i]]}) for i, t in turns]
+
+
+def _labels(output: Any) -> list[str]:
+    """The labels ``speaker_embeddings`` rows follow: pyannote 4 orders its centroids as
+    ``speaker_diarization.labels()`` (sorted)."""
+    annotation = getattr(output, "speaker_diarization", output)
+    return [str(label) for label in annotation.labels()]
+
+
+def link_threshold(pipeline: Any) -> float:
+    """The distance below which speakers of two spans are one: the pipeline's own (the
+    built-in's ``link_threshold``, measured on its dev set), else its clustering threshold
+    (pyannote's AHC and VBx join centroids of unit embeddings below it), else pyannote 3.1's."""
+    own = getattr(pipeline, "link_threshold", None)
+    if own is not None:
+        return float(own)
+    threshold = getattr(getattr(pipeline, "clustering", None), "threshold", None)
+    try:
+        return float(threshold)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return PYANNOTE_31_THRESHOLD
 
 
 def _embeddings_in_half(pipeline: Any, diarizer: PyannoteDiarizer) -> bool:
@@ -279,9 +378,11 @@ def turns_from_output(output: Any, *, duration: float | None = None) -> list[Spe
     return sorted((t for t in turns if t.end > t.start), key=lambda t: (t.start, t.end))
 
 
-def _hook(progress: Progress | None, seconds: float):
+def _hook(progress: Progress | None, seconds: float, offset: float = 0.0, total: float = 0.0):
     """Turn pyannote's ``hook(step, artefact, file=..., total=..., completed=...)`` calls into
-    one ``progress(done, total)`` measured in audio seconds, like the transcription bar."""
+    one ``progress(done, total)`` measured in audio seconds, like the transcription bar. A
+    span's call covers ``seconds`` from ``offset`` of the recording's ``total``."""
+    whole = total or seconds
 
     def hook(step: str, artefact: Any = None, *, file: Any = None, total=None, completed=None):
         if progress is None or not total or completed is None:
@@ -293,6 +394,6 @@ def _hook(progress: Progress | None, seconds: float):
             done = _SEGMENTATION_SHARE + _EMBEDDING_SHARE * fraction
         else:
             return
-        progress(done * seconds, seconds)
+        progress(offset + done * seconds, whole)
 
     return hook

@@ -1,0 +1,133 @@
+"""Long recordings diarized span by span (issue 15): the linking of speakers across spans on
+hand-made centroids, then the real CLI with the built-in weights on a conversation cut into
+spans, whose speakers must come out as the two voices sentence by sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_run import CONVERSATION, json_lines, run
+
+from transcriber_cli.config import Settings
+from transcriber_cli.diarize.spans import LocalSpeaker, cut, link
+from transcriber_cli.transcript import Transcript
+
+SCRIPT = json.loads(CONVERSATION.with_suffix(".script.json").read_text())
+RNG = np.random.default_rng(7)
+A, B, C = (RNG.normal(size=16) for _ in range(3))
+
+
+def near(v: np.ndarray) -> np.ndarray:
+    return v + 0.05 * RNG.normal(size=v.size)
+
+
+def test_spans_are_equal_and_cover_the_recording() -> None:
+    assert cut(100.0, 30.0) == [(0.0, 25.0), (25.0, 50.0), (50.0, 75.0), (75.0, 100.0)]
+    assert cut(100.0, 0.0) == [(0.0, 100.0)]
+    assert cut(60.0, 60.0) == [(0.0, 60.0)]  # exactly one span long: not cut
+    assert cut(3600.0 * 4, 3600.0)[-1] == (3600.0 * 3, 3600.0 * 4)
+
+
+def test_a_cut_moves_into_the_nearest_pause() -> None:
+    rate = 16000
+    audio = RNG.normal(size=rate * 100).astype(np.float32)  # 100 s of "speech"
+    audio[rate * 46 : rate * 47] = 0  # a pause 3.5 s before the equal cut at 50 s
+    audio[rate * 10 : rate * 12] = 0  # and one too far from it to be chosen
+    (_, edge), (start, end) = cut(100.0, 50.0, audio, rate)
+    assert 46.0 <= edge <= 47.0 and start == edge and end == 100.0
+
+
+def test_the_same_voice_in_other_spans_is_one_speaker() -> None:
+    local = [
+        LocalSpeaker(0, "SPEAKER_00", A, 30.0),
+        LocalSpeaker(0, "SPEAKER_01", B, 20.0),
+        LocalSpeaker(1, "SPEAKER_00", near(B), 25.0),  # the span's first voice is B
+        LocalSpeaker(1, "SPEAKER_01", near(A), 5.0),
+        LocalSpeaker(2, "SPEAKER_00", near(A), 9.0),
+        LocalSpeaker(2, "SPEAKER_01", C, 9.0),  # a third person, only in the last span
+    ]
+    assert link(local, threshold=0.7) == [0, 1, 1, 0, 0, 2]
+
+
+def test_two_speakers_of_one_span_are_never_joined() -> None:
+    # Nearly the same centroid twice in one span: that span's clustering told them apart.
+    local = [LocalSpeaker(0, "a", A, 10.0), LocalSpeaker(0, "b", near(A), 10.0)]
+    assert link(local, threshold=0.7) == [0, 1]
+    assert link(local, threshold=0.7, num=1) == [0, 1]  # not even when a count asks for it
+    # Across spans, one of them joins the other span's speaker, never both.
+    three = [*local, LocalSpeaker(1, "a", near(A), 10.0)]
+    groups = link(three, threshold=0.7)
+    assert groups[2] in (groups[0], groups[1]) and groups[0] != groups[1]
+
+
+def test_a_given_count_merges_past_the_threshold_and_bounds_hold() -> None:
+    local = [LocalSpeaker(k, "x", v, 10.0) for k, v in enumerate((A, B, C))]
+    assert link(local, threshold=0.1) == [0, 1, 2]  # three voices, all apart
+    assert len(set(link(local, threshold=0.1, num=2))) == 2
+    assert link(local, threshold=0.1, num=1) == [0, 0, 0]
+    assert len(set(link(local, threshold=0.1, high=2))) == 2  # --max-speakers 2
+    same = [LocalSpeaker(k, "x", near(A), 10.0) for k in range(3)]
+    assert link(same, threshold=0.7) == [0, 0, 0]
+    assert len(set(link(same, threshold=0.7, low=2))) == 2  # --min-speakers 2 stops merging
+
+
+def test_a_speaker_without_centroid_joins_only_when_a_count_forces_it() -> None:
+    # pyannote pads the centroid of a speaker it found no embedding for with zeros.
+    local = [LocalSpeaker(0, "a", A, 10.0), LocalSpeaker(1, "a", np.zeros(16), 1.0)]
+    assert link(local, threshold=1.9) == [0, 1]
+    assert link(local, threshold=1.9, num=1) == [0, 0]
+
+
+def test_the_span_setting_is_zero_or_long_enough() -> None:
+    assert Settings(diarization_span_minutes=0).diarization_span_minutes == 0
+    assert Settings().diarization_span_minutes == 60
+    with pytest.raises(ValueError, match=r"at least 0\.1"):
+        Settings(diarization_span_minutes=0.05)
+
+
+@pytest.mark.slow
+def test_a_conversation_cut_into_spans_keeps_two_speakers_sentence_by_sentence(tmp_path: Path):
+    # Two spans of about 16.6 s, each holding both voices: without linking there would be
+    # four. --max-speakers bounds each span (the built-in's estimate on a 16 s piece alone
+    # can split a voice) and the linked whole.
+    minutes = SCRIPT["duration"] / 2 / 60 + 0.001
+    proc = run(
+        str(CONVERSATION),
+        "-m",
+        "tiny.en",
+        "--diarization-model",
+        "builtin",
+        "--speaker-names",
+        "Alice,Bob",
+        "--max-speakers",
+        "2",
+        "-f",
+        "json",
+        "-o",
+        str(tmp_path),
+        "--json",
+        "-v",
+        env={"HF_TOKEN": None, "TRANSCRIBER_DIARIZATION_SPAN_MINUTES": f"{minutes:.4f}"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "in 2 spans" in proc.stderr and "linked into 2" in proc.stderr, proc.stderr
+    (line,) = json_lines(proc.stdout)
+    assert sorted(line["speakers"]) == ["Alice", "Bob"]
+    t = Transcript.model_validate_json((tmp_path / "conversation.json").read_text())
+    names = {"alice": "Alice", "bob": "Bob"}
+    words = [w for seg in t.segments for w in seg.words]
+    assert len(words) > 60
+    for w in words:
+        voice = next(
+            (x["speaker"] for x in SCRIPT["turns"] if x["start"] - 0.3 <= (w.start + w.end) / 2
+             <= x["end"] + 0.3),
+            None,
+        )  # fmt: skip
+        assert voice is not None and w.speaker == names[voice], (w, voice)
+    # The turns of both spans, in time order, named by the voices (none past the end).
+    assert {turn.speaker for turn in t.turns} == {"Alice", "Bob"}
+    assert all(a.start <= b.start for a, b in zip(t.turns, t.turns[1:]))
+    assert t.turns[-1].end <= SCRIPT["duration"] + 0.01
