@@ -28,6 +28,8 @@ def test_spans_are_equal_and_cover_the_recording() -> None:
     assert cut(100.0, 30.0) == [(0.0, 25.0), (25.0, 50.0), (50.0, 75.0), (75.0, 100.0)]
     assert cut(100.0, 0.0) == [(0.0, 100.0)]
     assert cut(60.0, 60.0) == [(0.0, 60.0)]  # exactly one span long: not cut
+    assert cut(3600.5, 3600.0) == [(0.0, 3600.5)]  # a decoded hour a little over: not cut
+    assert len(cut(3600.0 * 1.02, 3600.0)) == 2
     assert cut(3600.0 * 4, 3600.0)[-1] == (3600.0 * 3, 3600.0 * 4)
 
 
@@ -131,3 +133,26 @@ def test_a_conversation_cut_into_spans_keeps_two_speakers_sentence_by_sentence(t
     assert {turn.speaker for turn in t.turns} == {"Alice", "Bob"}
     assert all(a.start <= b.start for a, b in zip(t.turns, t.turns[1:]))
     assert t.turns[-1].end <= SCRIPT["duration"] + 0.01
+
+
+def _mapped_mib() -> float:
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) for line in status if line.startswith("RssFile:")) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux /proc only")
+def test_spans_done_leave_the_resident_set(tmp_path: Path) -> None:
+    from transcriber_cli.diarize.pyannote_pipeline import _drop_pages
+
+    samples = RNG.normal(size=16000 * 1200).astype(np.float32)  # 20 min: 77 MB
+    samples.tofile(tmp_path / "audio.f32")
+    with open(tmp_path / "audio.f32", "rb") as fh:
+        mapped = np.memmap(fh, dtype=np.float32, mode="r")
+        total = float(mapped.sum(dtype=np.float64))  # every page read: resident
+        read = _mapped_mib()
+        _drop_pages(mapped, len(mapped) // 2)  # the first span done
+        half = _mapped_mib()
+        _drop_pages(mapped, len(mapped))
+        assert read - half > 30 and half - _mapped_mib() > 30, (read, half, _mapped_mib())
+        assert float(mapped.sum(dtype=np.float64)) == total  # still readable, the same samples
+        del mapped

@@ -12,6 +12,7 @@ import functools
 import io
 import logging
 import math
+import mmap
 import os
 import sys
 import threading
@@ -290,6 +291,7 @@ class PyannoteDiarizer:
                 )
                 turns.append((index[t.speaker], shifted))
             del output, found
+            _drop_pages(audio, round(end * SAMPLE_RATE))
         num, low, high = counts.get("num_speakers"), counts.get("min_speakers", 1), math.inf
         if counts.get("max_speakers"):
             high = counts["max_speakers"]
@@ -310,6 +312,19 @@ class PyannoteDiarizer:
             seconds, len(pieces), pieces[0][1], len(local), found_count,
         )  # fmt: skip
         return [t.model_copy(update={"speaker": names[group[i]]}) for i, t in turns]
+
+
+def _drop_pages(audio: np.ndarray, samples: int) -> None:
+    """Let the kernel take back the mapped pages of the first ``samples`` (spans done): a
+    memory map's pages stay in the process's resident set once read, so a long recording's
+    would add 230 MB per hour. They are the file's; reading them again only faults them in."""
+    mapping = getattr(audio, "_mmap", None)  # numpy.memmap's own mmap.mmap
+    if mapping is None or not hasattr(mapping, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    size = samples * audio.itemsize // mmap.PAGESIZE * mmap.PAGESIZE
+    if size > 0:
+        with contextlib.suppress(OSError, ValueError):  # advice only: a refusal changes nothing
+            mapping.madvise(mmap.MADV_DONTNEED, 0, min(size, len(mapping)))
 
 
 def _labels(output: Any) -> list[str]:

@@ -38,10 +38,11 @@ def cut(
     seconds: float, span: float, audio: np.ndarray | None = None, rate: int = 16000
 ) -> list[tuple[float, float]]:
     """Spans of about ``span`` seconds over ``seconds`` (one span when ``span`` is 0 or the
-    recording is no longer). With ``audio``, each cut moves to the quietest half second
+    recording is at most 1 % longer). With ``audio``, each cut moves to the quietest half second
     within a tenth of a span (at most 30 s) of the equal cut: a cut inside a word leaves a
     short piece of a voice at a span's edge, which that span's speakers may not explain."""
-    n = max(1, math.ceil(seconds / span - 1e-9)) if span > 0 else 1
+    # Up to 1 % over one span stays whole: a 60:01 recording is not worth two 30-minute spans.
+    n = max(1, math.ceil(seconds / span - 0.01)) if span > 0 else 1
     edges = np.linspace(0.0, seconds, n + 1)
     if audio is not None and n > 1:
         reach = min(span / 10, 30.0)
