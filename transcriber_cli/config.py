@@ -239,8 +239,10 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     @field_validator("diarization_span_minutes")
     @classmethod
     def _span(cls, value: float) -> float:
-        if 0 < value < 0.1:  # a span must hold a few of pyannote's 5-10 s windows
-            raise ValueError("must be 0 (the whole recording at once) or at least 0.1")
+        # A span must hold enough speech for its own clustering, and the linking keeps a
+        # distance per pair of span speakers (24 h in 1-minute spans: ~200 MB).
+        if 0 < value < 1:
+            raise ValueError("must be 0 (the whole recording at once) or at least 1")
         return value
 
     @field_validator("worker_models", "worker_diarization_models", mode="before")

@@ -86,3 +86,15 @@ def test_a_failed_transcription_leaves_no_diarization_running(
         if thread.name == "diarize":
             thread.join(timeout=60)
             assert not thread.is_alive()
+
+
+def test_another_span_setting_loads_a_diarizer_with_that_span(
+    cache: ModelCache, tiny_model: str, tiny_pipeline: Path
+) -> None:
+    """The diarizer holds its span: a cached one must not serve another span setting."""
+    base = settings(tiny_model, tiny_pipeline)
+    first = cache.get(base).diarizer
+    same = cache.get(base).diarizer
+    other = cache.get(base.model_copy(update={"diarization_span_minutes": 5.0})).diarizer
+    assert first is same and first is not None and first.span == 3600.0
+    assert other is not None and other.span == 300.0

@@ -5,6 +5,7 @@ spans, whose speakers must come out as the two voices sentence by sentence."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -86,53 +87,64 @@ def test_a_speaker_without_centroid_joins_only_when_a_count_forces_it() -> None:
 def test_the_span_setting_is_zero_or_long_enough() -> None:
     assert Settings(diarization_span_minutes=0).diarization_span_minutes == 0
     assert Settings().diarization_span_minutes == 60
-    with pytest.raises(ValueError, match=r"at least 0\.1"):
-        Settings(diarization_span_minutes=0.05)
+    assert Settings(diarization_span_minutes=1).diarization_span_minutes == 1
+    with pytest.raises(ValueError, match=r"or at least 1"):
+        Settings(diarization_span_minutes=0.5)
 
 
 @pytest.mark.slow
 def test_a_conversation_cut_into_spans_keeps_two_speakers_sentence_by_sentence(tmp_path: Path):
-    # Two spans of about 16.6 s, each holding both voices: without linking there would be
-    # four. --max-speakers bounds each span (the built-in's estimate on a 16 s piece alone
-    # can split a voice) and the linked whole.
-    minutes = SCRIPT["duration"] / 2 / 60 + 0.001
+    # The conversation twice (66.4 s) in spans of a minute: the cut moves into the pause
+    # between the two, each span holds both voices (four local speakers), and the count is
+    # not given, so the threshold links them.
+    looped = tmp_path / "twice.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-stream_loop", "1", "-i", str(CONVERSATION), "-c", "copy",
+         str(looped)],
+        check=True,
+    )  # fmt: skip
     proc = run(
-        str(CONVERSATION),
+        str(looped),
         "-m",
         "tiny.en",
         "--diarization-model",
         "builtin",
         "--speaker-names",
         "Alice,Bob",
-        "--max-speakers",
-        "2",
         "-f",
         "json",
         "-o",
-        str(tmp_path),
+        str(tmp_path / "out"),
         "--json",
         "-v",
-        env={"HF_TOKEN": None, "TRANSCRIBER_DIARIZATION_SPAN_MINUTES": f"{minutes:.4f}"},
+        env={"HF_TOKEN": None, "TRANSCRIBER_DIARIZATION_SPAN_MINUTES": "1"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "in 2 spans" in proc.stderr and "linked into 2" in proc.stderr, proc.stderr
+    assert "in 2 spans" in proc.stderr and "4 local speakers linked into 2" in proc.stderr, (
+        proc.stderr
+    )
     (line,) = json_lines(proc.stdout)
     assert sorted(line["speakers"]) == ["Alice", "Bob"]
-    t = Transcript.model_validate_json((tmp_path / "conversation.json").read_text())
+    t = Transcript.model_validate_json((tmp_path / "out" / "twice.json").read_text())
     names = {"alice": "Alice", "bob": "Bob"}
+    loop = SCRIPT["duration"]
+    script = [
+        {**x, "start": x["start"] + k * loop, "end": x["end"] + k * loop}
+        for k in range(2)
+        for x in SCRIPT["turns"]
+    ]
     words = [w for seg in t.segments for w in seg.words]
-    assert len(words) > 60
+    assert len(words) > 120
     for w in words:
+        middle = (w.start + w.end) / 2
         voice = next(
-            (x["speaker"] for x in SCRIPT["turns"] if x["start"] - 0.3 <= (w.start + w.end) / 2
-             <= x["end"] + 0.3),
-            None,
-        )  # fmt: skip
+            (x["speaker"] for x in script if x["start"] - 0.3 <= middle <= x["end"] + 0.3), None
+        )
         assert voice is not None and w.speaker == names[voice], (w, voice)
     # The turns of both spans, in time order, named by the voices (none past the end).
     assert {turn.speaker for turn in t.turns} == {"Alice", "Bob"}
     assert all(a.start <= b.start for a, b in zip(t.turns, t.turns[1:]))
-    assert t.turns[-1].end <= SCRIPT["duration"] + 0.01
+    assert t.turns[-1].end <= 2 * loop + 0.1
 
 
 def _mapped_mib() -> float:
@@ -156,3 +168,91 @@ def test_spans_done_leave_the_resident_set(tmp_path: Path) -> None:
         assert read - half > 30 and half - _mapped_mib() > 30, (read, half, _mapped_mib())
         assert float(mapped.sum(dtype=np.float64)) == total  # still readable, the same samples
         del mapped
+
+
+class VoicesPipeline:
+    """Stands in for a pyannote pipeline: a sample of 0.25 is voice A, 0.5 voice B, 0 nobody.
+    Each call names its voices in the reverse of their first appearance, so labels differ
+    between spans, and adds a speaker whose only turn lies past the end of the span (clipped
+    away: a centroid without turns). Records the counts each call got."""
+
+    link_threshold = 0.7
+
+    def __init__(self, embeddings: bool = True) -> None:
+        self.embeddings = embeddings
+        self.counts: list[dict] = []
+
+    def __call__(self, file: dict, hook=None, **counts):  # type: ignore[no-untyped-def]
+        from pyannote.audio.pipelines.speaker_diarization import DiarizeOutput
+        from pyannote.core import Annotation, Segment
+
+        self.counts.append(counts)
+        audio = file["waveform"][0].numpy()
+        seconds = len(audio) / 16000
+        hook("segmentation", None, total=2, completed=1)
+        hook("embeddings", None, total=2, completed=2)
+        frames = audio[: len(audio) // 1600 * 1600].reshape(-1, 1600)[:, 0]  # 0.1 s frames
+        voice = np.where(frames == 0.25, "A", np.where(frames == 0.5, "B", ""))
+        order = list(dict.fromkeys(v for v in voice if v))[::-1]
+        label = {v: f"SPEAKER_{i:02d}" for i, v in enumerate(order)}
+        out = Annotation()
+        start = 0
+        for i in range(1, len(voice) + 1):
+            if i == len(voice) or voice[i] != voice[start]:
+                if voice[start]:
+                    out[Segment(start / 10, i / 10)] = label[voice[start]]
+                start = i
+        out[Segment(seconds + 1, seconds + 2)] = "SPEAKER_09"  # past the end: clipped away
+        rows = [VOICE[v] for v in order] + [VOICE["A"]]  # the phantom sounds like A
+        return DiarizeOutput(out, out, np.array(rows) if self.embeddings else None)
+
+
+VOICE = {"A": RNG.normal(size=16), "B": RNG.normal(size=16)}
+
+
+def _voices(pattern: list[tuple[str, float]]) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
+    pieces, truth, t = [], [], 0.0
+    for who, seconds in pattern:
+        value = {"A": 0.25, "B": 0.5, "": 0.0}[who]
+        pieces.append(np.full(int(seconds * 16000), value, dtype=np.float32))
+        if who:
+            truth.append((t, t + seconds, who))
+        t += seconds
+    return np.concatenate(pieces), truth
+
+
+def test_spans_are_diarized_apart_and_their_speakers_linked_in_process() -> None:
+    from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer
+    from transcriber_cli.options import SpeakerOptions
+
+    # 100 s: A and B take turns; pauses of 1 s between turns, cuts every 25 s move into them.
+    pattern = [(who, 9.0 if who else 1.0) for _ in range(5) for who in ("A", "", "B", "")]
+    audio, truth = _voices(pattern)
+    fake = VoicesPipeline()
+    diarizer = PyannoteDiarizer(fake, name="fake", device="cpu", span=25.0)
+    seen: list[tuple[float, float]] = []
+    turns = diarizer(
+        audio,
+        speakers=SpeakerOptions(num_speakers=2),
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert len(fake.counts) == 4 and all(c == {"max_speakers": 2} for c in fake.counts)
+    names = {}
+    for start, end, who in truth:  # each true turn is one turn of one name, shifted right
+        (mine,) = [t for t in turns if t.start < end and t.end > start]
+        # (the stand-in's 0.1 s frames start at each span's cut)
+        assert abs(mine.start - start) <= 0.11 and abs(mine.end - end) <= 0.11, (mine, who)
+        assert names.setdefault(who, mine.speaker) == mine.speaker
+    assert names == {"A": "SPEAKER_00", "B": "SPEAKER_01"}  # named as they first talk
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1] == (100.0, 100.0)
+    assert {total for _, total in seen} == {100.0}
+
+
+def test_a_pipeline_without_speaker_embeddings_runs_the_recording_whole() -> None:
+    from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer
+
+    audio, _ = _voices([("A", 20.0), ("B", 20.0), ("A", 20.0)])
+    fake = VoicesPipeline(embeddings=False)
+    turns = PyannoteDiarizer(fake, name="fake", device="cpu", span=25.0)(audio)
+    assert len(fake.counts) == 2  # the first span, then the whole recording
+    assert [t.speaker for t in turns] == ["SPEAKER_01", "SPEAKER_00", "SPEAKER_01"]

@@ -94,8 +94,9 @@ def worker_id(workers, proc) -> str:
 def test_mongo_outages_mid_job_worker_restart_and_tailing_client(
     stack, proxied, workers, looped_media, tmp_path
 ):
-    """MongoDB away for 3 s, then for 12 s or more (several leases, past the driver's 5 s
-    server selection, until both workers are seen waiting), while `worker --concurrency 2`
+    """MongoDB away for 3 s, then for 31 s or more (past the 30 s after which a silent
+    worker's heartbeat counts as stale, and until both workers are seen waiting), while
+    `worker --concurrency 2`
     runs two jobs and a client tails them with --json; a worker (re)started during the outage
     waits for it."""
     env = proxied["env"]
@@ -121,7 +122,8 @@ def test_mongo_outages_mid_job_worker_restart_and_tailing_client(
         )
 
     wait_for(both_wait, timeout=90, what="both workers to wait for MongoDB")
-    time.sleep(max(0.0, cut_at + 12 - time.monotonic()))  # the outage lasts 12 s at least
+    # Past stale_after (30 s): the jobs must still not be redone (attempts == 1 below).
+    time.sleep(max(0.0, cut_at + 31 - time.monotonic()))
     assert worker.poll() is None and restarted.poll() is None  # both waited
     proxied["mongo"].restore()
     out, err = client.communicate(timeout=240)

@@ -114,7 +114,7 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
     keep_overlap = True  # two labels where the segmentation counts two (dev: 4-5 points)
     # Speakers of two spans of a long recording are one below this distance between their
     # unit centroids (spans.py). Dev set, 40-turn real-voice conversations cut into 2 and 3
-    # spans (bench/diarization.md, "Long recordings in spans").
+    # spans: 0.4-0.9 gave the same labels (bench/diarization.md, "Long recordings in spans").
     link_threshold = 0.7
 
     def apply(  # type: ignore[override]

@@ -272,20 +272,31 @@ class PyannoteDiarizer:
         for k, (start, end) in enumerate(pieces):
             piece = audio[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
             output = self._call(piece, each, progress, start, seconds)
-            found = turns_from_output(output, duration=end - start)
-            labels = _labels(output)
             rows = getattr(output, "speaker_embeddings", None)
-            centroids = np.zeros((0, 1)) if rows is None else np.asarray(rows, dtype=np.float64)
-            index = {}
-            for j, label in enumerate(labels):
-                vector = centroids[j] if j < len(centroids) else np.zeros(1)
-                talk = sum(t.end - t.start for t in found if t.speaker == label)
-                index[label] = len(local)
-                local.append(spans.LocalSpeaker(k, label, vector, talk))
+            if rows is None:  # legacy or oracle-clustering pipelines: nothing to link by
+                log.warning(
+                    "diarization: %s gives no speaker embeddings to link spans by; "
+                    "diarizing the whole recording in one call", self.name,
+                )  # fmt: skip
+                output = self._call(audio, counts, progress, 0.0, seconds)
+                return turns_from_output(output, duration=seconds)
+            found = turns_from_output(output, duration=end - start)
+            centroids = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+            talk: dict[str, float] = {}
             for t in found:
-                if t.speaker not in index:  # a label the pipeline gave no centroid row
+                talk[t.speaker] = talk.get(t.speaker, 0.0) + t.end - t.start
+            index = {}
+            # Only speakers with turns here: one without (overlap only, or clipped away at
+            # the end) must not take a place that a given count leaves for real voices.
+            for j, label in enumerate(_labels(output)):
+                if label in talk:
+                    vector = centroids[j] if j < len(centroids) else np.zeros(1)
+                    index[label] = len(local)
+                    local.append(spans.LocalSpeaker(k, label, vector, talk[label]))
+            for t in found:
+                if t.speaker not in index:  # a label without a centroid row
                     index[t.speaker] = len(local)
-                    local.append(spans.LocalSpeaker(k, t.speaker, np.zeros(1), 0.0))
+                    local.append(spans.LocalSpeaker(k, t.speaker, np.zeros(1), talk[t.speaker]))
                 shifted = SpeakerTurn(
                     start=round(t.start + start, 3), end=round(t.end + start, 3), speaker=""
                 )
@@ -308,18 +319,40 @@ class PyannoteDiarizer:
                 found_count, len(pieces),
             )  # fmt: skip
         log.debug(
-            "diarization: %.0f s in %d spans of %.0f s; %d local speakers linked into %d",
-            seconds, len(pieces), pieces[0][1], len(local), found_count,
+            "diarization: %.0f s in %d spans (span %.0f s); %d local speakers linked into %d",
+            seconds, len(pieces), self.span, len(local), found_count,
         )  # fmt: skip
-        return [t.model_copy(update={"speaker": names[group[i]]}) for i, t in turns]
+        named = [t.model_copy(update={"speaker": names[group[i]]}) for i, t in turns]
+        return _join_at_cuts(named, [start for start, _ in pieces[1:]])
+
+
+def _join_at_cuts(turns: list[SpeakerTurn], cuts: list[float]) -> list[SpeakerTurn]:
+    """One turn, not two, where a speaker talks across a cut (``turns`` in time order)."""
+    out: list[SpeakerTurn] = []
+    for t in turns:
+        prev = next((p for p in reversed(out) if p.speaker == t.speaker), None)
+        # Within 0.1 s: a pipeline's frames (17 ms for community-1) need not meet at the cut.
+        at_cut = any(abs(t.start - c) <= 0.1 for c in cuts)
+        if prev is not None and at_cut and abs(prev.end - t.start) <= 0.1:
+            out[out.index(prev)] = prev.model_copy(update={"end": max(prev.end, t.end)})
+        else:
+            out.append(t)
+    return out
 
 
 def _drop_pages(audio: np.ndarray, samples: int) -> None:
     """Let the kernel take back the mapped pages of the first ``samples`` (spans done): a
     memory map's pages stay in the process's resident set once read, so a long recording's
     would add 230 MB per hour. They are the file's; reading them again only faults them in."""
-    mapping = getattr(audio, "_mmap", None)  # numpy.memmap's own mmap.mmap
-    if mapping is None or not hasattr(mapping, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+    mapping: Any = getattr(audio, "_mmap", None)  # numpy.memmap's own mmap.mmap
+    # Only a read-only map of a whole file, from its start: a view's or an offset map's
+    # samples do not start at byte 0, and a private map ("c", "r+") would lose its changes.
+    if mapping is None or not isinstance(audio, np.memmap):
+        return
+    base: Any = audio.base
+    if base is not mapping or audio.offset != 0 or audio.mode != "r":
+        return
+    if not hasattr(mapping, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
         return
     size = samples * audio.itemsize // mmap.PAGESIZE * mmap.PAGESIZE
     if size > 0:

@@ -77,50 +77,71 @@ def link(
 
     Agglomerative, centroid linkage: the closest pair of groups that share no span is merged
     while its distance is below ``threshold``; with ``num`` until there are ``num`` groups,
-    whatever the distance; past ``high`` groups merging goes on, and it stops at ``low``."""
-    if not speakers:
+    whatever the distance; past ``high`` groups merging goes on, and it stops at ``low``.
+
+    A distance matrix with each row's nearest partner kept up to date: a merge recomputes one
+    row and the rows that pointed at the pair, so 24 h in one-minute spans (thousands of
+    speakers) links in seconds, not hours."""
+    n = len(speakers)
+    if n == 0:
         return []
-    units = []
-    for s in speakers:
+    dim = max(s.centroid.size for s in speakers)
+    sums = np.zeros((n, dim))  # speech-weighted sums of unit centroids
+    known = np.zeros(n, dtype=bool)
+    for i, s in enumerate(speakers):
         norm = float(np.linalg.norm(s.centroid))
-        units.append(s.centroid / norm if norm > 0 and np.isfinite(norm) else None)
-    # A group: member indices, the spans it covers, its speech-weighted sum of unit centroids.
-    members: list[list[int]] = [[i] for i in range(len(speakers))]
-    spans: list[set[int]] = [{s.span} for s in speakers]
-    sums: list[np.ndarray | None] = [
-        None if u is None else u * max(s.seconds, 1e-3) for u, s in zip(units, speakers)
-    ]
+        if s.centroid.size == dim and norm > 0 and np.isfinite(norm):
+            sums[i] = s.centroid / norm * max(s.seconds, 1e-3)
+            known[i] = True
+    span = np.array([s.span for s in speakers])
+    apart = span[:, None] == span[None, :]  # groups that share a span (never joined)
+    alive = np.ones(n, dtype=bool)
+    dist = _distances(sums, known, np.arange(n)).astype(np.float32)  # n² of them
+    dist[apart] = np.inf
+    best = dist.argmin(1)  # each row's nearest partner
     target_high = num if num else high
-    target_low = num if num else low
-    while len(members) > max(target_low, 1):
-        best: tuple[float, int, int] | None = None
-        for a in range(len(members)):
-            for b in range(a + 1, len(members)):
-                if spans[a] & spans[b]:
-                    continue
-                d = _distance(sums[a], sums[b])
-                if best is None or d < best[0]:
-                    best = (d, a, b)
-        if best is None:  # every pair shares a span: nothing more can be joined
+    target_low = max(num if num else low, 1)
+    groups = n
+    owner = np.arange(n)  # the row each speaker's group lives in
+    while groups > target_low:
+        near = dist[np.arange(n), best]
+        near[~alive] = np.inf
+        a = int(near.argmin())
+        d, b = float(near[a]), int(best[a])
+        if not np.isfinite(d):  # every pair left shares a span: nothing more can be joined
             break
-        d, a, b = best
-        if d >= threshold and len(members) <= target_high:
+        if d >= threshold and groups <= target_high:
             break
-        members[a] += members.pop(b)
-        spans[a] |= spans.pop(b)
-        sb = sums.pop(b)
-        sa = sums[a]
-        sums[a] = sa + sb if sa is not None and sb is not None else (sa if sb is None else sb)
+        # b joins a: a's sum, spans and distances become the pair's; b's row goes.
+        sums[a] += sums[b]
+        known[a] = known[a] or known[b]
+        apart[a] |= apart[b]
+        apart[:, a] = apart[a]
+        alive[b] = False
+        owner[owner == b] = a
+        groups -= 1
+        row = _distances(sums, known, np.array([a]))[0]
+        row[apart[a] | ~alive] = np.inf
+        dist[a], dist[:, a] = row, row
+        dist[b], dist[:, b] = np.inf, np.inf
+        stale = alive & ((best == a) | (best == b))
+        stale[a] = True
+        for r in np.flatnonzero(stale):
+            best[r] = int(dist[r].argmin())
+        closer = alive & (dist[:, a] < dist[np.arange(n), best])
+        best[closer] = a
     # Global numbers in the order the groups' first members come (the span order).
-    order = sorted(range(len(members)), key=lambda g: min(members[g]))
-    result = [0] * len(speakers)
-    for number, g in enumerate(order):
-        for i in members[g]:
-            result[i] = number
-    return result
+    numbers: dict[int, int] = {}
+    return [numbers.setdefault(int(g), len(numbers)) for g in owner]
 
 
-def _distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    if a is None or b is None:
-        return _UNKNOWN
-    return float(np.linalg.norm(a / np.linalg.norm(a) - b / np.linalg.norm(b)))
+def _distances(sums: np.ndarray, known: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the unit directions of ``sums[rows]`` and every row; a
+    group without a centroid is ``_UNKNOWN`` from all (joined only when a count forces it)."""
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    unit = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
+    cos = unit[rows] @ unit.T
+    dist = np.sqrt(np.clip(2.0 - 2.0 * cos, 0.0, 4.0))
+    dist[~known[rows]] = _UNKNOWN
+    dist[:, ~known] = _UNKNOWN
+    return dist

@@ -91,6 +91,7 @@ class ModelCache:
                 s.diarize,
                 s.diarization_model,
                 s.diarization_precision,
+                s.diarization_span_minutes,  # the diarizer holds its span
                 device,
                 s.gpu_index,
                 s.embedding_batch_size,
