@@ -426,11 +426,11 @@ def turns_from_output(output: Any, *, duration: float | None = None) -> list[Spe
     return sorted((t for t in turns if t.end > t.start), key=lambda t: (t.start, t.end))
 
 
-def _hook(progress: Progress | None, seconds: float, offset: float = 0.0, total: float = 0.0):
+def _hook(progress: Progress | None, seconds: float, offset: float = 0.0, length: float = 0.0):
     """Turn pyannote's ``hook(step, artefact, file=..., total=..., completed=...)`` calls into
     one ``progress(done, total)`` measured in audio seconds, like the transcription bar. A
-    span's call covers ``seconds`` from ``offset`` of the recording's ``total``."""
-    whole = total or seconds
+    span's call covers ``seconds`` from ``offset`` of the recording's ``length``."""
+    whole = length or seconds
 
     def hook(step: str, artefact: Any = None, *, file: Any = None, total=None, completed=None):
         if progress is None or not total or completed is None:
