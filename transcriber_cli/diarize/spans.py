@@ -96,7 +96,7 @@ def link(
     span = np.array([s.span for s in speakers])
     apart = span[:, None] == span[None, :]  # groups that share a span (never joined)
     alive = np.ones(n, dtype=bool)
-    dist = _distances(sums, known, np.arange(n)).astype(np.float32)  # n² of them
+    dist = _distances(sums, known, np.arange(n))  # n² of them
     dist[apart] = np.inf
     best = dist.argmin(1)  # each row's nearest partner
     target_high = num if num else high
@@ -136,12 +136,16 @@ def link(
 
 
 def _distances(sums: np.ndarray, known: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the unit directions of ``sums[rows]`` and every row; a
-    group without a centroid is ``_UNKNOWN`` from all (joined only when a count forces it)."""
+    """Euclidean distances (float32) between the unit directions of ``sums[rows]`` and every
+    row; a group without a centroid is ``_UNKNOWN`` from all (joined only when a count forces
+    it). Computed in place: for every row at once this is the n² matrix, and one is enough."""
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    unit = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
-    cos = unit[rows] @ unit.T
-    dist = np.sqrt(np.clip(2.0 - 2.0 * cos, 0.0, 4.0))
+    unit = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0).astype(np.float32)
+    dist = unit[rows] @ unit.T  # cosines, turned into distances in place
+    dist *= -2.0
+    dist += 2.0
+    np.clip(dist, 0.0, 4.0, out=dist)
+    np.sqrt(dist, out=dist)
     dist[~known[rows]] = _UNKNOWN
     dist[:, ~known] = _UNKNOWN
     return dist
