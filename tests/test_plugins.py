@@ -109,7 +109,8 @@ def test_markdown_plugin_paragraphs_follow_the_speakers(tmp_path: Path, conversa
         f"**SPEAKER_{first_seen.index(t['speaker']):02d}**" for t in turns
     ]
     assert paragraphs[0].startswith("**SPEAKER_00** [00:00] Good morning")
-    assert re.match(r"\*\*SPEAKER_01\*\* \[00:0[56]\] Thanks, Alice\.", paragraphs[1])  # at 5.8 s
+    # at 5.8 s; tiny.en writes "Thanks, Alice." with MKL (Intel) and "Thanks Alice," with oneDNN
+    assert re.match(r"\*\*SPEAKER_01\*\* \[00:0[56]\] Thanks,? Alice[.,]", paragraphs[1])
 
 
 BROKEN_PLUGINS = {

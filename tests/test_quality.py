@@ -143,7 +143,11 @@ def test_real_runs_flag_the_media_made_for_each_flag(flagged_media: Path, tmp_pa
                    "--exclude", "noise.wav")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     flags = {Path(r["path"]).stem: r["quality"] for r in json_lines(proc.stdout)}
-    assert flags == {"silence": ["mostly_silence"], "looped": ["repeated_phrases"]}
+    # On the loop Whisper's own no-speech probability sits near its 0.6 threshold: under it
+    # with MKL (Intel CPUs), over it with oneDNN (AMD), which adds text_in_nonspeech there.
+    assert flags["silence"] == ["mostly_silence"] and set(flags) == {"silence", "looped"}
+    assert flags["looped"][0] == "repeated_phrases"
+    assert set(flags["looped"]) <= {"repeated_phrases", "text_in_nonspeech"}
     looped = json.loads((out / "looped.qa.json").read_text())
     [loop] = looped["repeated_phrases"]
     assert loop["phrase"] == "good morning everyone" and loop["times"] >= 6
@@ -184,5 +188,7 @@ def test_the_run_summary_names_each_flagged_file(flagged_media: Path, tmp_path) 
     assert proc.returncode == 0
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
     checks = sorted(ln.strip() for ln in text.splitlines() if ln.strip().startswith("check "))
-    assert [c.split(": ")[1] for c in checks] == ["repeated_phrases", "mostly_silence"]
+    flagged = [c.split(": ")[1] for c in checks]  # the loop may add text_in_nonspeech (above)
+    assert flagged[0] in ("repeated_phrases", "repeated_phrases, text_in_nonspeech")
+    assert flagged[1:] == ["mostly_silence"]
     assert "looped.wav" in checks[0] and "silence.wav" in checks[1]
