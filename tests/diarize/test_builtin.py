@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_run import CONVERSATION, json_lines, run
+from cli_run import CONVERSATION, json_lines, run, voice_at
 
 from tests.conftest import ROOT
 from tests.parse_outputs import parse_rttm, parse_srt, parse_txt, srt_speaker
@@ -23,13 +23,6 @@ from transcriber_cli.transcript import Transcript
 
 DATA = Path(__file__).parent / "data"
 SCRIPT = json.loads(CONVERSATION.with_suffix(".script.json").read_text())
-
-
-def voice_at(turns: list[dict], t: float) -> str | None:
-    for turn in turns:
-        if turn["start"] - 0.3 <= t <= turn["end"] + 0.3:
-            return turn["speaker"]
-    return None
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_run import CONVERSATION, json_lines, run
+from cli_run import CONVERSATION, json_lines, run, voice_at
 
 from transcriber_cli.config import Settings
 from transcriber_cli.diarize.spans import LocalSpeaker, cut, link
@@ -136,10 +136,7 @@ def test_a_conversation_cut_into_spans_keeps_two_speakers_sentence_by_sentence(t
     words = [w for seg in t.segments for w in seg.words]
     assert len(words) > 120
     for w in words:
-        middle = (w.start + w.end) / 2
-        voice = next(
-            (x["speaker"] for x in script if x["start"] - 0.3 <= middle <= x["end"] + 0.3), None
-        )
+        voice = voice_at(script, (w.start + w.end) / 2)
         assert voice is not None and w.speaker == names[voice], (w, voice)
     # The turns of both spans, in time order, named by the voices (none past the end).
     assert {turn.speaker for turn in t.turns} == {"Alice", "Bob"}

@@ -329,13 +329,15 @@ class PyannoteDiarizer:
 def _join_at_cuts(turns: list[SpeakerTurn], cuts: list[float]) -> list[SpeakerTurn]:
     """One turn, not two, where a speaker talks across a cut (``turns`` in time order)."""
     out: list[SpeakerTurn] = []
+    last: dict[str, int] = {}  # each speaker's latest turn in ``out``
     for t in turns:
-        prev = next((p for p in reversed(out) if p.speaker == t.speaker), None)
+        i = last.get(t.speaker)
         # Within 0.1 s: a pipeline's frames (17 ms for community-1) need not meet at the cut.
         at_cut = any(abs(t.start - c) <= 0.1 for c in cuts)
-        if prev is not None and at_cut and abs(prev.end - t.start) <= 0.1:
-            out[out.index(prev)] = prev.model_copy(update={"end": max(prev.end, t.end)})
+        if i is not None and at_cut and abs(out[i].end - t.start) <= 0.1:
+            out[i] = out[i].model_copy(update={"end": max(out[i].end, t.end)})
         else:
+            last[t.speaker] = len(out)
             out.append(t)
     return out
 
