@@ -12,6 +12,11 @@ NAME.wav (16 kHz mono), NAME.rttm and NAME.json (turns, each with its source and
     python bench/diarization/voices.py OUT --set dev     # the files tuned on
     python bench/diarization/voices.py OUT --set test    # the files only scored
     python bench/diarization/voices.py --cosines         # d-vector cosines between sources
+    python bench/diarization/voices.py OUT --set dev --variant 1   # more files, same speakers
+
+A variant K > 0 draws its own groups of the set's speakers (two per count) and its own turns
+(seed SEEDS[set] + K): more files to tune a choice on (dev), or fresh files to score once
+(test) after the published ones have been scored.
 
 Every turn goes through an 8 kHz telephone band (the Asterisk prompts are 8 kHz), so the
 channel's bandwidth tells no speaker from another; each turn is brought to one speech level.
@@ -219,18 +224,27 @@ def conversation(
     return total / max(1.0, float(np.abs(total).max()) / 0.9), script
 
 
-def build(out: Path, which: str, turns: int) -> None:
+def groups(which: str, variant: int, rng: random.Random) -> list[tuple[int, ...]]:
+    """The published groups (variant 0), or two drawn at random per speaker count."""
+    if variant == 0:
+        return GROUPS[which]
+    people = range(len(SPEAKERS[which]))
+    return [tuple(rng.sample(people, n)) for n in (2, 2, 3, 3, 4, 4)]
+
+
+def build(out: Path, which: str, turns: int, variant: int = 0) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(SEEDS[which])
+    rng = random.Random(SEEDS[which] + variant)
+    prefix = f"{which}{variant or ''}"
     with tempfile.TemporaryDirectory() as tmp:
         people = {n: Speaker(n, rng, Path(tmp)) for n in SPEAKERS[which]}
         counts: dict[int, int] = {}
-        for group in GROUPS[which]:
+        for group in groups(which, variant, rng):
             counts[len(group)] = counts.get(len(group), 0) + 1
             label = "ab"[counts[len(group)] - 1]
             speakers = [people[SPEAKERS[which][i]] for i in group]
             for overlap in (False, True):
-                name = f"{which}-{len(group)}v{label}{'-overlap' if overlap else ''}"
+                name = f"{prefix}-{len(group)}v{label}{'-overlap' if overlap else ''}"
                 audio, script = conversation(speakers, turns, overlap, rng)
                 write(out, name, audio, script)
                 who = ", ".join(f"{s.name} ({s.sex})" for s in speakers)
@@ -287,6 +301,7 @@ def main() -> None:
         "--cosines", type=int, nargs="?", const=12, metavar="TURNS",
         help="print the cosine matrix of the sources (TURNS turns each) and stop",
     )  # fmt: skip
+    parser.add_argument("--variant", type=int, default=0, help="0: the published set")
     parser.add_argument("--band", type=int, default=BAND, help="Hz; 8000 for the published sets")
     args = parser.parse_args()
     BAND = args.band
@@ -295,7 +310,7 @@ def main() -> None:
     elif args.out is None:
         parser.error("OUT is needed to build a set")
     else:
-        build(args.out, args.set, args.turns)
+        build(args.out, args.set, args.turns, args.variant)
 
 
 if __name__ == "__main__":
