@@ -112,7 +112,6 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
     taper = windows.TAPER
     exclude_overlap = False  # overlap left out of window masks: no gain on dev
     keep_overlap = True  # two labels where the segmentation counts two (dev: 4-5 points)
-    silhouette = True  # an unknown count may be raised by the silhouette (spectral.py)
     # Speakers of two spans of a long recording are one below this distance between their
     # unit centroids (spans.py). Dev set, 40-turn real-voice conversations cut into 2 and 3
     # spans: 0.4-0.9 gave the same labels (bench/diarization.md, "Long recordings in spans").
@@ -197,8 +196,7 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
         else:
             bound = len(x) if high == np.inf else int(high)  # as pyannote's set_num_clusters
             labels = self.clustering.cluster(x, min_clusters=low, max_clusters=bound,
-                                             num_clusters=num, pruning=self.pruning,
-                                             silhouette=self.silhouette)  # fmt: skip
+                                             num_clusters=num, pruning=self.pruning)  # fmt: skip
             labels = np.unique(labels, return_inverse=True)[1]
         centroids = np.stack([x[labels == k].mean(0) for k in range(labels.max() + 1)])
         centroids /= np.linalg.norm(centroids, axis=1, keepdims=True).clip(1e-10)

@@ -5,11 +5,6 @@ embedding keeps its PRUNING share of nearest neighbours; Park et al. 2019,
 https://arxiv.org/abs/2003.02405). PRUNING was chosen on the dev set of
 bench/diarization.md; NME-SC's per-recording choice of it split d-vector clusters into
 fragments there (9-10 speakers for 2-4).
-
-With ``silhouette``, the count is the larger of the eigengap's and the one whose clusters
-have the best mean silhouette (cosine): the eigengap alone under-counts when two voices of a
-short recording are close, and never over-counted on the dev sets, so a second opinion may
-only raise it (bench/diarization.md, "Counting speakers").
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ import numpy as np
 from pyannote.audio.pipelines.clustering import BaseClustering
 from scipy.linalg import eigh
 from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
 # Unknown counts are searched up to this many speakers (--max-speakers raises it).
 MAX_ESTIMATED_SPEAKERS = 10
@@ -44,35 +38,14 @@ def spectrum(x: np.ndarray, pruning: float | None = None) -> tuple[np.ndarray, n
     return eigh(np.diag(affinity.sum(1)) - affinity)
 
 
-def kmeans(vectors: np.ndarray, k: int) -> np.ndarray:
-    """k clusters of the rows' first ``k`` spectral coordinates."""
-    spectral = vectors[:, :k]
-    spectral = spectral / np.linalg.norm(spectral, axis=1, keepdims=True).clip(1e-10)
-    return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(spectral)
-
-
 def estimate(
-    x: np.ndarray,
-    min_k: int,
-    max_k: int,
-    pruning: float | None = None,
-    silhouette: bool = False,
+    x: np.ndarray, min_k: int, max_k: int, pruning: float | None = None
 ) -> tuple[int, np.ndarray]:
     """(speaker count, spectral embedding of each row) for unit-norm rows ``x``;
     ``1 <= min_k <= max_k < len(x)``."""
     values, vectors = spectrum(x, pruning)
     gaps = np.diff(values[: max_k + 1])
-    k = int(np.argmax(gaps[min_k - 1 : max_k])) + min_k
-    if silhouette:
-        best, score = 1, 0.0  # a mean silhouette at or below 0: no split beats none
-        for candidate in range(max(2, min_k), max_k + 1):
-            labels = kmeans(vectors, candidate)
-            if len(np.unique(labels)) > 1:
-                value = silhouette_score(x, labels, metric="cosine")
-                if value > score:
-                    best, score = candidate, value
-        k = max(k, best)
-    return k, vectors
+    return int(np.argmax(gaps[min_k - 1 : max_k])) + min_k, vectors
 
 
 class SpectralClustering(BaseClustering):
@@ -88,10 +61,8 @@ class SpectralClustering(BaseClustering):
         max_clusters: int | None = None,
         num_clusters: int | None = None,
         pruning: float | None = None,
-        silhouette: bool = False,
     ) -> np.ndarray:
-        """``pruning``: the share of neighbours kept, PRUNING unless given; ``silhouette``:
-        an unknown count may be raised by the silhouette (module docstring)."""
+        """``pruning``: the share of neighbours kept, PRUNING unless given."""
         x = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
         n = len(x)
         sample = np.linspace(0, n - 1, min(n, MAX_CLUSTERED)).round().astype(int)
@@ -108,10 +79,12 @@ class SpectralClustering(BaseClustering):
         elif max_k < 1:
             return np.zeros(n, dtype=np.int32)
         else:
-            k, vectors = estimate(sub, min(min_k, max_k), max_k, pruning, silhouette)
+            k, vectors = estimate(sub, min(min_k, max_k), max_k, pruning)
         if k <= 1:
             return np.zeros(n, dtype=np.int32)
-        labels = kmeans(vectors, k)
+        spectral = vectors[:, :k]
+        spectral = spectral / np.linalg.norm(spectral, axis=1, keepdims=True).clip(1e-10)
+        labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(spectral)
         if len(sub) == n:
             return labels.astype(np.int32)
         centroids = np.stack([sub[labels == c].mean(0) for c in range(k)])
