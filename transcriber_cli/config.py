@@ -80,6 +80,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     compute_type: ComputeType = Field(
         "auto", description="CTranslate2 precision (auto = float16 on a GPU, int8 on a CPU)"
     )
+    whisper_encoder: Literal["auto", "ctranslate2", "torch"] = Field(
+        "auto",
+        description="Whisper's encoder: torch (PyTorch in the model's precision, on a GPU "
+        "several times faster), ctranslate2, or auto = torch on a GPU, ctranslate2 on a CPU; "
+        "the decoder is CTranslate2's either way, and a torch encoder that cannot start "
+        "falls back to CTranslate2's with a warning",
+    )
     formats: str = Field(
         FORMAT_NAMES_DEFAULT,
         description="Comma list of txt,json,srt,vtt,tsv,rttm (or a plugin's) or all",

@@ -112,6 +112,7 @@ def test_json_says_how_the_file_was_transcribed(make_media, tmp_path) -> None:
     runtime = line["runtime"]
     assert (runtime["device"], runtime["compute_type"], runtime["batch_size"]) == (
         "cpu", "int8", AUTO_BATCH_CPU)  # fmt: skip
+    assert runtime["encoder"] == "ctranslate2"  # auto on a CPU
     assert {"decode", "load", "transcribe", "write"} <= set(runtime["stages"])
     assert all(v >= 0 for v in runtime["stages"].values())
     assert runtime["stages"]["transcribe"] > 0

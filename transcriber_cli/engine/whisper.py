@@ -39,6 +39,7 @@ class WhisperEngine:
         cache_dir=None,
         offline: bool = False,
         device_index: int = 0,
+        encoder: str = "auto",
     ) -> None:
         self.cpu_threads = cpu_threads
         self.device_index = device_index  # which GPU (several GPUs: one engine on each)
@@ -67,6 +68,18 @@ class WhisperEngine:
             from transcriber_cli.engine.features import on_gpu
 
             self.model.feature_extractor = on_gpu(self.model.feature_extractor, device_index)
+        # Which encoder runs: "torch" (fast on a GPU, see torch_encoder.py) or CTranslate2's
+        # own, which is also where a torch encoder that cannot be built falls back to.
+        self.encoder = "ctranslate2"
+        if encoder == "torch" or (encoder == "auto" and self.device == "cuda"):
+            from transcriber_cli.engine import torch_encoder
+
+            dtype = torch_encoder.encoder_dtype(self.device, self.model.model.compute_type)
+            if torch_encoder.install_torch_encoder(
+                self.model, self.resolved.path, device=self.device,
+                device_index=device_index, dtype=dtype,
+            ):  # fmt: skip
+                self.encoder = "torch"
         self.batched = BatchedInferencePipeline(self.model)
 
     @classmethod
@@ -79,6 +92,7 @@ class WhisperEngine:
             cache_dir=settings.model_cache_dir,
             offline=settings.offline,
             device_index=settings.gpu_index,
+            encoder=settings.whisper_encoder,
         )
 
     @property

@@ -17,7 +17,7 @@ from transcriber_cli.errors import ExitCode
 from transcriber_cli.transcript import Transcript
 
 RESULT_SCHEMA = "transcriber.result/1"
-RUNTIME_KEYS = ("device", "gpu", "gpus", "compute_type", "batch_size")  # how it was made
+RUNTIME_KEYS = ("device", "gpu", "gpus", "compute_type", "encoder", "batch_size")  # how it was made
 
 
 class Status(str, Enum):
@@ -70,7 +70,7 @@ class FileResult:
     job_id: str | None = None  # remote runs: the job that did (or will do) the work
     reused: bool = False  # remote runs: an identical finished job was reused
     resumed_from: float | None = None  # audio seconds an interrupted earlier run had done
-    runtime: dict[str, Any] | None = None  # device, compute type, batch size, stage seconds
+    runtime: dict[str, Any] | None = None  # device, compute type, encoder, batch size, stages
     cost: dict[str, Any] | None = None  # remote runs: what the job cost (store.documents.Cost)
     quality: list[str] | None = None  # quality report flags: what a person should check
 

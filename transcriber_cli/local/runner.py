@@ -135,7 +135,8 @@ class _Device:
         loaded = self.models.get(self.settings, wait=False)
         engine = loaded.engine
         place = self.label or engine.device
-        self.reporter.note(f"model {engine.name} on {place} ({engine.compute_type})")
+        how = engine.compute_type + (", torch encoder" if engine.encoder == "torch" else "")
+        self.reporter.note(f"model {engine.name} on {place} ({how})")
 
         def skipped(_done: object) -> None:
             if not loaded.pending.exception() and loaded.diarization_note:

@@ -166,6 +166,7 @@ def transcribe_audio(
         **options.model_dump(),
         "device": engine.device,
         "compute_type": engine.compute_type,
+        "encoder": engine.encoder,
         "batch_size": engine.batch_size(options),
         **_gpus(engine, helpers),
     }

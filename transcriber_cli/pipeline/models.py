@@ -106,8 +106,8 @@ class ModelCache:
                 self._diarizer = self._loader.submit(load_diarizer, s, device=device)
                 self._diarizer_key = dkey
             pending = self._diarizer
-            key = (s.model, s.device, s.gpu_index, s.compute_type, s.cpu_threads, s.model_cache_dir,
-                   s.offline)  # fmt: skip
+            key = (s.model, s.device, s.gpu_index, s.compute_type, s.whisper_encoder,
+                   s.cpu_threads, s.model_cache_dir, s.offline)  # fmt: skip
             if self._engine_key != key:
                 self._engine = None  # free the old model before loading the next
                 self._engine_key = None

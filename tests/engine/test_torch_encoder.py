@@ -1,0 +1,298 @@
+"""Whisper's encoder in torch (``whisper_encoder = "torch"``), checked on the CPU in float32
+against CTranslate2's own encoder: the same weights read from model.bin, the same numbers,
+the same transcript through the real engine, and CTranslate2's encoder kept when the torch
+one cannot be built."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import struct
+from pathlib import Path
+
+import ctranslate2
+import numpy as np
+import pytest
+import torch
+from faster_whisper import WhisperModel
+
+from tests.conftest import json_lines, run_cli
+from transcriber_cli import media
+from transcriber_cli.config import Settings
+from transcriber_cli.engine.torch_encoder import (
+    build_encoder,
+    encoder_dtype,
+    install_torch_encoder,
+    read_encoder_weights,
+)
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import WhisperOptions
+
+# Measured on tiny.en, the conversation's first 30 s, float32 on a 2-core AMD EPYC: max abs
+# difference 1.6e-3 (outputs up to 13.7; mean 1.9e-6). The residual stream before the final
+# LayerNorm reaches thousands, so float32 rounding there (torch's oneDNN kernels against
+# CTranslate2's) is what is left; a float64 torch run is 1.5e-3 from the one and 3.5e-4
+# from the other.
+MAX_ABS = 5e-3
+MEAN_ABS = 2e-5
+_TYPE_IDS = {np.dtype(np.float32): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 2,
+             np.dtype(np.int32): 3, np.dtype(np.float16): 4}  # fmt: skip
+
+
+def write_model_bin(path: Path, variables: dict[str, np.ndarray],
+                    aliases: dict[str, str] | None = None, version: int = 6) -> None:  # fmt: skip
+    """A model.bin as ctranslate2/specs/model_spec.py ``_serialize`` writes one."""
+
+    def string(text: str) -> bytes:
+        return struct.pack("<H", len(text) + 1) + text.encode() + b"\0"
+
+    with open(path, "wb") as out:
+        out.write(struct.pack("<I", version) + string("WhisperSpec") + struct.pack("<I", 3))
+        out.write(struct.pack("<I", len(variables)))
+        for name, value in sorted(variables.items()):
+            out.write(string(name) + struct.pack("<B", value.ndim))
+            out.write(b"".join(struct.pack("<I", d) for d in value.shape))
+            out.write(struct.pack("<BI", _TYPE_IDS[value.dtype], value.nbytes) + value.tobytes())
+        out.write(struct.pack("<I", len(aliases or {})))
+        for alias, name in (aliases or {}).items():
+            out.write(string(alias) + string(name))
+
+
+def read_all_variables(model_dir: str) -> dict[str, np.ndarray]:
+    """Every variable of a model.bin (a plain sequential reader, independent of ours)."""
+    data = Path(model_dir, "model.bin").read_bytes()
+    at = 0
+
+    def take(fmt: str):
+        nonlocal at
+        (value,) = struct.unpack_from("<" + fmt, data, at)
+        at += struct.calcsize("<" + fmt)
+        return value
+
+    def string() -> str:
+        nonlocal at
+        size = take("H")
+        at += size
+        return data[at - size : at - 1].decode()
+
+    dtypes = {v: k for k, v in _TYPE_IDS.items()}
+    assert take("I") == 6 and string() == "WhisperSpec"
+    take("I")
+    variables = {}
+    for _ in range(take("I")):
+        name = string()
+        shape = tuple(take("I") for _ in range(take("B")))
+        dtype, size = dtypes[take("B")], take("I")
+        variables[name] = np.frombuffer(data, dtype, math.prod(shape), at).reshape(shape)
+        at += size
+    assert take("I") == 1  # tiny.en: decoder/projection/weight -> decoder/embeddings/weight
+    return variables
+
+
+def sinusoids(length: int, channels: int) -> np.ndarray:
+    """OpenAI Whisper's position encodings (whisper/model.py)."""
+    increment = np.log(10000) / (channels // 2 - 1)
+    scaled = np.arange(length)[:, None] * np.exp(-increment * np.arange(channels // 2))[None]
+    return np.concatenate([np.sin(scaled), np.cos(scaled)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def audio(conversation: dict) -> np.ndarray:
+    return media.decode_audio(conversation["path"])
+
+
+@pytest.fixture(scope="module")
+def ct2_float32(tiny_model: str) -> WhisperModel:
+    return WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
+
+
+@pytest.fixture(scope="module")
+def windows(ct2_float32: WhisperModel, audio: np.ndarray) -> np.ndarray:
+    """The conversation's first and last 30 s of log-Mel features: [2, 80, 3000]."""
+    features = ct2_float32.feature_extractor(audio)
+    return np.stack([features[:, :3000], features[:, -3000:]])
+
+
+def ct2_encode(model: WhisperModel, features: np.ndarray) -> np.ndarray:
+    encoded = model.model.encode(ctranslate2.StorageView.from_array(features), to_cpu=False)
+    return np.array(encoded)
+
+
+def test_reader_finds_tiny_en_encoder(tiny_model: str) -> None:
+    weights = read_encoder_weights(tiny_model)
+    assert all(name.startswith("encoder/") for name in weights)
+    assert len(weights) == 4 + 1 + 2 + 1 + 4 * 12  # convs, positions, final norm, heads, layers
+    shapes = {
+        "encoder/conv1/weight": (384, 80, 3),
+        "encoder/conv2/weight": (384, 384, 3),
+        "encoder/position_encodings/encodings": (1500, 384),
+        "encoder/layer_3/self_attention/linear_0/weight": (1152, 384),  # fused q, k, v
+        "encoder/layer_3/self_attention/linear_1/weight": (384, 384),
+        "encoder/layer_3/ffn/linear_0/weight": (1536, 384),
+        "encoder/layer_3/ffn/linear_1/bias": (384,),
+        "encoder/layer_norm/gamma": (384,),
+    }
+    for name, shape in shapes.items():
+        assert weights[name].shape == shape and weights[name].dtype == np.float16, name
+    assert int(weights["encoder/num_heads"]) == 6
+    # The data, not only the headers: the stored positions are Whisper's sinusoids, and every
+    # variable is the one a plain sequential read of the file finds.
+    positions = weights["encoder/position_encodings/encodings"].astype(np.float32)
+    assert np.abs(positions - sinusoids(1500, 384)).max() < 1e-3
+    everything = read_all_variables(tiny_model)
+    for name, value in weights.items():
+        assert np.array_equal(value, everything[name]), name
+
+
+def test_a_file_it_cannot_read_is_a_clear_error(tiny_model: str, tmp_path: Path) -> None:
+    data = Path(tiny_model, "model.bin").read_bytes()
+    for name, content, message in [
+        ("truncated", data[: len(data) // 2], "truncated"),
+        ("headers-only", data[:200], "truncated"),  # cut inside the first variable's data
+        ("no-aliases", data[:-60], "truncated"),  # all variables, the alias list cut short
+        ("empty", b"", "empty"),
+        ("future", struct.pack("<I", 7) + data[4:], "binary version 7"),
+    ]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.bin").write_bytes(content)
+        with pytest.raises(ValueError, match=message):
+            read_encoder_weights(tmp_path / name)
+
+
+def test_aliases_and_int8_weights(tiny_model: str, tmp_path: Path, windows) -> None:
+    """An encoder variable stored once under another name, and weights quantized the way the
+    converter does (int8, one scale per output row, conv kernels too): read back as float32
+    within half a quantization step, and encoded as CTranslate2 encodes with that file."""
+    original = read_all_variables(tiny_model)
+    shutil.copytree(tiny_model, tmp_path, dirs_exist_ok=True)  # config, vocabulary
+    variables, scales = {}, {}
+    for name, value in original.items():
+        if name.endswith("weight") and value.ndim >= 2:
+            rows = value.astype(np.float32).reshape(value.shape[0], -1)
+            scale = 127.0 / np.maximum(np.abs(rows).max(axis=1), 1e-8)
+            variables[name] = np.rint(rows * scale[:, None]).astype(np.int8).reshape(value.shape)
+            variables[name + "_scale"] = scales[name] = scale.astype(np.float32)
+        else:
+            variables[name] = value
+    gamma = "encoder/layer_2/ffn/layer_norm/gamma"
+    del variables[gamma]
+    write_model_bin(tmp_path / "model.bin", variables, {
+        gamma: "encoder/layer_0/ffn/layer_norm/gamma",
+        "decoder/projection/weight": "decoder/embeddings/weight",
+    })  # fmt: skip
+    weights = read_encoder_weights(tmp_path)
+    assert np.array_equal(weights[gamma], original["encoder/layer_0/ffn/layer_norm/gamma"])
+    assert set(weights) == {n for n in original if n.startswith("encoder/")}
+    for name in ("encoder/conv1/weight", "encoder/layer_1/self_attention/linear_0/weight"):
+        step = 1 / scales[name].reshape(-1, *[1] * (original[name].ndim - 1))
+        assert weights[name].dtype == np.float32
+        assert np.all(np.abs(weights[name] - original[name]) <= step / 2 + 1e-6), name
+    # CTranslate2 dequantizes the same file for float32: the two encoders agree again.
+    ct2 = WhisperModel(str(tmp_path), device="cpu", compute_type="float32", cpu_threads=2)
+    with torch.inference_mode():
+        ours = build_encoder(tmp_path)(torch.from_numpy(windows[:1].copy())).numpy()
+    assert np.abs(ours - ct2_encode(ct2, windows[:1])).max() < MAX_ABS
+
+
+def test_torch_encoder_matches_ctranslate2(tiny_model: str, ct2_float32, windows) -> None:
+    encoder = build_encoder(tiny_model, dtype="float32")
+    assert (encoder.layers, encoder.heads, encoder.width, encoder.n_mels) == (4, 6, 384, 80)
+    expected = ct2_encode(ct2_float32, windows)
+    with torch.inference_mode():
+        got = encoder(torch.from_numpy(windows.copy())).numpy()
+    assert got.shape == expected.shape == (2, 1500, 384)
+    diff = np.abs(got - expected)
+    assert diff.max() < MAX_ABS and diff.mean() < MEAN_ABS, (diff.max(), diff.mean())
+    # One window at a time gives the rows of the batch.
+    with torch.inference_mode():
+        alone = encoder(torch.from_numpy(windows[1:].copy())).numpy()
+    assert np.abs(alone[0] - got[1]).max() < 1e-4
+
+
+def test_installed_encoder_feeds_ctranslate2(tiny_model: str, windows) -> None:
+    """``encode`` replaced on the instance: CTranslate2 takes its output as encoded features
+    (generate gives the tokens of CTranslate2's own encoder)."""
+    model = WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
+    own = model.encode(windows[0])
+    assert install_torch_encoder(model, tiny_model, device="cpu", dtype="float32")
+    ours = model.encode(windows[0])  # 2-D, as faster-whisper's sequential path passes it
+    assert (ours.shape, ours.device, str(ours.dtype)) == ([1, 1500, 384], "cpu", "DataType.float32")
+    assert np.abs(np.array(ours) - np.array(own)).max() < MAX_ABS
+    prompt = [["<|startoftranscript|>", "<|notimestamps|>"]]
+    tokens = [model.model.generate(x, prompt, beam_size=1)[0].sequences[0] for x in (own, ours)]
+    assert tokens[0] == tokens[1] and len(tokens[0]) > 20
+
+
+@pytest.fixture(scope="module")
+def engines(tiny_model: str, tmp_path_factory) -> dict[str, WhisperEngine]:
+    """The real engine both ways, the torch one chosen through the setting's env var."""
+    mp = pytest.MonkeyPatch()  # module scope: isolated_settings is not in force yet
+    for name in [n for n in os.environ if n.startswith("TRANSCRIBER_")]:
+        mp.delenv(name)
+    mp.setenv("TRANSCRIBER_CONFIG", str(tmp_path_factory.mktemp("config") / "none.toml"))
+    mp.setenv("TRANSCRIBER_WHISPER_ENCODER", "torch")
+    settings = Settings(model=tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
+    mp.undo()
+    assert settings.whisper_encoder == "torch"
+    torch_engine = WhisperEngine.from_settings(settings)
+    ct2_engine = WhisperEngine.from_settings(
+        settings.model_copy(update={"whisper_encoder": "auto"})
+    )
+    return {"torch": torch_engine, "ctranslate2": ct2_engine}
+
+
+@pytest.mark.parametrize("batch_size", [8, 1], ids=["batched", "sequential"])
+def test_transcript_is_the_same_with_either_encoder(engines, audio, batch_size: int) -> None:
+    assert engines["torch"].encoder == "torch"
+    assert engines["ctranslate2"].encoder == "ctranslate2"  # auto on a CPU
+    batches: list[int] = []
+    hook = engines["torch"].model.torch_encoder.register_forward_hook(
+        lambda _module, args, _out: batches.append(args[0].shape[0])
+    )
+    try:
+        ours = engines["torch"].transcribe(audio, WhisperOptions(batch_size=batch_size))
+    finally:
+        hook.remove()
+    theirs = engines["ctranslate2"].transcribe(audio, WhisperOptions(batch_size=batch_size))
+    assert batches and (max(batches) > 1 if batch_size > 1 else set(batches) == {1})
+    assert ours.text == theirs.text and len(ours.text.split()) > 60
+    words = [w for s in ours.segments for w in s.words]
+    their_words = [w for s in theirs.segments for w in s.words]
+    assert [w.text for w in words] == [w.text for w in their_words]
+    for a, b in zip(words, their_words, strict=True):
+        assert abs(a.start - b.start) <= 0.05 and abs(a.end - b.end) <= 0.05
+
+
+def test_a_corrupt_model_file_keeps_ctranslate2s_encoder(
+    tiny_model: str, tmp_path: Path, windows, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_model, broken)
+    with open(broken / "model.bin", "r+b") as f:
+        f.truncate(1000)  # CTranslate2 loaded the good copy; ours reads this one
+    with caplog.at_level(logging.INFO, logger="transcriber_cli.engine.torch_encoder"):
+        assert not install_torch_encoder(model, broken, device="cpu", dtype="float32")
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING and "truncated" in record.getMessage()
+    assert "encode" not in vars(model)  # the class's method: CTranslate2's encoder
+    assert np.array(model.encode(windows[0])).shape == (1, 1500, 384)
+
+
+def test_encoder_precision_follows_the_compute_type() -> None:
+    assert encoder_dtype("cuda", "float16") == encoder_dtype("cuda", "int8_float16") == "float16"
+    assert encoder_dtype("cuda", "bfloat16") == encoder_dtype("cuda", "int8_bfloat16") == "bfloat16"
+    assert encoder_dtype("cuda", "float32") == encoder_dtype("cuda", "int8_float32") == "float32"
+    assert encoder_dtype("cpu", "float16") == encoder_dtype("cpu", "int8_float32") == "float32"
+
+
+def test_json_says_which_encoder_ran(make_media, tmp_path: Path) -> None:
+    src = make_media("encoder.wav", "-ar", "16000", "-ac", "1")
+    proc = run_cli(str(src), "-o", str(tmp_path), "-f", "txt", "--no-diarize", "--json", "-v",
+                   env={"TRANSCRIBER_WHISPER_ENCODER": "torch"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (line,) = json_lines(proc.stdout)
+    assert line["runtime"]["encoder"] == "torch"
+    assert "Whisper encoder: torch (cpu, float32)" in proc.stderr  # -v

@@ -1,0 +1,291 @@
+"""Whisper's encoder in torch, its output handed to CTranslate2's decoder.
+
+On a GPU CTranslate2's encoder is the slow half of a batch: on an H200 with large-v3 shapes
+it took 3.9 s for 120 windows where the same weights in torch (float16, SDPA attention) took
+0.84 s. faster-whisper sends every encoder call (batched and sequential decoding, language
+detection) through ``WhisperModel.encode``, and CTranslate2's ``generate``,
+``detect_language`` and ``align`` take features that are already encoded
+(``[batch, 1500, d_model]``), so replacing ``encode`` on the model instance is enough.
+
+The weights come from the model's own ``model.bin`` (memory-mapped: only the encoder's pages
+are read), so no second download and no other format; the GPU then holds the encoder twice
+(CTranslate2 keeps its copy: large-v3's is 1.3 GB in float16). The CPU keeps CTranslate2's
+encoder by default: its int8 encoder is what CPU users run. This module imports torch: the
+engine imports it only when the torch encoder is chosen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import mmap
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+ENCODER = "encoder/"
+# CTranslate2's DataType enum (include/ctranslate2/types.h); bfloat16 has no numpy type and
+# is read as its 16 bits.
+_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: np.uint16}
+_BFLOAT16 = 5
+# Binary versions 4 (dtype ids) to 6 (ctranslate2/specs/model_spec.py CURRENT_BINARY_VERSION)
+# share the layout read here; every Whisper conversion is at least 4.
+_VERSIONS = range(4, 7)
+LAYER_NORM_EPS = 1e-5
+
+
+class _Reader:
+    """Little-endian fields of ``model.bin`` (``ModelSpec._serialize``), bounds-checked."""
+
+    def __init__(self, buf: mmap.mmap, path: Path) -> None:
+        self.buf, self.path, self.at = buf, path, 0
+
+    def take(self, size: int) -> int:
+        start = self.at
+        if start + size > len(self.buf):
+            raise ValueError(f"{self.path} is truncated ({len(self.buf)} bytes; "
+                             f"{start + size} needed)")  # fmt: skip
+        self.at = start + size
+        return start
+
+    def unpack(self, fmt: str) -> int:
+        return struct.unpack_from("<" + fmt, self.buf, self.take(struct.calcsize(fmt)))[0]
+
+    def string(self) -> str:
+        size = self.unpack("H")  # with the trailing NUL
+        start = self.take(size)
+        raw = bytes(self.buf[start : start + size])
+        if not raw or raw[-1] != 0:
+            raise ValueError(f"{self.path} is not a CTranslate2 model file (bad name at {start})")
+        return raw[:-1].decode("utf-8", errors="replace")
+
+
+def read_encoder_weights(model_dir: str | Path) -> dict[str, np.ndarray]:
+    """The ``encoder/...`` variables of a CTranslate2 Whisper model, by name.
+
+    Aliases are resolved; int8/int16 weights come back dequantized (``weight / scale``) in
+    float32, bfloat16 ones in float32, the rest as stored (float16 or float32 views of the
+    mapped file: nothing is read until used). A file this cannot read raises ``ValueError``.
+    """
+    path = Path(model_dir) / "model.bin"
+    with open(path, "rb") as handle:
+        try:
+            # Copy-on-write: writable views (torch.from_numpy warns on read-only ones) that
+            # never write back.
+            buf = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
+        except ValueError:  # an empty file cannot be mapped
+            raise ValueError(f"{path} is empty") from None
+    reader = _Reader(buf, path)
+    version = reader.unpack("I")
+    if version not in _VERSIONS:
+        raise ValueError(f"{path}: binary version {version} is not one this reader knows "
+                         f"({_VERSIONS.start}-{_VERSIONS.stop - 1})")  # fmt: skip
+    spec = reader.string()
+    if spec != "WhisperSpec":
+        raise ValueError(f"{path} holds a {spec!r} model, not Whisper")
+    reader.unpack("I")  # spec revision
+    # Every header is walked (the aliases come after the last variable); only the encoder's
+    # data is looked at.
+    found: dict[str, tuple[int, int, tuple[int, ...]]] = {}  # name -> offset, dtype id, shape
+    for _ in range(reader.unpack("I")):
+        name = reader.string()
+        shape = tuple(reader.unpack("I") for _ in range(reader.unpack("B")))
+        type_id = reader.unpack("B")
+        size = reader.unpack("I")
+        if type_id not in _DTYPES:
+            raise ValueError(f"{path}: unknown data type {type_id} for {name}")
+        if size != math.prod(shape) * np.dtype(_DTYPES[type_id]).itemsize:
+            raise ValueError(f"{path}: {name} has {size} bytes for shape {shape}")
+        found[name] = (reader.take(size), type_id, shape)
+    for _ in range(reader.unpack("I")):
+        alias, target = reader.string(), reader.string()
+        for suffix in ("", "_scale"):  # CTranslate2 aliases a weight's scale with it
+            if target + suffix in found:
+                found.setdefault(alias + suffix, found[target + suffix])
+
+    def array(name: str) -> np.ndarray:
+        offset, type_id, shape = found[name]
+        data = np.frombuffer(buf, _DTYPES[type_id], math.prod(shape), offset).reshape(shape)
+        if type_id == _BFLOAT16:  # the high half of a float32
+            return (data.astype(np.uint32) << 16).view(np.float32)
+        return data
+
+    weights: dict[str, np.ndarray] = {}
+    for name in found:
+        if not name.startswith(ENCODER) or name.endswith(("_scale", "_zero")):
+            continue
+        value = array(name)
+        if value.dtype in (np.int8, np.int16) and name.endswith("weight"):
+            if name + "_zero" in found:  # AWQ-style zero points: not a Whisper conversion
+                raise ValueError(f"{path}: {name} is quantized with zero points")
+            if name + "_scale" not in found:
+                raise ValueError(f"{path}: {name} is quantized but has no scale")
+            # One scale per output row (a scalar for int16): quantized = rint(w * scale).
+            scale = array(name + "_scale").astype(np.float32)
+            value = value.astype(np.float32) / scale.reshape(-1, *[1] * (value.ndim - 1))
+        weights[name] = value
+    if not weights:
+        raise ValueError(f"{path} has no encoder variables")
+    return weights
+
+
+def encoder_dtype(device: str, compute_type: str) -> str:
+    """The torch dtype (its name) the encoder runs in for CTranslate2's ``compute_type``.
+
+    It follows the type CTranslate2 computes activations in, so the decoder gets what its
+    own encoder would have given: float16 for ``float16`` and ``int8_float16`` (the int8
+    weights dequantized: the encoder's matrices are small next to its activations),
+    bfloat16 for ``bfloat16`` and ``int8_bfloat16``, float32 for the rest. On a CPU always
+    float32: torch's half-precision CPU kernels are slow, and CTranslate2 converts what it
+    gets to the type it wants."""
+    if device != "cuda":
+        return "float32"
+    if compute_type.endswith("bfloat16"):
+        return "bfloat16"
+    if compute_type.endswith("float16"):
+        return "float16"
+    return "float32"
+
+
+def build_encoder(model_dir: str | Path, *, device: Any = "cpu", dtype: Any = "float32"):
+    """A ``WhisperTorchEncoder`` from a CTranslate2 model directory, on ``device``."""
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    return WhisperTorchEncoder(read_encoder_weights(model_dir), device=device, dtype=dtype)
+
+
+class WhisperTorchEncoder(torch.nn.Module):
+    """CTranslate2's ``layers::WhisperEncoder`` in torch: conv1 (kernel 3) and GELU, conv2
+    (kernel 3, stride 2) and GELU, the stored sinusoids, pre-norm blocks (LayerNorm, fused
+    q/k/v, SDPA, out projection; LayerNorm, linear, GELU, linear), a final LayerNorm."""
+
+    def __init__(self, weights: dict[str, np.ndarray], *, device: Any = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:  # fmt: skip
+        super().__init__()
+        self.dtype = dtype
+        self.layers = sum(1 for n in weights if n.endswith("/self_attention/linear_0/weight"))
+        names = ["conv1/weight", "conv1/bias", "conv2/weight", "conv2/bias",
+                 "position_encodings/encodings", "layer_norm/gamma", "layer_norm/beta"]  # fmt: skip
+        for i in range(self.layers):
+            for part in ("self_attention", "ffn"):
+                names += [f"layer_{i}/{part}/layer_norm/{p}" for p in ("gamma", "beta")]
+                names += [f"layer_{i}/{part}/linear_{j}/{p}" for j in (0, 1)
+                          for p in ("weight", "bias")]  # fmt: skip
+        missing = [n for n in names if ENCODER + n not in weights]
+        if missing or not self.layers:
+            raise ValueError(
+                f"encoder layout not understood: no {', '.join(missing[:3]) or 'layers'}"
+            )
+        for name in names:
+            tensor = torch.from_numpy(weights[ENCODER + name]).to(device=device, dtype=dtype)
+            self.register_buffer(name.replace("/", "__"), tensor, persistent=False)
+        self.width = int(weights[ENCODER + "conv2/weight"].shape[0])
+        self.n_mels = int(weights[ENCODER + "conv1/weight"].shape[1])
+        # CTranslate2 stores the head count (a scalar); without it, Whisper's 64 channels each.
+        heads = weights.get(ENCODER + "num_heads")
+        self.heads = int(heads.reshape(-1)[0]) if heads is not None else self.width // 64
+        if self.heads < 1 or self.width % self.heads:
+            raise ValueError(f"{self.width} channels do not split into {self.heads} heads")
+
+    def _w(self, name: str) -> torch.Tensor:
+        return getattr(self, name.replace("/", "__"))
+
+    def _norm(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.layer_norm(x, (self.width,), self._w(name + "/gamma"), self._w(name + "/beta"),
+                            LAYER_NORM_EPS)  # fmt: skip
+
+    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.linear(x, self._w(name + "/weight"), self._w(name + "/bias"))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """[batch, n_mels, 3000] log-Mel features -> [batch, 1500, width]."""
+        x = F.gelu(F.conv1d(mel, self._w("conv1/weight"), self._w("conv1/bias"), padding=1))
+        x = F.gelu(F.conv1d(x, self._w("conv2/weight"), self._w("conv2/bias"), stride=2,
+                            padding=1))  # fmt: skip
+        x = x.transpose(1, 2) + self._w("position_encodings/encodings")[: x.shape[2]]
+        batch, time, width = x.shape
+        for i in range(self.layers):
+            at = f"layer_{i}/self_attention"
+            qkv = self._linear(self._norm(x, at + "/layer_norm"), at + "/linear_0")
+            # [batch, time, 3 * width] -> q, k, v of [batch, heads, time, head_dim]
+            q, k, v = qkv.view(batch, time, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+            a = F.scaled_dot_product_attention(q, k, v)  # scaled by 1/sqrt(head_dim)
+            a = a.transpose(1, 2).reshape(batch, time, width)
+            x = x + self._linear(a, at + "/linear_1")
+            ffn = f"layer_{i}/ffn"
+            h = F.gelu(self._linear(self._norm(x, ffn + "/layer_norm"), ffn + "/linear_0"))
+            x = x + self._linear(h, ffn + "/linear_1")
+        return self._norm(x, "layer_norm")
+
+
+def install_torch_encoder(whisper_model: Any, model_dir: str | Path, *, device: str,
+                          device_index: int = 0, dtype: Any = "float32") -> bool:  # fmt: skip
+    """Replace ``whisper_model.encode`` (a faster-whisper ``WhisperModel``) on the instance
+    with the torch encoder. Anything that stops it (no torch CUDA, a file or layout this
+    cannot read) logs one warning and keeps CTranslate2's encoder: returns False."""
+    try:
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("torch cannot use CUDA")
+        where = torch.device(f"cuda:{device_index}" if device == "cuda" else "cpu")
+        encoder = build_encoder(model_dir, device=where, dtype=dtype)
+        if encoder.n_mels != whisper_model.model.n_mels:
+            raise ValueError(
+                f"{encoder.n_mels} mel bins, the model takes {whisper_model.model.n_mels}"
+            )
+    except Exception as exc:  # whatever it is, CTranslate2's encoder still works
+        log.warning("Whisper encoder: CTranslate2's (the torch encoder cannot run: %s)", exc)
+        if device == "cuda" and torch.cuda.is_available():
+            torch.cuda.empty_cache()  # what a half-built encoder held goes back to the GPU
+        return False
+    whisper_model.encode = _encode_with(encoder, whisper_model.model, where)
+    whisper_model.torch_encoder = encoder  # for benchmarks and tests
+    log.info("Whisper encoder: torch (%s, %s)", where, str(encoder.dtype).removeprefix("torch."))
+    return True
+
+
+def _encode_with(encoder: WhisperTorchEncoder, ct2_model: Any, where: torch.device):
+    import ctranslate2
+
+    # bfloat16 has no array-interface type: hand float32 over, CTranslate2 converts it back.
+    out_dtype = torch.float32 if encoder.dtype == torch.bfloat16 else encoder.dtype
+    # Several GPUs in one CTranslate2 model: faster-whisper asks for the output on the CPU.
+    to_cpu = ct2_model.device == "cuda" and len(ct2_model.device_index) > 1
+    stream = None
+    if where.type == "cuda":
+        # A stream of its own: waiting for the encoder then does not also wait for what
+        # diarization queued on the device's default stream from its thread meanwhile.
+        torch.cuda.synchronize(where)  # the weights' copies, made on the default stream
+        stream = torch.cuda.Stream(where)
+
+    def encode(features: np.ndarray) -> ctranslate2.StorageView:
+        if features.ndim == 2:
+            features = np.expand_dims(features, 0)
+        if not features.flags.writeable:  # torch.from_numpy warns on read-only arrays
+            features = features.copy()
+        with torch.inference_mode():
+            if stream is None:
+                out = encoder(torch.from_numpy(features).to(encoder.dtype)).float()
+                # .numpy() shares the tensor's memory and keeps it; from_array keeps the array.
+                return ctranslate2.StorageView.from_array(out.numpy())
+            with torch.cuda.stream(stream):
+                mel = torch.from_numpy(features).to(where, encoder.dtype)
+                out = encoder(mel).to(out_dtype).contiguous()
+                if to_cpu:
+                    out = out.float().cpu()
+            # CTranslate2 reads the output on its own stream and ignores the interface's
+            # stream: the work must be done before it is handed over.
+            stream.synchronize()
+            if to_cpu:
+                return ctranslate2.StorageView.from_array(out.numpy())
+            # CTranslate2 takes the device from cudaGetDevice() (its issue #1467);
+            # from_array keeps `out` alive as long as the StorageView lives (keep_alive).
+            with torch.cuda.device(where):
+                return ctranslate2.StorageView.from_array(out)
+
+    return encode
