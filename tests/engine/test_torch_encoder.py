@@ -21,6 +21,7 @@ from faster_whisper import WhisperModel
 from tests.conftest import json_lines, run_cli
 from transcriber_cli import media
 from transcriber_cli.config import Settings
+from transcriber_cli.engine import torch_encoder
 from transcriber_cli.engine.torch_encoder import (
     build_encoder,
     encoder_dtype,
@@ -223,6 +224,12 @@ def test_installed_encoder_feeds_ctranslate2(tiny_model: str, windows) -> None:
     prompt = [["<|startoftranscript|>", "<|notimestamps|>"]]
     tokens = [model.model.generate(x, prompt, beam_size=1)[0].sequences[0] for x in (own, ours)]
     assert tokens[0] == tokens[1] and len(tokens[0]) > 20
+    # A batch larger than one chunk of windows: every row is its own window's encoding.
+    many = np.concatenate([windows] * (torch_encoder.CHUNK // 2 + 1))
+    batch = np.array(model.encode(many))
+    assert batch.shape == (len(many), 1500, 384) and len(many) > torch_encoder.CHUNK
+    assert np.abs(batch[0::2] - np.array(ours)).max() < 1e-4
+    assert np.abs(batch[-1] - np.array(model.encode(windows[1]))[0]).max() < 1e-4
 
 
 @pytest.fixture(scope="module")
