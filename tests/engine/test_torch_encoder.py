@@ -281,9 +281,12 @@ def test_a_corrupt_model_file_keeps_ctranslate2s_encoder(
     with open(broken / "model.bin", "r+b") as f:
         f.truncate(1000)  # CTranslate2 loaded the good copy; ours reads this one
     with caplog.at_level(logging.INFO, logger="transcriber_cli.engine.torch_encoder"):
+        assert not install_torch_encoder(model, broken, device="cpu", dtype="float32", asked=True)
+        # Chosen by "auto" rather than by name: the same fallback, said at info level.
         assert not install_torch_encoder(model, broken, device="cpu", dtype="float32")
-    (record,) = caplog.records
-    assert record.levelno == logging.WARNING and "truncated" in record.getMessage()
+    asked, auto = caplog.records
+    assert asked.levelno == logging.WARNING and "truncated" in asked.getMessage()
+    assert auto.levelno == logging.INFO and "truncated" in auto.getMessage()
     assert "encode" not in vars(model)  # the class's method: CTranslate2's encoder
     assert np.array(model.encode(windows[0])).shape == (1, 1500, 384)
 

@@ -230,6 +230,7 @@ class _Engine:
     The audio is piecewise constant: window k holds the level (k + 1) / 100."""
 
     device, device_index, name, compute_type = "cpu", 0, "stand-in", "int8"
+    encoder = "ctranslate2"
 
     def __init__(self, slow: dict[int, float], fail: int | None = None) -> None:
         self.slow, self.fail = slow, fail

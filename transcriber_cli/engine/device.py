@@ -45,6 +45,21 @@ def free_gpu_memory(index: int = 0) -> int | None:
         return None
 
 
+def release_torch_cache() -> None:
+    """Hand the GPU memory torch's allocator keeps cached back to CUDA, where CTranslate2 and
+    the batch size rule (free memory) can use it: after a torch model was dropped."""
+    import gc
+
+    gc.collect()  # what only reference cycles still held
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # no torch, or one that cannot start CUDA: nothing was cached there
+        pass
+
+
 def auto_batch_size(device: str, weights_bytes: int, beam_size: int, free: int | None) -> int:
     """A batch size that fits: on a GPU from its free memory (after the model loaded) and
     what one batch row costs, about an eighth of the weights at beam 5 (its encoder output

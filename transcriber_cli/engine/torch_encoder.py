@@ -1,11 +1,11 @@
 """Whisper's encoder in torch, its output handed to CTranslate2's decoder.
 
 On a GPU CTranslate2's encoder is the slow half of a batch: on an H200 with large-v3 shapes
-it took 3.9 s for 120 windows where the same weights in torch (float16, SDPA attention) took
-0.84 s. faster-whisper sends every encoder call (batched and sequential decoding, language
-detection) through ``WhisperModel.encode``, and CTranslate2's ``generate``,
-``detect_language`` and ``align`` take features that are already encoded
-(``[batch, 1500, d_model]``), so replacing ``encode`` on the model instance is enough.
+it took 3.06-3.31 s for 120-128 windows where the same weights in torch (float16, SDPA
+attention) took 0.74-0.82 s (bench/production.md). faster-whisper sends every encoder call
+(batched and sequential decoding, language detection) through ``WhisperModel.encode``, and
+CTranslate2's ``generate``, ``detect_language`` and ``align`` take features that are already
+encoded (``[batch, 1500, d_model]``), so replacing ``encode`` on the model instance is enough.
 
 The weights come from the model's own ``model.bin`` (memory-mapped: only the encoder's pages
 are read), so no second download and no other format; the GPU then holds the encoder twice
@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from transcriber_cli.engine.device import release_torch_cache
+
 log = logging.getLogger(__name__)
 
 ENCODER = "encoder/"
@@ -38,11 +40,12 @@ _BFLOAT16 = 5
 # share the layout read here; every Whisper conversion is at least 4.
 _VERSIONS = range(4, 7)
 LAYER_NORM_EPS = 1e-5
-# Windows encoded at once. A batch of 64 (large-v3 on an H200) encoded in one go held 4.6-5.0
-# GB more GPU memory than CTranslate2's encoder (the FFN's activations: 64 x 1500 x 5120 in
-# float16 is 1 GB each, and torch's allocator keeps them reserved), memory the automatic batch
-# size, chosen from free memory before any encoding, does not know about. Chunks of this many
-# windows keep that near 1 GB; the output is still one tensor for the whole batch.
+# Windows encoded at once. A batch of 64 (large-v3 on an H200) encoded in one go raised the
+# run's peak GPU memory by 4.5-4.9 GiB over CTranslate2's encoder (the FFN's activations: 64 x
+# 1500 x 5120 in float16 is 0.9 GiB each, and torch's allocator keeps them reserved), memory
+# the automatic batch size, chosen from free memory before any encoding, does not count.
+# Chunks of 16 brought that to 2.9-3.2 GiB (1.2 of it the weights' second copy) at the same
+# speed; the output is still one tensor for the whole batch.
 CHUNK = 16
 
 
@@ -193,9 +196,12 @@ class WhisperTorchEncoder(torch.nn.Module):
             self.register_buffer(name.replace("/", "__"), tensor, persistent=False)
         self.width = int(weights[ENCODER + "conv2/weight"].shape[0])
         self.n_mels = int(weights[ENCODER + "conv1/weight"].shape[1])
-        # CTranslate2 stores the head count (a scalar); without it, Whisper's 64 channels each.
+        # CTranslate2 stores the head count (a scalar; every Whisper conversion has it).
         heads = weights.get(ENCODER + "num_heads")
-        self.heads = int(heads.reshape(-1)[0]) if heads is not None else self.width // 64
+        if heads is None:
+            raise ValueError("no encoder/num_heads in the model file")
+        self.heads = int(heads.reshape(-1)[0])
+        self.positions = int(weights[ENCODER + "position_encodings/encodings"].shape[0])
         if self.heads < 1 or self.width % self.heads:
             raise ValueError(f"{self.width} channels do not split into {self.heads} heads")
 
@@ -231,26 +237,36 @@ class WhisperTorchEncoder(torch.nn.Module):
 
 
 def install_torch_encoder(whisper_model: Any, model_dir: str | Path, *, device: str,
-                          device_index: int = 0, dtype: Any = "float32") -> bool:  # fmt: skip
+                          device_index: int = 0, dtype: Any = "float32",
+                          asked: bool = False) -> bool:  # fmt: skip
     """Replace ``whisper_model.encode`` (a faster-whisper ``WhisperModel``) on the instance
-    with the torch encoder. Anything that stops it (no torch CUDA, a file or layout this
-    cannot read) logs one warning and keeps CTranslate2's encoder: returns False."""
+    with the torch encoder, after one window of silence went through it. Anything that stops
+    it (no torch CUDA, a file or layout this cannot read, a GPU torch's kernels do not run on)
+    keeps CTranslate2's encoder and returns False, with a warning when the torch encoder was
+    ``asked`` for by name (``auto`` says it at info level)."""
+    installed = None
     try:
         if device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("torch cannot use CUDA")
         where = torch.device(f"cuda:{device_index}" if device == "cuda" else "cpu")
         encoder = build_encoder(model_dir, device=where, dtype=dtype)
-        if encoder.n_mels != whisper_model.model.n_mels:
-            raise ValueError(
-                f"{encoder.n_mels} mel bins, the model takes {whisper_model.model.n_mels}"
-            )
+        n_mels = whisper_model.model.n_mels
+        if encoder.n_mels != n_mels:
+            raise ValueError(f"{encoder.n_mels} mel bins, the model takes {n_mels}")
+        encode = _encode_with(encoder, whisper_model.model, where)
+        encode(np.zeros((n_mels, 2 * encoder.positions), dtype=np.float32))
+        installed = encode, encoder
     except Exception as exc:  # whatever it is, CTranslate2's encoder still works
-        log.warning("Whisper encoder: CTranslate2's (the torch encoder cannot run: %s)", exc)
-        if device == "cuda" and torch.cuda.is_available():
-            torch.cuda.empty_cache()  # what a half-built encoder held goes back to the GPU
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        level = logging.WARNING if asked else logging.INFO
+        log.log(level, "Whisper encoder: CTranslate2's (the torch encoder cannot run: %s)", reason)
+    if installed is None:
+        # Outside the except block, whose traceback still holds a half-built encoder: what
+        # it took goes back to the GPU, where CTranslate2 and the batch size rule can use it.
+        encoder = encode = None  # type: ignore[assignment]
+        release_torch_cache()
         return False
-    whisper_model.encode = _encode_with(encoder, whisper_model.model, where)
-    whisper_model.torch_encoder = encoder  # for benchmarks and tests
+    whisper_model.encode, whisper_model.torch_encoder = installed  # the latter for benchmarks
     log.info("Whisper encoder: torch (%s, %s)", where, str(encoder.dtype).removeprefix("torch."))
     return True
 

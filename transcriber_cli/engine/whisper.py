@@ -72,14 +72,17 @@ class WhisperEngine:
         # own, which is also where a torch encoder that cannot be built falls back to.
         self.encoder = "ctranslate2"
         if encoder == "torch" or (encoder == "auto" and self.device == "cuda"):
-            from transcriber_cli.engine import torch_encoder
-
-            dtype = torch_encoder.encoder_dtype(self.device, self.model.model.compute_type)
-            if torch_encoder.install_torch_encoder(
-                self.model, self.resolved.path, device=self.device,
-                device_index=device_index, dtype=dtype,
-            ):  # fmt: skip
-                self.encoder = "torch"
+            try:
+                from transcriber_cli.engine import torch_encoder
+            except ImportError as exc:  # a broken torch: CTranslate2's encoder still works
+                log.warning("Whisper encoder: CTranslate2's (torch cannot be imported: %s)", exc)
+            else:
+                dtype = torch_encoder.encoder_dtype(self.device, self.model.model.compute_type)
+                if torch_encoder.install_torch_encoder(
+                    self.model, self.resolved.path, device=self.device,
+                    device_index=device_index, dtype=dtype, asked=encoder == "torch",
+                ):  # fmt: skip
+                    self.encoder = "torch"
         self.batched = BatchedInferencePipeline(self.model)
 
     @classmethod

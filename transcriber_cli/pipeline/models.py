@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.device import resolve_device
+from transcriber_cli.engine.device import release_torch_cache, resolve_device
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import SpeakerOptions
 from transcriber_cli.transcript import SpeakerTurn
@@ -109,8 +109,11 @@ class ModelCache:
             key = (s.model, s.device, s.gpu_index, s.compute_type, s.whisper_encoder,
                    s.cpu_threads, s.model_cache_dir, s.offline)  # fmt: skip
             if self._engine_key != key:
+                torch_cache = self._engine is not None and self._engine.encoder == "torch"
                 self._engine = None  # free the old model before loading the next
                 self._engine_key = None
+                if torch_cache:  # its torch encoder's memory went to torch's cache, not CUDA
+                    release_torch_cache()
                 self._engine = WhisperEngine.from_settings(s)
                 self._engine_key = key
             engine = self._engine
