@@ -3,7 +3,8 @@
     python bench/diarization/count_sweep.py DIR... [--json OUT]
 
 Segmentation and window embeddings are computed once per file (cached under
-bench/.data/count-cache/); each estimator then picks a count from the window embeddings,
+bench/.data/count-cache/FOLDER-NAME/STEM.pkl, keyed by names only: delete it after changing
+the pipeline or rebuilding a folder); each estimator then picks a count from the window embeddings,
 and the pipeline labels the file with that count given. Prints, per estimator, how many
 files got the right count and the pooled DER at collar 0.25 over all folders, and per folder.
 Dev folders only: test sets are scored once, with run.py, after a choice.
