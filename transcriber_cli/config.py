@@ -85,7 +85,7 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         description="Whisper's encoder: torch (PyTorch in the model's precision, on a GPU "
         "several times faster), ctranslate2, or auto = torch on a GPU, ctranslate2 on a CPU; "
         "the decoder is CTranslate2's either way, and a torch encoder that cannot start "
-        "falls back to CTranslate2's with a warning",
+        "falls back to CTranslate2's (a warning when torch was asked for, -v under auto)",
     )
     formats: str = Field(
         FORMAT_NAMES_DEFAULT,
