@@ -10,12 +10,14 @@ import math
 import os
 import shutil
 import struct
+import tracemalloc
 from pathlib import Path
 
 import ctranslate2
 import numpy as np
 import pytest
 import torch
+from ctranslate2.specs.model_spec import NumpyVariable
 from faster_whisper import WhisperModel
 
 from tests.conftest import json_lines, run_cli
@@ -42,7 +44,10 @@ _TYPE_IDS = {np.dtype(np.float32): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 
              np.dtype(np.int32): 3, np.dtype(np.float16): 4}  # fmt: skip
 
 
-def write_model_bin(path: Path, variables: dict[str, np.ndarray],
+BFLOAT16_ID = 5  # no numpy type: bfloat16 variables are given as torch tensors
+
+
+def write_model_bin(path: Path, variables: dict[str, np.ndarray | torch.Tensor],
                     aliases: dict[str, str] | None = None, version: int = 6) -> None:  # fmt: skip
     """A model.bin as ctranslate2/specs/model_spec.py ``_serialize`` writes one."""
 
@@ -53,9 +58,14 @@ def write_model_bin(path: Path, variables: dict[str, np.ndarray],
         out.write(struct.pack("<I", version) + string("WhisperSpec") + struct.pack("<I", 3))
         out.write(struct.pack("<I", len(variables)))
         for name, value in sorted(variables.items()):
+            if isinstance(value, torch.Tensor):
+                assert value.dtype == torch.bfloat16, name
+                type_id, data = BFLOAT16_ID, value.view(torch.int16).numpy().tobytes()
+            else:
+                type_id, data = _TYPE_IDS[value.dtype], value.tobytes()
             out.write(string(name) + struct.pack("<B", value.ndim))
             out.write(b"".join(struct.pack("<I", d) for d in value.shape))
-            out.write(struct.pack("<BI", _TYPE_IDS[value.dtype], value.nbytes) + value.tobytes())
+            out.write(struct.pack("<BI", type_id, len(data)) + data)
         out.write(struct.pack("<I", len(aliases or {})))
         for alias, name in (aliases or {}).items():
             out.write(string(alias) + string(name))
@@ -90,6 +100,21 @@ def read_all_variables(model_dir: str) -> dict[str, np.ndarray]:
         at += size
     assert take("I") == 1  # tiny.en: decoder/projection/weight -> decoder/embeddings/weight
     return variables
+
+
+def quantize_int8(variables: dict[str, np.ndarray]) -> tuple[dict, dict[str, np.ndarray]]:
+    """Weights quantized the way the converter does (int8, one scale per output row, conv
+    kernels too): the new variables, and the scales by weight name."""
+    quantized, scales = {}, {}
+    for name, value in variables.items():
+        if name.endswith("weight") and value.ndim >= 2:
+            rows = value.astype(np.float32).reshape(value.shape[0], -1)
+            scale = 127.0 / np.maximum(np.abs(rows).max(axis=1), 1e-8)
+            quantized[name] = np.rint(rows * scale[:, None]).astype(np.int8).reshape(value.shape)
+            quantized[name + "_scale"] = scales[name] = scale.astype(np.float32)
+        else:
+            quantized[name] = value
+    return quantized, scales
 
 
 def sinusoids(length: int, channels: int) -> np.ndarray:
@@ -168,15 +193,7 @@ def test_aliases_and_int8_weights(tiny_model: str, tmp_path: Path, windows) -> N
     within half a quantization step, and encoded as CTranslate2 encodes with that file."""
     original = read_all_variables(tiny_model)
     shutil.copytree(tiny_model, tmp_path, dirs_exist_ok=True)  # config, vocabulary
-    variables, scales = {}, {}
-    for name, value in original.items():
-        if name.endswith("weight") and value.ndim >= 2:
-            rows = value.astype(np.float32).reshape(value.shape[0], -1)
-            scale = 127.0 / np.maximum(np.abs(rows).max(axis=1), 1e-8)
-            variables[name] = np.rint(rows * scale[:, None]).astype(np.int8).reshape(value.shape)
-            variables[name + "_scale"] = scales[name] = scale.astype(np.float32)
-        else:
-            variables[name] = value
+    variables, scales = quantize_int8(original)
     gamma = "encoder/layer_2/ffn/layer_norm/gamma"
     del variables[gamma]
     write_model_bin(tmp_path / "model.bin", variables, {
@@ -191,6 +208,58 @@ def test_aliases_and_int8_weights(tiny_model: str, tmp_path: Path, windows) -> N
         assert weights[name].dtype == np.float32
         assert np.all(np.abs(weights[name] - original[name]) <= step / 2 + 1e-6), name
     # CTranslate2 dequantizes the same file for float32: the two encoders agree again.
+    ct2 = WhisperModel(str(tmp_path), device="cpu", compute_type="float32", cpu_threads=2)
+    with torch.inference_mode():
+        ours = build_encoder(tmp_path)(torch.from_numpy(windows[:1].copy())).numpy()
+    assert np.abs(ours - ct2_encode(ct2, windows[:1])).max() < MAX_ABS
+
+
+def test_int8_weights_are_dequantized_one_at_a_time(tiny_model: str, tmp_path: Path) -> None:
+    """Building the encoder from an int8 file holds one weight's float32 copy at a time on
+    the host, not the whole encoder's (large-v3's is 2.5 GB): each is read, dequantized and
+    sent to the device before the next. numpy's buffers are what tracemalloc counts; the
+    "meta" device takes the tensors without host memory, as a GPU would."""
+    original = read_all_variables(tiny_model)
+    write_model_bin(tmp_path / "model.bin", quantize_int8(original)[0])
+    sizes = [v.size * 4 for n, v in original.items() if n.startswith("encoder/")]
+    assert sum(sizes) > 10 * max(sizes)  # 33 MB in all, the largest 2.4 MB (ffn linear_0)
+    tracemalloc.start()
+    try:
+        encoder = build_encoder(tmp_path, device="meta", dtype="float16")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert {(b.device.type, b.dtype) for b in encoder.buffers()} == {("meta", torch.float16)}
+    assert peak < 1.5 * max(sizes), (peak, max(sizes), sum(sizes))
+
+
+def test_bfloat16_model_file(tiny_model: str, tmp_path: Path, windows) -> None:
+    """tiny.en with every float variable in bfloat16 (dtype id 5), converted as CTranslate2's
+    converter converts (``quantization="bfloat16"``: its own Variable.to): read back in
+    float32, bit for bit the bfloat16 values and within bfloat16's rounding of the originals,
+    and encoded as CTranslate2 encodes with that file."""
+    original = read_all_variables(tiny_model)
+    shutil.copytree(tiny_model, tmp_path, dirs_exist_ok=True)  # config, vocabulary
+    converted: dict[str, np.ndarray | torch.Tensor] = {}
+    for name, value in original.items():
+        if value.dtype.kind == "f":
+            converted[name] = NumpyVariable(value.copy()).to("bfloat16").tensor
+        else:
+            converted[name] = value
+    write_model_bin(tmp_path / "model.bin", converted,
+                    {"decoder/projection/weight": "decoder/embeddings/weight"})  # fmt: skip
+    weights = read_encoder_weights(tmp_path)
+    assert set(weights) == {n for n in original if n.startswith("encoder/")}
+    floats = [n for n in weights if original[n].dtype.kind == "f"]
+    assert len(floats) == len(weights) - 1  # all but num_heads
+    for name in floats:
+        got, exact = weights[name], original[name].astype(np.float32)
+        assert got.dtype == np.float32 and got.shape == exact.shape, name
+        assert np.array_equal(got, converted[name].float().numpy()), name
+        # 8 significant bits: to the nearest is at most half a step, 2^-8 of the value.
+        assert np.all(np.abs(got - exact) <= np.abs(exact) * 2**-8), name
+    assert not np.array_equal(weights["encoder/conv1/weight"], original["encoder/conv1/weight"])
+    # CTranslate2 loads the same file (its weights turned to float32): the encoders agree.
     ct2 = WhisperModel(str(tmp_path), device="cpu", compute_type="float32", cpu_threads=2)
     with torch.inference_mode():
         ours = build_encoder(tmp_path)(torch.from_numpy(windows[:1].copy())).numpy()

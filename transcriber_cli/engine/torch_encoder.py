@@ -20,8 +20,9 @@ import logging
 import math
 import mmap
 import struct
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ ENCODER = "encoder/"
 # CTranslate2's DataType enum (include/ctranslate2/types.h); bfloat16 has no numpy type and
 # is read as its 16 bits.
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16, 5: np.uint16}
-_BFLOAT16 = 5
+_INT8, _INT16, _BFLOAT16 = 1, 2, 5
 # Binary versions 4 (dtype ids) to 6 (ctranslate2/specs/model_spec.py CURRENT_BINARY_VERSION)
 # share the layout read here; every Whisper conversion is at least 4.
 _VERSIONS = range(4, 7)
@@ -75,12 +76,15 @@ class _Reader:
         return raw[:-1].decode("utf-8", errors="replace")
 
 
-def read_encoder_weights(model_dir: str | Path) -> dict[str, np.ndarray]:
+def read_encoder_weights(model_dir: str | Path) -> Mapping[str, np.ndarray]:
     """The ``encoder/...`` variables of a CTranslate2 Whisper model, by name.
 
     Aliases are resolved; int8/int16 weights come back dequantized (``weight / scale``) in
     float32, bfloat16 ones in float32, the rest as stored (float16 or float32 views of the
-    mapped file: nothing is read until used). A file this cannot read raises ``ValueError``.
+    mapped file: nothing is read until used). The headers are read here, the data on each
+    lookup: a converted weight is a new array every time, so a caller that takes the weights
+    one by one holds one converted copy at a time, not the whole encoder's (large-v3's in
+    float32 is 2.5 GB). A file this cannot read raises ``ValueError``.
     """
     path = Path(model_dir) / "model.bin"
     with open(path, "rb") as handle:
@@ -101,7 +105,7 @@ def read_encoder_weights(model_dir: str | Path) -> dict[str, np.ndarray]:
     reader.unpack("I")  # spec revision
     # Every header is walked (the aliases come after the last variable); only the encoder's
     # data is looked at.
-    found: dict[str, tuple[int, int, tuple[int, ...]]] = {}  # name -> offset, dtype id, shape
+    found: dict[str, _Variable] = {}
     for _ in range(reader.unpack("I")):
         name = reader.string()
         shape = tuple(reader.unpack("I") for _ in range(reader.unpack("B")))
@@ -111,37 +115,69 @@ def read_encoder_weights(model_dir: str | Path) -> dict[str, np.ndarray]:
             raise ValueError(f"{path}: unknown data type {type_id} for {name}")
         if size != math.prod(shape) * np.dtype(_DTYPES[type_id]).itemsize:
             raise ValueError(f"{path}: {name} has {size} bytes for shape {shape}")
-        found[name] = (reader.take(size), type_id, shape)
+        found[name] = _Variable(reader.take(size), type_id, shape)
     for _ in range(reader.unpack("I")):
         alias, target = reader.string(), reader.string()
         for suffix in ("", "_scale"):  # CTranslate2 aliases a weight's scale with it
             if target + suffix in found:
                 found.setdefault(alias + suffix, found[target + suffix])
-
-    def array(name: str) -> np.ndarray:
-        offset, type_id, shape = found[name]
-        data = np.frombuffer(buf, _DTYPES[type_id], math.prod(shape), offset).reshape(shape)
-        if type_id == _BFLOAT16:  # the high half of a float32
-            return (data.astype(np.uint32) << 16).view(np.float32)
-        return data
-
-    weights: dict[str, np.ndarray] = {}
-    for name in found:
-        if not name.startswith(ENCODER) or name.endswith(("_scale", "_zero")):
-            continue
-        value = array(name)
-        if value.dtype in (np.int8, np.int16) and name.endswith("weight"):
+    names = [n for n in found if n.startswith(ENCODER) and not n.endswith(("_scale", "_zero"))]
+    if not names:
+        raise ValueError(f"{path} has no encoder variables")
+    for name in names:
+        if _quantized(name, found[name]):
             if name + "_zero" in found:  # AWQ-style zero points: not a Whisper conversion
                 raise ValueError(f"{path}: {name} is quantized with zero points")
             if name + "_scale" not in found:
                 raise ValueError(f"{path}: {name} is quantized but has no scale")
+    return _EncoderWeights(buf, found, names)
+
+
+class _Variable(NamedTuple):
+    offset: int
+    type_id: int
+    shape: tuple[int, ...]
+
+
+def _quantized(name: str, variable: _Variable) -> bool:
+    return variable.type_id in (_INT8, _INT16) and name.endswith("weight")
+
+
+class _EncoderWeights(Mapping[str, np.ndarray]):
+    """``read_encoder_weights``' answer: each lookup reads (and converts) one variable."""
+
+    def __init__(self, buf: mmap.mmap, found: dict[str, _Variable], names: list[str]) -> None:
+        self._buf, self._found, self._names = buf, found, dict.fromkeys(names)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        value = self._array(name)
+        if _quantized(name, self._found[name]):
             # One scale per output row (a scalar for int16): quantized = rint(w * scale).
-            scale = array(name + "_scale").astype(np.float32)
-            value = value.astype(np.float32) / scale.reshape(-1, *[1] * (value.ndim - 1))
-        weights[name] = value
-    if not weights:
-        raise ValueError(f"{path} has no encoder variables")
-    return weights
+            # Divided in place: one float32 copy of the weight, no second one.
+            scale = self._array(name + "_scale").astype(np.float32)
+            value = value.astype(np.float32)
+            value /= scale.reshape(-1, *[1] * (value.ndim - 1))
+        return value
+
+    def __contains__(self, name: object) -> bool:  # Mapping's would read the data
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def _array(self, name: str) -> np.ndarray:
+        offset, type_id, shape = self._found[name]
+        data = np.frombuffer(self._buf, _DTYPES[type_id], math.prod(shape), offset)
+        if type_id == _BFLOAT16:  # the high half of a float32
+            bits = data.astype(np.uint32)
+            bits <<= 16
+            return bits.view(np.float32).reshape(shape)
+        return data.reshape(shape)
 
 
 def encoder_dtype(device: str, compute_type: str) -> str:
@@ -174,7 +210,7 @@ class WhisperTorchEncoder(torch.nn.Module):
     (kernel 3, stride 2) and GELU, the stored sinusoids, pre-norm blocks (LayerNorm, fused
     q/k/v, SDPA, out projection; LayerNorm, linear, GELU, linear), a final LayerNorm."""
 
-    def __init__(self, weights: dict[str, np.ndarray], *, device: Any = "cpu",
+    def __init__(self, weights: Mapping[str, np.ndarray], *, device: Any = "cpu",
                  dtype: torch.dtype = torch.float32) -> None:  # fmt: skip
         super().__init__()
         self.dtype = dtype
@@ -192,16 +228,19 @@ class WhisperTorchEncoder(torch.nn.Module):
                 f"encoder layout not understood: no {', '.join(missing[:3]) or 'layers'}"
             )
         for name in names:
+            # One weight at a time, on its way to the device before the next is read: with
+            # read_encoder_weights' lazy answer, an int8 model's float32 copies are made (and
+            # dropped) one by one.
             tensor = torch.from_numpy(weights[ENCODER + name]).to(device=device, dtype=dtype)
             self.register_buffer(name.replace("/", "__"), tensor, persistent=False)
-        self.width = int(weights[ENCODER + "conv2/weight"].shape[0])
-        self.n_mels = int(weights[ENCODER + "conv1/weight"].shape[1])
+        self.width = int(self._w("conv2/weight").shape[0])
+        self.n_mels = int(self._w("conv1/weight").shape[1])
         # CTranslate2 stores the head count (a scalar; every Whisper conversion has it).
         heads = weights.get(ENCODER + "num_heads")
         if heads is None:
             raise ValueError("no encoder/num_heads in the model file")
         self.heads = int(heads.reshape(-1)[0])
-        self.positions = int(weights[ENCODER + "position_encodings/encodings"].shape[0])
+        self.positions = int(self._w("position_encodings/encodings").shape[0])
         if self.heads < 1 or self.width % self.heads:
             raise ValueError(f"{self.width} channels do not split into {self.heads} heads")
 
