@@ -11,6 +11,7 @@ import numpy as np
 
 from transcriber_cli.engine import vad
 from transcriber_cli.engine.device import auto_batch_size, free_gpu_memory, resolve_device
+from transcriber_cli.engine.merged import MergedDecoder
 from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolve_model
 from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
 from transcriber_cli.media import SAMPLE_RATE
@@ -83,6 +84,10 @@ class WhisperEngine:
                     device_index=device_index, dtype=dtype, asked=encoder == "torch",
                 ):  # fmt: skip
                     self.encoder = "torch"
+        # Files in flight on this model share its decoder calls (engine/merged.py), each
+        # merged call holding up to the batch size the last transcription ran with.
+        self._merge_limit = 1
+        self.model.model = MergedDecoder(self.model.model, lambda: self._merge_limit)
         self.batched = BatchedInferencePipeline(self.model)
 
     @classmethod
@@ -152,6 +157,7 @@ class WhisperEngine:
         common = options.model_dump(exclude={"batch_size", "vad"})
         common["suppress_tokens"] = list(options.suppress_tokens)
         batch_size = self.batch_size(options)
+        self._merge_limit = batch_size
         if batch_size > 1:
             from faster_whisper.transcribe import restore_speech_timestamps
 

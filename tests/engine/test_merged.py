@@ -1,0 +1,211 @@
+"""Decoder calls of files in flight merged into one batch (engine/merged.py), checked with the
+real tiny.en on real speech: what each caller gets back is what it gets alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from transcriber_cli import media
+from transcriber_cli.engine.merged import MergedDecoder
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import WhisperOptions
+
+PROMPT = [50257, 50362]  # <|startoftranscript|> <|notimestamps|> (tiny.en)
+OPTIONS = {"beam_size": 2, "max_length": 40, "return_scores": True}
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model: str) -> WhisperEngine:
+    return WhisperEngine(tiny_model, device="cpu", compute_type="int8")
+
+
+@pytest.fixture(scope="module")
+def audio(conversation: dict) -> np.ndarray:
+    return media.decode_audio(conversation["path"])
+
+
+@pytest.fixture(scope="module")
+def encoded(engine: WhisperEngine, audio: np.ndarray) -> list[Any]:
+    """Encoder outputs of 1, 2 and 1 windows of the conversation (CPU StorageViews)."""
+    n = 30 * 16000
+    windows = [audio[i * n : (i + 1) * n] for i in range(3)]
+    extract = engine.model.feature_extractor
+    feats = [extract(np.pad(w, (0, n - len(w))))[:, :3000] for w in windows]
+    return [engine.model.encode(np.stack(f)) for f in ([feats[0]], feats[1:3], [feats[2]])]
+
+
+class Gate:
+    """Stands in for CTranslate2's model: records each call's rows, holds the first call
+    until released (so the next ones arrive while the decoder is busy), can fail a call."""
+
+    def __init__(self, model: Any, fail_call: int | None = None) -> None:
+        self.model = model
+        self.rows: list[int] = []  # rows of each call, in order
+        self.kinds: list[str] = []  # "generate" or "align"
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail_call = fail_call
+
+    def __getattr__(self, name: str) -> Any:  # encode, detect_language, ...: the model's
+        return getattr(self.model, name)
+
+    def generate(self, features: Any, prompts: list, **options: Any) -> list:
+        run = lambda: self.model.generate(features, prompts, **options)  # noqa: E731
+        return self._call("generate", run, prompts)
+
+    def align(self, features: Any, start: list, tokens: list, frames: Any, **kw: Any) -> list:
+        run = lambda: self.model.align(features, start, tokens, frames, **kw)  # noqa: E731
+        return self._call("align", run, tokens)
+
+    def _call(self, kind: str, run: Any, rows: list) -> list:
+        self.kinds.append(kind)
+        self.rows.append(len(rows))
+        if len(self.rows) == 1:
+            self.entered.set()
+            assert self.release.wait(30)
+        if self.fail_call == len(self.rows):
+            raise RuntimeError("CUDA failed with error out of memory")
+        return run()
+
+
+def in_threads(calls: list, waiting: list, gate: Gate) -> list:
+    """The first call enters the decoder; the others start once it is inside and are waiting
+    before it is let go (``waiting``: the merger's queue). Returns each call's result or
+    exception."""
+    out: list = [None] * len(calls)
+
+    def go(i: int) -> None:
+        try:
+            out[i] = calls[i]()
+        except Exception as exc:  # handed to the test
+            out[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(calls))]
+    threads[0].start()
+    assert gate.entered.wait(30)
+    for t in threads[1:]:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(waiting) < len(calls) - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.release.set()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def tokens(results: list) -> list:
+    return [r.sequences_ids[0] for r in results]
+
+
+def test_waiting_calls_run_as_one_batch_and_get_their_own_rows(engine, encoded) -> None:
+    raw = engine.model.model.model  # CTranslate2's own, under the engine's merged decoder
+    alone = [raw.generate(e, [PROMPT] * n, **OPTIONS) for e, n in zip(encoded, (1, 2, 1))]
+    gate = Gate(raw)
+    decoder = MergedDecoder(gate, lambda: 8)
+
+    def generate_call(i: int, n: int) -> Any:
+        def generate_call() -> list:
+            return decoder.generate(encoded[i], [PROMPT] * n, **OPTIONS)
+
+        return generate_call
+
+    out = in_threads([generate_call(0, 1), generate_call(1, 2), generate_call(2, 1)],
+                     decoder._generate._waiting, gate)  # fmt: skip
+    assert gate.rows == [1, 3]  # the two that waited went as one call of 3 windows
+    assert sum(len(t) for r in out for t in tokens(r)) > 20  # real speech, real text
+    for got, want in zip(out, alone, strict=True):
+        assert tokens(got) == tokens(want)
+        assert [r.scores[0] for r in got] == pytest.approx([r.scores[0] for r in want], 1e-3)
+
+
+def test_calls_that_decode_differently_or_exceed_the_limit_are_not_merged(engine, encoded) -> None:
+    raw = engine.model.model.model
+    gate = Gate(raw)
+    decoder = MergedDecoder(gate, lambda: 2)
+
+    def call(i: int, n: int, beam: int) -> Any:
+        def generate_call() -> list:
+            return decoder.generate(encoded[i], [PROMPT] * n, **{**OPTIONS, "beam_size": beam})
+
+        return generate_call
+
+    # After the first: a beam of 1 (other options), then 2 + 1 windows (over the limit of 2).
+    out = in_threads([call(0, 1, 2), call(2, 1, 1), call(1, 2, 2), call(0, 1, 2)],
+                     decoder._generate._waiting, gate)  # fmt: skip
+    assert sorted(gate.rows[1:]) == [1, 1, 2] and gate.rows[0] == 1
+    want = raw.generate(encoded[2], [PROMPT], **{**OPTIONS, "beam_size": 1})
+    assert tokens(out[1]) == tokens(want)
+
+
+def test_a_failed_merged_call_fails_every_caller_in_it(engine, encoded) -> None:
+    gate = Gate(engine.model.model.model, fail_call=2)
+    decoder = MergedDecoder(gate, lambda: 8)
+
+    def call(i: int, n: int) -> Any:
+        def generate_call() -> list:
+            return decoder.generate(encoded[i], [PROMPT] * n, **OPTIONS)
+
+        return generate_call
+
+    first, second, third = in_threads(
+        [call(0, 1), call(1, 2), call(2, 1)], decoder._generate._waiting, gate
+    )
+    assert gate.rows == [1, 3]
+    assert isinstance(first, list) and len(first) == 1
+    for failed in (second, third):
+        assert isinstance(failed, RuntimeError) and "out of memory" in str(failed)
+
+
+def test_word_alignments_merged_are_those_of_each_call(engine, encoded) -> None:
+    raw = engine.model.model.model
+    texts = [raw.generate(e, [PROMPT] * n, **OPTIONS) for e, n in zip(encoded, (1, 2, 1))]
+    start = [50257]
+    token_lists = [tokens(t) for t in texts]
+    alone = [raw.align(e, start, t, 1500) for e, t in zip(encoded, token_lists)]
+    gate = Gate(raw)
+    decoder = MergedDecoder(gate, lambda: 8)
+
+    def call(i: int) -> Any:
+        def align_call() -> list:
+            frames = 1500 if i != 1 else [1500, 1400]  # an int or one per row, as CTranslate2
+            return decoder.align(encoded[i], start, token_lists[i], frames)
+
+        return align_call
+
+    out = in_threads([call(0), call(1), call(2)], decoder._align._waiting, gate)
+    assert gate.rows == [1, 3]
+    assert [r.alignments for r in out[0]] == [r.alignments for r in alone[0]]
+    assert [r.alignments for r in out[2]] == [r.alignments for r in alone[2]]
+    assert out[1][0].alignments == alone[1][0].alignments
+    assert out[1][0].text_token_probs == pytest.approx(alone[1][0].text_token_probs, 1e-3)
+
+
+def test_files_transcribed_at_once_share_calls_and_keep_their_words(engine, audio) -> None:
+    """Three clips through one engine on three threads, as files in flight run: the two that
+    came while the decoder was busy went as one call, and every clip has the words (and
+    times) it has alone."""
+    clips = [audio[: 16000 * 40], audio[16000 * 20 : 16000 * 75], audio[16000 * 5 : 16000 * 50]]
+    options = WhisperOptions(batch_size=8)
+    alone = [engine.transcribe(c, options) for c in clips]
+    decoder = engine.model.model
+    raw = decoder.model
+    gate = Gate(raw)
+    decoder.model = gate
+    try:
+        calls = [lambda i=i: engine.transcribe(clips[i], options) for i in range(3)]
+        out = in_threads(calls, decoder._generate._waiting, gate)
+    finally:
+        decoder.model = raw
+    generated = [n for kind, n in zip(gate.kinds, gate.rows, strict=True) if kind == "generate"]
+    assert len(generated) == 2, gate.kinds  # one call for the first clip, one for the others
+    for got, want in zip(out, alone, strict=True):
+        assert got.segments and [(w.text, w.start, w.end) for s in got.segments
+                                 for w in s.words] == [
+            (w.text, w.start, w.end) for s in want.segments for w in s.words
+        ]  # fmt: skip
