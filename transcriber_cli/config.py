@@ -101,9 +101,9 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         0,
         ge=0,
         le=4,
-        description="Files in flight on each device of a folder run: with 2, a GPU transcribes "
-        "the next file while the last one's speakers are found (0 = auto: 2 on a GPU, 1 on "
-        "a CPU)",
+        description="Files in flight on each device of a folder run: on a GPU they share "
+        "decoder calls, and one file is transcribed while another's speakers are found "
+        "(0 = auto: 4 on a GPU, 1 on a CPU)",
     )
     gpu_index: int = Field(
         0, ge=0, description="The GPU a one-device run uses (set per copy when --gpus spreads)"

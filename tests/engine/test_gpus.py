@@ -112,9 +112,9 @@ def test_schedule_keeps_the_last_slot_from_finishing_a_long_file_alone():
 
 @pytest.mark.parametrize(
     ("setting", "device", "files"),
-    [(0, "cuda", 2), (0, "cpu", 1), (1, "cuda", 1), (3, "cpu", 3), (4, "cuda", 4)],
+    [(0, "cuda", 4), (0, "cpu", 1), (1, "cuda", 1), (3, "cpu", 3), (2, "cuda", 2)],
 )
-def test_files_in_flight_default_to_two_on_a_gpu_and_one_on_a_cpu(setting, device, files):
+def test_files_in_flight_default_to_four_on_a_gpu_and_one_on_a_cpu(setting, device, files):
     assert files_in_flight(Settings(files_per_device=setting), device) == files
 
 

@@ -78,12 +78,13 @@ def device_slots(settings: Settings) -> list[Slot]:
 
 def files_in_flight(settings: Settings, device: str) -> int:
     """Files a device of a folder run works on at once: ``files_per_device``, or when that is
-    0 (auto) 2 on a GPU, where the next file's transcription hides the last one's speaker
-    step (40 clips on an H200: 8-17 % faster, bench/production.md), and 1 on a CPU, which
+    0 (auto) 4 on a GPU, where files in flight share decoder calls (engine/merged.py) and one
+    file's transcription hides another's speaker step (40 clips on an H200: 58-59 s against
+    68.5 s with 4 unmerged and 73.5 s with 2, bench/production.md), and 1 on a CPU, which
     the speaker step already fills."""
     if settings.files_per_device:
         return settings.files_per_device
-    return 2 if device == "cuda" else 1
+    return 4 if device == "cuda" else 1
 
 
 def spread(devices: int, files: int, per_device: int) -> tuple[int, int]:
