@@ -10,6 +10,8 @@ import math
 import os
 import shutil
 import struct
+import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -299,6 +301,49 @@ def test_installed_encoder_feeds_ctranslate2(tiny_model: str, windows) -> None:
     assert batch.shape == (len(many), 1500, 384) and len(many) > torch_encoder.CHUNK
     assert np.abs(batch[0::2] - np.array(ours)).max() < 1e-4
     assert np.abs(batch[-1] - np.array(model.encode(windows[1]))[0]).max() < 1e-4
+
+
+def test_encodes_from_several_threads_run_one_at_a_time(tiny_model: str, windows) -> None:
+    """Files in flight encode from their own threads: each gets its own windows' encoding,
+    and the encoder runs one call at a time (one call's activations alive, not one per
+    file). Seen through torch's forward hooks on the encoder module."""
+    model = WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
+    assert install_torch_encoder(model, tiny_model, device="cpu", dtype="float32")
+    alone = [np.array(model.encode(windows[i : i + 1])) for i in range(2)]
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    def enter(_module, _args) -> None:
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)  # long enough for another thread to come in if it may
+
+    def leave(_module, _args, _out) -> None:
+        with guard:
+            inside[0] -= 1
+
+    hooks = [model.torch_encoder.register_forward_pre_hook(enter),
+             model.torch_encoder.register_forward_hook(leave)]  # fmt: skip
+    out: list = [None] * 4
+    start = threading.Barrier(4)
+
+    def go(i: int) -> None:
+        start.wait()
+        out[i] = np.array(model.encode(windows[i % 2 : i % 2 + 1]))
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert most[0] == 1
+    for i, got in enumerate(out):
+        assert np.abs(got - alone[i % 2]).max() < 1e-4
 
 
 @pytest.fixture(scope="module")

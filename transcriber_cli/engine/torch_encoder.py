@@ -20,6 +20,7 @@ import logging
 import math
 import mmap
 import struct
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -332,12 +333,17 @@ def _encode_with(encoder: WhisperTorchEncoder, ct2_model: Any, where: torch.devi
             out[start : start + CHUNK] = encoder(mel[start : start + CHUNK])
         return out
 
+    # Files in flight call this from their threads. Their chunks would run one after another
+    # on the one stream anyway; one call at a time also keeps one chunk's activations alive
+    # (1.7-2.0 GiB for large-v3), not one per file.
+    one_at_a_time = threading.Lock()
+
     def encode(features: np.ndarray) -> ctranslate2.StorageView:
         if features.ndim == 2:
             features = np.expand_dims(features, 0)
         if not features.flags.writeable:  # torch.from_numpy warns on read-only arrays
             features = features.copy()
-        with torch.inference_mode():
+        with one_at_a_time, torch.inference_mode():
             if stream is None:
                 # .numpy() shares the tensor's memory and keeps it; from_array keeps the array.
                 return ctranslate2.StorageView.from_array(run(features).float().numpy())
