@@ -1,19 +1,22 @@
-"""One decoder call for several files: CTranslate2 ``generate``/``align`` calls made at the
-same time by files in flight on one model are merged into one batch.
+"""One decoder call for several files: CTranslate2 ``generate`` calls made at the same time
+by files in flight on one model are merged into one batch.
 
-Whisper's decoder is bound by its steps, not its batch: on an H200 (large-v3, beam 5) a call
-with 16 windows of 30 s took 1.3 s and one with 64 took 3.1 s. A folder of short files gives
-each call a few windows, so it paid the steps once per file. Here a call waits while another
-runs; when the decoder is free, whoever is waiting first runs every waiting call that decodes
-alike (same options, same prompt length), up to ``limit`` windows, as one call, and each
-caller gets its own rows back. Beam search treats each window on its own, so the words are
-the same as one call each. A lone caller goes straight through.
+Whisper's decoder is bound by its steps more than its batch: on an H200 (large-v3, beam 5)
+a call of up to 64 windows of 30 s took about 3.1 s, one of up to 16 about 1.3 s. A folder
+of short files gives each call a few windows, so it paid the steps once per file. Here a call
+waits while another runs; when the decoder is free, whoever is waiting first runs every
+waiting call that decodes alike (same options, prompt length and feature shape), up to
+``limit`` windows, as one call, and each caller gets its own rows back. Beam search treats
+each window on its own: the tokens are those of one call each, up to float rounding in a
+batch of another size (on a GPU a token near a tie can flip). A lone caller goes straight
+through. ``align`` (word timing) is not merged: with equal frame counts CTranslate2
+normalises its attention over the whole batch, so a file's word times would depend on the
+files merged with it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +27,8 @@ import numpy as np
 class _Call:
     key: tuple
     features: Any  # a StorageView (encoder output) or an array
-    rows: int
-    args: dict[str, list]  # the batch-wise arguments, one entry per row
+    prompts: list[list[int]]
+    options: dict[str, Any]
     result: list | None = None
     error: BaseException | None = None
     done: bool = False
@@ -42,21 +45,41 @@ def concat_features(parts: list[Any]) -> tuple[Any, Any]:
 
         where = torch.device("cuda", first.device_index)
         merged = torch.cat([torch.as_tensor(p, device=where) for p in parts])
-        return ctranslate2.StorageView.from_array(merged), merged
+        # CTranslate2 reads it on its own stream, not torch's: the copy must be done first.
+        torch.cuda.current_stream(where).synchronize()
+        # It labels a view with the thread's current device (its issue #1467), not the data's.
+        with torch.cuda.device(where):
+            view = ctranslate2.StorageView.from_array(merged)
+        return view, merged
     array = np.ascontiguousarray(np.concatenate([np.asarray(p) for p in parts]))
     return ctranslate2.StorageView.from_array(array), array
 
 
-class _Merger:
-    """Runs calls of one method, merging those that wait together."""
+class MergedDecoder:
+    """Stands in for a CTranslate2 ``Whisper`` model: ``generate`` merges calls made at the
+    same time; everything else is the model's own. ``limit`` is the most windows one merged
+    call may hold (the engine sets its batch size)."""
 
-    def __init__(self, limit: Callable[[], int]) -> None:
-        self._limit = limit
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.limit = 1
         self._cond = threading.Condition()
         self._waiting: list[_Call] = []
         self._busy = False
 
-    def __call__(self, call: _Call, run: Callable[[Any, dict[str, list]], list]) -> list:
+    def __getattr__(self, name: str) -> Any:  # only for what this class does not define
+        if name.startswith("__"):  # copy/pickle probes: not the model's
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def generate(self, features: Any, prompts: list[list[int]], **options: Any) -> list:
+        lengths = {len(p) for p in prompts}
+        shape = tuple(features.shape)[1:]
+        frozen = tuple(
+            (k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(options.items())
+        )  # suppress_tokens is a list
+        key = (frozen, shape, lengths.pop() if len(lengths) == 1 else object())
+        call = _Call(key, features, list(prompts), options)
         with self._cond:
             self._waiting.append(call)
             while not call.done:
@@ -67,7 +90,7 @@ class _Merger:
                 self._busy = True
                 self._cond.release()
                 try:
-                    self._run(group, run)
+                    self._run(group)
                 finally:
                     self._cond.acquire()
                     self._busy = False
@@ -80,79 +103,38 @@ class _Merger:
     def _take(self) -> list[_Call]:
         """The first waiting call and the later ones that decode alike, up to the limit."""
         first = self._waiting[0]
-        group, rows, limit = [first], first.rows, self._limit()
+        group, rows = [first], len(first.prompts)
         for other in self._waiting[1:]:
-            if other.key == first.key and rows + other.rows <= limit:
+            if other.key == first.key and rows + len(other.prompts) <= self.limit:
                 group.append(other)
-                rows += other.rows
+                rows += len(other.prompts)
         for call in group:
             self._waiting.remove(call)
         return group
 
-    @staticmethod
-    def _run(group: list[_Call], run: Callable[[Any, dict[str, list]], list]) -> None:
+    def _run(self, group: list[_Call]) -> None:
+        """Every call of the group ends done, with its rows or the error that stopped it."""
         try:
-            if len(group) == 1:
-                features, keep = group[0].features, None
-            else:
-                features, keep = concat_features([c.features for c in group])
-            args = {name: [v for c in group for v in c.args[name]] for name in group[0].args}
-            results = run(features, args)
-            del keep
-        except BaseException as exc:  # every caller in the group sees the failure
+            try:
+                merged = concat_features([c.features for c in group]) if len(group) > 1 else None
+            except Exception:  # e.g. torch unusable: the calls still run, one by one
+                for call in group:
+                    self._run([call])
+                return
+            try:
+                features = merged[0] if merged else group[0].features
+                prompts = [p for c in group for p in c.prompts]
+                results = self.model.generate(features, prompts, **group[0].options)
+            except BaseException as exc:  # every caller in the group sees the failure
+                for call in group:
+                    call.error = exc
+                return
+            start = 0
             for call in group:
-                call.error, call.done = exc, True
-            return
-        start = 0
-        for call in group:
-            call.result, call.done = results[start : start + call.rows], True
-            start += call.rows
-
-
-class MergedDecoder:
-    """Stands in for a CTranslate2 ``Whisper`` model: ``generate`` and ``align`` merge calls
-    made at the same time; everything else is the model's own. ``limit()`` gives the most
-    windows one merged call may hold (the engine's batch size)."""
-
-    def __init__(self, model: Any, limit: Callable[[], int]) -> None:
-        self.model = model
-        self._generate = _Merger(limit)
-        self._align = _Merger(limit)
-
-    def __getattr__(self, name: str) -> Any:  # only for what this class does not define
-        return getattr(self.model, name)
-
-    def generate(self, features: Any, prompts: list[list[int]], **options: Any) -> list:
-        lengths = {len(p) for p in prompts}
-        key = (_frozen(options), lengths.pop() if len(lengths) == 1 else id(prompts))
-        call = _Call(key, features, len(prompts), {"prompts": list(prompts)})
-
-        def run(merged: Any, args: dict[str, list]) -> list:
-            return self.model.generate(merged, args["prompts"], **options)
-
-        return self._generate(call, run)
-
-    def align(
-        self,
-        features: Any,
-        start_sequence: list[int],
-        text_tokens: list[list[int]],
-        num_frames: int | list[int],
-        **options: Any,
-    ) -> list:
-        rows = len(text_tokens)
-        frames = [num_frames] * rows if isinstance(num_frames, int) else list(num_frames)
-        key = (_frozen(options), tuple(start_sequence))
-        call = _Call(key, features, rows, {"text_tokens": list(text_tokens), "frames": frames})
-
-        def run(merged: Any, args: dict[str, list]) -> list:
-            return self.model.align(
-                merged, start_sequence, args["text_tokens"], args["frames"], **options
-            )
-
-        return self._align(call, run)
-
-
-def _frozen(options: dict[str, Any]) -> tuple:
-    """Options as a key: lists (suppress_tokens) become tuples."""
-    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(options.items()))
+                call.result = results[start : start + len(call.prompts)]
+                start += len(call.prompts)
+        finally:
+            for call in group:
+                if call.result is None and call.error is None:
+                    call.error = RuntimeError("merged decoder call ended without a result")
+                call.done = True

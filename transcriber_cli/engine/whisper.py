@@ -86,8 +86,7 @@ class WhisperEngine:
                     self.encoder = "torch"
         # Files in flight on this model share its decoder calls (engine/merged.py), each
         # merged call holding up to the batch size the last transcription ran with.
-        self._merge_limit = 1
-        self.model.model = MergedDecoder(self.model.model, lambda: self._merge_limit)
+        self.model.model = MergedDecoder(self.model.model)
         self.batched = BatchedInferencePipeline(self.model)
 
     @classmethod
@@ -157,7 +156,7 @@ class WhisperEngine:
         common = options.model_dump(exclude={"batch_size", "vad"})
         common["suppress_tokens"] = list(options.suppress_tokens)
         batch_size = self.batch_size(options)
-        self._merge_limit = batch_size
+        self.model.model.limit = batch_size
         if batch_size > 1:
             from faster_whisper.transcribe import restore_speech_timestamps
 
