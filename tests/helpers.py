@@ -18,3 +18,14 @@ def wer(reference: str, hypothesis: str) -> float:
     import jiwer
 
     return jiwer.wer(normalize(reference), normalize(hypothesis))
+
+
+def assert_same_words(ours, theirs, seconds: float) -> None:
+    """Two transcripts (``Transcript``) with the same text and words, every word's start and
+    end within ``seconds`` of the other's."""
+    assert ours.text == theirs.text and len(ours.text.split()) > 60
+    words = [w for s in ours.segments for w in s.words]
+    their_words = [w for s in theirs.segments for w in s.words]
+    assert [w.text for w in words] == [w.text for w in their_words]
+    for a, b in zip(words, their_words, strict=True):
+        assert abs(a.start - b.start) <= seconds and abs(a.end - b.end) <= seconds
