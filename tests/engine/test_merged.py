@@ -7,6 +7,8 @@ import gc
 import threading
 import time
 import weakref
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -112,14 +114,10 @@ def test_waiting_calls_run_as_one_batch_and_get_their_own_rows(engine, encoded) 
     decoder = MergedDecoder(gate)
     decoder.limit = 8
 
-    def generate_call(i: int, n: int) -> Any:
-        def generate_call() -> list:
-            return decoder.generate(encoded[i], [PROMPT] * n, **OPTIONS)
+    def call(i: int, n: int) -> Callable[[], list]:
+        return partial(decoder.generate, encoded[i], [PROMPT] * n, **OPTIONS)
 
-        return generate_call
-
-    out = in_threads([generate_call(0, 1), generate_call(1, 2), generate_call(2, 1)],
-                     decoder._waiting, gate)  # fmt: skip
+    out = in_threads([call(0, 1), call(1, 2), call(2, 1)], decoder._waiting, gate)
     assert gate.rows == [1, 3]  # the two that waited went as one call of 3 windows
     assert sum(len(t) for r in out for t in tokens(r)) > 20  # real speech, real text
     for got, want in zip(out, alone, strict=True):
@@ -133,11 +131,8 @@ def test_calls_that_decode_differently_or_exceed_the_limit_are_not_merged(engine
     decoder = MergedDecoder(gate)
     decoder.limit = 2
 
-    def call(i: int, n: int, beam: int) -> Any:
-        def generate_call() -> list:
-            return decoder.generate(encoded[i], [PROMPT] * n, **{**OPTIONS, "beam_size": beam})
-
-        return generate_call
+    def call(i: int, n: int, beam: int) -> Callable[[], list]:
+        return partial(decoder.generate, encoded[i], [PROMPT] * n, **{**OPTIONS, "beam_size": beam})
 
     # After the first: a beam of 1 (other options), then 2 + 1 windows (over the limit of 2).
     out = in_threads([call(0, 1, 2), call(2, 1, 1), call(1, 2, 2), call(0, 1, 2)],
@@ -152,11 +147,8 @@ def test_a_failed_merged_call_fails_every_caller_in_it(engine, encoded) -> None:
     decoder = MergedDecoder(gate)
     decoder.limit = 8
 
-    def call(i: int, n: int) -> Any:
-        def generate_call() -> list:
-            return decoder.generate(encoded[i], [PROMPT] * n, **OPTIONS)
-
-        return generate_call
+    def call(i: int, n: int) -> Callable[[], list]:
+        return partial(decoder.generate, encoded[i], [PROMPT] * n, **OPTIONS)
 
     first, second, third = in_threads([call(0, 1), call(1, 2), call(2, 1)], decoder._waiting, gate)
     assert gate.rows == [1, 3]
