@@ -34,6 +34,7 @@ from transcriber_cli.engine.torch_encoder import (
     read_encoder_weights,
 )
 from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.errors import ModelUnavailable
 from transcriber_cli.options import WhisperOptions
 
 # Measured on tiny.en, the conversation's first 30 s, float32 on a 2-core AMD EPYC: max abs
@@ -416,3 +417,54 @@ def test_json_says_which_encoder_ran(make_media, tmp_path: Path) -> None:
     (line,) = json_lines(proc.stdout)
     assert line["runtime"]["encoder"] == "torch"
     assert "Whisper encoder: torch (cpu, float32)" in proc.stderr  # -v
+
+
+def test_an_encoder_built_meanwhile_is_installed_in_the_dtype_ctranslate2_computes_in(
+    tiny_model: str, windows, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``built`` is the encoder the engine builds while CTranslate2 loads, for the compute
+    type asked for; if CTranslate2 settles on another, it is built again; a build that
+    failed falls back like any other."""
+    model = WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
+    half = build_encoder(tiny_model, dtype="bfloat16")
+    assert install_torch_encoder(model, tiny_model, device="cpu", dtype="float32",
+                                 built=lambda: half)  # fmt: skip
+    assert half.dtype == torch.bfloat16 and model.torch_encoder.dtype == torch.float32
+    same = build_encoder(tiny_model)
+    assert install_torch_encoder(model, tiny_model, device="cpu", built=lambda: same)
+    assert model.torch_encoder is same
+
+    def failed() -> None:
+        raise RuntimeError("CUDA error: no kernel image is available")
+
+    plain = WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
+    with caplog.at_level(logging.INFO, logger="transcriber_cli.engine.torch_encoder"):
+        assert not install_torch_encoder(plain, tiny_model, device="cpu", built=failed,
+                                         asked=True)  # fmt: skip
+    assert "no kernel image" in caplog.records[-1].getMessage()
+    assert caplog.records[-1].levelno == logging.WARNING
+    assert "encode" not in vars(plain)
+
+
+def test_the_encoder_is_the_same_built_during_the_load_or_after_it(tiny_model: str, windows):
+    """``encoder_meanwhile`` (the default) builds it on a thread during CTranslate2's load;
+    without it (a diarizer loading beside) it is built after the load, as before."""
+    outputs = []
+    for meanwhile in (True, False):
+        engine = WhisperEngine(tiny_model, device="cpu", encoder="torch",
+                               encoder_meanwhile=meanwhile)  # fmt: skip
+        assert engine.encoder == "torch"
+        outputs.append(np.array(engine.model.encode(windows[0])))
+    assert outputs[0].shape == (1, 1500, 384)
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_a_failed_whisper_load_waits_for_the_encoder_build(tiny_model: str, tmp_path: Path):
+    """The torch encoder is built on a thread while CTranslate2 loads; when that load fails
+    the build is waited for and dropped, not left running with GPU memory nobody frees."""
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_model, broken)
+    (broken / "config.json").write_text("{")  # CTranslate2 fails at once; ours reads model.bin
+    with pytest.raises(ModelUnavailable, match="cannot load model"):
+        WhisperEngine(str(broken), device="cpu", encoder="torch")
+    assert not [t for t in threading.enumerate() if t.name == "build-encoder"]

@@ -21,7 +21,7 @@ import math
 import mmap
 import struct
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -201,9 +201,12 @@ def encoder_dtype(device: str, compute_type: str) -> str:
 
 def build_encoder(model_dir: str | Path, *, device: Any = "cpu", dtype: Any = "float32"):
     """A ``WhisperTorchEncoder`` from a CTranslate2 model directory, on ``device``."""
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    return WhisperTorchEncoder(read_encoder_weights(model_dir), device=device, dtype=dtype)
+    return WhisperTorchEncoder(read_encoder_weights(model_dir), device=device,
+                               dtype=_torch_dtype(dtype))  # fmt: skip
+
+
+def _torch_dtype(dtype: Any) -> torch.dtype:
+    return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
 
 class WhisperTorchEncoder(torch.nn.Module):
@@ -245,6 +248,10 @@ class WhisperTorchEncoder(torch.nn.Module):
         if self.heads < 1 or self.width % self.heads:
             raise ValueError(f"{self.width} channels do not split into {self.heads} heads")
 
+    @property
+    def device(self) -> torch.device:
+        return self._w("conv1/weight").device
+
     def _w(self, name: str) -> torch.Tensor:
         return getattr(self, name.replace("/", "__"))
 
@@ -276,20 +283,36 @@ class WhisperTorchEncoder(torch.nn.Module):
         return self._norm(x, "layer_norm")
 
 
+def build_on(model_dir: str | Path, *, device: str, device_index: int = 0,
+             dtype: Any = "float32") -> WhisperTorchEncoder:  # fmt: skip
+    """The encoder on ``device`` ("cuda": GPU ``device_index``); raises what stops it."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("torch cannot use CUDA")
+    where = torch.device(f"cuda:{device_index}" if device == "cuda" else "cpu")
+    return build_encoder(model_dir, device=where, dtype=dtype)
+
+
 def install_torch_encoder(whisper_model: Any, model_dir: str | Path, *, device: str,
                           device_index: int = 0, dtype: Any = "float32",
-                          asked: bool = False) -> bool:  # fmt: skip
+                          asked: bool = False,
+                          built: Callable[[], WhisperTorchEncoder] | None = None,
+                          ) -> bool:  # fmt: skip
     """Replace ``whisper_model.encode`` (a faster-whisper ``WhisperModel``) on the instance
     with the torch encoder, after one window of silence went through it. Anything that stops
     it (no torch CUDA, a file or layout this cannot read, a GPU torch's kernels do not run on)
     keeps CTranslate2's encoder and returns False, with a warning when the torch encoder was
-    ``asked`` for by name (``auto`` says it at info level)."""
+    ``asked`` for by name (``auto`` says it at info level).
+
+    ``built`` returns (or raises) an encoder built meanwhile (``build_on``), e.g. while
+    CTranslate2 loaded; one in another dtype than ``dtype`` is built again."""
     installed = None
     try:
-        if device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("torch cannot use CUDA")
-        where = torch.device(f"cuda:{device_index}" if device == "cuda" else "cpu")
-        encoder = build_encoder(model_dir, device=where, dtype=dtype)
+        encoder = built() if built is not None else None
+        if encoder is not None and encoder.dtype != _torch_dtype(dtype):
+            encoder = None  # its memory back before the next is built
+        if encoder is None:
+            encoder = build_on(model_dir, device=device, device_index=device_index, dtype=dtype)
+        where = encoder.device
         n_mels = whisper_model.model.n_mels
         if encoder.n_mels != n_mels:
             raise ValueError(f"{encoder.n_mels} mel bins, the model takes {n_mels}")
@@ -307,7 +330,8 @@ def install_torch_encoder(whisper_model: Any, model_dir: str | Path, *, device: 
         release_torch_cache()
         return False
     whisper_model.encode, whisper_model.torch_encoder = installed  # the latter for benchmarks
-    log.info("Whisper encoder: torch (%s, %s)", where, str(encoder.dtype).removeprefix("torch."))
+    kind = str(installed[1].dtype).removeprefix("torch.")
+    log.info("Whisper encoder: torch (%s, %s)", where, kind)
     return True
 
 

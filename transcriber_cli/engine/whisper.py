@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,7 +12,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from transcriber_cli.engine import vad
-from transcriber_cli.engine.device import auto_batch_size, free_gpu_memory, resolve_device
+from transcriber_cli.engine.device import (
+    auto_batch_size,
+    free_gpu_memory,
+    release_torch_cache,
+    resolve_device,
+)
 from transcriber_cli.engine.merged import MergedDecoder
 from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolve_model
 from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
@@ -41,6 +48,7 @@ class WhisperEngine:
         offline: bool = False,
         device_index: int = 0,
         encoder: str = "auto",
+        encoder_meanwhile: bool = True,
     ) -> None:
         self.cpu_threads = cpu_threads
         self.device_index = device_index  # which GPU (several GPUs: one engine on each)
@@ -50,6 +58,16 @@ class WhisperEngine:
         self.resolved: ResolvedModel = resolve_model(name, cache_dir=cache_dir, offline=offline)
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
+        # The torch encoder is built while CTranslate2 loads, which releases the GIL:
+        # importing torch (2-3 s) and reading the weights need not wait for it (without
+        # speakers the hour took 17.4 s instead of 20.2-20.9 on an H200). Not while a
+        # diarizer loads beside: its import holds the GIL, and the folder with speakers was
+        # slower that way in 3 of 3 pairs (bench/production.md, 2026-12-04 later).
+        building = None
+        wanted = encoder == "torch" or (encoder == "auto" and self.device == "cuda")
+        if wanted and encoder_meanwhile:
+            building = _Background(_build_torch_encoder, self.resolved.path, self.device,
+                                      device_index, self.compute_type)  # fmt: skip
         try:
             self.model = WhisperModel(
                 self.resolved.path,
@@ -58,9 +76,11 @@ class WhisperEngine:
                 cpu_threads=cpu_threads,
                 device_index=device_index if self.device == "cuda" else 0,
             )
-        except ValueError as exc:  # e.g. float16 asked for on a CPU
-            raise SetupError(f"cannot load model {name!r}: {exc}") from None
-        except RuntimeError as exc:
+        except (ValueError, RuntimeError) as exc:
+            if building is not None:
+                building.discard()
+            if isinstance(exc, ValueError):  # e.g. float16 asked for on a CPU
+                raise SetupError(f"cannot load model {name!r}: {exc}") from None
             raise ModelUnavailable(
                 f"cannot load model {name!r} on {self.device}: {exc}",
                 hint="run 'transcriber doctor'; see docs/gpu.md" if self.device == "cuda" else None,
@@ -72,7 +92,7 @@ class WhisperEngine:
         # Which encoder runs: "torch" (fast on a GPU, see torch_encoder.py) or CTranslate2's
         # own, which is also where a torch encoder that cannot be built falls back to.
         self.encoder = "ctranslate2"
-        if encoder == "torch" or (encoder == "auto" and self.device == "cuda"):
+        if wanted:
             try:
                 from transcriber_cli.engine import torch_encoder
             except ImportError as exc:  # a broken torch: CTranslate2's encoder still works
@@ -82,6 +102,7 @@ class WhisperEngine:
                 if torch_encoder.install_torch_encoder(
                     self.model, self.resolved.path, device=self.device,
                     device_index=device_index, dtype=dtype, asked=encoder == "torch",
+                    built=building.take if building is not None else None,
                 ):  # fmt: skip
                     self.encoder = "torch"
         # Files in flight on this model share its decoder calls (engine/merged.py), each
@@ -90,7 +111,7 @@ class WhisperEngine:
         self.batched = BatchedInferencePipeline(self.model)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WhisperEngine:
+    def from_settings(cls, settings: Settings, *, encoder_meanwhile: bool = True) -> WhisperEngine:
         return cls(
             settings.model,
             device=settings.device,
@@ -100,6 +121,7 @@ class WhisperEngine:
             offline=settings.offline,
             device_index=settings.gpu_index,
             encoder=settings.whisper_encoder,
+            encoder_meanwhile=encoder_meanwhile,
         )
 
     @property
@@ -223,3 +245,47 @@ class WhisperEngine:
             segments=[],
             model=self.name,
         )
+
+
+def _build_torch_encoder(model_dir: str, device: str, device_index: int, compute_type: str):
+    """The torch encoder for the compute type asked for (``install_torch_encoder`` builds
+    it again if CTranslate2 settles on another)."""
+    from transcriber_cli.engine import torch_encoder  # imports torch
+
+    dtype = torch_encoder.encoder_dtype(device, compute_type)
+    return torch_encoder.build_on(model_dir, device=device, device_index=device_index,
+                                  dtype=dtype)  # fmt: skip
+
+
+class _Background(threading.Thread):
+    """``fn(*args)`` on a thread of its own; ``take()`` waits and hands the result over once
+    (or raises its error), so nothing here keeps a GPU model alive after that."""
+
+    def __init__(self, fn: Callable, *args: object) -> None:
+        super().__init__(name="build-encoder", daemon=True)
+        self._call: Callable | None = functools.partial(fn, *args)
+        self._value: object = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        assert self._call is not None
+        try:
+            self._value = self._call()
+        except BaseException as exc:  # handed to take()
+            self._error = exc
+        self._call = None
+
+    def take(self):
+        self.join()
+        value, error = self._value, self._error
+        self._value = self._error = None
+        if error is not None:
+            raise error
+        return value
+
+    def discard(self) -> None:
+        """Wait for a result nobody will use, and hand its GPU memory back."""
+        self.join()
+        self._value = self._error = None
+        release_torch_cache()

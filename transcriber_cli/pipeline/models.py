@@ -106,6 +106,7 @@ class ModelCache:
                 self._diarizer = self._loader.submit(load_diarizer, s, device=device)
                 self._diarizer_key = dkey
             pending = self._diarizer
+            assert pending is not None
             key = (s.model, s.device, s.gpu_index, s.compute_type, s.whisper_encoder,
                    s.cpu_threads, s.model_cache_dir, s.offline)  # fmt: skip
             if self._engine_key != key:
@@ -114,10 +115,13 @@ class ModelCache:
                 self._engine_key = None
                 if torch_cache:  # its torch encoder's memory went to torch's cache, not CUDA
                     release_torch_cache()
-                self._engine = WhisperEngine.from_settings(s)
+                # The torch encoder is built during CTranslate2's load unless the diarizer's
+                # import runs beside it (engine/whisper.py says why).
+                loading = s.diarize is not False and not pending.done()
+                self._engine = WhisperEngine.from_settings(s, encoder_meanwhile=not loading)
                 self._engine_key = key
             engine = self._engine
-            assert engine is not None and pending is not None
+            assert engine is not None
         if wait:
             pending.result()  # raises what the load raised
         return LoadedModels(engine, pending)
