@@ -23,9 +23,17 @@ def wer(reference: str, hypothesis: str) -> float:
 def assert_same_words(ours, theirs, seconds: float) -> None:
     """Two transcripts (``Transcript``) with the same text and words, every word's start and
     end within ``seconds`` of the other's."""
-    assert ours.text == theirs.text and len(ours.text.split()) > 60
+    assert len(ours.text.split()) > 60
+    assert ours.text == theirs.text, _first_difference(ours.text, theirs.text)
     words = [w for s in ours.segments for w in s.words]
     their_words = [w for s in theirs.segments for w in s.words]
     assert [w.text for w in words] == [w.text for w in their_words]
     for a, b in zip(words, their_words, strict=True):
         assert abs(a.start - b.start) <= seconds and abs(a.end - b.end) <= seconds
+
+
+def _first_difference(ours: str, theirs: str) -> str:
+    a, b = ours.split(), theirs.split()
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    lo = max(i - 5, 0)
+    return f"word {i}: {' '.join(a[lo : i + 8])!r} against {' '.join(b[lo : i + 8])!r}"
