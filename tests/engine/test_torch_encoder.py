@@ -446,17 +446,31 @@ def test_an_encoder_built_meanwhile_is_installed_in_the_dtype_ctranslate2_comput
     assert "encode" not in vars(plain)
 
 
-def test_the_encoder_is_the_same_built_during_the_load_or_after_it(tiny_model: str, windows):
-    """``encoder_meanwhile`` (the default) builds it on a thread during CTranslate2's load;
-    without it (a diarizer loading beside) it is built after the load, as before."""
-    outputs = []
-    for meanwhile in (True, False):
-        engine = WhisperEngine(tiny_model, device="cpu", encoder="torch",
-                               encoder_meanwhile=meanwhile)  # fmt: skip
-        assert engine.encoder == "torch"
-        outputs.append(np.array(engine.model.encode(windows[0])))
-    assert outputs[0].shape == (1, 1500, 384)
-    np.testing.assert_array_equal(outputs[0], outputs[1])
+def test_the_encoder_is_built_during_the_load_or_after_it(
+    tiny_model: str, windows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``encoder_meanwhile`` (the default) builds it on its own thread during CTranslate2's
+    load and installs that one; without it (a diarizer loading beside) it is built after the
+    load, on the caller's thread, as before. Either way the same encoder."""
+    from transcriber_cli.engine import whisper
+
+    built: list[tuple[str, object]] = []
+    real = whisper._build_torch_encoder
+
+    def recorded(*args: object) -> object:
+        encoder = real(*args)
+        built.append((threading.current_thread().name, encoder))
+        return encoder
+
+    monkeypatch.setattr(whisper, "_build_torch_encoder", recorded)
+    during = WhisperEngine(tiny_model, device="cpu", encoder="torch")
+    assert [name for name, _ in built] == ["build-encoder"]
+    assert during.encoder == "torch" and during.model.torch_encoder is built[0][1]
+    after = WhisperEngine(tiny_model, device="cpu", encoder="torch", encoder_meanwhile=False)
+    assert len(built) == 1 and after.encoder == "torch"
+    ours, theirs = (np.array(e.model.encode(windows[0])) for e in (during, after))
+    assert ours.shape == (1, 1500, 384)
+    np.testing.assert_array_equal(ours, theirs)
 
 
 def test_a_failed_whisper_load_waits_for_the_encoder_build(tiny_model: str, tmp_path: Path):

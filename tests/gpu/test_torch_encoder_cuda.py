@@ -88,3 +88,5 @@ def test_transcript_is_the_same_with_either_encoder(engines, audio, batch_size: 
     # (2026-12-04). The words are the same.
     assert len(ours.text.split()) > 60
     assert normalize(ours.text) == normalize(theirs.text)
+    words = [[normalize(w.text) for s in t.segments for w in s.words] for t in (ours, theirs)]
+    assert words[0] == words[1]

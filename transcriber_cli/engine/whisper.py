@@ -61,54 +61,73 @@ class WhisperEngine:
         # The torch encoder is built while CTranslate2 loads, which releases the GIL:
         # importing torch (2-3 s) and reading the weights need not wait for it (without
         # speakers the hour took 17.4 s instead of 20.2-20.9 on an H200). Not while a
-        # diarizer loads beside: its import holds the GIL, and the folder with speakers was
-        # slower that way in 3 of 3 pairs (bench/production.md, 2026-12-04 later).
+        # diarizer loads beside (``encoder_meanwhile``): the folder with speakers was slower
+        # that way in 3 of 3 pairs, likely as its import holds the GIL (bench/production.md).
         building = None
         wanted = encoder == "torch" or (encoder == "auto" and self.device == "cuda")
         if wanted and encoder_meanwhile:
             building = _Background(_build_torch_encoder, self.resolved.path, self.device,
-                                      device_index, self.compute_type)  # fmt: skip
-        try:
-            self.model = WhisperModel(
-                self.resolved.path,
-                device=self.device,
-                compute_type=self.compute_type,
-                cpu_threads=cpu_threads,
-                device_index=device_index if self.device == "cuda" else 0,
-            )
-        except (ValueError, RuntimeError) as exc:
+                                   device_index, self.compute_type)  # fmt: skip
+        load = functools.partial(
+            WhisperModel,
+            self.resolved.path,
+            device=self.device,
+            compute_type=self.compute_type,
+            cpu_threads=cpu_threads,
+            device_index=device_index if self.device == "cuda" else 0,
+        )
+        try:  # whatever fails, a build in flight is waited for and its GPU memory freed
+            try:
+                try:
+                    self.model = load()
+                except RuntimeError:
+                    if building is None:
+                        raise
+                    # The encoder built meanwhile may have taken the memory the load needed
+                    # (a small GPU): load again without it; it is built after, or falls back.
+                    building.discard()
+                    building = None
+                    self.model = load()
+            except ValueError as exc:  # e.g. float16 asked for on a CPU
+                raise SetupError(f"cannot load model {name!r}: {exc}") from None
+            except RuntimeError as exc:
+                raise ModelUnavailable(
+                    f"cannot load model {name!r} on {self.device}: {exc}",
+                    hint="run 'transcriber doctor'; see docs/gpu.md"
+                    if self.device == "cuda"
+                    else None,
+                ) from None
+            if self.device == "cuda":
+                from transcriber_cli.engine.features import on_gpu
+
+                self.model.feature_extractor = on_gpu(self.model.feature_extractor, device_index)
+            # Which encoder runs: "torch" (fast on a GPU, see torch_encoder.py) or
+            # CTranslate2's own, which is also where one that cannot be built falls back to.
+            self.encoder = "ctranslate2"
+            if wanted:
+                self._install_torch_encoder(encoder == "torch", device_index, building)
+        except BaseException:
             if building is not None:
                 building.discard()
-            if isinstance(exc, ValueError):  # e.g. float16 asked for on a CPU
-                raise SetupError(f"cannot load model {name!r}: {exc}") from None
-            raise ModelUnavailable(
-                f"cannot load model {name!r} on {self.device}: {exc}",
-                hint="run 'transcriber doctor'; see docs/gpu.md" if self.device == "cuda" else None,
-            ) from None
-        if self.device == "cuda":
-            from transcriber_cli.engine.features import on_gpu
-
-            self.model.feature_extractor = on_gpu(self.model.feature_extractor, device_index)
-        # Which encoder runs: "torch" (fast on a GPU, see torch_encoder.py) or CTranslate2's
-        # own, which is also where a torch encoder that cannot be built falls back to.
-        self.encoder = "ctranslate2"
-        if wanted:
-            try:
-                from transcriber_cli.engine import torch_encoder
-            except ImportError as exc:  # a broken torch: CTranslate2's encoder still works
-                log.warning("Whisper encoder: CTranslate2's (torch cannot be imported: %s)", exc)
-            else:
-                dtype = torch_encoder.encoder_dtype(self.device, self.model.model.compute_type)
-                if torch_encoder.install_torch_encoder(
-                    self.model, self.resolved.path, device=self.device,
-                    device_index=device_index, dtype=dtype, asked=encoder == "torch",
-                    built=building.take if building is not None else None,
-                ):  # fmt: skip
-                    self.encoder = "torch"
+            raise
         # Files in flight on this model share its decoder calls (engine/merged.py), each
         # merged call holding up to the batch size the last transcription ran with.
         self.model.model = MergedDecoder(self.model.model)
         self.batched = BatchedInferencePipeline(self.model)
+
+    def _install_torch_encoder(self, asked: bool, device_index: int,
+                               building: _Background | None) -> None:  # fmt: skip
+        try:
+            from transcriber_cli.engine import torch_encoder
+        except Exception as exc:  # a broken torch: CTranslate2's encoder still works
+            log.warning("Whisper encoder: CTranslate2's (torch cannot be imported: %s)", exc)
+            return
+        dtype = torch_encoder.encoder_dtype(self.device, self.model.model.compute_type)
+        if torch_encoder.install_torch_encoder(
+            self.model, self.resolved.path, device=self.device, device_index=device_index,
+            dtype=dtype, asked=asked, built=building.take if building is not None else None,
+        ):  # fmt: skip
+            self.encoder = "torch"
 
     @classmethod
     def from_settings(cls, settings: Settings, *, encoder_meanwhile: bool = True) -> WhisperEngine:

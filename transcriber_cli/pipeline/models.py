@@ -99,6 +99,7 @@ class ModelCache:
                 s.hf_token.get_secret_value() if s.hf_token else None,
             )
             last = self._diarizer
+            busy = last is not None and not last.done()  # an earlier diarizer still loading
             failed = last is not None and last.done() and last.exception() is not None
             if self._diarizer_key != dkey or failed or last is None:
                 # The last load is not cancelled (another job may wait on it): dropped here,
@@ -115,9 +116,9 @@ class ModelCache:
                 self._engine_key = None
                 if torch_cache:  # its torch encoder's memory went to torch's cache, not CUDA
                     release_torch_cache()
-                # The torch encoder is built during CTranslate2's load unless the diarizer's
+                # The torch encoder is built during CTranslate2's load unless a diarizer's
                 # import runs beside it (engine/whisper.py says why).
-                loading = s.diarize is not False and not pending.done()
+                loading = busy or (s.diarize is not False and not pending.done())
                 self._engine = WhisperEngine.from_settings(s, encoder_meanwhile=not loading)
                 self._engine_key = key
             engine = self._engine
