@@ -6,9 +6,12 @@ faster-whisper, CTranslate2's model load, importing torch, the log-Mel extractor
 the GPU, the torch encoder's install, the rest. A ticker thread counts how long it waits for
 the GIL during each step: a step that holds the GIL shows its whole length as the ticker's
 longest gap; one that releases it (C++ without the GIL) shows gaps of a few ms.
+The ticker keeps one window for all threads: for steps that overlap (the encoder's build on
+its own thread during CTranslate2's load) it cannot say which of them held the GIL.
 
 With ``--diarizer DIR`` the diarizer loads on a thread started first, as the CLI's model cache
-does (``pipeline/models.py``), so the steps are timed beside that import.
+does (``pipeline/models.py``), so the steps are timed beside that import; as there, the
+encoder is then built after CTranslate2's load (``--meanwhile yes`` builds it during).
 
     python bench/startup_profile.py --model CT2DIR --device cuda --compute-type float16 \\
         [--diarizer PIPELINE_DIR] --json $OUT/startup.json
@@ -90,6 +93,12 @@ def main() -> None:
     parser.add_argument("--compute-type", default="auto")
     parser.add_argument("--encoder", default="auto", help="whisper_encoder setting")
     parser.add_argument("--diarizer", default=None, help="pipeline dir: load it beside")
+    parser.add_argument(
+        "--meanwhile",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="encoder_meanwhile (auto: as the CLI, no with --diarizer)",
+    )
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
 
@@ -159,8 +168,10 @@ def main() -> None:
 
         model = resolve_bundled("tiny.en")
     start = time.perf_counter()
+    meanwhile = args.meanwhile == "yes" or (args.meanwhile == "auto" and not args.diarizer)
+    result["encoder_meanwhile"] = meanwhile
     engine = whisper.WhisperEngine(model, device=args.device, compute_type=args.compute_type,
-                                   encoder=args.encoder)  # fmt: skip
+                                   encoder=args.encoder, encoder_meanwhile=meanwhile)  # fmt: skip
     result["engine_seconds"] = round(time.perf_counter() - start, 3)
     result["engine_ready"] = round(time.perf_counter() - T0, 3)
     result["encoder"] = engine.encoder
