@@ -77,26 +77,7 @@ class WhisperEngine:
             device_index=device_index if self.device == "cuda" else 0,
         )
         try:  # whatever fails, a build in flight is waited for and its GPU memory freed
-            try:
-                try:
-                    self.model = load()
-                except RuntimeError:
-                    if building is None:
-                        raise
-                    # The encoder built meanwhile may have taken the memory the load needed
-                    # (a small GPU): load again without it; it is built after, or falls back.
-                    building.discard()
-                    building = None
-                    self.model = load()
-            except ValueError as exc:  # e.g. float16 asked for on a CPU
-                raise SetupError(f"cannot load model {name!r}: {exc}") from None
-            except RuntimeError as exc:
-                raise ModelUnavailable(
-                    f"cannot load model {name!r} on {self.device}: {exc}",
-                    hint="run 'transcriber doctor'; see docs/gpu.md"
-                    if self.device == "cuda"
-                    else None,
-                ) from None
+            self.model = _load_whisper(load, name, self.device, building)
             if self.device == "cuda":
                 from transcriber_cli.engine.features import on_gpu
 
@@ -266,6 +247,27 @@ class WhisperEngine:
         )
 
 
+def _load_whisper(load: Callable, name: str, device: str, building: _Background | None):
+    """CTranslate2's load, its errors said plainly. One that fails while the torch encoder
+    is being built is tried once more without it: the build may have taken the memory the
+    load needed (a small GPU); the encoder is then built after the load, or falls back."""
+    try:
+        try:
+            return load()
+        except RuntimeError:
+            if building is None:
+                raise
+            building.discard()  # its take() now gives nothing: built again after the load
+            return load()
+    except ValueError as exc:  # e.g. float16 asked for on a CPU
+        raise SetupError(f"cannot load model {name!r}: {exc}") from None
+    except RuntimeError as exc:
+        raise ModelUnavailable(
+            f"cannot load model {name!r} on {device}: {exc}",
+            hint="run 'transcriber doctor'; see docs/gpu.md" if device == "cuda" else None,
+        ) from None
+
+
 def _build_torch_encoder(model_dir: str, device: str, device_index: int, compute_type: str):
     """The torch encoder for the compute type asked for (``install_torch_encoder`` builds
     it again if CTranslate2 settles on another)."""
@@ -296,6 +298,7 @@ class _Background(threading.Thread):
         self._call = None
 
     def take(self):
+        """The result, or None after ``discard()``."""
         self.join()
         value, error = self._value, self._error
         self._value = self._error = None
