@@ -482,3 +482,37 @@ def test_a_failed_whisper_load_waits_for_the_encoder_build(tiny_model: str, tmp_
     with pytest.raises(ModelUnavailable, match="cannot load model"):
         WhisperEngine(str(broken), device="cpu", encoder="torch")
     assert not [t for t in threading.enumerate() if t.name == "build-encoder"]
+
+
+def test_a_load_that_fails_beside_the_build_is_tried_again_without_it(
+    tiny_model: str, windows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a small GPU the build may take the memory CTranslate2's load needs: that load
+    fails once (injected in CTranslate2, as its out-of-memory error), the build is dropped,
+    the load runs again and the encoder is built after it, on the caller's thread."""
+    built: list[tuple[str, object]] = []
+    real_build = torch_encoder.build_on
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        encoder = real_build(*args, **kwargs)
+        built.append((threading.current_thread().name, encoder))
+        return encoder
+
+    loads: list[str] = []
+    real_whisper = ctranslate2.models.Whisper
+
+    def out_of_memory_once(*args: object, **kwargs: object) -> object:
+        loads.append(threading.current_thread().name)
+        if len(loads) == 1:
+            raise RuntimeError("CUDA failed with error out of memory")
+        return real_whisper(*args, **kwargs)
+
+    monkeypatch.setattr(torch_encoder, "build_on", recorded)
+    monkeypatch.setattr(ctranslate2.models, "Whisper", out_of_memory_once)
+    engine = WhisperEngine(tiny_model, device="cpu", encoder="torch")
+    main = threading.current_thread().name
+    assert loads == [main, main]
+    assert [name for name, _ in built] == ["build-encoder", main]
+    assert engine.encoder == "torch" and engine.model.torch_encoder is built[1][1]
+    assert not [t for t in threading.enumerate() if t.name == "build-encoder"]
+    assert np.array(engine.model.encode(windows[0])).shape == (1, 1500, 384)
