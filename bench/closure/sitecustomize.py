@@ -1,5 +1,9 @@
 """Run a system as if some installed packages were not there (``BENCH_HIDE=a,b``), and
-optionally with another GIL switch interval (``BENCH_SWITCH_INTERVAL`` seconds).
+optionally with another GIL switch interval (``BENCH_SWITCH_INTERVAL`` seconds), or with
+some modules imported before the program starts (``BENCH_PREIMPORT=torch,pyannote.audio``:
+their seconds are appended to the JSON lines file ``BENCH_PREIMPORT_LOG``, so a run's wall
+time less them is what it would take if those imports cost nothing, e.g. a diarizer that
+does not import pyannote).
 
 The GPU image carries torchvision and transformers for whisperX (which requires transformers).
 Our own install pulls in neither, but torchmetrics (under pyannote's lightning) imports both
@@ -65,3 +69,33 @@ def _chain() -> None:
 
 
 _chain()
+
+
+def _preimport() -> None:
+    import importlib
+    import json
+    import time
+
+    names = [n.strip() for n in os.environ.get("BENCH_PREIMPORT", "").split(",") if n.strip()]
+    start = time.perf_counter()
+    for name in names:
+        importlib.import_module(name)
+    seconds = round(time.perf_counter() - start, 3)
+    if os.environ.get("BENCH_PREIMPORT_LOG"):
+        with open(os.environ["BENCH_PREIMPORT_LOG"], "a") as log:
+            log.write(
+                json.dumps(
+                    {
+                        "preimport": names,
+                        "seconds": seconds,
+                        "pid": os.getpid(),
+                        "at": time.strftime("%H:%M:%S", time.gmtime()),
+                    }
+                )
+            )
+            log.write("\n")
+
+
+if os.environ.get("BENCH_PREIMPORT") and os.environ.pop("BENCH_PREIMPORT_DONE", None) is None:
+    os.environ["BENCH_PREIMPORT_DONE"] = "1"  # children (ffmpeg's Python helpers) skip it
+    _preimport()
