@@ -5,6 +5,7 @@ data/three-voices.opus)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,8 +107,15 @@ def test_the_pyannote_sample_gets_two_speakers_with_progress(builtin, pyannote_s
     audio = media.decode_audio(pyannote_sample["wav"])
     seconds = audio.size / media.SAMPLE_RATE
     calls: list[tuple[float, float]] = []
-    turns = builtin(audio, progress=lambda done, total: calls.append((done, total)))
+    steps: dict[str, float] = {}
+    started = time.perf_counter()
+    turns = builtin(audio, progress=lambda done, total: calls.append((done, total)), steps=steps)
+    took = time.perf_counter() - started
     assert builtin.pipeline.method == "windows"
+    # Each step's seconds: the embeddings are most of the work, clustering builds the frames.
+    assert list(steps) == ["segmentation", "embeddings", "clustering", "turns"]
+    assert steps["embeddings"] > steps["turns"] and steps["clustering"] > 0
+    assert sum(steps.values()) <= took
     assert {t.speaker for t in turns} == {"SPEAKER_00", "SPEAKER_01"}
     assert all(0.0 <= t.start < t.end <= seconds for t in turns)
     assert der(turns, pyannote_sample["rttm"]) < 0.15  # exclusive turns: overlap counts as missed

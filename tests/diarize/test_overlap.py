@@ -38,8 +38,10 @@ def test_beside_transcription_gives_the_same_speakers(
         progress=lambda stage, done, _total: events.append((stage, done)),
         overlap=True, timings=timings,
     )  # fmt: skip
+    alone: dict[str, float] = {}
     after = transcribe_audio(audio, loaded, WhisperOptions(batch_size=8),
-                             SpeakerOptions(num_speakers=2), overlap=False)  # fmt: skip
+                             SpeakerOptions(num_speakers=2), overlap=False,
+                             timings=alone)  # fmt: skip
     assert beside.diarization == after.diarization == {"status": "done",
                                                         "model": str(tiny_pipeline)}  # fmt: skip
     assert beside.turns == after.turns and beside.turns
@@ -52,6 +54,14 @@ def test_beside_transcription_gives_the_same_speakers(
     assert stages.index("diarize") > max(i for i, s in enumerate(stages) if s == "transcribe")
     assert {"transcribe", "diarize", "diarize_start", "diarize_wait", "assign"} <= set(timings)
     assert 0 <= timings["diarize_start"] <= timings["transcribe"] + timings["diarize_wait"]
+    # The diarizer's own steps, beside transcription or after it: each ran, within its total.
+    for run in (timings, alone):
+        steps = {k: v for k, v in run.items() if k.startswith("diarize_") and k not in (
+            "diarize_start", "diarize_wait")}  # fmt: skip
+        assert set(steps) == {"diarize_segmentation", "diarize_embeddings",
+                              "diarize_clustering", "diarize_turns"}  # fmt: skip
+        assert steps["diarize_segmentation"] > 0 and steps["diarize_embeddings"] > 0
+        assert min(steps.values()) >= 0 and sum(steps.values()) <= run["diarize"] + 0.01
 
 
 def test_a_required_diarizer_that_cannot_load_stops_the_call(

@@ -135,7 +135,10 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
             empty = np.zeros((0, self._embedding.dimension))
             return DiarizeOutput(Annotation(uri=uri), Annotation(uri=uri), empty)
         found = self.window_embeddings(file, count, hook)
-        return self.assemble(found, count, num_speakers, min_speakers, max_speakers, uri)
+        hook("embeddings", found[1])  # each step's end, as pyannote's own apply marks them
+        output = self.assemble(found, count, num_speakers, min_speakers, max_speakers, uri)
+        hook("discrete_diarization", output.speaker_diarization)
+        return output
 
     def speech_count(self, file: Any, hook: Callable[..., Any]) -> SlidingWindowFeature:
         """Speakers talking in each frame, from the segmentation model (as pyannote counts)."""

@@ -16,6 +16,7 @@ import mmap
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -217,24 +218,32 @@ class PyannoteDiarizer:
         *,
         speakers: SpeakerOptions | None = None,
         progress: Progress | None = None,
+        steps: dict[str, float] | None = None,
     ) -> list[SpeakerTurn]:
+        """``steps`` receives the seconds of pyannote's steps (``STEPS``), summed over spans."""
         if audio.size == 0:
             return []
         seconds = audio.size / SAMPLE_RATE
         counts = speakers.counts() if speakers else {}
         pieces = spans.cut(seconds, self.span, audio, SAMPLE_RATE)
+        clock = _StepClock()
         if len(pieces) == 1:
-            output = self._call(audio, counts, progress, 0.0, seconds)
+            output = self._call(audio, counts, progress, 0.0, seconds, clock)
             turns = turns_from_output(output, duration=seconds)
         else:
-            turns = self._in_spans(audio, pieces, counts, progress, seconds)
+            turns = self._in_spans(audio, pieces, counts, progress, seconds, clock)
+        log.info("diarization steps: %s", ", ".join(
+            f"{name} {value:.2f} s" for name, value in clock.seconds.items()
+        ) or "none")  # fmt: skip
+        if steps is not None:
+            steps.update(clock.seconds)
         if progress:
             progress(seconds, seconds)
         return turns
 
     def _call(
         self, audio: np.ndarray, counts: dict[str, int], progress: Progress | None,
-        offset: float, total: float,
+        offset: float, total: float, clock: _StepClock,
     ) -> Any:  # fmt: skip
         """One pipeline call on ``audio``, progress reported from ``offset`` of ``total`` s."""
         import torch
@@ -244,13 +253,15 @@ class PyannoteDiarizer:
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
         caught: list[Warning | str] = []
-        hook = _hook(progress, audio.size / SAMPLE_RATE, offset, total)
+        hook = _hook(progress, audio.size / SAMPLE_RATE, offset, total, clock)
         with self._lock:
             _local.caught = caught  # this thread's warnings, until the call ends
+            clock.start()  # after the lock: another file's diarization is not this one's
             try:
                 output = self.pipeline(file, hook=hook, **counts)
             finally:
                 _local.caught = None
+            clock.stop()
         for w in caught:
             message = " ".join(str(w).split())
             if "number of speakers" in message:
@@ -261,7 +272,7 @@ class PyannoteDiarizer:
 
     def _in_spans(
         self, audio: np.ndarray, pieces: list[tuple[float, float]], counts: dict[str, int],
-        progress: Progress | None, seconds: float,
+        progress: Progress | None, seconds: float, clock: _StepClock,
     ) -> list[SpeakerTurn]:  # fmt: skip
         """Each span diarized alone (memory bounded by the span), speakers linked by voice."""
         # A span may hold fewer speakers than the recording: only the upper bound applies.
@@ -271,14 +282,14 @@ class PyannoteDiarizer:
         turns: list[tuple[int, SpeakerTurn]] = []  # (index into local, turn)
         for k, (start, end) in enumerate(pieces):
             piece = audio[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)]
-            output = self._call(piece, each, progress, start, seconds)
+            output = self._call(piece, each, progress, start, seconds, clock)
             rows = getattr(output, "speaker_embeddings", None)
             if rows is None:  # legacy or oracle-clustering pipelines: nothing to link by
                 log.warning(
                     "diarization: %s gives no speaker embeddings to link spans by; "
                     "diarizing the whole recording in one call", self.name,
                 )  # fmt: skip
-                output = self._call(audio, counts, progress, 0.0, seconds)
+                output = self._call(audio, counts, progress, 0.0, seconds, clock)
                 return turns_from_output(output, duration=seconds)
             found = turns_from_output(output, duration=end - start)
             centroids = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
@@ -428,13 +439,48 @@ def turns_from_output(output: Any, *, duration: float | None = None) -> list[Spe
     return sorted((t for t in turns if t.end > t.start), key=lambda t: (t.start, t.end))
 
 
-def _hook(progress: Progress | None, seconds: float, offset: float = 0.0, length: float = 0.0):
+# pyannote's hook names the step that just ended; ours is the time since the one before:
+# "embeddings" includes speaker counting, "clustering" the reconstruction of frames from
+# the clusters, "turns" what follows (frames to an annotation, exclusive turns).
+_ENDS = {"segmentation": "segmentation", "embeddings": "embeddings",
+         "discrete_diarization": "clustering"}  # fmt: skip
+STEPS = ("segmentation", "embeddings", "clustering", "turns")
+
+
+class _StepClock:
+    """Seconds per step of pyannote's pipeline calls (summed over a recording's spans)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = 0.0
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+
+    def ended(self, step: str) -> None:
+        if step in _ENDS:
+            self._add(_ENDS[step])
+
+    def stop(self) -> None:
+        self._add("turns")
+
+    def _add(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+
+def _hook(progress: Progress | None, seconds: float, offset: float = 0.0, length: float = 0.0,
+          clock: _StepClock | None = None):  # fmt: skip
     """Turn pyannote's ``hook(step, artefact, file=..., total=..., completed=...)`` calls into
     one ``progress(done, total)`` measured in audio seconds, like the transcription bar. A
-    span's call covers ``seconds`` from ``offset`` of the recording's ``length``."""
+    span's call covers ``seconds`` from ``offset`` of the recording's ``length``. Each step's
+    end (a call without ``completed``) goes to ``clock``."""
     whole = length or seconds
 
     def hook(step: str, artefact: Any = None, *, file: Any = None, total=None, completed=None):
+        if clock is not None and completed is None:
+            clock.ended(step)
         if progress is None or not total or completed is None:
             return
         fraction = min(float(completed) / float(total), 1.0)

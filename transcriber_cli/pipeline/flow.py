@@ -52,6 +52,7 @@ class _Speakers:
         self.turns: list | None = None
         self.error: BaseException | None = None
         self.seconds = 0.0
+        self.steps: dict[str, float] = {}  # the diarizer's own steps
         # Seconds from here to diarization's first progress: its load, the GIL, and another
         # file's turn on a shared diarizer all come before it. None if it never started.
         self.began: float | None = None
@@ -75,7 +76,8 @@ class _Speakers:
             diarizer = models.diarizer  # waits for the load
             if diarizer is not None:
                 started = time.perf_counter()
-                self.turns = diarizer(whole(audio), speakers=speakers, progress=report)
+                self.turns = diarizer(whole(audio), speakers=speakers, progress=report,
+                                      steps=self.steps)  # fmt: skip
                 self.seconds = time.perf_counter() - started
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc
@@ -133,20 +135,22 @@ def transcribe_audio(
         timings["transcribe"] = round(time.perf_counter() - started, 3)
         if state.turns is None and (beside is not None or models.may_diarize):
             started = time.perf_counter()
+            steps: dict[str, float] = {}
             if beside is not None:
                 turns = beside.result()
                 if progress and turns is not None:  # done, also when it ended unseen
                     progress("diarize", duration, duration)
                 timings["diarize"] = round(beside.seconds, 3)
+                steps = beside.steps
                 if beside.began is not None:
                     timings["diarize_start"] = round(beside.began, 3)
                 timings["diarize_wait"] = round(time.perf_counter() - started, 3)
             else:
                 diarizer = models.diarizer
-                turns = diarizer(whole(audio), speakers=speakers, progress=stage("diarize")) if (
-                    diarizer is not None
-                ) else None  # fmt: skip
+                turns = diarizer(whole(audio), speakers=speakers, progress=stage("diarize"),
+                                 steps=steps) if diarizer is not None else None  # fmt: skip
                 timings["diarize"] = round(time.perf_counter() - started, 3)
+            timings.update({f"diarize_{name}": value for name, value in steps.items()})
             if turns is not None:
                 state.turns = turns
                 if on_checkpoint:

@@ -35,6 +35,7 @@ class Diarizer(Protocol):
         *,
         speakers: SpeakerOptions | None = None,
         progress: Callable[[float, float], None] | None = None,
+        steps: dict[str, float] | None = None,  # receives the seconds of its steps
     ) -> list[SpeakerTurn]: ...
 
 
