@@ -112,10 +112,11 @@ def test_the_pyannote_sample_gets_two_speakers_with_progress(builtin, pyannote_s
     turns = builtin(audio, progress=lambda done, total: calls.append((done, total)), steps=steps)
     took = time.perf_counter() - started
     assert builtin.pipeline.method == "windows"
-    # Each step's seconds: the embeddings are most of the work, clustering builds the frames.
+    # Each step's seconds, split where pyannote's own pipeline splits them: the frames are
+    # labelled under "clustering", the turns built from them under "turns".
     assert list(steps) == ["segmentation", "embeddings", "clustering", "turns"]
-    assert steps["embeddings"] > steps["turns"] and steps["clustering"] > 0
-    assert sum(steps.values()) <= took
+    assert min(steps.values()) > 0
+    assert sum(steps.values()) <= took + 0.005  # each step rounded to 1 ms
     assert {t.speaker for t in turns} == {"SPEAKER_00", "SPEAKER_01"}
     assert all(0.0 <= t.start < t.end <= seconds for t in turns)
     assert der(turns, pyannote_sample["rttm"]) < 0.15  # exclusive turns: overlap counts as missed

@@ -125,6 +125,9 @@ def test_a_conversation_cut_into_spans_keeps_two_speakers_sentence_by_sentence(t
     )
     (line,) = json_lines(proc.stdout)
     assert sorted(line["speakers"]) == ["Alice", "Bob"]
+    stages = line["runtime"]["stages"]  # the diarizer's steps, summed over the spans
+    steps = [stages[f"diarize_{k}"] for k in ("segmentation", "embeddings", "clustering", "turns")]
+    assert min(steps) > 0 and sum(steps) <= stages["diarize"] + 0.01
     t = Transcript.model_validate_json((tmp_path / "out" / "twice.json").read_text())
     names = {"alice": "Alice", "bob": "Bob"}
     loop = SCRIPT["duration"]

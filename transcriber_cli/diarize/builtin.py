@@ -136,9 +136,7 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
             return DiarizeOutput(Annotation(uri=uri), Annotation(uri=uri), empty)
         found = self.window_embeddings(file, count, hook)
         hook("embeddings", found[1])  # each step's end, as pyannote's own apply marks them
-        output = self.assemble(found, count, num_speakers, min_speakers, max_speakers, uri)
-        hook("discrete_diarization", output.speaker_diarization)
-        return output
+        return self.assemble(found, count, num_speakers, min_speakers, max_speakers, uri, hook)
 
     def speech_count(self, file: Any, hook: Callable[..., Any]) -> SlidingWindowFeature:
         """Speakers talking in each frame, from the segmentation model (as pyannote counts)."""
@@ -188,8 +186,10 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
         min_speakers: int | None,
         max_speakers: int | None,
         uri: str | None,
+        hook: Callable[..., Any] | None = None,
     ) -> DiarizeOutput:
-        """Cluster the windows, label the frames, and build pyannote's output."""
+        """Cluster the windows, label the frames, and build pyannote's output (``hook`` is
+        told when the frames are labelled, before the turns are built, as in pyannote)."""
         spans, embeddings = found
         num, low, high = set_num_speakers(num_speakers, min_speakers, max_speakers)
         x = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(1e-10)
@@ -206,10 +206,12 @@ class BuiltinSpeakerDiarization(SpeakerDiarization):
         scores = windows.frame_scores(spans, x @ centroids.T, len(count), self.taper)
         talking = count.data[:, 0].astype(int)
         talking = np.minimum(talking, 1 if not self.keep_overlap else high)
-        annotations = []
+        annotations: list[Annotation] = []
         for cap in (talking, np.minimum(talking, 1)):  # then the exclusive diarization
             binary = windows.label_frames(scores, cap)
             discrete = SlidingWindowFeature(binary, count.sliding_window)
+            if hook is not None and not annotations:
+                hook("discrete_diarization", discrete)
             annotation = self.to_annotation(
                 discrete, min_duration_on=0.0, min_duration_off=self.segmentation.min_duration_off
             )

@@ -442,8 +442,8 @@ def turns_from_output(output: Any, *, duration: float | None = None) -> list[Spe
 # pyannote's hook names the step that just ended; ours is the time since the one before:
 # "embeddings" includes speaker counting, "clustering" the reconstruction of frames from
 # the clusters, "turns" what follows (frames to an annotation, exclusive turns).
-_ENDS = {"segmentation": "segmentation", "embeddings": "embeddings",
-         "discrete_diarization": "clustering"}  # fmt: skip
+_ENDS = {"segmentation": "segmentation", "speaker_counting": "embeddings",
+         "embeddings": "embeddings", "discrete_diarization": "clustering"}  # fmt: skip
 STEPS = ("segmentation", "embeddings", "clustering", "turns")
 
 
@@ -451,8 +451,12 @@ class _StepClock:
     """Seconds per step of pyannote's pipeline calls (summed over a recording's spans)."""
 
     def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
+        self._seconds: dict[str, float] = {}  # unrounded: rounded sums would drift
         self._last = 0.0
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        return {name: round(value, 3) for name, value in self._seconds.items()}
 
     def start(self) -> None:
         self._last = time.perf_counter()
@@ -466,7 +470,7 @@ class _StepClock:
 
     def _add(self, name: str) -> None:
         now = time.perf_counter()
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._seconds[name] = self._seconds.get(name, 0.0) + now - self._last
         self._last = now
 
 
