@@ -76,6 +76,8 @@ def _preimport() -> None:
     import json
     import time
 
+    # As our diarizer does before pyannote's first import (pyannote turns telemetry on else).
+    os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "false")
     names = [n.strip() for n in os.environ.get("BENCH_PREIMPORT", "").split(",") if n.strip()]
     start = time.perf_counter()
     for name in names:
@@ -96,6 +98,6 @@ def _preimport() -> None:
             log.write("\n")
 
 
-if os.environ.get("BENCH_PREIMPORT") and os.environ.pop("BENCH_PREIMPORT_DONE", None) is None:
-    os.environ["BENCH_PREIMPORT_DONE"] = "1"  # children (ffmpeg's Python helpers) skip it
+if os.environ.get("BENCH_PREIMPORT") and "BENCH_PREIMPORT_DONE" not in os.environ:
+    os.environ["BENCH_PREIMPORT_DONE"] = "1"  # once per run: child processes skip it
     _preimport()
