@@ -220,7 +220,8 @@ class PyannoteDiarizer:
         progress: Progress | None = None,
         steps: dict[str, float] | None = None,
     ) -> list[SpeakerTurn]:
-        """``steps`` receives the seconds of pyannote's steps (``STEPS``), summed over spans."""
+        """``steps`` receives the seconds of pyannote's steps (segmentation, embeddings,
+        clustering, turns: see ``_ENDS``), summed over spans."""
         if audio.size == 0:
             return []
         seconds = audio.size / SAMPLE_RATE
@@ -232,11 +233,11 @@ class PyannoteDiarizer:
             turns = turns_from_output(output, duration=seconds)
         else:
             turns = self._in_spans(audio, pieces, counts, progress, seconds, clock)
-        log.info("diarization steps: %s", ", ".join(
-            f"{name} {value:.2f} s" for name, value in clock.seconds.items()
-        ) or "none")  # fmt: skip
+        taken = clock.seconds
+        log.info("diarization steps: %s",
+                 ", ".join(f"{name} {value:.2f} s" for name, value in taken.items()))  # fmt: skip
         if steps is not None:
-            steps.update(clock.seconds)
+            steps.update(taken)
         if progress:
             progress(seconds, seconds)
         return turns
@@ -444,7 +445,6 @@ def turns_from_output(output: Any, *, duration: float | None = None) -> list[Spe
 # the clusters, "turns" what follows (frames to an annotation, exclusive turns).
 _ENDS = {"segmentation": "segmentation", "speaker_counting": "embeddings",
          "embeddings": "embeddings", "discrete_diarization": "clustering"}  # fmt: skip
-STEPS = ("segmentation", "embeddings", "clustering", "turns")
 
 
 class _StepClock:
@@ -474,8 +474,8 @@ class _StepClock:
         self._last = now
 
 
-def _hook(progress: Progress | None, seconds: float, offset: float = 0.0, length: float = 0.0,
-          clock: _StepClock | None = None):  # fmt: skip
+def _hook(progress: Progress | None, seconds: float, offset: float, length: float,
+          clock: _StepClock):  # fmt: skip
     """Turn pyannote's ``hook(step, artefact, file=..., total=..., completed=...)`` calls into
     one ``progress(done, total)`` measured in audio seconds, like the transcription bar. A
     span's call covers ``seconds`` from ``offset`` of the recording's ``length``. Each step's
@@ -483,7 +483,7 @@ def _hook(progress: Progress | None, seconds: float, offset: float = 0.0, length
     whole = length or seconds
 
     def hook(step: str, artefact: Any = None, *, file: Any = None, total=None, completed=None):
-        if clock is not None and completed is None:
+        if completed is None:
             clock.ended(step)
         if progress is None or not total or completed is None:
             return
