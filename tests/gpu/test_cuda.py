@@ -111,3 +111,47 @@ def test_gpu_path_features_batch_and_half_embeddings(tiny_model: str, tmp_path: 
     diarizer, _ = load_diarizer(settings, device="cuda")
     assert diarizer.half and hasattr(diarizer.pipeline._embedding.model_.forward, "__wrapped__")
     assert diarizer(audio) is not None
+
+
+@pytest.mark.parametrize("kind", ["community", "builtin"])
+def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> None:
+    """The recording is copied to the GPU once and pyannote cuts its overlapping windows
+    there: the turns equal those of the same pipeline given the waveform in host memory."""
+    import importlib.util
+    import wave
+
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "diarize"))
+    from random_pipeline import build_random_pipeline
+
+    from transcriber_cli.config import Settings
+    from transcriber_cli.diarize.loader import load_diarizer
+    from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
+
+    spec = importlib.util.find_spec("pyannote.audio")
+    assert spec and spec.origin
+    with wave.open(str(Path(spec.origin).parent / "sample" / "sample.wav")) as w:
+        audio = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+    model = kind if kind == "builtin" else str(build_random_pipeline(tmp_path / "p", size=kind))
+    settings = Settings(diarize=True, diarization_model=model)
+    diarizer, note = load_diarizer(settings, device="cuda")
+    assert note is None
+    pipeline = diarizer.pipeline
+    seen: list[torch.device] = []
+    segment = pipeline.get_segmentations
+
+    def watched(file, **kwargs):  # observes, changes nothing
+        seen.append(file["waveform"].device)
+        return segment(file, **kwargs)
+
+    pipeline.get_segmentations = watched
+    turns = diarizer(audio)
+    assert seen == [torch.device(pipeline.device)] and seen[0].type == "cuda"
+    host = {"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000, "uri": "audio"}
+    expected = turns_from_output(pipeline(host), duration=audio.size / 16000)
+    assert seen[1].type == "cpu"
+    assert turns and [(t.start, t.end, t.speaker) for t in turns] == [
+        (t.start, t.end, t.speaker) for t in expected
+    ]

@@ -252,6 +252,11 @@ class PyannoteDiarizer:
         # pyannote only reads the waveform; sharing the decoder's read-only buffer avoids
         # holding a second copy of a long recording (its warning is filtered out above).
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
+        if self.device == "cuda":
+            # pyannote cuts a 10 s window per second of audio in each of its two network
+            # steps: cut on the GPU, the recording crosses the bus once, not about twenty times.
+            # The pipeline's own device: with several GPUs each copy runs on its own.
+            waveform = waveform.to(self.pipeline.device)
         file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
         caught: list[Warning | str] = []
         hook = _hook(progress, audio.size / SAMPLE_RATE, offset, total, clock)
