@@ -633,8 +633,12 @@ def image_sources_without_bytecode() -> list[Path]:
         if spec is None or not spec.origin:
             continue
         folder = Path(spec.origin).parent
-        if not (folder / "__pycache__").exists() and os.access(folder, os.W_OK):
+        if (folder / "__pycache__").exists():
+            continue
+        if os.access(folder, os.W_OK):
             found.append(folder)
+        else:
+            print(f"{folder} holds no bytecode and is read-only: left as it is", flush=True)
     return found
 
 
@@ -757,7 +761,7 @@ def main() -> None:
                 "--no-compile",
                 action="store_true",
                 help="leave the carried packages, the image's torch and the code without "
-                "bytecode (run A)",
+                "bytecode (run A; on a fresh machine: an earlier setup compiled torch in place)",
             )
             p.set_defaults(func=setup)
             continue

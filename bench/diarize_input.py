@@ -11,7 +11,7 @@ Variants of one pyannote pipeline call (float16 embeddings on CUDA, as shipped):
 - ``+cl``: the embedding network's weights in channels-last layout.
 
 Reports seconds per call and per step (ours: runtime.stages' diarize_* names) and whether
-each variant's turns equal the ``cpu`` variant's.
+each run's turns equal those of the first run (of the first variant given: ``cpu`` by default).
 
     python bench/diarize_input.py --seconds 3600 --repeats 3 --out OUT.json
 """
@@ -80,7 +80,7 @@ def main() -> None:
             clock = _StepClock()
             sync()
             start = time.perf_counter()
-            waveform = host.to("cuda") if variant.startswith("gpu") else host
+            waveform = host.to(pipeline.device) if variant.startswith("gpu") else host
             file = {"waveform": waveform, "sample_rate": 16000, "uri": "tiled"}
             clock.start()
             output = pipeline(file, hook=_hook(None, args.seconds, 0.0, args.seconds, clock))

@@ -130,6 +130,8 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     from transcriber_cli.diarize.loader import load_diarizer
     from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
 
+    if not torch.cuda.is_available():  # CTranslate2 sees a GPU that this torch cannot use
+        pytest.skip("torch sees no CUDA device")
     spec = importlib.util.find_spec("pyannote.audio")
     assert spec and spec.origin
     with wave.open(str(Path(spec.origin).parent / "sample" / "sample.wav")) as w:

@@ -252,19 +252,13 @@ class PyannoteDiarizer:
         # pyannote only reads the waveform; sharing the decoder's read-only buffer avoids
         # holding a second copy of a long recording (its warning is filtered out above).
         waveform = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None]
-        if self.device == "cuda":
-            # pyannote cuts a 10 s window per second of audio in each of its two network
-            # steps: cut on the GPU, the recording crosses the bus once, not about twenty times.
-            # The pipeline's own device: with several GPUs each copy runs on its own.
-            waveform = waveform.to(self.pipeline.device)
-        file = {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
         caught: list[Warning | str] = []
         hook = _hook(progress, audio.size / SAMPLE_RATE, offset, total, clock)
         with self._lock:
             _local.caught = caught  # this thread's warnings, until the call ends
             clock.start()  # after the lock: another file's diarization is not this one's
             try:
-                output = self.pipeline(file, hook=hook, **counts)
+                output = self.pipeline(self._file(waveform), hook=hook, **counts)
             finally:
                 _local.caught = None
             clock.stop()
@@ -275,6 +269,15 @@ class PyannoteDiarizer:
             else:
                 log.debug("pyannote warning: %s", message)
         return output
+
+    def _file(self, waveform: Any) -> dict[str, Any]:
+        """pyannote's input. On a GPU the waveform is copied to the pipeline's device (with
+        several GPUs, this copy's own): pyannote cuts a 10 s window per second of audio in
+        each of its two network steps, so cut there the recording crosses the bus once, not
+        about twenty times. Made under the lock, so files waiting for it hold no GPU copy."""
+        if self.device == "cuda":
+            waveform = waveform.to(getattr(self.pipeline, "device", None) or self.device)
+        return {"waveform": waveform, "sample_rate": SAMPLE_RATE, "uri": "audio"}
 
     def _in_spans(
         self, audio: np.ndarray, pieces: list[tuple[float, float]], counts: dict[str, int],
