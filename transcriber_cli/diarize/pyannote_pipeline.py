@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from transcriber_cli.diarize import spans
+from transcriber_cli.diarize.binarize import use_run_edges
 from transcriber_cli.diarize.chunk_embeddings import share_window_frames
 from transcriber_cli.errors import DiarizationUnavailable
 from transcriber_cli.media import SAMPLE_RATE
@@ -208,6 +209,8 @@ class PyannoteDiarizer:
         self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
         # One embedding-network pass per window rather than per local speaker (WeSpeaker).
         share_window_frames(pipeline, half=lambda: self.half)
+        # Frames to turns by their runs' edges, not a Python step per frame (same turns).
+        use_run_edges(pipeline)
         # One recording at a time: several files in flight (or a worker's jobs) share this
         # pipeline, and pyannote's pipelines keep per-call state on the object.
         self._lock = threading.Lock()
