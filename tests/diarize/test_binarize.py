@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from pyannote.audio.pipelines import SpeakerDiarization
 from pyannote.core import SlidingWindow, SlidingWindowFeature
+from speaker_frames import speaker_frames
 
 from transcriber_cli.config import Settings
 from transcriber_cli.diarize.binarize import to_annotation, use_run_edges
@@ -20,17 +21,9 @@ FRAMES = SlidingWindow(start=0.0, duration=0.0619375, step=0.016875)
 
 
 def frames(seed: int) -> np.ndarray:
-    """0/1 (frames, speakers) with runs of 1 to 600 frames, gaps and some overlap."""
+    """Generated frames of 2-3000 frames and 1-5 speakers; some all talking, some silent."""
     rng = np.random.default_rng(seed)
-    n, k = int(rng.integers(2, 3000)), int(rng.integers(1, 6))
-    data = np.zeros((n, k), dtype=np.int8)
-    t = 0
-    while t < n:
-        length, who = int(rng.integers(1, 600)), int(rng.integers(0, k))
-        data[t : t + length, who] = 1
-        if rng.random() < 0.2:
-            data[t : t + max(1, length // 3), (who + 1) % k] = 1
-        t += length + int(rng.integers(0, 100))
+    data = speaker_frames(int(rng.integers(2, 3000)), int(rng.integers(1, 6)), seed)
     if seed % 7 == 0:
         data[:] = 1
     if seed % 11 == 0:
