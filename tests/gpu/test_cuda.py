@@ -18,9 +18,18 @@ from tests.helpers import wer
 from transcriber_cli.engine.device import cuda_device_count
 from transcriber_cli.transcript import Transcript
 
+
+def torch_sees_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(cuda_device_count() == 0, reason="no CUDA device visible to CTranslate2"),
+    # The GPU path's torch half (features, diarizer, encoder) needs torch to see it too.
+    pytest.mark.skipif("not torch_sees_cuda()", reason="torch sees no CUDA device"),
 ]
 
 
@@ -130,8 +139,6 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     from transcriber_cli.diarize.loader import load_diarizer
     from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
 
-    if not torch.cuda.is_available():  # CTranslate2 sees a GPU that this torch cannot use
-        pytest.skip("torch sees no CUDA device")
     spec = importlib.util.find_spec("pyannote.audio")
     assert spec and spec.origin
     with wave.open(str(Path(spec.origin).parent / "sample" / "sample.wav")) as w:
