@@ -761,7 +761,7 @@ def main() -> None:
                 "--no-compile",
                 action="store_true",
                 help="leave the carried packages, the image's torch and the code without "
-                "bytecode (run A; on a fresh machine: an earlier setup compiled torch in place)",
+                "bytecode (run A; where an earlier setup compiled torch, it keeps it)",
             )
             p.set_defaults(func=setup)
             continue
