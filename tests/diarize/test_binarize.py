@@ -3,7 +3,6 @@ pyannote's ``to_annotation``, on generated frames and in whole diarizations."""
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from pyannote.audio.pipelines import SpeakerDiarization
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 from speaker_frames import speaker_frames
 
+from transcriber_cli import media
 from transcriber_cli.config import Settings
 from transcriber_cli.diarize.binarize import to_annotation, use_run_edges
 from transcriber_cli.diarize.loader import load_diarizer
@@ -97,9 +97,7 @@ def test_whole_diarizations_give_the_same_turns(
     are the same."""
     name = "builtin" if model == "builtin" else str(realseg_pipeline)
     diarizer, _ = load_diarizer(Settings(diarize=True, diarization_model=name), device="cpu")
-    with wave.open(str(pyannote_sample["wav"])) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-    audio = pcm.astype(np.float32) / 32768
+    audio = media.decode_audio(pyannote_sample["wav"])
     ours = diarizer(audio)
     assert diarizer.pipeline.to_annotation is to_annotation
     del diarizer.pipeline.to_annotation  # the class's, i.e. pyannote's

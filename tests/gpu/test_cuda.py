@@ -127,22 +127,20 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     """The recording is copied to the GPU once and pyannote cuts its overlapping windows
     there: the turns equal those of the same pipeline given the waveform in host memory."""
     import importlib.util
-    import wave
 
-    import numpy as np
     import torch
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "diarize"))
     from random_pipeline import build_random_pipeline
 
+    from transcriber_cli import media
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.loader import load_diarizer
     from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
 
     spec = importlib.util.find_spec("pyannote.audio")
     assert spec and spec.origin
-    with wave.open(str(Path(spec.origin).parent / "sample" / "sample.wav")) as w:
-        audio = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+    audio = media.decode_audio(Path(spec.origin).parent / "sample" / "sample.wav")
     model = kind if kind == "builtin" else str(build_random_pipeline(tmp_path / "p", size=kind))
     settings = Settings(diarize=True, diarization_model=model)
     diarizer, note = load_diarizer(settings, device="cuda")

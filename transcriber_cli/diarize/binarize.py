@@ -36,21 +36,18 @@ def to_annotation(
     from pyannote.core.utils.generators import string_generator
 
     data = np.asarray(discrete_diarization.data)
-    # One frame: pyannote's loop never runs (and fails if the speaker is active); values
-    # other than 0 and 1 (scores, NaN) follow its thresholds with memory: its code decides.
-    if data.ndim != 2 or data.shape[0] < 2 or not np.isin(data, (0, 1)).all():
-        return SpeakerDiarization.to_annotation(
-            discrete_diarization, min_duration_on=min_duration_on,
-            min_duration_off=min_duration_off,
-        )  # fmt: skip
     frames = discrete_diarization.sliding_window
-    labels = discrete_diarization.labels
     last = data.shape[0] - 1
-    if frames[last] is None:  # a window that ends before its frames do: pyannote's to fail
+    # One frame: pyannote's loop never runs (and fails if the speaker is active); values
+    # other than 0 and 1 (scores, NaN) follow its thresholds with memory; a window that ends
+    # before its frames do makes it fail: its code decides all three.
+    if (data.ndim != 2 or last < 1 or not np.isin(data, (0, 1)).all()
+            or frames[last] is None):  # fmt: skip
         return SpeakerDiarization.to_annotation(
             discrete_diarization, min_duration_on=min_duration_on,
             min_duration_off=min_duration_off,
         )  # fmt: skip
+    labels = discrete_diarization.labels
     active = Annotation()
     tracks = string_generator()
     for k, column in enumerate(data.T):
