@@ -1,0 +1,1 @@
+"""A diarizer for pyannote's pipelines that does not import pyannote.audio."""
