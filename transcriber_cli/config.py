@@ -139,6 +139,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         "(cut in pauses), their speakers linked by voice, so the speaker step's memory stays "
         "that of one span (0 = the whole recording at once)",
     )
+    diarization_runtime: Literal["auto", "pyannote"] = Field(
+        "auto",
+        description="What runs a pyannote pipeline: auto = this package's port of pyannote's "
+        "networks and steps when the pipeline has community-1's shape (the same speakers, "
+        "without importing pyannote.audio, 3-10 s), pyannote.audio for any other; pyannote = "
+        "pyannote.audio always",
+    )
     diarization_precision: Literal["float32", "float16"] = Field(
         "float16",
         description="Speaker embeddings on a GPU: float16 (faster; on trained weights it "

@@ -13,6 +13,8 @@ Two sizes:
   5 s windows, sliding 1 s like community-1's) with the tiny embedding. Random segmentation
   finds no clean single-speaker stretch, so pyannote's clustering never runs on the other two;
   real segmentation gives it as many training embeddings as real speech does.
+- ``realseg-community``: those real segmentation weights with community-1's embedding and
+  PLDA shapes, so VBx clustering runs on community-1's embedding network.
 
 Also importable from ``bench/diarization.py`` (it puts this folder on ``sys.path``).
 """
@@ -143,22 +145,23 @@ def build_random_pipeline(directory: Path, *, size: str = "tiny", seed: int = 0)
     """Write a complete offline pipeline directory and return it."""
     import torch
 
-    if size not in ("tiny", "community", "realseg"):
+    if size not in ("tiny", "community", "realseg", "realseg-community"):
         raise ValueError(f"unknown size {size!r}")
     torch.manual_seed(seed)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    segmentation = _real_segmentation() if size == "realseg" else _segmentation(size)
+    real = size.startswith("realseg")
+    segmentation = _real_segmentation() if real else _segmentation(size)
     _save_checkpoint(segmentation, directory / "segmentation" / "pytorch_model.bin")
-    embedding = _embedding("community" if size == "community" else "tiny")
+    embedding = _embedding("community" if size.endswith("community") else "tiny")
     _save_checkpoint(embedding, directory / "embedding" / "pytorch_model.bin")
     dimension = int(embedding.dimension)
     _plda(directory / "plda", dimension, min(dimension, 128), np.random.default_rng(seed))
     # The tiny pipeline slides its window by half a window (community-1: a tenth), so tests
     # compute five times fewer embeddings; the bench keeps the real step.
-    step = {"tiny": "\n    segmentation_step: 0.5", "realseg": "\n    segmentation_step: 0.2"}
-    step = step.get(size, "")
+    step = "\n    segmentation_step: 0.5" if size == "tiny" else ""
+    step = "\n    segmentation_step: 0.2" if real else step
     # segmentation v2 is multi-label (a threshold); the powerset models need none.
-    threshold = "\n    threshold: 0.5" if size == "realseg" else ""
+    threshold = "\n    threshold: 0.5" if real else ""
     (directory / "config.yaml").write_text(CONFIG_YAML.format(step=step, threshold=threshold))
     return directory

@@ -19,7 +19,8 @@ def community(tmp_path_factory: pytest.TempPathFactory):
     from random_pipeline import build_random_pipeline
 
     directory = build_random_pipeline(tmp_path_factory.mktemp("community"), size="community")
-    settings = Settings(diarize=True, diarization_model=str(directory), embedding_batch_size=3)
+    settings = Settings(diarize=True, diarization_model=str(directory), embedding_batch_size=3,
+                        diarization_runtime="pyannote")  # fmt: skip
     diarizer, note = load_diarizer(settings, device="cpu")
     assert note is None
     return diarizer

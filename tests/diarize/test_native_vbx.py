@@ -175,3 +175,27 @@ def test_import_loads_neither_pyannote_audio_nor_lightning():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_a_capped_training_set_is_the_one_pyannote_gets_capped(plda_dir: Path):
+    """``max_train`` keeps the evenly spread subset that ``bound_clustering`` gives
+    pyannote's clustering (the AHC's memory bound for long recordings)."""
+    from types import SimpleNamespace
+
+    from pyannote.audio.core.plda import PLDA
+    from pyannote.audio.pipelines.clustering import VBxClustering as PyannoteVBx
+
+    from transcriber_cli.diarize.pyannote_pipeline import bound_clustering
+
+    plda = PLDA.from_pretrained(str(plda_dir))
+    reference = PyannoteVBx(plda, metric="cosine")
+    reference.instantiate(PARAMS)
+    bound_clustering(SimpleNamespace(clustering=reference), limit=40)
+    native = VBxClustering(plda_dir, **PARAMS)
+    native.max_train = 40
+    embeddings, segmentations = _inputs(4, seed=11)
+    capped = _both(reference, native, embeddings, segmentations, min_clusters=1,
+                   max_clusters=math.inf)  # fmt: skip
+    native.max_train = None
+    whole = native(embeddings.copy(), segmentations.copy())
+    assert not np.array_equal(capped[2], whole[2])  # the cap changed what trained it

@@ -122,10 +122,11 @@ def test_gpu_path_features_batch_and_half_embeddings(tiny_model: str, tmp_path: 
     assert diarizer(audio) is not None
 
 
-@pytest.mark.parametrize("kind", ["community", "builtin"])
+@pytest.mark.parametrize("kind", ["community", "community-pyannote", "builtin"])
 def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> None:
-    """The recording is copied to the GPU once and pyannote cuts its overlapping windows
-    there: the turns equal those of the same pipeline given the waveform in host memory."""
+    """The recording is copied to the GPU once and the windows are cut there (by pyannote,
+    or by the native pipeline for community-1's shape): the turns equal those of the same
+    pipeline given the waveform in host memory."""
     import importlib.util
 
     import torch
@@ -136,29 +137,80 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     from transcriber_cli import media
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.loader import load_diarizer
+    from transcriber_cli.diarize.native import frames
     from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
 
     spec = importlib.util.find_spec("pyannote.audio")
     assert spec and spec.origin
     audio = media.decode_audio(Path(spec.origin).parent / "sample" / "sample.wav")
-    model = kind if kind == "builtin" else str(build_random_pipeline(tmp_path / "p", size=kind))
-    settings = Settings(diarize=True, diarization_model=model)
+    directory = tmp_path / "p"
+    model = kind if kind == "builtin" else str(build_random_pipeline(directory, size="community"))
+    runtime = "pyannote" if kind == "community-pyannote" else "auto"
+    settings = Settings(diarize=True, diarization_model=model, diarization_runtime=runtime)
     diarizer, note = load_diarizer(settings, device="cuda")
     assert note is None
     pipeline = diarizer.pipeline
+    assert getattr(pipeline, "native", False) == (kind == "community")
     seen: list[torch.device] = []
-    segment = pipeline.get_segmentations
+    if kind == "community":  # observes, changes nothing
+        slide = frames.slide
 
-    def watched(file, **kwargs):  # observes, changes nothing
-        seen.append(file["waveform"].device)
-        return segment(file, **kwargs)
+        def watched_slide(model, waveform, **kwargs):
+            seen.append(waveform.device)
+            return slide(model, waveform, **kwargs)
 
-    pipeline.get_segmentations = watched
-    turns = diarizer(audio)
-    assert seen == [torch.device(pipeline.device)] and seen[0].type == "cuda"
-    host = {"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000, "uri": "audio"}
-    expected = turns_from_output(pipeline(host), duration=audio.size / 16000)
+        frames.slide = watched_slide
+    else:
+        segment = pipeline.get_segmentations
+
+        def watched(file, **kwargs):
+            seen.append(file["waveform"].device)
+            return segment(file, **kwargs)
+
+        pipeline.get_segmentations = watched
+    try:
+        turns = diarizer(audio)
+        assert seen == [torch.device(pipeline.device)] and seen[0].type == "cuda"
+        host = {"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000, "uri": "audio"}
+        expected = turns_from_output(pipeline(host), duration=audio.size / 16000)
+    finally:
+        if kind == "community":
+            frames.slide = slide
     assert seen[1].type == "cpu"
     assert turns and [(t.start, t.end, t.speaker) for t in turns] == [
         (t.start, t.end, t.speaker) for t in expected
     ]
+
+
+@pytest.mark.parametrize("size", ["community", "realseg-community"])
+def test_the_native_pipeline_gives_pyannotes_speakers_on_the_gpu(size: str, tmp_path: Path):
+    """community-1's shapes on CUDA, float16 embeddings as shipped: the native pipeline's
+    turns and centroids are those of pyannote's pipeline as this package runs it."""
+    import importlib.util
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "diarize"))
+    from random_pipeline import build_random_pipeline
+
+    from transcriber_cli import media
+    from transcriber_cli.config import Settings
+    from transcriber_cli.diarize.loader import load_diarizer
+
+    spec = importlib.util.find_spec("pyannote.audio")
+    assert spec and spec.origin
+    audio = media.decode_audio(Path(spec.origin).parent / "sample" / "sample.wav")
+    directory = str(build_random_pipeline(tmp_path / "p", size=size))
+    results = {}
+    for runtime in ("auto", "pyannote"):
+        settings = Settings(diarize=True, diarization_model=directory, diarization_runtime=runtime)
+        diarizer, note = load_diarizer(settings, device="cuda")
+        assert note is None and diarizer.half
+        assert getattr(diarizer.pipeline, "native", False) == (runtime == "auto")
+        steps: dict[str, float] = {}
+        turns = diarizer(np.concatenate([audio, audio]), steps=steps)
+        diarizer.span = 25.0  # spans link speakers by the centroids
+        spanned = diarizer(np.concatenate([audio, audio]))
+        results[runtime] = turns, spanned, set(steps)
+    assert results["auto"] == results["pyannote"]
+    assert results["auto"][0]

@@ -31,7 +31,6 @@ def to_annotation(
     discrete_diarization: Any, min_duration_on: float = 0.0, min_duration_off: float = 0.0
 ) -> Any:
     """pyannote's ``SpeakerDiarization.to_annotation``, same arguments, same result."""
-    from pyannote.audio.pipelines import SpeakerDiarization
     from pyannote.core import Annotation, Segment
     from pyannote.core.utils.generators import string_generator
 
@@ -43,6 +42,8 @@ def to_annotation(
     # before its frames do makes it fail: its code decides all three.
     if (data.ndim != 2 or last < 1 or not np.isin(data, (0, 1)).all()
             or frames[last] is None):  # fmt: skip
+        from pyannote.audio.pipelines import SpeakerDiarization
+
         return SpeakerDiarization.to_annotation(
             discrete_diarization, min_duration_on=min_duration_on,
             min_duration_off=min_duration_off,

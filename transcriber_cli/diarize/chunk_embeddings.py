@@ -37,7 +37,7 @@ def share_window_frames(pipeline: Any, *, half: Callable[[], bool]) -> bool:
     return True
 
 
-def _masks(data: np.ndarray, exclude_overlap: bool, min_num_frames: int) -> np.ndarray:
+def pooling_masks(data: np.ndarray, exclude_overlap: bool, min_num_frames: int) -> np.ndarray:
     """(chunks, speakers, frames) pooling weights of ``data`` (chunks, frames, speakers; NaN
     where stitching left gaps), chosen as pyannote chooses them: without the frames where
     several speakers overlap, unless too little clean speech is left. Per batch of chunks,
@@ -87,7 +87,8 @@ def _get_embeddings(
     for i, start in enumerate(range(0, num_chunks, size), 1):
         stop = min(start + size, num_chunks)
         batch = torch.vstack([next(waves)[None] for _ in range(start, stop)]).to(device)
-        masks = _masks(binary_segmentations.data[start:stop], exclude_overlap, min_num_frames)
+        data = binary_segmentations.data[start:stop]
+        masks = pooling_masks(data, exclude_overlap, min_num_frames)
         weights = torch.from_numpy(masks).to(device)
         # Pooling warnings (a window without speech) reach pyannote_pipeline's router: the
         # process-wide filters of catch_warnings are not safe with several diarizers at once.

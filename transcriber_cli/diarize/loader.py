@@ -110,6 +110,7 @@ def _load(settings: Settings, directory, *, engine_device: str):
         device=_indexed(device, settings),
         embedding_batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
         cpu_threads=settings.cpu_threads,
+        native=settings.diarization_runtime == "auto",
     )
     half = device == "cuda" and settings.diarization_precision == "float16"
     return PyannoteDiarizer(

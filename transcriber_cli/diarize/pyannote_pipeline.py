@@ -133,13 +133,44 @@ def torch_device(engine_device: str, requested: str) -> str:
     return "cpu"
 
 
-def load_pipeline(directory: Path, *, device: str, embedding_batch_size: int, cpu_threads: int = 0):
-    """Load ``directory/config.yaml`` and its checkpoints; everything stays offline."""
-    disable_pyannote_telemetry()
+def load_pipeline(
+    directory: Path, *, device: str, embedding_batch_size: int, cpu_threads: int = 0,
+    native: bool = True,
+):  # fmt: skip
+    """Load ``directory/config.yaml`` and its checkpoints; everything stays offline. With
+    ``native``, a pipeline of community-1's shape runs without pyannote.audio (same results,
+    without its 7-10 s import: ``native/pipeline.py``); any other runs in pyannote."""
     import torch
 
     if cpu_threads > 0:
         torch.set_num_threads(cpu_threads)
+    pipeline = _load_native(directory) if native else None
+    if pipeline is None:
+        pipeline = _load_pyannote(directory)
+    # Bounded batches keep memory flat whatever the length: one batch of 10 s windows at a
+    # time goes through the embedding model, and only the small embeddings are kept.
+    pipeline.embedding_batch_size = embedding_batch_size
+    pipeline.segmentation_batch_size = min(pipeline.segmentation_batch_size, embedding_batch_size)
+    pipeline.to(torch.device(device))
+    bound_clustering(pipeline)
+    return pipeline
+
+
+def _load_native(directory: Path) -> Any:
+    from transcriber_cli.diarize.native.checkpoint import Unsupported
+    from transcriber_cli.diarize.native.pipeline import load_native
+
+    try:
+        pipeline = load_native(directory)
+    except Unsupported as exc:
+        log.info("diarization: pyannote.audio runs this pipeline (%s)", exc)
+        return None
+    log.info("diarization: the pipeline's steps run here, without pyannote.audio")
+    return pipeline
+
+
+def _load_pyannote(directory: Path) -> Any:
+    disable_pyannote_telemetry()
     with _quiet():
         from pyannote.audio import Pipeline
 
@@ -156,18 +187,15 @@ def load_pipeline(directory: Path, *, device: str, embedding_batch_size: int, cp
         raise DiarizationUnavailable(
             f"{directory} does not hold a pyannote speaker-diarization pipeline"
         )
-    # Bounded batches keep memory flat whatever the length: one batch of 10 s windows at a
-    # time goes through the embedding model, and only the small embeddings are kept.
-    pipeline.embedding_batch_size = embedding_batch_size
-    pipeline.segmentation_batch_size = min(pipeline.segmentation_batch_size, embedding_batch_size)
-    pipeline.to(torch.device(device))
-    bound_clustering(pipeline)
     return pipeline
 
 
 def bound_clustering(pipeline: Any, limit: int | None = None) -> None:
     """Cap the embeddings pyannote's clustering trains on (see MAX_CLUSTERED_EMBEDDINGS)."""
     limit = limit or MAX_CLUSTERED_EMBEDDINGS
+    if getattr(pipeline, "native", False):
+        pipeline._clustering.max_train = limit
+        return
     clustering: Any = getattr(pipeline, "clustering", None)  # a pyannote object, untyped
     pick_training = getattr(clustering, "filter_embeddings", None)
     if pick_training is None:  # not a pyannote BaseClustering: nothing quadratic we know of
@@ -206,11 +234,15 @@ class PyannoteDiarizer:
         # float16 (the default) on a GPU for the speaker embeddings only, most of the work. The
         # segmentation model stays float32: in float16 real segmentation weights put 2.6-4.5%
         # of frames on the other side of the threshold (bench/production.md).
-        self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
-        # One embedding-network pass per window rather than per local speaker (WeSpeaker).
-        share_window_frames(pipeline, half=lambda: self.half)
-        # Frames to turns by their runs' edges, not a Python step per frame (same turns).
-        use_run_edges(pipeline)
+        if getattr(pipeline, "native", False):  # both of the below are built in there
+            self.half = half and device == "cuda"
+            pipeline.half = lambda: self.half
+        else:
+            self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
+            # One embedding-network pass per window rather than per local speaker (WeSpeaker).
+            share_window_frames(pipeline, half=lambda: self.half)
+            # Frames to turns by their runs' edges, not a Python step per frame (same turns).
+            use_run_edges(pipeline)
         # One recording at a time: several files in flight (or a worker's jobs) share this
         # pipeline, and pyannote's pipelines keep per-call state on the object.
         self._lock = threading.Lock()

@@ -92,6 +92,7 @@ class ModelCache:
                 s.diarize,
                 s.diarization_model,
                 s.diarization_precision,
+                s.diarization_runtime,
                 s.diarization_span_minutes,  # the diarizer holds its span
                 device,
                 s.gpu_index,
