@@ -129,18 +129,75 @@ def test_other_pipelines_go_to_pyannote(tiny_pipeline: Path, directories: dict, 
     assert "pyannote.audio runs this pipeline" in caplog.text and "XVectorMFCC" in caplog.text
 
     copy = shutil.copytree(directories["community"], tmp_path / "p")
+    shutil.copytree(copy / "plda", tmp_path / "plda")  # a real folder, outside the pipeline's
     config = (copy / "config.yaml").read_text()
-    variants = {
+    load_native(copy)  # as built: taken
+    variants = {  # each something pyannote reads, refuses or runs otherwise
         "freeze": config + "freeze:\n  segmentation:\n    min_duration_off: 0.0\n",
         "clustering": config.replace("clustering: VBxClustering", "clustering: KMeans"),
         "outside": config.replace("$model/plda", "$model/../plda"),
         "hub": config.replace("$model/embedding", "pyannote/wespeaker-voxceleb-resnet34-LM"),
         "param": config.replace("    Fb: 0.8", "    Fb: 0.8\n    extra: 1"),
-    }
-    for text in variants.values():
+        "partial": config.replace("    Fb: 0.8\n", ""),  # pyannote: all to defaults
+        "section": config + "  embedding:\n    x: 1\n",
+        "later": config.replace("pyannote.audio: 4.0.0", "pyannote.audio: 5.0.0"),
+        "v3": config.replace("dependencies:\n  pyannote.audio: 4.0.0", "version: 3.1.0"),
+        "step": config.replace("    embedding_batch_size", "    segmentation_step: 1.5\n"
+                               "    embedding_batch_size"),
+        "legacy": config.replace("    embedding_batch_size", "    legacy: true\n"
+                                 "    embedding_batch_size"),
+        "threshold": config.replace("    min_duration_off: 0.0", "    min_duration_off: 0.0\n"
+                                    "    threshold: 0.5"),  # a powerset model has none
+        "type": config.replace("Fa: 0.07", "Fa: low"),
+    }  # fmt: skip
+    for name, text in variants.items():
         (copy / "config.yaml").write_text(text)
         with pytest.raises(Unsupported):
             load_native(copy)
+            pytest.fail(name)
+
+
+def _edit_checkpoint(path: Path, edit) -> None:
+    import torch
+
+    raw = torch.load(path, weights_only=False)
+    edit(raw)
+    torch.save(raw, path)
+
+
+def test_embedding_checkpoints_it_does_not_run_go_to_pyannote(directories: dict, tmp_path: Path):
+    for name, edit in {
+        "rate": lambda raw: raw["hyper_parameters"].update(sample_rate=8000),
+        "module": lambda raw: raw["pyannote.audio"]["architecture"].update(module="mypkg.nets"),
+    }.items():
+        copy = shutil.copytree(directories["community"], tmp_path / name)
+        _edit_checkpoint(copy / "embedding" / "pytorch_model.bin", edit)
+        with pytest.raises(Unsupported, match=r"8000 Hz|mypkg"):
+            load_native(copy)
+
+
+@pytest.mark.parametrize("diarize", [None, True])
+def test_a_broken_folder_fails_as_it_does_in_pyannote(directories: dict, tmp_path: Path, diarize):
+    """Whatever the native reader makes of a damaged folder, the user gets pyannote's answer:
+    a skip note in auto mode, ``DiarizationUnavailable`` (exit 3) when speakers are required."""
+    from transcriber_cli.errors import DiarizationUnavailable
+
+    for damage in ("plda/plda.npz", "segmentation/pytorch_model.bin"):
+        copy = shutil.copytree(directories["community"], tmp_path / damage.split("/")[0])
+        (copy / damage).write_bytes(b"")
+        outcomes = []
+        for runtime in ("auto", "pyannote"):
+            settings = Settings(diarize=diarize, diarization_model=str(copy),
+                                diarization_runtime=runtime)  # fmt: skip
+            try:
+                diarizer, note = load_diarizer(settings, device="cpu")
+            except DiarizationUnavailable as exc:
+                outcomes.append(("error", str(exc)))
+            else:
+                assert diarizer is None
+                outcomes.append(("skipped", note["reason"]))
+        assert outcomes[0] == outcomes[1]
+        assert outcomes[0][0] == ("error" if diarize else "skipped")
 
 
 def test_a_whole_diarization_imports_no_pyannote_audio(directories: dict, pyannote_sample):

@@ -109,3 +109,24 @@ def test_loads_no_pyannote_audio_nor_lightning(checkpoints: dict):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_reads_checkpoints_as_lightning_and_pyannote_3_wrote_them(checkpoints: dict, tmp_path):
+    """pyannote 3.x stored torch's version (a ``TorchVersion``) and a trainer leaves its
+    epoch, optimizer and callback states: all plain data, read without running anything."""
+    from torch.torch_version import TorchVersion
+
+    raw = torch.load(checkpoints["powerset"], weights_only=False)
+    raw["pyannote.audio"]["versions"]["torch"] = TorchVersion(torch.__version__)
+    raw.update(
+        epoch=3, global_step=1200, hparams_name="kwargs",
+        optimizer_states=[{"state": {0: {"exp_avg": torch.zeros(3)}},
+                           "param_groups": [{"lr": 1e-3, "params": [0]}]}],
+        callbacks={"EarlyStopping{'monitor': 'loss'}": {"wait_count": 0,
+                                                         "best_score": torch.tensor(0.5)}},
+        loops={"fit_loop": {"epoch_progress": {"total": {"ready": 4}}}},
+    )  # fmt: skip
+    torch.save(raw, tmp_path / "trained.bin")
+    checkpoint = load_checkpoint(tmp_path / "trained.bin")
+    assert checkpoint.module == "pyannote.audio.models.segmentation.PyanNet"
+    build_segmentation(checkpoint)

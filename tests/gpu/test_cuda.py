@@ -138,6 +138,7 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.loader import load_diarizer
     from transcriber_cli.diarize.native import frames
+    from transcriber_cli.diarize.native.pipeline import NativeSpeakerDiarization
     from transcriber_cli.diarize.pyannote_pipeline import turns_from_output
 
     spec = importlib.util.find_spec("pyannote.audio")
@@ -150,7 +151,7 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     diarizer, note = load_diarizer(settings, device="cuda")
     assert note is None
     pipeline = diarizer.pipeline
-    assert getattr(pipeline, "native", False) == (kind == "community")
+    assert isinstance(pipeline, NativeSpeakerDiarization) == (kind == "community")
     seen: list[torch.device] = []
     if kind == "community":  # observes, changes nothing
         slide = frames.slide
@@ -196,6 +197,7 @@ def test_the_native_pipeline_gives_pyannotes_speakers_on_the_gpu(size: str, tmp_
     from transcriber_cli import media
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.loader import load_diarizer
+    from transcriber_cli.diarize.native.pipeline import NativeSpeakerDiarization
 
     spec = importlib.util.find_spec("pyannote.audio")
     assert spec and spec.origin
@@ -206,7 +208,7 @@ def test_the_native_pipeline_gives_pyannotes_speakers_on_the_gpu(size: str, tmp_
         settings = Settings(diarize=True, diarization_model=directory, diarization_runtime=runtime)
         diarizer, note = load_diarizer(settings, device="cuda")
         assert note is None and diarizer.half
-        assert getattr(diarizer.pipeline, "native", False) == (runtime == "auto")
+        assert isinstance(diarizer.pipeline, NativeSpeakerDiarization) == (runtime == "auto")
         steps: dict[str, float] = {}
         turns = diarizer(np.concatenate([audio, audio]), steps=steps)
         diarizer.span = 25.0  # spans link speakers by the centroids

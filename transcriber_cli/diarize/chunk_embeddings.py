@@ -12,7 +12,6 @@ cache for hyper-parameter training (``self.training``) is not kept: inference on
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections.abc import Callable, Iterator
@@ -59,55 +58,70 @@ def _get_embeddings(
     exclude_overlap: bool = False,
     hook: Callable[..., Any] | None = None,
 ) -> np.ndarray:
-    import torch
-
     embedding = pipeline._embedding
-    model = embedding.model_
-    window = binary_segmentations.sliding_window
-    num_chunks, num_frames, _ = binary_segmentations.data.shape
-    min_num_frames = -1
-    if exclude_overlap:  # pyannote's bound: fewer samples than this make the model fail
-        num_samples = window.duration * embedding.sample_rate
-        min_num_frames = math.ceil(num_frames * embedding.min_num_samples / num_samples)
 
     def windows() -> Iterator[Any]:
         for chunk, _ in binary_segmentations:
             waveform, _ = pipeline._audio.crop(file, chunk, mode="pad")
             yield waveform
 
+    return embed_windows(
+        embedding.model_, windows(), binary_segmentations, device=embedding.device,
+        batch_size=pipeline.embedding_batch_size, sample_rate=embedding.sample_rate,
+        min_num_samples=embedding.min_num_samples if exclude_overlap else None,
+        half=embedding.device.type == "cuda" and half(), dimension=embedding.dimension,
+        hook=hook,
+    )  # fmt: skip
+
+
+def embed_windows(
+    model: Any,
+    windows: Iterator[Any],
+    binary_segmentations: Any,
+    *,
+    device: Any,
+    batch_size: int,
+    sample_rate: int,
+    min_num_samples: int | None,
+    half: bool,
+    dimension: int,
+    hook: Callable[..., Any] | None = None,
+) -> np.ndarray:
+    """(chunks, local speakers, dimension) embeddings of each chunk's waveform (``windows``,
+    in chunk order): ``model.forward_frames`` once per window, ``forward_embedding`` pooled
+    per local speaker with pyannote's masks. ``min_num_samples``: overlapped frames are left
+    out of the masks (pyannote's ``exclude_overlap``) unless fewer clean samples than that
+    remain; None keeps them. ``half``: under float16 autocast (CUDA)."""
+    import torch
+
+    window = binary_segmentations.sliding_window
+    num_chunks, num_frames, speakers = binary_segmentations.data.shape
+    exclude_overlap = min_num_samples is not None
+    min_num_frames = -1
+    if min_num_samples is not None:  # pyannote's bound: fewer samples make the model fail
+        min_num_frames = math.ceil(num_frames * min_num_samples / (window.duration * sample_rate))
     # The batch counts windows, as pyannote's counts pairs: the same network memory per batch.
-    size = max(1, int(pipeline.embedding_batch_size))
+    size = max(1, int(batch_size))
     total = math.ceil(num_chunks / size)
     if hook is not None:
         hook("embeddings", None, total=total, completed=0)
-    device = embedding.device
-    autocast = device.type == "cuda" and half()
     out: list[np.ndarray] = []
-    waves = windows()
     for i, start in enumerate(range(0, num_chunks, size), 1):
         stop = min(start + size, num_chunks)
-        batch = torch.vstack([next(waves)[None] for _ in range(start, stop)]).to(device)
+        batch = torch.vstack([next(windows)[None] for _ in range(start, stop)]).to(device)
         data = binary_segmentations.data[start:stop]
-        masks = pooling_masks(data, exclude_overlap, min_num_frames)
-        weights = torch.from_numpy(masks).to(device)
+        weights = torch.from_numpy(pooling_masks(data, exclude_overlap, min_num_frames))
+        weights = weights.to(device)
         # Pooling warnings (a window without speech) reach pyannote_pipeline's router: the
         # process-wide filters of catch_warnings are not safe with several diarizers at once.
-        with torch.inference_mode():
-            precision = (
-                torch.autocast("cuda", dtype=torch.float16) if autocast
-                else contextlib.nullcontext()
-            )  # fmt: skip
-            with precision:
-                frames = model.forward_frames(batch)
-                pooled = [
-                    model.forward_embedding(frames, weights=weights[:, s]).float()
-                    for s in range(weights.shape[1])
-                ]
+        with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=half):
+            frames = model.forward_frames(batch)
+            pooled = [model.forward_embedding(frames, weights=weights[:, s]).float()
+                      for s in range(speakers)]  # fmt: skip
         chunk = torch.stack(pooled, dim=1).cpu().numpy()  # (windows, speakers, dimension)
         out.append(chunk)
         if hook is not None:
             hook("embeddings", chunk, total=total, completed=i)
     if not out:
-        speakers = binary_segmentations.data.shape[2]
-        return np.zeros((0, speakers, embedding.dimension), dtype=np.float32)
+        return np.zeros((0, speakers, dimension), dtype=np.float32)
     return np.concatenate(out)

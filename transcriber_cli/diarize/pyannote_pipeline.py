@@ -27,6 +27,7 @@ import numpy as np
 from transcriber_cli.diarize import spans
 from transcriber_cli.diarize.binarize import use_run_edges
 from transcriber_cli.diarize.chunk_embeddings import share_window_frames
+from transcriber_cli.diarize.native.pipeline import NativeSpeakerDiarization
 from transcriber_cli.errors import DiarizationUnavailable
 from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.options import SpeakerOptions
@@ -157,13 +158,13 @@ def load_pipeline(
 
 
 def _load_native(directory: Path) -> Any:
-    from transcriber_cli.diarize.native.checkpoint import Unsupported
     from transcriber_cli.diarize.native.pipeline import load_native
 
     try:
         pipeline = load_native(directory)
-    except Unsupported as exc:
-        log.info("diarization: pyannote.audio runs this pipeline (%s)", exc)
+    except Exception as exc:  # Unsupported, or a broken folder: pyannote's load says which
+        log.info("diarization: pyannote.audio runs this pipeline (%s: %s)",
+                 type(exc).__name__, _first_line(exc))  # fmt: skip
         return None
     log.info("diarization: the pipeline's steps run here, without pyannote.audio")
     return pipeline
@@ -193,8 +194,8 @@ def _load_pyannote(directory: Path) -> Any:
 def bound_clustering(pipeline: Any, limit: int | None = None) -> None:
     """Cap the embeddings pyannote's clustering trains on (see MAX_CLUSTERED_EMBEDDINGS)."""
     limit = limit or MAX_CLUSTERED_EMBEDDINGS
-    if getattr(pipeline, "native", False):
-        pipeline._clustering.max_train = limit
+    if isinstance(pipeline, NativeSpeakerDiarization):
+        pipeline.clustering.max_train = limit
         return
     clustering: Any = getattr(pipeline, "clustering", None)  # a pyannote object, untyped
     pick_training = getattr(clustering, "filter_embeddings", None)
@@ -234,9 +235,9 @@ class PyannoteDiarizer:
         # float16 (the default) on a GPU for the speaker embeddings only, most of the work. The
         # segmentation model stays float32: in float16 real segmentation weights put 2.6-4.5%
         # of frames on the other side of the threshold (bench/production.md).
-        if getattr(pipeline, "native", False):  # both of the below are built in there
+        if isinstance(pipeline, NativeSpeakerDiarization):  # both of the below built in
             self.half = half and device == "cuda"
-            pipeline.half = lambda: self.half
+            pipeline.embeddings_in_half = lambda: self.half
         else:
             self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
             # One embedding-network pass per window rather than per local speaker (WeSpeaker).

@@ -3,9 +3,11 @@
 pyannote's ``Model.from_pretrained`` reads a checkpoint with ``torch.load(weights_only=False)``,
 which runs whatever the pickle names, and needs pyannote's classes (hence its whole import)
 to rebuild the task ``Specifications`` stored beside the weights. Here the file is read with
-torch's weights-only unpickler: tensors, plain containers, and three stand-ins with the names
-and fields of pyannote's ``Problem``, ``Resolution`` and ``Specifications``. A checkpoint that
-pickles anything else is refused (``Unsupported``), and the caller falls back to pyannote.
+torch's weights-only unpickler: tensors, plain containers, torch's version string (pyannote
+3.x stored it), and three stand-ins with the names and fields of pyannote's ``Problem``,
+``Resolution`` and ``Specifications``. A checkpoint that pickles anything else is refused
+(``Unsupported``) and the caller hands the pipeline to pyannote, which loads it as it always
+did (unsafely): this reader spares the import, it is not a gate against hostile files.
 """
 
 from __future__ import annotations
@@ -58,11 +60,15 @@ class Specifications:  # pyannote.audio.core.task.Specifications, the fields rea
         return True
 
 
-_STAND_INS: list[Any] = [
-    (Problem, "pyannote.audio.core.task.Problem"),
-    (Resolution, "pyannote.audio.core.task.Resolution"),
-    (Specifications, "pyannote.audio.core.task.Specifications"),
-]
+def _stand_ins() -> list[Any]:
+    from torch.torch_version import TorchVersion  # a str subclass: nothing runs
+
+    return [
+        (Problem, "pyannote.audio.core.task.Problem"),
+        (Resolution, "pyannote.audio.core.task.Resolution"),
+        (Specifications, "pyannote.audio.core.task.Specifications"),
+        TorchVersion,
+    ]
 
 
 @dataclass
@@ -70,6 +76,7 @@ class Checkpoint:
     """What a pyannote model checkpoint holds that inference needs."""
 
     architecture: str  # pyannote's class name, e.g. "PyanNet", "WeSpeakerResNet34"
+    module: str  # and its module, e.g. "pyannote.audio.models.segmentation.PyanNet"
     hyper_parameters: dict[str, Any]
     state_dict: Mapping[str, Any]
     specifications: Specifications | None = None
@@ -83,21 +90,24 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if path.is_dir():
         path = path / CHECKPOINT
     try:
-        with torch.serialization.safe_globals(_STAND_INS):
+        with torch.serialization.safe_globals(_stand_ins()):
             raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, OSError,
+            EOFError) as exc:  # fmt: skip
         raise Unsupported(f"{path}: {_reason(exc)}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("state_dict"), Mapping):
         raise Unsupported(f"{path}: not a pyannote.audio model checkpoint")
     meta = raw.get("pyannote.audio") or {}
     architecture = (meta.get("architecture") or {}).get("class")
-    if not isinstance(architecture, str):
+    module = (meta.get("architecture") or {}).get("module")
+    if not isinstance(architecture, str) or not isinstance(module, str):
         raise Unsupported(f"{path}: the checkpoint names no pyannote.audio architecture")
     specifications = meta.get("specifications")
     if specifications is not None and not isinstance(specifications, Specifications):
         raise Unsupported(f"{path}: multi-task or unknown specifications")
     return Checkpoint(
         architecture=architecture,
+        module=module,
         hyper_parameters=dict(raw.get("hyper_parameters") or {}),
         state_dict=raw["state_dict"],
         specifications=specifications,

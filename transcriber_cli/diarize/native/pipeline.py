@@ -18,7 +18,6 @@ either pipeline (``pyannote_pipeline.PyannoteDiarizer``) treats both alike.
 from __future__ import annotations
 
 import functools
-import math
 import textwrap
 import warnings
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from transcriber_cli.diarize.chunk_embeddings import pooling_masks
+from transcriber_cli.diarize.chunk_embeddings import embed_windows
 from transcriber_cli.diarize.native.checkpoint import Unsupported, load_checkpoint
 
 Hook = Callable[..., Any]
@@ -39,7 +38,8 @@ _PIPELINE_PARAMS = {
     "clustering", "embedding", "embedding_batch_size", "embedding_exclude_overlap", "plda",
     "segmentation", "segmentation_batch_size", "segmentation_step", "legacy", "der_variant",
 }  # fmt: skip
-_TOP_LEVEL = {"dependencies", "version", "pipeline", "params"}
+_WESPEAKER_MODULE = "pyannote.audio.models.embedding.wespeaker"
+PORTED_FROM = "4.0.7"  # the pyannote.audio these steps follow
 
 
 @dataclass
@@ -51,15 +51,8 @@ class DiarizeOutput:
     speaker_embeddings: np.ndarray
 
 
-@dataclass
-class _Clustering:  # what PyannoteDiarizer reads of a pipeline's clustering
-    threshold: float
-
-
 class NativeSpeakerDiarization:
     """Call it as pyannote's pipeline: ``pipeline(file, hook=..., num_speakers=...)``."""
-
-    native = True  # PyannoteDiarizer: embeddings here are one pass per window already
 
     def __init__(
         self,
@@ -78,8 +71,7 @@ class NativeSpeakerDiarization:
 
         self._segmentation = segmentation
         self._embedding = embedding
-        self._clustering = clustering
-        self.clustering = _Clustering(float(clustering.threshold))
+        self.clustering = clustering  # its threshold also links speakers across spans
         self.segmentation_step = segmentation_step
         self.embedding_exclude_overlap = embedding_exclude_overlap
         self.min_duration_off = min_duration_off
@@ -87,7 +79,8 @@ class NativeSpeakerDiarization:
         self.segmentation_batch_size = segmentation_batch_size
         self.embedding_batch_size = embedding_batch_size
         self.device = torch.device("cpu")
-        self.half: Callable[[], bool] = lambda: False  # float16 embeddings on CUDA, per call
+        # Whether this call's embeddings run in float16 (CUDA only; the diarizer decides).
+        self.embeddings_in_half: Callable[[], bool] = lambda: False
 
     def to(self, device: Any) -> NativeSpeakerDiarization:
         import torch
@@ -163,7 +156,7 @@ class NativeSpeakerDiarization:
             binarized = frames.binarize(segmentations, onset=self.threshold)
         count = frames.speaker_count(binarized, model.receptive_field, warm_up=(0.0, 0.0))
         hook("speaker_counting", count)
-        uri = file.get("uri")
+        uri = file.get("uri", "waveform")  # pyannote's name for audio given as a waveform
         if np.nanmax(count.data) == 0.0:
             return DiarizeOutput(
                 Annotation(uri=uri), Annotation(uri=uri),
@@ -171,7 +164,7 @@ class NativeSpeakerDiarization:
             )  # fmt: skip
         embeddings = self.get_embeddings(waveform, binarized, hook=hook)
         hook("embeddings", embeddings)
-        hard_clusters, _, centroids = self._clustering(
+        hard_clusters, _, centroids = self.clustering(
             embeddings, binarized.data, num_clusters=num_speakers, min_clusters=low,
             max_clusters=high,
         )  # fmt: skip
@@ -208,37 +201,15 @@ class NativeSpeakerDiarization:
     def get_embeddings(self, waveform: Any, binarized: Any, hook: Hook) -> np.ndarray:
         """(chunks, local speakers, dimension) embeddings, one network pass per window and a
         pooling per local speaker (``chunk_embeddings``), with pyannote's masks."""
-        import torch
-
         model = self._embedding
-        window = binarized.sliding_window
-        num_chunks, num_frames, speakers = binarized.data.shape
-        min_num_frames = -1
-        if self.embedding_exclude_overlap:  # pyannote's bound: fewer samples fail the model
-            num_samples = window.duration * model.sample_rate
-            min_num_frames = math.ceil(num_frames * self.min_num_samples / num_samples)
-        size = max(1, int(self.embedding_batch_size))
-        total = math.ceil(num_chunks / size)
-        hook("embeddings", None, total=total, completed=0)
-        autocast = self.device.type == "cuda" and self.half()
-        waves = _windows(waveform, binarized, model.sample_rate)
-        out: list[np.ndarray] = []
-        for i, start in enumerate(range(0, num_chunks, size), 1):
-            stop = min(start + size, num_chunks)
-            batch = torch.vstack([next(waves)[None] for _ in range(start, stop)]).to(self.device)
-            masks = pooling_masks(binarized.data[start:stop], self.embedding_exclude_overlap,
-                                  min_num_frames)  # fmt: skip
-            weights = torch.from_numpy(masks).to(self.device)
-            with torch.inference_mode(), torch.autocast("cuda", torch.float16, enabled=autocast):
-                frames = model.forward_frames(batch)
-                pooled = [model.forward_embedding(frames, weights=weights[:, s]).float()
-                          for s in range(speakers)]  # fmt: skip
-            chunk = torch.stack(pooled, dim=1).cpu().numpy()
-            out.append(chunk)
-            hook("embeddings", chunk, total=total, completed=i)
-        if not out:
-            return np.zeros((0, speakers, model.dimension), dtype=np.float32)
-        return np.concatenate(out)
+        return embed_windows(
+            model, _windows(waveform, binarized, model.sample_rate), binarized,
+            device=self.device, batch_size=self.embedding_batch_size,
+            sample_rate=model.sample_rate,
+            min_num_samples=self.min_num_samples if self.embedding_exclude_overlap else None,
+            half=self.device.type == "cuda" and self.embeddings_in_half(),
+            dimension=model.dimension, hook=hook,
+        )  # fmt: skip
 
 
 def _windows(waveform: Any, binarized: Any, sample_rate: int) -> Iterator[Any]:
@@ -287,7 +258,11 @@ def _bounds_message(found: int, uri: Any, low: int, high: float) -> str:
 
 
 def load_native(directory: Path) -> NativeSpeakerDiarization:
-    """The pipeline in ``directory`` on the CPU, or ``Unsupported`` (then pyannote runs it)."""
+    """The pipeline in ``directory`` on the CPU, or ``Unsupported`` (then pyannote runs it).
+
+    Only a config that pyannote 4.0.7 would run the same way is taken: every parameter set
+    (pyannote replaces them all by its defaults when one is missing), nothing it would
+    refuse or read that is not ported here."""
     import yaml
 
     from transcriber_cli.diarize.native.segmentation import build_segmentation
@@ -297,54 +272,91 @@ def load_native(directory: Path) -> NativeSpeakerDiarization:
     directory = Path(directory)
     try:
         config = yaml.safe_load((directory / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise Unsupported(f"{directory}/config.yaml: {type(exc).__name__}") from None
-    if not isinstance(config, dict) or set(config) - _TOP_LEVEL:
-        raise Unsupported(f"config.yaml sections {sorted(set(config or {}) - _TOP_LEVEL)}")
-    pipeline = config.get("pipeline") or {}
-    params = pipeline.get("params") or {}
+    config = _mapping(config, "config.yaml")
+    if set(config) - {"dependencies", "pipeline", "params"}:  # "version": a pyannote 3 config
+        raise Unsupported(f"config.yaml sections {sorted(set(config))}")
+    _check_dependencies(config.get("dependencies"))
+    pipeline = _mapping(config.get("pipeline"), "pipeline")
+    params = _mapping(pipeline.get("params", {}), "pipeline.params")
     if pipeline.get("name") != _PIPELINE or set(params) - _PIPELINE_PARAMS:
         raise Unsupported(f"pipeline {pipeline.get('name')} with {sorted(params)}")
-    if params.get("clustering", "VBxClustering") != "VBxClustering" or params.get("legacy"):
-        raise Unsupported(f"clustering {params.get('clustering')}")
-    tuned = config.get("params") or {}
-    segmentation_params = dict(tuned.get("segmentation") or {})
-    clustering_params = dict(tuned.get("clustering") or {})
-    # pyannote's default_parameters() fill what config.yaml leaves out
+    if params.get("clustering", "VBxClustering") != "VBxClustering" or params.get("legacy", False):
+        raise Unsupported(f"clustering {params.get('clustering')}, legacy {params.get('legacy')}")
+    step = _number(params.get("segmentation_step", 0.1), "segmentation_step")
+    if not 0 < step <= 1:  # pyannote refuses a step past the window and replaces 0
+        raise Unsupported(f"segmentation_step {step}")
+    exclude_overlap = params.get("embedding_exclude_overlap", False)
+    if not isinstance(exclude_overlap, bool):
+        raise Unsupported(f"embedding_exclude_overlap {exclude_overlap!r}")
     segmentation = build_segmentation(load_checkpoint(_local(directory, params, "segmentation")))
     checkpoint = load_checkpoint(_local(directory, params, "embedding"))
+    if checkpoint.module != _WESPEAKER_MODULE:
+        raise Unsupported(f"embedding architecture {checkpoint.module}.{checkpoint.architecture}")
     try:
         embedding = build_embedding(
             checkpoint.architecture, checkpoint.hyper_parameters, checkpoint.state_dict
         )
     except ValueError as exc:
         raise Unsupported(str(exc)) from None
+    if embedding.sample_rate != segmentation.sample_rate:  # pyannote would resample; not here
+        raise Unsupported(f"embedding at {embedding.sample_rate} Hz")
     powerset = segmentation.specifications.powerset
-    if set(segmentation_params) - {"min_duration_off", "threshold"} or (
-        powerset and "threshold" in segmentation_params
+    tuned = _mapping(config.get("params"), "params")
+    segmentation_params = _mapping(tuned.get("segmentation"), "params.segmentation")
+    clustering_params = _mapping(tuned.get("clustering"), "params.clustering")
+    wanted = {"min_duration_off"} if powerset else {"min_duration_off", "threshold"}
+    if (
+        set(tuned) != {"segmentation", "clustering"}
+        or set(segmentation_params) != wanted
+        or (set(clustering_params) != {"threshold", "Fa", "Fb"})
     ):
-        raise Unsupported(f"segmentation parameters {sorted(segmentation_params)}")
-    if not powerset and "threshold" not in segmentation_params:
-        raise Unsupported("a multi-label segmentation without its threshold")
-    if set(clustering_params) - {"threshold", "Fa", "Fb"}:
-        raise Unsupported(f"clustering parameters {sorted(clustering_params)}")
+        raise Unsupported(f"params {tuned}")
     clustering = VBxClustering(
         _local(directory, params, "plda"),
-        threshold=float(clustering_params.get("threshold", 0.6)),
-        Fa=float(clustering_params.get("Fa", 0.07)),
-        Fb=float(clustering_params.get("Fb", 0.8)),
+        **{name: _number(value, name) for name, value in clustering_params.items()},
     )
     return NativeSpeakerDiarization(
         segmentation.eval(),
         embedding.eval(),
         clustering,
-        segmentation_step=float(params.get("segmentation_step", 0.1)),
-        embedding_exclude_overlap=bool(params.get("embedding_exclude_overlap", False)),
-        min_duration_off=float(segmentation_params.get("min_duration_off", 0.0)),
-        threshold=float(segmentation_params["threshold"]) if not powerset else None,
-        segmentation_batch_size=int(params.get("segmentation_batch_size", 1)),
-        embedding_batch_size=int(params.get("embedding_batch_size", 1)),
+        segmentation_step=step,
+        embedding_exclude_overlap=exclude_overlap,
+        min_duration_off=_number(segmentation_params["min_duration_off"], "min_duration_off"),
+        threshold=None if powerset else _number(segmentation_params["threshold"], "threshold"),
+        segmentation_batch_size=int(_number(params.get("segmentation_batch_size", 1), "batch")),
+        embedding_batch_size=int(_number(params.get("embedding_batch_size", 1), "batch")),
     )
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Unsupported(f"{name} is not a mapping")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unsupported(f"{name}: {value!r} is not a number")
+    return float(value)
+
+
+def _check_dependencies(dependencies: Any) -> None:
+    """pyannote.audio 4 up to the version ported here: a config asking for a later one (or
+    for another package) is for pyannote to accept or refuse."""
+    from packaging.version import InvalidVersion, Version
+
+    dependencies = _mapping(dependencies if dependencies is not None else {}, "dependencies")
+    if set(dependencies) - {"pyannote.audio"}:
+        raise Unsupported(f"dependencies {sorted(dependencies)}")
+    if "pyannote.audio" in dependencies:
+        try:
+            wanted = Version(str(dependencies["pyannote.audio"]))
+        except InvalidVersion:
+            raise Unsupported(f"pyannote.audio {dependencies['pyannote.audio']!r}") from None
+        if not Version("4") <= wanted <= Version(PORTED_FROM):
+            raise Unsupported(f"a pipeline for pyannote.audio {wanted}")
 
 
 def _local(directory: Path, params: dict[str, Any], name: str) -> Path:

@@ -26,6 +26,7 @@ from transcriber_cli.diarize.native.checkpoint import (
 )
 from transcriber_cli.diarize.native.receptive_field import ConvStack
 
+PYANNET_MODULE = "pyannote.audio.models.segmentation.PyanNet"  # pyannote's, not a look-alike
 SINCNET_DEFAULTS: dict[str, Any] = {"stride": 10}
 LSTM_DEFAULTS: dict[str, Any] = {
     "hidden_size": 128, "num_layers": 2, "bidirectional": True, "monolithic": True,
@@ -166,8 +167,10 @@ def _activation(specifications: Specifications) -> nn.Module:
 def build_segmentation(checkpoint: Checkpoint) -> PyanNet:
     """The checkpoint's network in eval mode on the CPU; ``Unsupported`` unless it is a
     single-task frame-level PyanNet."""
-    if checkpoint.architecture != "PyanNet":
-        raise Unsupported(f"segmentation architecture {checkpoint.architecture}")
+    if (checkpoint.module, checkpoint.architecture) != (PYANNET_MODULE, "PyanNet"):
+        raise Unsupported(
+            f"segmentation architecture {checkpoint.module}.{checkpoint.architecture}"
+        )
     if checkpoint.specifications is None:
         raise Unsupported("a segmentation checkpoint without task specifications")
     model = PyanNet(checkpoint.hyper_parameters, checkpoint.specifications)
