@@ -59,6 +59,7 @@ CASE_TOOLS = {
 # (sequential decoding, no VAD, no word timings), same model and int8.
 OPTIONAL_TOOLS = {"long": ["wct2-default", "ours-before"], "folder": ["ours-before"]}
 BEFORE = ""  # --before: a checkout of an earlier version of ours, run as "ours-before"
+DIARIZATION_MODEL = ""  # --diarization-model: ours (and ours-before) diarize with it
 TOOL_LABELS = {
     "ours": "transcribe (ours)",
     "ours-before": "transcribe (ours, the --before checkout)",
@@ -219,7 +220,11 @@ def ours_argv(model: str, inputs: list[Path], out: Path) -> list[str]:
         COMPUTE_TYPE,
         "--batch-size",
         str(BATCH_SIZE),
-        "--no-diarize",
+        *(
+            ["--diarize", "--diarization-model", DIARIZATION_MODEL, "--offline"]
+            if DIARIZATION_MODEL
+            else ["--no-diarize"]
+        ),
         "-f",
         "all",
         "-o",
@@ -677,9 +682,17 @@ def main() -> None:
         default="",
         help="a checkout of an earlier version (git worktree add DIR REV): adds ours-before",
     )
+    parser.add_argument(
+        "--diarization-model",
+        default="",
+        help="a pipeline directory: ours and ours-before diarize with it (default: no speakers)",
+    )
     args = parser.parse_args()
-    global DEVICE, COMPUTE_TYPE, BEFORE
+    global DEVICE, COMPUTE_TYPE, BEFORE, DIARIZATION_MODEL
     BEFORE = str(Path(args.before).resolve()) if args.before else ""
+    DIARIZATION_MODEL = (
+        str(Path(args.diarization_model).resolve()) if args.diarization_model else ""
+    )
     DEVICE = args.device
     COMPUTE_TYPE = args.compute_type or ("float16" if DEVICE == "cuda" else "int8")
     if args.merge:
@@ -696,7 +709,8 @@ def main() -> None:
     wanted = [t for t in args.tools.split(",") if t]
     manifest = dataset.build(args.data_dir)
     model = args.model or bundled_model()
-    info = {"versions": versions(), "model": model, "load_before": os.getloadavg()}
+    info = {"versions": versions(), "model": model, "load_before": os.getloadavg(),
+            "diarization_model": DIARIZATION_MODEL}  # fmt: skip
     print(f"model {model}", file=sys.stderr)
     runs: list[Run] = []
     started = time.time()
