@@ -141,10 +141,10 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     )
     diarization_runtime: Literal["auto", "pyannote"] = Field(
         "auto",
-        description="What runs a pyannote pipeline: auto = this package's port of pyannote's "
-        "networks and steps when the pipeline has community-1's shape (the same speakers, "
-        "without importing pyannote.audio, 3-10 s), pyannote.audio for any other; pyannote = "
-        "pyannote.audio always",
+        description="What runs a speaker pipeline: auto = this package's port of pyannote's "
+        "networks and steps for the built-in pipeline and for pipelines of community-1's shape "
+        "(the same speakers, without importing pyannote.audio, 3-10 s), pyannote.audio for any "
+        "other; pyannote = pyannote.audio always",
     )
     diarization_precision: Literal["float32", "float16"] = Field(
         "float16",

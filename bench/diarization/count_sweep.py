@@ -50,7 +50,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def labels_for(x: np.ndarray, k: int, pruning: float) -> np.ndarray:
-    return spectral.SpectralClustering(metric="cosine").cluster(
+    return spectral.SpectralClustering().cluster(
         x, min_clusters=1, max_clusters=len(x), num_clusters=k, pruning=pruning
     )
 
@@ -219,7 +219,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="estimator names to run (default: all)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    pipeline = load_builtin(device="cpu", batch_size=16)
+    pipeline = load_builtin(device="cpu", batch_size=16, native=False)  # its setup_hook
     files = []
     for folder in args.folders:
         for wav in sorted(folder.glob("*.wav")):

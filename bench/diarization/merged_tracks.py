@@ -57,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("files", nargs="+", type=Path)
     args = parser.parse_args()
-    pipeline = load_builtin(device="cpu", batch_size=16)
+    pipeline = load_builtin(device="cpu", batch_size=16, native=False)
     pipeline.training = True  # keeps the segmentation in the file dict
     for wav in args.files:
         count, tracks = merged(pipeline, wav)

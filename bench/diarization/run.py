@@ -103,7 +103,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--method", choices=["windows", "tracks"])
     args = parser.parse_args()
-    pipeline = load_builtin(device=args.device, batch_size=32 if args.device == "cuda" else 16)
+    batch = 32 if args.device == "cuda" else 16
+    # pyannote.audio's runtime: its training mode keeps the steps between calls (score())
+    pipeline = load_builtin(device=args.device, batch_size=batch, native=False)
     if args.method:
         pipeline.method = args.method
     results = {str(f): score(pipeline, f, args.device) for f in args.folders}

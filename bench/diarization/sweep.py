@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--threshold", nargs="+", type=float, default=[0.5])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    pipeline = load_builtin(device="cpu", batch_size=16)
+    pipeline = load_builtin(device="cpu", batch_size=16, native=False)
     pipeline.method = "tracks"  # what PRUNING and the threshold tune (windows_sweep.py: the rest)
     pipeline.training = True  # keep segmentation and embeddings in each file dict
     results: dict = {}

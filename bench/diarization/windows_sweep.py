@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--taper", nargs="+", type=int, default=[int(windows.TAPER)])
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    pipeline = load_builtin(device="cpu", batch_size=16)
+    pipeline = load_builtin(device="cpu", batch_size=16, native=False)  # its setup_hook
     hook = pipeline.setup_hook({}, hook=None)
     results: dict = {}
     for folder in args.folders:

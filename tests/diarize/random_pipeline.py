@@ -101,7 +101,7 @@ def _segmentation(size: str):
 
 
 def _real_segmentation():
-    from transcriber_cli.diarize.builtin import load_segmentation
+    from transcriber_cli.diarize.builtin_pyannote import load_segmentation
 
     return load_segmentation()
 

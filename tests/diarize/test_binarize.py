@@ -96,7 +96,9 @@ def test_whole_diarizations_give_the_same_turns(
     pipeline's embedding is random): the turns with pyannote's own ``to_annotation`` restored
     are the same."""
     name = "builtin" if model == "builtin" else str(realseg_pipeline)
-    diarizer, _ = load_diarizer(Settings(diarize=True, diarization_model=name), device="cpu")
+    # pyannote.audio's runtime: its pipelines are the ones whose to_annotation is replaced
+    settings = Settings(diarize=True, diarization_model=name, diarization_runtime="pyannote")
+    diarizer, _ = load_diarizer(settings, device="cpu")
     audio = media.decode_audio(pyannote_sample["wav"])
     ours = diarizer(audio)
     assert diarizer.pipeline.to_annotation is to_annotation

@@ -20,7 +20,7 @@ from pyannote.audio.utils.signal import binarize as pyannote_binarize
 from pyannote.core import SlidingWindow, SlidingWindowFeature
 from random_pipeline import _segmentation
 
-from transcriber_cli.diarize.builtin import load_segmentation
+from transcriber_cli.diarize.builtin_pyannote import load_segmentation
 from transcriber_cli.diarize.native import frames
 from transcriber_cli.media import decode_audio
 

@@ -26,7 +26,7 @@ def speech(pyannote_sample: dict) -> torch.Tensor:
 
 
 def _checkpoints(tmp: Path) -> dict[str, Path]:
-    from transcriber_cli.diarize.builtin import load_segmentation
+    from transcriber_cli.diarize.builtin_pyannote import load_segmentation
 
     torch.manual_seed(0)
     models = {"powerset": _segmentation("community"), "real-v2": load_segmentation()}

@@ -122,11 +122,11 @@ def test_gpu_path_features_batch_and_half_embeddings(tiny_model: str, tmp_path: 
     assert diarizer(audio) is not None
 
 
-@pytest.mark.parametrize("kind", ["community", "community-pyannote", "builtin"])
+@pytest.mark.parametrize("kind", ["community", "community-pyannote", "builtin", "builtin-pyannote"])
 def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> None:
     """The recording is copied to the GPU once and the windows are cut there (by pyannote,
-    or by the native pipeline for community-1's shape): the turns equal those of the same
-    pipeline given the waveform in host memory."""
+    or by the native pipelines: community-1's shape, the built-in): the turns equal those of
+    the same pipeline given the waveform in host memory."""
     import importlib.util
 
     import torch
@@ -136,6 +136,7 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
 
     from transcriber_cli import media
     from transcriber_cli.config import Settings
+    from transcriber_cli.diarize.builtin import BuiltinDiarization
     from transcriber_cli.diarize.loader import load_diarizer
     from transcriber_cli.diarize.native import frames
     from transcriber_cli.diarize.native.pipeline import NativeSpeakerDiarization
@@ -145,15 +146,17 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     assert spec and spec.origin
     audio = media.decode_audio(Path(spec.origin).parent / "sample" / "sample.wav")
     directory = tmp_path / "p"
-    model = kind if kind == "builtin" else str(build_random_pipeline(directory, size="community"))
-    runtime = "pyannote" if kind == "community-pyannote" else "auto"
+    builtin = kind.startswith("builtin")
+    model = "builtin" if builtin else str(build_random_pipeline(directory, size="community"))
+    native = not kind.endswith("-pyannote")
+    runtime = "auto" if native else "pyannote"
     settings = Settings(diarize=True, diarization_model=model, diarization_runtime=runtime)
     diarizer, note = load_diarizer(settings, device="cuda")
     assert note is None
     pipeline = diarizer.pipeline
-    assert isinstance(pipeline, NativeSpeakerDiarization) == (kind == "community")
+    assert isinstance(pipeline, NativeSpeakerDiarization | BuiltinDiarization) == native
     seen: list[torch.device] = []
-    if kind == "community":  # observes, changes nothing
+    if native:  # observes, changes nothing
         slide = frames.slide
 
         def watched_slide(model, waveform, **kwargs):
@@ -175,7 +178,7 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
         host = {"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000, "uri": "audio"}
         expected = turns_from_output(pipeline(host), duration=audio.size / 16000)
     finally:
-        if kind == "community":
+        if native:
             frames.slide = slide
     assert seen[1].type == "cpu"
     assert turns and [(t.start, t.end, t.speaker) for t in turns] == [
@@ -183,10 +186,10 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     ]
 
 
-@pytest.mark.parametrize("size", ["community", "realseg-community"])
+@pytest.mark.parametrize("size", ["community", "realseg-community", "builtin"])
 def test_the_native_pipeline_gives_pyannotes_speakers_on_the_gpu(size: str, tmp_path: Path):
-    """community-1's shapes on CUDA, float16 embeddings as shipped: the native pipeline's
-    turns and centroids are those of pyannote's pipeline as this package runs it."""
+    """community-1's shapes and the built-in pipeline on CUDA, float16 embeddings as
+    shipped: the native pipelines' turns are those of pyannote's as this package runs it."""
     import importlib.util
 
     import numpy as np
@@ -196,19 +199,24 @@ def test_the_native_pipeline_gives_pyannotes_speakers_on_the_gpu(size: str, tmp_
 
     from transcriber_cli import media
     from transcriber_cli.config import Settings
+    from transcriber_cli.diarize.builtin import BuiltinDiarization
     from transcriber_cli.diarize.loader import load_diarizer
     from transcriber_cli.diarize.native.pipeline import NativeSpeakerDiarization
 
     spec = importlib.util.find_spec("pyannote.audio")
     assert spec and spec.origin
     audio = media.decode_audio(Path(spec.origin).parent / "sample" / "sample.wav")
-    directory = str(build_random_pipeline(tmp_path / "p", size=size))
+    if size == "builtin":
+        directory = "builtin"
+    else:
+        directory = str(build_random_pipeline(tmp_path / "p", size=size))
     results = {}
     for runtime in ("auto", "pyannote"):
         settings = Settings(diarize=True, diarization_model=directory, diarization_runtime=runtime)
         diarizer, note = load_diarizer(settings, device="cuda")
         assert note is None and diarizer.half
-        assert isinstance(diarizer.pipeline, NativeSpeakerDiarization) == (runtime == "auto")
+        native = (NativeSpeakerDiarization, BuiltinDiarization)
+        assert isinstance(diarizer.pipeline, native) == (runtime == "auto")
         steps: dict[str, float] = {}
         turns = diarizer(np.concatenate([audio, audio]), steps=steps)
         diarizer.span = 25.0  # spans link speakers by the centroids

@@ -131,6 +131,7 @@ def _load_builtin(settings: Settings, *, engine_device: str):
     pipeline = load_builtin(
         device=_indexed(device, settings),
         batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
+        native=settings.diarization_runtime == "auto",
     )
     half = device == "cuda" and settings.diarization_precision == "float16"
     return PyannoteDiarizer(pipeline, name=BUILTIN, device=device, half=half, span=_span(settings))

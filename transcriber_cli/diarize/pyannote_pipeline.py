@@ -26,6 +26,7 @@ import numpy as np
 
 from transcriber_cli.diarize import spans
 from transcriber_cli.diarize.binarize import use_run_edges
+from transcriber_cli.diarize.builtin import BuiltinDiarization
 from transcriber_cli.diarize.chunk_embeddings import share_window_frames
 from transcriber_cli.diarize.native.pipeline import NativeSpeakerDiarization
 from transcriber_cli.errors import DiarizationUnavailable
@@ -238,6 +239,8 @@ class PyannoteDiarizer:
         if isinstance(pipeline, NativeSpeakerDiarization):  # both of the below built in
             self.half = half and device == "cuda"
             pipeline.embeddings_in_half = lambda: self.half
+        elif isinstance(pipeline, BuiltinDiarization):  # its d-vectors: no window frames
+            self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
         else:
             self.half = half and device == "cuda" and _embeddings_in_half(pipeline, self)
             # One embedding-network pass per window rather than per local speaker (WeSpeaker).

@@ -10,7 +10,6 @@ fragments there (9-10 speakers for 2-4).
 from __future__ import annotations
 
 import numpy as np
-from pyannote.audio.pipelines.clustering import BaseClustering
 from scipy.linalg import eigh
 from sklearn.cluster import KMeans
 
@@ -48,9 +47,10 @@ def estimate(
     return int(np.argmax(gaps[min_k - 1 : max_k])) + min_k, vectors
 
 
-class SpectralClustering(BaseClustering):
-    """``BaseClustering`` (pyannote's filtering of short/overlapped embeddings and its
-    assignment of every embedding to the nearest centroid) with spectral clusters."""
+class SpectralClustering:
+    """Spectral clusters of unit embeddings, the count estimated unless given. Plain numpy
+    and scikit-learn: the built-in pipeline runs without pyannote.audio (its "tracks"
+    method, on pyannote's ``BaseClustering``, is in ``builtin_pyannote.py``)."""
 
     expects_num_clusters = False
 

@@ -125,12 +125,7 @@ class NativeSpeakerDiarization:
 
         hook = functools.partial(hook or _no_hook, file=file)  # pyannote's setup_hook
         num_speakers, low, high = set_num_speakers(num_speakers, min_speakers, max_speakers)
-        if self.device.type == "cuda":
-            # pyannote turns TF32 off on every call (its issue 1370); so here, for its numbers
-            import torch
-
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
+        pyannote_numerics(self.device)
         waveform = file["waveform"]
         if file["sample_rate"] != self._segmentation.sample_rate or waveform.shape[0] != 1:
             raise ValueError("the native pipeline takes mono audio at the models' sample rate")
@@ -223,6 +218,16 @@ def _windows(waveform: Any, binarized: Any, sample_rate: int) -> Iterator[Any]:
         end = round(chunk.end * sample_rate)
         pad_start, pad_end = max(0, -start), max(end, total) - total
         yield F.pad(waveform[:, max(start, 0) : min(end, total)], (pad_start, pad_end))
+
+
+def pyannote_numerics(device: Any) -> None:
+    """pyannote turns TF32 off on every pipeline call on CUDA (its issue 1370): so do its
+    ports, for the same numbers."""
+    if device.type == "cuda":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
 
 def _no_hook(*args: Any, **kwargs: Any) -> None:
