@@ -685,14 +685,15 @@ def main() -> None:
     parser.add_argument(
         "--diarization-model",
         default="",
-        help="a pipeline directory: ours and ours-before diarize with it (default: no speakers)",
+        help="a pipeline directory, or builtin: ours and ours-before diarize with it "
+        "(default: no speakers)",
     )
     args = parser.parse_args()
     global DEVICE, COMPUTE_TYPE, BEFORE, DIARIZATION_MODEL
     BEFORE = str(Path(args.before).resolve()) if args.before else ""
-    DIARIZATION_MODEL = (
-        str(Path(args.diarization_model).resolve()) if args.diarization_model else ""
-    )
+    DIARIZATION_MODEL = args.diarization_model  # "builtin": the pipeline shipped in the package
+    if DIARIZATION_MODEL not in ("", "builtin"):
+        DIARIZATION_MODEL = str(Path(DIARIZATION_MODEL).resolve())
     DEVICE = args.device
     COMPUTE_TYPE = args.compute_type or ("float16" if DEVICE == "cuda" else "int8")
     if args.merge:
