@@ -129,7 +129,11 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         description="Hugging Face read token (gated pipelines such as community-1)",
     )
     embedding_batch_size: int = Field(
-        0, ge=0, le=256, description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU)"
+        0,
+        ge=0,
+        le=256,
+        description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU, 256 "
+        "for the built-in pipeline on a GPU)",
     )
     diarization_span_minutes: float = Field(
         60.0,

@@ -24,7 +24,12 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 
 from transcriber_cli.diarize import spans
 from transcriber_cli.diarize.builtin import load_builtin
-from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer, _labels, turns_from_output
+from transcriber_cli.diarize.pyannote_pipeline import (
+    PyannoteDiarizer,
+    _labels,
+    _StepClock,
+    turns_from_output,
+)
 
 THRESHOLDS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 RATE = 16000
@@ -62,7 +67,8 @@ def main() -> None:
             turns = []
             for k in range(n):
                 a, b = seconds * k / n, seconds * (k + 1) / n
-                output = diarizer._call(audio[int(a * RATE) : int(b * RATE)], {}, None, 0, 0)
+                piece = audio[int(a * RATE) : int(b * RATE)]
+                output = diarizer._call(piece, {}, None, 0, 0, _StepClock())
                 found = turns_from_output(output, duration=b - a)
                 index = {}
                 for j, label in enumerate(_labels(output)):

@@ -96,16 +96,29 @@ def test_other_audio_is_refused_not_misread(pipelines):
 
 
 @pytest.mark.parametrize("runtime", ["auto", "pyannote"])
-def test_the_runtime_setting_picks_the_pipeline(runtime: str, monkeypatch):
+def test_the_runtime_setting_picks_the_pipeline(runtime: str, monkeypatch, caplog):
+    """-v says which code runs; pyannote.audio, when it runs, sends no telemetry (its default
+    is on): the promise of docs/diarization.md."""
+    import os
+
     from transcriber_cli.config import Settings
     from transcriber_cli.diarize.builtin import BuiltinDiarization
     from transcriber_cli.diarize.loader import load_diarizer
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("PYANNOTE_METRICS_ENABLED", raising=False)
     settings = Settings(diarize=True, diarization_model="builtin", diarization_runtime=runtime)
-    diarizer, note = load_diarizer(settings, device="cpu")
+    with caplog.at_level("INFO"):
+        diarizer, note = load_diarizer(settings, device="cpu")
     assert note is None
     assert isinstance(diarizer.pipeline, BuiltinDiarization) == (runtime == "auto")
+    said = " ".join(r.getMessage() for r in caplog.records)
+    if runtime == "auto":
+        assert "without pyannote.audio" in said
+    else:
+        assert "pyannote.audio runs the built-in pipeline" in said
+        assert os.environ["PYANNOTE_METRICS_ENABLED"] == "false"
+    assert diarizer.pipeline.embedding_batch_size == 16  # the CPU's auto batch
 
 
 def test_a_whole_builtin_diarization_imports_no_pyannote_audio(pyannote_sample):

@@ -155,6 +155,7 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     assert note is None
     pipeline = diarizer.pipeline
     assert isinstance(pipeline, NativeSpeakerDiarization | BuiltinDiarization) == native
+    assert pipeline.embedding_batch_size == (256 if builtin else 32)  # the GPU's auto batches
     seen: list[torch.device] = []
     if native:  # observes, changes nothing
         slide = frames.slide

@@ -36,7 +36,8 @@ from transcriber_cli.diarize.builtin_method import (
 from transcriber_cli.diarize.native.pipeline import DiarizeOutput
 from transcriber_cli.errors import DiarizationUnavailable
 
-__all__ = ["NAME", "PARAMETERS", "BuiltinDiarization", "load_builtin", "load_segmentation"]
+__all__ = ["DVECTOR", "NAME", "PARAMETERS", "SEGMENTATION", "WEIGHTS", "BuiltinDiarization",
+           "load_builtin", "load_segmentation"]  # fmt: skip
 
 
 class _Thresholds:
@@ -94,6 +95,7 @@ class BuiltinDiarization(WindowsMethod):
         from transcriber_cli.diarize.native.pipeline import pyannote_numerics
 
         pyannote_numerics(self.device)
+        file = {"uri": "waveform", **file}  # pyannote's name for audio given as a waveform
         hook = functools.partial(hook or _no_hook, file=file)  # pyannote's setup_hook
         return self.diarize_windows(file, num_speakers, min_speakers, max_speakers, hook)
 
@@ -158,12 +160,12 @@ def load_builtin(*, device: str, batch_size: int, native: bool = True) -> Any:
     """The built-in pipeline on ``device``: this package's (``native``) or pyannote's."""
     import torch
 
+    if not native:  # imported outside the try: a broken pyannote.audio is not our weights
+        from transcriber_cli.diarize.builtin_pyannote import BuiltinSpeakerDiarization
     try:
         if native:
             pipeline: Any = BuiltinDiarization(batch_size=batch_size)
         else:
-            from transcriber_cli.diarize.builtin_pyannote import BuiltinSpeakerDiarization
-
             pipeline = BuiltinSpeakerDiarization(batch_size=batch_size)
             pipeline.instantiate(PARAMETERS)
     except Exception as exc:  # a truncated or altered weights file: one line naming it

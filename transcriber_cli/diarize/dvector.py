@@ -5,8 +5,9 @@ power mel spectrogram, 25 ms windows every 10 ms, as librosa computes it) follow
 resemblyzer 0.1.4; ``bench/diarization/check_dvector.py`` checks both against the original.
 Here it is computed with torchaudio, so neither librosa/numba nor webrtcvad are needed.
 
-``DVectorEmbedding`` is what pyannote's ``SpeakerDiarization`` calls for each (chunk, local
-speaker): a waveform batch and frame masks in, one embedding per row out.
+``DVectorEmbedding`` is what the built-in pipeline calls for each batch of speech windows
+(and pyannote's ``SpeakerDiarization`` for each (chunk, local speaker) in the bench's "tracks"
+method): a waveform batch and frame masks in, one embedding per row out.
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ BUILTIN = "builtin"
 # Speaker embeddings per forward pass when left to us. On a GPU (float16) an hour took 11.3 s
 # at 16, 9.6 s at 32 and no less beyond (bench/production.md); on a CPU 16 keeps memory flat.
 AUTO_EMBEDDING_BATCH = {"cpu": 16, "cuda": 32}
+# The built-in pipeline's windows are 1.5 s d-vectors (5 s for its segmentation), not 10 s
+# ResNet windows: on an H200 256 at a time took its hour's embeddings from 7.4-10.0 s to
+# 2.2-2.4 s beside transcription, the same speakers (bench/production.md). A CPU keeps 16.
+AUTO_BUILTIN_BATCH = {"cpu": 16, "cuda": 256}
 
 
 def skipped(reason: str) -> Note:
@@ -119,7 +123,11 @@ def _load(settings: Settings, directory, *, engine_device: str):
 
 
 def _load_builtin(settings: Settings, *, engine_device: str):
-    from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer, torch_device
+    from transcriber_cli.diarize.pyannote_pipeline import (
+        PyannoteDiarizer,
+        disable_pyannote_telemetry,
+        torch_device,
+    )
 
     device = torch_device(engine_device, settings.device)
     if settings.cpu_threads > 0:
@@ -128,10 +136,16 @@ def _load_builtin(settings: Settings, *, engine_device: str):
         torch.set_num_threads(settings.cpu_threads)
     from transcriber_cli.diarize.builtin import load_builtin
 
+    native = settings.diarization_runtime == "auto"
+    if native:
+        log.info("diarization: the built-in pipeline's steps run here, without pyannote.audio")
+    else:
+        disable_pyannote_telemetry()  # before pyannote.audio is imported and called
+        log.info("diarization: pyannote.audio runs the built-in pipeline (diarization_runtime)")
     pipeline = load_builtin(
         device=_indexed(device, settings),
-        batch_size=settings.embedding_batch_size or AUTO_EMBEDDING_BATCH[device],
-        native=settings.diarization_runtime == "auto",
+        batch_size=settings.embedding_batch_size or AUTO_BUILTIN_BATCH[device],
+        native=native,
     )
     half = device == "cuda" and settings.diarization_precision == "float16"
     return PyannoteDiarizer(pipeline, name=BUILTIN, device=device, half=half, span=_span(settings))
