@@ -148,3 +148,29 @@ def test_a_given_count_on_a_few_embeddings_clusters_them(given: int):
     x = rng.normal(size=(3, 256))
     labels = SpectralClustering().cluster(x, num_clusters=given)
     assert len(labels) == 3 and len(set(labels)) == min(given, 3)
+
+
+def test_the_spectral_kmeans_runs_on_one_openmp_thread(monkeypatch):
+    """scikit-learn's KMeans takes a thread per core; beside transcription (and other files)
+    on a GPU machine those spin for milliseconds of work. One thread, the same labels."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_info
+
+    from transcriber_cli.diarize.spectral import SpectralClustering
+
+    rng = np.random.default_rng(2)
+    centres = np.linalg.qr(rng.normal(size=(64, 4)))[0].T
+    x = np.repeat(centres, 60, axis=0) + 0.05 * rng.normal(size=(240, 64))
+    seen: list[int] = []
+    fit_predict = KMeans.fit_predict
+
+    def watched(self, *args, **kwargs):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+        return fit_predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(KMeans, "fit_predict", watched)
+    labels = SpectralClustering().cluster(x)
+    assert seen and set(seen) == {1}
+    monkeypatch.setattr(KMeans, "fit_predict", fit_predict)
+    assert len(set(labels)) == 4
+    assert all(len(set(labels[i * 60 : (i + 1) * 60])) == 1 for i in range(4))  # one a voice
