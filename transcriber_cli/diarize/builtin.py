@@ -92,11 +92,10 @@ class BuiltinDiarization(WindowsMethod):
         min_speakers: int | None = None,
         max_speakers: int | None = None,
     ) -> DiarizeOutput:
-        from transcriber_cli.diarize.native.pipeline import pyannote_numerics
+        from transcriber_cli.diarize.native.pipeline import start_call
 
-        pyannote_numerics(self.device)
         file = {"uri": "waveform", **file}  # pyannote's name for audio given as a waveform
-        hook = functools.partial(hook or _no_hook, file=file)  # pyannote's setup_hook
+        hook = start_call(self.device, file, hook)
         return self.diarize_windows(file, num_speakers, min_speakers, max_speakers, hook)
 
     def waveform(self, file: Any) -> tuple[Any, int]:
@@ -150,10 +149,6 @@ def load_segmentation(path: Path = SEGMENTATION) -> Any:
     model = PyanNet(ckpt["hyper_parameters"], specifications)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()  # dropout is on until eval()
-
-
-def _no_hook(*args: Any, **kwargs: Any) -> None:
-    return None
 
 
 def load_builtin(*, device: str, batch_size: int, native: bool = True) -> Any:

@@ -123,9 +123,8 @@ class NativeSpeakerDiarization:
         from transcriber_cli.diarize.binarize import to_annotation
         from transcriber_cli.diarize.native import frames
 
-        hook = functools.partial(hook or _no_hook, file=file)  # pyannote's setup_hook
+        hook = start_call(self.device, file, hook)
         num_speakers, low, high = set_num_speakers(num_speakers, min_speakers, max_speakers)
-        pyannote_numerics(self.device)
         waveform = file["waveform"]
         if file["sample_rate"] != self._segmentation.sample_rate or waveform.shape[0] != 1:
             raise ValueError("the native pipeline takes mono audio at the models' sample rate")
@@ -220,14 +219,15 @@ def _windows(waveform: Any, binarized: Any, sample_rate: int) -> Iterator[Any]:
         yield F.pad(waveform[:, max(start, 0) : min(end, total)], (pad_start, pad_end))
 
 
-def pyannote_numerics(device: Any) -> None:
-    """pyannote turns TF32 off on every pipeline call on CUDA (its issue 1370): so do its
-    ports, for the same numbers."""
+def start_call(device: Any, file: dict[str, Any], hook: Hook | None) -> Hook:
+    """What pyannote's ``Pipeline.__call__`` does before ``apply``, for its ports: TF32 off on
+    CUDA (its issue 1370), for the same numbers; the hook bound to the file (``setup_hook``)."""
     if device.type == "cuda":
         import torch
 
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
+    return functools.partial(hook or _no_hook, file=file)
 
 
 def _no_hook(*args: Any, **kwargs: Any) -> None:
