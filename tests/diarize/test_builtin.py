@@ -150,27 +150,60 @@ def test_a_given_count_on_a_few_embeddings_clusters_them(given: int):
     assert len(labels) == 3 and len(set(labels)) == min(given, 3)
 
 
-def test_the_spectral_kmeans_runs_on_one_openmp_thread(monkeypatch):
-    """scikit-learn's KMeans takes a thread per core; beside transcription (and other files)
-    on a GPU machine those spin for milliseconds of work. One thread, the same labels."""
+def test_the_spectral_clustering_runs_on_one_thread(monkeypatch):
+    """numpy's and scipy's BLAS and scikit-learn's OpenMP take a thread per core; beside
+    transcription (and other files) on a GPU machine those spin for milliseconds of work.
+    The eigendecomposition and KMeans see one thread, the same labels come out, and the
+    process's own thread counts are back afterwards."""
     from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    from transcriber_cli.diarize.spectral import SpectralClustering
+    from transcriber_cli.diarize import spectral
 
     rng = np.random.default_rng(2)
     centres = np.linalg.qr(rng.normal(size=(64, 4)))[0].T
     x = np.repeat(centres, 60, axis=0) + 0.05 * rng.normal(size=(240, 64))
-    seen: list[int] = []
-    fit_predict = KMeans.fit_predict
+    seen: dict[str, set[int]] = {"eigh": set(), "kmeans": set()}
+    fit_predict, eigh = KMeans.fit_predict, spectral.eigh
 
-    def watched(self, *args, **kwargs):
-        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp")
+    def threads(apis: tuple[str, ...]) -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] in apis}
+
+    def watched_fit(self, *args, **kwargs):
+        seen["kmeans"] |= threads(("openmp", "blas"))
         return fit_predict(self, *args, **kwargs)
 
-    monkeypatch.setattr(KMeans, "fit_predict", watched)
-    labels = SpectralClustering().cluster(x)
-    assert seen and set(seen) == {1}
-    monkeypatch.setattr(KMeans, "fit_predict", fit_predict)
+    def watched_eigh(*args, **kwargs):
+        seen["eigh"] |= threads(("blas",))
+        return eigh(*args, **kwargs)
+
+    monkeypatch.setattr(KMeans, "fit_predict", watched_fit)
+    monkeypatch.setattr(spectral, "eigh", watched_eigh)
+    with threadpool_limits(limits=2):  # a pool to limit, on a machine of any size
+        before = threads(("openmp", "blas"))
+        labels = spectral.SpectralClustering().cluster(x)
+        after = threads(("openmp", "blas"))
+    assert seen == {"eigh": {1}, "kmeans": {1}}
+    assert before == after == {2}
+    monkeypatch.undo()
     assert len(set(labels)) == 4
     assert all(len(set(labels[i * 60 : (i + 1) * 60])) == 1 for i in range(4))  # one a voice
+
+
+@pytest.mark.parametrize("count", [1, 4, 11])
+def test_the_spectrum_asked_for_a_few_eigenpairs_is_the_full_ones_start(count: int):
+    """Only the smallest eigenpairs are computed (the count's eigengap and the clusters'
+    coordinates): the same values and, up to sign, the same vectors as the full solve."""
+    from transcriber_cli.diarize.spectral import spectrum
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(4, 64))
+    x = np.repeat(centres, 50, axis=0) + 0.6 * rng.normal(size=(200, 64))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    values, vectors = spectrum(x)
+    few, their = spectrum(x, count=count)
+    assert few.shape == (count,) and their.shape == (200, count)
+    np.testing.assert_allclose(few, values[:count], atol=1e-9)
+    # The first eigenvalue (0, the constant vector) is simple here; the others too.
+    cosines = np.abs(np.sum(their * vectors[:, :count], axis=0))
+    np.testing.assert_allclose(cosines, 1.0, atol=1e-6)

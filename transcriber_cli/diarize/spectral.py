@@ -9,6 +9,8 @@ fragments there (9-10 speakers for 2-4).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from scipy.linalg import eigh
 from sklearn.cluster import KMeans
@@ -32,10 +34,17 @@ def _affinity(x: np.ndarray, keep: float) -> np.ndarray:
     return affinity
 
 
-def spectrum(x: np.ndarray, pruning: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (ascending) and eigenvectors of the graph Laplacian of unit-norm rows."""
+def spectrum(
+    x: np.ndarray, pruning: float | None = None, count: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``count`` smallest eigenvalues (ascending; all without it) and their eigenvectors
+    of the graph Laplacian of unit-norm rows."""
     affinity = _affinity(x, PRUNING if pruning is None else pruning)
-    return eigh(np.diag(affinity.sum(1)) - affinity)
+    laplacian = np.diag(affinity.sum(1)) - affinity
+    if count is None or count >= len(x):
+        return eigh(laplacian)
+    # Only the few smallest are used: 1500 rows took 0.14 s instead of 0.45 s (2 cores).
+    return eigh(laplacian, subset_by_index=[0, count - 1])
 
 
 def estimate(
@@ -43,9 +52,18 @@ def estimate(
 ) -> tuple[int, np.ndarray]:
     """(speaker count, spectral embedding of each row) for unit-norm rows ``x``;
     ``1 <= min_k <= max_k < len(x)``."""
-    values, vectors = spectrum(x, pruning)
+    values, vectors = spectrum(x, pruning, max_k + 1)
     gaps = np.diff(values[: max_k + 1])
     return int(np.argmax(gaps[min_k - 1 : max_k])) + min_k, vectors
+
+
+# Every BLAS and OpenMP pool loaded (numpy's, scipy's, scikit-learn's...) is limited to one
+# thread while clustering: a GPU machine's cores are busy with transcription (and other
+# files' work), and a pool of a thread per core spun for matrices of a few hundred rows
+# (bench/production.md). The pools are found at each call (about 2 ms), as a library loaded
+# later has its own. One lock: OpenBLAS's thread count is per process, and two overlapping
+# limits could restore each other's value.
+_ONE_THREAD = threading.Lock()
 
 
 class SpectralClustering:
@@ -64,33 +82,40 @@ class SpectralClustering:
         pruning: float | None = None,
     ) -> np.ndarray:
         """``pruning``: the share of neighbours kept, PRUNING unless given."""
-        x = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-        n = len(x)
-        sample = np.linspace(0, n - 1, min(n, MAX_CLUSTERED)).round().astype(int)
-        sub = x[sample]
-        min_k = max(1, min_clusters or 1)
-        max_k = min(len(sub) - 1, max_clusters or MAX_ESTIMATED_SPEAKERS)
-        if num_clusters is None and max_clusters == n:  # no bound given: pyannote's default
-            max_k = min(len(sub) - 1, max(min_k, MAX_ESTIMATED_SPEAKERS))
-        if len(sub) < 3:
-            return np.zeros(n, dtype=np.int32)
-        if num_clusters is not None:  # a count given: nothing to estimate
-            k = min(num_clusters, len(sub))
-            vectors = spectrum(sub, pruning)[1]
-        elif max_k < 1:
-            return np.zeros(n, dtype=np.int32)
-        else:
-            k, vectors = estimate(sub, min(min_k, max_k), max_k, pruning)
-        if k <= 1:
-            return np.zeros(n, dtype=np.int32)
-        spectral = vectors[:, :k]
-        spectral = spectral / np.linalg.norm(spectral, axis=1, keepdims=True).clip(1e-10)
-        # One OpenMP thread: a few hundred to 1500 rows of k columns are milliseconds of work,
-        # and a thread per core spins beside transcription (and 3 other files) on a GPU
-        # machine. On 2 busy cores one thread took 0.02 s against 0.07-0.09 s.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(spectral)
-        if len(sub) == n:
-            return labels.astype(np.int32)
-        centroids = np.stack([sub[labels == c].mean(0) for c in range(k)])
-        return np.argmax(x @ centroids.T, axis=1).astype(np.int32)
+        with _ONE_THREAD, threadpool_limits(limits=1):
+            return _labels(embeddings, min_clusters, max_clusters, num_clusters, pruning)
+
+
+def _labels(
+    embeddings: np.ndarray,
+    min_clusters: int | None,
+    max_clusters: int | None,
+    num_clusters: int | None,
+    pruning: float | None,
+) -> np.ndarray:
+    x = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    n = len(x)
+    sample = np.linspace(0, n - 1, min(n, MAX_CLUSTERED)).round().astype(int)
+    sub = x[sample]
+    min_k = max(1, min_clusters or 1)
+    max_k = min(len(sub) - 1, max_clusters or MAX_ESTIMATED_SPEAKERS)
+    if num_clusters is None and max_clusters == n:  # no bound given: pyannote's default
+        max_k = min(len(sub) - 1, max(min_k, MAX_ESTIMATED_SPEAKERS))
+    if len(sub) < 3:
+        return np.zeros(n, dtype=np.int32)
+    if num_clusters is not None:  # a count given: nothing to estimate
+        k = min(num_clusters, len(sub))
+        vectors = spectrum(sub, pruning, k)[1]
+    elif max_k < 1:
+        return np.zeros(n, dtype=np.int32)
+    else:
+        k, vectors = estimate(sub, min(min_k, max_k), max_k, pruning)
+    if k <= 1:
+        return np.zeros(n, dtype=np.int32)
+    spectral = vectors[:, :k]
+    spectral = spectral / np.linalg.norm(spectral, axis=1, keepdims=True).clip(1e-10)
+    labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(spectral)
+    if len(sub) == n:
+        return labels.astype(np.int32)
+    centroids = np.stack([sub[labels == c].mean(0) for c in range(k)])
+    return np.argmax(x @ centroids.T, axis=1).astype(np.int32)
