@@ -108,3 +108,34 @@ def test_another_span_setting_loads_a_diarizer_with_that_span(
     other = cache.get(base.model_copy(update={"diarization_span_minutes": 5.0})).diarizer
     assert first is same and first is not None and first.span == 3600.0
     assert other is not None and other.span == 300.0
+
+
+@pytest.mark.parametrize(
+    ("diarization", "during"),
+    [
+        ({"diarization_model": "builtin"}, True),  # imports torch only
+        ({"diarization_model": "builtin", "diarization_runtime": "pyannote"}, False),
+        ({"diarize": False}, True),
+    ],
+)
+def test_the_torch_encoder_is_built_during_the_load_only_beside_the_builtin_diarizer(
+    tiny_model: str, monkeypatch: pytest.MonkeyPatch, diarization: dict, during: bool
+) -> None:
+    """pyannote.audio's import holds the GIL for seconds: the torch encoder's build waits for
+    CTranslate2's load then (the folder was slower otherwise). The built-in pipeline's load
+    imports only torch, so beside it (or no diarizer) the build runs on its own thread during
+    CTranslate2's load (the folder was faster in 4 of 5 pairs on an H200)."""
+    from transcriber_cli.engine import torch_encoder
+
+    threads: list[str] = []
+    real = torch_encoder.build_on
+
+    def recorded(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch_encoder, "build_on", recorded)
+    asked = {"model": tiny_model, "device": "cpu", "whisper_encoder": "torch", **diarization}
+    loaded = ModelCache().get(Settings(**{"diarize": True, **asked}))
+    assert loaded.engine.encoder == "torch"
+    assert threads == (["build-encoder"] if during else [threading.current_thread().name])

@@ -72,7 +72,7 @@ def pipeline_reachable(settings: Settings) -> bool:
     return bool(token) and not hub.is_offline(settings.offline)
 
 
-def uses_builtin(settings: Settings) -> bool:
+def uses_builtin(settings: Settings, *, quiet: bool = False) -> bool:
     """``--diarization-model builtin``, or the default hub pipeline when no token, cache or
     local copy reaches it."""
     name = settings.diarization_model
@@ -80,8 +80,17 @@ def uses_builtin(settings: Settings) -> bool:
         return True
     if name != DEFAULT_DIARIZATION_MODEL or pipeline_reachable(settings):
         return False
-    log.info("diarization: %s is not reachable here; using the built-in pipeline", name)
+    if not quiet:
+        log.info("diarization: %s is not reachable here; using the built-in pipeline", name)
     return True
+
+
+def native_builtin(settings: Settings) -> bool:
+    """Whether the diarizer is the built-in pipeline on this package's runtime, whose load
+    imports only torch and reads two small checkpoints (without logging the choice)."""
+    if settings.diarize is False or settings.diarization_runtime != "auto":
+        return False
+    return uses_builtin(settings, quiet=True)
 
 
 def pipeline_directory(settings: Settings):

@@ -60,9 +60,10 @@ class WhisperEngine:
 
         # The torch encoder is built while CTranslate2 loads, which releases the GIL:
         # importing torch (2-3 s) and reading the weights need not wait for it (without
-        # speakers the hour took 17.4 s instead of 20.2-20.9 on an H200). Not while a
-        # diarizer loads beside (``encoder_meanwhile``): the folder with speakers was slower
-        # that way in 3 of 3 pairs, likely as its import holds the GIL (bench/production.md).
+        # speakers the hour took 17.4 s instead of 20.2-20.9 on an H200). Only beside the
+        # built-in diarizer's load, not another's (``encoder_meanwhile``, pipeline/models.py):
+        # beside pyannote.audio's import (holding the GIL) the folder was slower in 3 of 3
+        # pairs; beside the built-in one, which imports only torch, faster in 4 of 5 pairs.
         building = None
         wanted = encoder == "torch" or (encoder == "auto" and self.device == "cuda")
         if wanted and encoder_meanwhile:

@@ -81,7 +81,7 @@ class ModelCache:
         A Whisper model that cannot load raises ``ModelUnavailable``. A diarizer that
         ``diarize = true`` requires but cannot load raises ``DiarizationUnavailable``: here
         with ``wait``, else from the returned models' ``diarizer``."""
-        from transcriber_cli.diarize.loader import load_diarizer
+        from transcriber_cli.diarize.loader import load_diarizer, native_builtin
 
         s = settings
         with self._lock:
@@ -118,9 +118,12 @@ class ModelCache:
                 self._engine_key = None
                 if torch_cache:  # its torch encoder's memory went to torch's cache, not CUDA
                     release_torch_cache()
-                # The torch encoder is built during CTranslate2's load unless a diarizer's
-                # import runs beside it (engine/whisper.py says why).
-                loading = busy or (s.diarize is not False and not pending.done())
+                # The torch encoder is built during CTranslate2's load unless another
+                # diarizer loads beside it (engine/whisper.py says why): the built-in
+                # pipeline's load imports only torch, which the build needs as well. Beside
+                # other loads (pyannote.audio's import; community-1's) it stays after the load.
+                beside = s.diarize is not False and not pending.done()
+                loading = busy or (beside and not native_builtin(s))
                 self._engine = WhisperEngine.from_settings(s, encoder_meanwhile=not loading)
                 self._engine_key = key
             engine = self._engine
