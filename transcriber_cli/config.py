@@ -105,6 +105,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         "decoder calls, and one file is transcribed while another's speakers are found "
         "(0 = auto: 4 on a GPU, 1 on a CPU)",
     )
+    windows_per_device: int = Field(
+        0,
+        ge=0,
+        le=4,
+        description="Windows of one long recording in flight on each device: on a GPU they "
+        "share decoder calls (0 = auto: 2 on a GPU, 1 on a CPU)",
+    )
     gpu_index: int = Field(
         0, ge=0, description="The GPU a one-device run uses (set per copy when --gpus spreads)"
     )

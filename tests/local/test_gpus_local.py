@@ -75,23 +75,30 @@ def test_a_folder_over_two_copies_does_every_file_once(
 def test_one_long_file_is_split_by_window_over_both_copies(
     folder: Path, tiny_model: str, tmp_path: Path
 ) -> None:
+    """Also two windows in flight on one copy (a GPU's default): their decoder calls are
+    merged, and the transcript is the same."""
     src = folder / "z-long.mp3"
     texts = {}
-    for copies in ("1", "2"):
-        out = tmp_path / copies
+    for copies, windows in (("1", "1"), ("2", "1"), ("1", "2")):
+        out = tmp_path / f"{copies}x{windows}"
         proc = run_cli(str(src), "--device", "cpu", "--gpus", copies, "-m", tiny_model,
                        "--no-diarize", "--offline", "--json", "-o", str(out),
-                       env={**ENV, "TRANSCRIBER_WINDOW_SECONDS": "15"})  # fmt: skip
+                       env={**ENV, "TRANSCRIBER_WINDOW_SECONDS": "15",
+                            "TRANSCRIBER_WINDOWS_PER_DEVICE": windows})  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         (line,) = json_lines(proc.stdout)
-        texts[copies] = (out / "z-long.json").read_text(), (out / "z-long.txt").read_text()
+        texts[copies, windows] = (out / "z-long.json").read_text(), (out / "z-long.txt").read_text()
         if copies == "2":
             assert line["runtime"]["slots"] == ["cpu#0", "cpu#1"]
         else:
             assert "slot" not in line["runtime"]
+        if windows == "2":
+            assert line["runtime"]["windows_in_flight"] == 2
+        else:
+            assert "windows_in_flight" not in line["runtime"]
     # The same cuts, language and seams: word for word the one-copy transcript.
-    assert texts["2"][1] == texts["1"][1]
-    assert len(texts["2"][1].split()) > 100
+    assert texts["2", "1"][1] == texts["1", "1"][1] == texts["1", "2"][1]
+    assert len(texts["2", "1"][1].split()) > 100
 
 
 def test_split_windows_checkpoint_only_what_is_done_without_a_gap(
@@ -233,8 +240,12 @@ class _Engine:
     encoder = "ctranslate2"
 
     def __init__(self, slow: dict[int, float], fail: int | None = None) -> None:
+        import threading
+
         self.slow, self.fail = slow, fail
         self.finished: list[tuple[int, float]] = []
+        self.running, self.most = 0, 0  # windows in this engine at once, and the most seen
+        self._count = threading.Lock()
 
     def batch_size(self, options) -> int:
         return 8
@@ -246,7 +257,12 @@ class _Engine:
         from transcriber_cli.transcript import Segment, Transcript
 
         k = round(float(part.max()) * 100) - 1
+        with self._count:
+            self.running += 1
+            self.most = max(self.most, self.running)
         time.sleep(self.slow.get(k, 0.02))
+        with self._count:
+            self.running -= 1
         if k == self.fail:
             raise TranscriberError(f"window {k} cannot be decoded")
         self.finished.append((k, time.monotonic()))
@@ -293,6 +309,26 @@ def test_windows_finishing_out_of_order_are_joined_and_checkpointed_in_order() -
     assert by_windows[2][0] >= done[1] and by_windows[3][0] >= done[1]
     assert by_windows[3][1] == ["window 0", "window 1", "window 2"]
     assert {k for k, _ in first.finished} and {k for k, _ in second.finished}  # both worked
+
+
+def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
+    """``windows_in_flight`` (a GPU's default is 2) runs that many windows of one recording
+    on one engine at once; the transcript and its checkpoints still go window by window."""
+    engine = _Engine({0: 0.3, 1: 0.3})
+    saved: list[int] = []
+    transcript = transcribe_audio(
+        _levels(5), LoadedModels(engine, _no_speakers()), WhisperOptions(language="en"),
+        window_seconds=12, on_checkpoint=lambda st, _s: saved.append(st.windows),
+        windows_in_flight=2,
+    )  # fmt: skip
+    assert engine.most == 2
+    assert [s.text for s in transcript.segments] == [f"window {k}" for k in range(5)]
+    assert saved == [1, 2, 3, 4, 5]
+    assert transcript.options["windows_in_flight"] == 2
+    alone = _Engine({})
+    transcribe_audio(_levels(5), LoadedModels(alone, _no_speakers()),
+                     WhisperOptions(language="en"), window_seconds=12)  # fmt: skip
+    assert alone.most == 1
 
 
 def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -> None:

@@ -87,6 +87,15 @@ def files_in_flight(settings: Settings, device: str) -> int:
     return 4 if device == "cuda" else 1
 
 
+def windows_in_flight(settings: Settings, device: str) -> int:
+    """Windows of one recording a device works on at once: ``windows_per_device``, or when
+    that is 0 (auto) 2 on a GPU, where their decoder calls are merged into fuller batches (a
+    call costs its steps more than its rows), and 1 on a CPU, which one window fills."""
+    if settings.windows_per_device:
+        return settings.windows_per_device
+    return 2 if device == "cuda" else 1
+
+
 def spread(devices: int, files: int, per_device: int) -> tuple[int, int]:
     """(devices used, files in flight on each) for ``files`` over ``devices``: every device
     gets a file before any takes a second, and none is started for nothing to do."""

@@ -17,7 +17,16 @@ from transcriber_cli.errors import ExitCode
 from transcriber_cli.transcript import Transcript
 
 RESULT_SCHEMA = "transcriber.result/1"
-RUNTIME_KEYS = ("device", "gpu", "gpus", "compute_type", "encoder", "batch_size")  # how it was made
+# How it was made.
+RUNTIME_KEYS = (
+    "device",
+    "gpu",
+    "gpus",
+    "compute_type",
+    "encoder",
+    "batch_size",
+    "windows_in_flight",
+)
 
 
 class Status(str, Enum):

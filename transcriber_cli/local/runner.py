@@ -31,6 +31,7 @@ from transcriber_cli.engine.gpus import (
     longest_first,
     slot_settings,
     spread,
+    windows_in_flight,
 )
 from transcriber_cli.errors import (
     DiarizationUnavailable,
@@ -410,6 +411,7 @@ class LocalRunner:
                 on_checkpoint=checkpoint,
                 timings=timings,
                 helpers=engines,
+                windows_in_flight=windows_in_flight(self.settings, models.engine.device),
             )
             waited = time.perf_counter()
             texts = render(transcript, self.formats)

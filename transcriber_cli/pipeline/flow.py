@@ -107,13 +107,16 @@ def transcribe_audio(
     overlap: bool | None = None,
     timings: dict[str, float] | None = None,
     helpers: Sequence[WhisperEngine] = (),
+    windows_in_flight: int = 1,
 ) -> Transcript:
     """One recording through the flow with the ``models`` a ``ModelCache`` loaded.
 
     With ``window_seconds`` a long recording is transcribed window by window, each one
     checkpointed; ``resume`` skips what an earlier run finished. ``overlap`` (default: on a
     GPU) diarizes beside transcription. ``timings`` receives each stage's seconds.
-    ``helpers``: more engines (other GPUs) that take windows beside ``models.engine``."""
+    ``helpers``: more engines (other GPUs) that take windows beside ``models.engine``;
+    ``windows_in_flight``: windows each engine works on at once (batched decoding carries no
+    text across a cut, so they are independent; the result is joined in order)."""
 
     def stage(name: str) -> Callable[[float, float], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
@@ -129,7 +132,8 @@ def transcribe_audio(
         beside = _Speakers(models, audio, speakers, progress)
     try:  # a failure or Ctrl-C anywhere until diarization is joined stops its thread too
         started = time.perf_counter()
-        engines = [engine, *helpers]
+        # Each engine once per window in flight: its windows' decoder calls are merged.
+        engines = [e for e in (engine, *helpers) for _ in range(max(1, windows_in_flight))]
         _transcribe_windows(audio, engines, options, state, progress, window_seconds,
                             on_checkpoint)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
@@ -173,6 +177,7 @@ def transcribe_audio(
         "encoder": engine.encoder,
         "batch_size": engine.batch_size(options),
         **_gpus(engine, helpers),
+        **({"windows_in_flight": windows_in_flight} if windows_in_flight > 1 else {}),
     }
     diarizer = models.diarizer
     if diarizer is not None and state.turns is not None:

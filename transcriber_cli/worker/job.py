@@ -39,6 +39,7 @@ from transcriber_cli.aws.s3 import (
 )
 from transcriber_cli.aws.sqs import JobQueue, Message
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.gpus import windows_in_flight
 from transcriber_cli.errors import (
     CancelledError,
     DiarizationUnavailable,
@@ -523,6 +524,7 @@ class Attempt:
             progress=progress, source=job.source.name,
             window_seconds=runner.settings.window_seconds,
             resume=resume, on_checkpoint=self._checkpoint,
+            windows_in_flight=windows_in_flight(runner.settings, loaded.engine.device),
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
         self.fence()
