@@ -328,7 +328,8 @@ def test_missing_cuda_library_stops_the_run_with_one_line(tiny_model: str) -> No
         def transcribe(self, *args, **kwargs):
             raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
 
-    engine.batched = NoCublas()  # the library's own failure, as CTranslate2 raises it
+    # The library's own failure, as CTranslate2 raises it.
+    engine.batched_pipeline = lambda model: NoCublas()
     with pytest.raises(ModelUnavailable, match="transcriber doctor"):  # no VAD: it decodes
         engine.transcribe(np.zeros(16000, dtype=np.float32), WhisperOptions(vad=False))
 

@@ -44,8 +44,11 @@ def test_speech_found_on_four_threads_is_what_one_pass_finds(looped_audio) -> No
 def test_batched_transcript_is_what_faster_whispers_own_vad_path_gives(
     engine: WhisperEngine, looped_audio, conversation: dict
 ) -> None:
-    own, _ = engine.batched.transcribe(looped_audio, batch_size=8, word_timestamps=True,
-                                       vad_filter=True)  # fmt: skip
+    from faster_whisper import BatchedInferencePipeline
+
+    own, _ = BatchedInferencePipeline(engine.model).transcribe(
+        looped_audio, batch_size=8, word_timestamps=True, vad_filter=True
+    )
     own = list(own)
     ours = engine.transcribe(looped_audio, WhisperOptions(batch_size=8))
     # The same chunks of speech, found on two threads: the same words at the same times
@@ -136,3 +139,37 @@ def test_torch_features_are_faster_whispers(looped_audio) -> None:
         # Silence cut to nothing (sequential decoding's VAD can hand over an empty array)
         for tiny in (np.zeros(0, np.float32), looped_audio[:30]):
             assert np.abs(torch_version(tiny) - numpy_version(tiny)).max() < 1e-3
+
+
+def test_a_transcription_beside_another_on_one_engine_gets_its_own_word_times(
+    engine: WhisperEngine, looped_audio
+) -> None:
+    """Windows (and files) in flight share one engine. faster-whisper's batched pipeline keeps
+    the last word's end on itself, and word timing shortens the first word after a pause by
+    it: a transcription paused mid-way (here in its progress callback, after its batch) must
+    not lend its time to another one running meanwhile."""
+    import threading
+
+    pause = np.zeros(3 * 16000, np.float32)  # the first word comes after silence
+    short = np.concatenate([pause, looped_audio[: 12 * 16000]])
+    options = WhisperOptions(batch_size=8, vad=False)
+    alone = engine.transcribe(short, options)
+    inside, go_on = threading.Event(), threading.Event()
+
+    def held(done: float, total: float) -> None:
+        inside.set()
+        go_on.wait(30)
+
+    other = threading.Thread(
+        target=engine.transcribe, args=(looped_audio[: 60 * 16000], options, held)
+    )
+    other.start()
+    try:
+        assert inside.wait(60)  # the other one decoded its batch and stands in its callback
+        beside = engine.transcribe(short, options)
+    finally:
+        go_on.set()
+        other.join()
+    assert [(w.text, w.start, w.end) for w in beside.words()] == [
+        (w.text, w.start, w.end) for w in alone.words()
+    ]

@@ -95,7 +95,10 @@ class WhisperEngine:
         # Files in flight on this model share its decoder calls (engine/merged.py), each
         # merged call holding up to the batch size the last transcription ran with.
         self.model.model = MergedDecoder(self.model.model)
-        self.batched = BatchedInferencePipeline(self.model)
+        # A batched pipeline per transcription, not one per engine: it keeps the last word's
+        # end on itself (word timing shortens the first word after a pause by it), and
+        # windows and files in flight transcribe on one engine at once.
+        self.batched_pipeline = BatchedInferencePipeline
 
     def _install_torch_encoder(self, asked: bool, device_index: int,
                                building: _Background | None) -> None:  # fmt: skip
@@ -195,7 +198,7 @@ class WhisperEngine:
                     {"start": float(s), "end": float(min(s + CHUNK_SECONDS, duration))}
                     for s in np.arange(0, duration, CHUNK_SECONDS)
                 ]
-            raw_segments, info = self.batched.transcribe(
+            raw_segments, info = self.batched_pipeline(self.model).transcribe(
                 speech, batch_size=batch_size, vad_filter=False, clip_timestamps=clips, **common
             )
             if regions is not None:
