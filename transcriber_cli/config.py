@@ -110,7 +110,7 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         ge=0,
         le=4,
         description="Windows of one long recording in flight on each device: on a GPU they "
-        "share decoder calls (0 = auto: 2 on a GPU, 1 on a CPU)",
+        "share decoder calls (0 = auto: 2 on a GPU with one file or job in flight, else 1)",
     )
     gpu_index: int = Field(
         0, ge=0, description="The GPU a one-device run uses (set per copy when --gpus spreads)"

@@ -17,6 +17,7 @@ from transcriber_cli.engine.gpus import (
     plan_slots,
     schedule,
     spread,
+    windows_in_flight,
 )
 from transcriber_cli.errors import DeviceUnavailable, UsageError
 
@@ -116,6 +117,19 @@ def test_schedule_keeps_the_last_slot_from_finishing_a_long_file_alone():
 )
 def test_files_in_flight_default_to_four_on_a_gpu_and_one_on_a_cpu(setting, device, files):
     assert files_in_flight(Settings(files_per_device=setting), device) == files
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "files", "windows"),
+    [(0, "cuda", 1, 2), (0, "cuda", 4, 1), (0, "cuda", 2, 1), (0, "cpu", 1, 1),
+     (4, "cuda", 4, 4), (3, "cpu", 1, 3)],
+)  # fmt: skip
+def test_windows_in_flight_are_two_on_a_gpu_with_one_file_and_one_otherwise(
+    setting, device, files, windows
+):
+    """Files in flight already fill the decoder calls; windows of each would add memory."""
+    settings = Settings(windows_per_device=setting)
+    assert windows_in_flight(settings, device, files) == windows
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ work, and a file split by window over them reads the same as one copy's transcri
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -99,6 +100,13 @@ def test_one_long_file_is_split_by_window_over_both_copies(
     # The same cuts, language and seams: word for word the one-copy transcript.
     assert texts["2", "1"][1] == texts["1", "1"][1] == texts["1", "2"][1]
     assert len(texts["2", "1"][1].split()) > 100
+
+    def words(text: str) -> list[tuple[str, float, float]]:
+        doc = json.loads(text)
+        return [(w["text"], w["start"], w["end"]) for s in doc["segments"] for w in s["words"]]
+
+    # Windows in flight on one copy: every word at the same time, too.
+    assert words(texts["1", "2"][0]) == words(texts["1", "1"][0])
 
 
 def test_split_windows_checkpoint_only_what_is_done_without_a_gap(
@@ -329,6 +337,11 @@ def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
     transcribe_audio(_levels(5), LoadedModels(alone, _no_speakers()),
                      WhisperOptions(language="en"), window_seconds=12)  # fmt: skip
     assert alone.most == 1
+    # What ran is what is reported: a recording of one window had nothing beside it.
+    short = transcribe_audio(_levels(1), LoadedModels(_Engine({}), _no_speakers()),
+                             WhisperOptions(language="en"), window_seconds=12,
+                             windows_in_flight=2)  # fmt: skip
+    assert "windows_in_flight" not in short.options
 
 
 def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -> None:

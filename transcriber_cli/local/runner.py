@@ -187,6 +187,7 @@ class LocalRunner:
         self.reporter: Reporter = reporter or NullReporter()
         self._models = models  # the first device's cache (a caller's, to reuse loaded models)
         self.devices: list[_Device] = []  # known once the run starts: see devices_used
+        self._files_at_once = 1  # on each device (windows in flight are chosen from it)
         # Reads the next files while these ones transcribe (never one over the length limit).
         self.readahead = ReadAhead(
             min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600), settings.audio_stream
@@ -282,6 +283,7 @@ class LocalRunner:
             return [results[i] for i in sorted(results)]
         per_device = max(files_in_flight(d.settings, d.settings.device) for d in self.devices)
         used, lanes = spread(len(self.devices), len(order), per_device)
+        self._files_at_once = lanes
         devices = self.devices[:used]
         if order:
             reporter.note(f"{len(order)} file(s) over {labels}, longest first")
@@ -411,7 +413,9 @@ class LocalRunner:
                 on_checkpoint=checkpoint,
                 timings=timings,
                 helpers=engines,
-                windows_in_flight=windows_in_flight(self.settings, models.engine.device),
+                windows_in_flight=windows_in_flight(
+                    self.settings, models.engine.device, self._files_at_once
+                ),
             )
             waited = time.perf_counter()
             texts = render(transcript, self.formats)

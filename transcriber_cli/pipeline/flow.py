@@ -134,8 +134,8 @@ def transcribe_audio(
         started = time.perf_counter()
         # Each engine once per window in flight: its windows' decoder calls are merged.
         engines = [e for e in (engine, *helpers) for _ in range(max(1, windows_in_flight))]
-        _transcribe_windows(audio, engines, options, state, progress, window_seconds,
-                            on_checkpoint)  # fmt: skip
+        in_flight = _transcribe_windows(audio, engines, options, state, progress,
+                                        window_seconds, on_checkpoint)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
         if state.turns is None and (beside is not None or models.may_diarize):
             started = time.perf_counter()
@@ -177,7 +177,7 @@ def transcribe_audio(
         "encoder": engine.encoder,
         "batch_size": engine.batch_size(options),
         **_gpus(engine, helpers),
-        **({"windows_in_flight": windows_in_flight} if windows_in_flight > 1 else {}),
+        **({"windows_in_flight": in_flight} if in_flight > 1 else {}),
     }
     diarizer = models.diarizer
     if diarizer is not None and state.turns is not None:
@@ -209,8 +209,9 @@ def _transcribe_windows(
     progress: StageProgress | None,
     window_seconds: float | None,
     on_checkpoint: OnCheckpoint | None,
-) -> None:
-    """Transcribe from ``state.seconds`` to the end, window by window, into ``state``.
+) -> int:
+    """Transcribe from ``state.seconds`` to the end, window by window, into ``state``; return
+    the most windows that were in flight on one engine at once.
 
     With several engines the windows are spread over them, and joined in order as they
     finish: the same cuts, language and seams as one engine gives. The first window of a
@@ -230,9 +231,11 @@ def _transcribe_windows(
         if not state.windows and options.language is None:
             _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint)
         _spread(audio, engines, options, state, progress, cuts, on_checkpoint)
-        return
+        distinct = len({id(e) for e in engines})
+        return min(len(engines) // distinct, -(-len(cuts) // distinct))
     for bounds in cuts:
         _run_window(audio, engine, options, state, progress, bounds, on_checkpoint)
+    return 1
 
 
 def _cuts(

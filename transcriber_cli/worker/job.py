@@ -163,12 +163,14 @@ class JobRunner:
         rate: Rate | None = None,
         device: str | None = None,
         several: bool = False,
+        concurrency: int = 1,
     ) -> None:
         self.rate = rate  # what an hour of this machine costs (None off EC2)
         self.device = device  # the slot's label ("cuda:1", "cpu#0"), for heartbeats and logs
         # ... and on each claim when the worker has several: a one-device worker writes no
         # `gpu` field, so clients of 0.1.0 (which refuse unknown fields) read its jobs.
         self.several = several
+        self.concurrency = concurrency  # jobs at once on this slot (windows in flight follow)
         self.state = state
         self.settings = settings
         self.queue = queue
@@ -524,7 +526,9 @@ class Attempt:
             progress=progress, source=job.source.name,
             window_seconds=runner.settings.window_seconds,
             resume=resume, on_checkpoint=self._checkpoint,
-            windows_in_flight=windows_in_flight(runner.settings, loaded.engine.device),
+            windows_in_flight=windows_in_flight(
+                runner.settings, loaded.engine.device, runner.concurrency
+            ),
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
         self.fence()

@@ -139,6 +139,7 @@ class Worker:
                 telemetry=telemetry,
                 device=slot.label,
                 several=len(self.slots) > 1,
+                concurrency=self.concurrency,
             )
             for slot in self.slots
         ]
