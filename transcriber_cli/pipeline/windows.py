@@ -1,8 +1,10 @@
-"""Long recordings in windows: cut at silence, transcribed one after another, checkpointed.
+"""Long recordings in windows: cut at silence, transcribed, checkpointed in order.
 
-After each window the segments so far are handed to ``on_checkpoint`` (the local manifest,
-or the job document + S3 for a worker), so a stop, a crash or a Spot interruption costs at
-most the window that was running: the next run continues from the last cut.
+Windows are transcribed one after another, or a few at once on a GPU (``windows_per_device``;
+batched decoding carries no text across a cut). After each window the segments so far are
+handed to ``on_checkpoint`` (the local manifest, or the job document + S3 for a worker), in
+order, so a stop, a crash or a Spot interruption costs at most the windows that were in
+flight: the next run continues from the last cut.
 
 Cuts are deterministic (each is found from the previous one), so a resumed run sees the same
 windows, the same prompts and gives the same words as an uninterrupted one. A cut is the

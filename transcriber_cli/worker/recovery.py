@@ -71,7 +71,7 @@ def should_release(
     """On SIGTERM finish a job that will end within ``grace`` seconds, else hand it back.
 
     A Spot notice always releases: two minutes are too short to count on (the finished
-    windows are checkpointed, so a release costs at most the window that was running)."""
+    windows are checkpointed, so a release costs at most the windows that were in flight)."""
     if interrupted:
         return True
     if not stopping:
