@@ -342,6 +342,13 @@ def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
                              WhisperOptions(language="en"), window_seconds=12,
                              windows_in_flight=2)  # fmt: skip
     assert "windows_in_flight" not in short.options
+    # Two engines (GPUs) with two windows each: the first windows go one to each engine.
+    first, second = _Engine({0: 0.3, 1: 0.3}), _Engine({})
+    both = transcribe_audio(_levels(2), LoadedModels(first, _no_speakers()),
+                            WhisperOptions(language="en"), window_seconds=12,
+                            helpers=[second], windows_in_flight=2)  # fmt: skip
+    assert len(first.finished) == len(second.finished) == 1
+    assert "windows_in_flight" not in both.options  # one window on each, never two at once
 
 
 def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -> None:

@@ -96,8 +96,8 @@ class WhisperEngine:
         # merged call holding up to the batch size the last transcription ran with.
         self.model.model = MergedDecoder(self.model.model)
         # A batched pipeline per transcription, not one per engine: it keeps the last word's
-        # end on itself (word timing shortens the first word after a pause by it), and
-        # windows and files in flight transcribe on one engine at once.
+        # end on itself (word timing decides from it whether the first word after a pause is
+        # shortened), and windows and files in flight transcribe on one engine at once.
         self.batched_pipeline = BatchedInferencePipeline
 
     def _install_torch_encoder(self, asked: bool, device_index: int,

@@ -132,8 +132,9 @@ def transcribe_audio(
         beside = _Speakers(models, audio, speakers, progress)
     try:  # a failure or Ctrl-C anywhere until diarization is joined stops its thread too
         started = time.perf_counter()
-        # Each engine once per window in flight: its windows' decoder calls are merged.
-        engines = [e for e in (engine, *helpers) for _ in range(max(1, windows_in_flight))]
+        # Each engine once per window in flight (its windows' decoder calls are merged), in
+        # turn: with several GPUs the first windows go one to each.
+        engines = [e for _ in range(max(1, windows_in_flight)) for e in (engine, *helpers)]
         in_flight = _transcribe_windows(audio, engines, options, state, progress,
                                         window_seconds, on_checkpoint)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
@@ -230,9 +231,7 @@ def _transcribe_windows(
         options = options.model_copy(update={"batch_size": engine.batch_size(options)})
         if not state.windows and options.language is None:
             _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint)
-        _spread(audio, engines, options, state, progress, cuts, on_checkpoint)
-        distinct = len({id(e) for e in engines})
-        return min(len(engines) // distinct, -(-len(cuts) // distinct))
+        return _spread(audio, engines, options, state, progress, cuts, on_checkpoint)
     for bounds in cuts:
         _run_window(audio, engine, options, state, progress, bounds, on_checkpoint)
     return 1
@@ -313,11 +312,14 @@ def _spread(
     progress: StageProgress | None,
     cuts: list[tuple[float, float]],
     on_checkpoint: OnCheckpoint | None,
-) -> None:
-    """Each engine takes the next window on its own thread; this thread joins the finished
-    ones in order and checkpoints the part done without a gap."""
+) -> int:
+    """Each engine takes the next window on its own thread (an engine listed twice, two at
+    once); this thread joins the finished ones in order and checkpoints the part done without
+    a gap. Returns the most windows that were in flight on one engine at once."""
     duration = len(audio) / SAMPLE_RATE
     lock = threading.Condition()
+    running: dict[int, int] = {}  # windows in flight per engine (by id)
+    most = 1
     done_seconds = dict.fromkeys(range(len(cuts)), 0.0)
     results: dict[int, Transcript] = {}
     errors: list[BaseException] = []
@@ -336,12 +338,23 @@ def _spread(
         if progress:
             progress("transcribe", min(total, duration), duration)
 
+    # Threads start one at a time, each once it has its first window (or none is left), so
+    # the first windows go in the list's order: one to each engine before any takes two.
+    took_first = threading.Semaphore(0)
+
     def work(engine: WhisperEngine) -> None:
+        nonlocal most
+        first = True
         while True:
             with lock:
+                if first:
+                    took_first.release()
+                    first = False
                 if errors or not queue:
                     return
                 i = queue.pop(0)
+                running[id(engine)] = running.get(id(engine), 0) + 1
+                most = max(most, running[id(engine)])
             try:
                 result = _decode_window(
                     audio, engine, options, fixed, cuts[i], functools.partial(report, i)
@@ -351,6 +364,9 @@ def _spread(
                     errors.append(exc)
                     lock.notify_all()
                 return
+            finally:
+                with lock:
+                    running[id(engine)] -= 1
             with lock:
                 results[i] = result
                 done_seconds[i] = cuts[i][1] - cuts[i][0]
@@ -362,6 +378,7 @@ def _spread(
     ]
     for t in threads:
         t.start()
+        took_first.acquire()
     try:
         for i, bounds in enumerate(cuts):
             with lock:
@@ -382,3 +399,4 @@ def _spread(
             t.join()
     if errors:
         raise next((e for e in errors if not isinstance(e, _Abandoned)), errors[0])
+    return most
