@@ -363,3 +363,35 @@ def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -
             helpers=[second],
         )  # fmt: skip
     assert saved == list(range(1, len(saved) + 1)) and max(saved, default=0) <= 3
+
+
+def test_windows_in_flight_follow_the_files_in_flight_on_the_device(
+    folder: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The automatic windows in flight are chosen from the files in flight on the device (a
+    GPU's 2 only with one file: files in flight already fill the decoder calls). A folder
+    run tells the rule its files at once, a run of one file 1; watched in-process."""
+    from transcriber_cli.config import Settings
+    from transcriber_cli.formats.registry import parse_formats
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.local import runner as local
+
+    told: list[int] = []
+    real = local.windows_in_flight
+
+    def watched(settings: Settings, device: str, files: int = 1) -> int:
+        told.append(files)
+        return real(settings, device, files)
+
+    monkeypatch.setattr(local, "windows_in_flight", watched)
+    settings = Settings(model=tiny_model, device="cpu", diarize=False, offline=True,
+                        files_per_device=2, cpu_threads=1)  # fmt: skip
+    options = JobOptions.build(settings)
+    formats = parse_formats("txt")
+    files = [folder / "a.mp3", folder / "b.mp3", folder / "c.mp3"]
+    local.LocalRunner(settings, options, formats, output_dir=tmp_path / "three").run(files)
+    assert told == [2, 2, 2]
+    told.clear()
+    local.LocalRunner(settings, options, formats, output_dir=tmp_path / "one").run(files[:1])
+    assert told == [1]
+    assert (tmp_path / "one" / "a.txt").read_text().strip()

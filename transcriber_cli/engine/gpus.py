@@ -92,9 +92,9 @@ def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:
     that is 0 (auto) 2 on a GPU with one file (or job) in flight, where their decoder calls
     are merged into fuller batches (a call costs its steps more than its rows; on an H200 the
     transcription of the large-v3 hour took 13.6-14.1 s against 14.5-16.1 s, the same GPU
-    peak), else 1: files in
-    flight already fill those calls, and each window in flight holds memory (4 windows of
-    the hour took 13 GiB more, bench/production.md). A CPU is filled by one window."""
+    peak), else 1: files in flight already fill those calls, and each window in flight holds
+    memory (4 windows of the hour took 13 GiB more, bench/production.md). A CPU is filled by
+    one window."""
     if settings.windows_per_device:
         return settings.windows_per_device
     return 2 if device == "cuda" and files <= 1 else 1
