@@ -249,3 +249,22 @@ def mongo_wire() -> Iterator[str]:
     yield f"mongodb://127.0.0.1:{port}/"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def watch_windows_rule(monkeypatch: pytest.MonkeyPatch):
+    """``watch(module)``: the files (or jobs) in flight that ``module`` tells the automatic
+    windows-in-flight rule, in a list that fills as it is asked; the rule still answers."""
+
+    def watch(module) -> list[int]:
+        told: list[int] = []
+        real = module.windows_in_flight
+
+        def watched(settings, device: str, files: int = 1) -> int:
+            told.append(files)
+            return real(settings, device, files)
+
+        monkeypatch.setattr(module, "windows_in_flight", watched)
+        return told
+
+    return watch

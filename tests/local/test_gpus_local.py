@@ -366,7 +366,7 @@ def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -
 
 
 def test_windows_in_flight_follow_the_files_in_flight_on_the_device(
-    folder: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    folder: Path, tiny_model: str, tmp_path: Path, watch_windows_rule
 ) -> None:
     """The automatic windows in flight are chosen from the files in flight on the device (a
     GPU's 2 only with one file: files in flight already fill the decoder calls). A folder
@@ -376,14 +376,7 @@ def test_windows_in_flight_follow_the_files_in_flight_on_the_device(
     from transcriber_cli.jobs.options import JobOptions
     from transcriber_cli.local import runner as local
 
-    told: list[int] = []
-    real = local.windows_in_flight
-
-    def watched(settings: Settings, device: str, files: int = 1) -> int:
-        told.append(files)
-        return real(settings, device, files)
-
-    monkeypatch.setattr(local, "windows_in_flight", watched)
+    told = watch_windows_rule(local)
     settings = Settings(model=tiny_model, device="cpu", diarize=False, offline=True,
                         files_per_device=2, cpu_threads=1)  # fmt: skip
     options = JobOptions.build(settings)

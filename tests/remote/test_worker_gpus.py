@@ -123,3 +123,41 @@ def test_a_spot_notice_releases_the_job_of_every_device(stack, workers, looped_m
         assert output_text(stack["bucket"], txt).lower().count(PHRASES[0]) == 4
     assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
     store.close()
+
+
+def test_once_with_two_consumers_finishes_the_job_it_took(stack, workers):
+    """``--once --concurrency 2`` with one job: the consumer that finds the queue empty ends
+    alone. It used to stop the whole worker, which released the job the other consumer was
+    running ("worker shutting down") and exited with it back in the queue."""
+    (job_id,) = submit(str(EXAMPLE))
+    worker = workers.start("--device", "cpu", "--concurrency", "2", "--once")
+    assert worker.wait(timeout=240) == 0, workers.log(worker)
+    log = workers.log(worker)
+    doc = job_store().get(job_id)
+    assert doc.status.value == "completed" and doc.attempts == 1, log
+    assert "released" not in log and "Traceback" not in log, log
+    (txt,) = [k for k in doc.outputs if k.endswith(".txt")]
+    assert PHRASES[0] in output_text(stack["bucket"], txt).lower()
+    assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
+
+
+@pytest.mark.parametrize("concurrency", [2, 1])
+def test_windows_in_flight_follow_the_jobs_in_flight_on_a_slot(
+    stack, concurrency, watch_windows_rule
+):
+    """A worker tells the automatic windows-in-flight rule its jobs at once per slot
+    (``--concurrency``), as a local run tells it its files (a GPU's 2 windows only with one
+    job: jobs in flight already fill the decoder calls). Watched in-process on a real job."""
+    from transcriber_cli.config import load_settings
+    from transcriber_cli.worker import job as worker_job
+    from transcriber_cli.worker.loop import Worker
+
+    told = watch_windows_rule(worker_job)
+    (job_id,) = submit(str(EXAMPLE))
+    summary = Worker(load_settings(), concurrency=concurrency, once=True).run()
+    assert summary.outcomes == {"completed": 1}, summary
+    assert told == [concurrency]
+    doc = job_store().get(job_id)
+    assert doc.status.value == "completed"
+    (txt,) = [k for k in doc.outputs if k.endswith(".txt")]
+    assert PHRASES[0] in output_text(stack["bucket"], txt).lower()

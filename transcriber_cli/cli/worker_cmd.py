@@ -18,7 +18,7 @@ def worker_command(
         "(one GPU: 2,). On a CPU a count runs N model copies.",
     ),
     once: bool = typer.Option(
-        False, "--once", help="Handle one job, then exit (or on an empty poll)."
+        False, "--once", help="Handle one job (one per consumer), then exit (or on an empty poll)."
     ),
     idle_exit: float | None = typer.Option(
         None, "--idle-exit", min=0, help="Exit after N seconds without work."

@@ -7,7 +7,8 @@ taking work and let running jobs finish or release (``recovery.should_release``)
 notice releases them at once; an EC2 rebalance recommendation (often minutes before the
 notice) stops taking work while running jobs go on, checkpointing every window.
 ``--once`` handles one job and exits (giving up after one empty poll, or after
-``--idle-exit`` seconds when given); ``--idle-exit S`` alone exits after S seconds without
+``--idle-exit`` seconds when given); with several consumers each handles at most one, and
+the worker exits when all are done, never releasing a job another consumer runs; ``--idle-exit S`` alone exits after S seconds without
 work (so an instance can scale in).
 
 Nothing here may end a consumer thread but a stop: a queue or store outage is logged and
@@ -195,12 +196,16 @@ class Worker:
         failures = 0
         while not self.state.stopping.is_set():
             if self.draining.is_set():
-                if self.once or self._idle_too_long():
+                if self.once:  # this consumer takes nothing more; the others' jobs go on
+                    self.reason = "rebalance"
+                    return
+                if self._idle_too_long():
                     self.request_stop("rebalance")
                 self.state.stopping.wait(1)
                 continue
             try:
-                self._consume_one(runner)
+                if self._consume_one(runner):
+                    return  # --once: this consumer is done
                 failures = 0
             except Unavailable as exc:
                 if not failures:
@@ -212,7 +217,9 @@ class Worker:
                 failures += 1
                 self._pause(failures)
 
-    def _consume_one(self, runner: JobRunner) -> None:
+    def _consume_one(self, runner: JobRunner) -> bool:
+        """One poll and what it brought; True when ``--once`` ends this consumer. That ends
+        only this thread: a stop would release the jobs other consumers are running."""
         messages = self.queue.receive(1, wait_seconds=self.settings.worker_wait_seconds)
         if not messages:
             # --once alone gives up after one empty poll; with --idle-exit it waits that long.
@@ -220,14 +227,15 @@ class Worker:
                 self.idle_exit and not self._idle_too_long()
             )
             if self.once and not waiting:
-                self.request_stop("once")
-            elif self._idle_too_long():
+                self._ended_once()
+                return True
+            if self._idle_too_long():
                 self.request_stop("idle")
-            return
+            return False
         message = messages[0]
         if self.state.stopping.is_set() or self.draining.is_set():
             self.queue.release(message.receipt, 0)  # got one while stopping: give it back
-            return
+            return False
         with self._lock:
             self._last_work = time.monotonic()
         outcome = runner.handle(message)
@@ -239,7 +247,14 @@ class Worker:
             with self._lock:
                 self._deferred_until = time.monotonic() + self.queue.visibility_timeout() * 2
         if self.once and outcome not in ("skipped", "deferred", "dropped"):
-            self.request_stop("once")
+            self._ended_once()
+            return True
+        return False
+
+    def _ended_once(self) -> None:
+        with self._lock:
+            if not self.state.stopping.is_set():  # a signal's or Spot's reason stands
+                self.reason = "once"
 
     def _idle_too_long(self) -> bool:
         if not self.idle_exit or self.state.active:
