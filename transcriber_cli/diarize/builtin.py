@@ -32,6 +32,7 @@ from transcriber_cli.diarize.builtin_method import (
     WEIGHTS,
     Hook,
     WindowsMethod,
+    read_segmentation,
 )
 from transcriber_cli.diarize.native.pipeline import DiarizeOutput
 from transcriber_cli.errors import DiarizationUnavailable
@@ -129,25 +130,19 @@ class BuiltinDiarization(WindowsMethod):
 
 
 def load_segmentation(path: Path = SEGMENTATION) -> Any:
-    """The shipped segmentation checkpoint (plain tensors and numbers: weights-only) as this
-    package's PyanNet."""
-    import torch
-
+    """The shipped segmentation checkpoint as this package's PyanNet."""
     from transcriber_cli.diarize.native.checkpoint import Problem, Resolution, Specifications
     from transcriber_cli.diarize.native.segmentation import PyanNet
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    spec = ckpt["specifications"]
+    ckpt = read_segmentation(path)
     specifications = Specifications(
         problem=Problem.MULTI_LABEL_CLASSIFICATION,
         resolution=Resolution.FRAME,
-        duration=spec["duration"],
-        warm_up=tuple(spec["warm_up"]),
-        classes=spec["classes"],
         permutation_invariant=True,
+        **ckpt.specifications,
     )
-    model = PyanNet(ckpt["hyper_parameters"], specifications)
-    model.load_state_dict(ckpt["state_dict"])
+    model = PyanNet(ckpt.hyper_parameters, specifications)
+    model.load_state_dict(ckpt.state_dict)
     return model.eval()  # dropout is on until eval()
 
 

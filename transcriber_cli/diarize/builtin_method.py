@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,32 @@ PARAMETERS = {
 SEGMENTATION_STEP = 0.1  # share of the 5 s window between two windows
 
 Hook = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class SegmentationCheckpoint:
+    """The shipped segmentation checkpoint, read once for both runtimes' PyanNet."""
+
+    hyper_parameters: dict[str, Any]
+    state_dict: dict[str, Any]
+    # duration, warm_up, classes; the rest is the same for every such model: multi-label,
+    # frame-wise, permutation-invariant (each runtime has its own Specifications class)
+    specifications: dict[str, Any]
+
+
+def read_segmentation(path: Path = SEGMENTATION) -> SegmentationCheckpoint:
+    """Plain tensors and numbers (re-saved by bench/diarization/make_weights.py), so torch
+    reads it weights-only: no pickled classes run."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    spec = ckpt["specifications"]
+    return SegmentationCheckpoint(
+        hyper_parameters=ckpt["hyper_parameters"],
+        state_dict=ckpt["state_dict"],
+        specifications={"duration": spec["duration"], "warm_up": tuple(spec["warm_up"]),
+                        "classes": spec["classes"]},
+    )  # fmt: skip
 
 
 class WindowsMethod:

@@ -31,25 +31,24 @@ from transcriber_cli.diarize.builtin_method import (
     SEGMENTATION,
     SEGMENTATION_STEP,
     WindowsMethod,
+    read_segmentation,
 )
 from transcriber_cli.diarize.dvector import DVectorEmbedding
 from transcriber_cli.diarize.spectral import SpectralClustering
 
 
 def load_segmentation(path: Path = SEGMENTATION) -> PyanNet:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    spec = ckpt["specifications"]
-    model = PyanNet(**ckpt["hyper_parameters"])
+    """The shipped segmentation checkpoint as pyannote.audio's PyanNet."""
+    ckpt = read_segmentation(path)
+    model = PyanNet(**ckpt.hyper_parameters)
     model.specifications = Specifications(
         problem=Problem.MULTI_LABEL_CLASSIFICATION,
         resolution=Resolution.FRAME,
-        duration=spec["duration"],
-        warm_up=tuple(spec["warm_up"]),
-        classes=spec["classes"],
         permutation_invariant=True,
+        **ckpt.specifications,
     )
     model.build()  # the classifier layer depends on the specifications
-    model.load_state_dict(ckpt["state_dict"])
+    model.load_state_dict(ckpt.state_dict)
     return model.eval()  # dropout is on until eval()
 
 
