@@ -59,10 +59,17 @@ def create_stack(visibility_timeout: int = VISIBILITY_TIMEOUT) -> dict[str, str]
 
 
 @pytest.fixture
-def stack(aws: str, mongo_wire: str, tiny_model: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+def stack(
+    request: pytest.FixtureRequest,
+    aws: str,
+    mongo_wire: str,
+    tiny_model: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict:
     """A fresh stack (bucket, queues, database) with every setting in the environment, so
-    both in-process calls and subprocesses (client, workers) use it."""
-    resources = create_stack()
+    both in-process calls and subprocesses (client, workers) use it. Parametrized
+    indirectly, the parameter is the queue's visibility timeout."""
+    resources = create_stack(getattr(request, "param", VISIBILITY_TIMEOUT))
     env = {
         "TRANSCRIBER_BUCKET": resources["bucket"],
         "TRANSCRIBER_QUEUE_URL": resources["queue_url"],

@@ -237,6 +237,57 @@ def test_duplicate_copies_while_a_worker_holds_the_job(stack, workers, looped_me
     store.close()
 
 
+@pytest.mark.parametrize("stack", [60], indirect=True)  # the lease beats every 20 s
+def test_a_copy_of_a_running_job_never_reaches_its_workers_other_consumer(
+    stack, workers, looped_media
+):
+    """The consumers of one worker (``--concurrency 2``) claim under its one worker id. With
+    the running job's lease lapsed (MongoDB away longer than the lease does that; here it is
+    set in the past) and a copy of its message delivered, the idle consumer took the job over
+    from its own worker and ran it a second time beside the first; neither saw it was not its
+    own. Now the copy is acknowledged and the job runs once."""
+    import datetime as dt
+
+    from transcriber_cli.aws.sqs import JobQueue
+    from transcriber_cli.config import load_settings
+
+    (job_id,) = submit(looped_media(3), "--batch-size", "1")
+    store = job_store()
+    worker = workers.start("--concurrency", "2", "--idle-exit", "6")
+    wait_for(lambda: store.get(job_id).progress > 5, timeout=120, what="progress")
+    lapsed = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    store.jobs.update_one({"_id": job_id}, {"$set": {"lease_until": lapsed}})
+    JobQueue.from_settings(load_settings()).send(job_id)
+    assert worker.wait(timeout=240) == 0, workers.log(worker)
+    log = workers.log(worker)
+    doc = settled(stack, store, [job_id])[job_id]
+    assert doc["status"] == "completed" and doc["attempts"] == 1, log
+    assert log.count(f"processing job {job_id}") == 1, log
+    assert f"job {job_id} is processing: acknowledging a duplicate delivery" in log
+    store.close()
+
+
+def test_idle_exit_waits_for_a_claim_held_up_by_a_mongo_outage(stack, proxied, workers):
+    """``--concurrency 2 --idle-exit``: one consumer receives a job while MongoDB is away and
+    its claim waits; the other's empty polls counted the worker idle (no job was active
+    yet) and stopped it, so the job, claimed when MongoDB came back, was released at once
+    ("worker shutting down"). A consumer with a delivery in hand now keeps the worker up."""
+    store = job_store()
+    worker = workers.start("--concurrency", "2", "--idle-exit", "4", env=proxied["env"])
+    worker_id(workers, worker)
+    wait_for(lambda: store.list_workers(), timeout=60, what="a heartbeat")
+    proxied["mongo"].cut()
+    (job_id,) = submit(EXAMPLE)  # the client reaches MongoDB directly
+    time.sleep(8)  # the claim waits; the other consumer polls empty for longer than 4 s
+    proxied["mongo"].restore()
+    assert worker.wait(timeout=180) == 0, workers.log(worker)
+    log = workers.log(worker)
+    doc = settled(stack, store, [job_id])[job_id]
+    assert doc["status"] == "completed" and doc["attempts"] == 1, log
+    assert "released" not in log, log
+    store.close()
+
+
 def test_many_copies_race_for_one_job(stack, workers):
     """Four copies delivered at once to four workers: one claim wins."""
     from transcriber_cli.aws.sqs import JobQueue

@@ -141,6 +141,22 @@ def test_once_with_two_consumers_finishes_the_job_it_took(stack, workers):
     assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
 
 
+def test_once_with_two_consumers_lets_the_longer_job_finish(stack, workers, looped_media):
+    """``--once --concurrency 2`` with a short and a long job, one on each consumer: the
+    one that finished first stopped the worker, and the other job was released."""
+    ids = submit(str(EXAMPLE), str(looped_media(3)))
+    worker = workers.start("--device", "cpu", "--concurrency", "2", "--once")
+    assert worker.wait(timeout=240) == 0, workers.log(worker)
+    log = workers.log(worker)
+    store = job_store()
+    for job_id in ids:
+        doc = store.get(job_id)
+        assert doc.status.value == "completed" and doc.attempts == 1, log
+    assert "released" not in log and "Traceback" not in log, log
+    assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
+    store.close()
+
+
 @pytest.mark.parametrize("concurrency", [2, 1])
 def test_windows_in_flight_follow_the_jobs_in_flight_on_a_slot(
     stack, concurrency, watch_windows_rule

@@ -354,3 +354,31 @@ def test_gpu_is_stored_only_for_a_worker_with_several_devices(store):
     assert store.release(job_id, "w2", "spot interruption")
     raw = store.jobs.find_one({"_id": job_id})
     assert "gpu" not in raw and raw["worker"] is None
+
+
+def test_the_shutdown_grace_is_judged_on_one_scale_across_stages(store):
+    """A job resumed at 3000 of 3600 s, stopped (SIGTERM) 5 s into its attempt while it
+    diarizes: it will end within the grace, so it finishes. The estimate subtracted the
+    resume point (transcription seconds) from the diarization's seconds, which start at
+    0 again, and released it. A fresh attempt far from its end is still released."""
+    from transcriber_cli.worker.job import Lease, ProgressWriter, ReleaseRequested, WorkerState
+
+    def writer(job_id: str, state: WorkerState) -> ProgressWriter:
+        assert store.claim(job_id, "w", lease_seconds=60) is not None
+        lease = Lease(None, store, None, job_id, "w", 60)  # type: ignore[arg-type]
+        started = time.monotonic() - 5
+        progress = ProgressWriter(store, job_id, "w", lease, state, started, 3600.0)
+        progress.has_diarizer = True
+        return progress
+
+    state = WorkerState(worker_id="w", shutdown_grace=60)
+    resumed = writer(new_job(store), state)
+    resumed("transcribe", 3000, 3600)  # the first report of the attempt: where it resumed
+    resumed("transcribe", 3600, 3600)
+    state.stopping.set()
+    resumed("diarize", 2990, 3600)  # about 5 s done, under 1 s left: finish
+    with pytest.raises(ReleaseRequested):
+        fresh = writer(new_job(store, "k2"), WorkerState(worker_id="w", shutdown_grace=60))
+        fresh("transcribe", 100, 3600)
+        fresh.state.stopping.set()
+        fresh("transcribe", 200, 3600)  # a few % in 5 s: minutes left, beyond the grace

@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROGRESS_INTERVAL = 1.0  # at most one progress write per second per job
+DONE_PERCENT = 98.0  # where transcription and diarization end (outputs go up after)
 
 
 class ReleaseRequested(Exception):
@@ -82,6 +83,24 @@ class WorkerState:
     active: dict[str, float] = field(default_factory=dict)  # job id -> start time
     devices: dict[str, str] = field(default_factory=dict)  # job id -> the slot running it
     problem: str | None = None  # what keeps this worker from doing any job (a missing model)
+    _held: set[str] = field(default_factory=set)  # job ids a consumer has in hand
+    _held_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hold(self, job_id: str) -> bool:
+        """Take a delivered job in hand, from its claim to its end; False when another
+        consumer of this worker has it. Every consumer claims under the one worker id, so
+        the store cannot tell them apart: a copy of the message would let a second consumer
+        take over the first one's lapsed lease (or mistake its claim for a lost reply) and
+        run the job beside it, neither ever seeing that the job is not its own."""
+        with self._held_lock:
+            if job_id in self._held:
+                return False
+            self._held.add(job_id)
+            return True
+
+    def let_go(self, job_id: str) -> None:
+        with self._held_lock:
+            self._held.discard(job_id)
 
 
 class SavedWindows(BaseModel):
@@ -197,29 +216,43 @@ class JobRunner:
             self.queue.delete(message.receipt)
             return "dropped"
         job_id = message.job_id
-        timeout = self.queue.visibility_timeout()
+        if not self.state.hold(job_id):
+            return self._not_claimed(message, job_id, self._current(job_id))
+        try:
+            return self._claim(message, job_id)
+        finally:
+            self.state.let_go(job_id)
+
+    def _claim(self, message: Message, job_id: str) -> str:
         try:
             claimed = self.jobs.claim(
-                job_id, self.state.worker_id, lease_seconds=timeout,
+                job_id, self.state.worker_id, lease_seconds=self.queue.visibility_timeout(),
                 message_id=message.message_id, gpu=self.device if self.several else None,
             )  # fmt: skip
         except BadJobDocument as exc:
             return self._bad_document(message, job_id, str(exc))
-        current = claimed
-        if claimed is None:
-            try:
-                current = self.jobs.get(job_id)
-            except (JobNotFound, BadJobDocument):
-                current = None
-            if (
-                current is not None
-                and current.status is JobStatus.PROCESSING
-                and current.worker == self.state.worker_id
-                and current.message_id == message.message_id
-                and job_id not in self.state.active
-            ):
-                claimed = current  # our claim went through; only its reply was lost
-        action = recovery.on_delivery(current, claimed is not None, message.message_id)
+        if claimed is not None:
+            return self._process(message, claimed)
+        current = self._current(job_id)
+        if (
+            current is not None
+            and current.status is JobStatus.PROCESSING
+            and current.worker == self.state.worker_id
+            and current.message_id == message.message_id
+        ):  # our claim went through, only its reply was lost (no other consumer holds it)
+            return self._process(message, current)
+        return self._not_claimed(message, job_id, current)
+
+    def _current(self, job_id: str) -> JobDocument | None:
+        try:
+            return self.jobs.get(job_id)
+        except (JobNotFound, BadJobDocument):
+            return None
+
+    def _not_claimed(self, message: Message, job_id: str, current: JobDocument | None) -> str:
+        """A delivery of a job someone holds (or that ended): a copy is acknowledged, the
+        holder's own message deferred until its lease ends."""
+        action = recovery.on_delivery(current, False, message.message_id)
         if action is recovery.Delivery.ACK:
             log.info(
                 "job %s is %s: acknowledging a duplicate delivery",
@@ -228,15 +261,12 @@ class JobRunner:
             )
             self.queue.delete(message.receipt)
             return "skipped"
-        if action is recovery.Delivery.DEFER:
-            lease_until = current.lease_until if current else None
-            wait = timeout
-            if lease_until is not None:
-                wait = max(1, int((lease_until - now()).total_seconds()) + 1)
-            self.queue.release(message.receipt, wait)
-            return "deferred"
-        assert claimed is not None  # on_delivery only says PROCESS for a claimed job
-        return self._process(message, claimed)
+        wait = self.queue.visibility_timeout()
+        lease_until = current.lease_until if current else None
+        if lease_until is not None:
+            wait = max(1, int((lease_until - now()).total_seconds()) + 1)
+        self.queue.release(message.receipt, wait)
+        return "deferred"
 
     def _bad_document(self, message: Message, job_id: str, reason: str) -> str:
         """A document no worker can run (we claimed it, but it does not fit the schema)."""
@@ -518,6 +548,7 @@ class Attempt:
         progress.check()
         resume = self._resume()
         loaded = runner.models.get(job.options.apply(runner.settings))
+        progress.check()  # a stop during a long load releases now, not after a first batch
         progress.has_diarizer = loaded.diarizer is not None
         note = f"resuming at {resume.seconds:.0f} s" if resume else "transcribing"
         progress.write("transcribing", self.percent(), note, force=True)
@@ -570,28 +601,33 @@ class ProgressWriter:
         self.duration = duration
         self.has_diarizer = False
         self._last = 0.0
-        self._first_done: float | None = None  # audio seconds done when this attempt began
+        self._first_percent: float | None = None  # where this attempt's progress began
 
     def percent_of(self, seconds: float) -> float:
-        span = 80.0 if self.has_diarizer else 98.0
+        span = 80.0 if self.has_diarizer else DONE_PERCENT
         return span * seconds / self.duration if self.duration else 0.0
 
     def check_lost(self) -> None:
         if self.lease.lost.is_set():
             self.raise_lost()
 
-    def check(self, done: float = 0, total: float = 0) -> None:
+    def check(self, percent: float | None = None) -> None:
+        """Stop if the job is lost, or released for a stop it will not finish before.
+
+        The estimate is in the one percent scale of all stages (a diarization's seconds
+        count from 0 again), and counts only what this attempt did, not what it resumed
+        from."""
         self.check_lost()
-        # The time estimate counts only what this attempt did, not what it resumed from.
-        if self._first_done is None and total:
-            self._first_done = done
-        base = self._first_done or 0.0
+        if self._first_percent is None and percent is not None:
+            self._first_percent = percent
+        base = self._first_percent or 0.0
+        done = 0.0 if percent is None else percent - base
         if recovery.should_release(
             stopping=self.state.stopping.is_set(),
             interrupted=self.state.interrupted.is_set(),
             elapsed=time.monotonic() - self.started,
-            done=done - base,
-            total=total - base,
+            done=done,
+            total=DONE_PERCENT - base,
             grace=self.state.shutdown_grace,
         ):
             reason = (
@@ -624,13 +660,13 @@ class ProgressWriter:
             self.raise_lost()
 
     def __call__(self, stage: str, done: float, total: float) -> None:
-        self.check(done, total)
         fraction = done / total if total else 0.0
         if stage == "transcribe":
-            span = (0.0, 80.0) if self.has_diarizer else (0.0, 98.0)
+            span = (0.0, 80.0) if self.has_diarizer else (0.0, DONE_PERCENT)
             label = f"transcribing {done:.0f}/{total:.0f} s"
         else:
-            span = (80.0, 98.0)
+            span = (80.0, DONE_PERCENT)
             label = f"{stage} {done:.0f}/{total:.0f}"
         percent = span[0] + (span[1] - span[0]) * fraction
+        self.check(percent if total else None)
         self.write(stage, percent, label)

@@ -8,8 +8,8 @@ notice releases them at once; an EC2 rebalance recommendation (often minutes bef
 notice) stops taking work while running jobs go on, checkpointing every window.
 ``--once`` handles one job and exits (giving up after one empty poll, or after
 ``--idle-exit`` seconds when given); with several consumers each handles at most one, and
-the worker exits when all are done, never releasing a job another consumer runs; ``--idle-exit S`` alone exits after S seconds without
-work (so an instance can scale in).
+the worker exits when all are done, never releasing a job another consumer runs;
+``--idle-exit S`` alone exits after S seconds without work (so an instance can scale in).
 
 Nothing here may end a consumer thread but a stop: a queue or store outage is logged and
 waited out, and a bug in one delivery is logged with its traceback while the loop goes on.
@@ -60,6 +60,9 @@ class WorkerSummary:
     reason: str  # why it stopped: once, idle, signal, spot
 
 
+_REASONS = ("stopped", "once", "idle", "rebalance", "signal", "spot")  # by weight
+
+
 class Worker:
     def __init__(
         self, settings: Settings, *, concurrency: int = 1, once: bool = False, idle_exit: float = 0
@@ -85,18 +88,28 @@ class Worker:
         self.storage = Storage.from_settings(self.settings)
         self.outcomes: dict[str, int] = {}
         self.reason = "stopped"
+        self._reason_lock = threading.RLock()  # re-entrant: a signal handler may take it
         self._last_work = time.monotonic()
-        self._deferred_until = 0.0
+        self._busy = 0  # consumers with a delivery in hand (claiming it counts, before active)
+        self._consumer = threading.local()  # each consumer's own deferral (see _consume_one)
         self._lock = threading.Lock()
         self._quit = threading.Event()  # background threads (heartbeat, spot) stop on this
         self.draining = threading.Event()  # rebalance recommendation: take no new work
 
     # --- signals and notices --------------------------------------------------------------------
     def request_stop(self, reason: str) -> None:
-        if self.state.stopping.is_set() and reason == "signal":
-            self.state.interrupted.set()  # a second signal: release running jobs now
-        self.reason = reason
-        self.state.stopping.set()
+        with self._reason_lock:
+            if reason == "signal" and self.reason == "signal":
+                self.state.interrupted.set()  # a second signal: release running jobs now
+            self._set_reason(reason)
+            self.state.stopping.set()
+
+    def _set_reason(self, reason: str) -> None:
+        """The weightiest reason stands: a Spot notice over a signal over a rebalance over
+        an idle or ``--once`` exit, whichever thread says it last."""
+        with self._reason_lock:
+            if _REASONS.index(reason) >= _REASONS.index(self.reason):
+                self.reason = reason
 
     def _on_spot_notice(self, notice: dict) -> None:
         self.state.interrupted.set()
@@ -197,7 +210,7 @@ class Worker:
         while not self.state.stopping.is_set():
             if self.draining.is_set():
                 if self.once:  # this consumer takes nothing more; the others' jobs go on
-                    self.reason = "rebalance"
+                    self._set_reason("rebalance")
                     return
                 if self._idle_too_long():
                     self.request_stop("rebalance")
@@ -223,11 +236,13 @@ class Worker:
         messages = self.queue.receive(1, wait_seconds=self.settings.worker_wait_seconds)
         if not messages:
             # --once alone gives up after one empty poll; with --idle-exit it waits that long.
-            waiting = time.monotonic() < self._deferred_until or (
+            # A deferral is this consumer's own: another's must not keep it polling.
+            deferred_until = getattr(self._consumer, "deferred_until", 0.0)
+            waiting = time.monotonic() < deferred_until or (
                 self.idle_exit and not self._idle_too_long()
             )
             if self.once and not waiting:
-                self._ended_once()
+                self._set_reason("once")
                 return True
             if self._idle_too_long():
                 self.request_stop("idle")
@@ -238,29 +253,28 @@ class Worker:
             return False
         with self._lock:
             self._last_work = time.monotonic()
-        outcome = runner.handle(message)
+            self._busy += 1  # not idle while its claim waits out a MongoDB outage
+        try:
+            outcome = runner.handle(message)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._last_work = time.monotonic()
         with self._lock:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            self._last_work = time.monotonic()
         self._beat()
         if outcome == "deferred":  # --once waits for it: it is the job we came for
-            with self._lock:
-                self._deferred_until = time.monotonic() + self.queue.visibility_timeout() * 2
+            self._consumer.deferred_until = time.monotonic() + self.queue.visibility_timeout() * 2
         if self.once and outcome not in ("skipped", "deferred", "dropped"):
-            self._ended_once()
+            self._set_reason("once")
             return True
         return False
-
-    def _ended_once(self) -> None:
-        with self._lock:
-            if not self.state.stopping.is_set():  # a signal's or Spot's reason stands
-                self.reason = "once"
 
     def _idle_too_long(self) -> bool:
         if not self.idle_exit or self.state.active:
             return False
         with self._lock:
-            return time.monotonic() - self._last_work >= self.idle_exit
+            return not self._busy and time.monotonic() - self._last_work >= self.idle_exit
 
     @property
     def devices(self) -> str:
