@@ -207,3 +207,38 @@ def test_a_run_survives_broken_plugins(broken_plugins, tmp_path: Path, conversat
     lines = [line for line in proc.stderr.splitlines() if "plugin" in line]
     assert len(lines) == 3 and "plugin raising-post: process_transcript failed, skipped: " \
         "ValueError: boom in process_transcript" in lines[-1]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_writer_that_raises_fails_its_file_alone(tmp_path: Path, conversation) -> None:
+    """A plugin's format writer that raises (a bug, not one of our errors) for one file of
+    a folder: that file fails in one line with nothing of it written, the other is done.
+    It used to stop the whole run with a traceback, the second file never transcribed."""
+    site = tmp_path / "site"
+    info = site / "buggy_writer-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buggy-writer\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[transcriber]\nbuggy = buggy_writer\n")
+    (site / "buggy_writer.py").write_text(
+        "from transcriber_cli import hookimpl\n"
+        "from transcriber_cli.formats import OutputFormat\n"
+        "def write(transcript):\n"
+        "    if transcript.source.startswith('a'):\n"
+        "        raise KeyError('speaker')\n"
+        "    return transcript.text.upper()\n"
+        "@hookimpl\n"
+        "def register_formats(register):\n"
+        "    register(OutputFormat('buggy', 'bug', write, default=False))\n"
+    )
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(conversation["path"], folder / name)
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    env = {"PYTHONPATH": path, "TRANSCRIBER_LOAD_PLUGINS": None}
+    proc = run_cli(str(folder), "-f", "txt,buggy", "--no-diarize", env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "the buggy writer failed: KeyError: 'speaker'" in proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["a.mp4", "b.bug", "b.mp4", "b.txt"]
+    assert "GOOD MORNING" in (folder / "b.bug").read_text()

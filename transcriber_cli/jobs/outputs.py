@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from transcriber_cli.errors import OutputError, TranscriberError
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import NAME_MAX, write_files_atomically
 from transcriber_cli.jobs.inputs import Candidate
 from transcriber_cli.transcript import Transcript
+
+log = logging.getLogger(__name__)
 
 
 def output_base(candidate: Candidate, output_dir: Path | None) -> Path:
@@ -36,8 +40,22 @@ def output_paths(base: Path, formats: Sequence[OutputFormat]) -> list[Path]:
 
 
 def render(transcript: Transcript, formats: Sequence[OutputFormat]) -> list[str]:
-    """Every format's text, in the order of ``formats``; a writer's error leaves nothing."""
-    return [fmt.write(transcript) for fmt in formats]
+    """Every format's text, in the order of ``formats``; a writer's error leaves nothing.
+    A writer that raises something else than our errors (a plugin's bug) fails this input
+    alone, in one line; ``-v`` logs its traceback."""
+    texts = []
+    for fmt in formats:
+        try:
+            texts.append(fmt.write(transcript))
+        except TranscriberError:
+            raise
+        except Exception as exc:
+            log.debug("the %s writer failed", fmt.name, exc_info=True)
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise OutputError(
+                f"the {fmt.name} writer failed: {type(exc).__name__}: {first}".rstrip(": ")
+            ) from None
+    return texts
 
 
 def write_outputs(paths: Sequence[Path], texts: Sequence[str]) -> None:
