@@ -284,12 +284,11 @@ class LocalRunner:
         per_device = max(files_in_flight(d.settings, d.settings.device) for d in self.devices)
         used, lanes = spread(len(self.devices), len(order), per_device)
         self._files_at_once = lanes
-        devices = self.devices[:used]
         if order:
             reporter.note(f"{len(order)} file(s) over {labels}, longest first")
-            for device in devices:
+            for device in self.devices[:used]:
                 device.start_loading()
-        self.readahead.widen(len(devices) * lanes)
+        self.readahead.widen(used * lanes)
         lock = threading.Lock()
         failures: list[BaseException] = []
         lost: set[str] = set()  # devices whose models could not load
@@ -315,7 +314,7 @@ class LocalRunner:
                     with lock:
                         order.insert(0, i)  # another device does it
                         lost.add(device.label or "")
-                        if len(lost) < len(devices):  # e.g. one GPU full on a shared machine
+                        if len(lost) < len(self.devices):  # e.g. one GPU full on a shared machine
                             reporter.note(f"{device.label}: {exc}; going on without it")
                             return
                         failures.append(exc)  # no device can: one line, the run stops
@@ -330,8 +329,9 @@ class LocalRunner:
         # found, and one file's CPU steps (decoding, VAD) overlap another's GPU work.
         while order and not failures:
             # Again while files are left: a device that could not load gives its file back,
-            # maybe after the others had found nothing left to take and stopped.
-            live = [d for d in devices if (d.label or "") not in lost]
+            # maybe after the others had found nothing left to take and stopped; a device
+            # left idle (fewer files than devices) takes the place of one that could not load.
+            live = [d for d in self.devices if (d.label or "") not in lost][:used]
             threads = [threading.Thread(target=work, args=(d,), name=f"device-{d.label}-{n}",
                                         daemon=True)
                        for n in range(lanes) for d in live]  # fmt: skip
