@@ -194,3 +194,25 @@ def test_a_dropped_engine_is_freed_at_once(tiny_model: str) -> None:
         assert model() is None
     finally:
         gc.enable()
+
+
+def test_a_call_skipped_for_the_limit_stays_queued_with_array_features() -> None:
+    """Calls whose features are arrays (``concat_features`` takes them): one skipped for
+    the limit stayed ahead of a later one that was merged, and taking that one out of the
+    queue compared the two by value, features included, which numpy cannot answer."""
+
+    class Rows:  # the model: one row out per prompt in
+        def generate(self, features: Any, prompts: list, **options: Any) -> list:
+            return [tuple(p) for p in prompts]
+
+    gate = Gate(Rows())
+    decoder = MergedDecoder(gate)
+    decoder.limit = 3
+    features = [np.full((n, 4, 2), i, np.float32) for i, n in enumerate((1, 2, 2, 1))]
+
+    def call(i: int) -> Callable[[], list]:
+        return partial(decoder.generate, features[i], [[i]] * len(features[i]))
+
+    out = in_threads([call(0), call(1), call(2), call(3)], decoder._waiting, gate)
+    assert out == [[(0,)], [(1,), (1,)], [(2,), (2,)], [(3,)]]
+    assert gate.rows == [1, 3, 2]  # 2 + 1 merged; the 2 skipped for the limit went next

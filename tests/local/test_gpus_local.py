@@ -388,3 +388,116 @@ def test_windows_in_flight_follow_the_files_in_flight_on_the_device(
     local.LocalRunner(settings, options, formats, output_dir=tmp_path / "one").run(files[:1])
     assert told == [1]
     assert (tmp_path / "one" / "a.txt").read_text().strip()
+
+
+def test_a_copy_that_cannot_load_gives_its_file_to_an_idle_one(
+    folder: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two copies, one file: the first copy's CTranslate2 load fails (a full GPU on a shared
+    machine: injected into CTranslate2, once). The file goes to the idle copy, with a note;
+    the run stopped instead ("no device can load"), the other copy never tried."""
+    import threading
+
+    import ctranslate2
+
+    from transcriber_cli.config import Settings
+    from transcriber_cli.formats.registry import parse_formats
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.local import runner as local
+
+    real = ctranslate2.models.Whisper
+    failed = threading.Event()
+
+    def whisper(*args, **kwargs):
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("CUDA failed with error out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ctranslate2.models, "Whisper", whisper)
+
+    class Notes(local.NullReporter):
+        def __init__(self) -> None:
+            self.notes: list[str] = []
+
+        def note(self, text: str) -> None:
+            self.notes.append(text)
+
+    notes = Notes()
+    settings = Settings(model=tiny_model, device="cpu", gpus="2", diarize=False, offline=True,
+                        cpu_threads=1)  # fmt: skip
+    runner = local.LocalRunner(settings, JobOptions.build(settings), parse_formats("txt"),
+                               output_dir=tmp_path, reporter=notes)  # fmt: skip
+    (result,) = runner.run([folder / "d.mp3"])
+    assert result.status.value == "done", result
+    assert result.runtime["slot"] == "cpu#1"
+    assert any(n.startswith("cpu#0: cannot load model") and n.endswith("going on without it")
+               for n in notes.notes), notes.notes  # fmt: skip
+    assert "Good morning" in (tmp_path / "d.txt").read_text()
+
+
+class _Lingual(_Engine):
+    """Detects "de" in a window with speech, no language in one without (as a multilingual
+    model's batched pipeline does when VAD finds no speech)."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.asked: list[tuple[bool, str | None]] = []  # (speech, language asked for)
+
+    def transcribe(self, part, options, progress=None):
+        from transcriber_cli.transcript import Transcript
+
+        with self._count:
+            self.asked.append((bool(part.any()), options.language))
+        if not part.any():
+            return Transcript(language=None, duration=len(part) / 16000)
+        found = super().transcribe(part, options, progress)
+        return found.model_copy(update={"language": options.language or "de"})
+
+
+@pytest.mark.parametrize("windows", [1, 2])
+def test_the_language_comes_from_the_first_window_with_speech(windows: int) -> None:
+    """A multilingual recording whose first window is silence (a waiting room): the language
+    was taken from that window (none), so the transcript had none and every later window
+    detected its own, two at a time in flight. Now the first window with speech detects it
+    alone, and the later ones are given it."""
+    audio = np.concatenate([np.zeros(11 * 16000, np.float32), _levels(4)])
+    engine = _Lingual()
+    transcript = transcribe_audio(
+        audio, LoadedModels(engine, _no_speakers()), WhisperOptions(), window_seconds=12,
+        windows_in_flight=windows,
+    )  # fmt: skip
+    assert transcript.language == "de"
+    assert engine.asked[0] == (False, None)  # the silence, first
+    speech = [language for has, language in engine.asked if has]
+    assert speech[0] is None and speech[1:] == ["de"] * (len(speech) - 1), engine.asked
+    assert len(speech) >= 3
+    assert [s.text for s in transcript.segments] == [f"window {k}" for k in range(4)]
+
+
+def test_a_required_diarizer_that_cannot_load_stops_the_transcription_early() -> None:
+    """On a GPU the diarizer loads beside transcription. One that ``--diarize`` requires
+    but cannot load was said only once every window was transcribed (and the work thrown
+    away); now the transcription stops at its next progress report."""
+    from concurrent.futures import Future
+
+    from transcriber_cli.errors import DiarizationUnavailable
+
+    class Gpu(_Engine):
+        device = "cuda"
+
+        def transcribe(self, part, options, progress=None):
+            found = super().transcribe(part, options, progress)
+            if progress:  # as an engine reports each batch of a window
+                progress(found.duration, found.duration)
+            return found
+
+    engine = Gpu({k: 0.05 for k in range(6)})
+    failed: Future = Future()
+    failed.set_exception(DiarizationUnavailable("cannot load the diarization pipeline"))
+    with pytest.raises(DiarizationUnavailable, match="cannot load the diarization pipeline"):
+        transcribe_audio(
+            _levels(6), LoadedModels(engine, failed), WhisperOptions(language="en"),
+            window_seconds=12, progress=lambda *_: None,
+        )  # fmt: skip
+    assert len(engine.finished) <= 2, engine.finished  # not all 6 windows

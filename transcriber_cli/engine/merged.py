@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 
-@dataclass
+@dataclass(eq=False)  # by identity: taken out of the queue by identity, never by features
 class _Call:
     key: tuple
     features: Any  # a StorageView (encoder output) or an array

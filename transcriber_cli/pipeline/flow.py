@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 from transcriber_cli.diarize.assign import assign_speakers
 from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.errors import SetupError
 from transcriber_cli.media import SAMPLE_RATE, Samples, whole
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.models import LoadedModels
@@ -92,6 +93,12 @@ class _Speakers:
     def abandon(self) -> None:
         self.abandoned.set()
 
+    def check(self) -> None:
+        """Raise now a setup error (a diarizer that ``--diarize`` requires but that cannot
+        load): no file can be finished, so its transcription is not worth finishing."""
+        if isinstance(self.error, SetupError):
+            raise self.error
+
 
 def transcribe_audio(
     audio: Samples,
@@ -135,8 +142,9 @@ def transcribe_audio(
         # Each engine once per window in flight (its windows' decoder calls are merged), in
         # turn: with several GPUs the first windows go one to each.
         engines = [e for _ in range(max(1, windows_in_flight)) for e in (engine, *helpers)]
-        in_flight = _transcribe_windows(audio, engines, options, state, progress,
-                                        window_seconds, on_checkpoint)  # fmt: skip
+        in_flight = _transcribe_windows(audio, engines, options, state,
+                                        _checked(progress, beside), window_seconds,
+                                        on_checkpoint)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
         if state.turns is None and (beside is not None or models.may_diarize):
             started = time.perf_counter()
@@ -193,6 +201,20 @@ def transcribe_audio(
     return run_postprocessors(transcript)
 
 
+def _checked(progress: StageProgress | None, beside: _Speakers | None) -> StageProgress | None:
+    """Transcription's progress, which also stops it once the diarizer beside it failed
+    to load (else that is said only when transcription ends)."""
+    if beside is None:
+        return progress
+
+    def report(stage: str, done: float, total: float) -> None:
+        beside.check()
+        if progress:
+            progress(stage, done, total)
+
+    return report
+
+
 def _gpus(engine: WhisperEngine, helpers: Sequence[WhisperEngine]) -> dict[str, object]:
     """Which GPU(s) did the work, for the result line and the transcript's options."""
     if engine.device != "cuda":
@@ -215,9 +237,10 @@ def _transcribe_windows(
     the most windows that were in flight on one engine at once.
 
     With several engines the windows are spread over them, and joined in order as they
-    finish: the same cuts, language and seams as one engine gives. The first window of a
-    file runs alone when the language is to be detected (later windows keep its language);
-    a batch size of 1 carries each window's text into the next, so it stays on one engine."""
+    finish: the same cuts, language and seams as one engine gives. When the language is to
+    be detected, windows run alone until one finds it (the first with speech; later windows
+    keep it); a batch size of 1 carries each window's text into the next, so it stays on
+    one engine."""
     duration = len(audio) / SAMPLE_RATE
     window = window_seconds or duration or 1.0
     if progress and state.seconds:
@@ -229,8 +252,12 @@ def _transcribe_windows(
         # Every engine decodes with the first one's batch size: an engine on a fuller GPU
         # would pick a smaller one (1 decodes sequentially), and the words would differ.
         options = options.model_copy(update={"batch_size": engine.batch_size(options)})
-        if not state.windows and options.language is None:
+        # The language is detected once, then given to every later window: windows go one
+        # at a time until one finds it (a window without speech finds none).
+        while cuts and options.language is None and state.language is None:
             _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint)
+        if not cuts:
+            return 1
         return _spread(audio, engines, options, state, progress, cuts, on_checkpoint)
     for bounds in cuts:
         _run_window(audio, engine, options, state, progress, bounds, on_checkpoint)
@@ -276,7 +303,7 @@ def _join(state: WindowCheckpoint, result: Transcript, bounds: tuple[float, floa
         if moved is not None:
             moved.id = len(state.segments)
             state.segments.append(moved)
-    if not state.windows:
+    if state.language is None and result.language:  # the first window with speech says it
         state.language = result.language
         state.language_probability = result.language_probability
     state.seconds, state.windows = round(end, 3), state.windows + 1
