@@ -390,12 +390,19 @@ def test_windows_in_flight_follow_the_files_in_flight_on_the_device(
     assert (tmp_path / "one" / "a.txt").read_text().strip()
 
 
-def test_a_copy_that_cannot_load_gives_its_file_to_an_idle_one(
-    folder: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("name, window", [("d.mp3", 600), ("z-long.mp3", 15)])
+def test_a_copy_that_cannot_load_gives_its_file_to_another(
+    folder: Path,
+    tiny_model: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    window: int,
 ) -> None:
     """Two copies, one file: the first copy's CTranslate2 load fails (a full GPU on a shared
-    machine: injected into CTranslate2, once). The file goes to the idle copy, with a note;
-    the run stopped instead ("no device can load"), the other copy never tried."""
+    machine: injected into CTranslate2, once). The file goes to the other copy, with a note;
+    the run stopped instead ("no device can load"). A file shorter than a window had the
+    other copy idle, never tried; a longer one, split by window, had it as a helper only."""
     import threading
 
     import ctranslate2
@@ -425,15 +432,16 @@ def test_a_copy_that_cannot_load_gives_its_file_to_an_idle_one(
 
     notes = Notes()
     settings = Settings(model=tiny_model, device="cpu", gpus="2", diarize=False, offline=True,
-                        cpu_threads=1)  # fmt: skip
+                        cpu_threads=1, window_seconds=window)  # fmt: skip
     runner = local.LocalRunner(settings, JobOptions.build(settings), parse_formats("txt"),
                                output_dir=tmp_path, reporter=notes)  # fmt: skip
-    (result,) = runner.run([folder / "d.mp3"])
+    (result,) = runner.run([folder / name])
     assert result.status.value == "done", result
     assert result.runtime["slot"] == "cpu#1"
     assert any(n.startswith("cpu#0: cannot load model") and n.endswith("going on without it")
                for n in notes.notes), notes.notes  # fmt: skip
-    assert "Good morning" in (tmp_path / "d.txt").read_text()
+    text = (tmp_path / name).with_suffix(".txt").read_text()
+    assert "Good morning" in text and len(text.split()) > (100 if window == 15 else 60)
 
 
 class _Lingual(_Engine):

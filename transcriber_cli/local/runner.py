@@ -121,6 +121,7 @@ class _Device:
         if slot is not None:
             settings = slot_settings(settings, slot)
         self.settings = settings
+        self.own_settings = settings  # as a device that runs whole files (a helper's differ)
         self.label = slot.label if slot is not None else None
         self.models = models or ModelCache()
         self.reporter = reporter
@@ -162,6 +163,21 @@ class _Device:
         if loaded.engine.device != "cuda" or loaded.pending.done():
             loaded.pending.result()
         return loaded
+
+    def help_only(self) -> None:
+        """Transcribe windows of a file another device runs: speakers are found once, there."""
+        self.settings = self.own_settings.model_copy(update={"diarize": False})
+        self.note_diarization = False
+
+    def take_over(self) -> None:
+        """Run whole files again, speakers included, after helping: the load under way ends
+        first (a ModelUnavailable says this device cannot either); the next load keeps its
+        Whisper model and adds the diarizer."""
+        if self._loading is not None:
+            self._loading.result()
+        self.settings, self.note_diarization = self.own_settings, True
+        with self._lock:
+            self._loading = None
 
     def close(self) -> None:
         self._loader.shutdown(wait=False)
@@ -273,12 +289,7 @@ class LocalRunner:
         long_one = len(order) == 1 and infos[items[order[0]].path][0] > self.settings.window_seconds
         if long_one and len(self.devices) > 1:
             reporter.note(f"{items[order[0]].name}: split by window over {labels}")
-            item = items[order[0]]
-            for helper in self.devices[1:]:  # they transcribe windows; speakers are found once
-                helper.settings = helper.settings.model_copy(update={"diarize": False})
-                helper.note_diarization = False
-            results[order[0]] = self._process(batch, item, self.devices[0], None,
-                                              helpers=self.devices[1:])  # fmt: skip
+            results[order[0]] = self._split_by_window(batch, items[order[0]], reporter)
             reporter.file_finished(results[order[0]])
             return [results[i] for i in sorted(results)]
         per_device = max(files_in_flight(d.settings, d.settings.device) for d in self.devices)
@@ -342,6 +353,32 @@ class LocalRunner:
         if failures:
             raise failures[0]
         return [results[i] for i in sorted(results)]
+
+    def _split_by_window(self, batch: Batch, item: Item, reporter: Reporter) -> FileResult:
+        """One long file over every device: the first runs it (speakers too), the others
+        transcribe windows. A first device that cannot load is left out, and the next one
+        takes its place; the run stops only when none can."""
+        devices = list(self.devices)
+        while True:
+            main, helpers = devices[0], devices[1:]
+            for helper in helpers:
+                helper.help_only()
+            try:
+                return self._process(batch, item, main, None, helpers=helpers)
+            except ModelUnavailable as exc:
+                if not helpers:
+                    raise
+                reporter.note(f"{main.label}: {exc}; going on without it")
+                devices = helpers
+                while True:
+                    try:
+                        devices[0].take_over()
+                        break
+                    except ModelUnavailable as lost:
+                        if len(devices) == 1:
+                            raise
+                        reporter.note(f"{devices[0].label}: {lost}; going on without it")
+                        devices = devices[1:]
 
     def _probe_all(self, items: list[Item]) -> dict[Path, tuple[float, MediaInfo | None]]:
         """Each input's length (to take the longest first), probed a few at a time; one
