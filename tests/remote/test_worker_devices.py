@@ -53,3 +53,9 @@ def test_a_job_pays_its_share_of_a_multi_gpu_machine():
     assert quarter.instance_type == "g5.12xlarge"
     assert quarter.basis == "Spot price in us-east-1a; a 1/4 share (4 devices)"
     assert share(rate, 1) is rate and share(None, 4) is None
+    # --concurrency 2: eight jobs at once on the four GPUs cost what the instance costs.
+    eighth = share(rate, 4, 2)
+    assert eighth is not None and eighth.usd_per_hour == pytest.approx(0.25)
+    assert eighth.basis == "Spot price in us-east-1a; a 1/8 share (4 devices x 2 jobs each)"
+    half = share(rate, 1, 2)
+    assert half is not None and half.basis.endswith("a 1/2 share (1 device x 2 jobs each)")

@@ -335,7 +335,7 @@ class Worker:
         not answer (a subnet with endpoints for S3 and SQS only) never holds up anything."""
         while True:
             try:
-                rate = share(self._rate(), len(self.slots))
+                rate = share(self._rate(), len(self.slots), self.concurrency)
                 for runner in runners:
                     runner.rate = rate
             except Exception as exc:  # unpriced jobs cost 0: say so, and try again later
