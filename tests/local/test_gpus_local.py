@@ -509,3 +509,43 @@ def test_a_required_diarizer_that_cannot_load_stops_the_transcription_early() ->
             window_seconds=12, progress=lambda *_: None,
         )  # fmt: skip
     assert len(engine.finished) <= 2, engine.finished  # not all 6 windows
+
+
+def test_progress_of_windows_in_flight_goes_one_way_one_call_at_a_time() -> None:
+    """Two windows in flight report progress from two threads. The total was summed under
+    the lock but reported outside it, so a slow report let a smaller total arrive after a
+    larger one, and two reports ran at once (the worker's progress writer is not
+    thread-safe)."""
+    import random
+    import threading
+    import time
+
+    class Reporting(_Engine):
+        def transcribe(self, part, options, progress=None):
+            seconds = len(part) / 16000
+            for step in range(1, 11):
+                if progress:
+                    progress(seconds * step / 10, seconds)
+            return super().transcribe(part, options, progress)
+
+    rng = random.Random(0)
+    seen: list[float] = []
+    inside = threading.Semaphore(1)
+    overlapped: list[bool] = []
+
+    def progress(stage: str, done: float, total: float) -> None:
+        if not inside.acquire(blocking=False):
+            overlapped.append(True)
+            return
+        try:
+            time.sleep(rng.random() / 500)
+            seen.append(done)
+        finally:
+            inside.release()
+
+    transcribe_audio(
+        _levels(6), LoadedModels(Reporting({}), _no_speakers()), WhisperOptions(language="en"),
+        window_seconds=12, windows_in_flight=2, progress=progress,
+    )  # fmt: skip
+    assert not overlapped
+    assert len(seen) > 30 and seen == sorted(seen)

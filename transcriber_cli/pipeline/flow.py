@@ -356,14 +356,19 @@ def _spread(
     # text across a cut), and no shared list the joining thread appends to.
     fixed = state.model_copy(update={"segments": []})
 
+    reporting = threading.Lock()  # one report at a time, and never one going backwards
+    shown = [base]
+
     def report(i: int, done: float, _total: float) -> None:
-        with lock:
-            done_seconds[i] = done
-            total = base + sum(done_seconds.values())
-            if errors:
-                raise _Abandoned
-        if progress:
-            progress("transcribe", min(total, duration), duration)
+        with reporting:
+            with lock:
+                done_seconds[i] = done
+                total = base + sum(done_seconds.values())
+                if errors:
+                    raise _Abandoned
+            if progress and total >= shown[0]:
+                shown[0] = total
+                progress("transcribe", min(total, duration), duration)
 
     # Threads start one at a time, each once it has its first window (or none is left), so
     # the first windows go in the list's order: one to each engine before any takes two.
