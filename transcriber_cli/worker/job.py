@@ -83,24 +83,25 @@ class WorkerState:
     active: dict[str, float] = field(default_factory=dict)  # job id -> start time
     devices: dict[str, str] = field(default_factory=dict)  # job id -> the slot running it
     problem: str | None = None  # what keeps this worker from doing any job (a missing model)
-    _held: set[str] = field(default_factory=set)  # job ids a consumer has in hand
+    _held: dict[str, str | None] = field(default_factory=dict)  # job id -> its message id
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def hold(self, job_id: str) -> bool:
-        """Take a delivered job in hand, from its claim to its end; False when another
-        consumer of this worker has it. Every consumer claims under the one worker id, so
-        the store cannot tell them apart: a copy of the message would let a second consumer
-        take over the first one's lapsed lease (or mistake its claim for a lost reply) and
-        run the job beside it, neither ever seeing that the job is not its own."""
+    def hold(self, job_id: str, message_id: str | None) -> tuple[bool, str | None]:
+        """Take a delivered job in hand, from its claim to its end: (True, None), or
+        (False, the holder's message id) when another consumer of this worker has it.
+        Every consumer claims under the one worker id, so the store cannot tell them apart:
+        a copy of the message would let a second consumer take over the first one's lapsed
+        lease (or mistake its claim for a lost reply) and run the job beside it, neither
+        ever seeing that the job is not its own."""
         with self._held_lock:
             if job_id in self._held:
-                return False
-            self._held.add(job_id)
-            return True
+                return False, self._held[job_id]
+            self._held[job_id] = message_id
+            return True, None
 
     def let_go(self, job_id: str) -> None:
         with self._held_lock:
-            self._held.discard(job_id)
+            self._held.pop(job_id, None)
 
 
 class SavedWindows(BaseModel):
@@ -216,8 +217,9 @@ class JobRunner:
             self.queue.delete(message.receipt)
             return "dropped"
         job_id = message.job_id
-        if not self.state.hold(job_id):
-            return self._not_claimed(message, job_id, self._current(job_id))
+        held, holder = self.state.hold(job_id, message.message_id)
+        if not held:
+            return self._held_here(message, job_id, holder)
         try:
             return self._claim(message, job_id)
         finally:
@@ -242,6 +244,19 @@ class JobRunner:
         ):  # our claim went through, only its reply was lost (no other consumer holds it)
             return self._process(message, current)
         return self._not_claimed(message, job_id, current)
+
+    def _held_here(self, message: Message, job_id: str, holder: str | None) -> str:
+        """A delivery of a job another consumer of this worker has in hand, decided here (no
+        store read, which an outage would hold up): a copy is acknowledged, since the holder
+        keeps its own message; that message itself, back early (an extension failed), is
+        hidden again for a visibility timeout while the holder's lease beats renew."""
+        if holder is not None and holder == message.message_id:
+            self.queue.release(message.receipt, self.queue.visibility_timeout())
+            log.info("job %s: its message is back early while it runs here; hidden again", job_id)
+        else:
+            log.info("job %s runs here: acknowledging a duplicate delivery", job_id)
+            self.queue.delete(message.receipt)
+        return "held"
 
     def _current(self, job_id: str) -> JobDocument | None:
         try:

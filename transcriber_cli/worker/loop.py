@@ -244,16 +244,19 @@ class Worker:
             if self.once and not waiting:
                 self._set_reason("once")
                 return True
-            if self._idle_too_long():
-                self.request_stop("idle")
+            with self._lock:  # decided and done as one step with a delivery's _busy below
+                if self._idle_locked():
+                    self.request_stop("idle")
             return False
         message = messages[0]
-        if self.state.stopping.is_set() or self.draining.is_set():
+        with self._lock:
+            refused = self.state.stopping.is_set() or self.draining.is_set()
+            if not refused:
+                self._last_work = time.monotonic()
+                self._busy += 1  # not idle while its claim waits out a MongoDB outage
+        if refused:
             self.queue.release(message.receipt, 0)  # got one while stopping: give it back
             return False
-        with self._lock:
-            self._last_work = time.monotonic()
-            self._busy += 1  # not idle while its claim waits out a MongoDB outage
         try:
             outcome = runner.handle(message)
         finally:
@@ -265,16 +268,19 @@ class Worker:
         self._beat()
         if outcome == "deferred":  # --once waits for it: it is the job we came for
             self._consumer.deferred_until = time.monotonic() + self.queue.visibility_timeout() * 2
-        if self.once and outcome not in ("skipped", "deferred", "dropped"):
+        if self.once and outcome not in ("skipped", "deferred", "dropped", "held"):
             self._set_reason("once")
             return True
         return False
 
     def _idle_too_long(self) -> bool:
-        if not self.idle_exit or self.state.active:
-            return False
         with self._lock:
-            return not self._busy and time.monotonic() - self._last_work >= self.idle_exit
+            return self._idle_locked()
+
+    def _idle_locked(self) -> bool:
+        if not self.idle_exit or self.state.active or self._busy:
+            return False
+        return time.monotonic() - self._last_work >= self.idle_exit
 
     @property
     def devices(self) -> str:
