@@ -110,6 +110,11 @@ class NoAudioStreamError(MediaError):
     pass
 
 
+class WriterError(TranscriberError):
+    """A format writer raised on a transcript (a plugin's bug, or a failure outside it): its
+    input fails alone. Not an input error: a worker retries the job, its traceback logged."""
+
+
 class CancelledError(TranscriberError):
     """A job was cancelled while it ran (remote mode)."""
 

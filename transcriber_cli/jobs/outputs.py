@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from transcriber_cli.errors import OutputError, TranscriberError
+from transcriber_cli.errors import TranscriberError, WriterError
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import NAME_MAX, write_files_atomically
 from transcriber_cli.jobs.inputs import Candidate
@@ -52,9 +52,9 @@ def render(transcript: Transcript, formats: Sequence[OutputFormat]) -> list[str]
         except Exception as exc:
             log.debug("the %s writer failed", fmt.name, exc_info=True)
             first = (str(exc).strip().splitlines() or [""])[0]
-            raise OutputError(
+            raise WriterError(
                 f"the {fmt.name} writer failed: {type(exc).__name__}: {first}".rstrip(": ")
-            ) from None
+            ) from exc
     return texts
 
 
