@@ -549,3 +549,40 @@ def test_progress_of_windows_in_flight_goes_one_way_one_call_at_a_time() -> None
     )  # fmt: skip
     assert not overlapped
     assert len(seen) > 30 and seen == sorted(seen)
+
+
+@pytest.mark.parametrize("why, tries", [("model.bin is corrupt", 2), ("out of memory", 3)])
+def test_a_load_that_fails_alike_on_two_devices_is_not_tried_on_all(
+    folder: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    why: str, tries: int,
+) -> None:  # fmt: skip
+    """Three copies, one file, CTranslate2's load failing on each (injected). A second
+    device failing the same way says the cause is not the device: the run stops there
+    rather than loading on every device; a full GPU (out of memory) is worth every one."""
+    import threading
+
+    import ctranslate2
+
+    from transcriber_cli.config import Settings
+    from transcriber_cli.errors import ModelUnavailable
+    from transcriber_cli.formats.registry import parse_formats
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.local import runner as local
+
+    calls: list[int] = []
+    count = threading.Lock()
+
+    def whisper(*args, **kwargs):
+        with count:
+            calls.append(1)
+        raise RuntimeError(f"CUDA failed with error {why}")
+
+    monkeypatch.setattr(ctranslate2.models, "Whisper", whisper)
+    settings = Settings(model=tiny_model, device="cpu", gpus="3", diarize=False, offline=True,
+                        cpu_threads=1)  # fmt: skip
+    runner = local.LocalRunner(settings, JobOptions.build(settings), parse_formats("txt"),
+                               output_dir=tmp_path)  # fmt: skip
+    with pytest.raises(ModelUnavailable, match=why):
+        runner.run([folder / "d.mp3"])
+    assert len(calls) == tries
+    assert not list(tmp_path.glob("d.*"))

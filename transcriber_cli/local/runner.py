@@ -97,6 +97,19 @@ class _Serialized:
             self._reporter.note(text)
 
 
+def _another_device_may(exc: BaseException, seen: set[str]) -> bool:
+    """Whether another device may load what this one could not: after a full GPU, yes; any
+    other cause only the first time (a second device failing the same way says the cause
+    is not the device: an unknown model, a missing token), so a run does not try them all."""
+    text = str(exc)
+    if "out of memory" in text.lower():
+        return True
+    if text in seen:
+        return False
+    seen.add(text)
+    return True
+
+
 def resume_key(settings: Settings, options: JobOptions) -> str:
     """The options key plus what decides the result on this machine: the model ``auto``
     resolves to, and in auto diarization mode whether a pipeline is reachable (a file done
@@ -303,6 +316,7 @@ class LocalRunner:
         lock = threading.Lock()
         failures: list[BaseException] = []
         lost: set[str] = set()  # devices whose models could not load
+        seen: set[str] = set()  # why they could not
 
         def take() -> int | None:
             with lock:
@@ -325,7 +339,8 @@ class LocalRunner:
                     with lock:
                         order.insert(0, i)  # another device does it
                         lost.add(device.label or "")
-                        if len(lost) < len(self.devices):  # e.g. one GPU full on a shared machine
+                        # e.g. one GPU full on a shared machine
+                        if len(lost) < len(self.devices) and _another_device_may(exc, seen):
                             reporter.note(f"{device.label}: {exc}; going on without it")
                             return
                         failures.append(exc)  # no device can: one line, the run stops
@@ -359,14 +374,15 @@ class LocalRunner:
         transcribe windows. A first device that cannot load is left out, and the next one
         takes its place; the run stops only when none can."""
         devices = list(self.devices)
+        seen: set[str] = set()
         while True:
             main, helpers = devices[0], devices[1:]
             for helper in helpers:
                 helper.help_only()
             try:
                 return self._process(batch, item, main, None, helpers=helpers)
-            except ModelUnavailable as exc:
-                if not helpers:
+            except (ModelUnavailable, DiarizationUnavailable) as exc:
+                if not helpers or not _another_device_may(exc, seen):
                     raise
                 reporter.note(f"{main.label}: {exc}; going on without it")
                 devices = helpers
@@ -375,7 +391,7 @@ class LocalRunner:
                         devices[0].take_over()
                         break
                     except ModelUnavailable as lost:
-                        if len(devices) == 1:
+                        if len(devices) == 1 or not _another_device_may(lost, seen):
                             raise
                         reporter.note(f"{devices[0].label}: {lost}; going on without it")
                         devices = devices[1:]
