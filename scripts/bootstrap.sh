@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-demo}"; shift || true
 PY="${PYTHON:-python3}"
+# The CUDA wheels torch pulls in are 400+ MB: on a flaky network resume a cut download more
+# often than pip's default (older pips ignore the setting they do not know).
+export PIP_RESUME_RETRIES="${PIP_RESUME_RETRIES:-30}" PIP_RETRIES="${PIP_RETRIES:-10}"
 
 need_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
