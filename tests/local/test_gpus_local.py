@@ -586,3 +586,44 @@ def test_a_load_that_fails_alike_on_two_devices_is_not_tried_on_all(
         runner.run([folder / "d.mp3"])
     assert len(calls) == tries
     assert not list(tmp_path.glob("d.*"))
+
+
+def test_a_device_that_cannot_load_with_files_in_flight_leaves_the_run_going(
+    folder: Path, tiny_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two copies with two files in flight each, one copy's load failing (injected into
+    CTranslate2, once) for another reason than memory: both of its lanes see the failure,
+    and the second must not count as another device failing alike (that stopped the run)."""
+    import threading
+
+    import ctranslate2
+
+    from transcriber_cli.config import Settings
+    from transcriber_cli.formats.registry import parse_formats
+    from transcriber_cli.jobs.options import JobOptions
+    from transcriber_cli.local import runner as local
+
+    real = ctranslate2.models.Whisper
+    failed = threading.Event()
+    once = threading.Lock()
+
+    def whisper(*args, **kwargs):
+        with once:
+            first = not failed.is_set()
+            failed.set()
+        if first:
+            raise RuntimeError("CUDA failed with error device busy or unavailable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ctranslate2.models, "Whisper", whisper)
+    settings = Settings(model=tiny_model, device="cpu", gpus="2", diarize=False, offline=True,
+                        cpu_threads=1, files_per_device=2)  # fmt: skip
+    runner = local.LocalRunner(settings, JobOptions.build(settings), parse_formats("txt"),
+                               output_dir=tmp_path)  # fmt: skip
+    names = ["a.mp3", "b.mp3", "c.mp3", "e.mp3"]
+    results = runner.run([folder / n for n in names])
+    assert [r.status.value for r in results] == ["done"] * 4
+    assert len({r.runtime["slot"] for r in results}) == 1  # the copy that loaded did all
+    assert sorted(p.name for p in tmp_path.glob("*.txt")) == sorted(
+        n.replace(".mp3", ".txt") for n in names
+    )

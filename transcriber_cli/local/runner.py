@@ -97,17 +97,17 @@ class _Serialized:
             self._reporter.note(text)
 
 
-def _another_device_may(exc: BaseException, seen: set[str]) -> bool:
-    """Whether another device may load what this one could not: after a full GPU, yes; any
-    other cause only the first time (a second device failing the same way says the cause
-    is not the device: an unknown model, a missing token), so a run does not try them all."""
+def _another_device_may(
+    exc: BaseException, device: str, seen: dict[str, set[str]], worked: bool = False
+) -> bool:
+    """Whether another device may load what ``device`` could not: after a full GPU, or once
+    a device has done a file, yes; any other cause only until a second device fails the
+    same way (then it is not the device: an unknown model, a missing token), so a run does
+    not try them all."""
     text = str(exc)
-    if "out of memory" in text.lower():
-        return True
-    if text in seen:
-        return False
-    seen.add(text)
-    return True
+    failed = seen.setdefault(text, set())
+    failed.add(device)
+    return worked or "out of memory" in text.lower() or len(failed) < 2
 
 
 def resume_key(settings: Settings, options: JobOptions) -> str:
@@ -316,7 +316,8 @@ class LocalRunner:
         lock = threading.Lock()
         failures: list[BaseException] = []
         lost: set[str] = set()  # devices whose models could not load
-        seen: set[str] = set()  # why they could not
+        seen: dict[str, set[str]] = {}  # why they could not, and which
+        worked: set[str] = set()  # devices that have done a file
 
         def take() -> int | None:
             with lock:
@@ -334,13 +335,19 @@ class LocalRunner:
                                            probed=infos[items[i].path][1])  # fmt: skip
                     with lock:
                         results[i] = result
+                        worked.add(device.label or "")
                     reporter.file_finished(result)
                 except (ModelUnavailable, DiarizationUnavailable) as exc:
                     with lock:
                         order.insert(0, i)  # another device does it
-                        lost.add(device.label or "")
+                        label = device.label or ""
+                        if label in lost:  # another file in flight here said it already
+                            return
+                        lost.add(label)
                         # e.g. one GPU full on a shared machine
-                        if len(lost) < len(self.devices) and _another_device_may(exc, seen):
+                        if len(lost) < len(self.devices) and _another_device_may(
+                            exc, label, seen, bool(worked)
+                        ):
                             reporter.note(f"{device.label}: {exc}; going on without it")
                             return
                         failures.append(exc)  # no device can: one line, the run stops
@@ -374,7 +381,7 @@ class LocalRunner:
         transcribe windows. A first device that cannot load is left out, and the next one
         takes its place; the run stops only when none can."""
         devices = list(self.devices)
-        seen: set[str] = set()
+        seen: dict[str, set[str]] = {}
         while True:
             main, helpers = devices[0], devices[1:]
             for helper in helpers:
@@ -382,7 +389,7 @@ class LocalRunner:
             try:
                 return self._process(batch, item, main, None, helpers=helpers)
             except (ModelUnavailable, DiarizationUnavailable) as exc:
-                if not helpers or not _another_device_may(exc, seen):
+                if not helpers or not _another_device_may(exc, main.label or "", seen):
                     raise
                 reporter.note(f"{main.label}: {exc}; going on without it")
                 devices = helpers
@@ -391,7 +398,9 @@ class LocalRunner:
                         devices[0].take_over()
                         break
                     except ModelUnavailable as lost:
-                        if len(devices) == 1 or not _another_device_may(lost, seen):
+                        if len(devices) == 1 or not _another_device_may(
+                            lost, devices[0].label or "", seen
+                        ):
                             raise
                         reporter.note(f"{devices[0].label}: {lost}; going on without it")
                         devices = devices[1:]
