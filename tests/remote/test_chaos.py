@@ -285,7 +285,20 @@ def test_idle_exit_waits_for_a_claim_held_up_by_a_mongo_outage(stack, proxied, w
     doc = settled(stack, store, [job_id])[job_id]
     assert doc["status"] == "completed" and doc["attempts"] == 1, log
     assert "released" not in log, log
+    # Its message stayed hidden while the claim waited (not redelivered, not dead-lettered).
+    assert "hidden again" not in log and "ReceiptHandleIsInvalid" not in log, log
+    assert "deleting the message failed" not in log and "held" not in log, log
+    sqs = boto3_sqs()
+    assert (
+        sqs.receive_message(QueueUrl=stack["dlq_url"], WaitTimeSeconds=0).get("Messages", []) == []
+    )
     store.close()
+
+
+def boto3_sqs():
+    from transcriber_cli.aws import session as aws
+
+    return aws.client("sqs", "us-east-1")
 
 
 def test_many_copies_race_for_one_job(stack, workers):

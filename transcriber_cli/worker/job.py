@@ -83,21 +83,26 @@ class WorkerState:
     active: dict[str, float] = field(default_factory=dict)  # job id -> start time
     devices: dict[str, str] = field(default_factory=dict)  # job id -> the slot running it
     problem: str | None = None  # what keeps this worker from doing any job (a missing model)
-    _held: dict[str, str | None] = field(default_factory=dict)  # job id -> its message id
+    # job id -> the message its claim went through with (None while the claim is under way)
+    _held: dict[str, str | None] = field(default_factory=dict)
     _held_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def hold(self, job_id: str, message_id: str | None) -> tuple[bool, str | None]:
+    def hold(self, job_id: str) -> tuple[bool, str | None]:
         """Take a delivered job in hand, from its claim to its end: (True, None), or
-        (False, the holder's message id) when another consumer of this worker has it.
-        Every consumer claims under the one worker id, so the store cannot tell them apart:
-        a copy of the message would let a second consumer take over the first one's lapsed
-        lease (or mistake its claim for a lost reply) and run the job beside it, neither
-        ever seeing that the job is not its own."""
+        (False, the holder's message id, None while it claims) when another consumer of
+        this worker has it. Every consumer claims under the one worker id, so the store
+        cannot tell them apart: a copy of the message would let a second consumer take over
+        the first one's lapsed lease (or mistake its claim for a lost reply) and run the
+        job beside it, neither ever seeing that the job is not its own."""
         with self._held_lock:
             if job_id in self._held:
                 return False, self._held[job_id]
-            self._held[job_id] = message_id
+            self._held[job_id] = None
             return True, None
+
+    def claimed(self, job_id: str, message_id: str | None) -> None:
+        with self._held_lock:
+            self._held[job_id] = message_id
 
     def let_go(self, job_id: str) -> None:
         with self._held_lock:
@@ -141,8 +146,17 @@ class Lease:
         ]  # fmt: skip
 
     def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
+        self.start_visibility()
+        self.start_renewal()
+
+    def start_visibility(self) -> None:
+        """The message's beat alone: from delivery, so it stays hidden while a claim waits
+        out a MongoDB outage (no other consumer or worker gets it back meanwhile)."""
+        self._threads[0].start()
+
+    def start_renewal(self) -> None:
+        """The MongoDB lease's beat: once the job is claimed."""
+        self._threads[1].start()
 
     def _beat(self, action: Callable[[], None]) -> None:
         interval = max(self.timeout / 3, 0.5)
@@ -217,7 +231,7 @@ class JobRunner:
             self.queue.delete(message.receipt)
             return "dropped"
         job_id = message.job_id
-        held, holder = self.state.hold(job_id, message.message_id)
+        held, holder = self.state.hold(job_id)
         if not held:
             return self._held_here(message, job_id, holder)
         try:
@@ -226,36 +240,49 @@ class JobRunner:
             self.state.let_go(job_id)
 
     def _claim(self, message: Message, job_id: str) -> str:
+        worker, timeout = self.state.worker_id, self.queue.visibility_timeout()
+        lease = Lease(self.queue, self.jobs, message, job_id, worker, timeout)
+        lease.start_visibility()
+        current = None
         try:
             claimed = self.jobs.claim(
-                job_id, self.state.worker_id, lease_seconds=self.queue.visibility_timeout(),
-                message_id=message.message_id, gpu=self.device if self.several else None,
+                job_id, worker, lease_seconds=timeout, message_id=message.message_id,
+                gpu=self.device if self.several else None,
             )  # fmt: skip
+            if claimed is None:
+                current = self._current(job_id)
+                if (
+                    current is not None
+                    and current.status is JobStatus.PROCESSING
+                    and current.worker == worker
+                    and current.message_id == message.message_id
+                ):  # our claim went through, only its reply was lost (no other holds it)
+                    claimed = current
         except BadJobDocument as exc:
+            lease.stop()
             return self._bad_document(message, job_id, str(exc))
-        if claimed is not None:
-            return self._process(message, claimed)
-        current = self._current(job_id)
-        if (
-            current is not None
-            and current.status is JobStatus.PROCESSING
-            and current.worker == self.state.worker_id
-            and current.message_id == message.message_id
-        ):  # our claim went through, only its reply was lost (no other consumer holds it)
-            return self._process(message, current)
-        return self._not_claimed(message, job_id, current)
+        except BaseException:
+            lease.stop()
+            raise
+        if claimed is None:
+            lease.stop()
+            return self._not_claimed(message, job_id, current)
+        self.state.claimed(job_id, message.message_id)
+        return self._process(message, claimed, lease)
 
     def _held_here(self, message: Message, job_id: str, holder: str | None) -> str:
         """A delivery of a job another consumer of this worker has in hand, decided here (no
-        store read, which an outage would hold up): a copy is acknowledged, since the holder
-        keeps its own message; that message itself, back early (an extension failed), is
-        hidden again for a visibility timeout while the holder's lease beats renew."""
-        if holder is not None and holder == message.message_id:
-            self.queue.release(message.receipt, self.queue.visibility_timeout())
-            log.info("job %s: its message is back early while it runs here; hidden again", job_id)
-        else:
+        store read, which an outage would hold up). Once that consumer's claim went
+        through, a copy is acknowledged (the holder keeps its own message), and that message
+        itself, back early (an extension failed), is hidden again for a visibility timeout.
+        While the claim is under way nothing is deleted: the message may be another
+        worker's, whose job this claim will not get; it comes back after a timeout."""
+        if holder is not None and holder != message.message_id:
             log.info("job %s runs here: acknowledging a duplicate delivery", job_id)
             self.queue.delete(message.receipt)
+        else:
+            self.queue.release(message.receipt, self.queue.visibility_timeout())
+            log.info("job %s is in hand here: its delivery hidden again", job_id)
         return "held"
 
     def _current(self, job_id: str) -> JobDocument | None:
@@ -300,9 +327,9 @@ class JobRunner:
             return Charge(seconds)
         return Charge(seconds, rate.instance_type, rate.usd_per_hour, rate.basis)
 
-    def _process(self, message: Message, job: JobDocument) -> str:
+    def _process(self, message: Message, job: JobDocument, lease: Lease) -> str:
         started = time.monotonic()
-        outcome = self._attempt(message, job)
+        outcome = self._attempt(message, job, lease)
         if outcome != "completed":  # a completion adds its own cost in the same update
             spent = self.charge(time.monotonic() - started)
             self._quietly(
@@ -317,13 +344,10 @@ class JobRunner:
         )
         return outcome
 
-    def _attempt(self, message: Message, job: JobDocument) -> str:
+    def _attempt(self, message: Message, job: JobDocument, lease: Lease) -> str:
         job_id = job.id
         worker = self.state.worker_id
-        lease = Lease(
-            self.queue, self.jobs, message, job_id, worker, self.queue.visibility_timeout()
-        )
-        lease.start()
+        lease.start_renewal()
         started = time.monotonic()
         self.state.active[job_id] = started
         if self.device:
