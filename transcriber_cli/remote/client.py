@@ -29,6 +29,7 @@ from transcriber_cli.errors import InputError
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import sha256_file
 from transcriber_cli.jobs.options import JobOptions
+from transcriber_cli.jobs.outputs import render
 from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import Audio, JobDocument, JobStatus, Source
 from transcriber_cli.store.mongo import JobNotFound, JobStateError, JobStore, now
@@ -249,7 +250,10 @@ class RemoteClient:
             for ext in sorted(wanted)
         }
         transcript = Transcript.model_validate_json(texts["json"]) if here else None
-        return [f.write(transcript) if transcript and f in here else texts[f.extension]
+        # A writer's error fails this file alone, in one line, as in a local run.
+        made = render(transcript, here) if transcript else []
+        rendered = dict(zip((f.extension for f in here), made, strict=False))
+        return [rendered[f.extension] if f.extension in rendered else texts[f.extension]
                 for f in formats]  # fmt: skip
 
     # --- jobs -------------------------------------------------------------------------------------
