@@ -384,26 +384,17 @@ class LocalRunner:
         seen: dict[str, set[str]] = {}
         while True:
             main, helpers = devices[0], devices[1:]
-            for helper in helpers:
-                helper.help_only()
             try:
+                if main is not self.devices[0]:  # it helped so far: it now runs the file
+                    main.take_over()
+                for helper in helpers:
+                    helper.help_only()
                 return self._process(batch, item, main, None, helpers=helpers)
             except (ModelUnavailable, DiarizationUnavailable) as exc:
                 if not helpers or not _another_device_may(exc, main.label or "", seen):
                     raise
                 reporter.note(f"{main.label}: {exc}; going on without it")
                 devices = helpers
-                while True:
-                    try:
-                        devices[0].take_over()
-                        break
-                    except ModelUnavailable as lost:
-                        if len(devices) == 1 or not _another_device_may(
-                            lost, devices[0].label or "", seen
-                        ):
-                            raise
-                        reporter.note(f"{devices[0].label}: {lost}; going on without it")
-                        devices = devices[1:]
 
     def _probe_all(self, items: list[Item]) -> dict[Path, tuple[float, MediaInfo | None]]:
         """Each input's length (to take the longest first), probed a few at a time; one
