@@ -69,6 +69,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -456,19 +457,49 @@ def gpu_sampler():
     return GpuMemorySampler()
 
 
-def run_process(argv: list[str], env: dict, timeout: float) -> dict:
-    """Run one system; wall seconds of the whole process, its GPU peak, its output."""
+def run_process(argv: list[str], env: dict, timeout: float, *, stamp: bool = False) -> dict:
+    """Run one system; wall seconds of the whole process, its GPU peak, its output. With
+    `stamp`, each stderr line comes back with its seconds since the spawn (`_timeline`)."""
+    timeline: list[tuple[float, str]] = []
     with gpu_sampler() as mem:
         t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+
+        def read_err() -> None:  # stamped as it arrives, not when the process ends
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                timeline.append((round(time.perf_counter() - t0, 3), line.rstrip("\n")))
+
+        chunks: list[str] = []
+        readers = [
+            threading.Thread(target=read_err, daemon=True),
+            threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
         try:
-            proc = subprocess.run(
-                argv, env=env, capture_output=True, text=True, timeout=timeout, errors="replace"
-            )
-            rc, out, err = proc.returncode, proc.stdout, proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            rc, out, err = 124, str(exc.stdout or ""), f"over {timeout:.0f} s"
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            rc = 124
         wall = time.perf_counter() - t0
+        for reader in readers:
+            reader.join(timeout=5)
+        out = "".join(chunks)
+    err = "\n".join(line for _, line in timeline)
+    if rc == 124:
+        err += f"\nover {timeout:.0f} s"
     row: dict = {"rc": rc, "wall_s": round(wall, 2)}
+    if stamp:
+        row["_timeline"] = timeline
     if shutil.which("nvidia-smi"):
         row.update(gpu_peak_mib=mem.delta, gpu_base_mib=mem.base)
         if len(mem.deltas) > 1:  # several GPUs: each one's peak
@@ -572,7 +603,16 @@ def run_ours(args, target: Path, files: list[Path], counter: Counter, variant: s
             env["BENCH_HIDE"] = args.hide
             rest = env.get("PYTHONPATH", os.environ.get("PYTHONPATH"))
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE / "closure"), rest) if p)
-        row = run_process(argv, child_env(env), args.timeout)
+        if args.timeline:
+            argv.append("-v")
+        row = run_process(argv, child_env(env), args.timeout, stamp=args.timeline)
+        if args.timeline:  # our own log lines, seconds from the spawn; the exit last
+            ours = [
+                [t, line[:200]]
+                for t, line in row.pop("_timeline")
+                if "transcriber_cli" in line or "faster_whisper" in line
+            ]
+            row["timeline"] = [*ours[:80], [row["wall_s"], "exit"]]
         results = []
         for line in row.pop("_stdout").splitlines():
             try:
@@ -1057,6 +1097,11 @@ def main() -> None:
     p.add_argument("--variant", default="", help="label of ours' rows (e.g. b32)")
     p.add_argument("--extra-args", default="", help="more arguments for ours (one string)")
     p.add_argument("--env", action="append", default=[], help="K=V for ours (repeatable)")
+    p.add_argument(
+        "--timeline",
+        action="store_true",
+        help="ours runs with -v; its log lines are kept with their seconds since the spawn",
+    )
     p.add_argument(
         "--hide",
         default="",

@@ -16,6 +16,7 @@ from transcriber_cli.cli import (
     worker_cmd,
 )
 from transcriber_cli.cli.first_run import TranscribeCommand, show_version
+from transcriber_cli.cli.process_exit import run_then_exit
 
 # Plain click help, not Rich panels: at 80 columns Rich's option table left a 15-character
 # help column (one or two words a line); click's two columns keep help 48 wide.
@@ -59,8 +60,8 @@ transcribe_app.command(cls=TranscribeCommand)(transcribe.transcribe_command)
 
 
 def main() -> None:
-    app()
+    run_then_exit(app)
 
 
 def transcribe_main() -> None:
-    transcribe_app()
+    run_then_exit(transcribe_app)

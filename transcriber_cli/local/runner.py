@@ -262,7 +262,9 @@ class LocalRunner:
             # Inputs already done (or refused up front) do not count: one file left to do runs
             # as one input does.
             left = sum(batch.precheck(i) is None for i in items)
+            log.debug("%d inputs, %d to do", len(items), left)
             self.devices = self._plan(left > 0, several=left > 1)
+            log.debug("devices: %s", ", ".join(d.label or "the device" for d in self.devices))
             if len(self.devices) == 1 and self.devices[0].label is None:
                 return self._run_one(batch, items, self.devices[0])
             return self._run_spread(batch, items)
@@ -440,6 +442,7 @@ class LocalRunner:
             waited = time.perf_counter()
             audio = self.readahead.decode(item.path, info)
             timings = {"decode": round(time.perf_counter() - waited, 3)}
+            log.debug("decoded %s in %.2f s", item.path.name, timings["decode"])
             sha = batch.content_hash(item)  # of the bytes decoded: unchanged since, or it fails
             audio.check_unchanged()
             resume = self._resume(batch, item, sha, reporter)
@@ -447,6 +450,7 @@ class LocalRunner:
             models = device.loaded()
             engines = self._helper_engines(helpers, reporter)
             timings["load"] = round(time.perf_counter() - waited, 3)
+            log.debug("models ready (waited %.2f s for them)", timings["load"])
 
             def checkpoint(state: WindowCheckpoint, _decoded: float) -> None:
                 batch.manifest.save_checkpoint(sha, batch.key, state.model_dump_json())

@@ -17,6 +17,7 @@ each already uses every core.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +39,8 @@ from transcriber_cli.plugins import run_postprocessors
 from transcriber_cli.transcript import Transcript
 
 StageProgress = Callable[[str, float, float], None]
+
+log = logging.getLogger(__name__)
 
 
 class _Abandoned(Exception):
@@ -146,6 +149,7 @@ def transcribe_audio(
                                         _checked(progress, beside), window_seconds,
                                         on_checkpoint)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
+        log.debug("transcribed %.0f s of audio in %.2f s", duration, timings["transcribe"])
         if state.turns is None and (beside is not None or models.may_diarize):
             started = time.perf_counter()
             steps: dict[str, float] = {}
