@@ -139,3 +139,44 @@ def test_the_torch_encoder_is_built_during_the_load_only_beside_the_builtin_diar
     loaded = ModelCache().get(Settings(**{"diarize": True, **asked}))
     assert loaded.engine.encoder == "torch"
     assert threads == (["build-encoder"] if during else [threading.current_thread().name])
+
+
+def test_diarization_started_before_the_whisper_load_fills_it(
+    tiny_model: str, tiny_pipeline: Path, conversation: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local run on a GPU starts diarization once the audio is decoded (``diarizer()``
+    hands its load over without waiting for Whisper's). With CTranslate2's load made slow
+    (injected), diarization makes progress before transcription begins (a negative
+    ``diarize_start``), and the speakers are those found after transcription."""
+    import time
+
+    import ctranslate2
+
+    from transcriber_cli.pipeline.flow import SpeakersBeside
+
+    real = ctranslate2.models.Whisper
+
+    def slow(*args: object, **kwargs: object) -> object:
+        time.sleep(3)  # a large model's load, for this tiny one
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ctranslate2.models, "Whisper", slow)
+    cache = ModelCache()
+    asked = settings(tiny_model, tiny_pipeline)
+    audio = media.decode_audio(conversation["path"])
+    pending = cache.diarizer(asked)
+    assert cache.diarizer(asked) is pending  # one load, whoever asks
+    started = SpeakersBeside(pending, audio, SpeakerOptions(num_speakers=2), None)
+    loaded = cache.get(asked, wait=False)  # the Whisper build: 3 s and more
+    assert loaded.pending is pending
+    timings: dict[str, float] = {}
+    early = transcribe_audio(audio, loaded, WhisperOptions(batch_size=8),
+                             SpeakerOptions(num_speakers=2), overlap=True, timings=timings,
+                             beside=started)  # fmt: skip
+    assert timings["diarize_start"] < -1.0, timings
+    after = transcribe_audio(audio, loaded, WhisperOptions(batch_size=8),
+                             SpeakerOptions(num_speakers=2), overlap=False)  # fmt: skip
+    assert early.turns == after.turns and early.turns
+    assert [(s.text, s.speaker) for s in early.segments] == [
+        (s.text, s.speaker) for s in after.segments
+    ]

@@ -24,6 +24,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.device import resolve_device
 from transcriber_cli.engine.gpus import (
     Slot,
     device_slots,
@@ -46,7 +47,8 @@ from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
 from transcriber_cli.media import DecodedAudio, InputChanged, MediaInfo
-from transcriber_cli.pipeline.flow import transcribe_audio
+from transcriber_cli.options import SpeakerOptions
+from transcriber_cli.pipeline.flow import SpeakersBeside, StageProgress, transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
 from transcriber_cli.pipeline.windows import WindowCheckpoint
 
@@ -176,6 +178,22 @@ class _Device:
         if loaded.engine.device != "cuda" or loaded.pending.done():
             loaded.pending.result()
         return loaded
+
+    def speakers_beside(self, audio: DecodedAudio, speakers: SpeakerOptions | None,
+                        progress: StageProgress) -> SpeakersBeside | None:  # fmt: skip
+        """The recording's diarization, started now where the flow runs it beside
+        transcription (a GPU): its GPU work then fills the wait for the Whisper model,
+        which loads for seconds after the audio is decoded (2-3 s for large-v3 on an H200)."""
+        s = self.settings
+        if s.diarize is False:  # also a helper of a file split by window
+            return None
+        try:
+            device, _ = resolve_device(s.device, s.compute_type)
+        except TranscriberError:  # said by the load, as before
+            return None
+        if device != "cuda":  # a CPU diarizes after transcription: they share the cores
+            return None
+        return SpeakersBeside(self.models.diarizer(s), audio, speakers, progress)
 
     def help_only(self) -> None:
         """Transcribe windows of a file another device runs: speakers are found once, there."""
@@ -426,6 +444,7 @@ class LocalRunner:
         reporter = device.reporter
         sha = ""
         audio: DecodedAudio | None = None
+        beside: SpeakersBeside | None = None
         try:
             known = probed
             info = batch.probe(item, lambda p: known or self.readahead.probe(p))
@@ -446,17 +465,20 @@ class LocalRunner:
             sha = batch.content_hash(item)  # of the bytes decoded: unchanged since, or it fails
             audio.check_unchanged()
             resume = self._resume(batch, item, sha, reporter)
-            waited = time.perf_counter()
-            models = device.loaded()
-            engines = self._helper_engines(helpers, reporter)
-            timings["load"] = round(time.perf_counter() - waited, 3)
-            log.debug("models ready (waited %.2f s for them)", timings["load"])
 
             def checkpoint(state: WindowCheckpoint, _decoded: float) -> None:
                 batch.manifest.save_checkpoint(sha, batch.key, state.model_dump_json())
 
             def progress(stage: str, done: float, total: float) -> None:
                 reporter.file_progress(item.path, stage, done, total)
+
+            if resume is None or resume.turns is None:
+                beside = device.speakers_beside(audio, self.options.speakers, progress)
+            waited = time.perf_counter()
+            models = device.loaded()
+            engines = self._helper_engines(helpers, reporter)
+            timings["load"] = round(time.perf_counter() - waited, 3)
+            log.debug("models ready (waited %.2f s for them)", timings["load"])
 
             transcript = transcribe_audio(
                 audio,
@@ -473,6 +495,7 @@ class LocalRunner:
                 windows_in_flight=windows_in_flight(
                     self.settings, models.engine.device, self._files_at_once
                 ),
+                beside=beside,
             )
             waited = time.perf_counter()
             texts = render(transcript, self.formats)
@@ -499,6 +522,8 @@ class LocalRunner:
                 sha = ""
             return batch.fail(item, sha, with_doctor_hint(exc))  # ffmpeg missing: where to look
         finally:
+            if beside is not None:  # stopped at its next step if the file ended without it
+                beside.abandon()
             self.readahead.discard(item.path)
             if audio is not None:  # its temporary file goes now, not when collected
                 audio.close()

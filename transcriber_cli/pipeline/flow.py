@@ -21,13 +21,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 
 from transcriber_cli.diarize.assign import assign_speakers
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.errors import SetupError
 from transcriber_cli.media import SAMPLE_RATE, Samples, whole
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
-from transcriber_cli.pipeline.models import LoadedModels
+from transcriber_cli.pipeline.models import DiarizerLoad, LoadedModels
 from transcriber_cli.pipeline.windows import (
     OnCheckpoint,
     WindowCheckpoint,
@@ -47,37 +48,41 @@ class _Abandoned(Exception):
     """Raised inside a diarization whose transcription failed: stop at the next step."""
 
 
-class _Speakers:
-    """Diarization of the whole recording on its own thread; ``result()`` joins it."""
+class SpeakersBeside:
+    """Diarization of the whole recording on its own thread; ``result()`` joins it.
 
-    def __init__(self, models: LoadedModels, audio: Samples, speakers, progress) -> None:
+    On a GPU it runs beside transcription. A local run starts it as soon as the audio is
+    decoded, so its GPU work fills the time the Whisper model still takes to load;
+    ``transcribe_audio`` starts it itself otherwise."""
+
+    def __init__(self, pending: Future[DiarizerLoad], audio: Samples, speakers,
+                 progress: StageProgress | None) -> None:  # fmt: skip
         self.transcribed = threading.Event()  # progress is shown from then on
         self.abandoned = threading.Event()
         self.turns: list | None = None
         self.error: BaseException | None = None
         self.seconds = 0.0
         self.steps: dict[str, float] = {}  # the diarizer's own steps
-        # Seconds from here to diarization's first progress: its load, the GIL, and another
-        # file's turn on a shared diarizer all come before it. None if it never started.
+        # When diarization made its first progress: its load, the GIL, and another file's
+        # turn on a shared diarizer all come before it. None if it never started.
         self.began: float | None = None
-        self._created = time.perf_counter()
         self._thread = threading.Thread(
-            target=self._run, args=(models, audio, speakers, progress), name="diarize",
+            target=self._run, args=(pending, audio, speakers, progress), name="diarize",
             daemon=True,
         )  # fmt: skip
         self._thread.start()
 
-    def _run(self, models: LoadedModels, audio, speakers, progress) -> None:
+    def _run(self, pending: Future[DiarizerLoad], audio, speakers, progress) -> None:
         def report(done: float, total: float) -> None:
             if self.began is None:
-                self.began = time.perf_counter() - self._created
+                self.began = time.perf_counter()
             if self.abandoned.is_set():
                 raise _Abandoned
             if progress and self.transcribed.is_set():
                 progress("diarize", done, total)
 
         try:
-            diarizer = models.diarizer  # waits for the load
+            diarizer = pending.result()[0]  # waits for the load
             if diarizer is not None:
                 started = time.perf_counter()
                 self.turns = diarizer(whole(audio), speakers=speakers, progress=report,
@@ -118,6 +123,7 @@ def transcribe_audio(
     timings: dict[str, float] | None = None,
     helpers: Sequence[WhisperEngine] = (),
     windows_in_flight: int = 1,
+    beside: SpeakersBeside | None = None,
 ) -> Transcript:
     """One recording through the flow with the ``models`` a ``ModelCache`` loaded.
 
@@ -126,7 +132,9 @@ def transcribe_audio(
     GPU) diarizes beside transcription. ``timings`` receives each stage's seconds.
     ``helpers``: more engines (other GPUs) that take windows beside ``models.engine``;
     ``windows_in_flight``: windows each engine works on at once (batched decoding carries no
-    text across a cut, so they are independent; the result is joined in order)."""
+    text across a cut, so they are independent; the result is joined in order).
+    ``beside``: the recording's diarization, already started by the caller; it is joined
+    (or stopped) here."""
 
     def stage(name: str) -> Callable[[float, float], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
@@ -137,11 +145,13 @@ def transcribe_audio(
     state = resume.model_copy(deep=True) if resume else WindowCheckpoint()
     if overlap is None:
         overlap = engine.device == "cuda"
-    beside = None
-    if overlap and state.turns is None and models.may_diarize:
-        beside = _Speakers(models, audio, speakers, progress)
+    if beside is not None and state.turns is not None:  # turns known: nothing to find
+        beside.abandon()
+        beside = None
+    if beside is None and overlap and state.turns is None and models.may_diarize:
+        beside = SpeakersBeside(models.pending, audio, speakers, progress)
     try:  # a failure or Ctrl-C anywhere until diarization is joined stops its thread too
-        started = time.perf_counter()
+        started = transcribing = time.perf_counter()
         # Each engine once per window in flight (its windows' decoder calls are merged), in
         # turn: with several GPUs the first windows go one to each.
         engines = [e for _ in range(max(1, windows_in_flight)) for e in (engine, *helpers)]
@@ -159,8 +169,8 @@ def transcribe_audio(
                     progress("diarize", duration, duration)
                 timings["diarize"] = round(beside.seconds, 3)
                 steps = beside.steps
-                if beside.began is not None:
-                    timings["diarize_start"] = round(beside.began, 3)
+                if beside.began is not None:  # < 0: it began before transcription did
+                    timings["diarize_start"] = round(beside.began - transcribing, 3)
                 timings["diarize_wait"] = round(time.perf_counter() - started, 3)
             else:
                 diarizer = models.diarizer
@@ -205,7 +215,7 @@ def transcribe_audio(
     return run_postprocessors(transcript)
 
 
-def _checked(progress: StageProgress | None, beside: _Speakers | None) -> StageProgress | None:
+def _checked(progress: StageProgress | None, beside: SpeakersBeside | None) -> StageProgress | None:
     """Transcription's progress, which also stops it once the diarizer beside it failed
     to load (else that is said only when transcription ends)."""
     if beside is None:

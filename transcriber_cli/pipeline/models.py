@@ -73,7 +73,44 @@ class ModelCache:
         self._engine: WhisperEngine | None = None
         self._diarizer_key: tuple | None = None
         self._diarizer: Future[DiarizerLoad] | None = None
+        # The diarizer's own lock: its load can be asked for while a Whisper model is being
+        # built under ``_lock`` (diarization starts beside that build on a GPU).
+        self._diarizer_lock = threading.Lock()
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-diarizer")
+
+    def diarizer(self, settings: Settings) -> Future[DiarizerLoad]:
+        """The diarizer's load for ``settings`` (started here if it is not under way),
+        without waiting for it or for a Whisper model being built."""
+        return self._diarizer_load(settings)[0]
+
+    def _diarizer_load(self, s: Settings) -> tuple[Future[DiarizerLoad], bool]:
+        """The load, and whether an earlier diarizer was still loading when it was asked."""
+        from transcriber_cli.diarize.loader import load_diarizer
+
+        device, _ = resolve_device(s.device, s.compute_type)
+        dkey = (
+            s.diarize,
+            s.diarization_model,
+            s.diarization_precision,
+            s.diarization_runtime,
+            s.diarization_span_minutes,  # the diarizer holds its span
+            device,
+            s.gpu_index,
+            s.embedding_batch_size,
+            s.offline,
+            s.hf_token.get_secret_value() if s.hf_token else None,
+        )
+        with self._diarizer_lock:
+            last = self._diarizer
+            failed = last is not None and last.done() and last.exception() is not None
+            if last is not None and self._diarizer_key == dkey and not failed:
+                return last, False  # this very load, under way or done
+            # The last load is not cancelled (another job may wait on it): dropped here, its
+            # pipeline is freed once no job holds it.
+            busy = last is not None and not last.done()  # an earlier diarizer still loading
+            self._diarizer = self._loader.submit(load_diarizer, s, device=device)
+            self._diarizer_key = dkey
+            return self._diarizer, busy
 
     def get(self, settings: Settings, *, wait: bool = True) -> LoadedModels:
         """The models for ``settings``, loading only what differs from the last call.
@@ -81,35 +118,13 @@ class ModelCache:
         A Whisper model that cannot load raises ``ModelUnavailable``. A diarizer that
         ``diarize = true`` requires but cannot load raises ``DiarizationUnavailable``: here
         with ``wait``, else from the returned models' ``diarizer``."""
-        from transcriber_cli.diarize.loader import load_diarizer, native_builtin
+        from transcriber_cli.diarize.loader import native_builtin
 
         s = settings
         with self._lock:
             # The diarizer first: importing pyannote takes longer than loading Whisper, and
             # its device is known before the engine exists.
-            device, _ = resolve_device(s.device, s.compute_type)
-            dkey = (
-                s.diarize,
-                s.diarization_model,
-                s.diarization_precision,
-                s.diarization_runtime,
-                s.diarization_span_minutes,  # the diarizer holds its span
-                device,
-                s.gpu_index,
-                s.embedding_batch_size,
-                s.offline,
-                s.hf_token.get_secret_value() if s.hf_token else None,
-            )
-            last = self._diarizer
-            busy = last is not None and not last.done()  # an earlier diarizer still loading
-            failed = last is not None and last.done() and last.exception() is not None
-            if self._diarizer_key != dkey or failed or last is None:
-                # The last load is not cancelled (another job may wait on it): dropped here,
-                # its pipeline is freed once no job holds it.
-                self._diarizer = self._loader.submit(load_diarizer, s, device=device)
-                self._diarizer_key = dkey
-            pending = self._diarizer
-            assert pending is not None
+            pending, busy = self._diarizer_load(s)
             key = (s.model, s.device, s.gpu_index, s.compute_type, s.whisper_encoder,
                    s.cpu_threads, s.model_cache_dir, s.offline)  # fmt: skip
             if self._engine_key != key:
