@@ -1,6 +1,6 @@
 #!/bin/bash
 # device call 7: the hour with the built-in speakers and --timeline (ours with -v, each log line stamped from the spawn), interleaved by round:
-# "tip" = d32f876 (main at the session's start; a copy in bench/.data/old), "new" = the working tree (leaves without the interpreter's teardown), auto (2 windows) and 4 windows;
+# "tip" = d32f876 (main at the session's start; a copy in bench/.data/old), "new" = the working tree (diarization starts beside the Whisper load; leaves without the interpreter's teardown), auto (2 windows) and 4 windows;
 # large-v3 and turbo, two rounds; then large-v3 with --batch-size 128 (one decoder call per window), then the 40-clip folder once
 set -x
 R="python3 bench/device.py run production -- run --systems ours --no-warmup --timeline --extra-args=--diarization-model=builtin"
