@@ -490,9 +490,12 @@ def run_process(argv: list[str], env: dict, timeout: float, *, stamp: bool = Fal
             proc.kill()
             proc.wait()
             rc = 124
+        except BaseException:  # Ctrl-C: the child goes too, as with subprocess.run
+            proc.kill()
+            raise
         wall = time.perf_counter() - t0
         for reader in readers:
-            reader.join(timeout=5)
+            reader.join(timeout=60)
         out = "".join(chunks)
     err = "\n".join(line for _, line in timeline)
     if rc == 124:
@@ -612,7 +615,7 @@ def run_ours(args, target: Path, files: list[Path], counter: Counter, variant: s
                 for t, line in row.pop("_timeline")
                 if "transcriber_cli" in line or "faster_whisper" in line
             ]
-            row["timeline"] = [*ours[:80], [row["wall_s"], "exit"]]
+            row["timeline"] = [*ours[:400], [row["wall_s"], "exit"]]
         results = []
         for line in row.pop("_stdout").splitlines():
             try:

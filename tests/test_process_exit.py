@@ -34,13 +34,17 @@ def _path(*first: object) -> str:
     return os.pathsep.join([*(str(p) for p in first), *([rest] if rest else [])])
 
 
-def _python(tmp_path: Path, code: str) -> subprocess.CompletedProcess:
+def _python(tmp_path: Path, code: str, *, stdout: str = "piped") -> subprocess.CompletedProcess:
+    """``code`` in a child Python; stdout block-buffered into a pipe, or closed."""
     site = tmp_path / "site"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     env = {**os.environ, "PYTHONPATH": _path(site, os.getcwd())}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    env.pop("PYTHONUNBUFFERED", None)  # else nothing waits in a buffer for the flush
+    argv = [sys.executable, "-c", textwrap.dedent(code)]
+    if stdout == "closed":
+        argv = ["sh", "-c", 'exec "$0" "$@" 1>&-', *argv]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_a_command_that_returned_leaves_without_the_teardown(tmp_path: Path) -> None:
@@ -61,6 +65,22 @@ def test_a_command_that_returned_leaves_without_the_teardown(tmp_path: Path) -> 
     assert done.stdout == "result line, still buffered"
     assert "exit handlers ran" in done.stderr
     assert "teardown ran" not in done.stderr
+
+
+def test_a_process_started_without_stdout_still_exits_0(tmp_path: Path) -> None:
+    done = _python(
+        tmp_path,
+        """
+        import sys
+        from transcriber_cli.cli.process_exit import run_then_exit
+
+        assert sys.stdout is None
+        run_then_exit(lambda: None)
+        """,
+        stdout="closed",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "exit handlers ran" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_message_exit_and_a_thread_at_work_keep_the_usual_exit(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ every module and freeing models, CUDA contexts included, that the operating syst
 anyway when the process ends. By the time the command returns nothing it made is pending:
 outputs are closed and renamed into place, results printed. So the exit handlers run as
 usual (``atexit``: logging's flush, ``weakref.finalize`` cleanups, plugins' hooks), the
-standard streams are flushed, and the process ends there. A thread still at work keeps the
-usual exit, which waits for it.
+standard streams are flushed, and the process ends there. A non-daemon thread still at work
+keeps the usual exit, which waits for it (the worker's consumers); daemon threads (a model
+load no longer needed) end with the process, unjoined.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def exit_now(code: str | int | None) -> NoReturn:
         status = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:  # started without it, or closed: nothing to do
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: the interpreter's status for it
+        except OSError:  # a reader gone (broken pipe): the interpreter's status for it
             status = status or 120
     os._exit(status & 0xFF)

@@ -24,7 +24,7 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.device import resolve_device
+from transcriber_cli.engine.device import free_gpu_memory, resolve_device
 from transcriber_cli.engine.gpus import (
     Slot,
     device_slots,
@@ -53,6 +53,12 @@ from transcriber_cli.pipeline.models import LoadedModels, ModelCache
 from transcriber_cli.pipeline.windows import WindowCheckpoint
 
 log = logging.getLogger(__name__)
+
+# Diarization starts beside the Whisper model's load only with this much GPU memory free when
+# a file starts (a 24 GB card with nothing else on it, or larger): below it, it starts with
+# transcription as before, so CTranslate2's load and the batch size read from free memory at
+# the first batch do not race its buffers.
+EARLY_DIARIZATION_FREE = 16 * 1024**3
 
 
 class Reporter(Protocol):
@@ -193,7 +199,13 @@ class _Device:
             return None
         if device != "cuda":  # a CPU diarizes after transcription: they share the cores
             return None
-        return SpeakersBeside(self.models.diarizer(s), audio, speakers, progress)
+        pending = self.models.diarizer(s)
+        if pending.done() and not pending.exception() and pending.result()[0] is None:
+            return None  # known not to run (auto, no pipeline): no thread, no timings
+        free = free_gpu_memory(s.gpu_index)
+        if free is None or free < EARLY_DIARIZATION_FREE:
+            return None  # a smaller GPU: the load and the first batches keep it, as before
+        return SpeakersBeside(pending, audio, speakers, progress)
 
     def help_only(self) -> None:
         """Transcribe windows of a file another device runs: speakers are found once, there."""

@@ -66,13 +66,16 @@ class SpeakersBeside:
         # When diarization made its first progress: its load, the GIL, and another file's
         # turn on a shared diarizer all come before it. None if it never started.
         self.began: float | None = None
+        # Mapped here, on the caller's thread: the thread never touches a DecodedAudio its
+        # caller may close once it gives up on the file.
+        samples = whole(audio)
         self._thread = threading.Thread(
-            target=self._run, args=(pending, audio, speakers, progress), name="diarize",
+            target=self._run, args=(pending, samples, speakers, progress), name="diarize",
             daemon=True,
         )  # fmt: skip
         self._thread.start()
 
-    def _run(self, pending: Future[DiarizerLoad], audio, speakers, progress) -> None:
+    def _run(self, pending: Future[DiarizerLoad], samples, speakers, progress) -> None:
         def report(done: float, total: float) -> None:
             if self.began is None:
                 self.began = time.perf_counter()
@@ -83,9 +86,9 @@ class SpeakersBeside:
 
         try:
             diarizer = pending.result()[0]  # waits for the load
-            if diarizer is not None:
+            if diarizer is not None and not self.abandoned.is_set():
                 started = time.perf_counter()
-                self.turns = diarizer(whole(audio), speakers=speakers, progress=report,
+                self.turns = diarizer(samples, speakers=speakers, progress=report,
                                       steps=self.steps)  # fmt: skip
                 self.seconds = time.perf_counter() - started
         except BaseException as exc:  # handed to the caller's thread by result()
