@@ -109,7 +109,9 @@ def test_a_message_exit_and_a_thread_at_work_keep_the_usual_exit(tmp_path: Path)
     assert "teardown ran" in done.stderr
 
 
-def test_transcribe_leaves_with_nothing_left_running(tmp_path: Path, conversation: dict) -> None:
+def test_transcribe_leaves_with_nothing_left_running(
+    tmp_path: Path, conversation: dict, tiny_model: str
+) -> None:
     """A real run with speakers ends with no thread of its own at work, so its process skips
     the teardown; outputs and status are whole."""
     site = tmp_path / "site"
@@ -117,8 +119,8 @@ def test_transcribe_leaves_with_nothing_left_running(tmp_path: Path, conversatio
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     out = tmp_path / "out"
     done = subprocess.run(
-        [str(BIN / "transcribe"), str(conversation["path"]), "--diarize", "-f", "txt",
-         "-o", str(out), "--json"],
+        [str(BIN / "transcribe"), str(conversation["path"]), "-m", tiny_model, "--diarize",
+         "-f", "txt", "-o", str(out), "--json"],
         env={**os.environ, "PYTHONPATH": _path(site)},
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -14,6 +14,7 @@ from transcriber_cli.errors import DiarizationUnavailable
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import ModelCache
+from transcriber_cli.transcript import Transcript
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +27,24 @@ def settings(tiny_model: str, pipeline: Path | str) -> Settings:
                     diarization_model=str(pipeline), embedding_batch_size=4)  # fmt: skip
 
 
-def test_beside_transcription_gives_the_same_speakers(
+@pytest.fixture(scope="module")
+def one_after_the_other(
     cache: ModelCache, tiny_model: str, tiny_pipeline: Path, conversation: dict
-) -> None:
+) -> tuple[Transcript, dict[str, float]]:
+    """The conversation transcribed, then diarized (a CPU's order), and its timings."""
+    audio = media.decode_audio(conversation["path"])
+    loaded = cache.get(settings(tiny_model, tiny_pipeline))
+    timings: dict[str, float] = {}
+    after = transcribe_audio(audio, loaded, WhisperOptions(batch_size=8),
+                             SpeakerOptions(num_speakers=2), overlap=False,
+                             timings=timings)  # fmt: skip
+    return after, timings
+
+
+def test_beside_transcription_gives_the_same_speakers(
+    cache: ModelCache, tiny_model: str, tiny_pipeline: Path, conversation: dict,
+    one_after_the_other: tuple[Transcript, dict[str, float]],
+) -> None:  # fmt: skip
     audio = media.decode_audio(conversation["path"])
     loaded = cache.get(settings(tiny_model, tiny_pipeline), wait=False)
     events: list[tuple[str, float]] = []
@@ -38,10 +54,7 @@ def test_beside_transcription_gives_the_same_speakers(
         progress=lambda stage, done, _total: events.append((stage, done)),
         overlap=True, timings=timings,
     )  # fmt: skip
-    alone: dict[str, float] = {}
-    after = transcribe_audio(audio, loaded, WhisperOptions(batch_size=8),
-                             SpeakerOptions(num_speakers=2), overlap=False,
-                             timings=alone)  # fmt: skip
+    after, alone = one_after_the_other
     assert beside.diarization == after.diarization == {"status": "done",
                                                         "model": str(tiny_pipeline)}  # fmt: skip
     assert beside.turns == after.turns and beside.turns
@@ -142,8 +155,9 @@ def test_the_torch_encoder_is_built_during_the_load_only_beside_the_builtin_diar
 
 
 def test_diarization_started_before_the_whisper_load_fills_it(
-    tiny_model: str, tiny_pipeline: Path, conversation: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    tiny_model: str, tiny_pipeline: Path, conversation: dict, monkeypatch: pytest.MonkeyPatch,
+    one_after_the_other: tuple[Transcript, dict[str, float]],
+) -> None:  # fmt: skip
     """A local run on a GPU starts diarization once the audio is decoded (``diarizer()``
     hands its load over without waiting for Whisper's). With CTranslate2's load made slow
     (injected), diarization makes progress before transcription begins (a negative
@@ -157,7 +171,7 @@ def test_diarization_started_before_the_whisper_load_fills_it(
     real = ctranslate2.models.Whisper
 
     def slow(*args: object, **kwargs: object) -> object:
-        time.sleep(3)  # a large model's load, for this tiny one
+        time.sleep(2.5)  # a large model's load, for this tiny one
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ctranslate2.models, "Whisper", slow)
@@ -180,8 +194,7 @@ def test_diarization_started_before_the_whisper_load_fills_it(
                              SpeakerOptions(num_speakers=2), overlap=True, timings=timings,
                              beside=started)  # fmt: skip
     assert timings["diarize_start"] < -1.0, timings
-    after = transcribe_audio(audio, loaded, WhisperOptions(batch_size=8),
-                             SpeakerOptions(num_speakers=2), overlap=False)  # fmt: skip
+    after, _ = one_after_the_other
     assert early.turns == after.turns and early.turns
     assert [(s.text, s.speaker) for s in early.segments] == [
         (s.text, s.speaker) for s in after.segments

@@ -188,11 +188,16 @@ class _Device:
     def speakers_beside(self, audio: DecodedAudio, speakers: SpeakerOptions | None,
                         progress: StageProgress) -> SpeakersBeside | None:  # fmt: skip
         """The recording's diarization, started now where the flow runs it beside
-        transcription (a GPU): its GPU work then fills the wait for the Whisper model,
-        which loads for seconds after the audio is decoded (2-3 s for large-v3 on an H200)."""
+        transcription (a GPU), while this device's first models load: where the Whisper
+        model is the slower load (a large model read from a cold disk), diarization's GPU
+        work fills that wait. On the H200 bench, with the model file in the page cache,
+        the diarizer's own load ended last (bench/production.md), so nothing was gained
+        there and nothing lost."""
         s = self.settings
         if s.diarize is False:  # also a helper of a file split by window
             return None
+        if self._loading is not None and self._loading.done():
+            return None  # nothing to fill: the flow starts it with transcription, as before
         try:
             device, _ = resolve_device(s.device, s.compute_type)
         except TranscriberError:  # said by the load, as before
@@ -205,6 +210,7 @@ class _Device:
         free = free_gpu_memory(s.gpu_index)
         if free is None or free < EARLY_DIARIZATION_FREE:
             return None  # a smaller GPU: the load and the first batches keep it, as before
+        log.debug("diarization: started beside the Whisper load")
         return SpeakersBeside(pending, audio, speakers, progress)
 
     def help_only(self) -> None:

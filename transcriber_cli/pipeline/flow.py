@@ -79,6 +79,7 @@ class SpeakersBeside:
         def report(done: float, total: float) -> None:
             if self.began is None:
                 self.began = time.perf_counter()
+                log.debug("diarization: first progress")
             if self.abandoned.is_set():
                 raise _Abandoned
             if progress and self.transcribed.is_set():
@@ -87,6 +88,7 @@ class SpeakersBeside:
         try:
             diarizer = pending.result()[0]  # waits for the load
             if diarizer is not None and not self.abandoned.is_set():
+                log.debug("diarization: starting")
                 started = time.perf_counter()
                 self.turns = diarizer(samples, speakers=speakers, progress=report,
                                       steps=self.steps)  # fmt: skip
