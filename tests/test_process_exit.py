@@ -83,6 +83,18 @@ def test_a_process_started_without_stdout_still_exits_0(tmp_path: Path) -> None:
     assert "exit handlers ran" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_profiled_run_still_prints_its_profile(tmp_path: Path) -> None:
+    script = tmp_path / "profiled.py"
+    script.write_text(
+        "from transcriber_cli.cli.process_exit import run_then_exit\nrun_then_exit(lambda: None)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": _path(os.getcwd())}
+    done = subprocess.run([sys.executable, "-m", "cProfile", str(script)], env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "function calls" in done.stdout  # cProfile's report, printed after the program
+
+
 def test_a_message_exit_and_a_thread_at_work_keep_the_usual_exit(tmp_path: Path) -> None:
     marker = tmp_path / "thread-finished"
     done = _python(

@@ -171,7 +171,7 @@ def test_diarization_started_before_the_whisper_load_fills_it(
     real = ctranslate2.models.Whisper
 
     def slow(*args: object, **kwargs: object) -> object:
-        time.sleep(2.5)  # a large model's load, for this tiny one
+        time.sleep(4)  # a large model's load, for this tiny one
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ctranslate2.models, "Whisper", slow)

@@ -6,9 +6,10 @@ every module and freeing models, CUDA contexts included, that the operating syst
 anyway when the process ends. By the time the command returns nothing it made is pending:
 outputs are closed and renamed into place, results printed. So the exit handlers run as
 usual (``atexit``: logging's flush, ``weakref.finalize`` cleanups, plugins' hooks), the
-standard streams are flushed, and the process ends there. A non-daemon thread still at work
-keeps the usual exit, which waits for it (the worker's consumers); daemon threads (a model
-load no longer needed) end with the process, unjoined.
+standard streams are flushed, and the process ends there. A non-daemon thread still alive
+keeps the usual exit, which waits for it (the worker's model-load threads, made by its
+consumer threads), as does a profiler; daemon threads (a model load or download
+no longer needed, as after Ctrl-C) end with the process, unjoined.
 """
 
 from __future__ import annotations
@@ -31,8 +32,13 @@ def run_then_exit(app: Callable[[], object]) -> NoReturn:
 
 
 def exit_now(code: str | int | None) -> NoReturn:
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()
-           if t is not threading.main_thread()):  # fmt: skip
+    # A profiler (cProfile prints once the program returns) or a thread at work keeps the
+    # usual exit. A tracer does not: coverage's saves its data from an exit handler.
+    if sys.getprofile() or any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
         sys.exit(code)
     if code is None:
         status = 0

@@ -55,10 +55,10 @@ from transcriber_cli.pipeline.windows import WindowCheckpoint
 log = logging.getLogger(__name__)
 
 # Diarization starts beside the Whisper model's load only with this much GPU memory free when
-# a file starts (a 24 GB card with nothing else on it, or larger): below it, it starts with
-# transcription as before, so CTranslate2's load and the batch size read from free memory at
-# the first batch do not race its buffers.
-EARLY_DIARIZATION_FREE = 16 * 1024**3
+# a file starts (an 80 GB card): the auto batch size, read from free memory at the first
+# batch and kept, then stays at its cap with diarization's buffers beside it (large-v3's 64
+# rows want about 50 GB free). Below it, diarization starts with transcription, as before.
+EARLY_DIARIZATION_FREE = 64 * 1024**3
 
 
 class Reporter(Protocol):

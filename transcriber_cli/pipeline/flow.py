@@ -153,10 +153,11 @@ def transcribe_audio(
     if beside is not None and state.turns is not None:  # turns known: nothing to find
         beside.abandon()
         beside = None
-    if beside is None and overlap and state.turns is None and models.may_diarize:
+    transcribing = time.perf_counter()  # before diarization's thread: its first report is
+    if beside is None and overlap and state.turns is None and models.may_diarize:  # at once
         beside = SpeakersBeside(models.pending, audio, speakers, progress)
     try:  # a failure or Ctrl-C anywhere until diarization is joined stops its thread too
-        started = transcribing = time.perf_counter()
+        started = time.perf_counter()
         # Each engine once per window in flight (its windows' decoder calls are merged), in
         # turn: with several GPUs the first windows go one to each.
         engines = [e for _ in range(max(1, windows_in_flight)) for e in (engine, *helpers)]

@@ -81,10 +81,13 @@ class ModelCache:
     def diarizer(self, settings: Settings) -> Future[DiarizerLoad]:
         """The diarizer's load for ``settings`` (started here if it is not under way),
         without waiting for it or for a Whisper model being built."""
-        return self._diarizer_load(settings)[0]
+        return self._diarizer_load(settings, retry=False)[0]
 
-    def _diarizer_load(self, s: Settings) -> tuple[Future[DiarizerLoad], bool]:
-        """The load, and whether an earlier diarizer was still loading when it was asked."""
+    def _diarizer_load(
+        self, s: Settings, *, retry: bool = True
+    ) -> tuple[Future[DiarizerLoad], bool]:
+        """The load, and whether an earlier diarizer was still loading when it was asked.
+        A failed load of the same settings is tried again only with ``retry`` (``get``)."""
         from transcriber_cli.diarize.loader import load_diarizer
 
         device, _ = resolve_device(s.device, s.compute_type)
@@ -103,7 +106,7 @@ class ModelCache:
         with self._diarizer_lock:
             last = self._diarizer
             failed = last is not None and last.done() and last.exception() is not None
-            if last is not None and self._diarizer_key == dkey and not failed:
+            if last is not None and self._diarizer_key == dkey and not (failed and retry):
                 return last, False  # this very load, under way or done
             # The last load is not cancelled (another job may wait on it): dropped here, its
             # pipeline is freed once no job holds it.
