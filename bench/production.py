@@ -625,7 +625,7 @@ def run_ours(args, target: Path, files: list[Path], counter: Counter, variant: s
             if isinstance(obj, dict):
                 results.append(obj)
         row.pop("_stderr")
-        texts, segments, speakers = [], 0, set()
+        texts, segments, speakers, languages = [], 0, set(), set()
         for path in Path(outdir).rglob("*.json"):
             try:
                 data = json.loads(path.read_text())
@@ -636,6 +636,7 @@ def run_ours(args, target: Path, files: list[Path], counter: Counter, variant: s
             segments += len(data["segments"])
             texts += [s.get("text", "") for s in data["segments"]]
             speakers |= {s.get("speaker") for s in data["segments"] if s.get("speaker")}
+            languages.add((data.get("language"), data.get("language_probability")))
     runtimes = [r["runtime"] for r in results if isinstance(r.get("runtime"), dict)]
     stages: dict[str, float] = {}
     for runtime in runtimes:
@@ -649,6 +650,8 @@ def run_ours(args, target: Path, files: list[Path], counter: Counter, variant: s
         segments=segments,
         text_tokens=counter.tokens(texts),
         speakers=len(speakers),
+        # (language, probability) of every file, to check that code changes detect the same
+        languages=sorted(languages, key=str)[:5],
         stages=stages,
         failed=[r for r in results if r.get("status") not in (None, "done", "ok")][:3],
     )

@@ -18,7 +18,7 @@ from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
 from transcriber_cli.pipeline.flow import transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels
-from transcriber_cli.pipeline.windows import WindowCheckpoint
+from transcriber_cli.pipeline.windows import WindowCheckpoint, next_cut
 
 FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 # One thread per copy whatever the machine, so one copy and two give the same numbers.
@@ -451,6 +451,12 @@ class _Lingual(_Engine):
     def __init__(self) -> None:
         super().__init__({})
         self.asked: list[tuple[bool, str | None]] = []  # (speech, language asked for)
+        self.detected: list[bool] = []  # speech in each window a detection was asked of
+
+    def detect_language(self, part, options):
+        with self._count:
+            self.detected.append(bool(part.any()))
+        return ("de", 0.83) if part.any() else None
 
     def transcribe(self, part, options, progress=None):
         from transcriber_cli.transcript import Transcript
@@ -467,8 +473,9 @@ class _Lingual(_Engine):
 def test_the_language_comes_from_the_first_window_with_speech(windows: int) -> None:
     """A multilingual recording whose first window is silence (a waiting room): the language
     was taken from that window (none), so the transcript had none and every later window
-    detected its own, two at a time in flight. Now the first window with speech detects it
-    alone, and the later ones are given it."""
+    detected its own, two at a time in flight. Now it comes from the first window with
+    speech and the later ones are given it: one at a time, that window detects it while it
+    is transcribed; with windows in flight, it is detected before any of them starts."""
     audio = np.concatenate([np.zeros(11 * 16000, np.float32), _levels(4)])
     engine = _Lingual()
     transcript = transcribe_audio(
@@ -478,9 +485,42 @@ def test_the_language_comes_from_the_first_window_with_speech(windows: int) -> N
     assert transcript.language == "de"
     assert engine.asked[0] == (False, None)  # the silence, first
     speech = [language for has, language in engine.asked if has]
-    assert speech[0] is None and speech[1:] == ["de"] * (len(speech) - 1), engine.asked
     assert len(speech) >= 3
+    if windows == 1:
+        assert speech[0] is None and speech[1:] == ["de"] * (len(speech) - 1), engine.asked
+        assert engine.detected == []
+    else:
+        assert speech == ["de"] * len(speech), engine.asked
+        assert engine.detected == [False, True]  # the silence, then the first speech
+        assert transcript.language_probability == 0.83
     assert [s.text for s in transcript.segments] == [f"window {k}" for k in range(4)]
+
+
+def test_windows_in_flight_start_together_when_the_language_is_to_be_detected(
+    folder: Path, tiny_model: str
+) -> None:
+    """The first window ran alone until it had found the language, so a recording of two
+    windows never had two in flight (on an H200 the hour's first window took 3.5-3.9 s
+    with the GPU a quarter used). Now the language is detected before the windows start:
+    both are in flight at once, with the same words, times and language as one at a time."""
+    audio = media.decode_audio(folder / "d.mp3")  # 33 s: two windows of 20 s
+    first = next_cut(audio, 0.0, 20)
+    assert next_cut(audio, first, 20) == pytest.approx(len(audio) / media.SAMPLE_RATE)
+    engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", cpu_threads=1)
+    runs = {
+        n: transcribe_audio(audio, LoadedModels(engine, _no_speakers()), WhisperOptions(),
+                            window_seconds=20, windows_in_flight=n)  # fmt: skip
+        for n in (1, 2)
+    }
+    assert runs[2].options["windows_in_flight"] == 2
+    assert "windows_in_flight" not in runs[1].options
+
+    def words(transcript) -> list[tuple[str, float, float]]:
+        return [(w.text, w.start, w.end) for s in transcript.segments for w in s.words]
+
+    assert words(runs[2]) == words(runs[1]) and len(words(runs[1])) > 40
+    assert (runs[2].language, runs[2].language_probability) == ("en", 1.0)
+    assert (runs[1].language, runs[1].language_probability) == ("en", 1.0)
 
 
 def test_a_required_diarizer_that_cannot_load_stops_the_transcription_early() -> None:

@@ -258,9 +258,9 @@ def _transcribe_windows(
 
     With several engines the windows are spread over them, and joined in order as they
     finish: the same cuts, language and seams as one engine gives. When the language is to
-    be detected, windows run alone until one finds it (the first with speech; later windows
-    keep it); a batch size of 1 carries each window's text into the next, so it stays on
-    one engine."""
+    be detected, it is found in the first window with speech before the windows start (those
+    without speech before it run alone) and given to all; a batch size of 1 carries each
+    window's text into the next, so it stays on one engine."""
     duration = len(audio) / SAMPLE_RATE
     window = window_seconds or duration or 1.0
     if progress and state.seconds:
@@ -272,9 +272,20 @@ def _transcribe_windows(
         # Every engine decodes with the first one's batch size: an engine on a fuller GPU
         # would pick a smaller one (1 decodes sequentially), and the words would differ.
         options = options.model_copy(update={"batch_size": engine.batch_size(options)})
-        # The language is detected once, then given to every later window: windows go one
-        # at a time until one finds it (a window without speech finds none).
+        # The language is detected once, from the first window with speech, and given to
+        # every window: found before they start (the detection alone, not a whole window's
+        # decoding), so they are all in flight from the first. A window without speech
+        # finds none and runs alone (it decodes nothing).
         while cuts and options.language is None and state.language is None:
+            start, end = cuts[0]
+            found = engine.detect_language(
+                audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], options
+            )
+            if found is not None:
+                state.language, state.language_probability = found
+                log.debug("language %s (probability %.2f) detected before the windows start",
+                          *found)  # fmt: skip
+                break
             _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint)
         if not cuts:
             return 1
