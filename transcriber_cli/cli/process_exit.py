@@ -34,7 +34,7 @@ def run_then_exit(app: Callable[[], object]) -> NoReturn:
 def exit_now(code: str | int | None) -> NoReturn:
     # A profiler (cProfile prints once the program returns) or a thread at work keeps the
     # usual exit. A tracer does not: coverage's saves its data from an exit handler.
-    if sys.getprofile() or any(
+    if _profiled() or any(
         t.is_alive() and not t.daemon
         for t in threading.enumerate()
         if t is not threading.main_thread()
@@ -56,3 +56,12 @@ def exit_now(code: str | int | None) -> NoReturn:
         except OSError:  # a reader gone (broken pipe): the interpreter's status for it
             status = status or 120
     os._exit(status & 0xFF)
+
+
+def _profiled() -> bool:
+    """A profiler is on: set with ``sys.setprofile`` or, from Python 3.12 (where cProfile
+    uses it and ``sys.getprofile()`` is None), registered with ``sys.monitoring``."""
+    if sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and monitoring.get_tool(monitoring.PROFILER_ID) is not None
