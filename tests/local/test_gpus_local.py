@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -469,58 +470,74 @@ class _Lingual(_Engine):
         return found.model_copy(update={"language": options.language or "de"})
 
 
-@pytest.mark.parametrize("windows", [1, 2])
-def test_the_language_comes_from_the_first_window_with_speech(windows: int) -> None:
+@pytest.mark.parametrize("setup", ["one window", "two windows in flight", "two devices"])
+def test_the_language_comes_from_the_first_window_with_speech(setup: str) -> None:
     """A multilingual recording whose first window is silence (a waiting room): the language
     was taken from that window (none), so the transcript had none and every later window
     detected its own, two at a time in flight. Now it comes from the first window with
-    speech and the later ones are given it: one at a time, that window detects it while it
-    is transcribed; with windows in flight, it is detected before any of them starts."""
+    speech and the later ones are given it: on one device that window detects it while it
+    is transcribed, alone; over several devices it is detected before the windows start."""
     audio = np.concatenate([np.zeros(11 * 16000, np.float32), _levels(4)])
     engine = _Lingual()
+    helpers = [_Lingual()] if setup == "two devices" else []
     transcript = transcribe_audio(
         audio, LoadedModels(engine, _no_speakers()), WhisperOptions(), window_seconds=12,
-        windows_in_flight=windows,
+        windows_in_flight=2 if setup == "two windows in flight" else 1, helpers=helpers,
     )  # fmt: skip
     assert transcript.language == "de"
     assert engine.asked[0] == (False, None)  # the silence, first
-    speech = [language for has, language in engine.asked if has]
+    speech = [language for e in (engine, *helpers) for has, language in e.asked if has]
     assert len(speech) >= 3
-    if windows == 1:
+    if helpers:
+        assert speech == ["de"] * len(speech), (engine.asked, helpers[0].asked)
+        assert engine.detected == [False, True] and helpers[0].detected == []
+        assert transcript.language_probability == 0.83
+    else:
         assert speech[0] is None and speech[1:] == ["de"] * (len(speech) - 1), engine.asked
         assert engine.detected == []
-    else:
-        assert speech == ["de"] * len(speech), engine.asked
-        assert engine.detected == [False, True]  # the silence, then the first speech
-        assert transcript.language_probability == 0.83
     assert [s.text for s in transcript.segments] == [f"window {k}" for k in range(4)]
 
 
-def test_windows_in_flight_start_together_when_the_language_is_to_be_detected(
+class _Timed(WhisperEngine):
+    """A real engine that notes when each of its transcriptions ran."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.spans: list[tuple[float, float]] = []
+
+    def transcribe(self, audio, options, progress=None):
+        start = time.perf_counter()
+        found = super().transcribe(audio, options, progress)
+        self.spans.append((start, time.perf_counter()))
+        return found
+
+
+def test_windows_over_two_devices_start_together_when_the_language_is_to_be_detected(
     folder: Path, tiny_model: str
 ) -> None:
     """The first window ran alone until it had found the language, so a recording of two
-    windows never had two in flight (on an H200 the hour's first window took 3.5-3.9 s
-    with the GPU a quarter used). Now the language is detected before the windows start:
-    both are in flight at once, with the same words, times and language as one at a time."""
+    windows over two devices had them one after the other on the first device (the hour's
+    first window took 3.5-3.9 s with large-v3 on an H200, the other GPUs idle). Now the
+    language is detected before the windows start: one window on each device, at the same
+    time, with the same words, times and language as one device gives."""
     audio = media.decode_audio(folder / "d.mp3")  # 33 s: two windows of 20 s
     first = next_cut(audio, 0.0, 20)
     assert next_cut(audio, first, 20) == pytest.approx(len(audio) / media.SAMPLE_RATE)
-    engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", cpu_threads=1)
-    runs = {
-        n: transcribe_audio(audio, LoadedModels(engine, _no_speakers()), WhisperOptions(),
-                            window_seconds=20, windows_in_flight=n)  # fmt: skip
-        for n in (1, 2)
-    }
-    assert runs[2].options["windows_in_flight"] == 2
-    assert "windows_in_flight" not in runs[1].options
+    engines = [_Timed(tiny_model, device="cpu", compute_type="int8", cpu_threads=1)
+               for _ in range(2)]  # fmt: skip
+    spread = transcribe_audio(audio, LoadedModels(engines[0], _no_speakers()), WhisperOptions(),
+                              window_seconds=20, helpers=engines[1:])  # fmt: skip
+    ((a_start, a_end),), ((b_start, b_end),) = engines[0].spans, engines[1].spans
+    assert a_start < b_end and b_start < a_end  # at the same time
+    alone = transcribe_audio(audio, LoadedModels(engines[0], _no_speakers()), WhisperOptions(),
+                             window_seconds=20)  # fmt: skip
 
     def words(transcript) -> list[tuple[str, float, float]]:
         return [(w.text, w.start, w.end) for s in transcript.segments for w in s.words]
 
-    assert words(runs[2]) == words(runs[1]) and len(words(runs[1])) > 40
-    assert (runs[2].language, runs[2].language_probability) == ("en", 1.0)
-    assert (runs[1].language, runs[1].language_probability) == ("en", 1.0)
+    assert words(spread) == words(alone) and len(words(alone)) > 40
+    assert (spread.language, spread.language_probability) == ("en", 1.0)
+    assert (alone.language, alone.language_probability) == ("en", 1.0)
 
 
 def test_a_required_diarizer_that_cannot_load_stops_the_transcription_early() -> None:
