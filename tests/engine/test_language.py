@@ -1,0 +1,92 @@
+"""The language detected before any window starts (``WhisperEngine.detect_language``), on a
+real multilingual model: tiny.en's weights with one more vocabulary entry (an empty one),
+which CTranslate2 4.8 takes as a multilingual vocabulary, so detection really runs (tiny.en
+alone is English-only and detects nothing). Its languages are not meaningful, but each is
+the one faster-whisper's batched pipeline detects itself."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.engine.test_torch_encoder import read_all_variables, write_model_bin
+from transcriber_cli import media
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import WhisperOptions
+from transcriber_cli.pipeline.flow import transcribe_audio
+from transcriber_cli.pipeline.models import LoadedModels
+from transcriber_cli.pipeline.windows import next_cut
+
+
+@pytest.fixture(scope="module")
+def multilingual(tiny_model: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    model = tmp_path_factory.mktemp("multilingual")
+    shutil.copytree(tiny_model, model, dirs_exist_ok=True)  # config, tokenizer
+    variables = dict(read_all_variables(tiny_model))
+    embeddings = variables["decoder/embeddings/weight"]
+    variables["decoder/embeddings/weight"] = np.concatenate([embeddings, embeddings[-1:]])
+    write_model_bin(model / "model.bin", variables,
+                    {"decoder/projection/weight": "decoder/embeddings/weight"})  # fmt: skip
+    with open(model / "vocabulary.txt", "a") as vocabulary:
+        vocabulary.write("\n")
+    return str(model)
+
+
+@pytest.fixture(scope="module")
+def engine(multilingual: str) -> WhisperEngine:
+    found = WhisperEngine(multilingual, device="cpu", compute_type="int8", cpu_threads=1)
+    assert found.model.model.is_multilingual
+    return found
+
+
+def _no_speakers() -> Future:
+    done: Future = Future()
+    done.set_result((None, {"status": "skipped", "reason": "disabled"}))
+    return done
+
+
+def test_the_language_detected_alone_is_the_one_its_transcription_detects(
+    engine: WhisperEngine, conversation: dict
+) -> None:
+    audio = media.decode_audio(Path(conversation["path"]))
+    for part, options in (
+        (audio, WhisperOptions()),
+        (audio[: 20 * media.SAMPLE_RATE], WhisperOptions()),
+        (audio, WhisperOptions(vad=False)),  # fixed 30 s windows
+    ):
+        found = engine.detect_language(part, options)
+        transcript = engine.transcribe(part, options)
+        assert found is not None and found == (transcript.language,
+                                               transcript.language_probability)  # fmt: skip
+        assert transcript.segments and 0 < found[1] <= 1
+    silence = np.zeros(5 * media.SAMPLE_RATE, np.float32)
+    assert engine.detect_language(silence, WhisperOptions()) is None  # nothing to detect from
+    assert engine.detect_language(audio, WhisperOptions(language="de")) == ("de", 1.0)
+
+
+def test_windows_over_two_devices_get_the_language_one_device_detects(
+    engine: WhisperEngine, multilingual: str, conversation: dict
+) -> None:
+    """Detected before the windows start, then given to both: the same language, its
+    probability and the same words as one device, whose first window detects it."""
+    audio = media.decode_audio(Path(conversation["path"]))
+    first = next_cut(audio, 0.0, 20)
+    assert next_cut(audio, first, 20) == pytest.approx(len(audio) / media.SAMPLE_RATE)
+    second = WhisperEngine(multilingual, device="cpu", compute_type="int8", cpu_threads=1)
+    models = LoadedModels(engine, _no_speakers())
+    runs = [
+        transcribe_audio(audio, models, WhisperOptions(), window_seconds=20, helpers=helpers)
+        for helpers in ([], [second])
+    ]
+
+    def words(transcript) -> list[tuple[str, float, float]]:
+        return [(w.text, w.start, w.end) for s in transcript.segments for w in s.words]
+
+    assert runs[0].language and runs[0].language_probability
+    assert (runs[1].language, runs[1].language_probability) == (
+        runs[0].language, runs[0].language_probability)  # fmt: skip
+    assert words(runs[1]) == words(runs[0]) and words(runs[0])
