@@ -100,7 +100,7 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     files_per_device: int = Field(
         0,
         ge=0,
-        le=8,
+        le=4,
         description="Files in flight on each device of a folder run: on a GPU they share "
         "decoder calls, and one file is transcribed while another's speakers are found "
         "(0 = auto: 4 on a GPU, 1 on a CPU)",

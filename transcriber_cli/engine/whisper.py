@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -155,24 +156,8 @@ class WhisperEngine:
     def transcribe(
         self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None = None
     ) -> Transcript:
-        try:
+        with _decoding_errors():
             return self._transcribe(audio, options, progress)
-        except ValueError as exc:  # e.g. prompt + --max-new-tokens past Whisper's 448 tokens
-            raise TranscriberError(f"cannot decode with these options: {exc}") from None
-        except RuntimeError as exc:
-            # CTranslate2 loads cuBLAS lazily: a missing CUDA library shows up here, at the
-            # first GEMM, not when the model loads. No file can succeed: stop the run.
-            text = str(exc)
-            if "libcublas" in text or "libcudnn" in text or "cannot be loaded" in text:
-                raise ModelUnavailable(
-                    f"CTranslate2 cannot use the GPU: {text}",
-                    hint="run 'transcriber doctor' for the fix; see docs/gpu.md",
-                ) from None
-            if "out of memory" in text.lower():
-                raise TranscriberError(
-                    f"GPU out of memory ({text})", hint="lower --batch-size or use a smaller model"
-                ) from None
-            raise
 
     def _transcribe(
         self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None
@@ -264,6 +249,10 @@ class WhisperEngine:
         if found is None:
             return None
         speech, clips, _ = found
+        with _decoding_errors():  # it can be the model's first GPU call
+            return self._detect(speech, clips)
+
+    def _detect(self, speech: np.ndarray, clips: list[dict]) -> tuple[str, float]:
         extract = self.model.feature_extractor
         features, frames = [], 0
         for clip in clips:  # only the chunks the detection reads: the first 30 s of them
@@ -289,6 +278,30 @@ class WhisperEngine:
             segments=[],
             model=self.name,
         )
+
+
+@contextlib.contextmanager
+def _decoding_errors() -> Iterator[None]:
+    """CTranslate2's errors while decoding, said plainly."""
+    try:
+        yield
+    except ValueError as exc:  # e.g. prompt + --max-new-tokens past Whisper's 448 tokens
+        raise TranscriberError(f"cannot decode with these options: {exc}") from None
+    except RuntimeError as exc:
+        # CTranslate2 loads cuBLAS lazily: a missing CUDA library shows up at the first GEMM
+        # (a decoding or a language detection), not when the model loads. No file can
+        # succeed: stop the run.
+        text = str(exc)
+        if "libcublas" in text or "libcudnn" in text or "cannot be loaded" in text:
+            raise ModelUnavailable(
+                f"CTranslate2 cannot use the GPU: {text}",
+                hint="run 'transcriber doctor' for the fix; see docs/gpu.md",
+            ) from None
+        if "out of memory" in text.lower():
+            raise TranscriberError(
+                f"GPU out of memory ({text})", hint="lower --batch-size or use a smaller model"
+            ) from None
+        raise
 
 
 def _load_whisper(load: Callable, name: str, device: str, building: _Background | None):
