@@ -52,7 +52,9 @@ class SpeakersBeside:
     """Diarization of the whole recording on its own thread; ``result()`` joins it.
 
     On a GPU it runs beside transcription. A local run starts it as soon as the audio is
-    decoded, so its GPU work fills the time the Whisper model still takes to load;
+    decoded, so its GPU work fills the time the Whisper model still takes to load, where
+    that pays and costs no memory the run needs (the device's models still loading, a
+    diarizer that will run, 64 GiB free: ``_Device.speakers_beside`` in local/runner.py);
     ``transcribe_audio`` starts it itself otherwise."""
 
     def __init__(self, pending: Future[DiarizerLoad], audio: Samples, speakers,
