@@ -1,12 +1,13 @@
-"""Text helpers for checking transcripts against a known script."""
+"""Helpers shared by tests: text checks against a known script, and models without speakers."""
 
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future
 
 from tests.parse_outputs import ParsedCue, parse_srt, parse_vtt
 
-__all__ = ["ParsedCue", "normalize", "parse_srt", "parse_vtt", "wer"]
+__all__ = ["ParsedCue", "no_speakers", "normalize", "parse_srt", "parse_vtt", "wer"]
 
 
 def normalize(text: str) -> str:
@@ -37,3 +38,10 @@ def _first_difference(ours: str, theirs: str) -> str:
     i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     lo = max(i - 5, 0)
     return f"word {i}: {' '.join(a[lo : i + 8])!r} against {' '.join(b[lo : i + 8])!r}"
+
+
+def no_speakers() -> Future:
+    """A diarizer load that is done with none: ``LoadedModels(engine, no_speakers())``."""
+    done: Future = Future()
+    done.set_result((None, {"status": "skipped", "reason": "disabled"}))
+    return done

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
 from tests.engine.test_torch_encoder import read_all_variables, write_model_bin
+from tests.helpers import no_speakers
 from transcriber_cli import media
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
@@ -58,12 +58,6 @@ def engine(multilingual: str) -> WhisperEngine:
     return found
 
 
-def _no_speakers() -> Future:
-    done: Future = Future()
-    done.set_result((None, {"status": "skipped", "reason": "disabled"}))
-    return done
-
-
 def test_the_language_detected_alone_is_the_one_its_transcription_detects(
     engine: WhisperEngine, conversation: dict
 ) -> None:
@@ -97,7 +91,7 @@ def test_windows_over_two_devices_get_the_language_one_device_detects(
     first = next_cut(audio, 0.0, 20)
     assert next_cut(audio, first, 20) == pytest.approx(len(audio) / media.SAMPLE_RATE)
     second = WhisperEngine(multilingual, device="cpu", compute_type="int8", cpu_threads=1)
-    models = LoadedModels(engine, _no_speakers())
+    models = LoadedModels(engine, no_speakers())
     runs = [
         transcribe_audio(audio, models, WhisperOptions(), window_seconds=20, helpers=helpers)
         for helpers in ([], [second])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import json_lines, run_cli
-from tests.helpers import wer
+from tests.helpers import no_speakers, wer
 from transcriber_cli import media
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
@@ -118,14 +118,10 @@ def test_split_windows_checkpoint_only_what_is_done_without_a_gap(
     audio = media.decode_audio(looped_media(2))
     engines = [WhisperEngine(tiny_model, device="cpu", compute_type="int8", cpu_threads=1)
                for _ in range(2)]  # fmt: skip
-    from concurrent.futures import Future
-
-    no_speakers: Future = Future()
-    no_speakers.set_result((None, {"status": "skipped", "reason": "disabled"}))
     saved: list[WindowCheckpoint] = []
     transcript = transcribe_audio(
         audio,
-        LoadedModels(engines[0], no_speakers),
+        LoadedModels(engines[0], no_speakers()),
         WhisperOptions(),
         window_seconds=12,
         on_checkpoint=lambda state, _s: saved.append(state.model_copy(deep=True)),
@@ -143,7 +139,7 @@ def test_split_windows_checkpoint_only_what_is_done_without_a_gap(
     # A run resumed from the second checkpoint ends with the same transcript.
     resumed = transcribe_audio(
         audio,
-        LoadedModels(engines[0], no_speakers),
+        LoadedModels(engines[0], no_speakers()),
         WhisperOptions(),
         window_seconds=12,
         resume=saved[1],
@@ -290,21 +286,13 @@ def _levels(windows: int) -> np.ndarray:
     return np.concatenate(pieces)
 
 
-def _no_speakers():
-    from concurrent.futures import Future
-
-    done: Future = Future()
-    done.set_result((None, {"status": "skipped", "reason": "disabled"}))
-    return done
-
-
 def test_windows_finishing_out_of_order_are_joined_and_checkpointed_in_order() -> None:
     import time
 
     first, second = _Engine({1: 0.8}), _Engine({1: 0.8})  # window 1 is slow on either
     saved: list[tuple[int, float, list[str]]] = []
     transcript = transcribe_audio(
-        _levels(5), LoadedModels(first, _no_speakers()), WhisperOptions(language="en"),
+        _levels(5), LoadedModels(first, no_speakers()), WhisperOptions(language="en"),
         window_seconds=12,
         on_checkpoint=lambda st, _s: saved.append(
             (st.windows, time.monotonic(), [s.text for s in st.segments])),
@@ -326,7 +314,7 @@ def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
     engine = _Engine({0: 0.3, 1: 0.3})
     saved: list[int] = []
     transcript = transcribe_audio(
-        _levels(5), LoadedModels(engine, _no_speakers()), WhisperOptions(language="en"),
+        _levels(5), LoadedModels(engine, no_speakers()), WhisperOptions(language="en"),
         window_seconds=12, on_checkpoint=lambda st, _s: saved.append(st.windows),
         windows_in_flight=2,
     )  # fmt: skip
@@ -335,17 +323,17 @@ def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
     assert saved == [1, 2, 3, 4, 5]
     assert transcript.options["windows_in_flight"] == 2
     alone = _Engine({})
-    transcribe_audio(_levels(5), LoadedModels(alone, _no_speakers()),
+    transcribe_audio(_levels(5), LoadedModels(alone, no_speakers()),
                      WhisperOptions(language="en"), window_seconds=12)  # fmt: skip
     assert alone.most == 1
     # What ran is what is reported: a recording of one window had nothing beside it.
-    short = transcribe_audio(_levels(1), LoadedModels(_Engine({}), _no_speakers()),
+    short = transcribe_audio(_levels(1), LoadedModels(_Engine({}), no_speakers()),
                              WhisperOptions(language="en"), window_seconds=12,
                              windows_in_flight=2)  # fmt: skip
     assert "windows_in_flight" not in short.options
     # Two engines (GPUs) with two windows each: the first windows go one to each engine.
     first, second = _Engine({0: 0.3, 1: 0.3}), _Engine({})
-    both = transcribe_audio(_levels(2), LoadedModels(first, _no_speakers()),
+    both = transcribe_audio(_levels(2), LoadedModels(first, no_speakers()),
                             WhisperOptions(language="en"), window_seconds=12,
                             helpers=[second], windows_in_flight=2)  # fmt: skip
     assert len(first.finished) == len(second.finished) == 1
@@ -359,7 +347,7 @@ def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -
     saved: list[int] = []
     with pytest.raises(TranscriberError, match="window 3 cannot be decoded"):
         transcribe_audio(
-            _levels(6), LoadedModels(first, _no_speakers()), WhisperOptions(language="en"),
+            _levels(6), LoadedModels(first, no_speakers()), WhisperOptions(language="en"),
             window_seconds=12, on_checkpoint=lambda st, _s: saved.append(st.windows),
             helpers=[second],
         )  # fmt: skip
@@ -481,7 +469,7 @@ def test_the_language_comes_from_the_first_window_with_speech(setup: str) -> Non
     engine = _Lingual()
     helpers = [_Lingual()] if setup == "two devices" else []
     transcript = transcribe_audio(
-        audio, LoadedModels(engine, _no_speakers()), WhisperOptions(), window_seconds=12,
+        audio, LoadedModels(engine, no_speakers()), WhisperOptions(), window_seconds=12,
         windows_in_flight=2 if setup == "two windows in flight" else 1, helpers=helpers,
     )  # fmt: skip
     assert transcript.language == "de"
@@ -525,11 +513,11 @@ def test_windows_over_two_devices_start_together_when_the_language_is_to_be_dete
     assert next_cut(audio, first, 20) == pytest.approx(len(audio) / media.SAMPLE_RATE)
     engines = [_Timed(tiny_model, device="cpu", compute_type="int8", cpu_threads=1)
                for _ in range(2)]  # fmt: skip
-    spread = transcribe_audio(audio, LoadedModels(engines[0], _no_speakers()), WhisperOptions(),
+    spread = transcribe_audio(audio, LoadedModels(engines[0], no_speakers()), WhisperOptions(),
                               window_seconds=20, helpers=engines[1:])  # fmt: skip
     ((a_start, a_end),), ((b_start, b_end),) = engines[0].spans, engines[1].spans
     assert a_start < b_end and b_start < a_end  # at the same time
-    alone = transcribe_audio(audio, LoadedModels(engines[0], _no_speakers()), WhisperOptions(),
+    alone = transcribe_audio(audio, LoadedModels(engines[0], no_speakers()), WhisperOptions(),
                              window_seconds=20)  # fmt: skip
 
     def words(transcript) -> list[tuple[str, float, float]]:
@@ -601,7 +589,7 @@ def test_progress_of_windows_in_flight_goes_one_way_one_call_at_a_time() -> None
             inside.release()
 
     transcribe_audio(
-        _levels(6), LoadedModels(Reporting({}), _no_speakers()), WhisperOptions(language="en"),
+        _levels(6), LoadedModels(Reporting({}), no_speakers()), WhisperOptions(language="en"),
         window_seconds=12, windows_in_flight=2, progress=progress,
     )  # fmt: skip
     assert not overlapped

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
+import numpy as np
+
 from transcriber_cli.diarize.assign import assign_speakers
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.errors import SetupError
@@ -284,14 +286,7 @@ def _transcribe_windows(
         # cores). A window without speech finds none and runs alone (it decodes nothing).
         devices = len({id(e) for e in engines}) > 1
         while cuts and options.language is None and state.language is None:
-            start, end = cuts[0]
-            found = (
-                engine.detect_language(
-                    audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], options
-                )
-                if devices
-                else None
-            )
+            found = engine.detect_language(_part(audio, cuts[0]), options) if devices else None
             if found is not None:
                 state.language, state.language_probability = found
                 log.debug("language %s (probability %.2f) detected before the windows start",
@@ -330,10 +325,16 @@ def _decode_window(
     bounds: tuple[float, float],
     report: Callable[[float, float], None],
 ) -> Transcript:
-    start, end = bounds
-    part = audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
     sequential = engine.batch_size(options) == 1
-    return engine.transcribe(part, window_options(options, state, sequential=sequential), report)
+    return engine.transcribe(
+        _part(audio, bounds), window_options(options, state, sequential=sequential), report
+    )
+
+
+def _part(audio: Samples, bounds: tuple[float, float]) -> np.ndarray:
+    """A window's samples (a view)."""
+    start, end = bounds
+    return audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
 
 
 def _join(state: WindowCheckpoint, result: Transcript, bounds: tuple[float, float]) -> None:
