@@ -168,6 +168,29 @@ def test_outbox_retries_unsent_items_in_order_and_drops_oldest_when_full() -> No
     full.close(1)
 
 
+def test_outbox_sends_an_interval_after_its_first_item_without_a_flush() -> None:
+    """A worker that logs a line and then runs a long job ships it within the interval, not
+    at exit: the sender thread, asleep with nothing to send, is woken by the first item (it
+    slept until the buffer was half full or flushed, so logs reached CloudWatch at exit)."""
+    got: list[int] = []
+    sent = threading.Event()
+
+    def send(items: list[int]) -> None:
+        got.extend(items)
+        sent.set()
+
+    box: Outbox[int] = Outbox(
+        "test", send, capacity=10, interval=0.05, eager=100, on_trouble=lambda _: None
+    )
+    for item in (1, 2):  # the second wakes a thread that has sent before
+        time.sleep(0.2)  # the thread waits with nothing to send
+        sent.clear()
+        box.put(item)
+        assert sent.wait(timeout=10), f"item {item} not sent without a flush"
+    assert got == [1, 2]
+    box.close(1)
+
+
 # --- CloudWatch Logs (moto) ----------------------------------------------------------------------
 def test_logs_reach_the_stack_log_group_as_json_lines(aws: str, info_logs: None) -> None:
     boto("logs").create_log_group(logGroupName=GROUP)

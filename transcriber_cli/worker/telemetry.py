@@ -132,11 +132,13 @@ class Outbox(Generic[T]):
             if self._closed:
                 self.dropped += 1
                 return
-            if not self._items:
+            first = not self._items
+            if first:
                 self._first_at = time.monotonic()
             self._items.append(item)
             self._trim()
-            if len(self._items) >= self.eager:
+            # The first item wakes the thread, asleep without a deadline while nothing waited.
+            if first or len(self._items) >= self.eager:
                 self._cond.notify_all()
 
     def drop(self, count: int) -> None:
