@@ -29,6 +29,13 @@ DOCS_DEPS = tuple(nox.project.load_toml("pyproject.toml")["project"]["optional-d
 COVERAGE_FLOOR = 88
 # pytest arguments that run part of the suite: the floor is for the whole suite only.
 SELECTING = ("-m", "-k", "--deselect", "--lf", "--last-failed", "--sw", "--stepwise")
+# About half of the suite's time is spent waiting (servers, worker subprocesses, injected
+# outages), so it runs on a pytest-xdist worker per CPU, at most 4 (each one starts its own
+# moto and MongoDB servers and loads its own models). A test file stays on one worker: its
+# module fixtures load once, and the chaos file's timed outages never share a worker.
+PARALLEL = ("-n", "auto", "--maxprocesses", "4", "--dist", "loadfile")
+# Arguments that choose the workers themselves (`-n0`: one process) or need one process.
+IN_ONE_PROCESS = ("-n", "--numprocesses", "--pdb", "--trace")
 
 
 def install_project(session: nox.Session, extras: str) -> None:
@@ -46,8 +53,11 @@ def tests(session: nox.Session) -> None:
     """The whole test suite with coverage (pass `-- -m "not slow"` for the quick subset)."""
     install_project(session, "test")
     args = session.posargs or ["-q"]
+    whole = whole_suite(args)
+    if not any(a.startswith(IN_ONE_PROCESS) for a in args):
+        args = [*PARALLEL, *args]
     cov = ["--cov=transcriber_cli", "--cov-report=term"]
-    if whole_suite(args):
+    if whole:
         cov.append(f"--cov-fail-under={COVERAGE_FLOOR}")
         # The slowest tests listed at the end: the suite's time is kept in check by them.
         if not any(a.startswith("--durations") for a in args):

@@ -24,6 +24,13 @@ import pytest
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# Under pytest-xdist the workers share the CPUs. Each one's torch and CTranslate2, and those
+# of the CLI and worker processes it starts, would otherwise run a thread per core (CTranslate2
+# 4), and the surplus threads spin: a share of the cores each. An explicit setting wins.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _workers)))
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 BIN = Path(sys.executable).parent  # our console scripts, where pip puts them in a venv
