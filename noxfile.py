@@ -30,10 +30,10 @@ COVERAGE_FLOOR = 88
 # pytest arguments that run part of the suite: the floor is for the whole suite only.
 SELECTING = ("-m", "-k", "--deselect", "--lf", "--last-failed", "--sw", "--stepwise")
 # About half of the suite's time is spent waiting (servers, worker subprocesses, injected
-# outages), so it runs on a pytest-xdist worker per CPU, at most 4 (each one starts its own
-# moto and MongoDB servers and loads its own models). A test file stays on one worker: its
-# module fixtures load once, and the chaos file's timed outages never share a worker.
-PARALLEL = ("-n", "auto", "--maxprocesses", "4", "--dist", "loadfile")
+# outages), so it runs on a pytest-xdist worker per logical CPU, at most 4 (each one starts
+# its own moto and MongoDB servers and loads its own models). A test file stays on one
+# worker: its module fixtures load once, and the chaos file's timed outages never share one.
+PARALLEL = ("-n", "logical", "--maxprocesses", "4", "--dist", "loadfile")
 # Arguments that choose the workers themselves (`-n0`: one process) or need one process.
 IN_ONE_PROCESS = ("-n", "--numprocesses", "--pdb", "--trace")
 
