@@ -189,8 +189,10 @@ class Outbox(Generic[T]):
                     self._first_at = time.monotonic()
                     self._trim()
                     self._failures += 1
+                    # The exponent stops growing long after the cap is reached: 2**1024
+                    # does not fit a float, and the overflow would end the thread.
                     self._retry_at = time.monotonic() + min(
-                        self.interval * 2**self._failures, self.MAX_BACKOFF
+                        self.interval * 2 ** min(self._failures, 64), self.MAX_BACKOFF
                     )
                 else:
                     self._failures, self._retry_at = 0, 0.0
