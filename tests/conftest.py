@@ -241,19 +241,20 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def mongo_wire() -> Iterator[str]:
-    """``tests/mongo_wire.py`` as its own process; yields ``mongodb://127.0.0.1:PORT/``."""
-    port = free_port()
+    """``tests/mongo_wire.py`` as its own process; yields ``mongodb://127.0.0.1:PORT/``. It
+    binds a port of its own choosing (a free one picked here could be taken meanwhile by
+    another pytest-xdist worker's server)."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "mongo_wire.py"), "--port", str(port)],
+        [sys.executable, str(ROOT / "tests" / "mongo_wire.py"), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     line = proc.stdout.readline() if proc.stdout else ""
-    if not line.startswith("ready"):
+    if not line.startswith("ready "):
         proc.kill()
         raise RuntimeError(f"mongo wire server did not start: {line}")
-    yield f"mongodb://127.0.0.1:{port}/"
+    yield f"mongodb://127.0.0.1:{int(line.split()[1])}/"
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -309,7 +309,7 @@ def test_ctrl_c_inside_a_long_model_call(tmp_path: Path, looped_media) -> None:
     _, rest = proc.communicate(timeout=120)
     took = time.monotonic() - sent
     assert proc.returncode == 130, rest
-    assert took < 1.5, took
+    assert took < 4, took  # not the rest of the call (tens of seconds); a busy machine
     assert error_lines(rest) == ["error: interrupted"] and "Traceback" not in rest
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
 

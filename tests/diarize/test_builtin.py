@@ -106,7 +106,11 @@ def test_the_speaker_count_is_estimated_on_three_voices(tmp_path: Path):
 @pytest.mark.slow
 def test_a_corrupt_weights_file_is_one_line_not_a_traceback(tmp_path: Path):
     """A copy of the package whose d-vector weights were cut short, run as a real process."""
-    shutil.copytree(ROOT / "transcriber_cli", tmp_path / "pkg" / "transcriber_cli")
+    shutil.copytree(
+        ROOT / "transcriber_cli",
+        tmp_path / "pkg" / "transcriber_cli",
+        ignore=shutil.ignore_patterns("__pycache__"),  # other processes write there meanwhile
+    )
     weights = tmp_path / "pkg" / "transcriber_cli" / "diarize" / "weights"
     data = (weights / "dvector.pt").read_bytes()
     (weights / "dvector.pt").write_bytes(data[: len(data) // 2])
