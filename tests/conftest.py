@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,17 +192,27 @@ def free_port() -> int:
 
 
 def start_moto_server(env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """A real moto server process on 127.0.0.1 (``env`` on top of ours); it and its URL."""
+    """A real moto server process on 127.0.0.1 (``env`` on top of ours); it and its URL. It
+    binds a port of its own choosing and names it on stderr (a free port picked here could be
+    taken meanwhile by another pytest-xdist worker's server)."""
     exe = shutil.which("moto_server", path=str(BIN)) or shutil.which("moto_server")
     assert exe, "moto[server] must be installed"
-    port = free_port()
-    proc = subprocess.Popen(
-        [exe, "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as log:  # the server keeps writing to its own descriptor
+        proc = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", "0"],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 30
+        # pread: reading must not move the offset the server's writes share
+        while not (bound := re.search(rb"Running on http://127\.0\.0\.1:(\d+)",
+                                      os.pread(log.fileno(), 4096, 0))):  # fmt: skip
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto_server did not start")
+            time.sleep(0.1)
+    url = f"http://127.0.0.1:{int(bound[1])}"
     deadline = time.monotonic() + 30
     while True:
         try:
