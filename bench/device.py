@@ -224,6 +224,15 @@ MEASURES = {
             "run --systems hf --model large-v3 --input folder",
         ),
     ),
+    "generate": Measure(
+        "CTranslate2's beam search under faster-whisper's options, one at a time, on a "
+        "random-weight large-v3 (generate_options.py); no audio, ffmpeg or pyannote carried",
+        "bench/generate_options.py --model /tmp/bench-device/models/large-v3/ct2 --device cuda "
+        "--json {out}/generate-options.json",
+        ("faster-whisper==1.2.1",),
+        ffmpeg=False,
+        inputs="tiny-tokenizer",
+    ),
     "pyannote": Measure(
         "a community-1-sized random-weight pipeline on 5 minutes, GPU vs CPU (gpu.md)",
         "bench/pyannote_probe.py --out {out}/pyannote.json",
@@ -349,6 +358,10 @@ def measure_inputs(kind: str, tmp: Path) -> dict[str, Path]:
         import production
 
         return production.payload_inputs()
+    if kind == "tiny-tokenizer":  # what production.py's build-models reads
+        import production
+
+        return {k: v for k, v in production.payload_inputs().items() if "/tiny.en/" in k}
     if kind == "ct2-features":
         probe = [sys.executable, str(HERE / "ct2_probe.py")]
         feats, ref = tmp / "features.npy", tmp / "cpu_ref.json"

@@ -432,6 +432,8 @@ def build_models(args: argparse.Namespace) -> None:
     for name in names:
         row = build_model(name, out, device)
         print(json.dumps(row), flush=True)
+    if getattr(args, "no_pipeline", False):  # a Whisper-only measurement (no pyannote carried)
+        return
     sys.path.insert(0, str(REPO / "tests" / "diarize"))
     from random_pipeline import build_random_pipeline
 
@@ -1088,6 +1090,7 @@ def main() -> None:
     p.add_argument("--tiny", action="store_true", help="tiny dims + tiny pipeline (CPU dry run)")
     p.add_argument("--models", default="large-v3,turbo")
     p.add_argument("--device", help="where to initialise (default: cuda; --tiny: cpu)")
+    p.add_argument("--no-pipeline", action="store_true", help="the Whisper models only")
     p.set_defaults(func=build_models)
     p = sub.add_parser("prepare", help="device: make-folder + build-models")
     p.add_argument("--files", type=int, default=0, help="folder: only the first N clips")
