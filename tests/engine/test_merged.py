@@ -142,6 +142,40 @@ def test_calls_that_decode_differently_or_exceed_the_limit_are_not_merged(engine
     assert tokens(out[1]) == tokens(want)
 
 
+def test_with_two_lanes_a_call_runs_while_another_is_in_the_decoder(engine, encoded) -> None:
+    raw = engine.model.model.model
+    alone = [raw.generate(e, [PROMPT] * n, **OPTIONS) for e, n in zip(encoded, (1, 2))]
+    gate = Gate(raw)
+    decoder = MergedDecoder(gate, lanes=2)
+    decoder.limit = 2
+    out: list = [None] * 2
+
+    def go(i: int, n: int) -> None:
+        try:
+            out[i] = decoder.generate(encoded[i], [PROMPT] * n, **OPTIONS)
+        except Exception as exc:  # handed to the test
+            out[i] = exc
+
+    first = threading.Thread(target=go, args=(0, 1), daemon=True)
+    second = threading.Thread(target=go, args=(1, 2), daemon=True)
+    first.start()
+    assert gate.entered.wait(30)
+    second.start()  # 2 windows: over the limit with the first, so never merged with it
+    second.join(30)  # one lane: it would wait for the first, held until released
+    assert not second.is_alive() and out[0] is None
+    gate.release.set()
+    first.join(30)
+    assert gate.rows == [1, 2]
+    for got, want in zip(out, alone, strict=True):
+        assert tokens(got) == tokens(want)
+
+
+def test_a_cpu_engine_keeps_one_lane_whatever_is_asked(tiny_model: str) -> None:
+    # CTranslate2 replicas on a CPU would split its cores between calls instead.
+    engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", decoder_lanes=3)
+    assert engine.model.model.lanes == 1 and engine.model.model.model.num_workers == 1
+
+
 def test_a_failed_merged_call_fails_every_caller_in_it(engine, encoded) -> None:
     gate = Gate(engine.model.model.model, fail_call=2)
     decoder = MergedDecoder(gate)
@@ -216,3 +250,41 @@ def test_a_call_skipped_for_the_limit_stays_queued_with_array_features() -> None
     out = in_threads([call(0), call(1), call(2), call(3)], decoder._waiting, gate)
     assert out == [[(0,)], [(1,), (1,)], [(2,), (2,)], [(3,)]]
     assert gate.rows == [1, 3, 2]  # 2 + 1 merged; the 2 skipped for the limit went next
+
+
+def test_with_lanes_each_caller_runs_only_its_own_calls() -> None:
+    """With two lanes, a caller whose call was already running elsewhere used to take the
+    next caller's call as well, and came back only when that one ended too: a whole decoder
+    call late. Now a caller runs only calls its own call leads (here never merged: the limit
+    is one window), so it returns when its own call is done."""
+    ran_by: dict[int, int] = {}  # a call's id -> the thread whose model call ran it
+    rng = np.random.default_rng(0)
+    pauses = iter(rng.uniform(0.005, 0.03, size=200).tolist())
+    lock = threading.Lock()
+
+    class Slow:  # the model: each call takes its time, as a decoder call does
+        def generate(self, features: Any, prompts: list, **options: Any) -> list:
+            with lock:
+                pause = next(pauses)
+            time.sleep(pause)
+            ran_by[int(features[0, 0, 0])] = threading.get_ident()
+            return [tuple(p) for p in prompts]
+
+    decoder = MergedDecoder(Slow(), lanes=2)
+    decoder.limit = 1
+    callers: dict[int, int] = {}  # a call's id -> the thread that made it
+
+    def caller(k: int) -> None:
+        for j in range(6):
+            cid = k * 10 + j
+            callers[cid] = threading.get_ident()
+            out = decoder.generate(np.full((1, 4, 2), cid, np.float32), [[cid]])
+            assert out == [(cid,)]
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(ran_by) == sorted(callers) and len(callers) == 24
+    assert {c: ran_by[c] for c in callers} == callers

@@ -262,3 +262,36 @@ def test_a_local_run_diarizes_while_whisper_still_loads(conversation: dict, tmp_
     transcript = Transcript.model_validate_json((out / "conversation.json").read_text())
     assert transcript.diarization["status"] == "done"
     assert len({s.speaker for s in transcript.segments}) == 2
+
+
+def test_two_decoder_lanes_transcribe_two_files_at_once_with_one_lanes_words(
+    tiny_model: str, conversation: dict
+) -> None:
+    import threading
+
+    from transcriber_cli import media
+    from transcriber_cli.engine.whisper import WhisperEngine
+    from transcriber_cli.options import WhisperOptions
+
+    audio = media.decode_audio(conversation["path"])
+    options = WhisperOptions(batch_size=8)
+    one = WhisperEngine(tiny_model, device="cuda", compute_type="float16")
+    want = one.transcribe(audio, options).text
+    del one
+    two = WhisperEngine(tiny_model, device="cuda", compute_type="float16", decoder_lanes=2)
+    assert two.model.model.lanes == 2 and two.model.model.model.num_workers == 2
+    got: list[str] = []
+
+    def run() -> None:
+        got.append(two.transcribe(audio, options).text)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    reference = " ".join(turn["text"] for turn in conversation["turns"])
+    assert len(got) == 2 and wer(reference, got[0]) <= 0.1
+    # Each call on a replica of its own, or both merged into one batch: the words of one
+    # lane, up to a float16 tie flipping in a batch of another size.
+    assert all(wer(want, text) <= 0.02 for text in got), (want, got)

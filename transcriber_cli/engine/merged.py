@@ -11,7 +11,9 @@ each window on its own: the tokens are those of one call each, up to float round
 batch of another size (on a GPU a token near a tie can flip). A lone caller goes straight
 through. ``align`` (word timing) is not merged: with equal frame counts CTranslate2
 normalises its attention over the whole batch, so a file's word times would depend on the
-files merged with it.
+files merged with it. With ``lanes`` above one (replicas of the model on its GPU, sharing
+its weights) that many groups run at once, each on its own replica; ``align`` takes
+whichever replica is free.
 """
 
 from __future__ import annotations
@@ -58,14 +60,16 @@ def concat_features(parts: list[Any]) -> tuple[Any, Any]:
 class MergedDecoder:
     """Stands in for a CTranslate2 ``Whisper`` model: ``generate`` merges calls made at the
     same time; everything else is the model's own. ``limit`` is the most windows one merged
-    call may hold (the engine sets its batch size)."""
+    call may hold (the engine sets its batch size); ``lanes`` the most calls that run at once
+    (the model's replicas on its device: one per call, sharing its weights)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, lanes: int = 1) -> None:
         self.model = model
         self.limit = 1
+        self.lanes = lanes
         self._cond = threading.Condition()
         self._waiting: list[_Call] = []
-        self._busy = False
+        self._running = 0
 
     def __getattr__(self, name: str) -> Any:  # only for what this class does not define
         if name.startswith("__"):  # copy/pickle probes: not the model's
@@ -83,17 +87,21 @@ class MergedDecoder:
         with self._cond:
             self._waiting.append(call)
             while not call.done:
-                if self._busy:
+                # A caller runs only a group led by its own call: one that ran another's
+                # would return that group's time late (with several lanes, its own call may
+                # end first elsewhere). Its call may also go in a group another caller leads.
+                if self._running >= self.lanes or not self._waiting or self._waiting[0] is not call:
                     self._cond.wait()
                     continue
                 group = self._take()
-                self._busy = True
+                self._running += 1
+                self._cond.notify_all()  # the next caller in line may take a free lane
                 self._cond.release()
                 try:
                     self._run(group)
                 finally:
                     self._cond.acquire()
-                    self._busy = False
+                    self._running -= 1
                     self._cond.notify_all()
         if call.error is not None:
             raise call.error

@@ -50,6 +50,7 @@ class WhisperEngine:
         device_index: int = 0,
         encoder: str = "auto",
         encoder_meanwhile: bool = True,
+        decoder_lanes: int = 1,
     ) -> None:
         self.cpu_threads = cpu_threads
         self.device_index = device_index  # which GPU (several GPUs: one engine on each)
@@ -70,6 +71,11 @@ class WhisperEngine:
         if wanted and encoder_meanwhile:
             building = _Background(_build_torch_encoder, self.resolved.path, self.device,
                                    device_index, self.compute_type)  # fmt: skip
+        # CTranslate2 replicas on one GPU share the weights; each has its own CUDA stream and
+        # runs a call while another's beam search does its CPU work between steps (with
+        # faster-whisper's 91 suppressed tokens, about 10 ms a step at 64 windows, beam 5:
+        # CTranslate2's issue #1566; bench/production.md). On a CPU they would split the cores.
+        lanes = max(1, decoder_lanes) if self.device == "cuda" else 1
         load = functools.partial(
             WhisperModel,
             self.resolved.path,
@@ -77,6 +83,7 @@ class WhisperEngine:
             compute_type=self.compute_type,
             cpu_threads=cpu_threads,
             device_index=device_index if self.device == "cuda" else 0,
+            num_workers=lanes,
         )
         try:  # whatever fails, a build in flight is waited for and its GPU memory freed
             self.model = _load_whisper(load, name, self.device, building)
@@ -95,7 +102,7 @@ class WhisperEngine:
             raise
         # Files in flight on this model share its decoder calls (engine/merged.py), each
         # merged call holding up to the batch size the last transcription ran with.
-        self.model.model = MergedDecoder(self.model.model)
+        self.model.model = MergedDecoder(self.model.model, lanes=lanes)
         # A batched pipeline per transcription, not one per engine: it keeps the last word's
         # end on itself (word timing decides from it whether the first word after a pause is
         # shortened), and windows and files in flight transcribe on one engine at once.
@@ -127,6 +134,7 @@ class WhisperEngine:
             device_index=settings.gpu_index,
             encoder=settings.whisper_encoder,
             encoder_meanwhile=encoder_meanwhile,
+            decoder_lanes=settings.decoder_lanes,
         )
 
     @property
@@ -143,13 +151,18 @@ class WhisperEngine:
             weights = Path(self.resolved.path, "model.bin")
             size = weights.stat().st_size if weights.is_file() else 0
             free = free_gpu_memory(self.device_index) if self.device == "cuda" else None
-            self._auto_batch[beam] = auto_batch_size(self.device, size, beam, free)
+            lanes = self.model.model.lanes  # each lane's call holds its own batch
+            share = free // lanes if free is not None else None
+            self._auto_batch[beam] = auto_batch_size(self.device, size, beam, share)
             log.info(
-                "batch size %d (auto: %s, beam %d, %s free)",
+                "batch size %d (auto: %s, beam %d, %s free%s)",
                 self._auto_batch[beam],
                 self.device,
                 beam,
                 f"{free / 2**30:.1f} GiB" if free is not None else "unknown",
+                f", {share / 2**30:.1f} GiB for each of {lanes} decoder lanes"
+                if lanes > 1 and share is not None
+                else "",
             )
         return self._auto_batch[beam]
 
