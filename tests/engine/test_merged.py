@@ -173,7 +173,8 @@ def test_with_two_lanes_a_call_runs_while_another_is_in_the_decoder(engine, enco
 def test_a_cpu_engine_keeps_one_lane_whatever_is_asked(tiny_model: str) -> None:
     # CTranslate2 replicas on a CPU would split its cores between calls instead.
     engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", decoder_lanes=3)
-    assert engine.model.model.lanes == 1 and engine.model.model.model.num_workers == 1
+    assert engine.decoder_lanes == engine.model.model.lanes == 1
+    assert engine.model.model.model.num_workers == 1
 
 
 def test_a_failed_merged_call_fails_every_caller_in_it(engine, encoded) -> None:

@@ -279,7 +279,7 @@ def test_two_decoder_lanes_transcribe_two_files_at_once_with_one_lanes_words(
     want = one.transcribe(audio, options).text
     del one
     two = WhisperEngine(tiny_model, device="cuda", compute_type="float16", decoder_lanes=2)
-    assert two.model.model.lanes == 2 and two.model.model.model.num_workers == 2
+    assert two.decoder_lanes == two.model.model.lanes == two.model.model.model.num_workers == 2
     got: list[str] = []
 
     def run() -> None:

@@ -242,7 +242,7 @@ class _Engine:
     The audio is piecewise constant: window k holds the level (k + 1) / 100."""
 
     device, device_index, name, compute_type = "cpu", 0, "stand-in", "int8"
-    encoder = "ctranslate2"
+    encoder, decoder_lanes = "ctranslate2", 1
 
     def __init__(self, slow: dict[int, float], fail: int | None = None) -> None:
         import threading
@@ -338,6 +338,16 @@ def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
                             helpers=[second], windows_in_flight=2)  # fmt: skip
     assert len(first.finished) == len(second.finished) == 1
     assert "windows_in_flight" not in both.options  # one window on each, never two at once
+    assert "decoder_lanes" not in both.options  # one lane: nothing to report
+
+
+def test_a_transcript_says_how_many_decoder_lanes_ran() -> None:
+    engine = _Engine({})
+    engine.decoder_lanes = 2  # what a GPU engine loaded with decoder_lanes = 2 holds
+    transcript = transcribe_audio(_levels(2), LoadedModels(engine, no_speakers()),
+                                  WhisperOptions(language="en"), window_seconds=12)  # fmt: skip
+    assert transcript.options["decoder_lanes"] == 2
+    assert [s.text for s in transcript.segments] == ["window 0", "window 1"]
 
 
 def test_a_failing_window_stops_the_file_with_its_error_and_keeps_the_prefix() -> None:

@@ -76,6 +76,7 @@ class WhisperEngine:
         # faster-whisper's 91 suppressed tokens, about 10 ms a step at 64 windows, beam 5:
         # CTranslate2's issue #1566; bench/production.md). On a CPU they would split the cores.
         lanes = max(1, decoder_lanes) if self.device == "cuda" else 1
+        self.decoder_lanes = lanes
         load = functools.partial(
             WhisperModel,
             self.resolved.path,
@@ -151,7 +152,7 @@ class WhisperEngine:
             weights = Path(self.resolved.path, "model.bin")
             size = weights.stat().st_size if weights.is_file() else 0
             free = free_gpu_memory(self.device_index) if self.device == "cuda" else None
-            lanes = self.model.model.lanes  # each lane's call holds its own batch
+            lanes = self.decoder_lanes  # each lane's call holds its own batch
             share = free // lanes if free is not None else None
             self._auto_batch[beam] = auto_batch_size(self.device, size, beam, share)
             log.info(

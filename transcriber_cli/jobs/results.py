@@ -26,6 +26,7 @@ RUNTIME_KEYS = (
     "encoder",
     "batch_size",
     "windows_in_flight",
+    "decoder_lanes",
 )
 
 

@@ -211,6 +211,7 @@ def transcribe_audio(
         "batch_size": engine.batch_size(options),
         **_gpus(engine, helpers),
         **({"windows_in_flight": in_flight} if in_flight > 1 else {}),
+        **({"decoder_lanes": engine.decoder_lanes} if engine.decoder_lanes > 1 else {}),
     }
     diarizer = models.diarizer
     if diarizer is not None and state.turns is not None:
