@@ -358,10 +358,10 @@ def measure_inputs(kind: str, tmp: Path) -> dict[str, Path]:
         import production
 
         return production.payload_inputs()
-    if kind == "tiny-tokenizer":  # what production.py's build-models reads
+    if kind == "tiny-tokenizer":  # what production.py's build-models reads (no audio made)
         import production
 
-        return {k: v for k, v in production.payload_inputs().items() if "/tiny.en/" in k}
+        return production.tiny_en_inputs()
     if kind == "ct2-features":
         probe = [sys.executable, str(HERE / "ct2_probe.py")]
         feats, ref = tmp / "features.npy", tmp / "cpu_ref.json"

@@ -265,13 +265,16 @@ def probe_duration(path: Path) -> float:
     return float(out.stdout.strip())
 
 
+def tiny_en_inputs() -> dict[str, Path]:
+    """tiny.en's files build-models reads (name in the payload -> file here)."""
+    tiny = tiny_en_dir()
+    names = ("tokenizer.json", "vocabulary.txt", "config.json")
+    return {f"production/tiny.en/{name}": tiny / name for name in names}
+
+
 def payload_inputs() -> dict[str, Path]:
     """What device.py carries for this measurement (name in the payload -> file here)."""
-    members = make_audio()
-    tiny = tiny_en_dir()
-    for name in ("tokenizer.json", "vocabulary.txt", "config.json"):
-        members[f"production/tiny.en/{name}"] = tiny / name
-    return members
+    return {**make_audio(), **tiny_en_inputs()}
 
 
 # --- anywhere with ffmpeg: the folder ---------------------------------------------------------
