@@ -76,7 +76,6 @@ class WhisperEngine:
         # faster-whisper's 91 suppressed tokens, about 10 ms a step at 64 windows, beam 5:
         # CTranslate2's issue #1566; bench/production.md). On a CPU they would split the cores.
         lanes = max(1, decoder_lanes) if self.device == "cuda" else 1
-        self.decoder_lanes = lanes
         load = functools.partial(
             WhisperModel,
             self.resolved.path,
@@ -141,6 +140,11 @@ class WhisperEngine:
     @property
     def name(self) -> str:
         return self.resolved.name
+
+    @property
+    def decoder_lanes(self) -> int:
+        """Decoder calls that run at once (the merged decoder's lanes)."""
+        return self.model.model.lanes
 
     def batch_size(self, options: WhisperOptions) -> int:
         """The batch size a transcription runs with: the one asked for, or for 0 (auto) one
