@@ -113,13 +113,14 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         "share decoder calls (0 = auto: 2 on a GPU with one file or job in flight, else 1)",
     )
     decoder_lanes: int = Field(
-        1,
-        ge=1,
+        0,
+        ge=0,
         le=4,
         description="Decoder calls run at once on a GPU, on CTranslate2 replicas that share "
         "the model's weights: one call's CPU work between beam-search steps overlaps "
         "another's GPU work; each lane gets its share of the auto batch size's memory "
-        "(a CPU runs 1)",
+        "(0 = auto: 2 on a GPU whose free memory gives each lane a batch of 32 or more, "
+        "else 1; a CPU runs 1)",
     )
     gpu_index: int = Field(
         0, ge=0, description="The GPU a one-device run uses (set per copy when --gpus spreads)"

@@ -11,7 +11,12 @@ from tests.conftest import json_lines, run_cli
 from tests.helpers import wer
 from transcriber_cli import media
 from transcriber_cli.engine import vad
-from transcriber_cli.engine.device import AUTO_BATCH_CPU, AUTO_BATCH_MAX, auto_batch_size
+from transcriber_cli.engine.device import (
+    AUTO_BATCH_CPU,
+    AUTO_BATCH_MAX,
+    auto_batch_size,
+    auto_decoder_lanes,
+)
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
 
@@ -78,6 +83,19 @@ def test_auto_batch_size_follows_free_memory() -> None:
     # Wider beams cost more per row; a small model fits more rows.
     assert auto_batch_size("cuda", large_v3, 10, 5 * GIB) == 2
     assert auto_batch_size("cuda", 75_000_000, 5, 5 * GIB) == 32  # 64 MiB a row at least
+
+
+def test_auto_decoder_lanes_are_two_only_where_each_keeps_a_large_batch() -> None:
+    large_v3, h100_free = 3_087_000_000, 70 * GIB  # free after the model and diarizer load
+    assert auto_decoder_lanes("cuda", large_v3, 5, h100_free) == 2  # 2 x 32 (measured)
+    assert auto_batch_size("cuda", large_v3, 5, h100_free // 2) == 32
+    assert auto_decoder_lanes("cuda", large_v3, 5, 40 * GIB) == 1  # 2 x 16: not measured
+    assert auto_decoder_lanes("cuda", large_v3, 5, 24 * GIB) == 1  # a 24 GB card
+    assert auto_decoder_lanes("cuda", large_v3, 5, h100_free, batch_size=64) == 1  # 2 x 64
+    assert auto_decoder_lanes("cuda", large_v3, 5, h100_free, batch_size=16) == 2
+    assert auto_decoder_lanes("cuda", large_v3, 10, h100_free) == 1  # wider beams, fewer rows
+    assert auto_decoder_lanes("cuda", large_v3, 5, None) == 1  # torch cannot tell
+    assert auto_decoder_lanes("cpu", large_v3, 5, h100_free) == 1
 
 
 def test_decoding_options_reach_whisper(make_media, tmp_path) -> None:

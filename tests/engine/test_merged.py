@@ -170,11 +170,39 @@ def test_with_two_lanes_a_call_runs_while_another_is_in_the_decoder(engine, enco
         assert tokens(got) == tokens(want)
 
 
+def test_a_lane_opened_later_takes_a_caller_already_waiting(engine, encoded) -> None:
+    """Auto lanes are picked at the first transcription, when a file in flight may already
+    wait for the one lane: a second lane must start its call, not the first call's end."""
+    gate = Gate(engine.model.model.model)
+    decoder = MergedDecoder(gate, lanes=1)
+    decoder.limit = 2
+    out: list = [None] * 2
+
+    def go(i: int, n: int) -> None:
+        out[i] = decoder.generate(encoded[i], [PROMPT] * n, **OPTIONS)
+
+    first = threading.Thread(target=go, args=(0, 1), daemon=True)
+    second = threading.Thread(target=go, args=(1, 2), daemon=True)
+    first.start()
+    assert gate.entered.wait(30)
+    second.start()
+    second.join(1)
+    assert second.is_alive()  # one lane: it waits behind the first
+    decoder.set_lanes(2)
+    second.join(30)
+    assert not second.is_alive() and out[0] is None and len(out[1]) == 2
+    gate.release.set()
+    first.join(30)
+    assert gate.rows == [1, 2] and len(out[0]) == 1
+
+
 def test_a_cpu_engine_keeps_one_lane_whatever_is_asked(tiny_model: str) -> None:
     # CTranslate2 replicas on a CPU would split its cores between calls instead.
-    engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", decoder_lanes=3)
-    assert engine.decoder_lanes == engine.model.model.lanes == 1
-    assert engine.model.model.model.num_workers == 1
+    for asked in (3, 0):  # 0: auto
+        engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", decoder_lanes=asked)
+        engine.batch_size(WhisperOptions())  # where auto lanes are picked on a GPU
+        assert engine.decoder_lanes == engine.model.model.lanes == 1
+        assert engine.model.model.model.num_workers == 1
 
 
 def test_a_failed_merged_call_fails_every_caller_in_it(engine, encoded) -> None:

@@ -8,6 +8,7 @@ float16 and int8_float16 runs pass there is what shows the recipe works.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -295,3 +296,26 @@ def test_two_decoder_lanes_transcribe_two_files_at_once_with_one_lanes_words(
     # Each call on a replica of its own, or both merged into one batch: the words of one
     # lane, up to a float16 tie flipping in a batch of another size.
     assert all(wer(want, text) <= 0.02 for text in got), (want, got)
+
+
+def test_auto_decoder_lanes_open_a_second_lane_where_the_gpu_has_room(
+    conversation: dict, tmp_path: Path
+) -> None:
+    from transcriber_cli.engine.device import free_gpu_memory
+
+    free = free_gpu_memory(0)
+    if free is None or free < 16 * 2**30:  # tiny.en: 2 lanes of 32 need about 8 GiB free
+        pytest.skip("under 16 GiB free on GPU 0")
+    cmd = [sys.executable, "-m", "transcriber_cli", "transcribe", str(conversation["path"])]
+    cmd += ["-m", "tiny.en", "--device", "cuda", "--no-diarize", "-o", str(tmp_path), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    runtime = next(
+        json.loads(line)["runtime"] for line in proc.stdout.splitlines() if '"runtime"' in line
+    )
+    assert runtime["decoder_lanes"] == 2 and runtime["batch_size"] >= 32
+    env = {**os.environ, "TRANSCRIBER_DECODER_LANES": "1"}
+    again = [*cmd[:-3], "-o", str(tmp_path / "one"), "--json"]
+    one = subprocess.run(again, capture_output=True, text=True, timeout=600, env=env)
+    assert one.returncode == 0, one.stderr
+    assert '"decoder_lanes"' not in one.stdout  # one lane, as asked: nothing to report

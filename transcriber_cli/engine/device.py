@@ -71,3 +71,20 @@ def auto_batch_size(device: str, weights_bytes: int, beam_size: int, free: int |
     if fits < 1:
         return 1
     return min(AUTO_BATCH_MAX, 1 << (fits.bit_length() - 1))  # a power of two
+
+
+AUTO_LANES = 2  # two lanes of 32 beat one of 64 on the large-v3 hour; four of 16 lost
+
+
+def auto_decoder_lanes(
+    device: str, weights_bytes: int, beam_size: int, free: int | None, batch_size: int = 0
+) -> int:
+    """Decoder lanes for ``decoder_lanes`` 0 (auto): two on a GPU whose free memory still
+    gives each lane an auto batch of at least half the largest (and of the batch size asked
+    for, if any), else one. Measured on an H100 (bench/production.md, 2026-12-05, fourth):
+    the large-v3 hour took 17.8-18.9 s with 2 lanes of 32 windows against 19.3-22.8 s with
+    1 of 64 (5 pairs out of 5), and 21.9-22.2 s with 4 lanes of 16."""
+    if device != "cuda" or free is None:
+        return 1
+    each = auto_batch_size(device, weights_bytes, beam_size, free // AUTO_LANES)
+    return AUTO_LANES if each >= max(AUTO_BATCH_MAX // 2, batch_size) else 1

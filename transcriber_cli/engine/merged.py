@@ -71,6 +71,12 @@ class MergedDecoder:
         self._waiting: list[_Call] = []
         self._running = 0
 
+    def set_lanes(self, lanes: int) -> None:
+        """Run up to ``lanes`` calls at once from now on (at most the model's replicas)."""
+        with self._cond:
+            self.lanes = lanes
+            self._cond.notify_all()  # a caller waiting for a lane may take a new one
+
     def __getattr__(self, name: str) -> Any:  # only for what this class does not define
         if name.startswith("__"):  # copy/pickle probes: not the model's
             raise AttributeError(name)

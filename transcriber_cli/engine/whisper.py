@@ -14,7 +14,9 @@ import numpy as np
 
 from transcriber_cli.engine import vad
 from transcriber_cli.engine.device import (
+    AUTO_LANES,
     auto_batch_size,
+    auto_decoder_lanes,
     free_gpu_memory,
     release_torch_cache,
     resolve_device,
@@ -50,11 +52,12 @@ class WhisperEngine:
         device_index: int = 0,
         encoder: str = "auto",
         encoder_meanwhile: bool = True,
-        decoder_lanes: int = 1,
+        decoder_lanes: int = 0,
     ) -> None:
         self.cpu_threads = cpu_threads
         self.device_index = device_index  # which GPU (several GPUs: one engine on each)
         self._auto_batch: dict[int, int] = {}  # per beam size
+        self._sizing = threading.Lock()  # files in flight pick sizes at once
         self.device, self.compute_type = resolve_device(device, compute_type)
         name = pick_auto_model(self.device) if model == "auto" else model
         self.resolved: ResolvedModel = resolve_model(name, cache_dir=cache_dir, offline=offline)
@@ -75,7 +78,11 @@ class WhisperEngine:
         # runs a call while another's beam search does its CPU work between steps (with
         # faster-whisper's 91 suppressed tokens, about 10 ms a step at 64 windows, beam 5:
         # CTranslate2's issue #1566; bench/production.md). On a CPU they would split the cores.
-        lanes = max(1, decoder_lanes) if self.device == "cuda" else 1
+        # Auto (0) loads two replicas and picks the lanes from the memory free before the
+        # first call (``batch_size``): the weights and the torch encoder are on the GPU by then.
+        self._lanes_unset = decoder_lanes == 0 and self.device == "cuda"
+        replicas = AUTO_LANES if self._lanes_unset else max(1, decoder_lanes)
+        lanes = replicas if self.device == "cuda" else 1
         load = functools.partial(
             WhisperModel,
             self.resolved.path,
@@ -102,7 +109,7 @@ class WhisperEngine:
             raise
         # Files in flight on this model share its decoder calls (engine/merged.py), each
         # merged call holding up to the batch size the last transcription ran with.
-        self.model.model = MergedDecoder(self.model.model, lanes=lanes)
+        self.model.model = MergedDecoder(self.model.model, lanes=1 if self._lanes_unset else lanes)
         # A batched pipeline per transcription, not one per engine: it keeps the last word's
         # end on itself (word timing decides from it whether the first word after a pause is
         # shortened), and windows and files in flight transcribe on one engine at once.
@@ -149,12 +156,35 @@ class WhisperEngine:
     def batch_size(self, options: WhisperOptions) -> int:
         """The batch size a transcription runs with: the one asked for, or for 0 (auto) one
         picked once per loaded model from the GPU's free memory (the CPU's fixed size)."""
-        if options.batch_size:
-            return options.batch_size
+        with self._sizing:
+            if self._lanes_unset:
+                self._pick_lanes(options)
+            if options.batch_size:
+                return options.batch_size
+            return self._auto_batch_size(options)
+
+    def _weights_bytes(self) -> int:
+        weights = Path(self.resolved.path, "model.bin")
+        return weights.stat().st_size if weights.is_file() else 0
+
+    def _pick_lanes(self, options: WhisperOptions) -> None:
+        """Auto lanes, once: two where each still gets a large batch (``auto_decoder_lanes``)."""
+        free = free_gpu_memory(self.device_index)
+        lanes = auto_decoder_lanes(
+            self.device, self._weights_bytes(), options.beam_size, free, options.batch_size
+        )
+        self.model.model.set_lanes(lanes)
+        self._lanes_unset = False
+        log.info(
+            "decoder lanes %d (auto: %s free)",
+            lanes,
+            f"{free / 2**30:.1f} GiB" if free is not None else "unknown",
+        )
+
+    def _auto_batch_size(self, options: WhisperOptions) -> int:
         beam = options.beam_size
         if beam not in self._auto_batch:
-            weights = Path(self.resolved.path, "model.bin")
-            size = weights.stat().st_size if weights.is_file() else 0
+            size = self._weights_bytes()
             free = free_gpu_memory(self.device_index) if self.device == "cuda" else None
             lanes = self.decoder_lanes  # each lane's call holds its own batch
             share = free // lanes if free is not None else None
