@@ -171,8 +171,8 @@ def test_with_two_lanes_a_call_runs_while_another_is_in_the_decoder(engine, enco
 
 
 def test_a_lane_opened_later_takes_a_caller_already_waiting(engine, encoded) -> None:
-    """Auto lanes are picked at the first transcription, when a file in flight may already
-    wait for the one lane: a second lane must start its call, not the first call's end."""
+    """Lanes set while a caller waits for one (``set_lanes``): a lane opened then must start
+    its call at once, not at the running call's end."""
     gate = Gate(engine.model.model.model)
     decoder = MergedDecoder(gate, lanes=1)
     decoder.limit = 2
@@ -317,3 +317,43 @@ def test_with_lanes_each_caller_runs_only_its_own_calls() -> None:
         t.join(60)
     assert sorted(ran_by) == sorted(callers) and len(callers) == 24
     assert {c: ran_by[c] for c in callers} == callers
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_word_timing_waits_for_a_lane_only_where_lanes_are_fewer_than_replicas(lanes: int) -> None:
+    """Auto lanes load two replicas and may pick one lane (too little memory for two): word
+    timing must then wait for the running decoder call, as on a single replica, instead of
+    running beside it in memory budgeted for that call alone. With two lanes it need not."""
+    inside, release = threading.Event(), threading.Event()
+    events: list[str] = []
+
+    class TwoReplicas:  # the model: a decoder call held until released
+        num_workers = 2
+
+        def generate(self, features: Any, prompts: list, **options: Any) -> list:
+            inside.set()
+            assert release.wait(30)
+            events.append("generate done")
+            return [tuple(p) for p in prompts]
+
+        def align(self, *args: Any, **kwargs: Any) -> list:
+            events.append("align")
+            return ["aligned"]
+
+    decoder = MergedDecoder(TwoReplicas(), lanes=lanes)
+    decoder.limit = 1
+    decoding = threading.Thread(
+        target=decoder.generate, args=(np.zeros((1, 4, 2), np.float32), [[1]])
+    )
+    decoding.start()
+    assert inside.wait(30)
+    aligned: list = []
+    aligning = threading.Thread(target=lambda: aligned.append(decoder.align("f", [1], [[2]], [3])))
+    aligning.start()
+    aligning.join(0.5)
+    assert aligning.is_alive() == (lanes == 1)
+    release.set()
+    decoding.join(30)
+    aligning.join(30)
+    assert aligned == [["aligned"]]
+    assert events == (["generate done", "align"] if lanes == 1 else ["align", "generate done"])

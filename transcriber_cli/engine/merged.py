@@ -13,7 +13,7 @@ through. ``align`` (word timing) is not merged: with equal frame counts CTransla
 normalises its attention over the whole batch, so a file's word times would depend on the
 files merged with it. With ``lanes`` above one (replicas of the model on its GPU, sharing
 its weights) that many groups run at once, each on its own replica; ``align`` takes
-whichever replica is free.
+whichever replica is free (with fewer lanes than replicas, a lane).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class MergedDecoder:
         self.model = model
         self.limit = 1
         self.lanes = lanes
+        self.replicas = getattr(model, "num_workers", lanes)
         self._cond = threading.Condition()
         self._waiting: list[_Call] = []
         self._running = 0
@@ -76,6 +77,32 @@ class MergedDecoder:
         with self._cond:
             self.lanes = lanes
             self._cond.notify_all()  # a caller waiting for a lane may take a new one
+
+    def _in_a_lane(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """A call that is not merged: on a replica of its own where more are loaded than
+        lanes run (auto lanes that picked one), it holds a lane, as with a single replica:
+        it would otherwise run beside a decoder call in memory budgeted for that call alone."""
+        if self.replicas <= self.lanes:  # a free replica takes it, or CTranslate2 queues it
+            return getattr(self.model, name)(*args, **kwargs)
+        with self._cond:
+            while self._running >= self.lanes:
+                self._cond.wait()
+            self._running += 1
+        try:
+            return getattr(self.model, name)(*args, **kwargs)
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    def align(self, *args: Any, **kwargs: Any) -> Any:
+        return self._in_a_lane("align", *args, **kwargs)
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        return self._in_a_lane("encode", *args, **kwargs)
+
+    def detect_language(self, *args: Any, **kwargs: Any) -> Any:
+        return self._in_a_lane("detect_language", *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:  # only for what this class does not define
         if name.startswith("__"):  # copy/pickle probes: not the model's

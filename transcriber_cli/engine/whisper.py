@@ -81,6 +81,7 @@ class WhisperEngine:
         # Auto (0) loads two replicas and picks the lanes from the memory free before the
         # first call (``batch_size``): the weights and the torch encoder are on the GPU by then.
         self._lanes_unset = decoder_lanes == 0 and self.device == "cuda"
+        self._lanes_free: int | None = None  # free memory the auto lanes were picked from
         replicas = AUTO_LANES if self._lanes_unset else max(1, decoder_lanes)
         lanes = replicas if self.device == "cuda" else 1
         load = functools.partial(
@@ -159,6 +160,8 @@ class WhisperEngine:
         with self._sizing:
             if self._lanes_unset:
                 self._pick_lanes(options)
+            elif self._lanes_free is not None and self.decoder_lanes > 1:
+                self._keep_lanes(options)
             if options.batch_size:
                 return options.batch_size
             return self._auto_batch_size(options)
@@ -175,11 +178,27 @@ class WhisperEngine:
         )
         self.model.model.set_lanes(lanes)
         self._lanes_unset = False
+        self._lanes_free = free
         log.info(
             "decoder lanes %d (auto: %s free)",
             lanes,
             f"{free / 2**30:.1f} GiB" if free is not None else "unknown",
         )
+
+    def _keep_lanes(self, options: WhisperOptions) -> None:
+        """A later transcription (a worker's next job) whose batch size or beam needs one
+        lane's memory: one lane from now on. Never back to two: a call of the larger batch
+        may still run. Calls already in a lane end there; a lane is checked when one starts."""
+        assert self._lanes_free is not None
+        wanted = auto_decoder_lanes(
+            self.device, self._weights_bytes(), options.beam_size, self._lanes_free,
+            options.batch_size,
+        )  # fmt: skip
+        if wanted < self.decoder_lanes:
+            self.model.model.set_lanes(wanted)
+            self._auto_batch.clear()  # auto batch sizes of one lane: the whole share
+            log.info("decoder lanes %d (auto: beam %d, batch %d asked)", wanted,
+                     options.beam_size, options.batch_size)  # fmt: skip
 
     def _auto_batch_size(self, options: WhisperOptions) -> int:
         beam = options.beam_size
