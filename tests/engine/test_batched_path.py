@@ -192,3 +192,52 @@ def test_a_transcription_beside_another_on_one_engine_gets_its_own_word_times(
     assert [(w.text, w.start, w.end) for w in beside.words()] == [
         (w.text, w.start, w.end) for w in alone.words()
     ]
+
+
+class _Calls:
+    """CTranslate2's model, its calls counted (the warm-up's work is seen, not assumed)."""
+
+    def __init__(self, model) -> None:
+        self.model, self.calls = model, []
+
+    def __getattr__(self, name: str):
+        attr = getattr(self.model, name)
+        if name not in ("generate", "align", "encode", "detect_language"):
+            return attr
+
+        def call(*args, **kwargs):
+            result = attr(*args, **kwargs)
+            self.calls.append((name, result))
+            return result
+
+        return call
+
+
+def test_the_warm_up_decodes_and_times_words_and_changes_no_later_transcript(
+    tiny_model: str, engine: WhisperEngine, looped_audio
+) -> None:
+    fresh = WhisperEngine(tiny_model, device="cpu", compute_type="int8")
+    counted = _Calls(fresh.model.model.model)
+    fresh.model.model.model = counted
+    assert fresh.warm_up() > 0
+    steps = [name for name, _ in counted.calls]
+    assert "encode" in steps and "generate" in steps and "align" in steps
+    generated = next(result for name, result in counted.calls if name == "generate")
+    # one window, end-of-text suppressed: decoded to its limit (4 new tokens), not stopped
+    assert len(generated) == 1 and len(generated[0].sequences_ids[0]) >= 3
+    assert fresh._auto_batch == {}  # the batch size is the first transcription's to pick
+    minute = looped_audio[: 60 * media.SAMPLE_RATE]
+    after = fresh.transcribe(minute, WhisperOptions())
+    alone = engine.transcribe(minute, WhisperOptions())
+    assert [(w.text, w.start, w.end) for w in after.words()] == [
+        (w.text, w.start, w.end) for w in alone.words()
+    ]
+
+
+def test_a_cpu_worker_warms_nothing_up_and_leaves_the_load_to_its_first_job() -> None:
+    from transcriber_cli.config import Settings
+    from transcriber_cli.pipeline.models import ModelCache
+
+    models = ModelCache()
+    assert models.warm_up(Settings(device="cpu", model="tiny.en")) is None
+    assert models._engine is None  # nothing loaded: on a CPU nothing is compiled

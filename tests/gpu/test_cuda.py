@@ -319,3 +319,47 @@ def test_auto_decoder_lanes_open_a_second_lane_where_the_gpu_has_room(
     one = subprocess.run(again, capture_output=True, text=True, timeout=600, env=env)
     assert one.returncode == 0, one.stderr
     assert '"decoder_lanes"' not in one.stdout  # one lane, as asked: nothing to report
+
+
+WARM_UP = """
+import json, os, sys
+from pathlib import Path
+from transcriber_cli import media
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import WhisperOptions
+
+def cached():
+    root = Path(os.environ["CUDA_CACHE_PATH"])
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+engine = WhisperEngine(sys.argv[1], device="cuda", compute_type="float16")
+engine.warm_up()
+row = {"lanes_unset": engine._lanes_unset, "auto_batch": dict(engine._auto_batch)}
+row["warmed"] = cached()
+row["text"] = engine.transcribe(media.decode_audio(Path(sys.argv[2])), WhisperOptions()).text
+row["after"], row["lanes"] = cached(), engine.decoder_lanes
+print(json.dumps(row))
+"""
+
+
+def test_the_warm_up_compiles_what_a_transcription_runs_and_picks_no_size(
+    tiny_model: str, conversation: dict, tmp_path: Path
+) -> None:
+    import torch
+
+    cache = tmp_path / "ComputeCache"  # an empty driver cache: this process is a fresh machine's
+    env = {**os.environ, "CUDA_CACHE_PATH": str(cache)}
+    proc = subprocess.run([sys.executable, "-c", WARM_UP, tiny_model, str(conversation["path"])],
+                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout.splitlines()[-1])
+    # the lanes and the auto batch size were left for the first transcription to pick
+    assert row["lanes_unset"] is True and row["auto_batch"] == {}
+    reference = " ".join(turn["text"] for turn in conversation["turns"])
+    assert wer(reference, row["text"]) <= 0.1
+    if torch.cuda.get_device_capability(0) < (9, 0):
+        return  # CTranslate2's wheel carries this GPU's code: the driver compiles nothing
+    # Hopper: the driver compiled CTranslate2's kernels in the warm-up (14.3 MB on an H100),
+    # and the transcription after it found every one of them there: it compiled nothing
+    assert row["warmed"] > 1_000_000
+    assert row["after"] == row["warmed"], row

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -226,14 +227,40 @@ class WhisperEngine:
         with _decoding_errors():
             return self._transcribe(audio, options, progress)
 
+    def warm_up(self, windows: int = 1, tokens: int = 4) -> float:
+        """Run one 30 s window of noise through a transcription's GPU steps (features, the
+        encoder, beam search under the default options, word timing, and language detection
+        on a multilingual model); the seconds it took.
+
+        CTranslate2's PyPI wheel carries GPU code for sm_53 to sm_86 only (and PTX for 8.6),
+        so on a Hopper GPU (H100, H200: sm_90) the driver compiles its kernels at their first
+        launch, then keeps them in its cache (``~/.nv/ComputeCache``). A worker does that
+        before it takes a job, not inside the first one. The batch size and the decoder
+        lanes stay for the first transcription to pick."""
+        started = time.perf_counter()
+        noise = np.random.default_rng(0).normal(0.0, 0.1, windows * CHUNK_SECONDS * SAMPLE_RATE)
+        # end-of-text suppressed: the 4 tokens are decoded and timed, whatever the noise is
+        eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
+        options = WhisperOptions.model_validate(
+            {"vad": False, "max_new_tokens": tokens, "suppress_tokens": (-1, eot)}
+        )
+        with _decoding_errors():
+            self._transcribe(noise.astype(np.float32), options, None, batch_size=max(2, windows))
+        return time.perf_counter() - started
+
     def _transcribe(
-        self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None
+        self,
+        audio: np.ndarray,
+        options: WhisperOptions,
+        progress: Progress | None,
+        *,
+        batch_size: int | None = None,
     ) -> Transcript:
         duration = len(audio) / SAMPLE_RATE
         # The options share faster-whisper's names, except the two that pick the decoding path.
         common = options.model_dump(exclude={"batch_size", "vad"})
         common["suppress_tokens"] = list(options.suppress_tokens)
-        batch_size = self.batch_size(options)
+        batch_size = batch_size or self.batch_size(options)
         self.model.model.limit = batch_size
         if batch_size > 1:
             from faster_whisper.transcribe import restore_speech_timestamps

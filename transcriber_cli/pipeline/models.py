@@ -11,6 +11,7 @@ so transcription can start as soon as the Whisper model is ready.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -149,3 +150,17 @@ class ModelCache:
         if wait:
             pending.result()  # raises what the load raised
         return LoadedModels(engine, pending)
+
+    def warm_up(self, settings: Settings) -> tuple[float, float] | None:
+        """On a GPU, load the models for ``settings`` and run the Whisper engine's warm-up
+        (``WhisperEngine.warm_up``): the seconds of the load and of the warm-up. A worker
+        does it before its first poll, so a fresh machine compiles CTranslate2's kernels
+        there (20.5 s on an H100, bench/production.md) instead of inside its first job. None
+        on a CPU, where nothing is compiled: the first job loads the models, as before."""
+        device, _ = resolve_device(settings.device, settings.compute_type)
+        if device != "cuda":
+            return None
+        started = time.perf_counter()
+        engine = self.get(settings, wait=False).engine  # the diarizer goes on loading
+        loaded = time.perf_counter() - started
+        return loaded, engine.warm_up()

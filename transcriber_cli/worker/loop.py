@@ -175,6 +175,7 @@ class Worker:
             )
         for thread in background:
             thread.start()
+        self._warm_up(runners)  # the heartbeat goes on meanwhile
         # The first jobs get a price when EC2 answers at once; a silent one costs 5 s, once.
         self._priced.wait(PRICE_WAIT_SECONDS)
         consumers = [
@@ -199,6 +200,30 @@ class Worker:
                 self.jobs.close()
                 telemetry.close()
         return WorkerSummary(self.state.worker_id, dict(self.outcomes), self.reason)
+
+    def _warm_up(self, runners: list[JobRunner]) -> None:
+        """On a GPU, each device's default models load and run one window before the first
+        poll (``ModelCache.warm_up``), all devices at once: a fresh machine compiles
+        CTranslate2's kernels here, not in its first job. A model that cannot load is left
+        for the first job to report, as it would be without this."""
+
+        def one(runner: JobRunner) -> None:
+            try:
+                took = runner.models.warm_up(runner.settings)
+            except Exception as exc:
+                first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                log.warning("models not warmed up on %s: %s", runner.device, first)
+                return
+            if took is not None:
+                log.info("models on %s loaded in %.1f s, warmed up in %.1f s", runner.device,
+                         *took)  # fmt: skip
+
+        threads = [threading.Thread(target=one, args=(runner,), name=f"warm-up-{runner.device}")
+                   for runner in runners]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     def _pause(self, failures: int) -> None:
         """Back off after a failed poll: 0.5 s doubling to 8 s, with jitter, stop-aware."""
