@@ -15,14 +15,17 @@ from transcriber_cli.doctor import (
     FAIL,
     INFO,
     OK,
+    WARN,
     CublasFinding,
     can_load,
+    check_gpu_code,
     compat_commands,
     cublas_advice,
     cublas_search_dirs,
     find_cublas,
 )
 from transcriber_cli.engine.device import cuda_device_count
+from transcriber_cli.engine.fatbin import GpuCode, ctranslate2_library, gpu_code
 
 
 def fake_lib(folder: Path, name: str) -> Path:
@@ -152,3 +155,49 @@ def test_doctor_human_output_and_missing_ffmpeg_fails(tmp_path: Path) -> None:
     assert proc.returncode == 3
     assert "fail ffmpeg: not found on PATH" in proc.stderr
     assert "apt-get install ffmpeg" in proc.stderr
+
+
+def _fatbin(entries: list[tuple[int, int, bytes]]) -> bytes:
+    """A fatbin as nvcc lays it out: its header, then (kind, arch, payload) entries."""
+    import struct
+
+    body = b""
+    for kind, arch, payload in entries:
+        header = struct.pack("<HHIQ", kind, 0x0101, 64, len(payload)) + bytes(12)
+        header += struct.pack("<I", arch) + bytes(64 - 32)
+        body += header + payload
+    return struct.pack("<IHHQ", 0xBA55ED50, 1, 16, len(body)) + body
+
+
+def test_the_gpu_code_of_a_library_is_read_from_its_fatbins(tmp_path: Path) -> None:
+    lib = tmp_path / "libfake.so"
+    sass90 = _fatbin([(2, 90, b"\x7fELF" + bytes(100)), (1, 90, b".target sm_90\0")])
+    sass80 = _fatbin([(2, 80, bytes(33))])
+    lib.write_bytes(b"\0" * 1000 + sass90 + b"\0" * 7 + sass80 + b"\0" * 50)
+    assert gpu_code(lib) == GpuCode(sass=frozenset({80, 90}), ptx=frozenset({90}))
+    # CTranslate2's own wheel (4.8.5): machine code up to Ampere, PTX for 8.6, none for Hopper
+    real = ctranslate2_library()
+    assert real is not None
+    code = gpu_code(real)
+    assert {80, 86} <= code.sass and 90 not in code.sass and code.ptx == {86}
+
+
+def test_doctor_says_whether_the_drivers_cache_keeps_what_it_compiles(tmp_path: Path) -> None:
+    wheel = GpuCode(sass=frozenset({53, 60, 61, 70, 75, 80, 86}), ptx=frozenset({86}))
+    cache = tmp_path / "cache"
+    (cache / "sub").mkdir(parents=True)
+    (cache / "sub" / "entry").write_bytes(bytes(1_500_000))
+    env = {"CUDA_CACHE_PATH": str(cache)}
+    assert check_gpu_code((8, 6), wheel, env).status == OK  # its own machine code
+    hopper = check_gpu_code((9, 0), wheel, env)
+    assert hopper.status == INFO and "once" in hopper.detail and "1.5 MB" in hopper.detail
+    off = check_gpu_code((9, 0), wheel, {**env, "CUDA_CACHE_DISABLE": "1"})
+    assert off.status == WARN and "every run" in off.detail and off.fix
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    no_cache = check_gpu_code((9, 0), wheel, {"CUDA_CACHE_PATH": str(blocked / "cache")})
+    assert no_cache.status == WARN and "cannot be written" in no_cache.detail
+    small = check_gpu_code((9, 0), wheel, {**env, "CUDA_CACHE_MAXSIZE": "1048576"})
+    assert small.status == WARN and "CUDA_CACHE_MAXSIZE" in small.detail
+    assert check_gpu_code((5, 2), wheel, env).status == FAIL  # nothing it can run
+    assert check_gpu_code(None, wheel, env) is None  # no CUDA torch: nothing to say

@@ -3,7 +3,9 @@
 Checks: ffmpeg/ffprobe, Whisper models (the bundled tiny.en and the configured one, never
 downloading), CTranslate2 and its CUDA devices, whether cuBLAS 12 loads (the PyPI CTranslate2
 wheels are CUDA 12 builds that dlopen ``libcublas.so.12`` at the first GPU matrix product),
-torch CUDA for pyannote, the Hugging Face token (presence only) and the remote settings.
+whether CTranslate2 carries code for the GPU (else the driver compiles it, and its cache
+should keep it), torch CUDA for pyannote, the Hugging Face token (presence only) and the
+remote settings.
 
 The cuBLAS logic is what users most need: a CUDA 13 driver runs CUDA 12 runtimes, so either
 install ``nvidia-cublas-cu12`` and put its lib folder on ``LD_LIBRARY_PATH`` (faster-whisper's
@@ -20,11 +22,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.fatbin import GpuCode, ctranslate2_library, gpu_code
 
 OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
 CUBLAS12 = "libcublas.so.12"
@@ -234,6 +237,66 @@ def check_torch() -> Check:
     return Check("torch (pyannote)", INFO, f"{torch.__version__}, no CUDA: diarization on CPU")
 
 
+def gpu_capability() -> tuple[int, int] | None:
+    """GPU 0's compute capability, as torch reads it (None without a CUDA torch)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(0)
+            return int(major), int(minor)
+    except Exception:
+        pass
+    return None
+
+
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` exists writable or could be made: its nearest existing ancestor is
+    a writable folder (a file in the way, or a read-only mount, says no)."""
+    for at in (folder, *folder.parents):
+        if at.exists():
+            return at.is_dir() and os.access(at, os.W_OK | os.X_OK)
+    return False
+
+
+CACHE_NEEDS = 32 << 20  # CTranslate2's kernels took 14.3 MB of the cache on an H100
+
+
+def check_gpu_code(
+    capability: tuple[int, int] | None, code: GpuCode | None, env: Mapping[str, str] | None = None
+) -> Check | None:
+    """Whether CTranslate2 carries machine code for this GPU; where it does not, whether the
+    driver's cache keeps what it compiles (engine/fatbin.py says why it matters)."""
+    if capability is None or code is None or not (code.sass or code.ptx):
+        return None
+    env = os.environ if env is None else env
+    name, arch = "CTranslate2 GPU code", capability[0] * 10 + capability[1]
+    if arch in code.sass:
+        return Check(name, OK, f"carries sm_{arch} code")
+    if not any(p <= arch for p in code.ptx):
+        return Check(name, FAIL, f"no code for this GPU (sm_{arch}); it has sm_"
+                     + ", sm_".join(map(str, sorted(code.sass))))  # fmt: skip
+    cache = Path(env.get("CUDA_CACHE_PATH") or Path.home() / ".nv" / "ComputeCache")
+    first = (f"no sm_{arch} code: the driver compiles its kernels at their first launch "
+             "(about 20 s on an H100)")  # fmt: skip
+    if env.get("CUDA_CACHE_DISABLE") == "1":
+        return Check(name, WARN, first + "; CUDA_CACHE_DISABLE=1: every run again",
+                     ["unset CUDA_CACHE_DISABLE"])  # fmt: skip
+    if not _writable(cache):
+        keep = "export CUDA_CACHE_PATH=/a/folder/that/persists  (a container: a volume)"
+        return Check(name, WARN, first + f"; {cache} cannot be written: every run again", [keep])
+    size = env.get("CUDA_CACHE_MAXSIZE", "")
+    if size.isdigit() and int(size) < CACHE_NEEDS:
+        return Check(name, WARN, first + f"; CUDA_CACHE_MAXSIZE={size} cannot keep them",
+                     [f"export CUDA_CACHE_MAXSIZE={256 << 20}"])  # fmt: skip
+    try:
+        held = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+    except OSError:  # another user's cache: its size is only a detail
+        held = 0
+    return Check(name, INFO, first + f", once: the driver keeps them in {cache} "
+                 f"({held / 1e6:.1f} MB now)")  # fmt: skip
+
+
 def check_pyannote() -> Check:
     try:
         from importlib.metadata import version
@@ -276,6 +339,11 @@ def run_checks(settings: Settings, *, compat_dir: Path | None = None) -> DoctorR
     checks = check_ffmpeg()
     checks += check_models(settings)
     ct2, gpus = check_ctranslate2()
-    checks += [ct2, check_cublas(gpus, compat_dir), check_torch(), check_pyannote()]
+    checks += [ct2, check_cublas(gpus, compat_dir), check_torch()]
+    if gpus:
+        library = ctranslate2_library()
+        code = check_gpu_code(gpu_capability(), gpu_code(library) if library else None)
+        checks += [code] if code else []
+    checks.append(check_pyannote())
     checks += [check_hf_token(settings), check_remote(settings)]
     return DoctorReport(checks)
