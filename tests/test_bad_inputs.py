@@ -13,6 +13,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -442,3 +443,49 @@ def test_a_set_whose_publishing_fails_midway_is_taken_back(tmp_path: Path) -> No
         write_files_atomically(files)
     assert [p.name for p in tmp_path.iterdir()] == ["talk.json"]
     assert list((tmp_path / "talk.json").iterdir()) == []
+
+
+SCRATCH_RACE = """
+import sys, tempfile, threading, time
+from pathlib import Path
+from transcriber_cli import scratch
+
+made, go = threading.Event(), threading.Event()
+box = {}
+
+def work():  # the transcription's thread, between making its folder and listing it
+    with scratch.creating():
+        box["tmp"] = Path(tempfile.mkdtemp(prefix="transcriber-decode-"))
+        made.set()
+        go.wait(10)
+        scratch.track(box["tmp"])
+
+worker = threading.Thread(target=work)
+worker.start()
+made.wait(10)
+ending = threading.Thread(target=scratch.discard)  # Ctrl-C on the main thread meanwhile
+ending.start()
+time.sleep(0.3)
+waited = ending.is_alive()
+go.set()
+ending.join(10)
+worker.join(10)
+try:
+    with scratch.creating():
+        late = "made"
+except scratch.Ending:
+    late = "refused"
+print(waited, box["tmp"].exists(), late)
+"""
+
+
+def test_a_temporary_folder_made_as_ctrl_c_comes_is_still_removed(tmp_path: Path) -> None:
+    """The race behind a folder left by Ctrl-C: the main thread's cleanup ran after the work's
+    thread made its folder and before it listed it. Now the cleanup waits for the listing,
+    and nothing new is made after it."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", SCRATCH_RACE], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False", "refused"]
+    assert list(tmp_path.iterdir()) == []

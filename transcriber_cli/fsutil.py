@@ -88,8 +88,9 @@ def _create_temp(path: Path, mode: int) -> tuple[int, Path]:
         tmp = path.with_name(f".{path.name[:_TEMP_NAME_CHARS]}.{secrets.token_hex(4)}.part")
         try:
             # O_EXCL: never follow or reuse someone else's file; the kernel applies the umask.
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            scratch.track(tmp)
+            with scratch.creating():  # listed before Ctrl-C can end the process
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                scratch.track(tmp)
             return fd, tmp
         except FileExistsError:
             continue

@@ -404,27 +404,28 @@ def decode(
         check_readable(path)  # says why, in the words probe uses
         raise
     try:
-        with tempfile.TemporaryDirectory(prefix="transcriber-decode-") as tmp:
-            scratch.track(Path(tmp))  # Ctrl-C ends the process without this block's cleanup
+        with scratch.creating():  # Ctrl-C ends the process without this block's cleanup
+            tmp = scratch.track(Path(tempfile.mkdtemp(prefix="transcriber-decode-")))
+        try:
+            raw = tmp / "audio.f32"
+            cmd = (
+                ffmpeg.input(_url(path), **({} if max_seconds is None else {"t": max_seconds}))
+                .output(_url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate,
+                        map=f"0:a:{stream}")
+                .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
+            )  # fmt: skip
             try:
-                raw = Path(tmp) / "audio.f32"
-                cmd = (
-                    ffmpeg.input(_url(path), **({} if max_seconds is None else {"t": max_seconds}))
-                    .output(_url(raw), format="f32le", acodec="pcm_f32le", ac=1, ar=sample_rate,
-                            map=f"0:a:{stream}")
-                    .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
-                )  # fmt: skip
-                try:
-                    cmd.run(capture_stdout=True, capture_stderr=True)
-                except ffmpeg.Error as exc:
-                    cause = _last_line(exc.stderr)
-                    if "No space left" in cause:  # the machine's problem, not the input's
-                        raise OSError(errno.ENOSPC, "No space left on device") from None
-                    raise MediaError(f"{path}: cannot decode audio ({cause})") from None
-                # Unlinked with the folder; the open descriptor keeps the samples until closed.
-                audio = DecodedAudio(path, os.open(raw, os.O_RDONLY), before)
-            finally:
-                scratch.release(Path(tmp))
+                cmd.run(capture_stdout=True, capture_stderr=True)
+            except ffmpeg.Error as exc:
+                cause = _last_line(exc.stderr)
+                if "No space left" in cause:  # the machine's problem, not the input's
+                    raise OSError(errno.ENOSPC, "No space left on device") from None
+                raise MediaError(f"{path}: cannot decode audio ({cause})") from None
+            # Unlinked with the folder; the open descriptor keeps the samples until closed.
+            audio = DecodedAudio(path, os.open(raw, os.O_RDONLY), before)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            scratch.release(tmp)
     except OSError as exc:  # a full or unwritable temporary folder: retrying elsewhere can work
         raise TranscriberError(
             f"{path}: no room to decode the audio in {tempfile.gettempdir()} "
