@@ -37,7 +37,7 @@ def main() -> None:
     p.add_argument("--compute-type", default="auto")
     p.add_argument("--variant", default="", help="a label for the row")
     p.add_argument("--windows", type=int, default=1, help="the warm-up's 30 s windows")
-    p.add_argument("--tokens", type=int, default=4, help="the warm-up's tokens a window")
+    p.add_argument("--tokens", type=int, default=64, help="the warm-up's tokens a window")
     p.add_argument("--then", type=Path, help="then transcribe this file: what it still compiles")
     p.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = p.parse_args()

@@ -227,7 +227,7 @@ class WhisperEngine:
         with _decoding_errors():
             return self._transcribe(audio, options, progress)
 
-    def warm_up(self, windows: int = 1, tokens: int = 4) -> float:
+    def warm_up(self, windows: int = 1, tokens: int = 64) -> float:
         """Run one 30 s window of noise through a transcription's GPU steps (features, the
         encoder, beam search under the default options, word timing, and language detection
         on a multilingual model); the seconds it took.
@@ -239,13 +239,17 @@ class WhisperEngine:
         lanes stay for the first transcription to pick."""
         started = time.perf_counter()
         noise = np.random.default_rng(0).normal(0.0, 0.1, windows * CHUNK_SECONDS * SAMPLE_RATE)
-        # end-of-text suppressed: the 4 tokens are decoded and timed, whatever the noise is
+        # End-of-text suppressed: the tokens are decoded and timed, whatever the noise is. On
+        # an H100, 64 tokens or 128 compiled 1.36 MB more than 4 (15.6 MB), the kernels of
+        # longer decodes; 8 windows no more than 1 (bench/production.md, "fifth").
         eot = self.model.hf_tokenizer.token_to_id("<|endoftext|>")
         options = WhisperOptions.model_validate(
             {"vad": False, "max_new_tokens": tokens, "suppress_tokens": (-1, eot)}
         )
         with _decoding_errors():
             self._transcribe(noise.astype(np.float32), options, None, batch_size=max(2, windows))
+        if self.device == "cuda":
+            release_torch_cache()  # the first transcription sizes its batch from free memory
         return time.perf_counter() - started
 
     def _transcribe(

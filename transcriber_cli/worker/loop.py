@@ -203,11 +203,14 @@ class Worker:
 
     def _warm_up(self, runners: list[JobRunner]) -> None:
         """On a GPU, each device's default models load and run one window before the first
-        poll (``ModelCache.warm_up``), all devices at once: a fresh machine compiles
-        CTranslate2's kernels here, not in its first job. A model that cannot load is left
-        for the first job to report, as it would be without this."""
+        poll (``ModelCache.warm_up``): a fresh machine compiles CTranslate2's kernels here,
+        not in its first job. The first device compiles them; the others, at once after it,
+        find them in the driver's cache. A model that cannot load is left for the first job
+        to report, as it would be without this. A stop meanwhile is not kept waiting."""
 
         def one(runner: JobRunner) -> None:
+            if self.state.stopping.is_set():
+                return
             try:
                 took = runner.models.warm_up(runner.settings)
             except Exception as exc:
@@ -218,12 +221,18 @@ class Worker:
                 log.info("models on %s loaded in %.1f s, warmed up in %.1f s", runner.device,
                          *took)  # fmt: skip
 
-        threads = [threading.Thread(target=one, args=(runner,), name=f"warm-up-{runner.device}")
-                   for runner in runners]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for group in (runners[:1], runners[1:]):
+            # daemons: a process told to stop does not wait for a warm-up to end
+            threads = [threading.Thread(target=one, args=(runner,), daemon=True,
+                                        name=f"warm-up-{runner.device}")
+                       for runner in group]  # fmt: skip
+            for thread in threads:
+                thread.start()
+            while any(t.is_alive() for t in threads) and not self.state.stopping.is_set():
+                for thread in threads:
+                    thread.join(0.2)
+        with self._lock:
+            self._last_work = time.monotonic()  # idle from now: the warm-up was work
 
     def _pause(self, failures: int) -> None:
         """Back off after a failed poll: 0.5 s doubling to 8 s, with jitter, stop-aware."""
