@@ -271,11 +271,16 @@ def check_gpu_code(
         return None
     env = os.environ if env is None else env
     name, arch = "CTranslate2 GPU code", capability[0] * 10 + capability[1]
-    if arch in code.sass:
-        return Check(name, OK, f"carries sm_{arch} code")
+    # machine code for X.y runs on X.z with z >= y (an sm_86 build on sm_89: L4, L40S)
+    runs = sorted(s for s in code.sass if s // 10 == arch // 10 and s <= arch)
+    if runs:
+        return Check(name, OK, f"sm_{runs[-1]} code runs on this GPU (sm_{arch})")
+    has = ", ".join(f"sm_{s}" for s in sorted(code.sass)) or "none"
     if not any(p <= arch for p in code.ptx):
-        return Check(name, FAIL, f"no code for this GPU (sm_{arch}); it has sm_"
-                     + ", sm_".join(map(str, sorted(code.sass))))  # fmt: skip
+        return Check(name, FAIL, f"no code for this GPU (sm_{arch}); machine code: {has}")
+    if env.get("CUDA_DISABLE_PTX_JIT") == "1":
+        return Check(name, FAIL, f"no sm_{arch} code, and CUDA_DISABLE_PTX_JIT=1 stops the "
+                     "driver compiling it", ["unset CUDA_DISABLE_PTX_JIT"])  # fmt: skip
     cache = Path(env.get("CUDA_CACHE_PATH") or Path.home() / ".nv" / "ComputeCache")
     first = (f"no sm_{arch} code: the driver compiles its kernels at their first launch "
              "(about 20 s on an H100)")  # fmt: skip

@@ -28,23 +28,29 @@ class GpuCode:
 
 
 def gpu_code(library: Path) -> GpuCode:
-    """The architectures of every fatbin entry in ``library`` (empty sets if none)."""
+    """The architectures of every fatbin entry in ``library``: empty sets if it has none or
+    cannot be read (an empty or unreadable file)."""
     found: dict[int, set[int]] = {PTX: set(), SASS: set()}
-    with library.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        at = data.find(MAGIC)
-        while at >= 0:
-            if at + 16 <= len(data):
-                _, header, size = struct.unpack_from("<HHQ", data, at + 4)
-                entry, end = at + header, min(at + header + size, len(data))
-                while entry + 32 <= end:
-                    kind, _, entry_header, payload = struct.unpack_from("<HHIQ", data, entry)
-                    (arch,) = struct.unpack_from("<I", data, entry + 28)
-                    if kind in found:
-                        found[kind].add(arch)
-                    if entry_header == 0:
-                        break
-                    entry += entry_header + payload
-            at = data.find(MAGIC, at + 4)
+    try:
+        with library.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            at = data.find(MAGIC)
+            while at >= 0:
+                after = at + 4
+                if at + 16 <= len(data):
+                    _, header, size = struct.unpack_from("<HHQ", data, at + 4)
+                    entry, end = at + header, min(at + header + size, len(data))
+                    while entry + 32 <= end:
+                        kind, _, entry_header, payload = struct.unpack_from("<HHIQ", data, entry)
+                        (arch,) = struct.unpack_from("<I", data, entry + 28)
+                        if kind in found:
+                            found[kind].add(arch)
+                        if entry_header == 0:
+                            break
+                        entry += entry_header + payload
+                    after = max(after, end)  # the next fatbin, not a look inside this one's code
+                at = data.find(MAGIC, after)
+    except (OSError, ValueError):  # ValueError: mmap of an empty file
+        return GpuCode(frozenset(), frozenset())
     return GpuCode(frozenset(found[SASS]), frozenset(found[PTX]))
 
 
