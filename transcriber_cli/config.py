@@ -100,10 +100,10 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     files_per_device: int = Field(
         0,
         ge=0,
-        le=4,
+        le=32,
         description="Files in flight on each device of a folder run: on a GPU they share "
         "decoder calls, and one file is transcribed while another's speakers are found "
-        "(0 = auto: 4 on a GPU, 1 on a CPU)",
+        "(0 = auto: 16 on a GPU with 48 GiB free, 4 on a smaller one, 1 on a CPU)",
     )
     windows_per_device: int = Field(
         0,

@@ -111,12 +111,20 @@ def test_schedule_keeps_the_last_slot_from_finishing_a_long_file_alone():
         schedule(durations, 0)
 
 
+GIB = 1 << 30
+
+
 @pytest.mark.parametrize(
-    ("setting", "device", "files"),
-    [(0, "cuda", 4), (0, "cpu", 1), (1, "cuda", 1), (3, "cpu", 3), (2, "cuda", 2)],
-)
-def test_files_in_flight_default_to_four_on_a_gpu_and_one_on_a_cpu(setting, device, files):
-    assert files_in_flight(Settings(files_per_device=setting), device) == files
+    ("setting", "device", "free", "files"),
+    [(0, "cuda", None, 4), (0, "cuda", 20 * GIB, 4), (0, "cuda", 47 * GIB, 4),
+     (0, "cuda", 48 * GIB, 16), (0, "cuda", 130 * GIB, 16), (0, "cpu", None, 1),
+     (1, "cuda", 80 * GIB, 1), (3, "cpu", None, 3), (2, "cuda", None, 2),
+     (32, "cuda", 80 * GIB, 32)],
+)  # fmt: skip
+def test_files_in_flight_default_to_sixteen_on_a_roomy_gpu_four_on_another_one_on_a_cpu(
+    setting, device, free, files
+):
+    assert files_in_flight(Settings(files_per_device=setting), device, free) == files
 
 
 @pytest.mark.parametrize(

@@ -76,15 +76,24 @@ def device_slots(settings: Settings) -> list[Slot]:
     return plan_slots(settings.gpus, device, cuda_device_count() if device == "cuda" else 0)
 
 
-def files_in_flight(settings: Settings, device: str) -> int:
+AUTO_FILES_GPU = 4
+AUTO_FILES_ROOMY_GPU = 16
+ROOMY_GPU = 48 << 30  # free bytes: 16 files of large-v3 peaked at 32.5 GiB on an H100
+
+
+def files_in_flight(settings: Settings, device: str, free: int | None = None) -> int:
     """Files a device of a folder run works on at once: ``files_per_device``, or when that is
-    0 (auto) 4 on a GPU, where files in flight share decoder calls (engine/merged.py) and one
-    file's transcription hides another's speaker step (40 clips on an H200: 58-59 s against
-    68.5 s with 4 unmerged and 73.5 s with 2, bench/production.md), and 1 on a CPU, which
-    the speaker step already fills."""
+    0 (auto) on a GPU 16 where ``free`` (its free memory before the models load) is 48 GiB
+    or more, else 4, and 1 on a CPU, which the speaker step already fills. On a GPU, files
+    in flight share decoder calls (engine/merged.py), which fill up, and one file's
+    transcription hides another's speaker step and CPU work. The 40-clip folder with
+    large-v3 on an H100: 36.6-37.0 s with 4, 29.7-30.5 s with 8, 26.4-26.6 s with 16, 25.6 s
+    with 32 (the GPU peak 19.0-20.2, 29.0-31.0, 32.5 and 36.0 GiB; bench/production.md)."""
     if settings.files_per_device:
         return settings.files_per_device
-    return 4 if device == "cuda" else 1
+    if device != "cuda":
+        return 1
+    return AUTO_FILES_ROOMY_GPU if free is not None and free >= ROOMY_GPU else AUTO_FILES_GPU
 
 
 def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:

@@ -151,6 +151,12 @@ class _Device:
         self._loading: Future[LoadedModels] | None = None
         self._lock = threading.Lock()
 
+    def free_memory(self) -> int | None:
+        """Free bytes on this device's GPU (None on a CPU)."""
+        if self.settings.device != "cuda":
+            return None
+        return free_gpu_memory(self.settings.gpu_index)
+
     def _load(self) -> LoadedModels:
         where = f" on {self.label}" if self.label else ""
         self.reporter.note(f"loading model {self.settings.model}{where}")
@@ -344,7 +350,9 @@ class LocalRunner:
             results[order[0]] = self._split_by_window(batch, items[order[0]], reporter)
             reporter.file_finished(results[order[0]])
             return [results[i] for i in sorted(results)]
-        per_device = max(files_in_flight(d.settings, d.settings.device) for d in self.devices)
+        # before the models load: what the files in flight may fill
+        per_device = max(files_in_flight(d.settings, d.settings.device, d.free_memory())
+                         for d in self.devices)  # fmt: skip
         used, lanes = spread(len(self.devices), len(order), per_device)
         self._files_at_once = lanes
         if order:
