@@ -335,7 +335,22 @@ def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(tmp_path: Path, loope
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert list(scratch_dir.iterdir()) == []
+    # and no ffmpeg goes on decoding the hour into the removed folder, orphaned
+    assert _processes_naming(scratch_dir) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hour.mp4", "tmp"]
+
+
+def _processes_naming(folder: Path) -> list[str]:
+    """The command lines of running processes that name ``folder`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(folder) in cmdline:
+            found.append(cmdline)
+    return found
 
 
 # --- jobs fetch: the task document's source name never steers where files go ---------------

@@ -414,10 +414,14 @@ def decode(
                         map=f"0:a:{stream}")
                 .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
             )  # fmt: skip
+            with scratch.creating():  # Ctrl-C kills it before removing its folder
+                proc = scratch.child(cmd.run_async(pipe_stdout=True, pipe_stderr=True))
             try:
-                cmd.run(capture_stdout=True, capture_stderr=True)
-            except ffmpeg.Error as exc:
-                cause = _last_line(exc.stderr)
+                _, stderr = proc.communicate()
+            finally:
+                scratch.release_child(proc)
+            if proc.returncode:
+                cause = _last_line(stderr)
                 if "No space left" in cause:  # the machine's problem, not the input's
                     raise OSError(errno.ENOSPC, "No space left on device") from None
                 raise MediaError(f"{path}: cannot decode audio ({cause})") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +20,7 @@ _LIVE: set[Path] = set()
 publishing = threading.Lock()
 _listing = threading.Lock()  # a path made and listed, or removed by ``discard``: one at a time
 _ended = False
-_STOPS = {signal.SIGINT, signal.SIGTERM}
+_CHILDREN: set[subprocess.Popen] = set()  # processes writing into listed paths (ffmpeg)
 
 
 class Ending(Exception):
@@ -29,21 +29,25 @@ class Ending(Exception):
 
 @contextlib.contextmanager
 def creating() -> Iterator[None]:
-    """Around making a temporary path and ``track``-ing it. Without it, Ctrl-C could end the
-    process between the two (another thread's ``discard`` before the ``track``; in the main
-    thread, the interrupt itself) and leave the path behind: an hour's decode is 230 MB. So
-    ``discard`` waits for the block, and in the main thread Ctrl-C is held until it ends."""
-    held = None
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask"):
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    try:
-        with _listing:
-            if _ended:
-                raise Ending("the process is ending")
-            yield
-    finally:
-        if held is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    """Around making a temporary path (or starting a process that writes into one) and
+    listing it. Ctrl-C's cleanup (``discard``, on the main thread while the work runs on
+    another) waits for the block, so it cannot come between the two and leave the path
+    behind (an hour's decode is 230 MB); after it, nothing new is made."""
+    with _listing:
+        if _ended:
+            raise Ending("the process is ending")
+        yield
+
+
+def child(process: subprocess.Popen) -> subprocess.Popen:
+    """A process ``discard`` kills first: ffmpeg, decoding into a listed folder, would go on
+    writing (and taking a core) after its parent ended."""
+    _CHILDREN.add(process)
+    return process
+
+
+def release_child(process: subprocess.Popen) -> None:
+    _CHILDREN.discard(process)
 
 
 def track(path: Path) -> Path:
@@ -61,6 +65,10 @@ def discard() -> None:
     global _ended
     with publishing, _listing:
         _ended = True
+        for process in list(_CHILDREN):
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                process.kill()
+                process.wait(timeout=5)  # then nothing writes into the folders below
         for path in list(_LIVE):
             with contextlib.suppress(OSError):
                 if path.is_dir() and not path.is_symlink():
