@@ -83,8 +83,8 @@ ROOMY_GPU = 48 << 30  # free bytes: 16 files of large-v3 peaked at 32.5 GiB on a
 
 def files_in_flight(settings: Settings, device: str, free: int | None = None) -> int:
     """Files a device of a folder run works on at once: ``files_per_device``, or when that is
-    0 (auto) on a GPU 16 where ``free`` (its free memory before the models load) is 48 GiB
-    or more, else 4, and 1 on a CPU, which the speaker step already fills. On a GPU, files
+    0 (auto) on a GPU 16 where ``free`` (its free memory as the files start) is 48 GiB or
+    more, else 4, and 1 on a CPU, which the speaker step already fills. On a GPU, files
     in flight share decoder calls (engine/merged.py), which fill up, and one file's
     transcription hides another's speaker step and CPU work. The 40-clip folder with
     large-v3 on an H100: 36.6-37.0 s with 4, 29.7-30.5 s with 8, 26.4-26.6 s with 16, 25.6 s

@@ -151,11 +151,13 @@ class _Device:
         self._loading: Future[LoadedModels] | None = None
         self._lock = threading.Lock()
 
-    def free_memory(self) -> int | None:
-        """Free bytes on this device's GPU (None on a CPU)."""
-        if self.settings.device != "cuda":
-            return None
-        return free_gpu_memory(self.settings.gpu_index)
+    def files_in_flight(self) -> int:
+        """Files this device takes at once. Auto reads the GPU's free memory as the files are
+        about to start (the first device's model may be loading then): a GPU shared with
+        others' work gets fewer."""
+        s = self.settings
+        auto = not s.files_per_device and s.device == "cuda"
+        return files_in_flight(s, s.device, free_gpu_memory(s.gpu_index) if auto else None)
 
     def _load(self) -> LoadedModels:
         where = f" on {self.label}" if self.label else ""
@@ -350,9 +352,8 @@ class LocalRunner:
             results[order[0]] = self._split_by_window(batch, items[order[0]], reporter)
             reporter.file_finished(results[order[0]])
             return [results[i] for i in sorted(results)]
-        # before the models load: what the files in flight may fill
-        per_device = max(files_in_flight(d.settings, d.settings.device, d.free_memory())
-                         for d in self.devices)  # fmt: skip
+        used, _ = spread(len(self.devices), len(order), 1)
+        per_device = min(d.files_in_flight() for d in self.devices[:used])
         used, lanes = spread(len(self.devices), len(order), per_device)
         self._files_at_once = lanes
         if order:
