@@ -36,8 +36,11 @@ def gpu_code(library: Path) -> GpuCode:
             at = data.find(MAGIC)
             while at >= 0:
                 after = at + 4
-                if at + 16 <= len(data):
-                    _, header, size = struct.unpack_from("<HHQ", data, at + 4)
+                version, header = (
+                    struct.unpack_from("<HH", data, at + 4) if at + 8 <= len(data) else (0, 0)
+                )
+                if version == 1 and header == 16 and at + 16 <= len(data):  # not a chance match
+                    (size,) = struct.unpack_from("<Q", data, at + 8)
                     entry, end = at + header, min(at + header + size, len(data))
                     while entry + 32 <= end:
                         kind, _, entry_header, payload = struct.unpack_from("<HHIQ", data, entry)
