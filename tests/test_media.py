@@ -106,9 +106,10 @@ def test_extract_mp3_is_16k_mono_audio_only(make_media, tmp_path: Path) -> None:
 
 
 def test_missing_ffmpeg_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, make_media) -> None:
+    src = make_media("talk.wav", "-vn")  # made with ffmpeg, before it goes missing
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(FFmpegNotFound, match="not found on PATH"):
-        media.probe(make_media("talk.wav", "-vn"))
+        media.probe(src)
 
 
 def test_extract_mp3_takes_the_chosen_stream_and_refuses_a_cut_file(

@@ -7,9 +7,10 @@ anyway when the process ends. By the time the command returns nothing it made is
 outputs are closed and renamed into place, results printed. So the exit handlers run as
 usual (``atexit``: logging's flush, ``weakref.finalize`` cleanups, plugins' hooks), the
 standard streams are flushed, and the process ends there. A non-daemon thread still alive
-keeps the usual exit, which waits for it (the worker's model-load threads, made by its
+keeps the usual exit, which waits for it (a CPU worker's model-load threads, made by its
 consumer threads), as does a profiler; daemon threads (a model load or download
-no longer needed, as after Ctrl-C) end with the process, unjoined.
+no longer needed, as after Ctrl-C; on a GPU worker its warm-up and the load threads that
+began in it) end with the process, unjoined.
 """
 
 from __future__ import annotations
