@@ -14,20 +14,12 @@ each warm-up's seconds and what the cache folder holds after it.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 from common import emit, make_parser
 
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CUDA_CACHE_PATH") or Path.home() / ".nv" / "ComputeCache")
-
-
-def cache_bytes() -> int:
-    root = cache_dir()
-    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.exists() else 0
+from transcriber_cli.engine.fatbin import cached_bytes, driver_cache
 
 
 def main() -> None:
@@ -41,7 +33,8 @@ def main() -> None:
     p.add_argument("--then", type=Path, help="then transcribe this file: what it still compiles")
     p.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = p.parse_args()
-    row: dict = {"variant": args.variant, "cache": str(cache_dir()), "cache_before": cache_bytes()}
+    cache = driver_cache()
+    row: dict = {"variant": args.variant, "cache": str(cache), "cache_before": cached_bytes(cache)}
     started = time.perf_counter()
     from transcriber_cli.engine.whisper import WhisperEngine
 
@@ -57,7 +50,7 @@ def main() -> None:
     row.update(windows=args.windows, tokens=args.tokens)
     for key in ("warm_up_s", "warm_up_again_s"):
         row[key] = round(engine.warm_up(args.windows, args.tokens), 3)
-        row[key.replace("_s", "_cache")] = cache_bytes()
+        row[key.replace("_s", "_cache")] = cached_bytes(cache)
     if args.then:
         from transcriber_cli import media
         from transcriber_cli.options import WhisperOptions
@@ -65,7 +58,7 @@ def main() -> None:
         audio = media.decode_audio(args.then)
         started = time.perf_counter()
         text = engine.transcribe(audio, WhisperOptions()).text
-        row.update(then_s=round(time.perf_counter() - started, 3), then_cache=cache_bytes(),
+        row.update(then_s=round(time.perf_counter() - started, 3), then_cache=cached_bytes(cache),
                    then_words=len(text.split()), lanes=engine.decoder_lanes)  # fmt: skip
     emit(args.out, row)
 

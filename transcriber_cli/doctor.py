@@ -27,7 +27,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.fatbin import GpuCode, ctranslate2_library, gpu_code
+from transcriber_cli.engine.fatbin import (
+    GpuCode,
+    cached_bytes,
+    ctranslate2_library,
+    driver_cache,
+    gpu_code,
+)
 
 OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
 CUBLAS12 = "libcublas.so.12"
@@ -281,7 +287,7 @@ def check_gpu_code(
     if env.get("CUDA_DISABLE_PTX_JIT") == "1":
         return Check(name, FAIL, f"no sm_{arch} code, and CUDA_DISABLE_PTX_JIT=1 stops the "
                      "driver compiling it", ["unset CUDA_DISABLE_PTX_JIT"])  # fmt: skip
-    cache = Path(env.get("CUDA_CACHE_PATH") or Path.home() / ".nv" / "ComputeCache")
+    cache = driver_cache(env)
     first = (f"no sm_{arch} code: the driver compiles its kernels at their first launch "
              "(about 20 s on an H100)")  # fmt: skip
     if env.get("CUDA_CACHE_DISABLE") == "1":
@@ -294,12 +300,8 @@ def check_gpu_code(
     if size.isdigit() and int(size) < CACHE_NEEDS:
         return Check(name, WARN, first + f"; CUDA_CACHE_MAXSIZE={size} cannot keep them",
                      [f"export CUDA_CACHE_MAXSIZE={256 << 20}"])  # fmt: skip
-    try:
-        held = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
-    except OSError:  # another user's cache: its size is only a detail
-        held = 0
     return Check(name, INFO, first + f", once: the driver keeps them in {cache} "
-                 f"({held / 1e6:.1f} MB now)")  # fmt: skip
+                 f"({cached_bytes(cache) / 1e6:.1f} MB now)")  # fmt: skip
 
 
 def check_pyannote() -> Check:

@@ -338,14 +338,12 @@ print(json.dumps(row))
 """
 
 
-def _cache_bytes(root: Path) -> int:
-    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
-
-
 def test_the_warm_up_compiles_what_a_transcription_runs_and_picks_no_size(
     tiny_model: str, conversation: dict, tmp_path: Path
 ) -> None:
     import torch
+
+    from transcriber_cli.engine.fatbin import cached_bytes
 
     cache = tmp_path / "ComputeCache"  # an empty driver cache: this process is a fresh machine's
     env = {**os.environ, "CUDA_CACHE_PATH": str(cache)}
@@ -359,7 +357,7 @@ def test_the_warm_up_compiles_what_a_transcription_runs_and_picks_no_size(
     first = run("warm-up")
     # the lanes and the auto batch size were left for the first transcription to pick
     assert first["lanes_unset"] is True and first["auto_batch"] == {}
-    warmed = _cache_bytes(cache)
+    warmed = cached_bytes(cache)
     later = run(str(conversation["path"]))
     reference = " ".join(turn["text"] for turn in conversation["turns"])
     assert wer(reference, later["text"]) <= 0.1
@@ -369,4 +367,4 @@ def test_the_warm_up_compiles_what_a_transcription_runs_and_picks_no_size(
     # a later process's transcription found them there. A warm-up of 4 tokens missed the
     # kernels of longer decodes: the transcription then added 1.36 MB (9 %).
     assert warmed > 1_000_000
-    assert _cache_bytes(cache) - warmed < 0.05 * warmed, (warmed, _cache_bytes(cache))
+    assert cached_bytes(cache) - warmed < 0.05 * warmed, (warmed, cached_bytes(cache))

@@ -13,7 +13,9 @@ entries, each with its kind (1 PTX, 2 SASS), header size, payload size and archi
 from __future__ import annotations
 
 import mmap
+import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,3 +71,17 @@ def ctranslate2_library() -> Path | None:
         if found:
             return found[0]
     return None
+
+
+def driver_cache(env: Mapping[str, str] | None = None) -> Path:
+    """Where the driver keeps the code it compiled: ``CUDA_CACHE_PATH``, else its default."""
+    env = os.environ if env is None else env
+    return Path(env.get("CUDA_CACHE_PATH") or Path.home() / ".nv" / "ComputeCache")
+
+
+def cached_bytes(cache: Path) -> int:
+    """Bytes the driver's cache holds (0 where it is missing or cannot be read)."""
+    try:
+        return sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+    except OSError:  # another user's cache: its size is only a detail
+        return 0
