@@ -52,7 +52,6 @@ from common import (  # noqa: E402
     write_json,
 )
 
-BIN = Path(sys.executable).parent
 ENDED = ("completed", "failed", "cancelled")
 MONITOR_COMMANDS = ("hello", "isMaster", "ismaster", "serverStatus")  # not the app's load
 
@@ -80,9 +79,11 @@ def reap(proc: subprocess.Popen, timeout: float) -> float:
 
 
 def start_servers(logs: Path) -> tuple[list[subprocess.Popen], str, str]:
+    """moto and the wire server, run with this interpreter (no console script needed: the
+    GPU machine's carried wheels have none, bench/worker_gpu.py)."""
     moto_port, mongo_port = free_port(), free_port()
     moto = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
