@@ -103,7 +103,7 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         le=32,
         description="Files in flight on each device of a folder run: on a GPU they share "
         "decoder calls, and one file is transcribed while another's speakers are found "
-        "(0 = auto: 16 on a GPU with 48 GiB free, 4 on a smaller one, 1 on a CPU)",
+        "(0 = auto: 16 on a GPU with 16 GiB free, 4 on a smaller one, 1 on a CPU)",
     )
     windows_per_device: int = Field(
         0,
@@ -223,7 +223,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
 
     # --- worker (`transcriber worker`) -----------------------------------------------------
     worker_concurrency: int = Field(
-        1, ge=1, le=64, description="Jobs a worker runs at once on each GPU (model copy)"
+        0,
+        ge=0,
+        le=64,
+        description="Jobs a worker runs at once on each GPU (model copy): they share its "
+        "decoder calls, and each pays its share of the GPU's time (0 = auto: 16 on a GPU "
+        "with 16 GiB free once its models are loaded, 4 on a smaller one, 1 on a CPU or with "
+        "--once)",
     )
     worker_idle_exit: float = Field(
         0, ge=0, description="Exit after this many seconds without work (0 = never)"

@@ -12,6 +12,7 @@ from transcriber_cli.config import Settings
 from transcriber_cli.engine.gpus import (
     Slot,
     files_in_flight,
+    in_flight,
     longest_first,
     makespan,
     plan_slots,
@@ -116,15 +117,17 @@ GIB = 1 << 30
 
 @pytest.mark.parametrize(
     ("setting", "device", "free", "files"),
-    [(0, "cuda", None, 4), (0, "cuda", 20 * GIB, 4), (0, "cuda", 47 * GIB, 4),
-     (0, "cuda", 48 * GIB, 16), (0, "cuda", 130 * GIB, 16), (0, "cpu", None, 1),
-     (1, "cuda", 80 * GIB, 1), (3, "cpu", None, 3), (2, "cuda", None, 2),
+    [(0, "cuda", None, 4), (0, "cuda", 10 * GIB, 4), (0, "cuda", 16 * GIB - 1, 4),
+     (0, "cuda", 16 * GIB, 16), (0, "cuda", 22 * GIB, 16), (0, "cuda", 130 * GIB, 16),
+     (0, "cpu", None, 1), (1, "cuda", 80 * GIB, 1), (3, "cpu", None, 3), (2, "cuda", None, 2),
      (32, "cuda", 80 * GIB, 32)],
 )  # fmt: skip
-def test_files_in_flight_default_to_sixteen_on_a_roomy_gpu_four_on_another_one_on_a_cpu(
+def test_files_or_jobs_in_flight_default_to_sixteen_on_a_gpu_with_room_four_on_another(
     setting, device, free, files
 ):
+    # A folder run's files and a worker's jobs follow the one rule.
     assert files_in_flight(Settings(files_per_device=setting), device, free) == files
+    assert in_flight(setting, device, free) == files
 
 
 @pytest.mark.parametrize(

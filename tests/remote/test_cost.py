@@ -77,3 +77,44 @@ def test_jobs_are_priced_and_max_cost_refuses_before_upload(stack, workers, tmp_
     high = run(str(short), "--remote", "--no-wait", "--json", "--overwrite",
                "--max-cost", repr(estimate * 2))  # fmt: skip
     assert high.returncode == 0, high.stderr
+
+
+def test_jobs_at_once_on_one_gpu_pay_its_time_once_between_them(
+    stack, workers, looped_media, tmp_path
+):
+    """With two jobs at once on one device, each pays the device's time it had: the long
+    job alone pays all of it, the stretch they overlapped is split, and together they pay
+    what the machine cost while they ran, not half of it (a fixed 1/2 share) nor twice."""
+    short = tmp_path / "short.mp3"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(EXAMPLE), "-t", "8", str(short)],
+                   check=True)  # fmt: skip
+    ids = []
+    for path in (looped_media(3), short):  # the long one is claimed first
+        done = run(str(path), "--remote", "--no-wait", "--json", "-o", str(tmp_path))
+        (line,) = json_lines(done.stdout)
+        ids.append(line["job_id"])
+    imds = FakeImds(instance_type="g5.xlarge")
+    imds.values["placement/availability-zone"] = "us-east-1a"
+    try:
+        worker = workers.start("--concurrency", "2", "--idle-exit", "4",
+                               env={"TRANSCRIBER_IMDS_URL": imds.url})  # fmt: skip
+        assert worker.wait(timeout=180) == 0, workers.log(worker)
+    finally:
+        imds.close()
+    store = job_store()
+    long_job, short_job = (store.get(job_id) for job_id in ids)
+    store.close()
+    assert long_job.status.value == short_job.status.value == "completed"
+    rate = long_job.cost.usd_per_hour
+    assert rate and rate == short_job.cost.usd_per_hour  # the whole machine's: one device
+    for job in (long_job, short_job):  # what it paid for is the device time it had
+        assert job.cost.usd == pytest.approx(job.cost.gpu_seconds * rate / 3600, rel=1e-3)
+    # The short job ran beside the long one all its life: it had about half its wall time.
+    assert short_job.cost.gpu_seconds == pytest.approx(short_job.cost.seconds / 2, rel=0.25)
+    assert "the device shared with other jobs" in short_job.cost.price_basis
+    # The long one ran alone before and after: more than half of its time, less than all.
+    assert long_job.cost.seconds / 2 < long_job.cost.gpu_seconds < long_job.cost.seconds
+    # Together: the span they ran in, once.
+    span = (max(j.finished for j in (long_job, short_job))
+            - min(j.started for j in (long_job, short_job))).total_seconds()  # fmt: skip
+    assert long_job.cost.gpu_seconds + short_job.cost.gpu_seconds == pytest.approx(span, rel=0.1)

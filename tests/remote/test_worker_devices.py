@@ -9,7 +9,10 @@ from transcriber_cli.aws.pricing import Rate
 from transcriber_cli.config import Settings
 from transcriber_cli.engine.gpus import Slot, device_slots, slot_settings
 from transcriber_cli.errors import UsageError
-from transcriber_cli.worker.devices import share
+from transcriber_cli.store.documents import Charge
+from transcriber_cli.worker.devices import SharedTime, jobs_at_once, share
+
+GIB = 1 << 30
 
 
 @pytest.mark.parametrize(
@@ -53,9 +56,62 @@ def test_a_job_pays_its_share_of_a_multi_gpu_machine():
     assert quarter.instance_type == "g5.12xlarge"
     assert quarter.basis == "Spot price in us-east-1a; a 1/4 share (4 devices)"
     assert share(rate, 1) is rate and share(None, 4) is None
-    # --concurrency 2: eight jobs at once on the four GPUs cost what the instance costs.
-    eighth = share(rate, 4, 2)
-    assert eighth is not None and eighth.usd_per_hour == pytest.approx(0.25)
-    assert eighth.basis == "Spot price in us-east-1a; a 1/8 share (4 devices x 2 jobs each)"
-    half = share(rate, 1, 2)
-    assert half is not None and half.basis.endswith("a 1/2 share (1 device x 2 jobs each)")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_jobs_at_once_on_a_device_split_its_time_and_a_job_alone_pays_all_of_it():
+    clock = Clock()
+    shared = SharedTime(clock)
+    a = shared.start()
+    clock.now += 10  # a alone: 10 s
+    b = shared.start()
+    assert shared.running == 2
+    clock.now += 6  # both: 3 s each
+    assert shared.so_far(a) == pytest.approx(13) and shared.so_far(b) == pytest.approx(3)
+    c = shared.start()
+    clock.now += 3  # three: 1 s each
+    assert shared.stop(a) == pytest.approx(14)  # its outputs are up: b and c split from now
+    clock.now += 4  # b and c: 2 s each
+    assert shared.so_far(b) == pytest.approx(6) and shared.so_far(c) == pytest.approx(3)
+    assert shared.so_far(a) == pytest.approx(14)  # kept until forgotten
+    shared.forget(a)
+    shared.stop(b)
+    clock.now += 5  # c alone again
+    assert shared.so_far(c) == pytest.approx(8) and shared.stop(b) == pytest.approx(6)
+    shared.forget(b)
+    shared.forget(c)
+    assert shared.running == 0 and shared.so_far(a) == 0
+    # The device's 28 s were paid once between them: 14 + 6 + 8.
+    clock.now += 50  # idle time is nobody's
+    d = shared.start()
+    clock.now += 1
+    assert shared.so_far(d) == pytest.approx(1)
+
+
+def test_an_attempt_is_charged_the_device_time_it_had():
+    rate = Rate("g5.xlarge", 1.2, "Spot price in us-east-1a")
+    alone = Charge(30.0, rate.instance_type, rate.usd_per_hour, rate.basis, shared=30.0)
+    beside = Charge(30.0, rate.instance_type, rate.usd_per_hour, rate.basis, shared=7.5)
+    (_, inc_alone), (_, inc_beside) = alone.update(), beside.update()
+    assert inc_alone == {"cost.gpu_seconds": 30.0, "cost.usd": pytest.approx(0.01)}
+    # GPU seconds and dollars follow the device time it had, not its wall time.
+    assert inc_beside == {"cost.gpu_seconds": 7.5, "cost.usd": pytest.approx(0.0025)}
+    unshared = Charge(30.0, rate.instance_type, rate.usd_per_hour, rate.basis)
+    assert unshared.update()[1] == inc_alone
+
+
+@pytest.mark.parametrize(
+    ("asked", "device", "once", "free", "jobs"),
+    [(0, "cuda", False, 70 * GIB, 16), (0, "cuda", False, 17 * GIB, 16),
+     (0, "cuda", False, 12 * GIB, 4), (0, "cuda", False, None, 4), (0, "cpu", False, None, 1),
+     (0, "cuda", True, 70 * GIB, 1), (3, "cuda", True, 70 * GIB, 3), (2, "cpu", False, None, 2)],
+)  # fmt: skip
+def test_jobs_at_once_follow_the_folder_rule_and_once_takes_one(asked, device, once, free, jobs):
+    assert jobs_at_once(asked, device, once, free) == jobs

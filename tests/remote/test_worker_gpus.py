@@ -158,12 +158,14 @@ def test_once_with_two_consumers_lets_the_longer_job_finish(stack, workers, loop
 
 
 @pytest.mark.parametrize("concurrency", [2, 1])
-def test_windows_in_flight_follow_the_jobs_in_flight_on_a_slot(
+def test_windows_in_flight_follow_the_jobs_running_on_a_slot(
     stack, concurrency, watch_windows_rule
 ):
-    """A worker tells the automatic windows-in-flight rule its jobs at once per slot
-    (``--concurrency``), as a local run tells it its files (a GPU's 2 windows only with one
-    job: jobs in flight already fill the decoder calls). Watched in-process on a real job."""
+    """A worker tells the automatic windows-in-flight rule how many jobs run on the slot as
+    a job starts, as a local run tells it its files (a GPU's 2 windows only for a job alone:
+    jobs beside it already fill the decoder calls), not how many it could take: a job alone
+    on a worker that takes 2 at once still gets its two windows. Watched in-process on a
+    real job."""
     from transcriber_cli.config import load_settings
     from transcriber_cli.worker import job as worker_job
     from transcriber_cli.worker.loop import Worker
@@ -172,8 +174,28 @@ def test_windows_in_flight_follow_the_jobs_in_flight_on_a_slot(
     (job_id,) = submit(str(EXAMPLE))
     summary = Worker(load_settings(), concurrency=concurrency, once=True).run()
     assert summary.outcomes == {"completed": 1}, summary
-    assert told == [concurrency]
+    assert told == [1]
     doc = job_store().get(job_id)
     assert doc.status.value == "completed"
     (txt,) = [k for k in doc.outputs if k.endswith(".txt")]
     assert PHRASES[0] in output_text(stack["bucket"], txt).lower()
+
+
+def test_jobs_spread_over_every_device_before_one_takes_a_second(stack, workers, tmp_path):
+    """With several jobs at once per device, every consumer polls the one queue: the first
+    jobs of a backlog must still go one to each device (a device holding more than another
+    waits its turn to poll), not two to one device while another idles."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(2):
+        shutil.copy(EXAMPLE, inputs / f"talk{i}.mp4")
+    ids = submit(*(str(p) for p in sorted(inputs.iterdir())))
+    store = job_store()
+    worker = workers.start("--device", "cpu", "--gpus", "2", "--concurrency", "3",
+                           "--idle-exit", "5")  # fmt: skip
+    assert worker.wait(timeout=300) == 0, workers.log(worker)
+    docs = [store.get(j) for j in ids]
+    store.close()
+    assert [d.status.value for d in docs] == ["completed", "completed"], workers.log(worker)
+    assert sorted(d.gpu for d in docs) == ["cpu#0", "cpu#1"], workers.log(worker)
+    assert overlap(*docs), [(d.gpu, d.started, d.finished) for d in docs]

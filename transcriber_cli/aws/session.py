@@ -48,7 +48,10 @@ def client(service: str, region: str | None = None, profile: str | None = None) 
         raise no_region()
     if sess.get_credentials() is None:
         raise no_credentials()
-    return sess.client(service, config=Config(retries=_RETRIES, user_agent_extra="transcriber"))
+    # One client serves every thread: a worker's jobs at once (16 a GPU), each with its lease
+    # and uploads, would churn botocore's default pool of 10 connections.
+    config = Config(retries=_RETRIES, user_agent_extra="transcriber", max_pool_connections=64)
+    return sess.client(service, config=config)
 
 
 def account_id(region: str | None = None, profile: str | None = None) -> str:

@@ -9,7 +9,11 @@ from transcriber_cli.cli.errors import handle_errors, setup_logging, stderr
 
 def worker_command(
     concurrency: int | None = typer.Option(
-        None, "--concurrency", min=1, help="Jobs at once per GPU (per model copy)."
+        None,
+        "--concurrency",
+        min=0,
+        help="Jobs at once per GPU (per model copy); 0 = auto: 16 on a GPU with 16 GiB free, "
+        "else 4; 1 on a CPU or with --once.",
     ),
     gpus: str | None = typer.Option(
         None,
@@ -54,7 +58,7 @@ def worker_command(
         )
         worker = Worker(
             settings,
-            concurrency=concurrency or settings.worker_concurrency,
+            concurrency=settings.worker_concurrency if concurrency is None else concurrency,
             once=once,
             idle_exit=settings.worker_idle_exit if idle_exit is None else idle_exit,
         )

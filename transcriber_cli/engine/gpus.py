@@ -78,22 +78,31 @@ def device_slots(settings: Settings) -> list[Slot]:
 
 AUTO_FILES_GPU = 4
 AUTO_FILES_ROOMY_GPU = 16
-ROOMY_GPU = 48 << 30  # free bytes: 16 files of large-v3 peaked at 32.5 GiB on an H100
+# Free bytes: on an H100 with 22.7 GiB free (another process held the rest, as a 24 GB
+# card would have it) 16 files of large-v3 still beat 4 by 1.26-1.30x and peaked 17.3 GiB
+# above what was in use; 16 jobs in a worker, 1.47x, 19.6 GiB (bench/production.md).
+ROOMY_GPU = 16 << 30
 
 
-def files_in_flight(settings: Settings, device: str, free: int | None = None) -> int:
-    """Files a device of a folder run works on at once: ``files_per_device``, or when that is
-    0 (auto) on a GPU 16 where ``free`` (its free memory as the files start) is 48 GiB or
-    more, else 4, and 1 on a CPU, which the speaker step already fills. On a GPU, files
-    in flight share decoder calls (engine/merged.py), which fill up, and one file's
-    transcription hides another's speaker step and CPU work. The 40-clip folder with
-    large-v3 on an H100: 36.6-37.0 s with 4, 29.7-30.5 s with 8, 26.4-26.6 s with 16, 25.6 s
-    with 32 (the GPU peak 19.0-20.2, 29.0-31.0, 32.5 and 36.0 GiB; bench/production.md)."""
-    if settings.files_per_device:
-        return settings.files_per_device
+def in_flight(asked: int, device: str, free: int | None = None) -> int:
+    """Files (a folder run) or jobs (a worker) one device works on at once: ``asked``, or
+    when that is 0 (auto) on a GPU 16 where ``free`` (its free memory as they start) is
+    16 GiB or more, else 4, and 1 on a CPU, which the speaker step already fills. On a GPU
+    they share decoder calls (engine/merged.py), which fill up, and one's transcription
+    hides another's speaker step and CPU work. The 40-clip folder with large-v3 on an H100:
+    36.6-37.0 s with 4, 29.7-30.5 s with 8, 26.4-26.6 s with 16, 25.6 s with 32 (the GPU
+    peak 19.0-20.2, 29.0-31.0, 32.5 and 36.0 GiB); the same 40 clips as 40 jobs of a worker:
+    80.2 s one at a time, 41.8 s with 4, 28.0 s with 16 (bench/production.md)."""
+    if asked:
+        return asked
     if device != "cuda":
         return 1
     return AUTO_FILES_ROOMY_GPU if free is not None and free >= ROOMY_GPU else AUTO_FILES_GPU
+
+
+def files_in_flight(settings: Settings, device: str, free: int | None = None) -> int:
+    """Files a device of a folder run works on at once (``files_per_device``; ``in_flight``)."""
+    return in_flight(settings.files_per_device, device, free)
 
 
 def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -161,6 +162,10 @@ class ModelCache:
         if device != "cuda":
             return None
         started = time.perf_counter()
-        engine = self.get(settings, wait=False).engine  # the diarizer goes on loading
+        models = self.get(settings, wait=False)  # the diarizer goes on loading
         loaded = time.perf_counter() - started
-        return loaded, engine.warm_up()
+        warmed = models.engine.warm_up()
+        # Then every model is in memory, so what is free is what jobs have (the worker sizes
+        # its jobs at once by it); a diarizer that fails is the first job's to report.
+        futures.wait([models.pending])
+        return loaded, warmed

@@ -85,8 +85,9 @@ class Cost(BaseModel):
 
     seconds: float = 0.0  # worker wall time of the attempt that completed the job
     audio_seconds: float = Field(default=0.0, ge=0)  # the decoded audio (completed jobs)
-    gpu_seconds: float = Field(default=0.0, ge=0)  # worker wall time of every attempt
-    usd: float = Field(default=0.0, ge=0)  # estimated: each attempt's time x its machine's rate
+    # the device time of every attempt: its wall time, or its share where jobs ran at once
+    gpu_seconds: float = Field(default=0.0, ge=0)
+    usd: float = Field(default=0.0, ge=0)  # estimated: gpu_seconds x its machine's rate
     instance_type: str | None = None  # of the last attempt
     usd_per_hour: float | None = None  # its rate; None: unknown (not on EC2), usd stays 0
     price_basis: str | None = None  # "Spot price in us-east-1a", or how it was estimated
@@ -94,12 +95,15 @@ class Cost(BaseModel):
 
 @dataclass(frozen=True)
 class Charge:
-    """One attempt's share of a job's cost: its wall time on a machine of known rate."""
+    """One attempt's share of a job's cost: its wall time on a machine of known rate, and
+    the device time it had (``shared``: jobs at once on one GPU split its time; None, the
+    wall time), which is what it pays for and adds to ``gpu_seconds``."""
 
     seconds: float
     instance_type: str | None = None
     usd_per_hour: float | None = None
     basis: str | None = None
+    shared: float | None = None
 
     def update(self) -> tuple[dict[str, Any], dict[str, float]]:
         """The ``$set`` and ``$inc`` parts of the update that adds it to ``cost``."""
@@ -108,8 +112,9 @@ class Charge:
             "cost.usd_per_hour": self.usd_per_hour,
             "cost.price_basis": self.basis,
         }
-        usd = self.seconds * self.usd_per_hour / 3600 if self.usd_per_hour else 0.0
-        return fields, {"cost.gpu_seconds": round(self.seconds, 3), "cost.usd": usd}
+        paid = self.seconds if self.shared is None else self.shared
+        usd = paid * self.usd_per_hour / 3600 if self.usd_per_hour else 0.0
+        return fields, {"cost.gpu_seconds": round(paid, 3), "cost.usd": usd}
 
 
 # Fields newer than 0.1.0, present in a document only while they hold a value.

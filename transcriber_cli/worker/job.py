@@ -55,6 +55,7 @@ from transcriber_cli.retry import patiently
 from transcriber_cli.store.documents import Charge, Checkpoint, JobDocument, JobStatus
 from transcriber_cli.store.mongo import BadJobDocument, JobNotFound, JobStore, now
 from transcriber_cli.worker import policy, recovery
+from transcriber_cli.worker.devices import SharedTime
 from transcriber_cli.worker.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,8 @@ class JobRunner:
         # ... and on each claim when the worker has several: a one-device worker writes no
         # `gpu` field, so clients of 0.1.0 (which refuse unknown fields) read its jobs.
         self.several = several
-        self.concurrency = concurrency  # jobs at once on this slot (windows in flight follow)
+        self.concurrency = concurrency  # jobs at once on this slot (its consumer threads)
+        self.clock = SharedTime()  # the slot's time, split among the jobs running on it
         self.state = state
         self.settings = settings
         self.queue = queue
@@ -321,30 +323,40 @@ class JobRunner:
         return "failed"
 
     # --- the job ----------------------------------------------------------------------------------
-    def charge(self, seconds: float) -> Charge:
-        rate = self.rate
+    def charge(self, seconds: float, share: int) -> Charge:
+        """An attempt's cost, once its work on the device is over: ``seconds`` of wall time,
+        of which it had the device's ``clock.stop(share)`` (jobs at once split its time)."""
+        rate, had = self.rate, self.clock.stop(share)
         if rate is None:
-            return Charge(seconds)
-        return Charge(seconds, rate.instance_type, rate.usd_per_hour, rate.basis)
+            return Charge(seconds, shared=had)
+        basis = rate.basis
+        if had < seconds - 0.5:  # a rounding's worth is not worth a word
+            basis = f"{basis}; the device shared with other jobs: {had:.0f} s of {seconds:.0f} s"
+        return Charge(seconds, rate.instance_type, rate.usd_per_hour, basis, shared=had)
 
     def _process(self, message: Message, job: JobDocument, lease: Lease) -> str:
         started = time.monotonic()
-        outcome = self._attempt(message, job, lease)
-        if outcome != "completed":  # a completion adds its own cost in the same update
-            spent = self.charge(time.monotonic() - started)
-            self._quietly(
-                lambda: self.jobs.charge(job.id, spent), f"recording the cost of {job.id}"
-            )
+        share = self.clock.start()
+        try:
+            outcome = self._attempt(message, job, lease, share)
+            if outcome != "completed":  # a completion adds its own cost in the same update
+                spent = self.charge(time.monotonic() - started, share)
+                self._quietly(
+                    lambda: self.jobs.charge(job.id, spent), f"recording the cost of {job.id}"
+                )
+            gpu_seconds = self.clock.stop(share)
+        finally:
+            self.clock.forget(share)
         self.telemetry.job_finished(
             job_id=job.id,
             outcome=outcome,
             audio_seconds=job.source.duration,
-            gpu_seconds=time.monotonic() - started,
+            gpu_seconds=gpu_seconds,  # its share of the device, as its cost counts it
             attempts=job.attempts,
         )
         return outcome
 
-    def _attempt(self, message: Message, job: JobDocument, lease: Lease) -> str:
+    def _attempt(self, message: Message, job: JobDocument, lease: Lease, share: int) -> str:
         job_id = job.id
         worker = self.state.worker_id
         lease.start_renewal()
@@ -364,7 +376,7 @@ class JobRunner:
             seconds = time.monotonic() - started
             done = self.jobs.complete(
                 job_id, worker, outputs=outputs, result=result, seconds=seconds,
-                checkpoint=attempt.saved, charge=self.charge(seconds),
+                checkpoint=attempt.saved, charge=self.charge(seconds, share),
             )  # fmt: skip
             if done:
                 self.state.problem = None
@@ -596,8 +608,9 @@ class Attempt:
             progress=progress, source=job.source.name,
             window_seconds=runner.settings.window_seconds,
             resume=resume, on_checkpoint=self._checkpoint,
+            # two windows for a job alone on the GPU, one beside others (which fill calls)
             windows_in_flight=windows_in_flight(
-                runner.settings, loaded.engine.device, runner.concurrency
+                runner.settings, loaded.engine.device, runner.clock.running
             ),
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)

@@ -2,7 +2,8 @@
 
 One consumer slot per device (``--gpus``: every GPU of the machine by default, one CPU copy
 without a GPU), each with its own copy of the models; ``--concurrency N`` runs N consumer
-threads per slot, sharing its models (jobs per GPU). SIGTERM/SIGINT stop
+threads per slot, sharing its models (jobs per GPU; auto: 16 on a GPU with room, else 4,
+1 on a CPU, decided once the models are loaded). SIGTERM/SIGINT stop
 taking work and let running jobs finish or release (``recovery.should_release``); a Spot
 notice releases them at once; an EC2 rebalance recommendation (often minutes before the
 notice) stops taking work while running jobs go on, checkpointing every window.
@@ -36,12 +37,13 @@ from transcriber_cli.aws.s3 import BOOT_PREFIX, Storage, StorageNotFound
 from transcriber_cli.aws.secrets import with_secrets
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.device import free_gpu_memory
 from transcriber_cli.engine.gpus import device_slots, slot_settings
 from transcriber_cli.errors import Unavailable
 from transcriber_cli.pipeline.models import ModelCache
 from transcriber_cli.retry import MAX_DELAY, patiently
 from transcriber_cli.store.mongo import JobNotFound, JobStore, now
-from transcriber_cli.worker.devices import share
+from transcriber_cli.worker.devices import jobs_at_once, share
 from transcriber_cli.worker.imds import Imds
 from transcriber_cli.worker.job import JobRunner, WorkerState
 from transcriber_cli.worker.spot import SpotWatcher
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 DLQ_SWEEP_SECONDS = 60
 RATE_REFRESH_SECONDS = 3600
 PRICE_WAIT_SECONDS = 5
+TURN_SECONDS = 0.2  # how long a consumer waits for its device's turn to poll
 
 
 @dataclass
@@ -65,10 +68,11 @@ _REASONS = ("stopped", "once", "idle", "rebalance", "signal", "spot")  # by weig
 
 class Worker:
     def __init__(
-        self, settings: Settings, *, concurrency: int = 1, once: bool = False, idle_exit: float = 0
+        self, settings: Settings, *, concurrency: int = 0, once: bool = False, idle_exit: float = 0
     ) -> None:
         self.settings = with_secrets(settings)
-        self.concurrency = concurrency  # jobs at once per slot
+        self.concurrency = concurrency  # jobs at once per slot, as asked (0: auto)
+        self.jobs_at_once = concurrency or None  # per slot, once known (auto: after the load)
         self.slots = device_slots(self.settings)
         self.once = once
         self.idle_exit = idle_exit
@@ -91,6 +95,8 @@ class Worker:
         self._reason_lock = threading.RLock()  # re-entrant: a signal handler may take it
         self._last_work = time.monotonic()
         self._busy = 0  # consumers with a delivery in hand (claiming it counts, before active)
+        self._held: dict[JobRunner, int] = {}  # ... and per device
+        self._turns: dict[JobRunner, threading.Lock] = {}  # one poll at a time per device
         self._consumer = threading.local()  # each consumer's own deferral (see _consume_one)
         self._lock = threading.Lock()
         self._quit = threading.Event()  # background threads (heartbeat, spot) stop on this
@@ -158,6 +164,8 @@ class Worker:
             for slot in self.slots
         ]
         self.runners = runners
+        self._held = dict.fromkeys(runners, 0)
+        self._turns = {runner: threading.Lock() for runner in runners}
         background = [
             threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True),
             threading.Thread(target=self._sweep_loop, name="dlq-sweep", daemon=True),
@@ -176,13 +184,16 @@ class Worker:
         for thread in background:
             thread.start()
         self._warm_up(runners)  # the heartbeat goes on meanwhile
+        for runner in runners:
+            runner.concurrency = self._at_once(runner)
+        self.jobs_at_once = max(runner.concurrency for runner in runners)
         # The first jobs get a price when EC2 answers at once; a silent one costs 5 s, once.
         self._priced.wait(PRICE_WAIT_SECONDS)
         consumers = [
             threading.Thread(target=self._consume, args=(runner,),
                              name=f"consumer-{runner.device}-{i}")
             for runner in runners
-            for i in range(self.concurrency)
+            for i in range(runner.concurrency)
         ]  # fmt: skip
         for thread in consumers:
             thread.start()
@@ -234,6 +245,18 @@ class Worker:
         with self._lock:
             self._last_work = time.monotonic()  # idle from now: the warm-up was work
 
+    def _at_once(self, runner: JobRunner) -> int:
+        """Jobs this slot takes at once (``devices.jobs_at_once``); auto reads the GPU's free
+        memory with its models loaded (after the warm-up)."""
+        device = runner.settings.device
+        auto = not self.concurrency and not self.once and device == "cuda"
+        free = free_gpu_memory(runner.settings.gpu_index) if auto else None
+        jobs = jobs_at_once(self.concurrency, device, self.once, free)
+        if auto:
+            room = "unknown free" if free is None else f"{free / 2**30:.1f} GiB free"
+            log.info("jobs at once on %s: %d (auto: %s)", runner.device, jobs, room)
+        return jobs
+
     def _pause(self, failures: int) -> None:
         """Back off after a failed poll: 0.5 s doubling to 8 s, with jitter, stop-aware."""
         delay = min(0.5 * 2 ** min(failures, 5), MAX_DELAY) * random.uniform(0.5, 1.0)
@@ -267,7 +290,12 @@ class Worker:
     def _consume_one(self, runner: JobRunner) -> bool:
         """One poll and what it brought; True when ``--once`` ends this consumer. That ends
         only this thread: a stop would release the jobs other consumers are running."""
-        messages = self.queue.receive(1, wait_seconds=self.settings.worker_wait_seconds)
+        if not self._take_turn(runner):
+            return False
+        try:
+            messages = self.queue.receive(1, wait_seconds=self.settings.worker_wait_seconds)
+        finally:
+            self._turns[runner].release()
         if not messages:
             # --once alone gives up after one empty poll; with --idle-exit it waits that long.
             # A deferral is this consumer's own: another's must not keep it polling.
@@ -288,6 +316,7 @@ class Worker:
             if not refused:
                 self._last_work = time.monotonic()
                 self._busy += 1  # not idle while its claim waits out a MongoDB outage
+                self._held[runner] += 1
         if refused:
             self.queue.release(message.receipt, 0)  # got one while stopping: give it back
             return False
@@ -296,6 +325,7 @@ class Worker:
         finally:
             with self._lock:
                 self._busy -= 1
+                self._held[runner] -= 1
                 self._last_work = time.monotonic()
         with self._lock:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -306,6 +336,22 @@ class Worker:
             self._set_reason("once")
             return True
         return False
+
+    def _take_turn(self, runner: JobRunner) -> bool:
+        """Whether this consumer may poll now (then it holds its device's turn): one poll
+        at a time per device, and only on a device that holds no more deliveries than
+        another, so a backlog spreads over every GPU before one takes a second job (their
+        consumers all poll the one queue). Otherwise it waits a moment, stop-aware."""
+        turn = self._turns[runner]
+        if not turn.acquire(timeout=TURN_SECONDS):
+            return False
+        with self._lock:
+            behind = self._held[runner] > min(self._held.values())
+        if behind:
+            turn.release()
+            self.state.stopping.wait(TURN_SECONDS)
+            return False
+        return True
 
     def _idle_too_long(self) -> bool:
         with self._lock:
@@ -331,7 +377,7 @@ class Worker:
             jobs=list(self.state.active),
             # Each device and the jobs on it: `fleet status` counts GPUs busy of all.
             gpus={s.label: [j for j, d in placed.items() if d == s.label] for s in self.slots},
-            concurrency=self.concurrency,
+            concurrency=self.jobs_at_once,
             version=__version__,
             pid=os.getpid(),
             heartbeat_seconds=self.settings.worker_heartbeat_seconds,
@@ -375,7 +421,8 @@ class Worker:
         not answer (a subnet with endpoints for S3 and SQS only) never holds up anything."""
         while True:
             try:
-                rate = share(self._rate(), len(self.slots), self.concurrency)
+                # each slot's share; its jobs split it by the time they share (job.py)
+                rate = share(self._rate(), len(self.slots))
                 for runner in runners:
                     runner.rate = rate
             except Exception as exc:  # unpriced jobs cost 0: say so, and try again later
