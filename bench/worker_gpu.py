@@ -219,7 +219,7 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
         "gpu_peak_mib": mem.delta if shutil.which("nvidia-smi") else None,
         "cache_bytes": sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()),
         "said": [line for _, line in timeline
-                 if re.search(r"batch size|decoder lanes|files in flight|warmed up", line)][:6],
+                 if re.search(r"batch size|decoder lanes|jobs at once|warmed up", line)][:6],
     }  # fmt: skip
     row.update(read_outputs(done, stack["bucket"]))
     if rc not in (0, -15, 143) or len(done) < len(ids):

@@ -1,0 +1,5 @@
+#!/bin/bash
+# device call 3 (fresh machine, the production pack's last piece): the folder and large-v3
+set -x
+python3 bench/device.py setup bench/.data/device/production/call3 > $OUT/setup3.log 2>&1; echo "setup rc=$?"
+timeout 200 python3 bench/device.py run production -- prepare --files 40 --models large-v3 > $OUT/prepare.log 2>&1; echo "prepare rc=$?"
