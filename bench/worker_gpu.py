@@ -215,6 +215,8 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
         "drain_s_per_audio_hour": round(drain / (audio / 3600), 2) if drain else None,
         "x_rt_drain": round(audio / drain, 1) if drain else None,
         "x_rt_from_spawn": round(audio / last_end, 1) if last_end else None,
+        # the device time the jobs were charged: about the drain when they shared the GPU
+        "gpu_seconds_sum": round(sum(d.get("cost", {}).get("gpu_seconds", 0) for d in docs), 1),
         "job_s": dist([(d["finished"] - d["started"]).total_seconds() for d in done], digits=2),
         "gpu_peak_mib": mem.delta if shutil.which("nvidia-smi") else None,
         "cache_bytes": sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()),
