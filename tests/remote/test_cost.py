@@ -110,7 +110,7 @@ def test_jobs_at_once_on_one_gpu_pay_its_time_once_between_them(
     for job in (long_job, short_job):  # what it paid for is the device time it had
         assert job.cost.usd == pytest.approx(job.cost.gpu_seconds * rate / 3600, rel=1e-3)
     # The short job ran beside the long one all its life: it had about half its wall time.
-    assert short_job.cost.gpu_seconds == pytest.approx(short_job.cost.seconds / 2, rel=0.25)
+    assert short_job.cost.gpu_seconds == pytest.approx(short_job.cost.seconds / 2, rel=0.35)
     assert "the device shared with other jobs" in short_job.cost.price_basis
     # The long one ran alone before and after: more than half of its time, less than all.
     assert long_job.cost.seconds / 2 < long_job.cost.gpu_seconds < long_job.cost.seconds
