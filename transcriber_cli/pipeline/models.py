@@ -153,8 +153,9 @@ class ModelCache:
         return LoadedModels(engine, pending)
 
     def warm_up(self, settings: Settings) -> tuple[float, float] | None:
-        """On a GPU, load the models for ``settings`` and run the Whisper engine's warm-up
-        (``WhisperEngine.warm_up``): the seconds of the load and of the warm-up. A worker
+        """On a GPU, load the models for ``settings``, run the Whisper engine's warm-up
+        (``WhisperEngine.warm_up``) and wait for the diarizer's load: the seconds of the
+        Whisper load and of the warm-up. A worker
         does it before its first poll, so a fresh machine compiles CTranslate2's kernels
         there (20.5 s on an H100, bench/production.md) instead of inside its first job. None
         on a CPU, where nothing is compiled: the first job loads the models, as before."""

@@ -57,7 +57,7 @@ class SharedTime:
         self._since = now
 
     def start(self) -> int:
-        """A job begins: its handle for ``so_far`` and ``end``."""
+        """A job begins: its handle for ``so_far``, ``stop`` and ``forget``."""
         with self._lock:
             self._advance()
             job = next(self._ids)
