@@ -99,6 +99,12 @@ def start_servers(logs: Path) -> tuple[list[subprocess.Popen], str, str]:
     return [moto, wire], endpoint, f"mongodb://127.0.0.1:{mongo_port}/"
 
 
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    for p in servers:
+        p.terminate()
+        p.wait(timeout=10)
+
+
 def environment(endpoint: str, mongo_url: str, tmp: Path) -> None:
     """The env tests/conftest.py and tests/remote/conftest.py give workers, in os.environ."""
     for name in [n for n in os.environ if n.startswith("TRANSCRIBER_")]:
@@ -610,9 +616,7 @@ def main() -> None:
             save()
             log(f"wrote {args.out}")
         finally:
-            for p in servers:
-                p.terminate()
-                p.wait(timeout=10)
+            stop_servers(servers)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ and speakers are read back from its JSON output in the bucket.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -40,7 +41,9 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
 from common import EXAMPLE, emit, make_parser  # noqa: E402
-from scale import dist, environment, make_stack, start_servers  # noqa: E402
+from scale import dist, environment, make_stack, start_servers, stop_servers  # noqa: E402
+
+from transcriber_cli.engine.fatbin import cached_bytes  # noqa: E402
 
 ENDED = ("completed", "failed", "cancelled")
 SIM_EOT = "50256"  # the simulated models' end-of-text (tiny.en's vocabulary), suppressed
@@ -190,8 +193,7 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
     spawn = time.time() - (time.perf_counter() - t0)  # the epoch of the worker's spawn
 
     def since_spawn(stamp: Any) -> float:
-        return round(stamp.replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
-                     - spawn, 2)  # fmt: skip
+        return round(stamp.replace(tzinfo=dt.UTC).timestamp() - spawn, 2)
 
     done = [d for d in docs if d["status"] == "completed"]
     first_claim = min((since_spawn(d["started"]) for d in docs if d.get("started")), default=None)
@@ -219,7 +221,7 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
         "gpu_seconds_sum": round(sum(d.get("cost", {}).get("gpu_seconds", 0) for d in docs), 1),
         "job_s": dist([(d["finished"] - d["started"]).total_seconds() for d in done], digits=2),
         "gpu_peak_mib": mem.delta if shutil.which("nvidia-smi") else None,
-        "cache_bytes": sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()),
+        "cache_bytes": cached_bytes(cache),
         "said": [line for _, line in timeline
                  if re.search(r"batch size|decoder lanes|jobs at once|warmed up", line)][:6],
     }  # fmt: skip
@@ -255,9 +257,7 @@ def main() -> None:
                 row["commit"] = os.environ.get("BENCH_COMMIT")
                 emit(args.out, row)
         finally:
-            for p in procs:
-                p.terminate()
-                p.wait(timeout=10)
+            stop_servers(procs)
 
 
 if __name__ == "__main__":

@@ -136,3 +136,15 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
         while chunk := fh.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (through the hub cache's symlinks, counted once)."""
+    seen: set[Path] = set()
+    total = 0
+    for file in path.rglob("*"):
+        real = file.resolve()
+        if real.is_file() and real not in seen:
+            seen.add(real)
+            total += real.stat().st_size
+    return total

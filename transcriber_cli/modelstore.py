@@ -25,6 +25,7 @@ from typing import Any
 
 from transcriber_cli.config import Settings
 from transcriber_cli.errors import DiarizationUnavailable, ModelUnavailable, UsageError
+from transcriber_cli.fsutil import dir_size
 
 BUNDLE_SCHEMA = "transcriber.bundle/1"
 BUNDLE_MANIFEST = "bundle.json"
@@ -40,18 +41,6 @@ class ModelEntry:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def dir_size(path: Path) -> int:
-    """Bytes of the files under ``path`` (through the hub cache's symlinks, counted once)."""
-    seen: set[Path] = set()
-    total = 0
-    for file in path.rglob("*"):
-        real = file.resolve()
-        if real.is_file() and real not in seen:
-            seen.add(real)
-            total += real.stat().st_size
-    return total
 
 
 def guess_kind(name: str, settings: Settings) -> str:

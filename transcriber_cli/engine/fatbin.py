@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from transcriber_cli.fsutil import dir_size
+
 MAGIC = struct.pack("<I", 0xBA55ED50)
 PTX, SASS = 1, 2
 
@@ -82,6 +84,6 @@ def driver_cache(env: Mapping[str, str] | None = None) -> Path:
 def cached_bytes(cache: Path) -> int:
     """Bytes the driver's cache holds (0 where it is missing or cannot be read)."""
     try:
-        return sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
+        return dir_size(cache)
     except OSError:  # another user's cache: its size is only a detail
         return 0
