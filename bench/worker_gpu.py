@@ -14,7 +14,10 @@ finds it); then ``transcriber worker --concurrency N`` as a process until every 
 ``cold`` gives the worker an empty CUDA kernel cache (``CUDA_CACHE_PATH``), as on a fresh
 machine; ``warm`` the cache the earlier runs filled. Inputs: ``hour`` and ``folder`` are
 production.py's (random-weight models: cost figures, not accuracy); ``clips`` cuts three
-clips of examples/conversation.mp4. One JSON line per run (--out), written as it ends.
+clips of examples/conversation.mp4, ``example`` is that whole recording. ``first+then``
+submits ``then`` once a job of ``first`` is claimed: short jobs joining a long one that
+started alone (and so with two windows in flight). One JSON line per run (--out), written
+as it ends.
 
 Timings are the worker's own: spawn to its warm-up line, spawn to the first claim, and the
 drain (first claim to last completion) over the audio it transcribed; each job's text tokens
@@ -70,6 +73,8 @@ def model_env(args: Any) -> dict[str, str]:
 
 
 def inputs(name: str, tmp: Path) -> list[Path]:
+    if name == "example":  # the whole example recording, as one job
+        return [EXAMPLE]
     if name == "clips":
         out = []
         for i, (start, length) in enumerate(((0, 12), (10, 15), (20, 10))):
@@ -132,6 +137,19 @@ def read_outputs(docs: list[dict], bucket: str) -> dict:
     return {unit: total, "jobs_without_text": empty, "speakers": len(speakers)}
 
 
+def first_job(docs: list[dict], first: list[str], since_spawn: Any) -> list | None:
+    """The first-submitted job's claim and end (spawn-relative) and how it ran, where later
+    jobs joined it."""
+    rows = [d for d in docs if d["_id"] in first and d.get("started")]
+    if len(rows) != 1:
+        return None
+    d = rows[0]
+    runtime = (d.get("result") or {}).get("runtime", {})
+    how = {k: runtime.get(k) for k in ("windows_in_flight", "batch_size", "decoder_lanes")}
+    ended = since_spawn(d["finished"]) if d.get("finished") else None
+    return [since_spawn(d["started"]), ended, how]
+
+
 def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: dict) -> dict:
     cold, what, concurrency = spec.split(":")
     name = spec.replace(":", "-")
@@ -142,10 +160,13 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
     stack = make_stack(args.visibility)
     from transcriber_cli.config import load_settings
 
-    files = inputs(what, tmp)
+    first, _, then = what.partition("+")
+    files, late = inputs(first, tmp), inputs(then, tmp) if then else []
     t_submit = time.perf_counter()
     ids, audio = submit(load_settings(), files)
     submit_s = time.perf_counter() - t_submit
+    late_ids: list[str] = []
+    late_at: list[float] = []
 
     here = str(Path(sys.executable).parent)
     exe = shutil.which("transcriber") or shutil.which("transcriber", path=here)
@@ -174,10 +195,29 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
 
         db = pymongo.MongoClient(servers["mongo"])[os.environ["TRANSCRIBER_MONGODB_DATABASE"]]
         deadline, ended_at = t0 + args.timeout, None
+
+        def submit_late() -> None:  # beside the jobs already running, as a busy queue has it
+            late_at.append(round(time.perf_counter() - t0, 2))
+            got, seconds = submit(load_settings(), late)
+            late_ids.extend(got)
+            late_at.append(round(time.perf_counter() - t0, 2))
+            late_audio.append(seconds)
+
+        late_audio: list[float] = []
+        adding, claimed = None, 0.0
         while time.perf_counter() < deadline and proc.poll() is None:
             time.sleep(0.5)
-            n = db.jobs.count_documents({"_id": {"$in": ids}, "status": {"$in": list(ENDED)}})
-            if n >= len(ids):
+            if late and adding is None and not claimed:
+                started = {"_id": {"$in": ids}, "started": {"$ne": None}}
+                claimed = time.perf_counter() if db.jobs.count_documents(started) else 0.0
+            if claimed and adding is None and time.perf_counter() - claimed >= args.late_after:
+                adding = threading.Thread(target=submit_late, daemon=True)
+                adding.start()
+            if adding is not None and adding.is_alive():
+                continue
+            every = ids + late_ids
+            n = db.jobs.count_documents({"_id": {"$in": every}, "status": {"$in": list(ENDED)}})
+            if n >= len(every) and (not late or late_ids):
                 ended_at = time.perf_counter() - t0
                 break
         proc.terminate()  # the backlog is done: a SIGTERM ends an idle worker at once
@@ -188,6 +228,7 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
             rc = proc.wait()
         reader.join(timeout=10)
     log.close()
+    files, ids, audio = files + late, ids + late_ids, audio + sum(late_audio)
     docs = list(db.jobs.find({"_id": {"$in": ids}}))
     db.client.close()
     spawn = time.time() - (time.perf_counter() - t0)  # the epoch of the worker's spawn
@@ -207,6 +248,8 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
         "run": spec, "model": args.model, "device": args.device, "input": what,
         "files": len(files), "audio_s": round(audio, 1), "concurrency": int(concurrency),
         "cuda_cache": cold, "rc": rc, "submit_s": round(submit_s, 2),
+        "late_submitted_s": late_at or None,  # spawn to the start and end of the late submits
+        "first_job_s": first_job(docs, ids[: len(ids) - len(late_ids)], since_spawn),
         "status": {s: sum(d["status"] == s for d in docs) for s in {d["status"] for d in docs}},
         "warm_up_line_s": warm[0] if warm else None,
         "load_s": float(warm[1][0]) if warm else None,
@@ -218,6 +261,8 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
         "x_rt_drain": round(audio / drain, 1) if drain else None,
         "x_rt_from_spawn": round(audio / last_end, 1) if last_end else None,
         # the device time the jobs were charged: about the drain when they shared the GPU
+        "attempts": sum(d.get("attempts", 0) for d in docs),  # more than the jobs: retries
+        "errors": sorted({d["error"][:200] for d in docs if d.get("error")}) or None,
         "gpu_seconds_sum": round(sum(d.get("cost", {}).get("gpu_seconds", 0) for d in docs), 1),
         "job_s": dist([(d["finished"] - d["started"]).total_seconds() for d in done], digits=2),
         "gpu_peak_mib": mem.delta if shutil.which("nvidia-smi") else None,
@@ -240,6 +285,8 @@ def main() -> None:
     parser.add_argument("--idle-exit", type=float, default=600)
     parser.add_argument("--timeout", type=float, default=400, help="per run")
     parser.add_argument("--cuda-cache", type=Path, help="kept after the runs (default: a temp dir)")
+    parser.add_argument("--late-after", type=float, default=0,
+                        help="seconds from the first claim to `then`'s submits")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
