@@ -468,27 +468,33 @@ class _Lingual(_Engine):
         return found.model_copy(update={"language": options.language or "de"})
 
 
-@pytest.mark.parametrize("setup", ["one window", "two windows in flight", "two devices"])
+@pytest.mark.parametrize(
+    "setup", ["one window", "two windows in flight", "two devices", "two decoder lanes"]
+)
 def test_the_language_comes_from_the_first_window_with_speech(setup: str) -> None:
     """A multilingual recording whose first window is silence (a waiting room): the language
     was taken from that window (none), so the transcript had none and every later window
     detected its own, two at a time in flight. Now it comes from the first window with
-    speech and the later ones are given it: on one device that window detects it while it
-    is transcribed, alone; over several devices it is detected before the windows start."""
+    speech and the later ones are given it: on one device with one decoder lane that window
+    detects it while it is transcribed, alone; over several devices, or on a GPU's decoder
+    lanes, it is detected before the windows start, so they start together."""
     audio = np.concatenate([np.zeros(11 * 16000, np.float32), _levels(4)])
     engine = _Lingual()
+    if setup == "two decoder lanes":
+        engine.decoder_lanes = 2
     helpers = [_Lingual()] if setup == "two devices" else []
     transcript = transcribe_audio(
         audio, LoadedModels(engine, no_speakers()), WhisperOptions(), window_seconds=12,
-        windows_in_flight=2 if setup == "two windows in flight" else 1, helpers=helpers,
+        windows_in_flight=1 if setup in ("one window", "two devices") else 2, helpers=helpers,
     )  # fmt: skip
     assert transcript.language == "de"
     assert engine.asked[0] == (False, None)  # the silence, first
     speech = [language for e in (engine, *helpers) for has, language in e.asked if has]
     assert len(speech) >= 3
-    if helpers:
-        assert speech == ["de"] * len(speech), (engine.asked, helpers[0].asked)
-        assert engine.detected == [False, True] and helpers[0].detected == []
+    if helpers or setup == "two decoder lanes":
+        assert speech == ["de"] * len(speech), (engine.asked, helpers and helpers[0].asked)
+        assert engine.detected == [False, True]
+        assert not helpers or helpers[0].detected == []
         assert transcript.language_probability == 0.83
     else:
         assert speech[0] is None and speech[1:] == ["de"] * (len(speech) - 1), engine.asked

@@ -264,8 +264,9 @@ def _transcribe_windows(
     With several engines the windows are spread over them, and joined in order as they
     finish: the same cuts, language and seams as one engine gives. When the language is to
     be detected, it comes from the first window with speech and is given to the later ones:
-    over several engines it is detected before the windows start (windows without speech
-    before it run alone), on one the windows run alone until one has found it; a batch size
+    over several engines, or one with several decoder lanes, it is detected before the
+    windows start (windows without speech before it run alone), else the windows run alone
+    until one has found it; a batch size
     of 1 carries each window's text into the next, so it stays on one engine."""
     duration = len(audio) / SAMPLE_RATE
     window = window_seconds or duration or 1.0
@@ -279,15 +280,17 @@ def _transcribe_windows(
         # would pick a smaller one (1 decodes sequentially), and the words would differ.
         options = options.model_copy(update={"batch_size": engine.batch_size(options)})
         # The language is detected once, from the first window with speech, and given to
-        # every later window. Over several devices it is found before the windows start
-        # (the detection alone, not a window's decoding), so every device starts at once
-        # instead of waiting for the first window. On one device the windows go one at a
-        # time until one has found it: starting two at once there gained nothing on an
-        # H200 (the decoder was already full; their VAD ran at the same time on the same
-        # cores). A window without speech finds none and runs alone (it decodes nothing).
-        devices = len({id(e) for e in engines}) > 1
+        # every later window. Where windows run side by side (several devices, or one GPU's
+        # decoder lanes) it is found before the windows start (the detection alone, not a
+        # window's decoding), so they all start at once instead of waiting for the first
+        # window: with two lanes the large-v3 hour's first window ran alone for 2.9 s, and
+        # two windows took as long as one (bench/production.md). With one lane the windows
+        # go one at a time until one has found it: starting two at once there gained
+        # nothing (the decoder was already full). A window without speech finds none and
+        # runs alone (it decodes nothing).
+        first = len({id(e) for e in engines}) > 1 or engine.decoder_lanes > 1
         while cuts and options.language is None and state.language is None:
-            found = engine.detect_language(_part(audio, cuts[0]), options) if devices else None
+            found = engine.detect_language(_part(audio, cuts[0]), options) if first else None
             if found is not None:
                 state.language, state.language_probability = found
                 log.debug("language %s (probability %.2f) detected before the windows start",
