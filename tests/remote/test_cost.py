@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 
 import pytest
@@ -118,3 +119,34 @@ def test_jobs_at_once_on_one_gpu_pay_its_time_once_between_them(
     span = (max(j.finished for j in (long_job, short_job))
             - min(j.started for j in (long_job, short_job))).total_seconds()  # fmt: skip
     assert long_job.cost.gpu_seconds + short_job.cost.gpu_seconds == pytest.approx(span, rel=0.1)
+
+
+def test_a_stop_while_ec2_is_silent_does_not_wait_for_the_price(stack, workers):
+    """A worker waits up to 5 s for its machine's price before its first poll, so that the
+    first jobs are priced; the EC2 endpoint can be silent (a subnet with endpoints for S3
+    and SQS only). A SIGTERM during that wait used to sit out the 5 s; now it ends the wait:
+    no job will be taken."""
+    import socket
+    import time
+
+    from tests.remote.conftest import wait_for
+
+    silent = socket.create_server(("127.0.0.1", 0))  # connects, never answers
+    imds = FakeImds(instance_type="g5.xlarge")
+    imds.values["placement/availability-zone"] = "us-east-1a"
+    try:
+        worker = workers.start("--idle-exit", "60", env={
+            "TRANSCRIBER_IMDS_URL": imds.url,
+            "AWS_ENDPOINT_URL_EC2": f"http://127.0.0.1:{silent.getsockname()[1]}",
+        })  # fmt: skip
+        wait_for(lambda: "worker " in workers.log(worker), timeout=60, what="the worker's start")
+        worker.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        assert worker.wait(timeout=30) == 0, workers.log(worker)
+        took = time.monotonic() - stopped
+    finally:
+        imds.close()
+        silent.close()
+    log = workers.log(worker)
+    assert "an hour of g5.xlarge costs" not in log  # EC2 never answered
+    assert took < 3.5, (took, log)  # not the price's 5 s

@@ -187,8 +187,9 @@ class Worker:
         for runner in runners:
             runner.concurrency = self._at_once(runner)
         self.jobs_at_once = max(runner.concurrency for runner in runners)
-        # The first jobs get a price when EC2 answers at once; a silent one costs 5 s, once.
-        self._priced.wait(PRICE_WAIT_SECONDS)
+        # The first jobs get a price when EC2 answers at once; a silent one costs 5 s, once,
+        # unless a stop comes meanwhile: no job will be taken then.
+        self._wait_for_price(PRICE_WAIT_SECONDS)
         consumers = [
             threading.Thread(target=self._consume, args=(runner,),
                              name=f"consumer-{runner.device}-{i}")
@@ -430,6 +431,14 @@ class Worker:
             self._priced.set()
             if self._quit.wait(RATE_REFRESH_SECONDS):
                 return
+
+    def _wait_for_price(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._priced.is_set() and not self.state.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._priced.wait(min(left, 0.1))
 
     def _rate(self) -> Rate | None:
         if not self.instance_type:
