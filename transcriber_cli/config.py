@@ -246,6 +246,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     worker_heartbeat_seconds: float = Field(
         15, gt=0, description="How often a worker refreshes its heartbeat document"
     )
+    worker_price_wait: float = Field(
+        5,
+        ge=0,
+        le=300,
+        description="Seconds a worker waits for its machine's price (EC2) before its first "
+        "poll, so that the first jobs are priced (a stop ends the wait)",
+    )
     imds_url: str = Field(
         "http://169.254.169.254",
         description="EC2 instance metadata endpoint for Spot notices ('' = off)",

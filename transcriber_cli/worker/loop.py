@@ -52,7 +52,6 @@ from transcriber_cli.worker.telemetry import Telemetry
 log = logging.getLogger(__name__)
 DLQ_SWEEP_SECONDS = 60
 RATE_REFRESH_SECONDS = 3600
-PRICE_WAIT_SECONDS = 5
 TURN_SECONDS = 0.2  # how long a consumer waits for its device's turn to poll
 
 
@@ -187,9 +186,9 @@ class Worker:
         for runner in runners:
             runner.concurrency = self._at_once(runner)
         self.jobs_at_once = max(runner.concurrency for runner in runners)
-        # The first jobs get a price when EC2 answers at once; a silent one costs 5 s, once,
-        # unless a stop comes meanwhile: no job will be taken then.
-        self._wait_for_price(PRICE_WAIT_SECONDS)
+        # The first jobs get a price when EC2 answers at once; a silent one costs the wait
+        # (5 s), once, unless a stop comes meanwhile: no job will be taken then.
+        self._wait_for_price(self.settings.worker_price_wait)
         consumers = [
             threading.Thread(target=self._consume, args=(runner,),
                              name=f"consumer-{runner.device}-{i}")
