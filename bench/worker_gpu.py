@@ -198,12 +198,17 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
 
         def submit_late() -> None:  # beside the jobs already running, as a busy queue has it
             late_at.append(round(time.perf_counter() - t0, 2))
-            got, seconds = submit(load_settings(), late)
+            try:
+                got, seconds = submit(load_settings(), late)
+            except Exception as exc:  # the row says so; the run ends with the first jobs
+                late_error.append(f"{type(exc).__name__}: {exc}")
+                return
             late_ids.extend(got)
             late_at.append(round(time.perf_counter() - t0, 2))
             late_audio.append(seconds)
 
         late_audio: list[float] = []
+        late_error: list[str] = []
         adding, claimed = None, 0.0
         while time.perf_counter() < deadline and proc.poll() is None:
             time.sleep(0.5)
@@ -217,7 +222,7 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
                 continue
             every = ids + late_ids
             n = db.jobs.count_documents({"_id": {"$in": every}, "status": {"$in": list(ENDED)}})
-            if n >= len(every) and (not late or late_ids):
+            if n >= len(every) and (not late or late_ids or late_error):
                 ended_at = time.perf_counter() - t0
                 break
         proc.terminate()  # the backlog is done: a SIGTERM ends an idle worker at once
@@ -249,6 +254,7 @@ def one_run(spec: str, args: Any, logs: Path, tmp: Path, cache: Path, servers: d
         "files": len(files), "audio_s": round(audio, 1), "concurrency": int(concurrency),
         "cuda_cache": cold, "rc": rc, "submit_s": round(submit_s, 2),
         "late_submitted_s": late_at or None,  # spawn to the start and end of the late submits
+        "late_error": late_error[0] if late_error else None,
         "first_job_s": first_job(docs, ids[: len(ids) - len(late_ids)], since_spawn),
         "status": {s: sum(d["status"] == s for d in docs) for s in {d["status"] for d in docs}},
         "warm_up_line_s": warm[0] if warm else None,

@@ -266,8 +266,8 @@ def _transcribe_windows(
     be detected, it comes from the first window with speech and is given to the later ones:
     over several engines, or one with several decoder lanes, it is detected before the
     windows start (windows without speech before it run alone), else the windows run alone
-    until one has found it; a batch size
-    of 1 carries each window's text into the next, so it stays on one engine."""
+    until one has found it; a batch size of 1 carries each window's text into the next, so
+    it stays on one engine."""
     duration = len(audio) / SAMPLE_RATE
     window = window_seconds or duration or 1.0
     if progress and state.seconds:
