@@ -228,29 +228,34 @@ def test_the_native_pipeline_gives_pyannotes_speakers_on_the_gpu(size: str, tmp_
     assert results["auto"][0]
 
 
-def test_a_local_run_diarizes_while_whisper_still_loads(conversation: dict, tmp_path: Path) -> None:
-    """On a GPU, diarization starts once the audio is decoded, beside the Whisper model's
-    load (made 8 s slower here by a sitecustomize wrapping CTranslate2's load): its first
-    progress comes before transcription begins, so ``diarize_start`` is negative."""
+def _slow_whisper_load(tmp_path: Path, seconds: float) -> dict[str, str]:
+    """An environment whose sitecustomize makes CTranslate2's Whisper load ``seconds`` longer."""
     import os
 
-    from transcriber_cli.engine.device import free_gpu_memory
-    from transcriber_cli.local.runner import EARLY_DIARIZATION_FREE
-
-    if (free_gpu_memory(0) or 0) < EARLY_DIARIZATION_FREE:
-        pytest.skip("too little GPU memory free for diarization beside the load")
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
         "import time, ctranslate2\n"
         "_real = ctranslate2.models.Whisper\n"
         "def _slow(*a, **k):\n"
-        "    time.sleep(8)\n"
+        f"    time.sleep({seconds})\n"
         "    return _real(*a, **k)\n"
         "ctranslate2.models.Whisper = _slow\n"
     )
     rest = os.environ.get("PYTHONPATH")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *([rest] if rest else [])])}
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *([rest] if rest else [])])}
+
+
+def test_a_local_run_diarizes_while_whisper_still_loads(conversation: dict, tmp_path: Path) -> None:
+    """On a GPU, diarization starts once the audio is decoded, beside the Whisper model's
+    load (made 8 s slower here by a sitecustomize wrapping CTranslate2's load): its first
+    progress comes before transcription begins, so ``diarize_start`` is negative."""
+    from transcriber_cli.engine.device import free_gpu_memory
+    from transcriber_cli.local.runner import EARLY_DIARIZATION_FREE
+
+    if (free_gpu_memory(0) or 0) < EARLY_DIARIZATION_FREE:
+        pytest.skip("too little GPU memory free for diarization beside the load")
+    env = _slow_whisper_load(tmp_path, 8)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "transcriber_cli", "transcribe", str(conversation["path"]),
            "-m", "tiny.en", "--diarize", "--diarization-model", "builtin", "-f", "json",
@@ -263,6 +268,26 @@ def test_a_local_run_diarizes_while_whisper_still_loads(conversation: dict, tmp_
     transcript = Transcript.model_validate_json((out / "conversation.json").read_text())
     assert transcript.diarization["status"] == "done"
     assert len({s.speaker for s in transcript.segments}) == 2
+
+
+def test_a_local_run_finds_the_speech_while_whisper_still_loads(
+    conversation: dict, cpu_transcript: Transcript, tmp_path: Path
+) -> None:
+    """On a GPU the recording's speech (VAD) is found while the Whisper model loads (3 s
+    slower here), not after it (pipeline/speech.py), and the words are the same."""
+    env = _slow_whisper_load(tmp_path, 3)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "transcriber_cli", "transcribe", str(conversation["path"]),
+           "-m", "tiny.en", "--no-diarize", "--compute-type", "float32", "-f", "json",
+           "-o", str(out), "-v"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    found = next(i for i, line in enumerate(lines) if "speech of window 1 of 1 found ahead" in line)
+    ready = next(i for i, line in enumerate(lines) if "models ready" in line)
+    assert found < ready, proc.stderr
+    transcript = Transcript.model_validate_json((out / "conversation.json").read_text())
+    assert wer(cpu_transcript.text, transcript.text) <= 0.05
 
 
 def test_two_decoder_lanes_transcribe_two_files_at_once_with_one_lanes_words(

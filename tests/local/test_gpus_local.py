@@ -242,7 +242,7 @@ class _Engine:
     The audio is piecewise constant: window k holds the level (k + 1) / 100."""
 
     device, device_index, name, compute_type = "cpu", 0, "stand-in", "int8"
-    encoder, decoder_lanes = "ctranslate2", 1
+    encoder, decoder_lanes, cpu_threads = "ctranslate2", 1, 1
 
     def __init__(self, slow: dict[int, float], fail: int | None = None) -> None:
         import threading
@@ -255,7 +255,7 @@ class _Engine:
     def batch_size(self, options) -> int:
         return 8
 
-    def transcribe(self, part, options, progress=None):
+    def transcribe(self, part, options, progress=None, *, regions=None):
         import time
 
         from transcriber_cli.errors import TranscriberError
@@ -382,10 +382,11 @@ def test_windows_in_flight_follow_the_files_in_flight_on_the_device(
     formats = parse_formats("txt")
     files = [folder / "a.mp3", folder / "b.mp3", folder / "c.mp3"]
     local.LocalRunner(settings, options, formats, output_dir=tmp_path / "three").run(files)
-    assert told == [2, 2, 2]
+    # Each file's windows, and the speech found ahead while the models load, are told 2.
+    assert len(told) >= 3 and set(told) == {2}, told
     told.clear()
     local.LocalRunner(settings, options, formats, output_dir=tmp_path / "one").run(files[:1])
-    assert told == [1]
+    assert told and set(told) == {1}, told
     assert (tmp_path / "one" / "a.txt").read_text().strip()
 
 
@@ -452,12 +453,12 @@ class _Lingual(_Engine):
         self.asked: list[tuple[bool, str | None]] = []  # (speech, language asked for)
         self.detected: list[bool] = []  # speech in each window a detection was asked of
 
-    def detect_language(self, part, options):
+    def detect_language(self, part, options, regions=None):
         with self._count:
             self.detected.append(bool(part.any()))
         return ("de", 0.83) if part.any() else None
 
-    def transcribe(self, part, options, progress=None):
+    def transcribe(self, part, options, progress=None, *, regions=None):
         from transcriber_cli.transcript import Transcript
 
         with self._count:
@@ -509,9 +510,9 @@ class _Timed(WhisperEngine):
         super().__init__(*args, **kwargs)
         self.spans: list[tuple[float, float]] = []
 
-    def transcribe(self, audio, options, progress=None):
+    def transcribe(self, audio, options, progress=None, *, regions=None):
         start = time.perf_counter()
-        found = super().transcribe(audio, options, progress)
+        found = super().transcribe(audio, options, progress, regions=regions)
         self.spans.append((start, time.perf_counter()))
         return found
 
@@ -555,7 +556,7 @@ def test_a_required_diarizer_that_cannot_load_stops_the_transcription_early() ->
     class Gpu(_Engine):
         device = "cuda"
 
-        def transcribe(self, part, options, progress=None):
+        def transcribe(self, part, options, progress=None, *, regions=None):
             found = super().transcribe(part, options, progress)
             if progress:  # as an engine reports each batch of a window
                 progress(found.duration, found.duration)
@@ -582,7 +583,7 @@ def test_progress_of_windows_in_flight_goes_one_way_one_call_at_a_time() -> None
     import time
 
     class Reporting(_Engine):
-        def transcribe(self, part, options, progress=None):
+        def transcribe(self, part, options, progress=None, *, regions=None):
             seconds = len(part) / 16000
             for step in range(1, 11):
                 if progress:

@@ -61,8 +61,12 @@ class WhisperEngine:
         self._sizing = threading.Lock()  # files in flight pick sizes at once
         self.device, self.compute_type = resolve_device(device, compute_type)
         name = pick_auto_model(self.device) if model == "auto" else model
-        self.resolved: ResolvedModel = resolve_model(name, cache_dir=cache_dir, offline=offline)
+        # The package before any of its modules (resolve_model's hub download): a thread that
+        # starts with a module can be handed it half-initialised while another thread imports
+        # the package (pipeline/speech.py).
         from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+        self.resolved: ResolvedModel = resolve_model(name, cache_dir=cache_dir, offline=offline)
 
         # The torch encoder is built while CTranslate2 loads, which releases the GIL:
         # importing torch (2-3 s) and reading the weights need not wait for it (without
@@ -222,10 +226,17 @@ class WhisperEngine:
         return self._auto_batch[beam]
 
     def transcribe(
-        self, audio: np.ndarray, options: WhisperOptions, progress: Progress | None = None
+        self,
+        audio: np.ndarray,
+        options: WhisperOptions,
+        progress: Progress | None = None,
+        *,
+        regions: list[vad.Region] | None = None,
     ) -> Transcript:
+        """``regions``: the speech in ``audio``, already found (``vad.speech_regions`` with
+        this engine's ``cpu_threads``, as here), used by a batched decoding with VAD."""
         with _decoding_errors():
-            return self._transcribe(audio, options, progress)
+            return self._transcribe(audio, options, progress, regions=regions)
 
     def warm_up(self, windows: int = 1, tokens: int = 64) -> float:
         """Run one 30 s window of noise through a transcription's GPU steps (features, the
@@ -259,6 +270,7 @@ class WhisperEngine:
         progress: Progress | None,
         *,
         batch_size: int | None = None,
+        regions: list[vad.Region] | None = None,
     ) -> Transcript:
         duration = len(audio) / SAMPLE_RATE
         # The options share faster-whisper's names, except the two that pick the decoding path.
@@ -269,7 +281,7 @@ class WhisperEngine:
         if batch_size > 1:
             from faster_whisper.transcribe import restore_speech_timestamps
 
-            found = self._clips(audio, options)
+            found = self._clips(audio, options, regions)
             if found is None:  # nothing to decode
                 return self._empty(duration, options)
             speech, clips, regions = found
@@ -313,10 +325,11 @@ class WhisperEngine:
             model=self.name,
         )
 
-    def _clips(self, audio: np.ndarray, options: WhisperOptions):
+    def _clips(self, audio: np.ndarray, options: WhisperOptions,
+               regions: list[vad.Region] | None = None):  # fmt: skip
         """What the batched path decodes: the speech (or the whole audio without VAD), its
         30 s chunks as ``clip_timestamps`` (seconds) and the VAD regions they map back
-        through; None when VAD finds no speech."""
+        through (``regions`` when they were found already); None when VAD finds no speech."""
         if not options.vad:  # fixed 30 s windows
             duration = len(audio) / SAMPLE_RATE
             clips = [
@@ -324,13 +337,17 @@ class WhisperEngine:
                 for s in np.arange(0, duration, CHUNK_SECONDS)
             ]
             return audio, clips, None
-        regions = vad.speech_regions(audio, self.cpu_threads)  # on every core (theirs: one)
+        if regions is None:
+            regions = vad.speech_regions(audio, self.cpu_threads)  # every core (theirs: one)
         if not regions:
             return None
         return (*vad.speech_only(audio, regions), regions)
 
     def detect_language(
-        self, audio: np.ndarray, options: WhisperOptions
+        self,
+        audio: np.ndarray,
+        options: WhisperOptions,
+        regions: list[vad.Region] | None = None,
     ) -> tuple[str, float] | None:
         """The language, and its probability, that a batched transcription of ``audio``
         would detect, without decoding it: faster-whisper's batched pipeline detects it from
@@ -339,12 +356,13 @@ class WhisperEngine:
         None when there is no speech. Windows spread over several devices, or over one GPU's
         decoder lanes, need the language before any of them starts: the first window no
         longer runs alone to find it while the others wait (on an H200 with large-v3 that
-        window took 3.2-3.9 s; on an H100 with two lanes 2.9 s)."""
+        window took 3.2-3.9 s; on an H100 with two lanes 2.9 s). ``regions``: as for
+        ``transcribe``."""
         if options.language:
             return options.language, 1.0
         if not self.model.model.is_multilingual:
             return "en", 1.0  # as the pipeline says for an English-only model
-        found = self._clips(audio, options)
+        found = self._clips(audio, options, regions)
         if found is None:
             return None
         speech, clips, _ = found

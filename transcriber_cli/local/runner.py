@@ -47,10 +47,11 @@ from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
 from transcriber_cli.media import DecodedAudio, InputChanged, MediaInfo
-from transcriber_cli.options import SpeakerOptions
+from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.flow import SpeakersBeside, StageProgress, transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
-from transcriber_cli.pipeline.windows import WindowCheckpoint
+from transcriber_cli.pipeline.speech import SpeechAhead
+from transcriber_cli.pipeline.windows import WindowCheckpoint, remaining_cuts
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,29 @@ class _Device:
         if loaded.engine.device != "cuda" or loaded.pending.done():
             loaded.pending.result()
         return loaded
+
+    def speech_ahead(self, audio: DecodedAudio, resume: WindowCheckpoint | None,
+                     options: WhisperOptions, window_seconds: float | None,
+                     files_at_once: int) -> SpeechAhead | None:  # fmt: skip
+        """On a GPU, the windows' speech regions, found while this device's models still
+        load (the run would only wait; pipeline/speech.py): the first windows in flight now,
+        each next one while the windows before decode. None once the models are ready (the
+        flow finds them ahead then, pipeline/flow.py), on a CPU, or where no VAD of ours
+        runs."""
+        s = self.settings
+        if not options.vad or options.batch_size == 1:
+            return None
+        if self._loading is not None and self._loading.done():
+            return None
+        try:
+            device, _ = resolve_device(s.device, s.compute_type)
+        except TranscriberError:  # said by the load, as before
+            return None
+        if device != "cuda":
+            return None
+        cuts = remaining_cuts(audio, resume or WindowCheckpoint(), window_seconds)
+        return SpeechAhead(audio, cuts, s.cpu_threads,
+                           windows_in_flight(s, device, files_at_once))  # fmt: skip
 
     def speakers_beside(self, audio: DecodedAudio, speakers: SpeakerOptions | None,
                         progress: StageProgress) -> SpeakersBeside | None:  # fmt: skip
@@ -473,6 +497,7 @@ class LocalRunner:
         sha = ""
         audio: DecodedAudio | None = None
         beside: SpeakersBeside | None = None
+        ahead: SpeechAhead | None = None
         try:
             known = probed
             info = batch.probe(item, lambda p: known or self.readahead.probe(p))
@@ -502,6 +527,9 @@ class LocalRunner:
 
             if resume is None or resume.turns is None:
                 beside = device.speakers_beside(audio, self.options.speakers, progress)
+            ahead = device.speech_ahead(audio, resume, self.options.whisper,
+                                        self.settings.window_seconds,
+                                        self._files_at_once)  # fmt: skip
             waited = time.perf_counter()
             models = device.loaded()
             engines = self._helper_engines(helpers, reporter)
@@ -524,6 +552,7 @@ class LocalRunner:
                     self.settings, models.engine.device, self._files_at_once
                 ),
                 beside=beside,
+                ahead=ahead,
             )
             waited = time.perf_counter()
             texts = render(transcript, self.formats)
@@ -552,6 +581,8 @@ class LocalRunner:
         finally:
             if beside is not None:  # stopped at its next step if the file ended without it
                 beside.abandon()
+            if ahead is not None:
+                ahead.stop()
             self.readahead.discard(item.path)
             if audio is not None:  # its temporary file goes now, not when collected
                 audio.close()

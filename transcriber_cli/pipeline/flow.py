@@ -23,18 +23,18 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
-import numpy as np
-
 from transcriber_cli.diarize.assign import assign_speakers
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.errors import SetupError
 from transcriber_cli.media import SAMPLE_RATE, Samples, whole
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.models import DiarizerLoad, LoadedModels
+from transcriber_cli.pipeline.speech import SpeechAhead
 from transcriber_cli.pipeline.windows import (
     OnCheckpoint,
     WindowCheckpoint,
-    next_cut,
+    part,
+    remaining_cuts,
     shift,
     window_options,
 )
@@ -133,6 +133,7 @@ def transcribe_audio(
     helpers: Sequence[WhisperEngine] = (),
     windows_in_flight: int = 1,
     beside: SpeakersBeside | None = None,
+    ahead: SpeechAhead | None = None,
 ) -> Transcript:
     """One recording through the flow with the ``models`` a ``ModelCache`` loaded.
 
@@ -143,7 +144,8 @@ def transcribe_audio(
     ``windows_in_flight``: windows each engine works on at once (batched decoding carries no
     text across a cut, so they are independent; the result is joined in order).
     ``beside``: the recording's diarization, already started by the caller; it is joined
-    (or stopped) here."""
+    (or stopped) here. ``ahead``: the windows' speech regions, being found since the
+    caller started it (``pipeline/speech.py``; stopped here)."""
 
     def stage(name: str) -> Callable[[float, float], None] | None:
         return (lambda done, total: progress(name, done, total)) if progress else None
@@ -167,7 +169,7 @@ def transcribe_audio(
         engines = [e for _ in range(max(1, windows_in_flight)) for e in (engine, *helpers)]
         in_flight = _transcribe_windows(audio, engines, options, state,
                                         _checked(progress, beside), window_seconds,
-                                        on_checkpoint)  # fmt: skip
+                                        on_checkpoint, ahead)  # fmt: skip
         timings["transcribe"] = round(time.perf_counter() - started, 3)
         log.debug("transcribed %.0f s of audio in %.2f s", duration, timings["transcribe"])
         if state.turns is None and (beside is not None or models.may_diarize):
@@ -195,6 +197,8 @@ def transcribe_audio(
     finally:
         if beside is not None:
             beside.abandon()
+        if ahead is not None:
+            ahead.stop()
     transcript = Transcript(
         language=state.language,
         language_probability=state.language_probability,
@@ -257,6 +261,7 @@ def _transcribe_windows(
     progress: StageProgress | None,
     window_seconds: float | None,
     on_checkpoint: OnCheckpoint | None,
+    ahead: SpeechAhead | None = None,
 ) -> int:
     """Transcribe from ``state.seconds`` to the end, window by window, into ``state``; return
     the most windows that were in flight on one engine at once.
@@ -267,58 +272,60 @@ def _transcribe_windows(
     over several engines, or one with several decoder lanes, it is detected before the
     windows start (windows without speech before it run alone), else the windows run alone
     until one has found it; a batch size of 1 carries each window's text into the next, so
-    it stays on one engine."""
+    it stays on one engine.
+
+    On a GPU the speech regions of the next windows are found while the windows before
+    decode (``pipeline/speech.py``), unless ``ahead`` (the caller's) finds them already."""
     duration = len(audio) / SAMPLE_RATE
-    window = window_seconds or duration or 1.0
     if progress and state.seconds:
         progress("transcribe", state.seconds, duration)
     engine = engines[0]
     sequential = engine.batch_size(options) == 1
-    cuts = _cuts(audio, state, window, duration)
-    if len(engines) > 1 and not sequential and len(cuts) > 1:
-        # Every engine decodes with the first one's batch size: an engine on a fuller GPU
-        # would pick a smaller one (1 decodes sequentially), and the words would differ.
-        options = options.model_copy(update={"batch_size": engine.batch_size(options)})
-        # The language is detected once, from the first window with speech, and given to
-        # every later window. Where windows run side by side (several devices, or one GPU's
-        # decoder lanes) it is found before the windows start (the detection alone, not a
-        # window's decoding), so they all start at once instead of waiting for the first
-        # window: with two lanes the large-v3 hour's first window ran alone for 2.9 s, and
-        # two windows took as long as one (bench/production.md). With one lane the windows
-        # go one at a time until one has found it: starting two at once there gained
-        # nothing (the decoder was already full). A window without speech finds none and
-        # runs alone (it decodes nothing).
-        first = len({id(e) for e in engines}) > 1 or engine.decoder_lanes > 1
-        while cuts and options.language is None and state.language is None:
-            found = engine.detect_language(_part(audio, cuts[0]), options) if first else None
-            if found is not None:
-                state.language, state.language_probability = found
-                log.debug("language %s (probability %.2f) detected before the windows start",
-                          *found)  # fmt: skip
-                break
-            _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint)
-        if not cuts:
-            return 1
-        return _spread(audio, engines, options, state, progress, cuts, on_checkpoint)
-    for bounds in cuts:
-        _run_window(audio, engine, options, state, progress, bounds, on_checkpoint)
-    return 1
-
-
-def _cuts(
-    audio: Samples, state: WindowCheckpoint, window: float, duration: float
-) -> list[tuple[float, float]]:
-    """The windows still to do (cuts are cheap: a scan of 100 ms energies); at least one for
-    a file none was done of, even an empty one."""
-    cuts: list[tuple[float, float]] = []
-    start = state.seconds
-    while start < duration - 0.05 or (not cuts and not state.windows):
-        end = next_cut(audio, start, window)
-        cuts.append((start, end))
-        if end >= duration:
-            break
-        start = end
-    return cuts
+    cuts = remaining_cuts(audio, state, window_seconds)
+    if sequential or not options.vad:  # no regions to use: faster-whisper's own VAD, or none
+        if ahead is not None:
+            ahead.stop()
+        ahead = None
+    elif ahead is None and engine.device == "cuda" and len(cuts) > 1:
+        at_once = len(engines)  # windows in flight, over every engine
+        ahead = SpeechAhead(audio, cuts, engine.cpu_threads, lead=at_once)
+    try:
+        if len(engines) > 1 and not sequential and len(cuts) > 1:
+            # Every engine decodes with the first one's batch size: an engine on a fuller GPU
+            # would pick a smaller one (1 decodes sequentially), and the words would differ.
+            options = options.model_copy(update={"batch_size": engine.batch_size(options)})
+            # The language is detected once, from the first window with speech, and given to
+            # every later window. Where windows run side by side (several devices, or one GPU's
+            # decoder lanes) it is found before the windows start (the detection alone, not a
+            # window's decoding), so they all start at once instead of waiting for the first
+            # window: with two lanes the large-v3 hour's first window ran alone for 2.9 s, and
+            # two windows took as long as one (bench/production.md). With one lane the windows
+            # go one at a time until one has found it: starting two at once there gained
+            # nothing (the decoder was already full). A window without speech finds none and
+            # runs alone (it decodes nothing).
+            first = len({id(e) for e in engines}) > 1 or engine.decoder_lanes > 1
+            while cuts and options.language is None and state.language is None:
+                found = (
+                    engine.detect_language(part(audio, cuts[0]), options, _regions(ahead, cuts[0]))
+                    if first
+                    else None
+                )
+                if found is not None:
+                    state.language, state.language_probability = found
+                    log.debug("language %s (probability %.2f) detected before the windows start",
+                              *found)  # fmt: skip
+                    break
+                _run_window(audio, engine, options, state, progress, cuts.pop(0), on_checkpoint,
+                            ahead)  # fmt: skip
+            if not cuts:
+                return 1
+            return _spread(audio, engines, options, state, progress, cuts, on_checkpoint, ahead)
+        for bounds in cuts:
+            _run_window(audio, engine, options, state, progress, bounds, on_checkpoint, ahead)
+        return 1
+    finally:
+        if ahead is not None:
+            ahead.stop()
 
 
 def _decode_window(
@@ -328,17 +335,19 @@ def _decode_window(
     state: WindowCheckpoint,
     bounds: tuple[float, float],
     report: Callable[[float, float], None],
+    ahead: SpeechAhead | None,
 ) -> Transcript:
     sequential = engine.batch_size(options) == 1
     return engine.transcribe(
-        _part(audio, bounds), window_options(options, state, sequential=sequential), report
+        part(audio, bounds),
+        window_options(options, state, sequential=sequential),
+        report,
+        regions=_regions(ahead, bounds),
     )
 
 
-def _part(audio: Samples, bounds: tuple[float, float]) -> np.ndarray:
-    """A window's samples (a view)."""
-    start, end = bounds
-    return audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+def _regions(ahead: SpeechAhead | None, bounds: tuple[float, float]) -> list | None:
+    return ahead.regions(bounds) if ahead is not None else None
 
 
 def _join(state: WindowCheckpoint, result: Transcript, bounds: tuple[float, float]) -> None:
@@ -364,6 +373,7 @@ def _run_window(
     progress: StageProgress | None,
     bounds: tuple[float, float],
     on_checkpoint: OnCheckpoint | None,
+    ahead: SpeechAhead | None = None,
 ) -> None:
     duration = len(audio) / SAMPLE_RATE
     start, end = bounds
@@ -372,7 +382,7 @@ def _run_window(
         if progress:
             progress("transcribe", min(start + done, duration), duration)
 
-    result = _decode_window(audio, engine, options, state, bounds, window_progress)
+    result = _decode_window(audio, engine, options, state, bounds, window_progress, ahead)
     _join(state, result, bounds)
     if on_checkpoint:
         on_checkpoint(state, end - start)
@@ -386,6 +396,7 @@ def _spread(
     progress: StageProgress | None,
     cuts: list[tuple[float, float]],
     on_checkpoint: OnCheckpoint | None,
+    ahead: SpeechAhead | None,
 ) -> int:
     """Each engine takes the next window on its own thread (an engine listed twice, two at
     once); this thread joins the finished ones in order and checkpoints the part done without
@@ -436,7 +447,7 @@ def _spread(
                 most = max(most, running[id(engine)])
             try:
                 result = _decode_window(
-                    audio, engine, options, fixed, cuts[i], functools.partial(report, i)
+                    audio, engine, options, fixed, cuts[i], functools.partial(report, i), ahead
                 )
             except BaseException as exc:  # handed to the joining thread
                 with lock:

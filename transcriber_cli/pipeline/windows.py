@@ -68,6 +68,31 @@ def next_cut(audio: Samples, start: float, window: float) -> float:
     return round((lo + quietest * frame + frame // 2) / SAMPLE_RATE, 3)
 
 
+def remaining_cuts(
+    audio: Samples, state: WindowCheckpoint, window_seconds: float | None
+) -> list[tuple[float, float]]:
+    """The windows still to do after ``state`` (cuts are cheap: a scan of 100 ms energies);
+    at least one for a file none was done of, even an empty one. Without ``window_seconds``
+    the rest is one window."""
+    duration = len(audio) / SAMPLE_RATE
+    window = window_seconds or duration or 1.0
+    cuts: list[tuple[float, float]] = []
+    start = state.seconds
+    while start < duration - 0.05 or (not cuts and not state.windows):
+        end = next_cut(audio, start, window)
+        cuts.append((start, end))
+        if end >= duration:
+            break
+        start = end
+    return cuts
+
+
+def part(audio: Samples, bounds: tuple[float, float]) -> np.ndarray:
+    """A window's samples (a view of an array; read from the file of a ``DecodedAudio``)."""
+    start, end = bounds
+    return audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+
+
 def _moved(word: Word, offset: float) -> Word:
     return word.model_copy(
         update={"start": round(word.start + offset, 3), "end": round(word.end + offset, 3)}

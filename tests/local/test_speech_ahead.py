@@ -1,0 +1,216 @@
+"""The windows' speech regions found ahead on a GPU (pipeline/speech.py): the very regions
+the engine finds itself, found while the windows before decode; a CPU finds each window's
+when it starts, as before (tests/gpu/test_cuda.py: found while the models load)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from tests.helpers import no_speakers
+from transcriber_cli import media
+from transcriber_cli.engine import vad
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.options import WhisperOptions
+from transcriber_cli.pipeline.flow import transcribe_audio
+from transcriber_cli.pipeline.models import LoadedModels
+from transcriber_cli.pipeline.speech import SpeechAhead
+from transcriber_cli.pipeline.windows import WindowCheckpoint, part, remaining_cuts
+from transcriber_cli.transcript import Transcript
+
+
+@pytest.fixture(scope="module")
+def looped_audio(looped_media) -> np.ndarray:
+    return media.decode_audio(looped_media(3))  # 100 s of two voices
+
+
+@pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, float]]:
+    """Every Silero VAD search: (thread, start, end). faster-whisper's function is wrapped,
+    not replaced: the regions are the real ones."""
+    import faster_whisper.vad
+
+    real = faster_whisper.vad.get_speech_timestamps
+    seen: list[tuple[str, float, float]] = []
+    lock = threading.Lock()
+
+    def timed(*args, **kwargs):
+        start = time.monotonic()
+        found = real(*args, **kwargs)
+        with lock:
+            seen.append((threading.current_thread().name, start, time.monotonic()))
+        return found
+
+    monkeypatch.setattr(faster_whisper.vad, "get_speech_timestamps", timed)
+    return seen
+
+
+def test_the_regions_found_ahead_are_the_ones_the_engine_finds(looped_audio) -> None:
+    cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 40)
+    assert len(cuts) >= 2
+    ahead = SpeechAhead(looped_audio, cuts, 2, lead=1)
+    for bounds in cuts:
+        found = ahead.regions(bounds)
+        assert found == vad.speech_regions(part(looped_audio, bounds), 2) and len(found) > 5
+    assert ahead.regions((0.0, 1.0)) is None  # not one of its windows: the engine searches
+    ahead.stop()
+    stopped = SpeechAhead(looped_audio, cuts, 2, lead=0)  # each when asked for
+    assert stopped.regions(cuts[0])
+    stopped.stop()
+    assert stopped.regions(cuts[1]) is None  # stopped before it: found by the engine then
+
+
+class _Engine:
+    """A stand-in engine on ``device`` that notes what each window was given, and when its
+    decoding ran (0.4 s each)."""
+
+    device_index, name, compute_type, encoder, decoder_lanes = 0, "stand-in", "int8", "x", 1
+    cpu_threads = 1
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.windows: list[tuple[float, float, list | None, np.ndarray]] = []
+        self._lock = threading.Lock()
+
+    def batch_size(self, options) -> int:
+        return 8
+
+    def transcribe(self, audio, options, progress=None, *, regions=None) -> Transcript:
+        start = time.monotonic()
+        time.sleep(0.4)
+        with self._lock:
+            self.windows.append((start, time.monotonic(), regions, audio))
+        return Transcript(language="en", language_probability=1.0,
+                          duration=len(audio) / media.SAMPLE_RATE)  # fmt: skip
+
+
+def test_on_a_gpu_the_next_windows_speech_is_found_while_the_windows_before_decode(
+    looped_audio, searches
+) -> None:
+    engine = _Engine("cuda")
+    transcribe_audio(looped_audio, LoadedModels(engine, no_speakers()),  # type: ignore[arg-type]
+                     WhisperOptions(language="en"), window_seconds=20,
+                     windows_in_flight=2)  # fmt: skip
+    cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 20)
+    n = len(cuts)
+    assert len(engine.windows) == n >= 4
+    decoded = {}  # window -> when its decoding ended
+    for _, end, regions, audio in engine.windows:  # every window was given the engine's own
+        assert regions == vad.speech_regions(audio, engine.cpu_threads) and regions
+        i = next(i for i, b in enumerate(cuts) if np.array_equal(part(looped_audio, b), audio))
+        decoded[i] = end
+    # Found on the thread ahead, never on a window's (the other searches are this test's),
+    # one window after another; each of the later windows before the window two places
+    # before it (in flight at once with it) had decoded: no window waited for its own.
+    ahead = [end for thread, _, end in searches if thread == "speech-ahead"]
+    assert len(ahead) == n and len(searches) == 2 * n, searches
+    assert all(ahead[i] < decoded[i - 2] for i in range(2, n)), (ahead, decoded)
+
+
+def test_on_a_cpu_the_windows_find_their_own_speech(looped_audio, searches) -> None:
+    engine = _Engine("cpu")
+    transcribe_audio(looped_audio, LoadedModels(engine, no_speakers()),  # type: ignore[arg-type]
+                     WhisperOptions(language="en"), window_seconds=20,
+                     windows_in_flight=2)  # fmt: skip
+    assert len(engine.windows) >= 4
+    assert [regions for _, _, regions, _ in engine.windows] == [None] * len(engine.windows)
+    assert searches == []  # the stand-in searches nothing itself
+
+
+def test_a_transcript_with_speech_found_ahead_is_the_same(looped_audio, tiny_model: str) -> None:
+    """The regions a GPU's run finds ahead, handed to a real engine's windows (here a CPU's,
+    given them as a GPU's run is): the same words at the same times."""
+    engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", cpu_threads=2)
+    models = LoadedModels(engine, no_speakers())
+    cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 40)
+    ahead = SpeechAhead(looped_audio, cuts, engine.cpu_threads, lead=1)
+    found = transcribe_audio(looped_audio, models, WhisperOptions(), window_seconds=40,
+                             ahead=ahead)  # fmt: skip
+    own = transcribe_audio(looped_audio, models, WhisperOptions(), window_seconds=40)
+
+    def words(transcript: Transcript) -> list[tuple[str, float, float]]:
+        return [(w.text, w.start, w.end) for s in transcript.segments for w in s.words]
+
+    assert words(found) == words(own) and len(words(own)) > 150
+
+
+def test_a_local_run_on_a_cpu_finds_each_windows_speech_when_it_starts(
+    conversation: dict, tiny_model: str, tmp_path
+) -> None:
+    """Found during the load, a CPU's speech made the 5-minute file slower on two cores
+    (its load and the search shared them): a CPU run searches as before."""
+    proc = run_cli(str(conversation["path"]), "-m", tiny_model, "--device", "cpu",
+                   "--offline", "--no-diarize", "-o", str(tmp_path), "-v")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "models ready" in proc.stderr and "found ahead" not in proc.stderr
+    assert "Good morning" in (tmp_path / "conversation.txt").read_text()
+
+
+RACE = """
+import importlib.abc, importlib.machinery, json, sys, threading, time
+import numpy as np
+
+started = threading.Event()
+found_by = []  # (thread, module) for each faster-whisper module looked for
+
+class SlowTokenizer(importlib.abc.MetaPathFinder):
+    # faster-whisper's transcribe module imports its tokenizer before its VAD module: slowed,
+    # the load's thread is inside the package's import when the search starts.
+    def find_spec(self, name, path, target=None):
+        if name.startswith("faster_whisper"):
+            found_by.append((threading.current_thread().name, name))
+        if name != "faster_whisper.tokenizer":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        real = spec.loader.exec_module
+        def slow(module):
+            started.set()
+            time.sleep(1.0)
+            real(module)
+        spec.loader.exec_module = slow
+        return spec
+
+sys.meta_path.insert(0, SlowTokenizer())
+from transcriber_cli.engine.whisper import WhisperEngine
+from transcriber_cli.pipeline.speech import SpeechAhead
+
+assert "faster_whisper" not in sys.modules
+done = {}
+
+def load():
+    try:
+        WhisperEngine(sys.argv[1], device="cpu", compute_type="int8", cpu_threads=1)
+        done["loaded"] = True
+    except BaseException as exc:
+        done["error"] = repr(exc)
+
+thread = threading.Thread(target=load, name="load")
+thread.start()
+started.wait(60)
+audio = np.random.default_rng(0).normal(0, 0.1, 16000 * 70).astype(np.float32)
+found = SpeechAhead(audio, [(0.0, 70.0)], 1, 1).regions((0.0, 70.0))
+thread.join()
+print(json.dumps({**done, "regions": found is not None,
+                  "threads": sorted({thread for thread, _ in found_by})}))
+"""
+
+
+def test_the_search_waits_for_the_whisper_loads_import_of_faster_whisper(tiny_model: str) -> None:
+    """On a GPU the search starts while the Whisper model loads on another thread, and both
+    import faster-whisper. The search's thread began with the package's VAD module while the
+    load was inside the package's import, and the load was handed that module half-initialised
+    (an ImportError that failed a run on an H100). In a fresh interpreter, the load held
+    inside the package's import (its tokenizer, 1 s) while the search starts: the search
+    waits for the package, so every faster-whisper module is imported by the load alone."""
+    proc = subprocess.run([sys.executable, "-c", RACE, tiny_model], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result == {"loaded": True, "regions": True, "threads": ["load"]}, result
