@@ -61,10 +61,49 @@ def test_the_regions_found_ahead_are_the_ones_the_engine_finds(looped_audio) -> 
         assert found == vad.speech_regions(part(looped_audio, bounds), 2) and len(found) > 5
     assert ahead.regions((0.0, 1.0)) is None  # not one of its windows: the engine searches
     ahead.stop()
-    stopped = SpeechAhead(looped_audio, cuts, 2, lead=0)  # each when asked for
+    stopped = SpeechAhead(looped_audio, cuts, 2, lead=0)  # none ahead: each by its asker
     assert stopped.regions(cuts[0])
     stopped.stop()
     assert stopped.regions(cuts[1]) is None  # stopped before it: found by the engine then
+
+
+def test_a_window_asked_for_before_its_search_began_searches_on_its_own_thread(
+    looped_audio, searches
+) -> None:
+    """The thread searches one window after another, so a window asked for before it reached
+    it (the first windows of a file spread over several GPUs) waited for the searches of the
+    windows before. Now it searches at once on its own thread, as before; the thread takes
+    the windows before it."""
+    cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 40)
+    ahead = SpeechAhead(looped_audio, cuts, 1, lead=0)  # nothing ahead until a window asks
+    found: list = []
+    asker = threading.Thread(target=lambda: found.append(ahead.regions(cuts[1])), name="second")
+    asker.start()
+    asker.join(30)
+    deadline = time.monotonic() + 30
+    while len(searches) < 2 and time.monotonic() < deadline:  # window 0, on the thread
+        time.sleep(0.01)
+    assert sorted(thread for thread, _, _ in searches) == ["second", "speech-ahead"], searches
+    assert found == [vad.speech_regions(part(looped_audio, cuts[1]), 1)] and found[0]
+    ahead.stop()
+
+
+def test_a_search_that_fails_leaves_the_window_to_its_engine(
+    looped_audio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thread's first step, importing faster-whisper, could fail (here: made to) outside
+    any window's search, and the windows waited for searches that would never come. Now a
+    failed search gives None at once, and the window's engine searches (and says its error)
+    as before."""
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # an import that raises
+    cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 40)
+    ahead = SpeechAhead(looped_audio, cuts, 1, lead=2)
+    got: list = []
+    asker = threading.Thread(target=lambda: got.extend(ahead.regions(b) for b in cuts[:2]),
+                             daemon=True)  # fmt: skip
+    asker.start()
+    asker.join(10)
+    assert not asker.is_alive() and got == [None, None]
 
 
 class _Engine:
@@ -106,12 +145,14 @@ def test_on_a_gpu_the_next_windows_speech_is_found_while_the_windows_before_deco
         assert regions == vad.speech_regions(audio, engine.cpu_threads) and regions
         i = next(i for i, b in enumerate(cuts) if np.array_equal(part(looped_audio, b), audio))
         decoded[i] = end
-    # Found on the thread ahead, never on a window's (the other searches are this test's),
-    # one window after another; each of the later windows before the window two places
-    # before it (in flight at once with it) had decoded: no window waited for its own.
-    ahead = [end for thread, _, end in searches if thread == "speech-ahead"]
-    assert len(ahead) == n and len(searches) == 2 * n, searches
-    assert all(ahead[i] < decoded[i - 2] for i in range(2, n)), (ahead, decoded)
+    # Each window searched once (the main thread's searches are this test's): the first two
+    # by the thread ahead or by their own window, every later one by the thread ahead, in
+    # order, before the window two places before it (in flight with it) had decoded.
+    flow = [(thread, end) for thread, _, end in searches if thread != "MainThread"]
+    assert len(flow) == n, searches
+    later = [end for thread, end in flow if thread == "speech-ahead"][-(n - 2) :]
+    assert [t for t, _ in flow[2:]] == ["speech-ahead"] * (n - 2), flow
+    assert all(later[i - 2] < decoded[i - 2] for i in range(2, n)), (later, decoded)
 
 
 def test_on_a_cpu_the_windows_find_their_own_speech(looped_audio, searches) -> None:
@@ -124,7 +165,9 @@ def test_on_a_cpu_the_windows_find_their_own_speech(looped_audio, searches) -> N
     assert searches == []  # the stand-in searches nothing itself
 
 
-def test_a_transcript_with_speech_found_ahead_is_the_same(looped_audio, tiny_model: str) -> None:
+def test_a_transcript_with_speech_found_ahead_is_the_same(
+    looped_audio, tiny_model: str, searches
+) -> None:
     """The regions a GPU's run finds ahead, handed to a real engine's windows (here a CPU's,
     given them as a GPU's run is): the same words at the same times."""
     engine = WhisperEngine(tiny_model, device="cpu", compute_type="int8", cpu_threads=2)
@@ -133,6 +176,7 @@ def test_a_transcript_with_speech_found_ahead_is_the_same(looped_audio, tiny_mod
     ahead = SpeechAhead(looped_audio, cuts, engine.cpu_threads, lead=1)
     found = transcribe_audio(looped_audio, models, WhisperOptions(), window_seconds=40,
                              ahead=ahead)  # fmt: skip
+    assert len(searches) == len(cuts)  # each window's once: the engine used what was found
     own = transcribe_audio(looped_audio, models, WhisperOptions(), window_seconds=40)
 
     def words(transcript: Transcript) -> list[tuple[str, float, float]]:

@@ -343,10 +343,16 @@ class WhisperEngine:
             return None
         return (*vad.speech_only(audio, regions), regions)
 
+    @property
+    def multilingual(self) -> bool:
+        """Whether the model detects a language (an English-only one says "en")."""
+        return bool(self.model.model.is_multilingual)
+
     def detect_language(
         self,
         audio: np.ndarray,
         options: WhisperOptions,
+        *,
         regions: list[vad.Region] | None = None,
     ) -> tuple[str, float] | None:
         """The language, and its probability, that a batched transcription of ``audio``
@@ -360,7 +366,7 @@ class WhisperEngine:
         ``transcribe``."""
         if options.language:
             return options.language, 1.0
-        if not self.model.model.is_multilingual:
+        if not self.multilingual:
             return "en", 1.0  # as the pipeline says for an English-only model
         found = self._clips(audio, options, regions)
         if found is None:

@@ -14,6 +14,7 @@ instead split by window over all of them. Results are reported as files finish.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -60,6 +61,11 @@ log = logging.getLogger(__name__)
 # batch and kept, then stays at its cap with diarization's buffers beside it (large-v3's 64
 # rows want about 50 GB free). Below it, diarization starts with transcription, as before.
 EARLY_DIARIZATION_FREE = 64 * 1024**3
+# The speech is searched during the models' load only on a machine with this many cores: the
+# load imports and reads on several of them, and on 2 cores the search beside it made the
+# 5-minute file slower (bench/results/cpu-speech-found-during-load.json). The GPU machines
+# measured had 16. With fewer, each window searches once its models are ready, still ahead.
+SEARCH_DURING_LOAD_CORES = 8
 
 
 class Reporter(Protocol):
@@ -201,10 +207,12 @@ class _Device:
         """On a GPU, the windows' speech regions, found while this device's models still
         load (the run would only wait; pipeline/speech.py): the first windows in flight now,
         each next one while the windows before decode. None once the models are ready (the
-        flow finds them ahead then, pipeline/flow.py), on a CPU, or where no VAD of ours
-        runs."""
+        flow finds them ahead then, pipeline/flow.py), on a CPU, on a machine of fewer than
+        ``SEARCH_DURING_LOAD_CORES`` cores, or where no VAD of ours runs."""
         s = self.settings
         if not options.vad or options.batch_size == 1:
+            return None
+        if (os.cpu_count() or 1) < SEARCH_DURING_LOAD_CORES:
             return None
         if self._loading is not None and self._loading.done():
             return None

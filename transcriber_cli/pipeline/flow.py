@@ -305,11 +305,10 @@ def _transcribe_windows(
             # runs alone (it decodes nothing).
             first = len({id(e) for e in engines}) > 1 or engine.decoder_lanes > 1
             while cuts and options.language is None and state.language is None:
-                found = (
-                    engine.detect_language(part(audio, cuts[0]), options, _regions(ahead, cuts[0]))
-                    if first
-                    else None
-                )
+                found = None
+                if first:  # the regions only where a detection reads them
+                    regions = _regions(ahead, cuts[0]) if engine.multilingual else None
+                    found = engine.detect_language(part(audio, cuts[0]), options, regions=regions)
                 if found is not None:
                     state.language, state.language_probability = found
                     log.debug("language %s (probability %.2f) detected before the windows start",

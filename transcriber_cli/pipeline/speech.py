@@ -34,10 +34,12 @@ Bounds = tuple[float, float]
 
 
 class SpeechAhead:
-    """The regions of ``cuts`` (the windows still to do, in order), found one window after
-    another with ``workers`` threads (``cpu_threads``: 0 = every core): the first ``lead``
-    at once, then each window once the one ``lead`` places before it was asked for (0: each
-    when it is asked for)."""
+    """The regions of ``cuts`` (the windows still to do, in order), found with ``workers``
+    threads (``cpu_threads``: 0 = every core) one window after another on a thread of their
+    own: the first ``lead`` at once, then each window once the one ``lead`` places before it
+    was asked for (0: none ahead). A window asked for before that thread began its search
+    searches on the asking thread, as every window did before, so no window waits for other
+    windows' searches (the first windows of a file spread over several GPUs)."""
 
     def __init__(self, audio: Samples, cuts: Sequence[Bounds], workers: int, lead: int) -> None:
         self.cuts = list(cuts)
@@ -49,55 +51,71 @@ class SpeechAhead:
         self._turn = threading.Condition()
         # Mapped here, on the caller's thread, as diarization's is (pipeline/flow.py): the
         # thread never reads a DecodedAudio its caller may close once it gives up on the file.
-        samples = whole(audio)
-        self._thread = threading.Thread(target=self._run, args=(samples, workers),
-                                        name="speech-ahead", daemon=True)  # fmt: skip
+        self._samples = whole(audio)
+        self._workers = workers
+        self._thread = threading.Thread(target=self._run, name="speech-ahead", daemon=True)
         self._thread.start()
 
-    def _run(self, samples: np.ndarray, workers: int) -> None:
-        # The package first, whole: started with one of its modules (the VAD's), this thread
-        # held that module's import lock while the Whisper load's thread was importing the
-        # package, and one of the two got it half-initialised (an ImportError that failed a
-        # run on an H100). A package's import waits for another thread's instead.
-        import faster_whisper  # noqa: F401
+    def _claim(self, i: int) -> bool:
+        """Whether the caller is the one to search window ``i`` (under ``_turn``)."""
+        found = self._found[i]
+        return not self._stopped and not found.done() and not found.running() and \
+            found.set_running_or_notify_cancel()  # fmt: skip
 
-        for i, bounds in enumerate(self.cuts):
+    def _search(self, i: int, where: str) -> None:
+        found = self._found[i]
+        started = time.perf_counter()
+        try:
+            # The package first, whole: started with one of its modules (the VAD's), the
+            # search's thread held that module's import lock while the Whisper load's thread
+            # was importing the package, and one of the two got it half-initialised (an
+            # ImportError that failed a run on an H100). A package's import waits instead.
+            import faster_whisper  # noqa: F401
+
+            audio = np.asarray(part(self._samples, self.cuts[i]))
+            found.set_result(vad.speech_regions(audio, self._workers))
+        except BaseException as exc:  # the window's engine searches again, and says it
+            found.set_exception(exc)
+            return
+        log.debug("speech of window %d of %d found %s in %.2f s", i + 1, len(self.cuts), where,
+                  time.perf_counter() - started)  # fmt: skip
+
+    def _run(self) -> None:
+        for i in range(len(self.cuts)):
             with self._turn:
                 while not self._stopped and i >= self._asked + self._lead:
                     self._turn.wait()
+                claimed = self._claim(i)
                 if self._stopped:
                     return
-            found = self._found[i]
-            if not found.set_running_or_notify_cancel():
-                continue
-            started = time.perf_counter()
-            try:
-                found.set_result(vad.speech_regions(np.asarray(part(samples, bounds)), workers))
-            except BaseException as exc:  # raised where the window asks for it
-                found.set_exception(exc)
-                continue
-            log.debug("speech of window %d of %d found ahead in %.2f s", i + 1, len(self.cuts),
-                      time.perf_counter() - started)  # fmt: skip
+            if claimed:
+                self._search(i, "ahead")
 
     def regions(self, bounds: Bounds) -> list[vad.Region] | None:
-        """The speech regions of the window ``bounds`` (waiting for them), or None where
-        none are found here (not one of the cuts, or stopped first): the engine then finds
-        them itself."""
+        """The speech regions of the window ``bounds`` (searched here if the thread has not
+        begun them, else waited for), or None where none are found here (not one of the cuts,
+        stopped first, or the search failed): the window's engine then searches itself."""
         i = self._at.get(bounds)
         if i is None:
             return None
         with self._turn:
             self._asked = max(self._asked, i + 1)
             self._turn.notify_all()
+            claimed = self._claim(i)
+        if claimed:
+            self._search(i, "by its window")
         try:
             return self._found[i].result()
         except CancelledError:
             return None
+        except Exception as exc:
+            log.debug("speech of window %d not found ahead (%s)", i + 1, exc)
+            return None
 
     def stop(self) -> None:
-        """Find no more (a window being searched ends its search)."""
+        """Begin no more searches (one under way ends first: one window's search)."""
         with self._turn:
             self._stopped = True
             self._turn.notify_all()
-        for found in self._found:
-            found.cancel()
+            for found in self._found:
+                found.cancel()  # those not begun
