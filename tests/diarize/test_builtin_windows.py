@@ -192,3 +192,68 @@ def test_a_minimum_above_ten_speakers_is_honoured_without_a_maximum(builtin):
     assert len(output.speaker_diarization.labels()) == 12  # searched up to max(12, 10)
     bounded = builtin.pipeline.assemble((found, x), count, None, 2, 3, "u")
     assert len(bounded.speaker_diarization.labels()) <= 3
+
+
+def test_windows_are_cut_from_the_nearest_sample_zero_padded_past_the_end():
+    """``cut`` gives each window the samples the code before gave it (a slice from
+    ``round(start * rate)``, padded with zeros): halves of a sample round to even, a window
+    may end exactly at the end, run past it, or be longer than the whole audio."""
+    import torch
+
+    from transcriber_cli.diarize.builtin_method import cut
+
+    rate, size = 16, 8
+    audio = torch.arange(1, 41, dtype=torch.float32)  # 40 samples, none of them zero
+    samples = [0, 0.5, 1.5, 2.5, 3.25, 3.75, 17, 31.5, 32, 32.5, 33, 39.5]  # dyadic: exact
+    starts = np.array(samples) / rate
+
+    def before(audio, start):  # the code before, window by window
+        piece = audio[round(start * rate) :][:size]
+        return torch.nn.functional.pad(piece, (0, size - len(piece)))
+
+    for whole in (audio, audio[:5]):  # the second: shorter than a window
+        chunks = cut(whole, starts, rate, size)
+        assert chunks.dtype == torch.float32 and chunks.shape == (len(starts), size)
+        for start, chunk in zip(starts, chunks):
+            assert torch.equal(chunk, before(whole, start)), start
+    firsts = cut(audio, starts, rate, size)[:, 0].tolist()
+    assert firsts[:6] == [1, 1, 3, 3, 4, 5]  # 0.5 -> 0, 1.5 -> 2, 2.5 -> 2 (ties to even)
+    assert cut(audio, starts[-2:], rate, size).tolist() == [[34, 35, 36, 37, 38, 39, 40, 0], [0] * 8]
+    assert cut(audio, starts[:0], rate, size).shape == (0, size)
+
+
+def test_each_window_embeds_its_own_samples_in_batches(pyannote_sample: dict):
+    """Through the whole built-in pipeline: every window the method chose reaches the
+    embedding with its own samples, in batches of the embedding batch size."""
+    import torch
+
+    from transcriber_cli.diarize.builtin import load_builtin
+    from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer
+
+    pipeline = load_builtin(device="cpu", batch_size=5)
+    embed = pipeline._embedding
+    seen: list[torch.Tensor] = []
+
+    class Recorded:  # the real embedding, its inputs kept
+        sample_rate, dimension = embed.sample_rate, embed.dimension
+
+        def __call__(self, chunks, masks):
+            seen.append(chunks.clone())
+            return embed(chunks, masks)
+
+    pipeline._embedding = Recorded()
+    audio = media.decode_audio(pyannote_sample["wav"])[: int(12.3 * 16000) + 7]
+    assert PyannoteDiarizer(pipeline, name="builtin", device="cpu")(audio)
+    count = pipeline.speech_count(
+        {"waveform": torch.from_numpy(audio)[None], "sample_rate": 16000}, lambda *a, **k: None
+    )
+    frames = count.sliding_window
+    centres = windows.frame_centres(frames.start, frames.duration, frames.step, len(count))
+    found = windows.speech_windows(count.data[:, 0], centres, audio.size / 16000)
+    assert len(found.starts) > 5 and found.starts[-1] + windows.WINDOW == audio.size / 16000
+    assert [c.shape[0] for c in seen] == [min(5, len(found.starts) - i)
+                                          for i in range(0, len(found.starts), 5)]  # fmt: skip
+    size = round(windows.WINDOW * 16000)
+    chunks = torch.cat(seen)[:, 0]
+    for start, chunk in zip(found.starts, chunks):
+        assert np.array_equal(chunk.numpy(), audio[round(start * 16000) :][:size])

@@ -56,6 +56,29 @@ def read_segmentation(path: Path = SEGMENTATION) -> SegmentationCheckpoint:
     )  # fmt: skip
 
 
+def cut(audio: Any, starts: np.ndarray, rate: int, size: int) -> Any:
+    """(windows, size) samples of 1-d ``audio`` from each of ``starts`` (seconds, rounded to
+    the nearest sample, ties to even), zeros past its end. One gather from a strided view of
+    every window, where the audio lives (a GPU's copy): a slice, a pad and a copy per window
+    were thousands of small launches an hour, each holding the GIL that transcription's
+    threads need. Only windows running past the end (audio shorter than one) go one by one."""
+    import torch
+
+    offsets = np.round(starts * rate).astype(np.int64)
+    n = audio.shape[0]
+    whole = offsets <= n - size
+    if whole.all():
+        return audio.unfold(0, size, 1)[torch.from_numpy(offsets).to(audio.device)]
+    chunks = torch.zeros(len(offsets), size, dtype=audio.dtype, device=audio.device)
+    if whole.any():
+        rows = torch.from_numpy(np.flatnonzero(whole)).to(audio.device)
+        chunks[rows] = audio.unfold(0, size, 1)[torch.from_numpy(offsets[whole]).to(audio.device)]
+    for row in np.flatnonzero(~whole):
+        piece = audio[offsets[row] :]
+        chunks[row, : piece.shape[0]] = piece
+    return chunks
+
+
 class WindowsMethod:
     """Speaker identity from uniform short windows of speech, and the output built from it.
 
@@ -121,15 +144,11 @@ class WindowsMethod:
             exclude_overlap=self.exclude_overlap,
         )  # fmt: skip
         size = round(self.window * rate)
-        audio = waveform[0]  # no padded copy of the whole recording: only short ends are padded
         batch = self.embedding_batch_size
         out = []
         batches = -(-len(found.starts) // batch)
         for i in range(batches):
-            starts = found.starts[i * batch : (i + 1) * batch]
-            pieces = [audio[round(s * rate) :][:size] for s in starts]
-            pad = torch.nn.functional.pad
-            chunks = torch.stack([pad(p, (0, size - len(p))) for p in pieces])
+            chunks = cut(waveform[0], found.starts[i * batch : (i + 1) * batch], rate, size)
             masks = torch.from_numpy(found.masks[i * batch : (i + 1) * batch])
             out.append(self._embedding(chunks[:, None], masks))
             hook("embeddings", None, total=batches, completed=i + 1)
