@@ -32,20 +32,20 @@ def looped_audio(looped_media) -> np.ndarray:
 
 
 @pytest.fixture
-def searches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, float]]:
-    """Every Silero VAD search: (thread, start, end). faster-whisper's function is wrapped,
-    not replaced: the regions are the real ones."""
+def searches(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, float, np.ndarray]]:
+    """Every Silero VAD search: (thread, start, end, the samples searched). faster-whisper's
+    function is wrapped, not replaced: the regions are the real ones."""
     import faster_whisper.vad
 
     real = faster_whisper.vad.get_speech_timestamps
-    seen: list[tuple[str, float, float]] = []
+    seen: list[tuple[str, float, float, np.ndarray]] = []
     lock = threading.Lock()
 
-    def timed(*args, **kwargs):
+    def timed(audio, *args, **kwargs):
         start = time.monotonic()
-        found = real(*args, **kwargs)
+        found = real(audio, *args, **kwargs)
         with lock:
-            seen.append((threading.current_thread().name, start, time.monotonic()))
+            seen.append((threading.current_thread().name, start, time.monotonic(), audio))
         return found
 
     monkeypatch.setattr(faster_whisper.vad, "get_speech_timestamps", timed)
@@ -83,7 +83,7 @@ def test_a_window_asked_for_before_its_search_began_searches_on_its_own_thread(
     deadline = time.monotonic() + 30
     while len(searches) < 2 and time.monotonic() < deadline:  # window 0, on the thread
         time.sleep(0.01)
-    assert sorted(thread for thread, _, _ in searches) == ["second", "speech-ahead"], searches
+    assert sorted(thread for thread, *_ in searches) == ["second", "speech-ahead"], searches
     assert found == [vad.speech_regions(part(looped_audio, cuts[1]), 1)] and found[0]
     ahead.stop()
 
@@ -140,19 +140,23 @@ def test_on_a_gpu_the_next_windows_speech_is_found_while_the_windows_before_deco
     cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 20)
     n = len(cuts)
     assert len(engine.windows) == n >= 4
+    windows = [part(looped_audio, b) for b in cuts]
+
+    def window(audio: np.ndarray) -> int:
+        return next(i for i, w in enumerate(windows) if np.array_equal(w, audio))
+
     decoded = {}  # window -> when its decoding ended
+    flow = [(window(audio), thread, end) for thread, _, end, audio in searches]
     for _, end, regions, audio in engine.windows:  # every window was given the engine's own
         assert regions == vad.speech_regions(audio, engine.cpu_threads) and regions
-        i = next(i for i, b in enumerate(cuts) if np.array_equal(part(looped_audio, b), audio))
-        decoded[i] = end
-    # Each window searched once (the main thread's searches are this test's): the first two
-    # by the thread ahead or by their own window, every later one by the thread ahead, in
-    # order, before the window two places before it (in flight with it) had decoded.
-    flow = [(thread, end) for thread, _, end in searches if thread != "MainThread"]
-    assert len(flow) == n, searches
-    later = [end for thread, end in flow if thread == "speech-ahead"][-(n - 2) :]
-    assert [t for t, _ in flow[2:]] == ["speech-ahead"] * (n - 2), flow
-    assert all(later[i - 2] < decoded[i - 2] for i in range(2, n)), (later, decoded)
+        decoded[window(audio)] = end
+    # Each window searched once (by its samples: two searches may end in either order): the
+    # first two by the thread ahead or by their own window, every later one by the thread
+    # ahead, before the window two places before it (in flight with it) had decoded.
+    assert sorted(i for i, _, _ in flow) == list(range(n)), flow
+    for i, thread, end in flow:
+        if i >= 2:
+            assert thread == "speech-ahead" and end < decoded[i - 2], (flow, decoded)
 
 
 def test_on_a_cpu_the_windows_find_their_own_speech(looped_audio, searches) -> None:
