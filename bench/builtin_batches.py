@@ -3,7 +3,7 @@ windows are cut, side by side in one process, interleaved (A B C A B C ...).
 
 Variants are ``SEG:EMB[:loop]``: the segmentation's and the d-vectors' windows per batch,
 and ``loop`` to cut each d-vector window with its own slice, pad and copy (the code of
-``17926e9``, copied below) instead of one gather per batch (``builtin_method.cut``). Per
+``17926e9``, ``loop_cut`` below) instead of one gather per batch (``builtin_method.cut``). Per
 call: wall seconds, the calling thread's CPU seconds (what it takes of the GIL that
 transcription's threads share in a real run), the steps' seconds, the GPU's peak memory, and
 whether the turns equal those of the first variant's first call.
@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -27,34 +26,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def loop_window_embeddings(self, file, count, hook):  # the code before, kept for the A/B
+def loop_cut(audio, starts, rate, size):  # the code of 17926e9: a slice, pad and copy each
     import torch
 
-    from transcriber_cli.diarize import windows
-
-    waveform, rate = self.waveform(file)
-    total = waveform.shape[-1] / rate
-    frames = count.sliding_window
-    centres = windows.frame_centres(frames.start, frames.duration, frames.step, len(count))
-    found = windows.speech_windows(count.data[:, 0], centres, total, self.window, self.hop,
-                                   exclude_overlap=self.exclude_overlap)  # fmt: skip
-    size = round(self.window * rate)
-    audio = waveform[0]
-    batch = self.embedding_batch_size
-    out = []
-    batches = -(-len(found.starts) // batch)
-    for i in range(batches):
-        starts = found.starts[i * batch : (i + 1) * batch]
-        pieces = [audio[round(s * rate) :][:size] for s in starts]
-        pad = torch.nn.functional.pad
-        chunks = torch.stack([pad(p, (0, size - len(p))) for p in pieces])
-        masks = torch.from_numpy(found.masks[i * batch : (i + 1) * batch])
-        out.append(self._embedding(chunks[:, None], masks))
-        hook("embeddings", None, total=batches, completed=i + 1)
-    embeddings = np.concatenate(out) if out else np.zeros((0, self._embedding.dimension))
-    ok = ~np.isnan(embeddings).any(1)
-    found = windows.Windows(found.starts[ok], found.first[ok], found.masks[ok])
-    return found, embeddings[ok]
+    pieces = [audio[round(s * rate) :][:size] for s in starts]
+    pad = torch.nn.functional.pad
+    return torch.stack([pad(p, (0, size - len(p))) for p in pieces])
 
 
 def main() -> None:
@@ -69,6 +46,7 @@ def main() -> None:
 
     import torch
 
+    from transcriber_cli.diarize import builtin_method
     from transcriber_cli.diarize.builtin import BuiltinDiarization, load_builtin
     from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer
     from transcriber_cli.media import decode_audio
@@ -78,7 +56,7 @@ def main() -> None:
         audio = audio[: int(args.seconds * 16000)]
     pipeline = load_builtin(device=args.device, batch_size=256)
     assert isinstance(pipeline, BuiltinDiarization)
-    gather = pipeline.window_embeddings
+    gather = builtin_method.cut
     diarizer = PyannoteDiarizer(pipeline, name="builtin", device=args.device.split(":")[0],
                                 half=True)  # fmt: skip
     cuda = args.device.startswith("cuda")
@@ -94,9 +72,7 @@ def main() -> None:
         pipeline.segmentation_batch_size = int(seg)
         pipeline.embedding_batch_size = int(emb)
         loop = bool(rest) and rest[0] == "loop"
-        pipeline.window_embeddings = (
-            types.MethodType(loop_window_embeddings, pipeline) if loop else gather
-        )
+        builtin_method.cut = loop_cut if loop else gather
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
