@@ -149,8 +149,8 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         0,
         ge=0,
         le=256,
-        description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU, 256 "
-        "for the built-in pipeline on a GPU)",
+        description="Speaker-embedding batch (0 = auto: 16 on a CPU, 32 on a GPU; the "
+        "built-in pipeline on a GPU 256, its d-vectors 1024)",
     )
     diarization_span_minutes: float = Field(
         60.0,

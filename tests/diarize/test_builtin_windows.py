@@ -225,13 +225,15 @@ def test_windows_are_cut_from_the_nearest_sample_zero_padded_past_the_end():
 
 def test_each_window_embeds_its_own_samples_in_batches(pyannote_sample: dict):
     """Through the whole built-in pipeline: every window the method chose reaches the
-    embedding with its own samples, in batches of the embedding batch size."""
+    embedding with its own samples, in batches of the embedding batch size (the d-vectors'
+    own, not the segmentation's)."""
     import torch
 
     from transcriber_cli.diarize.builtin import load_builtin
     from transcriber_cli.diarize.pyannote_pipeline import PyannoteDiarizer
 
-    pipeline = load_builtin(device="cpu", batch_size=5)
+    pipeline = load_builtin(device="cpu", batch_size=3, embedding_batch_size=5)
+    assert pipeline.segmentation_batch_size == 3
     embed = pipeline._embedding
     seen: list[torch.Tensor] = []
 
@@ -258,3 +260,14 @@ def test_each_window_embeds_its_own_samples_in_batches(pyannote_sample: dict):
     chunks = torch.cat(seen)[:, 0]
     for start, chunk in zip(found.starts, chunks):
         assert np.array_equal(chunk.numpy(), audio[round(start * 16000) :][:size])
+
+
+def test_the_loader_gives_the_builtin_pipeline_the_batch_sizes_asked_for_or_the_cpus() -> None:
+    from transcriber_cli.config import Settings
+    from transcriber_cli.diarize.loader import load_diarizer
+
+    auto, _ = load_diarizer(Settings(diarize=True, diarization_model="builtin"), device="cpu")
+    assert (auto.pipeline.segmentation_batch_size, auto.pipeline.embedding_batch_size) == (16, 16)
+    asked = Settings(diarize=True, diarization_model="builtin", embedding_batch_size=8)
+    given, _ = load_diarizer(asked, device="cpu")
+    assert (given.pipeline.segmentation_batch_size, given.pipeline.embedding_batch_size) == (8, 8)

@@ -156,7 +156,9 @@ def test_diarization_cuts_its_windows_on_the_gpu(kind: str, tmp_path: Path) -> N
     assert note is None
     pipeline = diarizer.pipeline
     assert isinstance(pipeline, NativeSpeakerDiarization | BuiltinDiarization) == native
-    assert pipeline.embedding_batch_size == (256 if builtin else 32)  # the GPU's auto batches
+    assert pipeline.embedding_batch_size == (1024 if builtin else 32)  # the GPU's auto batches
+    if builtin:  # its segmentation's windows 256 a batch, its small d-vector windows 1024
+        assert pipeline.segmentation_batch_size == 256
     seen: list[torch.device] = []
     if native:  # observes, changes nothing
         slide = frames.slide

@@ -146,8 +146,11 @@ def load_segmentation(path: Path = SEGMENTATION) -> Any:
     return model.eval()  # dropout is on until eval()
 
 
-def load_builtin(*, device: str, batch_size: int, native: bool = True) -> Any:
-    """The built-in pipeline on ``device``: this package's (``native``) or pyannote's."""
+def load_builtin(
+    *, device: str, batch_size: int, embedding_batch_size: int = 0, native: bool = True
+) -> Any:
+    """The built-in pipeline on ``device``: this package's (``native``) or pyannote's;
+    ``batch_size`` windows a batch, or ``embedding_batch_size`` for the d-vectors if given."""
     import torch
 
     if not native:  # imported outside the try: a broken pyannote.audio is not our weights
@@ -166,4 +169,5 @@ def load_builtin(*, device: str, batch_size: int, native: bool = True) -> Any:
             hint="reinstall transcriber-toolkit, or pass --diarization-model with a pyannote "
             "pipeline",
         ) from None
+    pipeline.embedding_batch_size = embedding_batch_size or batch_size
     return pipeline.to(torch.device(device))
