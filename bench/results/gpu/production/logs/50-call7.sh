@@ -12,6 +12,7 @@ if [ -n "$WARM" ]; then $R --variant warm-up $NEW --out $OUT/$TAG-warm-up.jsonl 
 for round in 1 2 3 4 5 6 7 8 9 10 11 12; do
   if [ $((round % 2)) = 1 ]; then order="tip new"; else order="new tip"; fi
   for v in $order; do
+    if [ -n "$ONLY" ] && [ $v != $ONLY ]; then continue; fi
     if [ $((SECONDS - start)) -gt ${LIMIT:-300} ]; then echo "stopped at $((SECONDS - start)) s"; exit 0; fi
     if [ $v = tip ]; then E=$OLD; else E=$NEW; fi
     $R --variant $v $E --out $O >> $OUT/$TAG-run.log 2>&1

@@ -1,0 +1,7 @@
+#!/bin/bash
+# device call 7, the same machine (bench/.data/old = 17926e9 and bench/.data/pt carried): the hour tip (17926e9)
+# against new (the decoder-only copy, the gather, 1024 d-vectors a batch), alternating, until $LIMIT s; then the
+# GPU tests with tiny.en
+export CUDA_CACHE_PATH=/tmp/bench-device/cuda-cache
+TAG=52ab LIMIT=${LIMIT:-120} bash bench/results/gpu/production/logs/50-call7.sh
+TESTS_S=${TESTS_S:-150} bash bench/results/gpu/production/logs/50-call8.sh
