@@ -262,12 +262,32 @@ def test_each_window_embeds_its_own_samples_in_batches(pyannote_sample: dict):
         assert np.array_equal(chunk.numpy(), audio[round(start * 16000) :][:size])
 
 
-def test_the_loader_gives_the_builtin_pipeline_the_batch_sizes_asked_for_or_the_cpus() -> None:
+def test_the_loader_asks_for_the_builtin_batches_of_the_device_or_those_set(monkeypatch) -> None:
+    """On a GPU the segmentation's windows 256 a batch and the d-vectors' 1024; on a CPU 16
+    and 16; ``embedding_batch_size`` set gives both its size. The GPU is the device the
+    loader is told torch sees (this machine may have none): what it asks of
+    ``load_builtin`` is recorded, the pipeline built on the CPU."""
     from transcriber_cli.config import Settings
-    from transcriber_cli.diarize.loader import load_diarizer
+    from transcriber_cli.diarize import builtin, loader, pyannote_pipeline
 
-    auto, _ = load_diarizer(Settings(diarize=True, diarization_model="builtin"), device="cpu")
-    assert (auto.pipeline.segmentation_batch_size, auto.pipeline.embedding_batch_size) == (16, 16)
-    asked = Settings(diarize=True, diarization_model="builtin", embedding_batch_size=8)
-    given, _ = load_diarizer(asked, device="cpu")
-    assert (given.pipeline.segmentation_batch_size, given.pipeline.embedding_batch_size) == (8, 8)
+    asked: list[tuple[str, int, int]] = []
+    real = builtin.load_builtin
+
+    def recorded(*, device: str, batch_size: int, embedding_batch_size: int, native: bool):
+        asked.append((device, batch_size, embedding_batch_size))
+        return real(device="cpu", batch_size=batch_size,
+                    embedding_batch_size=embedding_batch_size, native=native)  # fmt: skip
+
+    monkeypatch.setattr(builtin, "load_builtin", recorded)
+    for device in ("cuda", "cpu"):
+        monkeypatch.setattr(pyannote_pipeline, "torch_device", lambda *_a, d=device: d)
+        for size in (0, 8):
+            settings = Settings(diarize=True, diarization_model="builtin",
+                                embedding_batch_size=size)  # fmt: skip
+            diarizer, _ = loader.load_diarizer(settings, device=device)
+            batches = (
+                diarizer.pipeline.segmentation_batch_size,
+                diarizer.pipeline.embedding_batch_size,
+            )
+            assert batches == asked[-1][1:]
+    assert asked == [("cuda:0", 256, 1024), ("cuda:0", 8, 8), ("cpu", 16, 16), ("cpu", 8, 8)]

@@ -1,6 +1,7 @@
 #!/bin/bash
 # device call 7, the same machine: the hour with built-in speakers, --timeline, alternating order:
-#   tip = 17926e9 (main; a copy in bench/.data/old), new = this checkout (the d-vector windows cut by one gather)
+#   tip = 17926e9 (a copy in bench/.data/old), new = this checkout (MODEL, TAG, LIMIT, WARM=1 for a warm-up run
+#   first, ONLY=new or ONLY=tip for one side)
 export CUDA_CACHE_PATH=/tmp/bench-device/cuda-cache
 MODEL=${MODEL:-large-v3}; TAG=${TAG:-50}
 R="python3 bench/device.py run production -- run --systems ours --no-warmup --timeline --extra-args=--diarization-model=builtin --input hour --model $MODEL"

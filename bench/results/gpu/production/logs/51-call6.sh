@@ -1,5 +1,6 @@
 #!/bin/bash
 # (bench/ct2_aliased_encoder.py and the decoder-only copy live on the branch wip/decoder-only-copy, not on main)
+# (as run: its aliased step's model path lacked /ct2 and failed; 52-call6.sh has the right one)
 # device call 6 (2026-12-06, second session): the pack's last piece, large-v3 prepared; CTranslate2's load of the
 # whole model against the copy with the encoder's matrices aliased (bench/ct2_aliased_encoder.py); the hour with
 # built-in speakers as it ships (warm-up, then new only); the built-in diarizer alone (old cut, gather, 1024)
