@@ -1,6 +1,6 @@
 #!/bin/bash
 # device call 7, the same machine: the hour with built-in speakers, --timeline, alternating order:
-#   tip = 17926e9 (a copy in bench/.data/old), new = this checkout (MODEL, TAG, LIMIT, WARM=1 for a warm-up run
+#   tip = the copy in bench/.data/old (17926e9 for calls 50-52, e9d33e1 for 53), new = this checkout (MODEL, TAG, LIMIT, WARM=1 for a warm-up run
 #   first, ONLY=new or ONLY=tip for one side)
 export CUDA_CACHE_PATH=/tmp/bench-device/cuda-cache
 MODEL=${MODEL:-large-v3}; TAG=${TAG:-50}
