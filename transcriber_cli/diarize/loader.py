@@ -33,7 +33,7 @@ AUTO_EMBEDDING_BATCH = {"cpu": 16, "cuda": 32}
 # 2.2-2.4 s beside transcription, the same speakers (bench/production.md). A CPU keeps 16.
 AUTO_BUILTIN_BATCH = {"cpu": 16, "cuda": 256}
 # Its d-vectors (small LSTM windows) on a GPU 1024 at a time: the hour's embeddings took
-# 0.93-0.94 s against 1.48-1.71 s at 256 on an H100, alone, the same turns, the process's GPU
+# 0.93-0.94 s against 1.48-1.71 s at 256 on an H100, alone, the same turns, the diarizer's GPU
 # peak unchanged (1569 MiB), and the thread held the GIL 0.5-0.9 s less (bench/production.md).
 AUTO_BUILTIN_DVECTOR_BATCH = {"cpu": 16, "cuda": 1024}
 
