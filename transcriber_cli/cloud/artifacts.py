@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,22 +110,37 @@ def checkout() -> Path | None:
     return None
 
 
-def build_wheel(dest: Path) -> Path:
-    """The wheel of the installed version, built from its checkout."""
-    source = checkout()
+# What the wheel is built from: the package and the files pyproject.toml and MANIFEST.in name.
+BUILD_FILES = ("pyproject.toml", "MANIFEST.in", "README.md", "LICENSE", CONSTRAINTS, "CHANGELOG.md")
+PACKAGE = "transcriber_cli"
+
+
+def build_wheel(dest: Path, source: Path | None = None) -> Path:
+    """The wheel of the installed version, built from its checkout (or ``source``)."""
+    source = source or checkout()
     if source is None:
         raise SetupError(
             f"cannot find the source of the installed {DIST} to build its wheel",
             hint="pass --wheel PATH (the wheel you installed), or run from a checkout",
         )
-    # A fixed timestamp makes the wheel reproducible: the same code gives the same hash, so
-    # running `fleet up` again changes nothing.
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(source)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH},
-    )
+    with tempfile.TemporaryDirectory(prefix="transcriber-source-") as tmp:
+        # Built from a copy: built in the checkout, setuptools' build/ kept every module it
+        # had ever copied, so one removed from the checkout still went to the fleet, and two
+        # builds at once (two `fleet up`s, the tests' workers) wrote the same folder.
+        tree = Path(tmp)
+        for name in BUILD_FILES:
+            if (source / name).is_file():
+                shutil.copy2(source / name, tree / name)
+        shutil.copytree(source / PACKAGE, tree / PACKAGE,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+        # A fixed timestamp makes the wheel reproducible: the same code gives the same hash,
+        # so running `fleet up` again changes nothing.
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(tree)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH},
+        )
     wheels = sorted(dest.glob("transcriber_toolkit-*.whl"))
     if proc.returncode != 0 or not wheels:
         last = (proc.stderr.strip().splitlines() or ["no wheel was written"])[-1]
