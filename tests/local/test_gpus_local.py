@@ -311,7 +311,7 @@ def test_windows_finishing_out_of_order_are_joined_and_checkpointed_in_order() -
 def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
     """``windows_in_flight`` (a GPU's default is 2) runs that many windows of one recording
     on one engine at once; the transcript and its checkpoints still go window by window."""
-    engine = _Engine({0: 0.3, 1: 0.3})
+    engine = _Engine({0: 1.0, 1: 1.0})  # both in flight at once, even on a loaded machine
     saved: list[int] = []
     transcript = transcribe_audio(
         _levels(5), LoadedModels(engine, no_speakers()), WhisperOptions(language="en"),

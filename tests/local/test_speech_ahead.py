@@ -118,13 +118,14 @@ def _ended(ahead: SpeechAhead) -> None:
 
 class _Engine:
     """A stand-in engine on ``device`` that notes what each window was given, and when its
-    decoding ran (0.4 s each)."""
+    decoding ran (``decode_s`` each)."""
 
     device_index, name, compute_type, encoder, decoder_lanes = 0, "stand-in", "int8", "x", 1
     cpu_threads = 1
 
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, decode_s: float = 0.4) -> None:
         self.device = device
+        self.decode_s = decode_s
         self.windows: list[tuple[float, float, list | None, np.ndarray]] = []
         self._lock = threading.Lock()
 
@@ -133,7 +134,7 @@ class _Engine:
 
     def transcribe(self, audio, options, progress=None, *, regions=None) -> Transcript:
         start = time.monotonic()
-        time.sleep(0.4)
+        time.sleep(self.decode_s)
         with self._lock:
             self.windows.append((start, time.monotonic(), regions, audio))
         return Transcript(language="en", language_probability=1.0,
@@ -143,7 +144,9 @@ class _Engine:
 def test_on_a_gpu_the_next_windows_speech_is_found_while_the_windows_before_decode(
     looped_audio, searches
 ) -> None:
-    engine = _Engine("cuda")
+    # Two windows' searches (20-60 ms each here) run while the first two decode: a second's
+    # decoding leaves them room on a loaded CI machine (0.4 s left 0.29 s at the least).
+    engine = _Engine("cuda", decode_s=1.0)
     transcribe_audio(looped_audio, LoadedModels(engine, no_speakers()),  # type: ignore[arg-type]
                      WhisperOptions(language="en"), window_seconds=20,
                      windows_in_flight=2)  # fmt: skip

@@ -288,7 +288,11 @@ def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path):
     )
     store = job_store()
     wait_for(lambda: store.list_jobs(), timeout=30, what="a task")
-    time.sleep(0.5)
+    # The task is written before the message is sent: wait for the message, so the signal
+    # comes while the client tails, not between the two (a fixed sleep raced the send).
+    wait_for(lambda: queue_depth(stack["queue_url"])["visible"] == 1, timeout=30,
+             what="the job's message")  # fmt: skip
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
