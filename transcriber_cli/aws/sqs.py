@@ -120,7 +120,7 @@ class JobQueue:
         try:
             job_id = json.loads(raw["Body"]).get("job_id")
             job_id = job_id if isinstance(job_id, str) and job_id else None
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # a body nested past the stack
             job_id = None
         return Message(
             job_id=job_id,

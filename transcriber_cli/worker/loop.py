@@ -42,7 +42,7 @@ from transcriber_cli.engine.gpus import device_slots, slot_settings
 from transcriber_cli.errors import Unavailable
 from transcriber_cli.pipeline.models import ModelCache
 from transcriber_cli.retry import MAX_DELAY, patiently
-from transcriber_cli.store.mongo import JobNotFound, JobStore, now
+from transcriber_cli.store.mongo import BadJobDocument, JobNotFound, JobStore, now
 from transcriber_cli.worker.devices import jobs_at_once, share
 from transcriber_cli.worker.imds import Imds
 from transcriber_cli.worker.job import JobRunner, WorkerState
@@ -478,7 +478,9 @@ def sweep_dead_letters(queue: JobQueue, jobs: JobStore) -> dict[str, int]:
             continue
         try:
             job = jobs.get(message.job_id)
-        except JobNotFound:
+        except (JobNotFound, BadJobDocument):
+            # No job, or one no worker can run (failed when it was claimed): its message
+            # stays for people, and the sweep goes on to the messages after it.
             continue
         if job.status.value in ("completed", "cancelled"):
             queue.delete(message.receipt, url=dlq)
