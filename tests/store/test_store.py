@@ -159,6 +159,17 @@ def test_dead_letter_never_fails_a_job_a_worker_holds(store):
     assert store.get(lapsed).status is JobStatus.FAILED
 
 
+def test_a_release_past_the_probed_length_leaves_a_readable_document(store):
+    """A worker's progress is its seconds over a length: past 100 where the audio outlasts
+    the client's probe (a VBR mp3's estimate). A release wrote it as it came, and every read
+    of the document failed after (the next claim failed the job for good)."""
+    job_id = new_job(store)
+    store.claim(job_id, "w1", lease_seconds=30)
+    assert store.release(job_id, "w1", "spot interruption", percent=114.3)
+    assert store.get(job_id).progress == 100
+    assert store.claim(job_id, "w2", lease_seconds=30) is not None
+
+
 def test_checkpoint_survives_release_and_failure_until_retry(store):
     job_id = new_job(store)
     store.claim(job_id, "w1", lease_seconds=30, message_id="m1")

@@ -55,6 +55,12 @@ def now() -> dt.datetime:
     return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
 
 
+def _percent(value: float) -> float:
+    """A progress the schema takes (0-100): a worker's estimate can pass 100 where the
+    audio is longer than the client's probe said, and a document past it no one can read."""
+    return round(min(max(value, 0.0), 100.0), 1)
+
+
 class JobNotFound(UsageError):
     pass
 
@@ -324,7 +330,7 @@ class JobStore:
     ) -> bool:
         fields: dict[str, Any] = {
             "stage": stage,
-            "progress": round(min(max(percent, 0.0), 100.0), 1),
+            "progress": _percent(percent),
             "message": message,
             "updated": now(),
         }
@@ -405,7 +411,7 @@ class JobStore:
             {
                 "status": QUEUED,
                 "stage": "queued",
-                "progress": round(percent, 1),
+                "progress": _percent(percent),
                 "worker": None,
                 "gpu": None,
                 "lease_until": None,

@@ -484,8 +484,7 @@ class Attempt:
         return self.progress.percent_of(self.saved.seconds)
 
     def describe(self) -> str:
-        total = self.job.source.duration
-        return f"{self.saved.seconds:.0f} of {total:.0f} s checkpointed"
+        return f"{self.saved.seconds:.0f} of {self.audio_seconds:.0f} s checkpointed"
 
     def _resume(self) -> WindowCheckpoint | None:
         """The finished windows of earlier attempts, when their object is sound."""
@@ -506,7 +505,7 @@ class Attempt:
         if (
             saved.job_id != self.job.id
             or saved.options_key != self.job.options_key
-            or state.seconds > self.job.source.duration + 1
+            or state.seconds > self.audio_seconds + 1
         ):
             log.warning("job %s: checkpoint object is not this job's; starting over", self.job.id)
             return None
@@ -558,14 +557,14 @@ class Attempt:
         percent = self.progress.percent_of(state.seconds)
         ours = runner.jobs.save_checkpoint(
             job.id, runner.state.worker_id, summary, percent=percent,
-            message=f"checkpoint: {state.seconds:.0f} of {job.source.duration:.0f} s",
+            message=f"checkpoint: {state.seconds:.0f} of {self.audio_seconds:.0f} s",
         )  # fmt: skip
         if not ours:
             self.progress.raise_lost()
         self.saved = summary
         log.info(
             "job %s: checkpoint after window %d (%.0f of %.0f s; %.1f s decoded in all)",
-            job.id, state.windows, state.seconds, job.source.duration, summary.decoded_seconds,
+            job.id, state.windows, state.seconds, self.audio_seconds, summary.decoded_seconds,
         )  # fmt: skip
 
     def run(self) -> tuple[list[str], ResultSummary]:
@@ -594,7 +593,10 @@ class Attempt:
         from transcriber_cli.pipeline.flow import transcribe_audio
 
         runner, job, progress = self.runner, self.job, self.progress
+        # The decoded length, not the client's probe (a document's field; 0 for a browser's
+        # webm without one): what a checkpoint is checked against, and progress measured by.
         self.audio_seconds = len(audio) / media.SAMPLE_RATE
+        progress.duration = self.audio_seconds
         policy.check_duration(self.audio_seconds, runner.settings)
         progress.check()
         resume = self._resume()
