@@ -180,6 +180,30 @@ def test_retryable_failure_exhausts_receives_then_dlq(stack, workers):
     store.close()
 
 
+def test_deliveries_given_back_do_not_use_up_the_attempts(stack, workers):
+    """A Spot release gives a job's message back and its attempt with it (the document's
+    attempts less one), but SQS counts the receive. After two such deliveries, a first
+    failure that may pass was final ("after 3 attempt(s)") for a job on its first attempt."""
+    job_id = submit(EXAMPLE)
+    from transcriber_cli.aws import session as aws
+
+    sqs = aws.client("sqs", "us-east-1")
+    url = stack["queue_url"]
+    for _ in range(MAX_RECEIVE_COUNT - 1):  # delivered, then given back as a release does
+        (got,) = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=got["ReceiptHandle"], VisibilityTimeout=0
+        )
+    aws.client("s3", "us-east-1").delete_object(Bucket=stack["bucket"], Key=f"uploads/{job_id}.mp3")
+    worker = workers.start("--once")
+    assert worker.wait(timeout=90) == 0, workers.log(worker)
+    store = job_store()
+    doc = store.get(job_id).public()
+    assert doc["status"] == "queued" and doc["attempts"] == 1, doc
+    assert doc["message"].startswith("will retry:") and "not found" in doc["message"]
+    store.close()
+
+
 def test_worker_killed_mid_job_is_recovered(stack, workers, long_media):
     job_id = submit(long_media, "--batch-size", "1")
     store = job_store()

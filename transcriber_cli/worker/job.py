@@ -414,7 +414,7 @@ class JobRunner:
             return "unavailable"
         except Exception as exc:
             lease.stop()
-            return self._failed(message, job_id, exc)
+            return self._failed(message, job, exc)
         finally:
             lease.stop()
             self.state.active.pop(job_id, None)
@@ -436,25 +436,30 @@ class JobRunner:
         log.warning("job %s is no longer ours (%s)", job_id, doc.status.value)
         return "lost"
 
-    def _failed(self, message: Message, job_id: str, exc: Exception) -> str:
+    def _failed(self, message: Message, job: JobDocument, exc: Exception) -> str:
+        job_id = job.id
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, ModelUnavailable | DiarizationUnavailable):
             self.state.problem = reason  # in the heartbeat: `fleet status` says it
+        # The job's attempts (its claims less its releases), not the message's receives: the
+        # receives count Spot releases and deferrals too, and a first real failure after two
+        # releases was the last. The sweep counts the same way (worker/loop.py).
         decision = recovery.on_failure(
             exc,
-            message.receive_count,
+            job.attempts,
             self.queue.max_receive_count(),
             self.settings.worker_retry_delay,
         )
         log.error(
-            "job %s failed (delivery %d): %s",
+            "job %s failed (attempt %d, delivery %d): %s",
             job_id,
+            job.attempts,
             message.receive_count,
             reason,
             exc_info=not recovery.is_permanent(exc),
         )
         if decision.final:
-            reason = f"{reason} (after {message.receive_count} attempt(s))"
+            reason = f"{reason} (after {job.attempts} attempt(s))"
         self._quietly(
             lambda: self.jobs.fail(job_id, self.state.worker_id, reason, final=decision.final),
             f"recording the failure of job {job_id}",

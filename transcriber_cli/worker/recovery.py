@@ -47,15 +47,18 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 def on_failure(
-    exc: BaseException, receive_count: int, max_receive_count: int | None, retry_delay: float
+    exc: BaseException, attempts: int, max_receive_count: int | None, retry_delay: float
 ) -> FailureDecision:
+    """``attempts``: the job's claims that ended without a release, this one included."""
     if is_permanent(exc):
         return FailureDecision(final=True, dead_letter_now=True, retry_after=0)
-    if max_receive_count is not None and receive_count >= max_receive_count:
+    if max_receive_count is not None and attempts >= max_receive_count:
         # SQS moves the message to the DLQ on its next receive; the task says why now.
         return FailureDecision(final=True, dead_letter_now=False, retry_after=0)
+    # Not final, though the message's receives may be spent (releases count there too): SQS
+    # then moves it to the DLQ, and the sweep sends it back, the job's attempts being fewer.
     return FailureDecision(
-        final=False, dead_letter_now=False, retry_after=retry_delay * max(receive_count, 1)
+        final=False, dead_letter_now=False, retry_after=retry_delay * max(attempts, 1)
     )
 
 
