@@ -5,8 +5,9 @@ returns a session token, every ``GET /latest/meta-data/...`` needs it in
 ``X-aws-ec2-metadata-token`` (401 otherwise), and the interruption documents are 404 until
 there is something to say: ``notice()`` sets ``spot/instance-action`` to
 ``{"action": "terminate", "time": ...}``, ``rebalance()`` sets
-``events/recommendations/rebalance`` to ``{"noticeTime": ...}``. Point a worker at it with
-``TRANSCRIBER_IMDS_URL=imds.url``.
+``events/recommendations/rebalance`` to ``{"noticeTime": ...}``; ``expire_token(refusals)``
+ends the session token (as its 6 hours do) and answers the next ``refusals`` token requests
+with a 503. Point a worker at it with ``TRANSCRIBER_IMDS_URL=imds.url``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class FakeImds:
         self.token = f"token-{uuid.uuid4().hex}"
         self.values: dict[str, str] = {"instance-id": instance_id, "instance-type": instance_type}
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status), in order
+        self.refusals = 0  # token requests still to answer with a 503
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -50,6 +52,11 @@ class FakeImds:
         """A rebalance recommendation (an interruption may follow)."""
         when = at or dt.datetime.now(dt.UTC)
         self.values["events/recommendations/rebalance"] = json.dumps({"noticeTime": _stamp(when)})
+
+    def expire_token(self, refusals: int = 0) -> None:
+        """The token expires (its GETs get 401); the next ``refusals`` renewals get a 503."""
+        self.refusals = refusals
+        self.token = f"token-{uuid.uuid4().hex}"
 
     def clear(self) -> None:
         for key in ("spot/instance-action", "events/recommendations/rebalance"):
@@ -76,6 +83,9 @@ class FakeImds:
                     return self._send(404)
                 if not self.headers.get(TTL_HEADER, "").isdigit():
                     return self._send(400)  # AWS: the TTL header is required
+                if imds.refusals > 0:
+                    imds.refusals -= 1
+                    return self._send(503)
                 self._send(200, imds.token)
 
             def do_GET(self) -> None:

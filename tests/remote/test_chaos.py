@@ -394,6 +394,29 @@ def test_spot_notice_resumes_on_another_worker_with_the_same_words(
     store.close()
 
 
+def test_a_spot_notice_after_a_failed_token_renewal_still_releases_the_job(
+    stack, workers, looped_media
+):
+    """An IMDS token lasts 6 hours, so a long-lived worker renews it. A renewal answered
+    once with a 503 ended the Spot watcher for good: the notice was never seen, and the job
+    was killed with the instance instead of released."""
+    (job_id,) = submit(looped_media(2), "--batch-size", "1")
+    store = job_store()
+    with FakeImds() as imds:
+        worker = workers.start(env={"TRANSCRIBER_IMDS_URL": imds.url,
+                                    "TRANSCRIBER_SPOT_POLL_SECONDS": "0.3"})  # fmt: skip
+        wait_for(lambda: store.get(job_id).progress > 5, timeout=120, what="progress")
+        imds.expire_token(refusals=1)
+        wait_for(lambda: ("PUT", "/latest/api/token", 503) in imds.requests, timeout=30,
+                 what="a refused renewal")  # fmt: skip
+        imds.notice()
+        assert worker.wait(timeout=60) == 0, workers.log(worker)
+    doc = store.get(job_id)
+    assert doc.status.value == "queued" and doc.message == "released: spot interruption", doc
+    assert "instance metadata token not renewed (HTTP 503)" in workers.log(worker)
+    store.close()
+
+
 def test_rebalance_recommendation_drains_the_worker(stack, workers, looped_media):
     """A rebalance recommendation: the running job goes on to the end, no new job is taken,
     and the heartbeat says the worker is draining."""

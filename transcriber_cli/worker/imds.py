@@ -19,9 +19,15 @@ class Imds:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._token: str | None = None
+        self._reached = False  # a token was had once: we are on EC2
+        self._failing = False  # said once per run of failed renewals
         self.available = bool(self.base_url)
 
     def _fetch_token(self) -> str | None:
+        """A session token, or None. Only a first request that fails means no metadata
+        here (off EC2): one that fails later (a token renewed after 6 hours meeting a
+        timeout or a 503) left a worker without its Spot notices for the rest of its life.
+        That one is tried again at the next call."""
         try:
             reply = httpx.put(
                 f"{self.base_url}/latest/api/token",
@@ -29,13 +35,23 @@ class Imds:
                 timeout=self.timeout,
             )
         except httpx.HTTPError as exc:
-            log.debug("instance metadata unavailable: %s", exc)
-            self.available = False
+            self._no_token(str(exc) or type(exc).__name__)
             return None
         if reply.status_code != 200:
-            self.available = False
+            self._no_token(f"HTTP {reply.status_code}")
             return None
+        self._reached, self._failing = True, False
         return reply.text
+
+    def _no_token(self, why: str) -> None:
+        """Off EC2 at the first request; a blip after it."""
+        if self._reached:
+            if not self._failing:
+                log.warning("instance metadata token not renewed (%s); trying again", why)
+            self._failing = True
+        else:
+            log.debug("instance metadata unavailable: %s", why)
+            self.available = False
 
     def get(self, path: str) -> str | None:
         """The value at ``/latest/meta-data/{path}``, or None (absent, or not on EC2)."""
