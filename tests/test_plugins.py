@@ -153,7 +153,8 @@ def test_plugins_list_shows_where_plugins_come_from_and_the_broken_ones(broken_p
     summary = plugins["summary"]
     assert summary["distribution"] == "transcriber-summary" and summary["version"] == "0.1.0"
     assert summary["entry_point"] == "transcriber_summary" and summary["hooks"] == [
-        "register_formats"
+        "register_formats",
+        "register_secrets",
     ]
     assert summary["module_file"].endswith("transcriber_summary/__init__.py")
     assert plugins["transcriber_cli.formats.builtin"]["hooks"] == ["register_formats"]

@@ -31,6 +31,13 @@ def register_model_sources(register: Callable[[str, Callable[[str], str | None]]
 
 
 @hookspec
+def register_secrets(register: Callable[[str], None]) -> None:
+    """Call ``register(name)`` for each secret of the stack the plugin reads on workers
+    (the SSM SecureString ``/transcriber/{stack}/{name}``): ``transcriber infra secrets
+    set NAME`` then stores it from stdin. Names: lower-case letters, digits and ``_``."""
+
+
+@hookspec
 def process_transcript(transcript: Transcript) -> Transcript | None:
     """Post-process a finished transcript (after diarization, before writers).
 

@@ -70,7 +70,7 @@ def _why(exc: BaseException) -> str:
 def _probe(plugin: Any) -> None:
     """Call the plugin's registration hooks once with throwaway callbacks: a plugin whose
     hook raises is skipped at load, not in the middle of a run."""
-    for hook in ("register_formats", "register_model_sources"):
+    for hook in ("register_formats", "register_model_sources", "register_secrets"):
         impl = getattr(plugin, hook, None)
         if impl is not None and callable(impl):
             impl(register=lambda *args: None)

@@ -68,6 +68,25 @@ def test_secret_from_stdin_is_a_securestring_and_never_echoed(infra: None) -> No
     assert "s3cr3t" not in json.dumps(status)
 
 
+def test_a_secret_a_plugin_reads_on_workers_is_stored_from_stdin(
+    infra: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary plugin's API key (read by workers from the stack's SSM parameters) could
+    only be written with `aws ssm put-parameter --value KEY`: a process argument. The plugin
+    declares its secrets, and `infra secrets set` takes them from stdin, as ours."""
+    monkeypatch.setenv("TRANSCRIBER_LOAD_PLUGINS", "markdown,summary")
+    key = "sk-plugin-s3cr3t"
+    proc = cli_stdin("infra", "secrets", "set", "summary_api_key", "--stack", STACK, stdin=key)
+    assert proc.returncode == 0, proc.stderr
+    assert key not in proc.stdout + proc.stderr
+    name = f"/transcriber/{STACK}/summary_api_key"
+    param = boto("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert param["Type"] == "SecureString" and param["Value"] == key
+    monkeypatch.setenv("TRANSCRIBER_LOAD_PLUGINS", "markdown")  # without the plugin: unknown
+    refused = cli_stdin("infra", "secrets", "set", "summary_api_key", "--stack", STACK, stdin=key)
+    assert refused.returncode == 2 and "unknown secret 'summary_api_key'" in refused.stderr
+
+
 def test_secret_names_and_empty_values_are_refused(aws: str) -> None:
     bad = cli_stdin("infra", "secrets", "set", "aws_key", "--stack", STACK, stdin="x")
     assert bad.returncode == 2 and "unknown secret 'aws_key'" in bad.stderr

@@ -87,17 +87,16 @@ def down_command(
 
 @secrets_app.command("set")
 def secrets_set_command(
-    name: str = typer.Argument(..., help="mongodb_url or hf_token"),
+    name: str = typer.Argument(..., help="mongodb_url, hf_token, or one a plugin reads"),
     stack: StackName = None, region: Region = None, profile: Profile = None,
     verbose: Verbose = False,
 ) -> None:  # fmt: skip
     """Store a secret read from stdin (never from the command line) as an SSM SecureString."""
     with handle_errors(verbose):
-        from transcriber_cli.aws.secrets import check_secret_name
-        from transcriber_cli.cloud.secrets import set_secret
+        from transcriber_cli.cloud.secrets import check_settable_name, set_secret
         from transcriber_cli.errors import UsageError
 
-        check_secret_name(name)
+        check_settable_name(name)
         if sys.stdin.isatty():
             import getpass
 

@@ -16,7 +16,7 @@ from transcriber_cli.errors import TranscriberError
 from transcriber_cli.formats import OutputFormat
 from transcriber_cli.transcript import Transcript
 from transcriber_summary.client import ChatClient, SummaryError
-from transcriber_summary.settings import load_summary_settings
+from transcriber_summary.settings import SSM_NAMES, load_summary_settings
 from transcriber_summary.summarize import summarize, to_markdown, unavailable
 
 log = logging.getLogger("transcriber_summary")
@@ -64,6 +64,14 @@ def write_summary(transcript: Transcript) -> str:
         _done.clear()
     _done[key] = text
     return text
+
+
+@hookimpl
+def register_secrets(register: Callable[[str], None]) -> None:
+    # On workers, read from the stack's SSM parameters (settings.py); stored from stdin by
+    # `transcriber infra secrets set NAME`, so the key is never a process argument.
+    for name in SSM_NAMES:
+        register(name)
 
 
 @hookimpl
