@@ -223,6 +223,74 @@ def test_a_newline_in_a_name_cannot_forge_an_error_line(tmp_path: Path) -> None:
     assert_only_inputs(tmp_path, bad.name)
 
 
+def test_a_recording_named_like_an_output_is_never_overwritten(
+    tmp_path: Path, speech: Path
+) -> None:
+    """``audio.txt`` holding a recording (named, or found in a folder with no sibling of its
+    stem) was transcribed into its own .txt: the recording was gone, and the run said done."""
+    named, folder = tmp_path / "named", tmp_path / "folder"
+    named.mkdir(), folder.mkdir()
+    shutil.copy(speech, named / "audio.txt")
+    shutil.copy(speech, folder / "voice memo.srt")
+    shutil.copy(speech, folder / "talk.wav")
+    proc = run_cli(str(named / "audio.txt"), str(folder), "--no-diarize")
+    assert proc.returncode == 1, proc.stderr
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"{named / 'audio.txt'}: its .txt output would overwrite it" in lines[0]
+    assert f"{folder / 'voice memo.srt'}: its .srt output would overwrite it" in lines[1]
+    original = speech.read_bytes()
+    assert (named / "audio.txt").read_bytes() == original
+    assert (folder / "voice memo.srt").read_bytes() == original
+    assert_only_inputs(named, "audio.txt")
+    assert_transcribed(folder / "talk")  # the rest of the batch ran
+
+
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
+    tmp_path: Path, speech: Path
+) -> None:
+    """``transcribe "$UNSET"`` from a folder transcribed every recording below it."""
+    shutil.copy(speech, tmp_path / "speech.wav")
+    proc = run_cli("", "--no-diarize", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert "an empty PATH" in line and "Traceback" not in proc.stderr
+    assert_only_inputs(tmp_path, "speech.wav")
+
+
+def test_unreadable_inputs_fail_one_line_each_and_the_batch_goes_on(
+    tmp_path: Path, speech: Path
+) -> None:
+    """A named file without read permission ended the whole batch with click's usage text
+    (exit 2); a folder without it, below a named one, was passed over without a word."""
+    shutil.copy(speech, tmp_path / "locked.wav")
+    folder = tmp_path / "rec"
+    (folder / "locked").mkdir(parents=True)
+    shutil.copy(speech, folder / "locked" / "b.wav")
+    shutil.copy(speech, folder / "ok.wav")
+    (tmp_path / "locked.wav").chmod(0)
+    (folder / "locked").chmod(0)
+    # Root reads anything: without these capabilities it meets the permissions as a user.
+    drop = ["--inh-caps=-dac_override,-dac_read_search",
+            "--bounding-set=-dac_override,-dac_read_search"]  # fmt: skip
+    as_user = ["setpriv", *drop] if os.geteuid() == 0 else []
+    try:
+        proc = subprocess.run(
+            [*as_user, str(BIN / "transcribe"), str(tmp_path / "locked.wav"), str(folder),
+             "--no-diarize"],
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert proc.returncode == 1, proc.stderr
+    assert error_lines(proc.stderr) == [
+        f"error: {tmp_path / 'locked.wav'}: permission denied",
+        f"error: {folder / 'locked'}: permission denied",
+    ], proc.stderr
+    assert_transcribed(folder / "ok")
+    assert_only_inputs(folder / "locked", "b.wav")
+
+
 # --- bad flags ------------------------------------------------------------------------------
 
 

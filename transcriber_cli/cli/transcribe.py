@@ -16,7 +16,9 @@ def _names(value: str | None) -> tuple[str, ...]:
 
 
 def transcribe_command(
-    paths: list[Path] = typer.Argument(
+    # Strings, made paths below: click's Path turned "" (an unset variable) into ".", the
+    # whole current folder, and refused an unreadable file with usage text, ending the batch.
+    names: list[str] = typer.Argument(
         ..., metavar="PATH", help="Files or folders (searched recursively)."
     ),
     output_dir: Path | None = typer.Option(
@@ -152,6 +154,9 @@ def transcribe_command(
         from transcriber_cli.formats.registry import parse_formats
         from transcriber_cli.formats.shaping import shaped, shaping_from
 
+        if not all(names):
+            raise UsageError("an empty PATH (an unset variable?): name a file or folder")
+        paths = [Path(name) for name in names]
         token = token_from(hf_token, hf_token_file)
         from transcriber_cli.jobs.options import JobOptions
         from transcriber_cli.jobs.results import exit_code

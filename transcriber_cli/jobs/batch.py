@@ -81,6 +81,14 @@ class Batch:
     # --- before any work ---------------------------------------------------------------------
     def precheck(self, item: Item) -> FileResult | None:
         """A result without any work: a clash fails, finished work is skipped."""
+        itself = osp.realpath(item.path)
+        if any(osp.realpath(o) == itself for o in item.outputs):
+            # A recording named like an output (``memo.txt``) was replaced by its transcript.
+            return FileResult.failed(
+                item.name,
+                f"its .{item.path.suffix.lstrip('.')} output would overwrite it; rename it or "
+                "use -o",
+            )
         if item.clash is not None:
             return FileResult.failed(
                 item.name,

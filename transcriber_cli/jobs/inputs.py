@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transcriber_cli import media
-from transcriber_cli.errors import InputError, NotMediaError
+from transcriber_cli.errors import InputError, NotMediaError, os_cause
 from transcriber_cli.jobs.results import clock
 
 
@@ -22,6 +22,7 @@ from transcriber_cli.jobs.results import clock
 class Candidate:
     path: Path
     root: Path | None  # the folder it was found in (None: named on the command line)
+    unlisted: OSError | None = None  # a folder below a named one that could not be listed
 
 
 class Ignored(Exception):
@@ -48,7 +49,11 @@ def discover(
         if not os.path.isdir(path):  # False, not an error, for a name over NAME_MAX
             yield Candidate(path, None)
             continue
-        for dirpath, dirnames, filenames in os.walk(path):
+        # A folder the walk cannot list (no permission) was passed over without a word: it
+        # is a failed input now, as an unreadable file is (named, so never ignored).
+        unreadable: list[OSError] = []
+        for dirpath, dirnames, filenames in os.walk(path, onerror=unreadable.append):
+            yield from _unlisted(unreadable)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             stems = {Path(f).stem for f in filenames if Path(f).suffix.lower() not in out_ext}
             for name in sorted(filenames):
@@ -63,6 +68,14 @@ def discover(
                 if exclude and _matches(rel, exclude):
                     continue
                 yield Candidate(file, path)
+        yield from _unlisted(unreadable)
+
+
+def _unlisted(errors: list[OSError]) -> Iterator[Candidate]:
+    while errors:
+        exc = errors.pop(0)
+        if exc.filename is not None:
+            yield Candidate(Path(exc.filename), None, exc)
 
 
 def check_duration(info: media.MediaInfo, max_hours: float) -> None:
@@ -80,6 +93,8 @@ def probe_input(
 ) -> media.MediaInfo:
     """Probe one input: ``Ignored`` for a non-media file found in a folder, ``InputError``
     for a bad input (missing, empty, corrupt, no audio, too long)."""
+    if candidate.unlisted is not None:
+        raise InputError(f"{candidate.path}: {os_cause(candidate.unlisted)}")
     try:
         info = probe(candidate.path)
     except NotMediaError as exc:
