@@ -246,6 +246,27 @@ def test_a_recording_named_like_an_output_is_never_overwritten(
     assert_transcribed(folder / "talk")  # the rest of the batch ran
 
 
+def test_other_files_of_a_folder_that_share_a_name_are_ignored_not_failed(
+    tmp_path: Path, speech: Path
+) -> None:
+    """``slides.pdf`` and ``slides.pptx`` beside a recording failed the folder (exit 1: "outputs
+    would overwrite those of slides.pdf") before the probe could find them not media; so did
+    the transcripts of a first run with ``-o`` inside the folder, on the second run."""
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    shutil.copy(speech, folder / "talk.wav")
+    for name, text in (("slides.pdf", "%PDF-1.4"), ("slides.pptx", "PK"), ("notes.txt", "x")):
+        (folder / name).write_text(text)
+    beside = run_cli(str(folder), "--no-diarize", "-f", "txt,srt")
+    assert beside.returncode == 0 and not error_lines(beside.stderr), beside.stderr
+    assert (folder / "notes.txt").read_text() == "x"
+    inside = folder / "transcripts"
+    for _ in range(2):  # the second run finds the first one's transcripts in the folder
+        again = run_cli(str(folder), "--no-diarize", "-o", str(inside))
+        assert again.returncode == 0 and not error_lines(again.stderr), again.stderr
+    assert_transcribed(inside / "talk")
+
+
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
     tmp_path: Path, speech: Path
 ) -> None:

@@ -43,6 +43,13 @@ class Item:
     def name(self) -> str:
         return str(self.candidate.path)
 
+    @property
+    def named_like_media(self) -> bool:
+        """Named on the command line, or named like a recording: it is media or a failure.
+        Another file found in a folder (``notes.txt``, ``slides.pdf``) is media only if
+        the probe says so, and is ignored otherwise."""
+        return self.candidate.root is None or media.has_media_extension(self.path)
+
 
 class Batch:
     def __init__(
@@ -74,26 +81,35 @@ class Batch:
         for cand in found:
             base = output_base(cand, self.output_dir).absolute()
             clash = seen.get(base)  # also the same file named twice: one set of outputs
-            seen.setdefault(base, cand.path)
-            items.append(Item(cand, base, tuple(output_paths(base, self.formats)), clash))
+            item = Item(cand, base, tuple(output_paths(base, self.formats)), clash)
+            if item.named_like_media:  # ``slides.pdf`` takes no outputs from ``slides.pptx``
+                seen.setdefault(base, cand.path)
+            items.append(item)
         return items
 
     # --- before any work ---------------------------------------------------------------------
-    def precheck(self, item: Item) -> FileResult | None:
-        """A result without any work: a clash fails, finished work is skipped."""
+    def _conflict(self, item: Item) -> str | None:
+        """Why the input's outputs cannot be written: over the input itself, or over
+        another input's."""
         itself = osp.realpath(item.path)
         if any(osp.realpath(o) == itself for o in item.outputs):
             # A recording named like an output (``memo.txt``) was replaced by its transcript.
-            return FileResult.failed(
-                item.name,
-                f"its .{item.path.suffix.lstrip('.')} output would overwrite it; rename it or "
-                "use -o",
-            )
+            suffix = item.path.suffix.lstrip(".")
+            return f"its .{suffix} output would overwrite it; rename it or use -o"
         if item.clash is not None:
-            return FileResult.failed(
-                item.name,
-                f"outputs would overwrite those of {item.clash}; rename one or use -o",
-            )
+            return f"outputs would overwrite those of {item.clash}; rename one or use -o"
+        return None
+
+    def precheck(self, item: Item) -> FileResult | None:
+        """A result without any work: a clash fails, finished work is skipped. A file found
+        in a folder and not named like media is checked for clashes once the probe finds
+        it is media (``notes.txt`` beside recordings, or the outputs of an earlier run
+        under ``-o`` inside the folder, are ignored, not failed)."""
+        conflict = self._conflict(item)
+        if conflict and item.named_like_media:
+            return FileResult.failed(item.name, conflict)
+        if conflict:
+            return None  # the probe decides: ignored, or failed for this conflict
         reason = self._skip_reason(item)
         if reason:
             return FileResult(item.name, Status.SKIPPED, [str(o) for o in item.outputs],
@@ -124,6 +140,9 @@ class Batch:
             info = probe_input(item.candidate, self.settings.max_duration_hours, probe)
         except Ignored as exc:
             return FileResult(item.name, Status.IGNORED, reason=str(exc))
+        conflict = None if item.named_like_media else self._conflict(item)
+        if conflict:
+            raise InputError(f"{item.name}: {conflict}")
         try:
             check_writable(item.outputs)
         except OSError as exc:
