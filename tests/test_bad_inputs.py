@@ -267,6 +267,27 @@ def test_other_files_of_a_folder_that_share_a_name_are_ignored_not_failed(
     assert_transcribed(inside / "talk")
 
 
+@pytest.mark.parametrize("case", ["a file", "not a database"])
+def test_a_state_folder_or_manifest_that_cannot_be_used_is_one_line(
+    tmp_path: Path, speech: Path, case: str
+) -> None:
+    """``TRANSCRIBER_STATE_DIR`` naming a file, or a manifest that is not a database, was a
+    traceback (exit 1): the set-up's one line and exit code now, and no outputs."""
+    shutil.copy(speech, tmp_path / "speech.wav")
+    state = tmp_path / "state"
+    if case == "a file":
+        state.write_text("x")
+    else:
+        state.mkdir()
+        (state / "manifest.sqlite3").write_bytes(b"not a database, " * 512)
+    proc = run_cli(str(tmp_path / "speech.wav"), "--no-diarize",
+                   env={"TRANSCRIBER_STATE_DIR": str(state)})  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert "Traceback" not in proc.stderr and "cannot use the" in line, proc.stderr
+    assert_only_inputs(tmp_path, "speech.wav", "state")
+
+
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
     tmp_path: Path, speech: Path
 ) -> None:

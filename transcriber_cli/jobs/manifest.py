@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from transcriber_cli.errors import SetupError, os_cause
 from transcriber_cli.fsutil import sha256_file
 
 _SCHEMA = """
@@ -57,14 +58,27 @@ class Entry:
 
 class Manifest:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # Several devices' threads record their files: one statement at a time.
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)  # fmt: skip
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        # A state folder that cannot be made, or a manifest that is not a database, was a
+        # traceback: one line naming the file, the set-up's exit code.
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Several devices' threads record their files: one statement at a time.
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)  # fmt: skip
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except OSError as exc:
+            raise SetupError(
+                f"cannot use the state folder {path.parent}: {os_cause(exc)}",
+                hint="set TRANSCRIBER_STATE_DIR (or state_dir) to a folder this user can write",
+            ) from None
+        except sqlite3.Error as exc:
+            raise SetupError(
+                f"cannot use the run manifest {path}: {exc}",
+                hint="move it aside: it only lets reruns skip finished files",
+            ) from None
 
     def close(self) -> None:
         with self._lock:
