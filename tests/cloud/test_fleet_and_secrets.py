@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -85,6 +86,29 @@ def test_a_secret_a_plugin_reads_on_workers_is_stored_from_stdin(
     monkeypatch.setenv("TRANSCRIBER_LOAD_PLUGINS", "markdown")  # without the plugin: unknown
     refused = cli_stdin("infra", "secrets", "set", "summary_api_key", "--stack", STACK, stdin=key)
     assert refused.returncode == 2 and "unknown secret 'summary_api_key'" in refused.stderr
+
+
+def test_fleet_status_finds_a_failed_boot_among_a_thousand_reports(infra: None) -> None:
+    """Every instance leaves ``boot/{instance}.json``. `fleet status` read one page of the
+    listing (1000 keys): past it, a new failed boot was never shown."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s3 = boto("s3")
+
+    def report(key: str, status: str) -> None:
+        body = {"instance_id": key, "status": status, "steps": []}
+        if status == "failed":
+            body |= {"step": "release", "error": "the wheel does not match its SHA-256"}
+        s3.put_object(Bucket=BUCKET, Key=f"boot/{key}.json", Body=json.dumps(body).encode(),
+                      ServerSideEncryption="AES256")  # fmt: skip
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: report(f"i-0{i:016x}", "ready"), range(1000)))
+    time.sleep(1.1)  # newer to the second: S3 times objects to the second
+    report("i-fffffffffffffffff", "failed")  # its key sorts past the first page
+    boots = cli_json("fleet", "status", "--stack", STACK)["boots"]
+    assert boots[0]["instance_id"] == "i-fffffffffffffffff" and boots[0]["status"] == "failed"
+    assert "SHA-256" in boots[0]["error"]
 
 
 def test_secret_names_and_empty_values_are_refused(aws: str) -> None:

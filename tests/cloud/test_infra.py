@@ -56,8 +56,9 @@ def test_bucket_settings(stack_up: dict) -> None:
         r["Filter"]["Prefix"]: r
         for r in s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
     }
-    assert set(rules) == {"temp/", "uploads/"}  # output/ is kept
+    assert set(rules) == {"temp/", "uploads/", "boot/"}  # output/ is kept
     assert rules["temp/"]["Expiration"]["Days"] == 7
+    assert rules["boot/"]["Expiration"]["Days"] == 7  # instances' boot reports
     assert rules["uploads/"]["Expiration"]["Days"] == 7
     assert all(r["Status"] == "Enabled" for r in rules.values())
     tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=BUCKET)["TagSet"]}
@@ -228,7 +229,7 @@ def test_changed_options_update_in_place(stack_up: dict) -> None:
     assert ("sqs-queue", "none", ()) in actions
     rules = boto("s3").get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
     assert {r["Filter"]["Prefix"]: r["Expiration"]["Days"] for r in rules} == {
-        "temp/": 7, "uploads/": 30
+        "temp/": 7, "uploads/": 30, "boot/": 7
     }  # fmt: skip
     group = boto("ec2").describe_security_groups(
         Filters=[{"Name": "group-name", "Values": [f"transcriber-{STACK}-worker"]}]

@@ -12,6 +12,7 @@ from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.errors import SetupError
 
 TEMP_EXPIRY_DAYS = 7
+BOOT_EXPIRY_DAYS = 7
 DEFAULT_UPLOADS_EXPIRY_DAYS = 7
 ENCRYPTION = {"SSEAlgorithm": "AES256", "BucketKeyEnabled": True}
 PUBLIC_ACCESS_BLOCK = {
@@ -65,7 +66,9 @@ def lifecycle_rules(uploads_days: int) -> list[dict[str, Any]]:
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         }
 
-    return [expire("temp/", TEMP_EXPIRY_DAYS), expire("uploads/", uploads_days)]
+    # boot/: each instance's boot report (`fleet status` shows the last hours' only).
+    return [expire("temp/", TEMP_EXPIRY_DAYS), expire("uploads/", uploads_days),
+            expire("boot/", BOOT_EXPIRY_DAYS)]  # fmt: skip
 
 
 class Bucket(Resource):
