@@ -425,9 +425,14 @@ def test_ctrl_c_inside_a_long_model_call(tmp_path: Path, looped_media) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
 
 
-def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(tmp_path: Path, looped_media) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["ctrl-c", "sigterm"])  # fmt: skip
+def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(
+    tmp_path: Path, looped_media, signum: int, code: int
+) -> None:
     """SIGINT while ffmpeg decodes an hour: the process ends at once without its cleanup
-    blocks, so the decode's temporary folder must be removed before it ends."""
+    blocks, so the decode's temporary folder must be removed before it ends. SIGTERM
+    (timeout, kill, docker stop) ended it without any: ffmpeg went on writing 408 MB."""
     scratch_dir = tmp_path / "tmp"
     scratch_dir.mkdir()
     media = tmp_path / "hour.mp4"
@@ -441,9 +446,9 @@ def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(tmp_path: Path, loope
     while not list(scratch_dir.glob("transcriber-decode-*")):  # the decode has begun
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert list(scratch_dir.iterdir()) == []
     # and no ffmpeg goes on decoding the hour into the removed folder, orphaned
     assert _processes_naming(scratch_dir) == []

@@ -21,11 +21,26 @@ from transcriber_cli.cli.errors import error_line
 from transcriber_cli.errors import ExitCode
 
 T = TypeVar("T")
+# SIGTERM (timeout, kill, systemd, docker stop) and SIGHUP (the terminal closed) end a run as
+# Ctrl-C does: by default they ended the process at once, and the ffmpeg decoding an hour
+# went on writing its temporary file (408 MB) with no parent to remove it.
+STOPS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped(signum: int, _frame: object) -> None:
+    raise _Stopped(signum)
 
 
 def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]) -> T:
-    """``work()``, on a thread; on Ctrl-C, ``on_interrupt()`` (stop the live display), one
-    line, and the process ends with the interrupt exit code without waiting for the work."""
+    """``work()``, on a thread; on Ctrl-C, SIGTERM or SIGHUP, ``on_interrupt()`` (stop the
+    live display), one line, and the process ends with the interrupt exit code (128 + the
+    signal's number for the other two) without waiting for the work."""
     outcome: dict[str, object] = {}
 
     def target() -> None:
@@ -34,22 +49,29 @@ def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]
         except BaseException as exc:  # re-raised on the main thread, where errors are shown
             outcome["error"] = exc
 
+    main = threading.current_thread() is threading.main_thread()  # where handlers can be set
+    before = {s: signal.signal(s, _stopped) for s in STOPS} if main else {}
     thread = threading.Thread(target=target, name="transcribe", daemon=True)
     thread.start()
     try:
         while thread.is_alive():
             thread.join(0.1)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+    except (KeyboardInterrupt, _Stopped) as exc:
+        for ignored in (signal.SIGINT, *STOPS):  # a second signal must not cut this short
+            signal.signal(ignored, signal.SIG_IGN)
         from transcriber_cli import scratch
 
-        scratch.discard()  # waits for a set of outputs being renamed into place
+        scratch.discard()  # kills ffmpeg; waits for a set of outputs being renamed into place
         on_interrupt()
-        error_line("interrupted")
+        signum = exc.signum if isinstance(exc, _Stopped) else None
+        error_line(f"terminated ({signal.Signals(signum).name})" if signum else "interrupted")
         sys.stdout.flush()
         sys.stderr.flush()
         # The work's thread may sit in C code for a while yet: end without joining it.
-        os._exit(int(ExitCode.INTERRUPTED))
+        os._exit(128 + signum if signum else int(ExitCode.INTERRUPTED))
+    finally:
+        for restored, handler in before.items():
+            signal.signal(restored, handler)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
