@@ -74,3 +74,37 @@ def test_bucket_taken_by_another_account() -> None:
     stack._clients["s3"] = Client("s3", Raw())
     with pytest.raises(SetupError, match="is taken by another account"):
         Bucket(stack).current()
+
+
+def test_a_group_still_being_deleted_is_waited_out_and_planned_anew() -> None:
+    """`fleet up` just after `fleet down`: AWS lists the group, "Delete in progress", for
+    minutes. Taken for the group, nothing was planned for it (then it was gone, the backlog
+    alarm scaling nothing) or its update failed; now it is waited out and created again."""
+    import datetime as dt
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from transcriber_cli.aws.errors import Client
+    from transcriber_cli.aws.naming import asg_name
+    from transcriber_cli.cloud.fleet import AutoScalingGroup, FleetOptions
+    from transcriber_cli.cloud.stack import Stack
+
+    raw = boto3.client("autoscaling", region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")  # fmt: skip
+    name = asg_name(STACK)
+    dying = {
+        "AutoScalingGroupName": name, "MinSize": 0, "MaxSize": 4, "DesiredCapacity": 0,
+        "DefaultCooldown": 300, "AvailabilityZones": ["us-east-1a"], "HealthCheckType": "EC2",
+        "CreatedTime": dt.datetime(2026, 12, 6, tzinfo=dt.UTC), "Status": "Delete in progress",
+    }  # fmt: skip
+    asked = {"AutoScalingGroupNames": [name]}
+    stub = Stubber(raw)
+    stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [dying]}, asked)
+    stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [dying]}, asked)
+    stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": []}, asked)
+    stack = Stack(name=STACK, region="us-east-1", account="123456789012")
+    stack._clients["autoscaling"] = Client("autoscaling", raw)
+    with stub:
+        assert AutoScalingGroup(stack, FleetOptions(), []).current() is None
+    stub.assert_no_pending_responses()  # asked until it was gone

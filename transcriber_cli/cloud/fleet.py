@@ -7,6 +7,8 @@ every worker runs one consumer per GPU (``transcriber worker --gpus all``).
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,11 @@ from transcriber_cli.cloud.stack import Stack, tag_map
 from transcriber_cli.cloud.storage import Bucket
 from transcriber_cli.cloud.userdata import CONTROL
 from transcriber_cli.errors import SetupError, UsageError
+
+log = logging.getLogger(__name__)
+# A deleted group stays listed ("Delete in progress") while its instances end: minutes.
+DELETING_POLL_SECONDS = 5
+DELETING_PATIENCE_SECONDS = 900
 
 SCHEMA = "transcriber.fleet/1"
 # Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04): NVIDIA driver + CUDA, x86_64,
@@ -272,8 +279,24 @@ class AutoScalingGroup(Resource):
         groups = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[self.name])
         return groups["AutoScalingGroups"][0] if groups["AutoScalingGroups"] else None
 
-    def current(self) -> dict[str, Any] | None:
+    def _settled(self) -> dict[str, Any] | None:
+        """The group as a plan sees it: one being deleted (a `fleet down` just before; its
+        ``Status`` set) is waited out, then None. Taken for the group, `fleet up` planned
+        nothing for it and then it was gone, the backlog alarm scaling nothing, or the
+        update failed ("may not be modified while it is pending delete")."""
         group = self.describe()
+        deadline = time.monotonic() + DELETING_PATIENCE_SECONDS
+        while group is not None and group.get("Status"):
+            if time.monotonic() > deadline:
+                raise SetupError(f"Auto Scaling group {self.name} is still being deleted",
+                                 hint="run the command again in a few minutes")  # fmt: skip
+            log.info("Auto Scaling group %s: %s; waiting", self.name, group["Status"])
+            time.sleep(DELETING_POLL_SECONDS)
+            group = self.describe()
+        return group
+
+    def current(self) -> dict[str, Any] | None:
+        group = self._settled()
         if group is None:
             return None
         mixed = group.get("MixedInstancesPolicy") or {}
