@@ -317,6 +317,15 @@ def cli_stdin_secret():
     return cli_stdin("infra", "secrets", "set", "hf_token", "--stack", STACK, stdin="hf_x\n")
 
 
+def test_down_removes_the_bucket_an_interrupted_up_left_untagged(aws: str) -> None:
+    """`infra up` cut short just after CreateBucket leaves a bucket without tags; `up` then
+    adopts it (its name holds the stack, account and region), but `down` left it."""
+    boto("s3").create_bucket(Bucket=BUCKET)  # the create, then the process ended
+    result = cli_json("infra", "down", "--stack", STACK, "--yes")
+    assert ("s3-bucket", "delete") in {(a["resource"], a["action"]) for a in result["actions"]}
+    assert boto("s3").list_buckets()["Buckets"] == []
+
+
 def test_down_leaves_resources_of_other_stacks(aws: str) -> None:
     cli_json("infra", "up", "--stack", "other")
     cli_json("infra", "up", "--stack", STACK)
