@@ -288,6 +288,21 @@ def test_a_state_folder_or_manifest_that_cannot_be_used_is_one_line(
     assert_only_inputs(tmp_path, "speech.wav", "state")
 
 
+def test_two_inputs_whose_outputs_meet_through_a_link_clash(tmp_path: Path, speech: Path) -> None:
+    """``d/a.wav`` and ``link/a.m4a`` (``link`` -> ``d``) write the same ``d/a.*``: the clash
+    was missed (the second skipped as "outputs exist", the first's transcript kept for it)."""
+    (tmp_path / "d").mkdir()
+    shutil.copy(speech, tmp_path / "d" / "a.wav")
+    shutil.copy(speech, tmp_path / "d" / "a.m4a")
+    (tmp_path / "link").symlink_to(tmp_path / "d")
+    proc = run_cli(str(tmp_path / "d" / "a.wav"), str(tmp_path / "link" / "a.m4a"),
+                   "--no-diarize")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    (line,) = error_lines(proc.stderr)
+    assert f"{tmp_path / 'link' / 'a.m4a'}: outputs would overwrite those of" in line
+    assert_transcribed(tmp_path / "d" / "a")
+
+
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(
     tmp_path: Path, speech: Path
 ) -> None:

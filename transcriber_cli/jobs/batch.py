@@ -80,10 +80,13 @@ class Batch:
         seen: dict[Path, Path] = {}
         for cand in found:
             base = output_base(cand, self.output_dir).absolute()
-            clash = seen.get(base)  # also the same file named twice: one set of outputs
+            # The folder as the file system knows it: ``d/a.wav`` and ``link/a.m4a`` (a link
+            # to ``d``) write the same files, and the second replaced the first's.
+            where = Path(osp.realpath(base.parent)) / base.name
+            clash = seen.get(where)  # also the same file named twice: one set of outputs
             item = Item(cand, base, tuple(output_paths(base, self.formats)), clash)
             if item.named_like_media:  # ``slides.pdf`` takes no outputs from ``slides.pptx``
-                seen.setdefault(base, cand.path)
+                seen.setdefault(where, cand.path)
             items.append(item)
         return items
 
