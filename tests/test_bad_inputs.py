@@ -267,24 +267,41 @@ def test_other_files_of_a_folder_that_share_a_name_are_ignored_not_failed(
     assert_transcribed(inside / "talk")
 
 
-@pytest.mark.parametrize("case", ["a file", "not a database"])
+# Root reads and writes anything: without these capabilities it meets permissions as a user.
+_DROP = ["--inh-caps=-dac_override,-dac_read_search",
+         "--bounding-set=-dac_override,-dac_read_search"]  # fmt: skip
+AS_USER = ["setpriv", *_DROP] if os.geteuid() == 0 else []
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [("a file", "cannot use the state folder"), ("read-only", "state folder"),
+     ("not a database", "cannot use the run manifest")],
+)  # fmt: skip
 def test_a_state_folder_or_manifest_that_cannot_be_used_is_one_line(
-    tmp_path: Path, speech: Path, case: str
+    tmp_path: Path, speech: Path, case: str, said: str
 ) -> None:
-    """``TRANSCRIBER_STATE_DIR`` naming a file, or a manifest that is not a database, was a
-    traceback (exit 1): the set-up's one line and exit code now, and no outputs."""
+    """``TRANSCRIBER_STATE_DIR`` naming a file or a read-only folder, or a manifest that is
+    not a database, was a traceback (exit 1): the set-up's one line and exit code now, and
+    no outputs."""
     shutil.copy(speech, tmp_path / "speech.wav")
     state = tmp_path / "state"
     if case == "a file":
         state.write_text("x")
+    elif case == "read-only":
+        state.mkdir(mode=0o555)
     else:
         state.mkdir()
         (state / "manifest.sqlite3").write_bytes(b"not a database, " * 512)
-    proc = run_cli(str(tmp_path / "speech.wav"), "--no-diarize",
-                   env={"TRANSCRIBER_STATE_DIR": str(state)})  # fmt: skip
+    proc = subprocess.run(
+        [*AS_USER, str(BIN / "transcribe"), str(tmp_path / "speech.wav"), "--no-diarize"],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        env={**os.environ, "TRANSCRIBER_STATE_DIR": str(state)},
+    )  # fmt: skip
     assert proc.returncode == 3, proc.stderr
     (line,) = error_lines(proc.stderr)
-    assert "Traceback" not in proc.stderr and "cannot use the" in line, proc.stderr
+    assert "Traceback" not in proc.stderr and said in line, proc.stderr
+    assert "move it aside" not in line or case == "not a database"
     assert_only_inputs(tmp_path, "speech.wav", "state")
 
 
@@ -327,13 +344,9 @@ def test_unreadable_inputs_fail_one_line_each_and_the_batch_goes_on(
     shutil.copy(speech, folder / "ok.wav")
     (tmp_path / "locked.wav").chmod(0)
     (folder / "locked").chmod(0)
-    # Root reads anything: without these capabilities it meets the permissions as a user.
-    drop = ["--inh-caps=-dac_override,-dac_read_search",
-            "--bounding-set=-dac_override,-dac_read_search"]  # fmt: skip
-    as_user = ["setpriv", *drop] if os.geteuid() == 0 else []
     try:
         proc = subprocess.run(
-            [*as_user, str(BIN / "transcribe"), str(tmp_path / "locked.wav"), str(folder),
+            [*AS_USER, str(BIN / "transcribe"), str(tmp_path / "locked.wav"), str(folder),
              "--no-diarize"],
             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         )  # fmt: skip
@@ -440,8 +453,11 @@ def test_ctrl_c_inside_a_long_model_call(tmp_path: Path, looped_media) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
-                         ids=["ctrl-c", "sigterm"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["ctrl-c", "sigterm", "sighup"],
+)
 def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(
     tmp_path: Path, looped_media, signum: int, code: int
 ) -> None:
@@ -468,6 +484,22 @@ def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(
     # and no ffmpeg goes on decoding the hour into the removed folder, orphaned
     assert _processes_naming(scratch_dir) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hour.mp4", "tmp"]
+
+
+def test_a_run_under_nohup_goes_on_when_the_terminal_closes(tmp_path: Path, speech: Path) -> None:
+    """``nohup transcribe ...`` ignores SIGHUP: the run must not take it over and end."""
+    src = tmp_path / "speech.wav"
+    shutil.copy(speech, src)
+    proc = subprocess.Popen(
+        [str(BIN / "transcribe"), str(src), "--no-diarize"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup does
+    )  # fmt: skip
+    time.sleep(1.0)  # inside the run: the work on its thread, the main thread waiting
+    proc.send_signal(signal.SIGHUP)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert_transcribed(tmp_path / "speech")
 
 
 def _processes_naming(folder: Path) -> list[str]:

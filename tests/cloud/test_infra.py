@@ -320,10 +320,16 @@ def cli_stdin_secret():
 def test_down_removes_the_bucket_an_interrupted_up_left_untagged(aws: str) -> None:
     """`infra up` cut short just after CreateBucket leaves a bucket without tags; `up` then
     adopts it (its name holds the stack, account and region), but `down` left it."""
-    boto("s3").create_bucket(Bucket=BUCKET)  # the create, then the process ended
+    s3 = boto("s3")
+    s3.create_bucket(Bucket=BUCKET)  # the create, then the process ended
     result = cli_json("infra", "down", "--stack", STACK, "--yes")
     assert ("s3-bucket", "delete") in {(a["resource"], a["action"]) for a in result["actions"]}
-    assert boto("s3").list_buckets()["Buckets"] == []
+    assert s3.list_buckets()["Buckets"] == []
+    # One with other tags was made by someone, not cut short: left alone, as before.
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_tagging(Bucket=BUCKET, Tagging={"TagSet": [{"Key": "team", "Value": "x"}]})
+    cli_json("infra", "down", "--stack", STACK, "--yes")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == [BUCKET]
 
 
 def test_down_leaves_resources_of_other_stacks(aws: str) -> None:

@@ -289,8 +289,12 @@ def test_recovery_policy():
     assert poison.final and poison.dead_letter_now
     transient = recovery.on_failure(RuntimeError("s3 blip"), 2, 3, 30)
     assert not transient.final and transient.retry_after == 60
-    last = recovery.on_failure(RuntimeError("s3 blip"), 3, 3, 30)
-    assert last.final and not last.dead_letter_now
+    last = recovery.on_failure(RuntimeError("s3 blip"), 3, 3, 30, receive_count=3)
+    assert last.final and not last.dead_letter_now  # SQS moves it on its next receive
+    # The job's last attempt on a message the sweep sent again (its receives to spare):
+    # moved to the DLQ here, or the next worker deleted it and the DLQ's alarm stayed quiet.
+    resent = recovery.on_failure(RuntimeError("s3 blip"), 3, 3, 30, receive_count=1)
+    assert resent.final and resent.dead_letter_now
     kw = dict(elapsed=10.0, total=100.0, grace=30.0)
     assert not recovery.should_release(stopping=False, interrupted=False, done=50, **kw)
     assert not recovery.should_release(stopping=True, interrupted=False, done=90, **kw)

@@ -50,7 +50,9 @@ def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]
             outcome["error"] = exc
 
     main = threading.current_thread() is threading.main_thread()  # where handlers can be set
-    before = {s: signal.signal(s, _stopped) for s in STOPS} if main else {}
+    # Only a signal left at its default: one ignored (``nohup`` ignores SIGHUP) stays so.
+    before = {s: signal.signal(s, _stopped) for s in STOPS
+              if main and signal.getsignal(s) is signal.SIG_DFL}  # fmt: skip
     thread = threading.Thread(target=target, name="transcribe", daemon=True)
     thread.start()
     try:

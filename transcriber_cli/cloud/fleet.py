@@ -290,7 +290,8 @@ class AutoScalingGroup(Resource):
             if time.monotonic() > deadline:
                 raise SetupError(f"Auto Scaling group {self.name} is still being deleted",
                                  hint="run the command again in a few minutes")  # fmt: skip
-            log.info("Auto Scaling group %s: %s; waiting", self.name, group["Status"])
+            log.warning("Auto Scaling group %s: %s; waiting for it to end", self.name,
+                        group["Status"])  # fmt: skip
             time.sleep(DELETING_POLL_SECONDS)
             group = self.describe()
         return group

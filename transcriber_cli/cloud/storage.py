@@ -127,11 +127,12 @@ class Bucket(Resource):
             )
 
     def tagged(self, current: dict[str, Any]) -> bool:
-        """Ours to delete: tagged for this stack, or not tagged at all. `up` adopts an
+        """Ours to delete: tagged for this stack, or with no tags at all. `up` adopts an
         untagged bucket of this name (one whose create was cut short before its tags:
-        ``_check_ours``), so `down` removes it too; it was left behind."""
-        tags = current.get("tags") or {}
-        return self.stack.owns(tags) or naming.TAG_KEY not in tags
+        ``_check_ours``), so `down` removes it too; it was left behind. One with other
+        tags (made by hand) is left alone."""
+        tags = current.get("tags")
+        return self.stack.owns(tags) or not tags
 
     def current(self) -> dict[str, Any] | None:
         if not self._exists():

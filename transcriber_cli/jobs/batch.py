@@ -94,8 +94,8 @@ class Batch:
     def _conflict(self, item: Item) -> str | None:
         """Why the input's outputs cannot be written: over the input itself, or over
         another input's."""
-        itself = osp.realpath(item.path)
-        if any(osp.realpath(o) == itself for o in item.outputs):
+        # The same file, not the same name: ``memo.TXT`` is ``memo.txt`` on macOS.
+        if any(osp.exists(o) and osp.samefile(o, item.path) for o in item.outputs):
             # A recording named like an output (``memo.txt``) was replaced by its transcript.
             suffix = item.path.suffix.lstrip(".")
             return f"its .{suffix} output would overwrite it; rename it or use -o"

@@ -11,6 +11,7 @@ content and options, so a run stopped by Ctrl-C, a crash or a reboot goes on fro
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -56,6 +57,13 @@ class Entry:
     error: str | None
 
 
+def _state_folder(path: Path, cause: str) -> SetupError:
+    return SetupError(
+        f"cannot use the state folder {path.parent}: {cause}",
+        hint="set TRANSCRIBER_STATE_DIR (or state_dir) to a folder this user can write",
+    )
+
+
 class Manifest:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -70,11 +78,10 @@ class Manifest:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
         except OSError as exc:
-            raise SetupError(
-                f"cannot use the state folder {path.parent}: {os_cause(exc)}",
-                hint="set TRANSCRIBER_STATE_DIR (or state_dir) to a folder this user can write",
-            ) from None
+            raise _state_folder(path, os_cause(exc)) from None
         except sqlite3.Error as exc:
+            if not os.access(path.parent, os.W_OK):  # sqlite says "unable to open database file"
+                raise _state_folder(path, "permission denied") from None
             raise SetupError(
                 f"cannot use the run manifest {path}: {exc}",
                 hint="move it aside: it only lets reruns skip finished files",

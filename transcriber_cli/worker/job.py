@@ -449,6 +449,7 @@ class JobRunner:
             job.attempts,
             self.queue.max_receive_count(),
             self.settings.worker_retry_delay,
+            message.receive_count,
         )
         log.error(
             "job %s failed (attempt %d, delivery %d): %s",

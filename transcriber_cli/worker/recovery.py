@@ -47,14 +47,22 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 def on_failure(
-    exc: BaseException, attempts: int, max_receive_count: int | None, retry_delay: float
+    exc: BaseException,
+    attempts: int,
+    max_receive_count: int | None,
+    retry_delay: float,
+    receive_count: int | None = None,
 ) -> FailureDecision:
-    """``attempts``: the job's claims that ended without a release, this one included."""
+    """``attempts``: the job's claims that ended without a release, this one included;
+    ``receive_count``: the message's receives (releases count there too)."""
     if is_permanent(exc):
         return FailureDecision(final=True, dead_letter_now=True, retry_after=0)
     if max_receive_count is not None and attempts >= max_receive_count:
-        # SQS moves the message to the DLQ on its next receive; the task says why now.
-        return FailureDecision(final=True, dead_letter_now=False, retry_after=0)
+        # SQS moves the message to the DLQ on its next receive; the task says why now. A
+        # message the sweep sent again has receives to spare: moved here, or the next
+        # worker, finding the job failed, deletes it and the DLQ's alarm never sounds.
+        spare = receive_count is not None and receive_count < max_receive_count
+        return FailureDecision(final=True, dead_letter_now=spare, retry_after=0)
     # Not final, though the message's receives may be spent (releases count there too): SQS
     # then moves it to the DLQ, and the sweep sends it back, the job's attempts being fewer.
     return FailureDecision(
