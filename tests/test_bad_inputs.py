@@ -265,6 +265,16 @@ def test_other_files_of_a_folder_that_share_a_name_are_ignored_not_failed(
         again = run_cli(str(folder), "--no-diarize", "-o", str(inside))
         assert again.returncode == 0 and not error_lines(again.stderr), again.stderr
     assert_transcribed(inside / "talk")
+    # A recording whose extension is not one named like media still keeps its outputs
+    # from another of the same name: the second clashes, as before.
+    shutil.copy(speech, folder / "call.mka")
+    shutil.copy(speech, folder / "call.mp3")
+    both = run_cli(str(folder), "--no-diarize", "-f", "txt,srt")
+    assert both.returncode == 1, both.stderr
+    assert error_lines(both.stderr) == [
+        f"error: {folder / 'call.mp3'}: outputs would overwrite those of {folder / 'call.mka'}; "
+        "rename one or use -o"
+    ], both.stderr
 
 
 # Root reads and writes anything: without these capabilities it meets permissions as a user.
@@ -359,6 +369,29 @@ def test_unreadable_inputs_fail_one_line_each_and_the_batch_goes_on(
     ], proc.stderr
     assert_transcribed(folder / "ok")
     assert_only_inputs(folder / "locked", "b.wav")
+    # Excluded (``lost+found`` at a volume's root), it is not a failure; and it writes no
+    # outputs, so it clashes with no recording of its name in another folder.
+    (folder / "locked").chmod(0)
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(speech, other / "locked.wav")
+    try:
+        excluded = subprocess.run(
+            [*AS_USER, str(BIN / "transcribe"), str(folder), "--exclude", "locked",
+             "--no-diarize", "--overwrite"],
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        beside = subprocess.run(
+            [*AS_USER, str(BIN / "transcribe"), str(folder), str(other), "-o",
+             str(tmp_path / "out"), "--no-diarize"],
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        (folder / "locked").chmod(0o755)
+    assert excluded.returncode == 0 and not error_lines(excluded.stderr), excluded.stderr
+    assert beside.returncode == 1, beside.stderr
+    assert error_lines(beside.stderr) == [f"error: {folder / 'locked'}: permission denied"]
+    assert_transcribed(tmp_path / "out" / "locked")
 
 
 # --- bad flags ------------------------------------------------------------------------------

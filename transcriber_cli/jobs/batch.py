@@ -10,13 +10,19 @@ folder gives the same statuses and files either way.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from os import path as osp
 from pathlib import Path
 
 from transcriber_cli import media
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import InputError, OutputError, os_cause
+from transcriber_cli.errors import (
+    InputError,
+    NotMediaError,
+    OutputError,
+    TranscriberError,
+    os_cause,
+)
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.formats.registry import output_extensions
 from transcriber_cli.fsutil import check_writable
@@ -24,6 +30,18 @@ from transcriber_cli.jobs.inputs import Candidate, Ignored, discover, probe_inpu
 from transcriber_cli.jobs.manifest import Manifest
 from transcriber_cli.jobs.outputs import output_base, output_paths, write_outputs
 from transcriber_cli.jobs.results import FileResult, ResultSummary, Status
+
+
+def _is_media(path: Path) -> bool:
+    """Whether the probe finds media (or cannot tell: a file it cannot read fails on its
+    own, saying why)."""
+    try:
+        media.probe(path)
+    except NotMediaError:
+        return False
+    except (TranscriberError, OSError):
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -77,17 +95,30 @@ class Batch:
         # Outputs of any registered format, not only of those asked for now, are not inputs.
         found = discover(paths, include, exclude, output_extensions())
         items: list[Item] = []
-        seen: dict[Path, Path] = {}
+        sharing: dict[Path, list[int]] = {}  # where outputs go -> the inputs writing there
         for cand in found:
             base = output_base(cand, self.output_dir).absolute()
+            if cand.unlisted is not None:  # a folder that could not be listed: no outputs
+                items.append(Item(cand, base, (), None))
+                continue
             # The folder as the file system knows it: ``d/a.wav`` and ``link/a.m4a`` (a link
             # to ``d``) write the same files, and the second replaced the first's.
             where = Path(osp.realpath(base.parent)) / base.name
-            clash = seen.get(where)  # also the same file named twice: one set of outputs
-            item = Item(cand, base, tuple(output_paths(base, self.formats)), clash)
-            if item.named_like_media:  # ``slides.pdf`` takes no outputs from ``slides.pptx``
-                seen.setdefault(where, cand.path)
-            items.append(item)
+            sharing.setdefault(where, []).append(len(items))
+            items.append(Item(cand, base, tuple(output_paths(base, self.formats)), None))
+        # Of inputs writing the same outputs (also one file named twice), the first that is
+        # media keeps them and every later one clashes. Media: named like it, or, for another
+        # file of a folder, what a probe says: ``slides.pdf`` takes no outputs from
+        # ``slides.pptx`` (both ignored), but ``call.mka`` does from ``call.mp3``.
+        for members in sharing.values():
+            owner: Item | None = None
+            for i in members if len(members) > 1 else ():
+                if not (items[i].named_like_media or _is_media(items[i].path)):
+                    continue
+                if owner is None:
+                    owner = items[i]
+                else:
+                    items[i] = replace(items[i], clash=owner.path)
         return items
 
     # --- before any work ---------------------------------------------------------------------

@@ -53,7 +53,7 @@ def discover(
         # is a failed input now, as an unreadable file is (named, so never ignored).
         unreadable: list[OSError] = []
         for dirpath, dirnames, filenames in os.walk(path, onerror=unreadable.append):
-            yield from _unlisted(unreadable)
+            yield from _unlisted(unreadable, path, exclude)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             stems = {Path(f).stem for f in filenames if Path(f).suffix.lower() not in out_ext}
             for name in sorted(filenames):
@@ -68,14 +68,21 @@ def discover(
                 if exclude and _matches(rel, exclude):
                     continue
                 yield Candidate(file, path)
-        yield from _unlisted(unreadable)
+        yield from _unlisted(unreadable, path, exclude)
 
 
-def _unlisted(errors: list[OSError]) -> Iterator[Candidate]:
+def _unlisted(errors: list[OSError], root: Path, exclude: Sequence[str]) -> Iterator[Candidate]:
+    """The folders below ``root`` the walk could not list, but those ``exclude`` names
+    (``--exclude 'lost+found'`` at a volume's root)."""
     while errors:
         exc = errors.pop(0)
-        if exc.filename is not None:
-            yield Candidate(Path(exc.filename), None, exc)
+        if exc.filename is None:
+            continue
+        folder = Path(exc.filename)
+        rel = folder.relative_to(root).as_posix() if folder != root else folder.name
+        if exclude and _matches(rel, exclude):
+            continue
+        yield Candidate(folder, None, exc)
 
 
 def check_duration(info: media.MediaInfo, max_hours: float) -> None:
