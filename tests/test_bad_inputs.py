@@ -505,6 +505,8 @@ def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(
         [str(BIN / "transcribe"), str(media), "--json", "--no-diarize"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
         env={**os.environ, "TMPDIR": str(scratch_dir)},
+        # As from a terminal: a suite run under nohup passes its ignored SIGHUP on.
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not list(scratch_dir.glob("transcriber-decode-*")):  # the decode has begun
