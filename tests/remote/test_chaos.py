@@ -394,6 +394,14 @@ def test_spot_notice_resumes_on_another_worker_with_the_same_words(
     store.close()
 
 
+def _under_way(workers, imds: FakeImds, store, job_id: str) -> subprocess.Popen:
+    """A worker watching ``imds`` every 0.3 s, once ``job_id`` has made progress."""
+    worker = workers.start(env={"TRANSCRIBER_IMDS_URL": imds.url,
+                                "TRANSCRIBER_SPOT_POLL_SECONDS": "0.3"})  # fmt: skip
+    wait_for(lambda: store.get(job_id).progress > 5, timeout=120, what="progress")
+    return worker
+
+
 def test_a_spot_notice_after_a_failed_token_renewal_still_releases_the_job(
     stack, workers, looped_media
 ):
@@ -403,9 +411,7 @@ def test_a_spot_notice_after_a_failed_token_renewal_still_releases_the_job(
     (job_id,) = submit(looped_media(2), "--batch-size", "1")
     store = job_store()
     with FakeImds() as imds:
-        worker = workers.start(env={"TRANSCRIBER_IMDS_URL": imds.url,
-                                    "TRANSCRIBER_SPOT_POLL_SECONDS": "0.3"})  # fmt: skip
-        wait_for(lambda: store.get(job_id).progress > 5, timeout=120, what="progress")
+        worker = _under_way(workers, imds, store, job_id)
         imds.expire_token(refusals=1)
         wait_for(lambda: ("PUT", "/latest/api/token", 503) in imds.requests, timeout=30,
                  what="a refused renewal")  # fmt: skip
@@ -423,9 +429,7 @@ def test_rebalance_recommendation_drains_the_worker(stack, workers, looped_media
     (first_job,) = submit(looped_media(2), "--batch-size", "1")
     store = job_store()
     with FakeImds() as imds:
-        worker = workers.start(env={"TRANSCRIBER_IMDS_URL": imds.url,
-                                    "TRANSCRIBER_SPOT_POLL_SECONDS": "0.3"})  # fmt: skip
-        wait_for(lambda: store.get(first_job).progress > 5, timeout=120, what="progress")
+        worker = _under_way(workers, imds, store, first_job)
         imds.rebalance()
         wait_for(lambda: store.list_workers() and store.list_workers()[0].draining, timeout=30,
                  what="a draining heartbeat")  # fmt: skip

@@ -143,28 +143,18 @@ BOOT_RECENT = dt.timedelta(hours=6)
 BOOT_SHOWN = 10
 
 
-def _boot_objects(s3: Any, bucket: str) -> list[dict[str, Any]]:
-    """Every report's listing, page by page: one page holds 1000, and a fleet's instances
-    come and go (one listing showed a new boot only where its key sorted into the first)."""
-    found: list[dict[str, Any]] = []
-    token: dict[str, str] = {}
-    while True:
-        page = none_if_missing({"NoSuchBucket"}, s3.list_objects_v2, Bucket=bucket,
-                               Prefix=BOOT_PREFIX, **token)  # fmt: skip
-        if page is None:
-            return found
-        found += page.get("Contents", [])
-        if not page.get("IsTruncated"):
-            return found
-        token = {"ContinuationToken": page["NextContinuationToken"]}
-
-
 def boot_reports(stack: Stack) -> list[dict[str, Any]]:
     """What instances said while booting (``boot/{instance}.json``, written by the boot
     script): the last few hours' reports, newest first. A report is the instance's own
     account of itself: only its fields are shown, each bounded."""
     s3 = stack.client("s3")
-    found = _boot_objects(s3, stack.bucket)
+    # Every page: one holds 1000 keys, and a fleet's instances come and go (one listing
+    # showed a new boot only where its key sorted into the first).
+    found = none_if_missing(
+        {"NoSuchBucket"},
+        lambda **kw: list(s3.paginate("list_objects_v2", "Contents", **kw)),
+        Bucket=stack.bucket, Prefix=BOOT_PREFIX,
+    ) or []  # fmt: skip
     since = dt.datetime.now(dt.UTC) - BOOT_RECENT
     recent = sorted((o for o in found if o["LastModified"] >= since),
                     key=lambda o: o["LastModified"], reverse=True)[:BOOT_SHOWN]  # fmt: skip
