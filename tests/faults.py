@@ -230,3 +230,86 @@ class TcpProxy:
                 _abort(sock)
             else:
                 sock.close()
+
+
+# What AWS answers a GetObject or HeadObject for a missing key when the caller has no
+# s3:ListBucket on the bucket: 403 AccessDenied, not 404, so that a caller cannot learn
+# which keys exist. moto always answers 404.
+_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Access Denied</Message></Error>"
+)
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+class S3WithoutList:
+    """An HTTP proxy to moto's S3 that answers as AWS does a caller without s3:ListBucket:
+    a missing object reads as 403 AccessDenied. Point one process at it with
+    ``AWS_ENDPOINT_URL_S3=proxy.url``; everything else passes through unchanged."""
+
+    def __init__(self, target_url: str) -> None:
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        parts = urlsplit(target_url)
+        target = (parts.hostname, parts.port)
+        self.denied: list[str] = []  # the paths answered 403 instead of 404
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = http.client.HTTPConnection(*target, timeout=60)
+                try:
+                    upstream.request(self.command, self.path, body=body,
+                                     headers=dict(self.headers.items()))  # fmt: skip
+                    answer = upstream.getresponse()
+                    data = answer.read()
+                    headers = [(k, v) for k, v in answer.getheaders()
+                               if k.lower() not in _HOP_BY_HOP]  # fmt: skip
+                    status, size = answer.status, answer.getheader("Content-Length", "0")
+                finally:
+                    upstream.close()
+                key = urlsplit(self.path).path.strip("/").partition("/")[2]
+                missing = status == 404 and (self.command == "HEAD" or b"NoSuchKey" in data)
+                if missing and key and self.command in ("GET", "HEAD"):
+                    proxy.denied.append(self.path)
+                    status, data = 403, b"" if self.command == "HEAD" else _DENIED
+                    headers = [("Content-Type", "application/xml")]
+                    size = str(len(data))
+                elif self.command != "HEAD":
+                    size = str(len(data))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", size)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> S3WithoutList:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from transcriber_cli.aws.errors import (
+    ACCESS_DENIED,
     NOT_FOUND,
     PermissionDenied,
     error_code,
@@ -58,6 +59,11 @@ class StorageError(SetupError):
 
 class StorageNotFound(StorageError):
     pass
+
+
+class StorageDenied(PermissionDenied):
+    """A read AWS refused. To a caller that may not list the bucket (the worker and the
+    client roles) AWS answers a missing object so too, rather than with a 404."""
 
 
 class Storage:
@@ -170,7 +176,14 @@ class Storage:
             )
         if code in NOT_FOUND:
             return StorageNotFound(f"s3://{self.bucket}/{key} not found")
-        if code == "403":  # HEAD requests carry no error code, only the status
+        # HEAD requests carry no error code, only the status.
+        if action in ("read", "download") and (code == "403" or code in ACCESS_DENIED):
+            return StorageDenied(
+                f"AWS denied access to s3://{self.bucket}/{key} ({action}): the object is "
+                "missing or these credentials may not read it (to a caller without "
+                "s3:ListBucket AWS answers a missing object so)"
+            )
+        if code == "403":
             return PermissionDenied(f"AWS denied access to s3://{self.bucket}/{key} ({action})")
         typed = translate(exc, "s3")
         if typed is not None:

@@ -32,6 +32,7 @@ from transcriber_cli import media
 from transcriber_cli.aws.pricing import Rate
 from transcriber_cli.aws.s3 import (
     Storage,
+    StorageDenied,
     StorageNotFound,
     audio_key,
     checkpoint_key,
@@ -502,6 +503,12 @@ class Attempt:
             saved = SavedWindows.model_validate_json(raw)
         except StorageNotFound:
             log.warning("job %s: checkpoint object missing; starting over", self.job.id)
+            return None
+        except StorageDenied:
+            # Expired with temp/ (or removed): the role may not list the bucket, so AWS
+            # answers 403. Starting over costs time only; failing would lose the job.
+            log.warning("job %s: checkpoint object missing or unreadable (AWS denied the "
+                        "read); starting over", self.job.id)  # fmt: skip
             return None
         except ValidationError as exc:
             log.warning("job %s: checkpoint object invalid (%s); starting over", self.job.id,

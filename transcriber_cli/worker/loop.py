@@ -33,7 +33,7 @@ from functools import partial
 
 from transcriber_cli import __version__
 from transcriber_cli.aws.pricing import Rate, hourly_rate
-from transcriber_cli.aws.s3 import BOOT_PREFIX, Storage, StorageNotFound
+from transcriber_cli.aws.s3 import BOOT_PREFIX, Storage, StorageDenied, StorageNotFound
 from transcriber_cli.aws.secrets import with_secrets
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
@@ -400,7 +400,7 @@ class Worker:
                                {"name": "first heartbeat", "seconds": round(took, 1)}]  # fmt: skip
             report.update(status="running", step=None, updated=now().isoformat())
             self.storage.put_bytes(key, json.dumps(report).encode())
-        except StorageNotFound:
+        except (StorageNotFound, StorageDenied):  # denied: no report, to a role that cannot list
             return
         except Exception as exc:  # a report is never worth stopping a worker for
             log.warning("boot report not updated: %s", exc)
