@@ -176,6 +176,32 @@ def test_audio_stream_is_chosen_by_flag_or_setting(
     assert line == f"error: {silent_then_speech}: no audio stream 2 (it has 2, numbered 0-1)"
 
 
+def test_a_header_that_sends_ffprobe_through_the_whole_file_fails_at_the_time_limit(
+    tmp_path: Path, env, make_media
+) -> None:
+    """A WAV header with no data chunk before 1 GiB of zeros (a copy cut short, then padded):
+    ffprobe searches the whole file for the chunk, 86 s here per GiB, and the batch waited."""
+    import struct
+
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 16000, 32000, 2, 16)
+    header = b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + fmt
+    broken = tmp_path / "broken.wav"
+    with broken.open("wb") as f:  # sparse: no GiB is written
+        f.write(header)
+        f.truncate(len(header) + 1024**3)
+    good = shutil.copy(make_media("talk.wav", "-vn", "-t", "5"), tmp_path / "talk.wav")
+    started = time.monotonic()
+    done = run_cli(str(tmp_path), "-f", "txt", env={**env, "TRANSCRIBER_PROBE_TIMEOUT": "2"})
+    assert time.monotonic() - started < 80  # a limit, not a speed target: 86 s without it
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {broken}: ffprobe could not read its headers in 2 s "
+                      "(a broken file?)"], done.stderr  # fmt: skip
+    assert "Traceback" not in done.stderr
+    assert {"morning", "joining"} <= words(Path(good).with_suffix(".txt"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.wav", "talk.txt", "talk.wav"]
+
+
 def test_a_model_directory_that_does_not_exist_is_named_so(tmp_path: Path, make_media) -> None:
     done = run_cli(str(make_media("talk.wav", "-vn")), "-m", "./missing-dir", cwd=tmp_path)
     assert done.returncode == 3

@@ -129,6 +129,12 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     audio_stream: int | None = Field(
         None, ge=0, description="Audio stream N (0 = first); None = the one with sound"
     )
+    probe_timeout: float = Field(
+        120,
+        gt=0,
+        le=86400,
+        description="Seconds ffprobe may take to read a file's headers before the file fails",
+    )
     model_cache_dir: Path | None = Field(
         None, description="Where models are downloaded (default: the Hugging Face cache)"
     )

@@ -6,12 +6,14 @@ Every failure becomes a typed error whose message names the file and the cause o
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import mimetypes
 import os
 import re
 import shutil
 import stat
+import subprocess
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,6 +40,10 @@ SHORT_BY_FRACTION = 0.05
 # decoding 5 min of audio for a level takes well under a second).
 LEVEL_SAMPLE_SECONDS = 300
 SILENT_DB = -60.0  # a stream whose loudest sample stays below this is silent
+# ffprobe reads headers, in well under a second for any real recording, but a broken header
+# can send it through the whole file: a WAV with no data chunk before 1 GiB of zeros took
+# 86 s. Past this it is killed and the file fails (the setting probe_timeout).
+PROBE_TIMEOUT = 120.0
 # Container formats ffprobe reports for things that are not recordings.
 _NON_MEDIA_FORMATS = {
     "tty",
@@ -188,20 +194,34 @@ def check_readable(path: Path) -> None:
         raise NotMediaError(f"{path}: empty file")
 
 
-def probe(path: Path, audio_stream: int | None = None) -> MediaInfo:
+def _ffprobe(url: str, timeout: float) -> dict:
+    """ffprobe's JSON for ``url`` (ffmpeg-python's probe, with a time limit); raises
+    ffmpeg.Error as that does, and subprocess.TimeoutExpired once ffprobe has been killed."""
+    args = ["ffprobe", "-show_format", "-show_streams", "-of", "json", url]
+    done = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise ffmpeg.Error("ffprobe", done.stdout, done.stderr)
+    return json.loads(done.stdout.decode("utf-8", "replace"))
+
+
+def probe(path: Path, audio_stream: int | None = None, timeout: float = PROBE_TIMEOUT) -> MediaInfo:
     """Probe one file; raises NotMediaError / NoAudioStreamError / MediaError.
 
     ``audio_stream`` picks ffmpeg's ``0:a:N``; by default the one with sound (``choose_stream``)."""
     ensure_ffmpeg()
     check_readable(path)
     try:
-        info = ffmpeg.probe(_url(path))
+        found = _ffprobe(_url(path), timeout)
     except ffmpeg.Error as exc:
         cause = _last_line(exc.stderr)
         raise NotMediaError(f"{path}: not a readable media file ({cause})") from None
-    fmt = info.get("format", {})
+    except subprocess.TimeoutExpired:
+        raise MediaError(
+            f"{path}: ffprobe could not read its headers in {timeout:g} s (a broken file?)"
+        ) from None
+    fmt = found.get("format", {})
     format_name = str(fmt.get("format_name", ""))
-    streams = info.get("streams", [])
+    streams = found.get("streams", [])
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     video = [
         s
@@ -496,11 +516,16 @@ def extract_mp3(
     try:
         stream.run(capture_stdout=True, capture_stderr=True)
         if info is not None:
-            extracted = _float(ffmpeg.probe(_url(dest)).get("format", {}).get("duration"))
+            extracted = _float(
+                _ffprobe(_url(dest), PROBE_TIMEOUT).get("format", {}).get("duration")
+            )
             check_complete(path, extracted, info.audio_duration)
     except ffmpeg.Error as exc:
         dest.unlink(missing_ok=True)
         raise MediaError(f"{path}: cannot extract audio ({_last_line(exc.stderr)})") from None
+    except subprocess.TimeoutExpired:
+        dest.unlink(missing_ok=True)
+        raise MediaError(f"{path}: the extracted audio could not be probed") from None
     except MediaError:
         dest.unlink(missing_ok=True)
         raise

@@ -32,11 +32,11 @@ from transcriber_cli.jobs.outputs import output_base, output_paths, write_output
 from transcriber_cli.jobs.results import FileResult, ResultSummary, Status
 
 
-def _is_media(path: Path) -> bool:
+def _is_media(path: Path, timeout: float) -> bool:
     """Whether the probe finds media (or cannot tell: a file it cannot read fails on its
     own, saying why)."""
     try:
-        media.probe(path)
+        media.probe(path, timeout=timeout)
     except NotMediaError:
         return False
     except (TranscriberError, OSError):
@@ -113,7 +113,10 @@ class Batch:
         for members in sharing.values():
             owner: Item | None = None
             for i in members if len(members) > 1 else ():
-                if not (items[i].named_like_media or _is_media(items[i].path)):
+                if not (
+                    items[i].named_like_media
+                    or _is_media(items[i].path, self.settings.probe_timeout)
+                ):
                     continue
                 if owner is None:
                     owner = items[i]

@@ -35,12 +35,12 @@ class _Read:
     decode_error: BaseException | None = None
 
 
-def _read(path: Path, max_seconds: float, audio_stream: int | None) -> _Read:
+def _read(path: Path, max_seconds: float, audio_stream: int | None, timeout: float) -> _Read:
     read = _Read()
     with contextlib.suppress(OSError):  # probe says why
         read.identity = media.identity(path)
     try:
-        read.info = media.probe(path, audio_stream)
+        read.info = media.probe(path, audio_stream, timeout)
     except Exception as exc:  # kept, and raised in the caller's thread by probe()
         read.probe_error = exc
         return read
@@ -57,10 +57,14 @@ class ReadAhead:
     the work there and then when nothing was scheduled) and raise what media.* would raise."""
 
     def __init__(
-        self, max_seconds: float = MAX_AHEAD_SECONDS, audio_stream: int | None = None
+        self,
+        max_seconds: float = MAX_AHEAD_SECONDS,
+        audio_stream: int | None = None,
+        probe_timeout: float = media.PROBE_TIMEOUT,
     ) -> None:
         self.max_seconds = max_seconds
         self.audio_stream = audio_stream  # ffmpeg's 0:a:N; None: the one with sound
+        self.probe_timeout = probe_timeout
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readahead")
         self._pending: dict[Path, Future[_Read]] = {}
         self._lock = threading.Lock()  # several devices' threads schedule and take reads
@@ -76,14 +80,14 @@ class ReadAhead:
         with self._lock:
             if path not in self._pending:
                 self._pending[path] = self._pool.submit(
-                    _read, path, self.max_seconds, self.audio_stream
+                    _read, path, self.max_seconds, self.audio_stream, self.probe_timeout
                 )
 
     def probe(self, path: Path) -> media.MediaInfo:
         with self._lock:
             future = self._pending.get(path)
         if future is None:
-            return media.probe(path, self.audio_stream)
+            return media.probe(path, self.audio_stream, self.probe_timeout)
         read = future.result()
         if read.probe_error is not None:
             with self._lock:
@@ -104,7 +108,7 @@ class ReadAhead:
             # Replaced since it was read: read what it holds now (probed anew).
             if read.audio is not None:
                 read.audio.close()
-            return media.decode(path, media.probe(path, self.audio_stream))
+            return media.decode(path, media.probe(path, self.audio_stream, self.probe_timeout))
         if read.decode_error is not None:
             raise read.decode_error
         assert read.audio is not None

@@ -296,7 +296,9 @@ class LocalRunner:
         self._files_at_once = 1  # on each device (windows in flight are chosen from it)
         # Reads the next files while these ones transcribe (never one over the length limit).
         self.readahead = ReadAhead(
-            min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600), settings.audio_stream
+            min(MAX_AHEAD_SECONDS, settings.max_duration_hours * 3600),
+            settings.audio_stream,
+            settings.probe_timeout,
         )  # several devices: one reader per device (see _run_spread)
 
     @property

@@ -136,7 +136,8 @@ def _submit(
     sha = ""
     try:
         stream = batch.settings.audio_stream  # the client extracts that one
-        info = batch.probe(item, lambda path: media.probe(path, stream))
+        timeout = batch.settings.probe_timeout
+        info = batch.probe(item, lambda path: media.probe(path, stream, timeout))
         if isinstance(info, FileResult):
             report(info)
             return None
