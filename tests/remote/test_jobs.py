@@ -114,6 +114,35 @@ def test_cancel_stops_a_running_job(stack, workers, long_media):
     store.close()
 
 
+def test_a_retry_whose_message_cannot_be_sent_can_be_retried_again(stack, moto_server):
+    """``jobs retry`` queued the job, then SQS could not be reached: the job stayed queued
+    with no message, so no worker took it, and a second retry refused ("job is queued")."""
+    import boto3
+
+    from tests.faults import TcpProxy
+
+    job_id = submit(EXAMPLE)
+    assert run("jobs", "cancel", job_id, program="transcriber").returncode == 0
+    # A worker has since acknowledged the cancelled job's message.
+    boto3.client("sqs", region_name="us-east-1").purge_queue(QueueUrl=stack["queue_url"])
+    with TcpProxy.for_url(moto_server) as aws:
+        aws.cut()
+        env = {"AWS_ENDPOINT_URL": aws.url(), "TRANSCRIBER_OUTAGE_PATIENCE": "1"}
+        failed = run("jobs", "retry", job_id, env=env, program="transcriber")
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
+    (line,) = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]
+    assert "SQS unreachable" in line and f"transcriber jobs retry {job_id}" in line
+    store = job_store()
+    doc = store.get(job_id)
+    assert doc.status.value == "cancelled", doc
+    assert doc.message.startswith("not queued: its message could not be sent"), doc.message
+    again = run("jobs", "retry", job_id, "--json", program="transcriber")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["status"] == "queued"
+    assert queue_depth(stack["queue_url"])["visible"] == 1
+    store.close()
+
+
 def test_duplicate_message_completes_once(stack, workers):
     job_id = submit(EXAMPLE)
     from transcriber_cli.aws.sqs import JobQueue

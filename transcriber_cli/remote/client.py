@@ -25,7 +25,7 @@ from transcriber_cli import media
 from transcriber_cli.aws.s3 import Storage, audio_key
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import InputError
+from transcriber_cli.errors import InputError, TranscriberError
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import sha256_file
 from transcriber_cli.jobs.options import JobOptions
@@ -177,13 +177,7 @@ class RemoteClient:
                 updated=stamp,
             )
         )
-        try:
-            self._wait_out(partial(self.queue.send, job_id), "SQS")
-        except Exception:
-            # No message, no worker: a job left queued would wait forever. Cancel it.
-            with contextlib.suppress(Exception):
-                self.jobs.cancel(job_id)
-            raise
+        self._enqueue(job_id)
         timings["enqueue"] = time.perf_counter() - t0
         return Submission(job_id, path, info.duration, False, timings)
 
@@ -262,5 +256,19 @@ class RemoteClient:
 
     def retry(self, job_id: str) -> JobDocument:
         doc = self.jobs.retry(job_id)
-        self._wait_out(partial(self.queue.send, job_id), "SQS")
+        self._enqueue(job_id)
         return doc
+
+    def _enqueue(self, job_id: str) -> None:
+        """Send the queued job's message. Without one no worker ever takes the job, and a
+        queued job cannot be retried: where the send fails the job is cancelled, saying so,
+        so that `jobs retry` can queue it again."""
+        try:
+            self._wait_out(partial(self.queue.send, job_id), "SQS")
+        except BaseException as exc:  # Ctrl-C while an outage is waited out, too
+            why = f"not queued: its message could not be sent ({exc or type(exc).__name__})"
+            with contextlib.suppress(Exception):
+                self.jobs.cancel(job_id, message=why)
+            if isinstance(exc, TranscriberError) and exc.hint is None:
+                exc.hint = f"job {job_id} is not queued: 'transcriber jobs retry {job_id}'"
+            raise

@@ -222,7 +222,7 @@ class JobStore:
         raws = self._call(lambda: list(self.jobs.find(query).sort("created", -1).limit(limit)))
         return [_document(raw) for raw in raws]
 
-    def cancel(self, job_id: str) -> JobDocument:
+    def cancel(self, job_id: str, message: str = "cancelled by user") -> JobDocument:
         """Queued: cancelled at once. Processing: the worker stops at its next chunk."""
         stamp = now()
         doc = self._find_and_set(
@@ -231,7 +231,7 @@ class JobStore:
                 "$set": {
                     "status": CANCELLED,
                     "stage": "cancelled",
-                    "message": "cancelled by user",
+                    "message": message,
                     "lease_until": None,
                     "updated": stamp,
                     "finished": stamp,
