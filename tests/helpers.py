@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import struct
 from concurrent.futures import Future
+from pathlib import Path
 
 from tests.parse_outputs import ParsedCue, parse_srt, parse_vtt
 
@@ -45,3 +47,15 @@ def no_speakers() -> Future:
     done: Future = Future()
     done.set_result((None, {"status": "skipped", "reason": "disabled"}))
     return done
+
+
+def wav_without_data(path: Path, gib: int = 1) -> Path:
+    """A WAV header with no data chunk before ``gib`` GiB of zeros (a copy cut short, then
+    padded; sparse, so nothing is written): ffprobe searches all of it for the chunk, 86 s a
+    GiB on the machine where this was found."""
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 16000, 32000, 2, 16)
+    header = b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + fmt
+    with path.open("wb") as f:
+        f.write(header)
+        f.truncate(len(header) + gib * 1024**3)
+    return path

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, EXAMPLES, json_lines, run_cli
+from tests.helpers import wav_without_data
 from tests.local.test_windows import checkpoint_rows
 
 SAMPLE = Path(__import__("pyannote.audio").audio.__file__).parent / "sample" / "sample.wav"
@@ -179,23 +180,15 @@ def test_audio_stream_is_chosen_by_flag_or_setting(
 def test_a_header_that_sends_ffprobe_through_the_whole_file_fails_at_the_time_limit(
     tmp_path: Path, env, make_media
 ) -> None:
-    """A WAV header with no data chunk before 1 GiB of zeros (a copy cut short, then padded):
-    ffprobe searches the whole file for the chunk, 86 s here per GiB, and the batch waited."""
-    import struct
-
-    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 16000, 32000, 2, 16)
-    header = b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + fmt
-    broken = tmp_path / "broken.wav"
-    with broken.open("wb") as f:  # sparse: no GiB is written
-        f.write(header)
-        f.truncate(len(header) + 1024**3)
+    """ffprobe searched a whole GiB for a WAV's data chunk while the batch waited."""
+    broken = wav_without_data(tmp_path / "broken.wav")
     good = shutil.copy(make_media("talk.wav", "-vn", "-t", "5"), tmp_path / "talk.wav")
     started = time.monotonic()
-    done = run_cli(str(tmp_path), "-f", "txt", env={**env, "TRANSCRIBER_PROBE_TIMEOUT": "2"})
+    done = run_cli(str(tmp_path), "-f", "txt", env={**env, "TRANSCRIBER_PROBE_TIMEOUT": "5"})
     assert time.monotonic() - started < 80  # a limit, not a speed target: 86 s without it
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {broken}: ffprobe could not read its headers in 2 s "
+    assert errors == [f"error: {broken}: ffprobe could not read its headers in 5 s "
                       "(a broken file?)"], done.stderr  # fmt: skip
     assert "Traceback" not in done.stderr
     assert {"morning", "joining"} <= words(Path(good).with_suffix(".txt"))

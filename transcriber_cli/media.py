@@ -32,6 +32,11 @@ from transcriber_cli.errors import (
 
 log = logging.getLogger(__name__)
 
+
+class ProbeTimeout(MediaError):
+    """ffprobe ran past its time limit: probing the file again would cost as much."""
+
+
 SAMPLE_RATE = 16000
 # A decode that ends this much short of the stream's stated duration lost its tail.
 SHORT_BY_SECONDS = 1.0
@@ -216,7 +221,7 @@ def probe(path: Path, audio_stream: int | None = None, timeout: float = PROBE_TI
         cause = _last_line(exc.stderr)
         raise NotMediaError(f"{path}: not a readable media file ({cause})") from None
     except subprocess.TimeoutExpired:
-        raise MediaError(
+        raise ProbeTimeout(
             f"{path}: ffprobe could not read its headers in {timeout:g} s (a broken file?)"
         ) from None
     fmt = found.get("format", {})

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import json_lines, run_cli
-from tests.helpers import no_speakers, wer
+from tests.helpers import no_speakers, wav_without_data, wer
 from transcriber_cli import media
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
@@ -690,3 +690,34 @@ def test_a_device_that_cannot_load_with_files_in_flight_leaves_the_run_going(
     assert sorted(p.name for p in tmp_path.glob("*.txt")) == sorted(
         n.replace(".mp3", ".txt") for n in names
     )
+
+
+def test_a_file_whose_probe_runs_out_of_time_is_probed_once(
+    tmp_path: Path, tiny_model: str, conversation: dict
+) -> None:
+    """Over several devices every input is probed first (to take the longest first), and
+    one that could not be was probed again in its turn: a broken file cost the time limit
+    twice. ffprobe is counted through a stand-in on PATH that runs the real one."""
+    import os
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    broken = wav_without_data(folder / "broken.wav")
+    _cut(conversation["path"], folder / "talk.mp3", 8)
+    calls = tmp_path / "calls"
+    shim = tmp_path / "bin" / "ffprobe"
+    shim.parent.mkdir()
+    shim.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {calls}\nexec {shutil.which("ffprobe")} "$@"\n'
+    )
+    shim.chmod(0o755)
+    env = {**ENV, "TRANSCRIBER_PROBE_TIMEOUT": "3",
+           "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    proc = run_cli(str(folder), "--device", "cpu", "--gpus", "2", "-m", tiny_model,
+                   "--no-diarize", "--offline", "-f", "txt", env=env)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert f"{broken}: ffprobe could not read its headers in 3 s" in proc.stderr
+    assert (folder / "talk.txt").is_file() and not (folder / "broken.txt").exists()
+    probes = [line for line in calls.read_text().splitlines() if str(broken) in line]
+    assert len(probes) == 1, probes

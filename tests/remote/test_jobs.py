@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.remote.conftest import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT, wait_for
+from tests.remote.conftest import BIN, MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT, wait_for
 from tests.remote.test_e2e import EXAMPLE, job_store, queue_depth, run, s3_objects
 
 pytestmark = pytest.mark.slow
@@ -114,9 +114,11 @@ def test_cancel_stops_a_running_job(stack, workers, long_media):
     store.close()
 
 
-def test_a_retry_whose_message_cannot_be_sent_can_be_retried_again(stack, moto_server):
+@pytest.mark.parametrize("queue_url", ["set", "looked up"])
+def test_a_retry_whose_message_cannot_be_sent_can_be_retried_again(stack, moto_server, queue_url):
     """``jobs retry`` queued the job, then SQS could not be reached: the job stayed queued
-    with no message, so no worker took it, and a second retry refused ("job is queued")."""
+    with no message, so no worker took it, and a second retry refused ("job is queued").
+    Without ``TRANSCRIBER_QUEUE_URL`` the queue's lookup is what fails."""
     import boto3
 
     from tests.faults import TcpProxy
@@ -127,11 +129,12 @@ def test_a_retry_whose_message_cannot_be_sent_can_be_retried_again(stack, moto_s
     boto3.client("sqs", region_name="us-east-1").purge_queue(QueueUrl=stack["queue_url"])
     with TcpProxy.for_url(moto_server) as aws:
         aws.cut()
-        env = {"AWS_ENDPOINT_URL": aws.url(), "TRANSCRIBER_OUTAGE_PATIENCE": "1"}
+        env = {"AWS_ENDPOINT_URL": aws.url(), "TRANSCRIBER_OUTAGE_PATIENCE": "1",
+               **({"TRANSCRIBER_QUEUE_URL": None} if queue_url == "looked up" else {})}  # fmt: skip
         failed = run("jobs", "retry", job_id, env=env, program="transcriber")
-    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
+    assert failed.returncode == 3 and "Traceback" not in failed.stderr, failed.stderr
     (line,) = [ln for ln in failed.stderr.splitlines() if ln.startswith("error:")]
-    assert "SQS unreachable" in line and f"transcriber jobs retry {job_id}" in line
+    assert f"job {job_id} is not queued: 'transcriber jobs retry {job_id}'" in line, line
     store = job_store()
     doc = store.get(job_id)
     assert doc.status.value == "cancelled", doc
@@ -140,6 +143,34 @@ def test_a_retry_whose_message_cannot_be_sent_can_be_retried_again(stack, moto_s
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["status"] == "queued"
     assert queue_depth(stack["queue_url"])["visible"] == 1
+    store.close()
+
+
+def test_ctrl_c_while_a_submission_waits_for_sqs_leaves_the_job_cancelled(
+    stack, moto_server, tmp_path
+):
+    """Ctrl-C while the client waited out an SQS outage for a job's message left the job
+    queued with no message: no worker would ever take it, and it could not be retried."""
+    from tests.faults import TcpProxy
+
+    with TcpProxy.for_url(moto_server) as sqs:
+        sqs.cut()
+        env = {**os.environ, "AWS_ENDPOINT_URL": sqs.url(), "AWS_ENDPOINT_URL_S3": moto_server,
+               "TRANSCRIBER_OUTAGE_PATIENCE": "120"}  # fmt: skip
+        proc = subprocess.Popen([str(BIN / "transcribe"), str(EXAMPLE), "--remote", "--no-wait",
+                                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)  # fmt: skip
+        store = job_store()
+        created = wait_for(lambda: store.list_jobs(), timeout=60, what="the job's document")
+        time.sleep(1)  # the send is under way, waiting out the outage
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    doc = store.get(created[0].id)
+    assert doc.status.value == "cancelled", doc
+    assert doc.message == "not queued: its message could not be sent (KeyboardInterrupt)"
+    assert queue_depth(stack["queue_url"]) == {"visible": 0, "in_flight": 0}
     store.close()
 
 

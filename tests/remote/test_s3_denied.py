@@ -13,7 +13,7 @@ from tests.faults import S3WithoutList
 from tests.remote.conftest import wait_for
 from tests.remote.test_chaos import submit
 from tests.remote.test_e2e import EXAMPLE, job_store, queue_depth
-from transcriber_cli.aws.errors import PermissionDenied
+from transcriber_cli.aws.errors import Client, PermissionDenied
 from transcriber_cli.aws.s3 import Storage, StorageDenied, audio_key, checkpoint_key
 
 
@@ -43,6 +43,11 @@ def test_a_missing_object_read_as_aws_answers_it_says_it_may_be_missing(aws, lis
         assert "s3://denied-bucket/temp/gone.json" in said and "missing" in said
     assert len(listless.denied) == 3
     assert not (tmp_path / "x").exists()
+    # The stack commands' client names denied actions itself; a read still says "missing".
+    stacks = Storage(Client("s3", proxied), "denied-bucket")
+    for read in (lambda: stacks.get_text("temp/gone.json"), lambda: stacks.size("temp/gone.json")):
+        with pytest.raises(StorageDenied, match="missing"):
+            read()
 
 
 @pytest.mark.slow

@@ -176,8 +176,10 @@ class Storage:
             )
         if code in NOT_FOUND:
             return StorageNotFound(f"s3://{self.bucket}/{key} not found")
-        # HEAD requests carry no error code, only the status.
-        if action in ("read", "download") and (code == "403" or code in ACCESS_DENIED):
+        # HEAD requests carry no error code, only the status; over an ``errors.Client`` (the
+        # stack commands') a GetObject's AccessDenied arrives as PermissionDenied already.
+        denied = code == "403" or code in ACCESS_DENIED or isinstance(exc, PermissionDenied)
+        if action in ("read", "download") and denied:
             return StorageDenied(
                 f"AWS denied access to s3://{self.bucket}/{key} ({action}): the object is "
                 "missing or these credentials may not read it (to a caller without "

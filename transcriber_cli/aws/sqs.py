@@ -14,12 +14,13 @@ from transcriber_cli.aws.errors import (
     NO_SUCH_QUEUE,
     PermissionDenied,
     error_code,
+    is_transient,
     translate,
     unavailable_on_outage,
 )
 from transcriber_cli.aws.naming import queue_name
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import SetupError
+from transcriber_cli.errors import SetupError, Unavailable
 
 
 def queue_depth(sqs: Any, url: str) -> dict[str, int]:
@@ -50,6 +51,9 @@ def resolve_queue_url(settings: Settings, sqs: Any) -> str:
     try:
         return sqs.get_queue_url(QueueName=queue_name(settings.stack))["QueueUrl"]
     except Exception as exc:
+        if is_transient(exc):  # a caller may wait it out (retry.patiently)
+            detail = error_code(exc) or type(exc).__name__
+            raise Unavailable(f"SQS unreachable ({detail})") from None
         if error_code(exc) in NO_SUCH_QUEUE:
             raise SetupError(
                 f"queue {queue_name(settings.stack)} does not exist",

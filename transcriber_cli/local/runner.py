@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -47,7 +48,7 @@ from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
-from transcriber_cli.media import DecodedAudio, InputChanged, MediaInfo
+from transcriber_cli.media import DecodedAudio, InputChanged, MediaInfo, ProbeTimeout
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.flow import SpeakersBeside, StageProgress, transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
@@ -406,7 +407,9 @@ class LocalRunner:
                 if failures or not order:
                     return None
                 i = order.pop(0)
-                if order:  # the next file is read while this one transcribes
+                # The next file is read while this one transcribes, unless its probe ran out
+                # of time (reading it would run the probe again).
+                if order and not isinstance(infos[items[order[0]].path][1], ProbeTimeout):
                     self.readahead.schedule(items[order[0]].path)
                 return i
 
@@ -478,13 +481,18 @@ class LocalRunner:
                 reporter.note(f"{main.label}: {exc}; going on without it")
                 devices = helpers
 
-    def _probe_all(self, items: list[Item]) -> dict[Path, tuple[float, MediaInfo | None]]:
+    def _probe_all(
+        self, items: list[Item]
+    ) -> dict[Path, tuple[float, MediaInfo | ProbeTimeout | None]]:
         """Each input's length (to take the longest first), probed a few at a time; one
-        that cannot be probed counts as 0 s and fails in its turn."""
+        that cannot be probed counts as 0 s and fails in its turn (probed again then, unless
+        the probe ran out of time: that would cost the time limit twice)."""
 
-        def probe(item: Item) -> tuple[float, MediaInfo | None]:
+        def probe(item: Item) -> tuple[float, MediaInfo | ProbeTimeout | None]:
             try:
                 info = self.readahead.probe(item.path)
+            except ProbeTimeout as exc:
+                return 0.0, exc
             except Exception:
                 return 0.0, None
             return info.duration, info
@@ -492,6 +500,11 @@ class LocalRunner:
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="probe") as pool:
             found = dict(zip((i.path for i in items), pool.map(probe, items), strict=True))
         return found
+
+    def _probed(self, known: MediaInfo | ProbeTimeout | None, path: Path) -> MediaInfo:
+        if isinstance(known, ProbeTimeout):
+            raise known
+        return known or self.readahead.probe(path)
 
     def _process(
         self,
@@ -501,7 +514,7 @@ class LocalRunner:
         following: Item | None,
         *,
         helpers: Sequence[_Device] = (),
-        probed: MediaInfo | None = None,
+        probed: MediaInfo | ProbeTimeout | None = None,
     ) -> FileResult:
         reporter = device.reporter
         sha = ""
@@ -509,8 +522,7 @@ class LocalRunner:
         beside: SpeakersBeside | None = None
         ahead: SpeechAhead | None = None
         try:
-            known = probed
-            info = batch.probe(item, lambda p: known or self.readahead.probe(p))
+            info = batch.probe(item, partial(self._probed, probed))
             if isinstance(info, FileResult):
                 return info
             device.start_loading()  # the models load while this file is decoded and hashed

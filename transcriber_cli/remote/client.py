@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from transcriber_cli import media
+from transcriber_cli.aws.errors import error_code
 from transcriber_cli.aws.s3 import Storage, audio_key
 from transcriber_cli.aws.sqs import JobQueue
 from transcriber_cli.config import Settings
@@ -263,12 +264,17 @@ class RemoteClient:
         """Send the queued job's message. Without one no worker ever takes the job, and a
         queued job cannot be retried: where the send fails the job is cancelled, saying so,
         so that `jobs retry` can queue it again."""
-        try:
-            self._wait_out(partial(self.queue.send, job_id), "SQS")
+        try:  # the queue is looked up inside: a lookup that fails leaves no message either
+            self._wait_out(lambda: self.queue.send(job_id), "SQS")
         except BaseException as exc:  # Ctrl-C while an outage is waited out, too
-            why = f"not queued: its message could not be sent ({exc or type(exc).__name__})"
+            # A raw AWS error's text can name the caller's ARN: the document keeps its code.
+            cause = str(exc) if isinstance(exc, TranscriberError) else error_code(exc)
+            why = f"not queued: its message could not be sent ({cause or type(exc).__name__})"
+            # After Ctrl-C, a MongoDB outage is not waited out for long.
+            patience = None if isinstance(exc, Exception) else 5.0
             with contextlib.suppress(Exception):
-                self.jobs.cancel(job_id, message=why)
-            if isinstance(exc, TranscriberError) and exc.hint is None:
-                exc.hint = f"job {job_id} is not queued: 'transcriber jobs retry {job_id}'"
+                self.jobs.unqueue(job_id, why, patience=patience)
+            if isinstance(exc, TranscriberError):
+                again = f"job {job_id} is not queued: 'transcriber jobs retry {job_id}'"
+                exc.hint = f"{exc.hint}; {again}" if exc.hint else again
             raise

@@ -155,13 +155,16 @@ class JobStore:
             what="MongoDB",
         )
 
-    def _find_and_set(self, query: dict, update: dict) -> JobDocument | None:
+    def _find_and_set(
+        self, query: dict, update: dict, patience: float | None = None
+    ) -> JobDocument | None:
         from pymongo import ReturnDocument
 
         update = _unset_empty(update)
         raw = self._call(
-            self.jobs.find_one_and_update, query, update, return_document=ReturnDocument.AFTER
-        )
+            self.jobs.find_one_and_update, query, update,
+            return_document=ReturnDocument.AFTER, patience=patience,
+        )  # fmt: skip
         return None if raw is None else _document(raw)
 
     def _set_if(
@@ -222,26 +225,21 @@ class JobStore:
         raws = self._call(lambda: list(self.jobs.find(query).sort("created", -1).limit(limit)))
         return [_document(raw) for raw in raws]
 
-    def cancel(self, job_id: str, message: str = "cancelled by user") -> JobDocument:
+    def cancel(self, job_id: str) -> JobDocument:
         """Queued: cancelled at once. Processing: the worker stops at its next chunk."""
-        stamp = now()
         doc = self._find_and_set(
-            {"_id": job_id, "status": {"$in": ACTIVE}},
-            {
-                "$set": {
-                    "status": CANCELLED,
-                    "stage": "cancelled",
-                    "message": message,
-                    "lease_until": None,
-                    "updated": stamp,
-                    "finished": stamp,
-                }
-            },
+            {"_id": job_id, "status": {"$in": ACTIVE}}, _cancelled("cancelled by user")
         )
         if doc is None:
             current = self.get(job_id)
             raise JobStateError(f"job {job_id} is {current.status.value}; nothing to cancel")
         return doc
+
+    def unqueue(self, job_id: str, why: str, patience: float | None = None) -> bool:
+        """queued -> cancelled, saying ``why``: a job whose message could not be sent. One a
+        worker has taken (the message did arrive after all) is left to it."""
+        return self._find_and_set({"_id": job_id, "status": QUEUED}, _cancelled(why),
+                                  patience=patience) is not None  # fmt: skip
 
     def retry(self, job_id: str) -> JobDocument:
         """failed/cancelled -> queued with a fresh attempt count (the caller re-sends it)."""
@@ -500,6 +498,12 @@ class JobStore:
         for record in dead:  # only if it has not beaten since it was read
             self._call(self.workers.delete_one, {"_id": record.id, "last_seen": record.last_seen})
         return [r for r in records if r not in dead]
+
+
+def _cancelled(message: str) -> dict:
+    stamp = now()
+    return {"$set": {"status": CANCELLED, "stage": "cancelled", "message": message,
+                     "lease_until": None, "updated": stamp, "finished": stamp}}  # fmt: skip
 
 
 def _unset_empty(update: dict[str, Any]) -> dict[str, Any]:
