@@ -521,6 +521,27 @@ def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hour.mp4", "tmp"]
 
 
+def test_a_signal_during_a_long_probe_leaves_no_ffprobe_running(tmp_path: Path) -> None:
+    """SIGTERM while ffprobe searched a broken GiB: the process ended at once, and the
+    ffprobe it started went on alone for the rest of its 86 s (its time limit is kept by
+    the process that ended)."""
+    from tests.helpers import wav_without_data
+
+    broken = wav_without_data(tmp_path / "broken.wav")
+    proc = subprocess.Popen(
+        [str(BIN / "transcribe"), str(broken), "--no-diarize"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any("ffprobe" in c for c in _processes_naming(broken)):  # the probe has begun
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert _processes_naming(broken) == []
+
+
 def test_a_run_under_nohup_goes_on_when_the_terminal_closes(tmp_path: Path, speech: Path) -> None:
     """``nohup transcribe ...`` ignores SIGHUP: the run must not take it over and end."""
     src = tmp_path / "speech.wav"

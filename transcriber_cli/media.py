@@ -5,6 +5,7 @@ Every failure becomes a typed error whose message names the file and the cause o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -203,10 +204,23 @@ def _ffprobe(url: str, timeout: float) -> dict:
     """ffprobe's JSON for ``url`` (ffmpeg-python's probe, with a time limit); raises
     ffmpeg.Error as that does, and subprocess.TimeoutExpired once ffprobe has been killed."""
     args = ["ffprobe", "-show_format", "-show_streams", "-of", "json", url]
-    done = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise ffmpeg.Error("ffprobe", done.stdout, done.stderr)
-    return json.loads(done.stdout.decode("utf-8", "replace"))
+    with scratch.creating():  # a signal's cleanup kills it: the limit is kept by this process
+        proc = scratch.child(subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+        ))  # fmt: skip
+    try:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in a read, unkillable
+                proc.communicate(timeout=5)
+            raise
+    finally:
+        scratch.release_child(proc)
+    if proc.returncode != 0:
+        raise ffmpeg.Error("ffprobe", out, err)
+    return json.loads(out.decode("utf-8", "replace"))
 
 
 def probe(path: Path, audio_stream: int | None = None, timeout: float = PROBE_TIMEOUT) -> MediaInfo:
