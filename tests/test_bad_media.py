@@ -182,7 +182,7 @@ def test_a_header_that_sends_ffprobe_through_the_whole_file_fails_at_the_time_li
 ) -> None:
     """ffprobe searched a whole GiB for a WAV's data chunk while the batch waited."""
     broken = wav_without_data(tmp_path / "broken.wav")
-    good = shutil.copy(make_media("talk.wav", "-vn", "-t", "5"), tmp_path / "talk.wav")
+    good = shutil.copy(make_media("speech5.wav", "-vn", "-t", "5"), tmp_path / "talk.wav")
     started = time.monotonic()
     done = run_cli(str(tmp_path), "-f", "txt", env={**env, "TRANSCRIBER_PROBE_TIMEOUT": "5"})
     assert time.monotonic() - started < 80  # a limit, not a speed target: 86 s without it

@@ -24,7 +24,7 @@ class ExitCode(IntEnum):
 class TranscriberError(Exception):
     """Base for errors users can cause. The message must fit on one line."""
 
-    exit_code: ExitCode = ExitCode.FAILED
+    exit_code: int = ExitCode.FAILED  # an ExitCode, or 128 + a signal's number
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -137,3 +137,17 @@ def one_line(text: str) -> str:
         else ch
         for ch in text
     )
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread as Ctrl-C's KeyboardInterrupt is, so the
+    same cleanup runs; the process then ends with 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interrupt_exit_code(exc: BaseException) -> int:
+    """What a process ends with after ``exc`` (Ctrl-C, or a ``Terminated`` signal)."""
+    return 128 + exc.signum if isinstance(exc, Terminated) else int(ExitCode.INTERRUPTED)

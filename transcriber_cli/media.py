@@ -16,8 +16,10 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import ffmpeg
 import numpy as np
@@ -200,25 +202,42 @@ def check_readable(path: Path) -> None:
         raise NotMediaError(f"{path}: empty file")
 
 
+def _run(
+    start: Callable[[], subprocess.Popen], timeout: float | None = None
+) -> tuple[int, bytes, bytes]:
+    """Run ffmpeg or ffprobe to its end: return code, stdout, stderr. It never outlives the
+    run: a signal's cleanup (``scratch.discard``) kills it, and so does any exception here,
+    Ctrl-C in the main thread (remote mode) or ``timeout`` (then TimeoutExpired)."""
+    with scratch.creating():  # listed before Ctrl-C's cleanup can miss it
+        proc = scratch.child(start())
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in a read, unkillable
+            proc.communicate(timeout=5)
+        raise
+    finally:
+        scratch.release_child(proc)
+    return proc.returncode, out or b"", err or b""
+
+
+def _ffmpeg(cmd: Any) -> bytes:
+    """An ffmpeg-python command run through ``_run``; its stderr, or ffmpeg.Error."""
+    code, out, err = _run(lambda: cmd.run_async(pipe_stdout=True, pipe_stderr=True))
+    if code:
+        raise ffmpeg.Error("ffmpeg", out, err)
+    return err
+
+
 def _ffprobe(url: str, timeout: float) -> dict:
     """ffprobe's JSON for ``url`` (ffmpeg-python's probe, with a time limit); raises
     ffmpeg.Error as that does, and subprocess.TimeoutExpired once ffprobe has been killed."""
     args = ["ffprobe", "-show_format", "-show_streams", "-of", "json", url]
-    with scratch.creating():  # a signal's cleanup kills it: the limit is kept by this process
-        proc = scratch.child(subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-        ))  # fmt: skip
-    try:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in a read, unkillable
-                proc.communicate(timeout=5)
-            raise
-    finally:
-        scratch.release_child(proc)
-    if proc.returncode != 0:
+    code, out, err = _run(lambda: subprocess.Popen(args, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.PIPE,
+                                                   stdin=subprocess.DEVNULL), timeout)  # fmt: skip
+    if code:
         raise ffmpeg.Error("ffprobe", out, err)
     return json.loads(out.decode("utf-8", "replace"))
 
@@ -317,10 +336,10 @@ def stream_levels(path: Path, count: int) -> list[float]:
         stream[f"a:{i}"].filter("volumedetect").output("-", format="null") for i in range(count)
     ]
     try:
-        _, err = (
-            ffmpeg.merge_outputs(*outputs)
-            .global_args("-nostdin", "-hide_banner", "-nostats", "-loglevel", "info")
-            .run(capture_stdout=True, capture_stderr=True)
+        err = _ffmpeg(
+            ffmpeg.merge_outputs(*outputs).global_args(
+                "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"
+            )
         )
     except ffmpeg.Error as exc:
         raise MediaError(f"{path}: cannot read audio ({_last_line(exc.stderr)})") from None
@@ -453,13 +472,9 @@ def decode(
                         map=f"0:a:{stream}")
                 .global_args("-nostdin", "-hide_banner", "-loglevel", "error", "-xerror")
             )  # fmt: skip
-            with scratch.creating():  # Ctrl-C kills it before removing its folder
-                proc = scratch.child(cmd.run_async(pipe_stdout=True, pipe_stderr=True))
-            try:
-                _, stderr = proc.communicate()
-            finally:
-                scratch.release_child(proc)
-            if proc.returncode:
+            # Ctrl-C's cleanup kills it before removing its folder.
+            code, _, stderr = _run(lambda: cmd.run_async(pipe_stdout=True, pipe_stderr=True))
+            if code:
                 cause = _last_line(stderr)
                 if "No space left" in cause:  # the machine's problem, not the input's
                     raise OSError(errno.ENOSPC, "No space left on device") from None
@@ -533,7 +548,7 @@ def extract_mp3(
         .overwrite_output()
     )
     try:
-        stream.run(capture_stdout=True, capture_stderr=True)
+        _ffmpeg(stream)
         if info is not None:
             extracted = _float(
                 _ffprobe(_url(dest), PROBE_TIMEOUT).get("format", {}).get("duration")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import json_lines, video_without_audio
+from tests.conftest import BIN, json_lines, video_without_audio
 from tests.conftest import run_cli as run
 from tests.remote.test_e2e import s3_objects
 from tests.remote.test_parity import clip
@@ -79,3 +79,35 @@ def test_a_folder_of_bad_inputs_local_and_remote(stack, workers, tmp_path, conve
     for folder in (local, remote):
         made = {p.name for p in folder.iterdir()} - inputs
         assert made == {f"good.{e}" for e in ("txt", "json", "srt", "vtt", "tsv")}, made
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_extraction_leaves_no_temporary_folder(
+    stack, tmp_path, looped_media, signum
+):
+    """``--remote`` extracts the mp3 into a temporary folder before the upload. SIGINT or
+    SIGTERM there ended the process at once without that folder's cleanup: the folder
+    stayed, and ffmpeg went on writing the hour's mp3 into it."""
+    import signal
+    import time
+
+    from tests.test_bad_inputs import _processes_naming
+
+    scratch_dir = tmp_path / "tmp"
+    scratch_dir.mkdir()
+    media = tmp_path / "hour.mp4"
+    media.symlink_to(looped_media(110))
+    proc = subprocess.Popen(
+        [str(BIN / "transcribe"), str(media), "--remote", "--no-wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "TMPDIR": str(scratch_dir)},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list(scratch_dir.glob("transcriber-*/audio.mp3")):  # the extraction has begun
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.02)
+    proc.send_signal(getattr(signal, signum))
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == {"SIGINT": 130, "SIGTERM": 143}[signum], stderr
+    assert list(scratch_dir.iterdir()) == []
+    assert _processes_naming(scratch_dir) == []

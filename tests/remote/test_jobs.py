@@ -361,7 +361,10 @@ def test_spot_notice_releases_job_and_heartbeat_names_instance(stack, workers, l
         server.shutdown()
 
 
-def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path):
+@pytest.mark.parametrize(("signum", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path, signum, code):
+    """SIGTERM (a timeout, systemd, docker stop) ended the client with no word: the jobs
+    it tailed were not named, nor how to reattach. It now stops as Ctrl-C does."""
     exe = Path(sys.executable).parent / "transcribe"
     proc = subprocess.Popen(
         [str(exe), str(EXAMPLE), "--remote", "-o", str(tmp_path)],
@@ -377,9 +380,9 @@ def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path):
     wait_for(lambda: queue_depth(stack["queue_url"])["visible"] == 1, timeout=30,
              what="the job's message")  # fmt: skip
     time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signum))
     _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == code, err
     job_id = store.list_jobs()[0].id
     assert f"transcriber jobs wait {job_id}" in err
     assert len(err.strip().splitlines()) == 1

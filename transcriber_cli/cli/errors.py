@@ -5,13 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 
 import typer
 from rich.console import Console
 
-from transcriber_cli.errors import ExitCode, TranscriberError, one_line, with_doctor_hint
+from transcriber_cli.errors import (
+    Terminated,
+    TranscriberError,
+    interrupt_exit_code,
+    one_line,
+    with_doctor_hint,
+)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -51,9 +58,15 @@ def handle_errors(verbose: bool = False, *, suggest_doctor: bool = False) -> Ite
             stderr.print_exception(show_locals=False)
         error_line(with_doctor_hint(exc) if suggest_doctor else str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        error_line("interrupted")
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated (SIGTERM, SIGHUP)
+        error_line(interrupted(exc))
+        raise typer.Exit(interrupt_exit_code(exc)) from None
+
+
+def interrupted(exc: BaseException) -> str:
+    if isinstance(exc, Terminated):
+        return f"terminated ({signal.Signals(exc.signum).name})"
+    return "interrupted"
 
 
 def _escape(text: str) -> str:

@@ -10,15 +10,16 @@ of a write in flight and of a decode in progress are removed first (``scratch``)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from transcriber_cli.cli.errors import error_line
-from transcriber_cli.errors import ExitCode
+from transcriber_cli.cli.errors import error_line, interrupted
+from transcriber_cli.errors import Terminated, interrupt_exit_code
 
 T = TypeVar("T")
 # SIGTERM (timeout, kill, systemd, docker stop) and SIGHUP (the terminal closed) end a run as
@@ -27,14 +28,24 @@ T = TypeVar("T")
 STOPS = (signal.SIGTERM, signal.SIGHUP)
 
 
-class _Stopped(Exception):
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 def _stopped(signum: int, _frame: object) -> None:
-    raise _Stopped(signum)
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def stops_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``Terminated`` (a KeyboardInterrupt) in the main thread, for
+    work that runs there and cleans up as it does after Ctrl-C (remote mode: a temporary
+    folder, an ffmpeg, the jobs to reattach to). Only a signal left at its default: one
+    ignored (``nohup`` ignores SIGHUP) stays so."""
+    main = threading.current_thread() is threading.main_thread()  # where handlers can be set
+    before = {s: signal.signal(s, _stopped) for s in STOPS
+              if main and signal.getsignal(s) is signal.SIG_DFL}  # fmt: skip
+    try:
+        yield
+    finally:
+        for restored, handler in before.items():
+            signal.signal(restored, handler)
 
 
 def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]) -> T:
@@ -49,31 +60,24 @@ def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]
         except BaseException as exc:  # re-raised on the main thread, where errors are shown
             outcome["error"] = exc
 
-    main = threading.current_thread() is threading.main_thread()  # where handlers can be set
-    # Only a signal left at its default: one ignored (``nohup`` ignores SIGHUP) stays so.
-    before = {s: signal.signal(s, _stopped) for s in STOPS
-              if main and signal.getsignal(s) is signal.SIG_DFL}  # fmt: skip
     thread = threading.Thread(target=target, name="transcribe", daemon=True)
-    thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
-    except (KeyboardInterrupt, _Stopped) as exc:
+        with stops_interrupt():
+            thread.start()
+            while thread.is_alive():
+                thread.join(0.1)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated
         for ignored in (signal.SIGINT, *STOPS):  # a second signal must not cut this short
             signal.signal(ignored, signal.SIG_IGN)
         from transcriber_cli import scratch
 
         scratch.discard()  # kills ffmpeg; waits for a set of outputs being renamed into place
         on_interrupt()
-        signum = exc.signum if isinstance(exc, _Stopped) else None
-        error_line(f"terminated ({signal.Signals(signum).name})" if signum else "interrupted")
+        error_line(interrupted(exc))
         sys.stdout.flush()
         sys.stderr.flush()
         # The work's thread may sit in C code for a while yet: end without joining it.
-        os._exit(128 + signum if signum else int(ExitCode.INTERRUPTED))
-    finally:
-        for restored, handler in before.items():
-            signal.signal(restored, handler)
+        os._exit(interrupt_exit_code(exc))
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]

@@ -208,11 +208,15 @@ def transcribe_command(
             raise UsageError("--gpus applies to local runs (workers: transcriber worker --gpus)")
         if remote:
             from transcriber_cli.aws.naming import check_stack
+            from transcriber_cli.cli.interrupt import stops_interrupt
             from transcriber_cli.cli.remote_view import RemoteView
             from transcriber_cli.remote.run import run_remote
 
             check_stack(settings.stack)
-            with RemoteView(live=live, json_lines=json_output, quiet=quiet) as view:
+            # In the main thread, as Ctrl-C: the extraction's folder and ffmpeg go, the
+            # jobs in flight are reported with the command that reattaches.
+            with stops_interrupt(), RemoteView(live=live, json_lines=json_output,
+                                               quiet=quiet) as view:  # fmt: skip
                 results = run_remote(
                     settings,
                     options,

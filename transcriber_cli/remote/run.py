@@ -14,7 +14,13 @@ from typing import Protocol
 
 from transcriber_cli import media
 from transcriber_cli.config import Settings
-from transcriber_cli.errors import ExitCode, InputError, TranscriberError, Unavailable
+from transcriber_cli.errors import (
+    ExitCode,
+    InputError,
+    TranscriberError,
+    Unavailable,
+    interrupt_exit_code,
+)
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.jobs.batch import Batch, Item
 from transcriber_cli.jobs.options import JobOptions
@@ -24,9 +30,9 @@ from transcriber_cli.store.documents import JobDocument, JobStatus
 
 
 class DetachedError(TranscriberError):
-    """Ctrl-C while tailing: the jobs keep running remotely."""
+    """Ctrl-C (or SIGTERM, SIGHUP) while tailing: the jobs keep running remotely."""
 
-    exit_code = ExitCode.INTERRUPTED
+    exit_code: int = ExitCode.INTERRUPTED
 
 
 class LostContact(Unavailable):
@@ -104,11 +110,13 @@ def run_remote(
 
         try:
             client.wait(list(by_id), on_update=reporter.update, on_end=ended)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated (SIGTERM, SIGHUP)
             count, hint = detach()
-            raise DetachedError(
+            detached = DetachedError(
                 f"stopped waiting; {count} job(s) keep running remotely", hint=hint
-            ) from None
+            )
+            detached.exit_code = interrupt_exit_code(exc)
+            raise detached from None
         except Unavailable as exc:
             count, hint = detach()
             raise LostContact(
