@@ -61,23 +61,23 @@ def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]
             outcome["error"] = exc
 
     thread = threading.Thread(target=target, name="transcribe", daemon=True)
-    try:
-        with stops_interrupt():
+    with stops_interrupt():  # until the process ends: a second signal is then ignored
+        try:
             thread.start()
             while thread.is_alive():
                 thread.join(0.1)
-    except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated
-        for ignored in (signal.SIGINT, *STOPS):  # a second signal must not cut this short
-            signal.signal(ignored, signal.SIG_IGN)
-        from transcriber_cli import scratch
+        except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated
+            for ignored in (signal.SIGINT, *STOPS):  # a second signal must not cut this short
+                signal.signal(ignored, signal.SIG_IGN)
+            from transcriber_cli import scratch
 
-        scratch.discard()  # kills ffmpeg; waits for a set of outputs being renamed into place
-        on_interrupt()
-        error_line(interrupted(exc))
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # The work's thread may sit in C code for a while yet: end without joining it.
-        os._exit(interrupt_exit_code(exc))
+            scratch.discard()  # kills ffmpeg; waits for a set of outputs being renamed into place
+            on_interrupt()
+            error_line(interrupted(exc))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # The work's thread may sit in C code for a while yet: end without joining it.
+            os._exit(interrupt_exit_code(exc))
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
