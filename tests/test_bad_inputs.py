@@ -8,7 +8,9 @@ permission and a full tmpfs, made in a private mount namespace (``unshare``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import shutil
 import signal
 import stat
@@ -521,24 +523,60 @@ def test_ctrl_c_during_a_decode_leaves_no_temporary_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hour.mp4", "tmp"]
 
 
+def _probing(broken: Path, proc: subprocess.Popen) -> None:
+    """Until ``transcribe`` runs ffprobe on ``broken`` (86 s a GiB: it is still running)."""
+    deadline = time.monotonic() + 60
+    while not any("ffprobe" in c for c in _processes_naming(broken)):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.02)
+
+
 def test_a_signal_during_a_long_probe_leaves_no_ffprobe_running(tmp_path: Path) -> None:
     """SIGTERM while ffprobe searched a broken GiB: the process ended at once, and the
     ffprobe it started went on alone for the rest of its 86 s (its time limit is kept by
-    the process that ended)."""
+    the process that ended). Killed by that cleanup, the probe said nothing of the file:
+    no "failed" result, no second error line."""
     from tests.helpers import wav_without_data
 
     broken = wav_without_data(tmp_path / "broken.wav")
     proc = subprocess.Popen(
-        [str(BIN / "transcribe"), str(broken), "--no-diarize"],
+        [str(BIN / "transcribe"), str(broken), "--no-diarize", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not any("ffprobe" in c for c in _processes_naming(broken)):  # the probe has begun
-        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
-        time.sleep(0.02)
+    _probing(broken, proc)
     proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
+    assert _processes_naming(broken) == []
+    assert error_lines(stderr) == ["error: terminated (SIGTERM)"], stderr
+    assert stdout == "", stdout
+
+
+def test_the_terminal_closing_during_a_run_ends_it_as_sighup(tmp_path: Path) -> None:
+    """The terminal going away (its SIGHUP, then every write to it failing): the cleanup's
+    first write raised EIO, so the process never reached its exit and the interpreter shut
+    down beside the work's thread (a crash, -11, or ffprobe left running)."""
+    import pty
+
+    from tests.helpers import wav_without_data
+
+    broken = wav_without_data(tmp_path / "broken.wav")
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: transcribe on the pseudo-terminal, SIGHUP at its default
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        os.execv(str(BIN / "transcribe"), ["transcribe", str(broken), "--no-diarize"])
+    try:
+        deadline = time.monotonic() + 60
+        while not any("ffprobe" in c for c in _processes_naming(broken)):
+            assert time.monotonic() < deadline
+            ready, _, _ = select.select([terminal], [], [], 0.02)
+            if ready:  # keep the terminal's buffer drained
+                with contextlib.suppress(OSError):
+                    os.read(terminal, 65536)
+    finally:
+        os.close(terminal)  # the terminal goes: the kernel sends SIGHUP
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
     assert _processes_naming(broken) == []
 
 

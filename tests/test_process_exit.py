@@ -5,6 +5,7 @@ module by module) is skipped, unless a thread is still at work."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -142,3 +143,30 @@ def test_transcribe_leaves_with_nothing_left_running(
     assert "[SPEAKER_00]" in text and "budget" in text.lower()
     assert "exit handlers ran" in done.stderr
     assert "teardown ran" not in done.stderr
+
+
+def test_a_second_signal_does_not_interrupt_the_first_ones_cleanup() -> None:
+    """systemd sends SIGHUP right after SIGTERM, and people press Ctrl-C twice: the second
+    signal raised again inside the first one's cleanup, which then never finished (ffmpeg
+    or a temporary folder outlived the process). Real signals, in a child interpreter."""
+    code = textwrap.dedent(
+        """
+        import os, signal
+        from transcriber_cli.cli.interrupt import stops_interrupt
+        from transcriber_cli.errors import Terminated
+        with stops_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                raise SystemExit("no Terminated")
+            except Terminated as first:
+                # the cleanup: further signals arrive and must change nothing
+                os.kill(os.getpid(), signal.SIGHUP)
+                os.kill(os.getpid(), signal.SIGINT)
+                print("cleaned up after", signal.Signals(first.signum).name)
+        """
+    )
+    at_default = lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)  # noqa: E731 (nohup)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, preexec_fn=at_default)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "cleaned up after SIGTERM"

@@ -219,6 +219,8 @@ def _run(
         raise
     finally:
         scratch.release_child(proc)
+    if proc.returncode and scratch.ended():  # killed by a signal's cleanup: no verdict on the input
+        raise scratch.Ending("the process is ending")
     return proc.returncode, out or b"", err or b""
 
 
@@ -233,7 +235,7 @@ def _ffmpeg(cmd: Any) -> bytes:
 def _ffprobe(url: str, timeout: float) -> dict:
     """ffprobe's JSON for ``url`` (ffmpeg-python's probe, with a time limit); raises
     ffmpeg.Error as that does, and subprocess.TimeoutExpired once ffprobe has been killed."""
-    args = ["ffprobe", "-show_format", "-show_streams", "-of", "json", url]
+    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", url]
     code, out, err = _run(lambda: subprocess.Popen(args, stdout=subprocess.PIPE,
                                                    stderr=subprocess.PIPE,
                                                    stdin=subprocess.DEVNULL), timeout)  # fmt: skip

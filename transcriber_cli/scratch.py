@@ -39,6 +39,11 @@ def creating() -> Iterator[None]:
         yield
 
 
+def ended() -> bool:
+    """Whether ``discard`` ran: a child that ended now was killed by it, not by its input."""
+    return _ended
+
+
 def child(process: subprocess.Popen) -> subprocess.Popen:
     """A process ``discard`` kills first: ffmpeg, decoding into a listed folder, would go on
     writing (and taking a core) after its parent ended."""

@@ -59,7 +59,8 @@ def handle_errors(verbose: bool = False, *, suggest_doctor: bool = False) -> Ite
         error_line(with_doctor_hint(exc) if suggest_doctor else str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated (SIGTERM, SIGHUP)
-        error_line(interrupted(exc))
+        with contextlib.suppress(OSError):  # a terminal gone (SIGHUP) fails the write
+            error_line(interrupted(exc))
         raise typer.Exit(interrupt_exit_code(exc)) from None
 
 

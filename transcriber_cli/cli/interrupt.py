@@ -28,19 +28,35 @@ T = TypeVar("T")
 STOPS = (signal.SIGTERM, signal.SIGHUP)
 
 
+_stopping = False  # a first signal was raised: the cleanup under way is not cut short
+
+
 def _stopped(signum: int, _frame: object) -> None:
+    """One-shot: a second signal (systemd's SIGHUP right after SIGTERM, Ctrl-C twice) arriving
+    before the cleanup could ignore it would raise again inside it, and ffmpeg or a
+    temporary folder would outlive the process."""
+    global _stopping
+    if _stopping:
+        return
+    _stopping = True
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
 
 
 @contextlib.contextmanager
 def stops_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise ``Terminated`` (a KeyboardInterrupt) in the main thread, for
-    work that runs there and cleans up as it does after Ctrl-C (remote mode: a temporary
-    folder, an ffmpeg, the jobs to reattach to). Only a signal left at its default: one
-    ignored (``nohup`` ignores SIGHUP) stays so."""
+    """SIGTERM and SIGHUP raise ``Terminated`` (a KeyboardInterrupt) in the main thread, as
+    Ctrl-C raises KeyboardInterrupt, once: for work that cleans up as it does after Ctrl-C
+    (remote mode: a temporary folder, an ffmpeg, the jobs to reattach to). Only a signal
+    left at its default: one ignored (``nohup`` ignores SIGHUP) stays so."""
+    global _stopping
+    _stopping = False
     main = threading.current_thread() is threading.main_thread()  # where handlers can be set
-    before = {s: signal.signal(s, _stopped) for s in STOPS
-              if main and signal.getsignal(s) is signal.SIG_DFL}  # fmt: skip
+    defaults = {signal.SIGINT: signal.default_int_handler,
+                **{s: signal.SIG_DFL for s in STOPS}}  # fmt: skip
+    before = {s: signal.signal(s, _stopped) for s, default in defaults.items()
+              if main and signal.getsignal(s) is default}  # fmt: skip
     try:
         yield
     finally:
@@ -66,18 +82,20 @@ def run_interruptibly(work: Callable[[], T], *, on_interrupt: Callable[[], None]
             thread.start()
             while thread.is_alive():
                 thread.join(0.1)
-        except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated
-            for ignored in (signal.SIGINT, *STOPS):  # a second signal must not cut this short
-                signal.signal(ignored, signal.SIG_IGN)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or Terminated; later signals do nothing
             from transcriber_cli import scratch
 
-            scratch.discard()  # kills ffmpeg; waits for a set of outputs being renamed into place
-            on_interrupt()
-            error_line(interrupted(exc))
-            sys.stdout.flush()
-            sys.stderr.flush()
-            # The work's thread may sit in C code for a while yet: end without joining it.
-            os._exit(interrupt_exit_code(exc))
+            try:
+                scratch.discard()  # kills ffmpeg; waits for outputs being renamed into place
+                with contextlib.suppress(OSError):  # a terminal gone (SIGHUP) fails writes
+                    on_interrupt()
+                    error_line(interrupted(exc))
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+            finally:
+                # The work's thread may sit in C code for a while yet: end without joining
+                # it (an interpreter shutdown beside it could crash).
+                os._exit(interrupt_exit_code(exc))
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]

@@ -41,7 +41,11 @@ class LiveBars:
 
     def __exit__(self, *exc: object) -> None:
         if self.progress:
-            self.progress.stop()
+            try:
+                self.progress.stop()
+            except OSError:  # the terminal went away (SIGHUP): the exception under way wins
+                if exc[0] is None:
+                    raise
 
     @property
     def human(self) -> bool:
