@@ -391,6 +391,33 @@ def test_ctrl_c_while_tailing_leaves_job_running(stack, tmp_path, signum, code):
     store.close()
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (its SigCgt mask, Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+def test_sigterm_while_jobs_wait_stops_waiting_as_ctrl_c_does(stack):
+    """``transcriber jobs wait`` died at -15 on SIGTERM, without its line on how to wait
+    again."""
+    job_id = submit(EXAMPLE)
+    proc = subprocess.Popen([str(BIN / "transcriber"), "jobs", "wait", job_id],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(lambda: _catches(proc.pid, signal.SIGTERM) or proc.poll() is not None,
+             timeout=30, interval=0.02, what="the handler")  # fmt: skip
+    time.sleep(0.3)  # into the wait itself
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    (line,) = err.strip().splitlines()
+    assert "stopped waiting" in line and "transcriber jobs wait" in line
+    store = job_store()
+    assert store.get(job_id).status.value == "queued"
+    store.close()
+
+
 def test_a_missing_model_is_one_line_in_the_job_and_the_heartbeat(stack, workers, tmp_path):
     """A worker whose model is not there (not pushed, no hub): the job says why in one line,
     and the worker's heartbeat says it cannot work, which `fleet status` shows."""

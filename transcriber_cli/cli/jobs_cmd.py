@@ -151,22 +151,26 @@ def wait_command(
 ) -> None:  # fmt: skip
     """Wait for jobs to end, with a progress bar each; exit 1 if any failed or was cancelled."""
     with handle_errors():
+        from transcriber_cli.cli.interrupt import stops_interrupt
         from transcriber_cli.cli.remote_view import RemoteView
-        from transcriber_cli.errors import ExitCode
+        from transcriber_cli.errors import ExitCode, interrupt_exit_code
         from transcriber_cli.remote.run import DetachedError
 
         live = is_interactive() and not json_output
         with (
+            stops_interrupt(),  # SIGTERM and SIGHUP stop waiting as Ctrl-C does
             _client(stack, region, profile) as client,
             RemoteView(live=live, json_lines=False, quiet=False) as view,
         ):
             try:
                 final = client.wait(job_ids, on_update=view.update, timeout=timeout)
-            except KeyboardInterrupt:
-                raise DetachedError(
+            except KeyboardInterrupt as exc:
+                detached = DetachedError(
                     "stopped waiting; the jobs keep running remotely",
                     hint="run 'transcriber jobs wait' again",
-                ) from None
+                )
+                detached.exit_code = interrupt_exit_code(exc)
+                raise detached from None
         _show((final[job_id] for job_id in job_ids), json_output)
         failed = any(doc.status.value != "completed" for doc in final.values())
         raise typer.Exit(int(ExitCode.FAILED if failed else ExitCode.OK))
