@@ -14,7 +14,6 @@ from transcriber_cli.aws.errors import (
     NO_SUCH_QUEUE,
     PermissionDenied,
     error_code,
-    is_transient,
     translate,
     unavailable_on_outage,
 )
@@ -49,11 +48,11 @@ def resolve_queue_url(settings: Settings, sqs: Any) -> str:
     if settings.queue_url:
         return settings.queue_url
     try:
-        return sqs.get_queue_url(QueueName=queue_name(settings.stack))["QueueUrl"]
+        with unavailable_on_outage("SQS"):  # a caller may wait it out (retry.patiently)
+            return sqs.get_queue_url(QueueName=queue_name(settings.stack))["QueueUrl"]
+    except Unavailable:
+        raise
     except Exception as exc:
-        if is_transient(exc):  # a caller may wait it out (retry.patiently)
-            detail = error_code(exc) or type(exc).__name__
-            raise Unavailable(f"SQS unreachable ({detail})") from None
         if error_code(exc) in NO_SUCH_QUEUE:
             raise SetupError(
                 f"queue {queue_name(settings.stack)} does not exist",
