@@ -408,7 +408,7 @@ def test_a_spot_notice_after_a_failed_token_renewal_still_releases_the_job(
     """An IMDS token lasts 6 hours, so a long-lived worker renews it. A renewal answered
     once with a 503 ended the Spot watcher for good: the notice was never seen, and the job
     was killed with the instance instead of released."""
-    (job_id,) = submit(looped_media(2), "--batch-size", "1")
+    (job_id,) = submit(looped_media(6), "--batch-size", "1")  # 198 s: outlasts the renewal
     store = job_store()
     with FakeImds() as imds:
         worker = _under_way(workers, imds, store, job_id)
