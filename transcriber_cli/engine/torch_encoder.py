@@ -78,13 +78,19 @@ class _Reader:
 
 
 def read_encoder_weights(model_dir: str | Path) -> Mapping[str, np.ndarray]:
-    """The ``encoder/...`` variables of a CTranslate2 Whisper model, by name.
+    """The ``encoder/...`` variables of a CTranslate2 Whisper model (``read_weights``)."""
+    return read_weights(model_dir, ENCODER)
+
+
+def read_weights(model_dir: str | Path, prefix: str) -> Mapping[str, np.ndarray]:
+    """The variables of a CTranslate2 Whisper model whose names start with ``prefix``
+    (``encoder/``, ``decoder/``), by name.
 
     Aliases are resolved; int8/int16 weights come back dequantized (``weight / scale``) in
     float32, bfloat16 ones in float32, the rest as stored (float16 or float32 views of the
     mapped file: nothing is read until used). The headers are read here, the data on each
     lookup: a converted weight is a new array every time, so a caller that takes the weights
-    one by one holds one converted copy at a time, not the whole encoder's (large-v3's in
+    one by one holds one converted copy at a time, not all of them (large-v3's encoder in
     float32 is 2.5 GB). A file this cannot read raises ``ValueError``.
     """
     path = Path(model_dir) / "model.bin"
@@ -104,8 +110,8 @@ def read_encoder_weights(model_dir: str | Path) -> Mapping[str, np.ndarray]:
     if spec != "WhisperSpec":
         raise ValueError(f"{path} holds a {spec!r} model, not Whisper")
     reader.unpack("I")  # spec revision
-    # Every header is walked (the aliases come after the last variable); only the encoder's
-    # data is looked at.
+    # Every header is walked (the aliases come after the last variable); only the data of
+    # those under the prefix is looked at.
     found: dict[str, _Variable] = {}
     for _ in range(reader.unpack("I")):
         name = reader.string()
@@ -122,9 +128,9 @@ def read_encoder_weights(model_dir: str | Path) -> Mapping[str, np.ndarray]:
         for suffix in ("", "_scale"):  # CTranslate2 aliases a weight's scale with it
             if target + suffix in found:
                 found.setdefault(alias + suffix, found[target + suffix])
-    names = [n for n in found if n.startswith(ENCODER) and not n.endswith(("_scale", "_zero"))]
+    names = [n for n in found if n.startswith(prefix) and not n.endswith(("_scale", "_zero"))]
     if not names:
-        raise ValueError(f"{path} has no encoder variables")
+        raise ValueError(f"{path} has no {prefix.rstrip('/')} variables")
     for name in names:
         if _quantized(name, found[name]):
             if name + "_zero" in found:  # AWQ-style zero points: not a Whisper conversion
