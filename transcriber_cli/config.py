@@ -83,9 +83,17 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     whisper_encoder: Literal["auto", "ctranslate2", "torch"] = Field(
         "auto",
         description="Whisper's encoder: torch (PyTorch in the model's precision, on a GPU "
-        "several times faster), ctranslate2, or auto = torch on a GPU, ctranslate2 on a CPU; "
-        "the decoder is CTranslate2's either way, and a torch encoder that cannot start "
+        "several times faster), ctranslate2, or auto = torch on a GPU, ctranslate2 on a CPU "
+        "(the beam search: whisper_decoder); a torch encoder that cannot start "
         "falls back to CTranslate2's (a warning when torch was asked for, -v under auto)",
+    )
+    whisper_decoder: Literal["ctranslate2", "torch"] = Field(
+        "ctranslate2",
+        description="Whisper's beam search: ctranslate2, or torch (experimental: one copy of "
+        "each window's audio keys and values for all its beams; faster than CTranslate2's "
+        "only in calls of about 64 windows on an H100, slower on a recording's usual calls: "
+        "docs/benchmarks.md). Calls it does not do (greedy, sampling, timestamps, a prefix) "
+        "and word timing stay CTranslate2's; one that cannot start falls back with a warning",
     )
     formats: str = Field(
         FORMAT_NAMES_DEFAULT,

@@ -54,6 +54,7 @@ class WhisperEngine:
         encoder: str = "auto",
         encoder_meanwhile: bool = True,
         decoder_lanes: int = 0,
+        decoder: str = "ctranslate2",
     ) -> None:
         self.cpu_threads = cpu_threads
         self.device_index = device_index  # which GPU (several GPUs: one engine on each)
@@ -74,11 +75,19 @@ class WhisperEngine:
         # built-in diarizer's load, not another's (``encoder_meanwhile``, pipeline/models.py):
         # beside pyannote.audio's import (holding the GIL) the folder was slower in 3 of 3
         # pairs; beside the built-in one, which imports only torch, faster in 4 of 5 pairs.
-        building = None
+        building = building_decoder = None
         wanted = encoder == "torch" or (encoder == "auto" and self.device == "cuda")
+        # The torch beam search (torch_decoder.py) only when asked for: on an H100 it lost the
+        # hour to CTranslate2's (bench/production.md, 2026-12-06, fourth).
+        decoder_wanted = decoder == "torch"
         if wanted and encoder_meanwhile:
             building = _Background(_build_torch_encoder, self.resolved.path, self.device,
                                    device_index, self.compute_type)  # fmt: skip
+        if decoder_wanted and encoder_meanwhile:
+            building_decoder = _Background(_build_torch_decoder, self.resolved.path, self.device,
+                                           device_index, self.compute_type,
+                                           name="build-decoder")  # fmt: skip
+        builders = [b for b in (building, building_decoder) if b is not None]
         # CTranslate2 replicas on one GPU share the weights; each has its own CUDA stream and
         # runs a call while another's beam search does its CPU work between steps (with
         # faster-whisper's 91 suppressed tokens, about 10 ms a step at 64 windows, beam 5:
@@ -99,7 +108,7 @@ class WhisperEngine:
             num_workers=lanes,
         )
         try:  # whatever fails, a build in flight is waited for and its GPU memory freed
-            self.model = _load_whisper(load, name, self.device, building)
+            self.model = _load_whisper(load, name, self.device, builders)
             if self.device == "cuda":
                 from transcriber_cli.engine.features import on_gpu
 
@@ -109,9 +118,15 @@ class WhisperEngine:
             self.encoder = "ctranslate2"
             if wanted:
                 self._install_torch_encoder(encoder == "torch", device_index, building)
+            # Which beam search runs: the torch one (one copy of each window's audio keys and
+            # values for all its beams, torch_decoder.py) or CTranslate2's, which also runs
+            # every call the torch one does not do, and word timing and language detection.
+            self.decoder = "ctranslate2"
+            if decoder_wanted:
+                self._install_torch_decoder(device_index, building_decoder)
         except BaseException:
-            if building is not None:
-                building.discard()
+            for builder in builders:
+                builder.discard()
             raise
         # Files in flight on this model share its decoder calls (engine/merged.py), each
         # merged call holding up to the batch size the last transcription ran with.
@@ -135,6 +150,21 @@ class WhisperEngine:
         ):  # fmt: skip
             self.encoder = "torch"
 
+    def _install_torch_decoder(self, device_index: int, building: _Background | None) -> None:
+        try:
+            from transcriber_cli.engine import torch_decoder
+        except Exception as exc:  # a broken torch: CTranslate2's search still works
+            log.warning("Whisper decoder: CTranslate2's (torch cannot be imported: %s)", exc)
+            return
+        search = torch_decoder.install_torch_decoder(
+            self.model.model, self.resolved.path, device=self.device, device_index=device_index,
+            compute_type=self.model.model.compute_type,
+            built=building.take if building is not None else None,
+        )  # fmt: skip
+        if search is not None:
+            self.model.model = search
+            self.decoder = "torch"
+
     @classmethod
     def from_settings(cls, settings: Settings, *, encoder_meanwhile: bool = True) -> WhisperEngine:
         return cls(
@@ -148,6 +178,7 @@ class WhisperEngine:
             encoder=settings.whisper_encoder,
             encoder_meanwhile=encoder_meanwhile,
             decoder_lanes=settings.decoder_lanes,
+            decoder=settings.whisper_decoder,
         )
 
     @property
@@ -427,17 +458,18 @@ def _decoding_errors() -> Iterator[None]:
         raise
 
 
-def _load_whisper(load: Callable, name: str, device: str, building: _Background | None):
+def _load_whisper(load: Callable, name: str, device: str, builders: list[_Background]):
     """CTranslate2's load, its errors said plainly. One that fails while the torch encoder
-    is being built is tried once more without it: the build may have taken the memory the
-    load needed (a small GPU); the encoder is then built after the load, or falls back."""
+    or decoder is being built is tried once more without them: a build may have taken the
+    memory the load needed (a small GPU); they are then built after the load, or fall back."""
     try:
         try:
             return load()
         except RuntimeError:
-            if building is None:
+            if not builders:
                 raise
-            building.discard()  # its take() now gives nothing: built again after the load
+            for builder in builders:  # its take() now gives nothing: built after the load
+                builder.discard()
             return load()
     except ValueError as exc:  # e.g. float16 asked for on a CPU
         raise SetupError(f"cannot load model {name!r}: {exc}") from None
@@ -458,12 +490,21 @@ def _build_torch_encoder(model_dir: str, device: str, device_index: int, compute
                                   dtype=dtype)  # fmt: skip
 
 
+def _build_torch_decoder(model_dir: str, device: str, device_index: int, compute_type: str):
+    """The torch decoder for the compute type asked for (``install_torch_decoder`` builds
+    it again if CTranslate2 settles on another)."""
+    from transcriber_cli.engine import torch_decoder  # imports torch
+
+    return torch_decoder.build_on(model_dir, device=device, device_index=device_index,
+                                  compute_type=compute_type)  # fmt: skip
+
+
 class _Background(threading.Thread):
     """``fn(*args)`` on a thread of its own; ``take()`` waits and hands the result over once
     (or raises its error), so nothing here keeps a GPU model alive after that."""
 
-    def __init__(self, fn: Callable, *args: object) -> None:
-        super().__init__(name="build-encoder", daemon=True)
+    def __init__(self, fn: Callable, *args: object, name: str = "build-encoder") -> None:
+        super().__init__(name=name, daemon=True)
         self._call: Callable | None = functools.partial(fn, *args)
         self._value: object = None
         self._error: BaseException | None = None

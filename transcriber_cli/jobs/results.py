@@ -24,6 +24,7 @@ RUNTIME_KEYS = (
     "gpus",
     "compute_type",
     "encoder",
+    "decoder",
     "batch_size",
     "windows_in_flight",
     "decoder_lanes",

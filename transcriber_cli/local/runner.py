@@ -175,6 +175,7 @@ class _Device:
         engine = loaded.engine
         place = self.label or engine.device
         how = engine.compute_type + (", torch encoder" if engine.encoder == "torch" else "")
+        how += ", torch decoder" if engine.decoder == "torch" else ""
         how += f", {engine.decoder_lanes} decoder lanes" if engine.decoder_lanes > 1 else ""
         self.reporter.note(f"model {engine.name} on {place} ({how})")
 

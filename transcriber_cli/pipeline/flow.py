@@ -212,6 +212,7 @@ def transcribe_audio(
         "device": engine.device,
         "compute_type": engine.compute_type,
         "encoder": engine.encoder,
+        "decoder": engine.decoder,
         "batch_size": engine.batch_size(options),
         **_gpus(engine, helpers),
         **({"windows_in_flight": in_flight} if in_flight > 1 else {}),

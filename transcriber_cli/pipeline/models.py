@@ -131,9 +131,13 @@ class ModelCache:
             # its device is known before the engine exists.
             pending, busy = self._diarizer_load(s)
             key = (s.model, s.device, s.gpu_index, s.compute_type, s.whisper_encoder,
-                   s.cpu_threads, s.model_cache_dir, s.offline, s.decoder_lanes)  # fmt: skip
+                   s.cpu_threads, s.model_cache_dir, s.offline, s.decoder_lanes,
+                   s.whisper_decoder)  # fmt: skip
             if self._engine_key != key:
-                torch_cache = self._engine is not None and self._engine.encoder == "torch"
+                torch_cache = self._engine is not None and "torch" in (
+                    self._engine.encoder,
+                    self._engine.decoder,
+                )
                 self._engine = None  # free the old model before loading the next
                 self._engine_key = None
                 if torch_cache:  # its torch encoder's memory went to torch's cache, not CUDA
