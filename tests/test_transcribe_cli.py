@@ -86,7 +86,9 @@ def test_json_line_contract(transcribed: dict) -> None:
     }
     assert line["schema"] == "transcriber.result/1"
     assert line["quality"] == []  # clean speech: nothing for a person to check
-    assert set(line["runtime"]) == {"device", "compute_type", "encoder", "batch_size", "stages"}
+    assert set(line["runtime"]) == {
+        "device", "compute_type", "encoder", "decoder", "batch_size", "stages",
+    }  # fmt: skip
     assert line["status"] == "done" and line["error"] is None and line["language"] == "en"
     assert sorted(Path(p).suffix for p in line["outputs"]) == sorted("." + f for f in FORMATS)
 

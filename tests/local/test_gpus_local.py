@@ -242,7 +242,7 @@ class _Engine:
     The audio is piecewise constant: window k holds the level (k + 1) / 100."""
 
     device, device_index, name, compute_type = "cpu", 0, "stand-in", "int8"
-    encoder, decoder_lanes, cpu_threads = "ctranslate2", 1, 1
+    encoder, decoder, decoder_lanes, cpu_threads = "ctranslate2", "ctranslate2", 1, 1
 
     def __init__(self, slow: dict[int, float], fail: int | None = None) -> None:
         import threading

@@ -121,6 +121,7 @@ class _Engine:
     decoding ran (``decode_s`` each)."""
 
     device_index, name, compute_type, encoder, decoder_lanes = 0, "stand-in", "int8", "x", 1
+    decoder = "ctranslate2"
     cpu_threads = 1
 
     def __init__(self, device: str, decode_s: float = 0.4) -> None:
