@@ -37,7 +37,7 @@ def main() -> None:
     p.add_argument("--beam-size", type=int, default=5)
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--variants", default="ct2,torch", help="comma list of ct2, torch")
+    p.add_argument("--variants", default="ct2,torch", help="comma list of ct2, torch, graph")
     p.add_argument("--two", action="store_true", help="also two calls at a time")
     p.add_argument(
         "--profile",
@@ -112,6 +112,14 @@ def main() -> None:
             encoded[b].append(wm.encode(feats[i : i + b]))
             sync()
     engines = {"ct2": wm.model.generate, "torch": decoder.generate}
+    if "graph" in args.variants.split(","):  # bench/torch_decoder_graphs.py, a prototype
+        from torch_decoder_graphs import GraphedTorchDecoder
+
+        from transcriber_cli.engine.torch_decoder import decoder_dtype
+
+        graphed = GraphedTorchDecoder.load(model_dir, device=decoder.device,
+                                           dtype=decoder_dtype(args.device, compute))  # fmt: skip
+        engines["graph"] = graphed.generate
     engines = {k: v for k, v in engines.items() if k in args.variants.split(",")}
     reference: dict[int, list] = {}
 
@@ -135,6 +143,8 @@ def main() -> None:
 
     for name in engines:  # warm-up: kernels, cuBLAS handles, the allocators' caches
         run(name, batches[0], False)
+    if "graph" in engines:
+        print(f"graphs: {graphed.graphs}, capture error: {graphed.capture_error!r}", flush=True)
     profile: list[dict[str, Any]] = []
     if args.profile:
         from torch.profiler import ProfilerActivity
@@ -158,6 +168,7 @@ def main() -> None:
         "windows": args.windows, "beam_size": args.beam_size,
         "max_new_tokens": args.max_new_tokens, "ct2_load_s": round(ct2_load, 2),
         "torch_load_s": round(torch_load, 2), "rows": [], "profile": profile,
+        "graph_capture_error": graphed.capture_error if "graph" in engines else None,
     }  # fmt: skip
     if cuda:
         result["gpu"] = torch.cuda.get_device_name(0)
@@ -175,7 +186,7 @@ def main() -> None:
                     "variant": name + (" x2" if two else ""), "batch": b, "round": r + 1,
                     "s": round(s, 3), "tokens": tokens,
                 }  # fmt: skip
-                if cuda and name == "torch":
+                if cuda and name in ("torch", "graph"):
                     row["torch_peak_gib"] = round(
                         (torch.cuda.max_memory_allocated() - base) / 2**30, 2
                     )
