@@ -90,11 +90,11 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
     whisper_decoder: Literal["ctranslate2", "torch"] = Field(
         "ctranslate2",
         description="Whisper's beam search: ctranslate2, or torch (experimental: one copy of "
-        "each window's audio keys and values for all its beams; on H100s 1.1-1.4x as fast as "
-        "CTranslate2's in decoder calls with a fast CPU, slower with a slow one and on the "
-        "hour measured: docs/gpu.md). Calls it does not do (greedy, sampling, timestamps, a "
-        "prefix) and word timing stay CTranslate2's; one that cannot start falls back with a "
-        "warning",
+        "each window's audio keys and values for all its beams, in a float compute type; on "
+        "H100s faster than CTranslate2's per decoder call on some machines, slower on others "
+        "and on the one hour measured: docs/gpu.md). Calls it does not do (greedy, sampling, "
+        "timestamps, a prefix) and word timing stay CTranslate2's; one that cannot start "
+        "falls back with a warning",
     )
     formats: str = Field(
         FORMAT_NAMES_DEFAULT,

@@ -101,6 +101,7 @@ def assert_same_results(ours: list, theirs: list, scores: bool = True) -> None:
         {},  # faster-whisper's batched options
         {"suppress_tokens": [-1, 50256], "max_length": 2 + 80},  # end-of-text never comes
         {"beam_size": 3, "patience": 2.0, "length_penalty": 0.0},  # the early exit
+        {"beam_size": 3, "patience": 1.5},  # 5 hypotheses a window (4.5 rounded up)
         {
             "beam_size": 2,
             "suppress_blank": False,
@@ -108,7 +109,7 @@ def assert_same_results(ours: list, theirs: list, scores: bool = True) -> None:
             "return_no_speech_prob": False,
         },
     ],
-    ids=["faster-whisper", "forced-length", "early-exit-patience", "bare"],
+    ids=["faster-whisper", "forced-length", "early-exit", "patience", "bare"],
 )
 def test_the_same_search_as_ctranslate2(ct2, decoder, encoded, tokenizer, changes) -> None:
     prompt = ct2.get_prompt(tokenizer, [], without_timestamps=True)
@@ -135,6 +136,32 @@ def test_a_prompt_with_earlier_text(ct2, decoder, encoded, tokenizer) -> None:
                         ct2.model.generate(encoded, [prompt] * 4, **options))  # fmt: skip
 
 
+def test_hypotheses_a_window_ends_with_are_ctranslate2s() -> None:
+    """``std::round(float(beam) * patience)``: float32, halves up, where Python's round()
+    takes them to even (4.5 -> 4)."""
+    from transcriber_cli.engine.torch_decoder import _most
+
+    cases = {(3, 1.5): 5, (5, 0.5): 3, (5, 1.3): 7, (4, 1.125): 5, (5, 2.5): 13, (5, 1.0): 5}
+    assert {case: _most(case[0], {"patience": case[1]}) for case in cases} == cases
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"patience": 0.0}, {"patience": 0.05}, {"max_length": 1}],
+    ids=["no-patience", "no-hypothesis", "no-step"],
+)
+def test_options_ctranslate2_refuses_are_refused_by_it(ct2, decoder, encoded, tokenizer,
+                                                         changes) -> None:  # fmt: skip
+    """Not answered here: CTranslate2 says what is wrong with them."""
+    prompt = ct2.get_prompt(tokenizer, [], without_timestamps=True)
+    options = faster_whisper_options(tokenizer, **changes)
+    with pytest.raises(Unsupported):
+        decoder.generate(encoded, [prompt] * 4, **options)
+    with pytest.raises(ValueError) as theirs:
+        TorchSearch(ct2.model, decoder).generate(encoded, [prompt] * 4, **options)
+    assert not isinstance(theirs.value, Unsupported)
+
+
 @pytest.mark.parametrize(
     "why",
     ["greedy", "sampling", "timestamps", "prefix", "repetition", "hypotheses"],
@@ -158,6 +185,7 @@ def test_what_it_does_not_do_runs_ctranslate2s_search(ct2, decoder, encoded, tok
         decoder.generate(encoded, [prompt] * 4, **options)
     search = TorchSearch(ct2.model, decoder)
     ours = search.generate(encoded, [prompt] * 4, **options)
+    assert search.calls == {"torch": 0, "ctranslate2": 1}
     if why == "sampling":  # random: only the shape can be compared
         assert len(ours) == 4 and all(r.sequences_ids[0] for r in ours)
         return
@@ -199,21 +227,37 @@ def test_transcript_is_the_same_with_either_search(engines, audio, batch_size: i
     sequential path asks for timestamps and a fallback temperature: CTranslate2's."""
     assert engines["torch"].decoder == "torch"
     assert engines["ctranslate2"].decoder == "ctranslate2"
+    search = engines["torch"].model.model.model  # the merged decoder's model
+    before = dict(search.calls)
     ours = engines["torch"].transcribe(audio, WhisperOptions(batch_size=batch_size))
     theirs = engines["ctranslate2"].transcribe(audio, WhisperOptions(batch_size=batch_size))
     assert_same_words(ours, theirs, 0.01)
+    ran = {name: search.calls[name] - before[name] for name in before}
+    if batch_size > 1:
+        assert ran["torch"] >= 1 and ran["ctranslate2"] == 0, ran
+    else:
+        assert ran["torch"] == 0 and ran["ctranslate2"] >= 1, ran
 
 
-def test_ctranslate2s_search_unless_torch_is_asked_for(tiny_model: str) -> None:
+def test_ctranslate2s_search_unless_torch_is_asked_for_in_a_float_type(
+    tiny_model: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Opt-in: on an H100 the torch search lost the hour to CTranslate2's (its per-step CPU
-    work; bench/production.md)."""
+    work; bench/production.md). With an int8 compute type (the CPU's default) it would hold
+    the decoder again, dequantized, and not be the int8 search asked for: refused, said."""
     assert WhisperEngine(tiny_model, device="cpu").decoder == "ctranslate2"
-    assert WhisperEngine(tiny_model, device="cpu", decoder="torch").decoder == "torch"
+    floats = WhisperEngine(tiny_model, device="cpu", compute_type="float32", decoder="torch")
+    assert floats.decoder == "torch"
+    with caplog.at_level(logging.WARNING, logger="transcriber_cli.engine.torch_decoder"):
+        int8 = WhisperEngine(tiny_model, device="cpu", compute_type="int8", decoder="torch")
+    assert int8.decoder == "ctranslate2"
+    assert "int8_float32: the torch search runs float types only" in caplog.text
 
 
 def test_json_says_which_search_ran(make_media, tmp_path: Path) -> None:
     src = make_media("decoder.wav", "-ar", "16000", "-ac", "1")
     proc = run_cli(str(src), "-o", str(tmp_path), "-f", "txt", "--no-diarize", "--json", "-v",
+                   "--compute-type", "float32",
                    env={"TRANSCRIBER_WHISPER_DECODER": "torch"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     (line,) = json_lines(proc.stdout)

@@ -58,7 +58,7 @@ def test_the_same_tokens_as_ctranslate2_in_float16(engines, audio) -> None:
         "return_scores": True, "return_no_speech_prob": True,
     }  # fmt: skip
     theirs = model.model.generate(encoded, [prompt] * 4, **options)
-    ours = engines["torch"].model.model.generate(encoded, [prompt] * 4, **options)
+    ours = engines["torch"].model.model.model.decoder.generate(encoded, [prompt] * 4, **options)
     same = sum(a.sequences_ids == b.sequences_ids for a, b in zip(ours, theirs, strict=True))
     assert same >= 3, [(a.sequences_ids, b.sequences_ids) for a, b in zip(ours, theirs)]
     assert all(len(a.sequences_ids[0]) > 10 for a in ours)
@@ -68,6 +68,8 @@ def test_the_same_tokens_as_ctranslate2_in_float16(engines, audio) -> None:
 
 
 def test_transcript_is_the_same_with_either_search(engines, audio) -> None:
+    search = engines["torch"].model.model.model  # the merged decoder's model
     ours = engines["torch"].transcribe(audio, WhisperOptions(batch_size=8))
     theirs = engines["ctranslate2"].transcribe(audio, WhisperOptions(batch_size=8))
     assert_same_words(ours, theirs, 0.1)
+    assert search.calls["torch"] >= 1 and search.calls["ctranslate2"] == 0, search.calls

@@ -23,10 +23,12 @@ Alignment (word timing) and language detection stay CTranslate2's. This module i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,13 +174,12 @@ class WhisperTorchDecoder:
             raise ValueError(f"{self.width} channels do not split into {self.heads} heads")
         self.head_dim = self.width // self.heads
         self.positions = int(self._w["position_encodings/encodings"].shape[0])
-        self._streams = threading.local()
-        if self.device.type == "cuda":
-            # cuDNN's attention builds a graph for each new shape, and every step of a search
-            # has a new key length: 0.7 ms of CPU a call, 45 ms a step of a large-v3 call of
-            # 64 windows on an H100 (bench/production.md). Flash attention has no such cost.
-            # The switch is process-wide (torch's sdpa_kernel() is not per thread either).
-            torch.backends.cuda.enable_cudnn_sdp(False)
+        # CUDA streams free for a call: one per call at a time (decoder lanes run side by
+        # side), reused, since torch's allocator keeps a freed block for its stream alone.
+        self._streams: list[Any] = []
+        self._streams_lock = threading.Lock()
+        if self.device.type == "cuda":  # the weights' copies, made on this thread's stream
+            torch.cuda.synchronize(self.device)
         self._by_layer = [
             tuple(self._w[f"layer_{i}/{part}"] for part in _LAYER_PARTS) for i in range(self.layers)
         ]
@@ -285,13 +286,22 @@ class WhisperTorchDecoder:
             raise Unsupported("timestamps")
         return start, length
 
-    def _stream(self) -> Any:
+    @contextlib.contextmanager
+    def _stream(self) -> Iterator[None]:
+        """The call on a stream of its own, after what the caller's stream queued (the
+        encoder output handed over, a tensor made there)."""
         if self.device.type != "cuda":
-            return None
-        stream = getattr(self._streams, "stream", None)
-        if stream is None:  # one per calling thread: decoder lanes run side by side
-            stream = self._streams.stream = torch.cuda.Stream(self.device)
-        return stream
+            yield
+            return
+        with self._streams_lock:
+            stream = self._streams.pop() if self._streams else torch.cuda.Stream(self.device)
+        try:
+            stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(stream):
+                yield
+        finally:
+            with self._streams_lock:
+                self._streams.append(stream)
 
     def generate(self, features: Any, prompts: Sequence[Sequence[int]],
                  **options: Any) -> list[GenerationResult]:  # fmt: skip
@@ -308,20 +318,21 @@ class WhisperTorchDecoder:
         beam = int(options.get("beam_size", 5))
         if beam < 2:
             raise Unsupported("greedy search")
+        # CTranslate2 refuses these with its own error: let it say so.
+        if float(options.get("patience", 1)) <= 0 or _most(beam, options) < 1:
+            raise Unsupported("patience")
         if not prompts:
             return []
         sot_index, prompt_length = self._prompt(prompts)
-        stream = self._stream()
-        with torch.inference_mode():
-            if stream is None:
-                return self._search(features, prompts, sot_index, prompt_length, beam, options)
-            with torch.cuda.stream(stream):
-                return self._search(features, prompts, sot_index, prompt_length, beam, options)
+        total = int(options.get("max_length", 448))
+        if min(total // 2, total - (prompt_length - 1)) < 1:
+            raise Unsupported("max_length")
+        with torch.inference_mode(), self._stream():
+            return self._search(features, prompts, sot_index, prompt_length, beam, options)
 
     def _search(self, features: Any, prompts: Sequence[Sequence[int]], sot_index: int,
                 prompt_length: int, beam: int,
                 options: dict[str, Any]) -> list[GenerationResult]:  # fmt: skip
-        patience = float(options.get("patience", 1))
         length_penalty = float(options.get("length_penalty", 1))
         total_length = int(options.get("max_length", 448))
         suppress: list[int] = []
@@ -341,7 +352,7 @@ class WhisperTorchDecoder:
             raise ValueError(f"{audio.shape[0]} encoder outputs for {windows} prompts")
         memory = self._memory(audio)
         del audio
-        cache = _Cache(self, windows)
+        cache = _Cache(self, windows, prompt_length - 1 + min(total_length // 2, total_length))
         # The prompt but its last token (<|notimestamps|>: _prompt() checked), in one pass.
         ids = torch.tensor([list(p[: prompt_length - 1]) for p in prompts], device=device)
         hidden = self._forward(ids, 0, cache, memory)
@@ -352,7 +363,7 @@ class WhisperTorchDecoder:
         start_step = prompt_length - 1
 
         max_length = min(total_length // 2, total_length - start_step)
-        most = round(beam * patience)
+        most = _most(beam, options)
         candidates = 2 * beam
         results: list[list[tuple[float, list[int]]]] = [[] for _ in range(windows)]
         done: list[GenerationResult | None] = [None] * windows
@@ -417,9 +428,10 @@ class WhisperTorchDecoder:
             parents = keep[:, None] * rows_per_window + origin[keep[:, None], active[keep]]
             reorder = torch.from_numpy(parents.reshape(-1)).to(device)
             cache.reorder(reorder, start_step + step + 1)
-            if len(keep) != count:
+            if len(keep) != count:  # a layer at a time: one layer's old copy held, not all
                 kept = torch.from_numpy(keep).to(device)
-                memory = [(k.index_select(0, kept), v.index_select(0, kept)) for k, v in memory]
+                for layer, (keys, values) in enumerate(memory):
+                    memory[layer] = (keys.index_select(0, kept), values.index_select(0, kept))
             alive = grown[keep[:, None], active[keep]]
             live, rows_per_window = live[keep], beam
             ids = torch.from_numpy(word[keep[:, None], active[keep]].reshape(-1, 1)).to(device)
@@ -434,12 +446,14 @@ class _Cache:
     place), into a second buffer that is swapped in. Tensors that grew by a step every step
     left torch's allocator a new size to find each time: on an H100 that made a large-v3
     call of 32 windows three times slower than CTranslate2's, and ran the GPU out of memory.
-    Room grows by doubling, from 64 steps."""
+    Room grows by doubling, from 64 steps, up to the call's ``most`` steps."""
 
-    def __init__(self, decoder: WhisperTorchDecoder, rows: int) -> None:
+    def __init__(self, decoder: WhisperTorchDecoder, rows: int, most: int) -> None:
         self.shape = (decoder.layers, 2, rows, decoder.heads, decoder.head_dim)
         self.dtype, self.device = decoder.dtype, decoder.device
-        self.buffer = torch.empty((64, *self.shape), dtype=self.dtype, device=self.device)
+        self.most = max(1, most)
+        room = min(64, self.most)
+        self.buffer = torch.empty((room, *self.shape), dtype=self.dtype, device=self.device)
         self.spare: torch.Tensor | None = None
 
     def reserve(self, steps: int) -> None:
@@ -448,9 +462,11 @@ class _Cache:
             return
         while room < steps:
             room *= 2
+        room = max(steps, min(room, self.most))
+        self.spare = None  # freed before the larger buffer is made: two buffers at most
         grown = torch.empty((room, *self.shape), dtype=self.dtype, device=self.device)
         grown[: len(self.buffer)] = self.buffer
-        self.buffer, self.spare = grown, None
+        self.buffer = grown
 
     def write(self, layer: int, position: int, k: torch.Tensor,
               v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
@@ -466,6 +482,7 @@ class _Cache:
         """Row ``i`` from now on is row ``rows[i]`` before, for the first ``steps``."""
         shape = (self.shape[0], self.shape[1], len(rows), *self.shape[3:])
         if self.spare is None or self.spare.shape[1:] != shape:
+            self.spare = None  # freed before its replacement is made
             self.spare = torch.empty((len(self.buffer), *shape), dtype=self.dtype,
                                      device=self.device)  # fmt: skip
         torch.index_select(self.buffer[:steps], 3, rows, out=self.spare[:steps])
@@ -473,6 +490,14 @@ class _Cache:
             self.shape, self.buffer, self.spare = shape, self.spare, None
         else:
             self.buffer, self.spare = self.spare, self.buffer
+
+
+def _most(beam: int, options: Mapping[str, Any]) -> int:
+    """Hypotheses a window ends with: CTranslate2's ``std::round(float(beam) * patience)``
+    (float32, halves up; Python's round() takes halves to even: beam 3, patience 1.5 is 5
+    there, 4 here)."""
+    product = float(np.float32(beam) * np.float32(float(options.get("patience", 1))))
+    return math.floor(product + 0.5)  # patience > 0: generate() refused the rest
 
 
 def _finish(found: list[tuple[float, list[int]]], length_penalty: float, no_speech: float,
@@ -490,9 +515,13 @@ def _finish(found: list[tuple[float, list[int]]], length_penalty: float, no_spee
 
 def decoder_dtype(device: str, compute_type: str) -> torch.dtype:
     """The type the decoder runs in: the encoder's (``encoder_dtype``), which follows the
-    type CTranslate2 computes activations in for ``compute_type``."""
+    type CTranslate2 computes activations in for ``compute_type``. An int8 compute type is
+    refused: its weights would be held a second time, dequantized, and the search would not
+    be the int8 one the user chose."""
     from transcriber_cli.engine.torch_encoder import encoder_dtype
 
+    if "int8" in compute_type:
+        raise ValueError(f"compute type {compute_type}: the torch search runs float types only")
     return getattr(torch, encoder_dtype(device, compute_type))
 
 
@@ -513,13 +542,20 @@ class TorchSearch:
     def __init__(self, model: Any, decoder: WhisperTorchDecoder) -> None:
         self.model = model
         self.decoder = decoder
+        self.calls = {"torch": 0, "ctranslate2": 0}  # which search ran each call
+        self._counting = threading.Lock()
 
     def generate(self, features: Any, prompts: Any, **options: Any) -> list:
         try:
-            return self.decoder.generate(features, prompts, **options)
+            results = self.decoder.generate(features, prompts, **options)
+            ran = "torch"
         except Unsupported as exc:
             log.debug("beam search: CTranslate2's for this call (%s)", exc)
-            return self.model.generate(features, prompts, **options)
+            results = self.model.generate(features, prompts, **options)
+            ran = "ctranslate2"
+        with self._counting:
+            self.calls[ran] += 1
+        return results
 
     def __getattr__(self, name: str) -> Any:  # only for what this class does not define
         if name.startswith("__"):
@@ -536,9 +572,9 @@ def install_torch_decoder(ct2_model: Any, model_dir: str | Path, *, device: str,
     whatever stops it: no torch CUDA, a file this cannot read, kernels that do not run.
     ``built`` returns (or raises) a decoder built meanwhile; one of another dtype is built
     again."""
-    dtype = decoder_dtype(device, compute_type)
     search = None
     try:
+        dtype = decoder_dtype(device, compute_type)
         decoder = built() if built is not None else None
         if decoder is not None and decoder.dtype != dtype:
             decoder = None  # its memory back before the next is built
@@ -551,6 +587,13 @@ def install_torch_decoder(ct2_model: Any, model_dir: str | Path, *, device: str,
                          max_length=4, return_scores=True,
                          return_no_speech_prob=True)  # fmt: skip
         search = TorchSearch(ct2_model, decoder)
+        if decoder.device.type == "cuda":
+            # cuDNN's attention builds a graph for each new shape, and every step of a search
+            # has a new key length: 0.7 ms of CPU a call, 45 ms a step of a large-v3 call of
+            # 64 windows on an H100 (bench/production.md). Flash attention has no such cost.
+            # Process-wide (torch's sdpa_kernel() is not per thread either), for the rest of
+            # the process: the torch encoder's attention runs flash attention too.
+            torch.backends.cuda.enable_cudnn_sdp(False)
     except Exception as exc:  # whatever it is, CTranslate2's search still works
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("Whisper decoder: CTranslate2's (the torch decoder cannot run: %s)", reason)
@@ -561,6 +604,6 @@ def install_torch_decoder(ct2_model: Any, model_dir: str | Path, *, device: str,
 
         release_torch_cache()
         return None
-    where = search.decoder.device
-    log.info("Whisper decoder: torch (%s, %s)", where, str(dtype).removeprefix("torch."))
+    where, kind = search.decoder.device, str(search.decoder.dtype).removeprefix("torch.")
+    log.info("Whisper decoder: torch (%s, %s)", where, kind)
     return search
