@@ -46,6 +46,11 @@ def main() -> None:
         help="first: one torch call of this many windows (20 steps) under torch.profiler, its "
         "top GPU kernels printed and kept in the JSON",
     )
+    p.add_argument(
+        "--cudnn",
+        action="store_true",
+        help="leave torch's cuDNN attention on (the package turns it off)",
+    )
     p.add_argument("--json", type=Path, required=True)
     args = p.parse_args()
 
@@ -75,6 +80,8 @@ def main() -> None:
     t0 = time.perf_counter()
     decoder = build_on(model_dir, device=args.device, compute_type=compute)
     torch_load = time.perf_counter() - t0
+    if args.device == "cuda":  # as install_torch_decoder does (cuDNN's per-shape graphs)
+        torch.backends.cuda.enable_cudnn_sdp(args.cudnn)
     tok = Tokenizer(wm.hf_tokenizer, wm.model.is_multilingual, task="transcribe",
                     language="en")  # fmt: skip
     rng = np.random.default_rng(0)
