@@ -8,8 +8,9 @@ computed and are ignored); the self-attention cache holds the call's whole lengt
 start, ``[layers, 2, rows, heads, steps, dim]``, attended under a mask of the steps so far;
 and the beams' reorder goes from one such buffer into a second, so two graphs are captured per
 call, one for each direction, after the first step ran eagerly (its own suppressed tokens).
-The prompt's pass runs eagerly too. On a CPU (the dry run) the same step runs eagerly, so its
-tokens can be checked against CTranslate2's there.
+The prompt's pass runs eagerly too, through the package's ``_forward``; the bookkeeping of
+each step's candidates is the package's (``_Hypotheses``). On a CPU (the dry run) the same
+step runs eagerly, so its tokens can be checked against CTranslate2's there.
 
     python bench/torch_decoder.py --device cpu --windows 4 --batches 4 --graphs ...
 """
@@ -27,7 +28,8 @@ import torch.nn.functional as F
 from transcriber_cli.engine.torch_decoder import (
     GenerationResult,
     WhisperTorchDecoder,
-    _finish,
+    _Call,
+    _Hypotheses,
 )
 from transcriber_cli.engine.torch_encoder import LAYER_NORM_EPS
 
@@ -66,156 +68,101 @@ class GraphedTorchDecoder(WhisperTorchDecoder):
     def _search(self, features: Any, prompts: Sequence[Sequence[int]], sot_index: int,
                 prompt_length: int, beam: int,
                 options: dict[str, Any]) -> list[GenerationResult]:  # fmt: skip
-        patience = float(options.get("patience", 1))
-        length_penalty = float(options.get("length_penalty", 1))
-        total_length = int(options.get("max_length", 448))
-        suppress: list[int] = []
-        for token in options.get("suppress_tokens", [-1]):
-            suppress += self.suppress_ids if token == -1 else [token] if token >= 0 else []
-        begin = self.suppress_ids_begin if options.get("suppress_blank", True) else []
-        want_no_speech = bool(options.get("return_no_speech_prob", False))
-        eot, device, dtype = self.tokens.eot, self.device, self.dtype
-        vocabulary = self.vocabulary
-        lowest = float("-inf") if dtype != torch.float32 else float(np.finfo(np.float32).min)
-        suppress_ids = torch.tensor(sorted(set(suppress)), dtype=torch.long, device=device)
-        begin_ids = torch.tensor(sorted(set(begin + suppress)), dtype=torch.long, device=device)
-
+        call = _Call.of(self, beam, options)
+        device, dtype = self.device, self.dtype
         windows = len(prompts)
         memory = self._memory(self._audio(features))
-        rows, candidates = windows * beam, 2 * beam
+        rows = windows * beam
         start_step = prompt_length - 1
-        max_length = min(total_length // 2, total_length - start_step)
+        max_length = call.steps(start_step)
         steps = math.ceil((start_step + max_length) / 8) * 8  # the mask's rows aligned
         shape = (self.layers, 2, rows, self.heads, steps, self.head_dim)
         buffers = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(2)]
 
         # The prompt's pass, eagerly, on every row (a window's beams start alike).
         prompt = torch.tensor([list(p[:start_step]) for p in prompts], device=device)
-        prompt = prompt.repeat_interleave(beam, 0)
-        hidden = self._prompt_pass(prompt, buffers[0], memory)
-        no_speech = np.zeros(windows, dtype=np.float32)
-        if want_no_speech:
-            probs = torch.softmax(self._logits(hidden[::beam, sot_index]), -1)
-            no_speech = probs[:, self.tokens.no_speech].float().cpu().numpy()
+        hidden = self._forward(prompt.repeat_interleave(beam, 0), 0, _Whole(buffers[0]), memory)
+        search = _Hypotheses(call, windows, self.no_speech(hidden[::beam, sot_index], call), beam)
 
         # The graphs' inputs: their addresses are what a replay reads.
         ids = torch.tensor([p[start_step] for p in prompts], device=device)
         ids = ids.repeat_interleave(beam).view(rows, 1)
         position = torch.tensor([start_step], device=device)
         reorder = torch.arange(rows, device=device)
-        first = torch.full((windows, beam), lowest, dtype=dtype, device=device)
+        first = torch.full((windows, beam), call.lowest, dtype=dtype, device=device)
         first[:, 0] = 0
         scores = first.view(-1).clone()
-        banned = [suppress_ids]
         arange = torch.arange(steps, device=device)
 
-        def step(source: torch.Tensor, target: torch.Tensor, ban: list[torch.Tensor]):
+        def step(source: torch.Tensor, target: torch.Tensor, ban: torch.Tensor):
             torch.index_select(source, 2, reorder, out=target)
             mask = torch.zeros(steps, dtype=dtype, device=device)
             mask = mask.masked_fill(arange > position, float("-inf")).view(1, 1, 1, steps)
             hidden = self._step(ids, position, target, memory, mask)
             logits = self._logits(hidden[:, -1])
-            logits.index_fill_(1, ban[0], lowest)
+            logits.index_fill_(1, ban, call.lowest)
             log_probs = torch.log_softmax(logits, -1) + scores.unsqueeze(1)
-            return log_probs.view(windows, -1).topk(candidates, dim=1)
+            return log_probs.view(windows, -1).topk(call.candidates, dim=1)
 
         graphs: dict[int, tuple[Any, tuple[torch.Tensor, torch.Tensor]]] = {}
 
         def run(k: int) -> tuple[torch.Tensor, torch.Tensor]:
             source, target = buffers[k % 2], buffers[(k + 1) % 2]
             if k == 0 or not (self.graphs and device.type == "cuda"):
-                return step(source, target, [begin_ids] if k == 0 else banned)
+                return step(source, target, call.begin_ids if k == 0 else call.suppress_ids)
             parity = k % 2
             if parity not in graphs:
                 graph = torch.cuda.CUDAGraph()
                 try:
                     with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                        out = step(source, target, banned)
+                        out = step(source, target, call.suppress_ids)
                 except Exception as exc:  # the prototype's answer: said, then eager
                     self.capture_error = f"{type(exc).__name__}: {exc}"[:300]
                     print(f"graph capture failed, eager: {self.capture_error}", flush=True)
                     self.graphs = False
-                    return step(source, target, banned)
+                    return step(source, target, call.suppress_ids)
                 graphs[parity] = (graph, out)
             graph, out = graphs[parity]
             graph.replay()
             return out
 
-        most = round(beam * patience)
-        results: list[list[tuple[float, list[int]]]] = [[] for _ in range(windows)]
-        done: list[GenerationResult | None] = [None] * windows
-        top_finished = np.zeros(windows, dtype=bool)
+        every = np.arange(windows)
         finished = np.zeros(windows, dtype=bool)
-        alive = np.zeros((windows, beam, 0), dtype=np.int64)
-        origin_rows = np.arange(windows)[:, None] * beam
         for k in range(max_length):
             top_scores, top_ids = run(k)
-            packed = torch.stack([top_scores.float(), top_ids.float()]).cpu().numpy()
-            host_scores, flat = packed[0], packed[1].astype(np.int64)
-            origin, word = flat // vocabulary, flat % vocabulary
-            grown = np.concatenate(
-                [alive[np.arange(windows)[:, None], origin], word[..., None]], axis=2
+            origin, word, active, now = search.take(
+                k, k + 1 == max_length, top_scores, top_ids, every, skip=finished
             )
-            last = k + 1 == max_length
-            active = np.tile(np.arange(beam), (windows, 1))
-            ended = ((word[:, :beam] == eot).any(1) | last) & ~finished
-            for i in np.flatnonzero(ended):
-                found = results[i]
-                spare = beam
-                for b in range(beam):
-                    is_eot = word[i, b] == eot
-                    if not (is_eot or last):
-                        continue
-                    if b == 0:
-                        top_finished[i] = True
-                    end = k if is_eot else k + 1
-                    found.append((float(host_scores[i, b]), grown[i, b, :end].tolist()))
-                    for j in range(spare, candidates):
-                        if word[i, j] != eot:
-                            active[i, b], spare = j, j + 1
-                            break
-                if last:
-                    finished[i] = True
-                elif length_penalty == 0:
-                    finished[i] = bool(top_finished[i]) and len(found) >= 1
-                else:
-                    finished[i] = len(found) >= most
-                if finished[i]:
-                    done[i] = _finish(found, length_penalty, no_speech[i],
-                                      bool(options.get("return_scores")))  # fmt: skip
+            finished |= now
             if finished.all():
                 break
             # Every window keeps its rows: a finished one's go on, ignored.
-            chosen = np.arange(windows)[:, None] * candidates + active
+            chosen = every[:, None] * call.candidates + active
             chosen_rows = torch.from_numpy(chosen.reshape(-1)).to(device)
             scores.copy_(top_scores.reshape(-1).index_select(0, chosen_rows))
             pick = np.take_along_axis(origin, active, 1)
-            reorder.copy_(torch.from_numpy((origin_rows + pick).reshape(-1)).to(device))
-            alive = np.take_along_axis(grown, active[..., None], 1)
+            reorder.copy_(torch.from_numpy((every[:, None] * beam + pick).reshape(-1)).to(device))
+            search.keep(every, active)
             ids.copy_(torch.from_numpy(np.take_along_axis(word, active, 1).reshape(-1, 1)))
             position.fill_(start_step + k + 1)
-        assert all(d is not None for d in done)
-        return done  # type: ignore[return-value]
+        return search.results()
 
-    def _prompt_pass(self, ids: torch.Tensor, cache: torch.Tensor,
-                     memory: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:  # fmt: skip
-        rows, steps = ids.shape
-        windows = memory[0][0].shape[0]
-        beams = rows // windows
-        heads, dim, width = self.heads, self.head_dim, self.width
-        x = F.embedding(ids, self._w["embeddings/weight"])
-        x = x + self._w["position_encodings/encodings"][:steps]
-        for i, w in enumerate(self._by_layer):
-            h = F.layer_norm(x, (width,), w[0], w[1], LAYER_NORM_EPS)
-            qkv = F.linear(h, w[2], w[3]).view(rows, steps, 3, heads, dim).permute(2, 0, 3, 1, 4)
-            cache[i, 0, :, :, :steps] = qkv[1]
-            cache[i, 1, :, :, :steps] = qkv[2]
-            a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=steps > 1)
-            x = x + F.linear(a.transpose(1, 2).reshape(rows, steps, width), w[4], w[5])
-            h = F.layer_norm(x, (width,), w[6], w[7], LAYER_NORM_EPS)
-            q = F.linear(h, w[8], w[9]).view(windows, beams * steps, heads, dim).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, *memory[i])
-            x = x + F.linear(a.transpose(1, 2).reshape(rows, steps, width), w[10], w[11])
-            h = F.layer_norm(x, (width,), w[12], w[13], LAYER_NORM_EPS)
-            x = x + F.linear(F.gelu(F.linear(h, w[14], w[15])), w[16], w[17])
-        return self._norm(x, "layer_norm")
+
+class _Whole:
+    """The prompt's pass into a whole-length buffer ``[layers, 2, rows, heads, steps, dim]``,
+    through the package's ``_forward`` (its cache's ``reserve`` and ``write``)."""
+
+    def __init__(self, buffer: torch.Tensor) -> None:
+        self.buffer = buffer
+
+    def reserve(self, steps: int) -> None:
+        if steps > self.buffer.shape[4]:
+            raise ValueError(f"{steps} steps for a buffer of {self.buffer.shape[4]}")
+
+    def write(self, layer: int, position: int, k: torch.Tensor,
+              v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        end = position + k.shape[1]
+        keys, values = self.buffer[layer, 0], self.buffer[layer, 1]  # [rows, heads, steps, dim]
+        keys[:, :, position:end] = k.transpose(1, 2)
+        values[:, :, position:end] = v.transpose(1, 2)
+        return keys[:, :, :end], values[:, :, :end]

@@ -333,110 +333,183 @@ class WhisperTorchDecoder:
     def _search(self, features: Any, prompts: Sequence[Sequence[int]], sot_index: int,
                 prompt_length: int, beam: int,
                 options: dict[str, Any]) -> list[GenerationResult]:  # fmt: skip
-        length_penalty = float(options.get("length_penalty", 1))
-        total_length = int(options.get("max_length", 448))
-        suppress: list[int] = []
-        for token in options.get("suppress_tokens", [-1]):
-            suppress += self.suppress_ids if token == -1 else [token] if token >= 0 else []
-        begin = self.suppress_ids_begin if options.get("suppress_blank", True) else []
-        want_no_speech = bool(options.get("return_no_speech_prob", False))
-        eot, device = self.tokens.eot, self.device
-        vocabulary = self.vocabulary
-        lowest = float("-inf") if self.dtype != torch.float32 else float(np.finfo(np.float32).min)
-        suppress_ids = torch.tensor(sorted(set(suppress)), dtype=torch.long, device=device)
-        begin_ids = torch.tensor(sorted(set(begin + suppress)), dtype=torch.long, device=device)
-
+        call = _Call.of(self, beam, options)
+        device = self.device
         audio = self._audio(features)
         windows = len(prompts)
         if audio.shape[0] != windows:
             raise ValueError(f"{audio.shape[0]} encoder outputs for {windows} prompts")
         memory = self._memory(audio)
         del audio
-        cache = _Cache(self, windows, prompt_length - 1 + min(total_length // 2, total_length))
-        # The prompt but its last token (<|notimestamps|>: _prompt() checked), in one pass.
-        ids = torch.tensor([list(p[: prompt_length - 1]) for p in prompts], device=device)
-        hidden = self._forward(ids, 0, cache, memory)
-        no_speech = np.zeros(windows, dtype=np.float32)
-        if want_no_speech:  # at the start-of-transcript position, before any suppression
-            probs = torch.softmax(self._logits(hidden[:, sot_index]), -1)
-            no_speech = probs[:, self.tokens.no_speech].float().cpu().numpy()
         start_step = prompt_length - 1
-
-        max_length = min(total_length // 2, total_length - start_step)
-        most = _most(beam, options)
-        candidates = 2 * beam
-        results: list[list[tuple[float, list[int]]]] = [[] for _ in range(windows)]
-        done: list[GenerationResult | None] = [None] * windows
-        top_finished = np.zeros(windows, dtype=bool)
+        max_length = call.steps(start_step)
+        cache = _Cache(self, windows, start_step + max_length)
+        # The prompt but its last token (<|notimestamps|>: _prompt() checked), in one pass.
+        ids = torch.tensor([list(p[:start_step]) for p in prompts], device=device)
+        hidden = self._forward(ids, 0, cache, memory)
+        search = _Hypotheses(call, windows, self.no_speech(hidden[:, sot_index], call))
         live = np.arange(windows)  # the original index of each window still searched
-        alive = np.zeros((windows, 1, 0), dtype=np.int64)  # [window, beam, tokens]
-        ids = torch.tensor([[p[prompt_length - 1]] for p in prompts], device=device)
+        ids = torch.tensor([[p[start_step]] for p in prompts], device=device)
         scores: torch.Tensor | None = None  # [window * beam], after the first step
         rows_per_window = 1  # the first step runs on one row a window, then on the beams
 
         for step in range(max_length):
             hidden = self._forward(ids, start_step + step, cache, memory)
             logits = self._logits(hidden[:, -1])
-            logits.index_fill_(1, begin_ids if step == 0 else suppress_ids, lowest)
+            logits.index_fill_(1, call.begin_ids if step == 0 else call.suppress_ids, call.lowest)
             log_probs = torch.log_softmax(logits, -1)
             if scores is not None:
                 log_probs += scores.unsqueeze(1)
-            log_probs = log_probs.view(len(live), -1)
-            top_scores, top_ids = log_probs.topk(candidates, dim=1)
-            # One copy to the CPU a step (the ids are below 2**24: exact in float32).
-            packed = torch.stack([top_scores.float(), top_ids.float()]).cpu().numpy()
-            host_scores, flat = packed[0], packed[1].astype(np.int64)
-            origin, word = flat // vocabulary, flat % vocabulary
-            count = len(live)
-            grown = np.concatenate(
-                [alive[np.arange(count)[:, None], origin], word[..., None]], axis=2
-            )  # [window, candidate, tokens]
-            last = step + 1 == max_length
-            active = np.tile(np.arange(beam), (count, 1))
-            finished = np.zeros(count, dtype=bool)
-            ended = (word[:, :beam] == eot).any(1) | last
-            for i in np.flatnonzero(ended):
-                found = results[live[i]]
-                spare = beam
-                for k in range(beam):
-                    is_eot = word[i, k] == eot
-                    if not (is_eot or last):
-                        continue
-                    if k == 0:
-                        top_finished[live[i]] = True
-                    end = step if is_eot else step + 1
-                    found.append((float(host_scores[i, k]), grown[i, k, :end].tolist()))
-                    for j in range(spare, candidates):  # the next candidate still going
-                        if word[i, j] != eot:
-                            active[i, k], spare = j, j + 1
-                            break
-                if last:
-                    finished[i] = True
-                elif length_penalty == 0:
-                    finished[i] = bool(top_finished[live[i]]) and len(found) >= 1
-                else:
-                    finished[i] = len(found) >= most
-                if finished[i]:
-                    done[live[i]] = _finish(found, length_penalty, no_speech[live[i]],
-                                            bool(options.get("return_scores")))  # fmt: skip
+            top_scores, top_ids = log_probs.view(len(live), -1).topk(call.candidates, dim=1)
+            origin, word, active, finished = search.take(
+                step, step + 1 == max_length, top_scores, top_ids, live
+            )
             keep = np.flatnonzero(~finished)
             if not len(keep):
                 break
-            chosen = keep[:, None] * candidates + active[keep]  # into the flat candidates
+            chosen = keep[:, None] * call.candidates + active[keep]  # into the flat candidates
             flat_chosen = torch.from_numpy(chosen.reshape(-1)).to(device)
             scores = top_scores.reshape(-1).index_select(0, flat_chosen)
             parents = keep[:, None] * rows_per_window + origin[keep[:, None], active[keep]]
             reorder = torch.from_numpy(parents.reshape(-1)).to(device)
             cache.reorder(reorder, start_step + step + 1)
-            if len(keep) != count:  # a layer at a time: one layer's old copy held, not all
+            if len(keep) != len(live):  # a layer at a time: one layer's old copy held, not all
                 kept = torch.from_numpy(keep).to(device)
                 for layer, (keys, values) in enumerate(memory):
                     memory[layer] = (keys.index_select(0, kept), values.index_select(0, kept))
-            alive = grown[keep[:, None], active[keep]]
+            search.keep(keep, active)
             live, rows_per_window = live[keep], beam
             ids = torch.from_numpy(word[keep[:, None], active[keep]].reshape(-1, 1)).to(device)
-        assert all(d is not None for d in done)
-        return done  # type: ignore[return-value]
+        return search.results()
+
+    def no_speech(self, hidden: torch.Tensor, call: _Call) -> np.ndarray:
+        """Each window's no-speech probability from its hidden state at the start-of-transcript
+        position (before any suppression), or zeros where it was not asked for."""
+        if not call.want_no_speech:
+            return np.zeros(len(hidden), dtype=np.float32)
+        probs = torch.softmax(self._logits(hidden), -1)
+        return probs[:, self.tokens.no_speech].float().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A call's options as the search uses them (CTranslate2's DecodingOptions)."""
+
+    beam: int
+    candidates: int  # 2 * beam a step: finished ones are replaced from the second half
+    most: int  # hypotheses a window ends with (with a length penalty)
+    length_penalty: float
+    total_length: int  # max_length as given: the prompt included
+    want_no_speech: bool
+    keep_scores: bool
+    eot: int
+    vocabulary: int
+    lowest: float  # what a suppressed token's logit becomes (CTranslate2's float lowest())
+    suppress_ids: torch.Tensor  # every step
+    begin_ids: torch.Tensor  # the first step: also the blank and end-of-text
+
+    @classmethod
+    def of(cls, decoder: WhisperTorchDecoder, beam: int, options: Mapping[str, Any]) -> _Call:
+        suppress: list[int] = []
+        for token in options.get("suppress_tokens", [-1]):
+            suppress += decoder.suppress_ids if token == -1 else [token] if token >= 0 else []
+        begin = decoder.suppress_ids_begin if options.get("suppress_blank", True) else []
+        float32 = decoder.dtype == torch.float32
+        return cls(
+            beam=beam,
+            candidates=2 * beam,
+            most=_most(beam, options),
+            length_penalty=float(options.get("length_penalty", 1)),
+            total_length=int(options.get("max_length", 448)),
+            want_no_speech=bool(options.get("return_no_speech_prob", False)),
+            keep_scores=bool(options.get("return_scores", False)),
+            eot=decoder.tokens.eot,
+            vocabulary=decoder.vocabulary,
+            lowest=float(np.finfo(np.float32).min) if float32 else float("-inf"),
+            suppress_ids=torch.tensor(
+                sorted(set(suppress)), dtype=torch.long, device=decoder.device
+            ),
+            begin_ids=torch.tensor(
+                sorted(set(begin + suppress)), dtype=torch.long, device=decoder.device
+            ),
+        )
+
+    def steps(self, start_step: int) -> int:
+        """Steps at most: CTranslate2's ``min(max_length / 2, max_length - start_step)``."""
+        return min(self.total_length // 2, self.total_length - start_step)
+
+
+class _Hypotheses:
+    """The host's side of a search, CTranslate2's loop over each step's candidates: every
+    window's tokens so far, the hypotheses it ended, and its result once done."""
+
+    def __init__(self, call: _Call, windows: int, no_speech: np.ndarray, rows: int = 1) -> None:
+        self.call = call
+        self.no_speech = no_speech
+        self.found: list[list[tuple[float, list[int]]]] = [[] for _ in range(windows)]
+        self.done: list[GenerationResult | None] = [None] * windows
+        self.top_finished = np.zeros(windows, dtype=bool)
+        self.alive = np.zeros((windows, rows, 0), dtype=np.int64)  # [window, row, tokens]
+        self.grown = self.alive
+
+    def take(self, step: int, last: bool, top_scores: torch.Tensor, top_ids: torch.Tensor,
+             live: np.ndarray, skip: np.ndarray | None = None,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """A step's candidates (``[windows searched, candidates]``, on the device) for the
+        windows ``live`` (their original indices), but those ``skip`` marks: the end-of-text
+        among each window's first ``beam`` become hypotheses, the next candidate still going
+        taking each one's place; windows with enough hypotheses, or at the last step, are
+        done. Each candidate's row of origin and token, the candidate each beam goes on with
+        (``[windows, beam]``), and which windows are done now."""
+        call, beam = self.call, self.call.beam
+        # One copy to the CPU a step (the ids are below 2**24: exact in float32).
+        packed = torch.stack([top_scores.float(), top_ids.float()]).cpu().numpy()
+        host_scores, flat = packed[0], packed[1].astype(np.int64)
+        origin, word = flat // call.vocabulary, flat % call.vocabulary
+        count = len(live)
+        self.grown = np.concatenate(
+            [self.alive[np.arange(count)[:, None], origin], word[..., None]], axis=2
+        )  # [window, candidate, tokens]
+        active = np.tile(np.arange(beam), (count, 1))
+        finished = np.zeros(count, dtype=bool)
+        ended = (word[:, :beam] == call.eot).any(1) | last
+        if skip is not None:
+            ended &= ~skip
+        for i in np.flatnonzero(ended):
+            window = live[i]
+            found = self.found[window]
+            spare = beam
+            for k in range(beam):
+                is_eot = word[i, k] == call.eot
+                if not (is_eot or last):
+                    continue
+                if k == 0:
+                    self.top_finished[window] = True
+                end = step if is_eot else step + 1
+                found.append((float(host_scores[i, k]), self.grown[i, k, :end].tolist()))
+                for j in range(spare, call.candidates):  # the next candidate still going
+                    if word[i, j] != call.eot:
+                        active[i, k], spare = j, j + 1
+                        break
+            if last:
+                finished[i] = True
+            elif call.length_penalty == 0:
+                finished[i] = bool(self.top_finished[window]) and len(found) >= 1
+            else:
+                finished[i] = len(found) >= call.most
+            if finished[i]:
+                self.done[window] = _finish(found, call.length_penalty, self.no_speech[window],
+                                            call.keep_scores)  # fmt: skip
+        return origin, word, active, finished
+
+    def keep(self, windows: np.ndarray, active: np.ndarray) -> None:
+        """The tokens so far of ``windows`` (indices into the last step's), each beam's those
+        of the candidate it goes on with."""
+        self.alive = self.grown[windows[:, None], active[windows]]
+
+    def results(self) -> list[GenerationResult]:
+        assert all(d is not None for d in self.done)
+        return self.done  # type: ignore[return-value]
 
 
 class _Cache:
