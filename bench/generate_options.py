@@ -49,6 +49,37 @@ def variants(fw: dict[str, Any], eot: int) -> dict[str, dict[str, Any]]:
     }
 
 
+def tone(windows: int) -> Any:
+    """``windows`` x 30 s of a 220 Hz tone, on and off, in noise (float32 at 16 kHz)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    t = np.arange(windows * 30 * SR) / SR
+    return (0.1 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)
+            + 0.02 * rng.standard_normal(len(t))).astype("float32")  # fmt: skip
+
+
+def batched_options(tok: Any, prompt_length: int, beam: int, max_new_tokens: int) -> dict:
+    """What faster-whisper's batched pipeline passes CTranslate2's ``generate``
+    (``generate_segment_batched``), end-of-text suppressed: every window decodes
+    ``(prompt_length + max_new_tokens) // 2`` tokens, whatever it hears."""
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    return {
+        "beam_size": beam,
+        "patience": 1.0,
+        "length_penalty": 1.0,
+        "max_length": prompt_length + max_new_tokens,
+        "suppress_blank": True,
+        "suppress_tokens": get_suppressed_tokens(tok, [-1, tok.eot]),
+        "return_scores": True,
+        "return_no_speech_prob": True,
+        "sampling_temperature": 0.0,
+        "repetition_penalty": 1.0,
+        "no_repeat_ngram_size": 0,
+    }
+
+
 def main() -> None:
     p = make_parser(__doc__)
     p.add_argument("--model", help="CTranslate2 model folder (default: the bundled tiny.en)")
@@ -83,7 +114,6 @@ def main() -> None:
         sys.modules["av"] = types.ModuleType("av")
     from faster_whisper import WhisperModel, decode_audio
     from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.transcribe import get_suppressed_tokens
 
     model_dir = args.model
     if model_dir is None:
@@ -101,10 +131,7 @@ def main() -> None:
     if args.audio is not None:
         audio = decode_audio(str(args.audio), sampling_rate=SR)
     else:  # the decoder's cost does not depend on what it hears: the tokens are forced
-        rng = np.random.default_rng(0)
-        t = np.arange(args.windows * 30 * SR) / SR
-        audio = (0.1 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)
-                 + 0.02 * rng.standard_normal(len(t))).astype("float32")  # fmt: skip
+        audio = tone(args.windows)
     step = 30 * SR
     pieces = [audio[i : i + step] for i in range(0, len(audio), step)]
     pieces = [x for x in pieces if len(x) == step] or pieces[:1]
@@ -114,19 +141,7 @@ def main() -> None:
     feats = np.stack([wm.feature_extractor(x)[..., :-1] for x in pieces]).astype("float32")
 
     prompt = wm.get_prompt(tok, [], without_timestamps=True)
-    fw = {
-        "beam_size": args.beam_size,
-        "patience": 1.0,
-        "length_penalty": 1.0,
-        "max_length": len(prompt) + args.max_new_tokens,
-        "suppress_blank": True,
-        "suppress_tokens": get_suppressed_tokens(tok, [-1, eot]),
-        "return_scores": True,
-        "return_no_speech_prob": True,
-        "sampling_temperature": 0.0,
-        "repetition_penalty": 1.0,
-        "no_repeat_ngram_size": 0,
-    }
+    fw = batched_options(tok, len(prompt), args.beam_size, args.max_new_tokens)
     table = variants(fw, eot)
     flash_error = ""
     if args.only:

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from common import make_parser, write_json
-
-SR = 16000
+from generate_options import SR, batched_options, tone
 
 
 def main() -> None:
@@ -63,7 +62,6 @@ def main() -> None:
     import torch
     from faster_whisper import WhisperModel
     from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.transcribe import get_suppressed_tokens
 
     from transcriber_cli.engine.torch_decoder import build_on
 
@@ -84,27 +82,12 @@ def main() -> None:
         torch.backends.cuda.enable_cudnn_sdp(args.cudnn)
     tok = Tokenizer(wm.hf_tokenizer, wm.model.is_multilingual, task="transcribe",
                     language="en")  # fmt: skip
-    rng = np.random.default_rng(0)
-    t = np.arange(args.windows * 30 * SR) / SR
-    audio = (0.1 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 0.5 * t) > 0)
-             + 0.02 * rng.standard_normal(len(t))).astype("float32")  # fmt: skip
+    audio = tone(args.windows)
     step = 30 * SR
     feats = np.stack([wm.feature_extractor(audio[i : i + step])[..., :-1]
                       for i in range(0, len(audio), step)]).astype("float32")  # fmt: skip
     prompt = wm.get_prompt(tok, [], without_timestamps=True)
-    opts = {
-        "beam_size": args.beam_size,
-        "patience": 1.0,
-        "length_penalty": 1.0,
-        "max_length": len(prompt) + args.max_new_tokens,
-        "suppress_blank": True,
-        "suppress_tokens": get_suppressed_tokens(tok, [-1, tok.eot]),
-        "return_scores": True,
-        "return_no_speech_prob": True,
-        "sampling_temperature": 0.0,
-        "repetition_penalty": 1.0,
-        "no_repeat_ngram_size": 0,
-    }
+    opts = batched_options(tok, len(prompt), args.beam_size, args.max_new_tokens)
     cuda = args.device == "cuda"
 
     def sync() -> None:
