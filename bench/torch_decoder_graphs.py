@@ -18,6 +18,7 @@ step runs eagerly, so its tokens can be checked against CTranslate2's there.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,8 @@ from transcriber_cli.engine.torch_decoder import (
     _Hypotheses,
 )
 from transcriber_cli.engine.torch_encoder import LAYER_NORM_EPS
+
+_CAPTURE = threading.Lock()
 
 
 class GraphedTorchDecoder(WhisperTorchDecoder):
@@ -114,8 +117,16 @@ class GraphedTorchDecoder(WhisperTorchDecoder):
             if parity not in graphs:
                 graph = torch.cuda.CUDAGraph()
                 try:
-                    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                        out = step(source, target, call.suppress_ids)
+                    # On this call's own stream, one capture at a time: torch.cuda.graph()
+                    # captures every thread on one shared stream and first synchronizes the
+                    # device and empties the allocator's cache, which breaks a capture
+                    # another thread has begun (two at a time failed so, 2026-12-06).
+                    with _CAPTURE:
+                        graph.capture_begin(capture_error_mode="thread_local")
+                        try:
+                            out = step(source, target, call.suppress_ids)
+                        finally:
+                            graph.capture_end()
                 except Exception as exc:  # the prototype's answer: said, then eager
                     self.capture_error = f"{type(exc).__name__}: {exc}"[:300]
                     print(f"graph capture failed, eager: {self.capture_error}", flush=True)
