@@ -79,6 +79,17 @@ def conversation() -> dict:
 
 
 @pytest.fixture(scope="session")
+def conversation_audio(conversation: dict):
+    """The conversation decoded (16 kHz mono float32), once per session, read-only: the tests
+    that share it cannot change it for each other."""
+    from transcriber_cli import media
+
+    audio = media.decode_audio(conversation["path"])
+    audio.setflags(write=False)
+    return audio
+
+
+@pytest.fixture(scope="session")
 def conversation_transcript(tiny_model: str, conversation: dict):
     """The conversation as tiny.en transcribes it (with word timings), made once per session
     for the tests of what is built from a transcript (subtitles, quality report)."""

@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from transcriber_cli import media
 from transcriber_cli.engine.merged import MergedDecoder
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
@@ -29,15 +28,10 @@ def engine(tiny_model: str) -> WhisperEngine:
 
 
 @pytest.fixture(scope="module")
-def audio(conversation: dict) -> np.ndarray:
-    return media.decode_audio(conversation["path"])
-
-
-@pytest.fixture(scope="module")
-def encoded(engine: WhisperEngine, audio: np.ndarray) -> list[Any]:
+def encoded(engine: WhisperEngine, conversation_audio: np.ndarray) -> list[Any]:
     """Encoder outputs of 1, 2 and 1 windows of the conversation (CPU StorageViews)."""
     n = 30 * 16000
-    windows = [audio[i * n : (i + 1) * n] for i in range(3)]
+    windows = [conversation_audio[i * n : (i + 1) * n] for i in range(3)]
     extract = engine.model.feature_extractor
     feats = [extract(np.pad(w, (0, n - len(w))))[:, :3000] for w in windows]
     return [engine.model.encode(np.stack(f)) for f in ([feats[0]], feats[1:3], [feats[2]])]
@@ -220,11 +214,17 @@ def test_a_failed_merged_call_fails_every_caller_in_it(engine, encoded) -> None:
         assert isinstance(failed, RuntimeError) and "out of memory" in str(failed)
 
 
-def test_files_transcribed_at_once_share_calls_and_keep_their_words(engine, audio) -> None:
+def test_files_transcribed_at_once_share_calls_and_keep_their_words(
+    engine, conversation_audio
+) -> None:
     """Three clips through one engine on three threads, as files in flight run: the two that
     came while the decoder was busy went as one call, and every clip has the words (and
     times) it has alone."""
-    clips = [audio[: 16000 * 40], audio[16000 * 20 : 16000 * 75], audio[16000 * 5 : 16000 * 50]]
+    clips = [
+        conversation_audio[: 16000 * 40],
+        conversation_audio[16000 * 20 : 16000 * 75],
+        conversation_audio[16000 * 5 : 16000 * 50],
+    ]
     options = WhisperOptions(batch_size=8)
     alone = [engine.transcribe(c, options) for c in clips]
     decoder = engine.model.model

@@ -21,7 +21,6 @@ from faster_whisper.transcribe import get_suppressed_tokens
 
 from tests.conftest import json_lines, run_cli
 from tests.helpers import assert_same_words
-from transcriber_cli import media
 from transcriber_cli.engine.torch_decoder import (
     TorchSearch,
     Unsupported,
@@ -41,11 +40,6 @@ NO_SPEECH = 1e-4
 
 
 @pytest.fixture(scope="module")
-def audio(conversation: dict) -> np.ndarray:
-    return media.decode_audio(conversation["path"])
-
-
-@pytest.fixture(scope="module")
 def ct2(tiny_model: str) -> WhisperModel:
     return WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
 
@@ -56,10 +50,10 @@ def decoder(tiny_model: str) -> WhisperTorchDecoder:
 
 
 @pytest.fixture(scope="module")
-def encoded(ct2: WhisperModel, audio: np.ndarray):
+def encoded(ct2: WhisperModel, conversation_audio: np.ndarray):
     """Four 30 s windows of the conversation (15 s apart; the last mostly padding) through
     CTranslate2's float32 encoder: the encoder output both searches get."""
-    features = FeatureExtractor(feature_size=80)(audio)
+    features = FeatureExtractor(feature_size=80)(conversation_audio)
     starts = [0, 1500, 3000, max(0, features.shape[1] - 1000)]
     windows = [features[:, s : s + 3000] for s in starts]
     windows = [np.pad(w, ((0, 0), (0, 3000 - w.shape[1]))) for w in windows]
@@ -222,15 +216,19 @@ def engines(tiny_model: str) -> dict[str, WhisperEngine]:
 
 
 @pytest.mark.parametrize("batch_size", [8, 1], ids=["batched", "sequential"])
-def test_transcript_is_the_same_with_either_search(engines, audio, batch_size: int) -> None:
+def test_transcript_is_the_same_with_either_search(
+    engines, conversation_audio, batch_size: int
+) -> None:
     """Batched, every window goes through the torch search; one at a time, faster-whisper's
     sequential path asks for timestamps and a fallback temperature: CTranslate2's."""
     assert engines["torch"].decoder == "torch"
     assert engines["ctranslate2"].decoder == "ctranslate2"
     search = engines["torch"].model.model.model  # the merged decoder's model
     before = dict(search.calls)
-    ours = engines["torch"].transcribe(audio, WhisperOptions(batch_size=batch_size))
-    theirs = engines["ctranslate2"].transcribe(audio, WhisperOptions(batch_size=batch_size))
+    ours = engines["torch"].transcribe(conversation_audio, WhisperOptions(batch_size=batch_size))
+    theirs = engines["ctranslate2"].transcribe(
+        conversation_audio, WhisperOptions(batch_size=batch_size)
+    )
     assert_same_words(ours, theirs, 0.01)
     ran = {name: search.calls[name] - before[name] for name in before}
     if batch_size > 1:

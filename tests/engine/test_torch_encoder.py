@@ -24,7 +24,6 @@ from faster_whisper import WhisperModel
 
 from tests.conftest import json_lines, run_cli
 from tests.helpers import assert_same_words
-from transcriber_cli import media
 from transcriber_cli.config import Settings
 from transcriber_cli.engine import torch_encoder
 from transcriber_cli.engine.torch_encoder import (
@@ -129,19 +128,14 @@ def sinusoids(length: int, channels: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def audio(conversation: dict) -> np.ndarray:
-    return media.decode_audio(conversation["path"])
-
-
-@pytest.fixture(scope="module")
 def ct2_float32(tiny_model: str) -> WhisperModel:
     return WhisperModel(tiny_model, device="cpu", compute_type="float32", cpu_threads=2)
 
 
 @pytest.fixture(scope="module")
-def windows(ct2_float32: WhisperModel, audio: np.ndarray) -> np.ndarray:
+def windows(ct2_float32: WhisperModel, conversation_audio: np.ndarray) -> np.ndarray:
     """The conversation's first and last 30 s of log-Mel features: [2, 80, 3000]."""
-    features = ct2_float32.feature_extractor(audio)
+    features = ct2_float32.feature_extractor(conversation_audio)
     return np.stack([features[:, :3000], features[:, -3000:]])
 
 
@@ -367,7 +361,9 @@ def engines(tiny_model: str, tmp_path_factory) -> dict[str, WhisperEngine]:
 
 
 @pytest.mark.parametrize("batch_size", [8, 1], ids=["batched", "sequential"])
-def test_transcript_is_the_same_with_either_encoder(engines, audio, batch_size: int) -> None:
+def test_transcript_is_the_same_with_either_encoder(
+    engines, conversation_audio, batch_size: int
+) -> None:
     assert engines["torch"].encoder == "torch"
     assert engines["ctranslate2"].encoder == "ctranslate2"  # auto on a CPU
     batches: list[int] = []
@@ -375,10 +371,14 @@ def test_transcript_is_the_same_with_either_encoder(engines, audio, batch_size: 
         lambda _module, args, _out: batches.append(args[0].shape[0])
     )
     try:
-        ours = engines["torch"].transcribe(audio, WhisperOptions(batch_size=batch_size))
+        ours = engines["torch"].transcribe(
+            conversation_audio, WhisperOptions(batch_size=batch_size)
+        )
     finally:
         hook.remove()
-    theirs = engines["ctranslate2"].transcribe(audio, WhisperOptions(batch_size=batch_size))
+    theirs = engines["ctranslate2"].transcribe(
+        conversation_audio, WhisperOptions(batch_size=batch_size)
+    )
     assert batches and (max(batches) > 1 if batch_size > 1 else set(batches) == {1})
     assert_same_words(ours, theirs, 0.05)
 

@@ -13,7 +13,6 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_suppressed_tokens
 
 from tests.helpers import assert_same_words
-from transcriber_cli import media
 from transcriber_cli.engine.device import cuda_device_count
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
@@ -23,11 +22,6 @@ pytestmark = [
     pytest.mark.skipif(cuda_device_count() == 0, reason="no CUDA device visible to CTranslate2"),
     pytest.mark.skipif(not torch.cuda.is_available(), reason="torch cannot use CUDA"),
 ]
-
-
-@pytest.fixture(scope="module")
-def audio(conversation: dict) -> np.ndarray:
-    return media.decode_audio(conversation["path"])
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +41,11 @@ def test_the_torch_search_runs_on_a_gpu(engines) -> None:
     assert engines["ctranslate2"].decoder == "ctranslate2"
 
 
-def test_the_same_tokens_as_ctranslate2_in_float16(engines, audio) -> None:
+def test_the_same_tokens_as_ctranslate2_in_float16(engines, conversation_audio) -> None:
     """Both searches on one float16 encoder output. In float16 a near tie can go either way
     (as with the torch encoder): most windows, not all, are asked to match exactly."""
     model = engines["ctranslate2"].model
-    features = FeatureExtractor(feature_size=80)(audio)
+    features = FeatureExtractor(feature_size=80)(conversation_audio)
     windows = [features[:, s : s + 3000] for s in (0, 1000, 1500, 2000)]
     windows = np.stack([np.pad(w, ((0, 0), (0, 3000 - w.shape[1]))) for w in windows])
     encoded = model.encode(np.ascontiguousarray(windows, dtype=np.float32))
@@ -72,9 +66,9 @@ def test_the_same_tokens_as_ctranslate2_in_float16(engines, audio) -> None:
         assert abs(a.scores[0] - b.scores[0]) < 0.05
 
 
-def test_transcript_is_the_same_with_either_search(engines, audio) -> None:
+def test_transcript_is_the_same_with_either_search(engines, conversation_audio) -> None:
     search = engines["torch"].model.model.model  # the merged decoder's model
-    ours = engines["torch"].transcribe(audio, WhisperOptions(batch_size=8))
-    theirs = engines["ctranslate2"].transcribe(audio, WhisperOptions(batch_size=8))
+    ours = engines["torch"].transcribe(conversation_audio, WhisperOptions(batch_size=8))
+    theirs = engines["ctranslate2"].transcribe(conversation_audio, WhisperOptions(batch_size=8))
     assert_same_words(ours, theirs, 0.1)
     assert search.calls["torch"] >= 1 and search.calls["ctranslate2"] == 0, search.calls

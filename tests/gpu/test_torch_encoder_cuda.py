@@ -14,7 +14,6 @@ from faster_whisper import WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
 
 from tests.helpers import assert_same_words, normalize
-from transcriber_cli import media
 from transcriber_cli.engine.device import cuda_device_count
 from transcriber_cli.engine.torch_encoder import build_encoder
 from transcriber_cli.engine.whisper import WhisperEngine
@@ -28,14 +27,9 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def audio(conversation: dict) -> np.ndarray:
-    return media.decode_audio(conversation["path"])
-
-
-@pytest.fixture(scope="module")
-def windows(audio: np.ndarray) -> np.ndarray:
+def windows(conversation_audio: np.ndarray) -> np.ndarray:
     """The conversation's first and last 30 s of log-Mel features: [2, 80, 3000]."""
-    features = FeatureExtractor(feature_size=80)(audio)
+    features = FeatureExtractor(feature_size=80)(conversation_audio)
     return np.ascontiguousarray(np.stack([features[:, :3000], features[:, -3000:]]))
 
 
@@ -74,11 +68,15 @@ def engines(tiny_model: str) -> dict[str, WhisperEngine]:
 
 
 @pytest.mark.parametrize("batch_size", [8, 1], ids=["batched", "sequential"])
-def test_transcript_is_the_same_with_either_encoder(engines, audio, batch_size: int) -> None:
+def test_transcript_is_the_same_with_either_encoder(
+    engines, conversation_audio, batch_size: int
+) -> None:
     assert engines["torch"].encoder == "torch"  # installed, not fallen back
     assert engines["ctranslate2"].encoder == "ctranslate2"
-    ours = engines["torch"].transcribe(audio, WhisperOptions(batch_size=batch_size))
-    theirs = engines["ctranslate2"].transcribe(audio, WhisperOptions(batch_size=batch_size))
+    ours = engines["torch"].transcribe(conversation_audio, WhisperOptions(batch_size=batch_size))
+    theirs = engines["ctranslate2"].transcribe(
+        conversation_audio, WhisperOptions(batch_size=batch_size)
+    )
     if batch_size > 1:
         assert_same_words(ours, theirs, 0.1)
         return
