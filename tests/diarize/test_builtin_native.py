@@ -134,3 +134,43 @@ def test_a_whole_builtin_diarization_imports_no_pyannote_audio(pyannote_sample):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["2", "False", "False"]
+
+
+def test_the_load_does_not_wait_for_the_clusterings_imports(pyannote_sample):
+    """scikit-learn and scipy (about 1 s) are imported beside the steps before clustering:
+    with scikit-learn's import held back, the load still returns, and once let go the same
+    speakers come. A gate holds scikit-learn's module code (not the finding of it, which
+    holds Python's global import lock) for 20 s at most: a load that waits for it prints
+    True, then the speakers."""
+    code = f"""
+import importlib.abc, importlib.util, sys, threading
+from pathlib import Path
+release = threading.Event()
+class Held(importlib.abc.Loader):
+    def __init__(self, real):
+        self.real = real
+    def create_module(self, spec):
+        return self.real.create_module(spec)
+    def exec_module(self, module):
+        release.wait(20)
+        self.real.exec_module(module)
+class Gate(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "sklearn":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        spec.loader = Held(spec.loader)
+        return spec
+sys.meta_path.insert(0, Gate())
+from transcriber_cli import media
+from transcriber_cli.config import Settings
+from transcriber_cli.diarize.loader import load_diarizer
+d, note = load_diarizer(Settings(diarize=True, diarization_model="builtin"), device="cpu")
+print("sklearn.cluster" in sys.modules, flush=True)
+release.set()
+turns = d(media.decode_audio(Path({str(pyannote_sample["wav"])!r})))
+print(len({{t.speaker for t in turns}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "2"]

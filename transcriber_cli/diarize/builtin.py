@@ -19,7 +19,10 @@ them).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,15 @@ from transcriber_cli.diarize.builtin_method import (
 )
 from transcriber_cli.diarize.native.pipeline import DiarizeOutput
 from transcriber_cli.errors import DiarizationUnavailable
+
+_CLUSTERING = "transcriber_cli.diarize.spectral"
+
+
+def _import_clustering() -> None:
+    # A failure is raised again, on the diarizing thread, where the clustering is made.
+    with contextlib.suppress(BaseException):
+        importlib.import_module(_CLUSTERING)
+
 
 __all__ = ["DVECTOR", "NAME", "PARAMETERS", "SEGMENTATION", "WEIGHTS", "BuiltinDiarization",
            "load_builtin", "load_segmentation"]  # fmt: skip
@@ -64,17 +76,28 @@ class BuiltinDiarization(WindowsMethod):
 
         from transcriber_cli.diarize.binarize import to_annotation
         from transcriber_cli.diarize.dvector import DVectorEmbedding
-        from transcriber_cli.diarize.spectral import SpectralClustering
 
+        # The clustering's scipy and scikit-learn took about 1 s to import here (2 cores) and
+        # 1.7 s on a GPU machine's busy start, before any of the steps before it could run:
+        # they are imported beside those steps instead, and waited for only at clustering.
+        self._clustering: Any = None
+        threading.Thread(target=_import_clustering, name="import-clustering", daemon=True).start()
         self._segmentation = load_segmentation(segmentation)
         self.segmentation_step = segmentation_step
         self.segmentation_batch_size = batch_size
         self.embedding_batch_size = batch_size
         self._embedding = DVectorEmbedding(embedding)
-        self.clustering = SpectralClustering()
         self.segmentation = _Thresholds(**PARAMETERS["segmentation"])
         self.to_annotation = to_annotation  # pyannote's, by its runs' edges (binarize.py)
         self.device = torch.device("cpu")
+
+    @property
+    def clustering(self) -> Any:
+        """The spectral clustering, made at its first use (its module's import, begun at
+        load, ends first)."""
+        if self._clustering is None:
+            self._clustering = importlib.import_module(_CLUSTERING).SpectralClustering()
+        return self._clustering
 
     def to(self, device: Any) -> BuiltinDiarization:
         import torch
