@@ -172,5 +172,63 @@ release.set()
 turns = d(media.decode_audio(Path({str(pyannote_sample["wav"])!r})))
 print(len({{t.speaker for t in turns}}))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=180
+    )
     assert out.stdout.split() == ["False", "2"]
+
+
+_HIDDEN = """
+import importlib.abc, importlib.util, sys
+class Hidden(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "sklearn":
+            raise ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
+        return None
+class Broken(importlib.abc.MetaPathFinder):  # found, and fails each time it is imported
+    finding = False
+    def find_spec(self, name, path, target=None):
+        if name != "sklearn" or self.finding:
+            return None
+        self.finding = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self.finding = False
+        def fail(module):
+            raise ImportError("libgomp.so.1: cannot open shared object file")
+        spec.loader.exec_module = fail
+        return spec
+sys.meta_path.insert(0, {finder}())
+from pathlib import Path
+from transcriber_cli import media
+from transcriber_cli.config import Settings
+from transcriber_cli.diarize.loader import load_diarizer
+from transcriber_cli.errors import DiarizationUnavailable
+try:
+    d, note = load_diarizer(Settings(diarize=True, diarization_model="builtin"), device="cpu")
+    print("loaded")
+    d(media.decode_audio(Path({wav!r})))
+except DiarizationUnavailable as exc:
+    print("unavailable:", str(exc).splitlines()[0])
+"""
+
+
+@pytest.mark.parametrize(
+    ("finder", "expected"),
+    [
+        ("Hidden", "unavailable: cannot load the built-in speaker weights in"),
+        ("Broken", "loaded\nunavailable: the built-in speakers' clustering cannot be imported: "
+                   "ImportError: libgomp.so.1"),
+    ],
+    ids=["not-installed", "broken"],
+)  # fmt: skip
+def test_a_missing_or_broken_clustering_package_is_one_line(pyannote_sample, finder, expected):
+    """Not installed: the load fails, as when the clustering was imported there. Installed
+    but failing to import: the diarizing fails with one line (not a traceback)."""
+    code = _HIDDEN.format(finder=finder, wav=str(pyannote_sample["wav"]))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=180
+    )
+    assert out.stdout.startswith(expected), out.stdout + out.stderr
+    assert "Traceback" not in out.stderr

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.util
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from transcriber_cli.diarize.native.pipeline import DiarizeOutput
 from transcriber_cli.errors import DiarizationUnavailable
 
 _CLUSTERING = "transcriber_cli.diarize.spectral"
+_CLUSTERING_NEEDS = ("scipy", "sklearn", "threadpoolctl")  # what it imports
 
 
 def _import_clustering() -> None:
@@ -80,6 +82,10 @@ class BuiltinDiarization(WindowsMethod):
         # The clustering's scipy and scikit-learn took about 1 s to import here (2 cores) and
         # 1.7 s on a GPU machine's busy start, before any of the steps before it could run:
         # they are imported beside those steps instead, and waited for only at clustering.
+        # Not installed fails the load, as before (finding a package runs none of its code).
+        for package in _CLUSTERING_NEEDS:
+            if importlib.util.find_spec(package) is None:
+                raise ModuleNotFoundError(f"No module named {package!r}", name=package)
         self._clustering: Any = None
         threading.Thread(target=_import_clustering, name="import-clustering", daemon=True).start()
         self._segmentation = load_segmentation(segmentation)
@@ -96,7 +102,16 @@ class BuiltinDiarization(WindowsMethod):
         """The spectral clustering, made at its first use (its module's import, begun at
         load, ends first)."""
         if self._clustering is None:
-            self._clustering = importlib.import_module(_CLUSTERING).SpectralClustering()
+            try:
+                module = importlib.import_module(_CLUSTERING)
+            except Exception as exc:  # installed but broken: one line, not a traceback
+                reason = (str(exc).strip().splitlines() or [""])[0]
+                raise DiarizationUnavailable(
+                    f"the built-in speakers' clustering cannot be imported: "
+                    f"{type(exc).__name__}: {reason}",
+                    hint="reinstall scipy and scikit-learn, or run with --no-diarize",
+                ) from None
+            self._clustering = module.SpectralClustering()
         return self._clustering
 
     def to(self, device: Any) -> BuiltinDiarization:
