@@ -5,6 +5,8 @@ tests/gpu), or where torch cannot use CUDA (the engine keeps CTranslate2's encod
 
 from __future__ import annotations
 
+import threading
+
 import ctranslate2
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.feature_extractor import FeatureExtractor
 
 from tests.helpers import assert_same_words, normalize
+from transcriber_cli.engine import torch_encoder
 from transcriber_cli.engine.device import cuda_device_count
 from transcriber_cli.engine.torch_encoder import build_encoder
 from transcriber_cli.engine.whisper import WhisperEngine
@@ -88,3 +91,30 @@ def test_transcript_is_the_same_with_either_encoder(
     assert normalize(ours.text) == normalize(theirs.text)
     words = [[normalize(w.text) for s in t.segments for w in s.words] for t in (ours, theirs)]
     assert words[0] == words[1]
+
+
+def test_the_first_gpu_calls_run_while_ctranslate2_loads(
+    tiny_model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder's first window and the first STFT on the GPU (what loads cuBLAS, cuDNN
+    and cuFFT) run on the thread that builds the encoder during CTranslate2's load, not
+    after the load on the start-up's longest path; the install's check window still runs
+    after it, on the loading thread."""
+    forwards: list[str] = []
+    stfts: list[str] = []
+    forward, stft = torch_encoder.WhisperTorchEncoder.forward, torch.stft
+
+    def recorded_forward(self: torch_encoder.WhisperTorchEncoder, mel: torch.Tensor):
+        forwards.append(threading.current_thread().name)
+        return forward(self, mel)
+
+    def recorded_stft(*args: object, **kwargs: object):
+        stfts.append(threading.current_thread().name)
+        return stft(*args, **kwargs)
+
+    monkeypatch.setattr(torch_encoder.WhisperTorchEncoder, "forward", recorded_forward)
+    monkeypatch.setattr(torch, "stft", recorded_stft)
+    engine = WhisperEngine(tiny_model, device="cuda", compute_type="float16")
+    assert engine.encoder == "torch"
+    assert forwards == ["build-encoder", threading.current_thread().name]
+    assert stfts == ["build-encoder"]

@@ -59,6 +59,19 @@ class TorchFeatureExtractor(FeatureExtractor):
             return ((log_spec + 4.0) / 4.0).cpu().numpy()
 
 
+def warm_up(device: str) -> None:
+    """One short STFT on ``device``: torch's first one there loads cuFFT (0.2 s of the first
+    window's features in the hour's profile, bench/production.md), which the engine does
+    on the thread that builds the torch encoder while CTranslate2 loads."""
+    import torch
+
+    with torch.inference_mode():
+        audio = torch.zeros(16000, device=device)
+        window = torch.hann_window(400, periodic=True, device=device)
+        torch.stft(audio, 400, 160, window=window, center=True, pad_mode="reflect",
+                   return_complex=True)  # fmt: skip
+
+
 def on_gpu(extractor: FeatureExtractor, index: int = 0) -> FeatureExtractor:
     """``extractor`` moved to the GPU when torch can use one (CTranslate2 and torch can
     disagree: a CPU-only torch beside a CUDA CTranslate2 keeps the numpy version)."""

@@ -298,6 +298,24 @@ def build_on(model_dir: str | Path, *, device: str, device_index: int = 0,
     return build_encoder(model_dir, device=where, dtype=dtype)
 
 
+def warm_up(encoder: WhisperTorchEncoder) -> None:
+    """One window of silence through ``encoder`` on a GPU, on the calling thread: a first
+    call loads cuBLAS and cuDNN and the kernels it runs (0.5-0.7 s in the hour's start-up
+    profile, bench/production.md). The engine calls it on the thread that builds the
+    encoder while CTranslate2 loads, so ``install_torch_encoder``'s check window, after the
+    load, no longer pays that on the start-up's longest path. On a CPU it does nothing:
+    there the check window is the same work, and beside CTranslate2's load it would only
+    take its cores."""
+    if encoder.device.type != "cuda":
+        return
+    with torch.inference_mode():
+        mel = torch.zeros((1, encoder.n_mels, 2 * encoder.positions), device=encoder.device,
+                          dtype=encoder.dtype)  # fmt: skip
+        encoder(mel)
+    # Its errors here (a GPU the kernels do not run on), not in a later call.
+    torch.cuda.current_stream(encoder.device).synchronize()
+
+
 def install_torch_encoder(whisper_model: Any, model_dir: str | Path, *, device: str,
                           device_index: int = 0, dtype: Any = "float32",
                           asked: bool = False,

@@ -482,12 +482,21 @@ def _load_whisper(load: Callable, name: str, device: str, builders: list[_Backgr
 
 def _build_torch_encoder(model_dir: str, device: str, device_index: int, compute_type: str):
     """The torch encoder for the compute type asked for (``install_torch_encoder`` builds
-    it again if CTranslate2 settles on another)."""
-    from transcriber_cli.engine import torch_encoder  # imports torch
+    it again if CTranslate2 settles on another), its first GPU call made here: this runs
+    while CTranslate2 loads, and what a first call loads (cuBLAS, cuDNN, cuFFT for the
+    log-Mel features on the GPU) would otherwise come after that load."""
+    from transcriber_cli.engine import features, torch_encoder  # imports torch
 
     dtype = torch_encoder.encoder_dtype(device, compute_type)
-    return torch_encoder.build_on(model_dir, device=device, device_index=device_index,
-                                  dtype=dtype)  # fmt: skip
+    encoder = torch_encoder.build_on(model_dir, device=device, device_index=device_index,
+                                     dtype=dtype)  # fmt: skip
+    torch_encoder.warm_up(encoder)
+    if encoder.device.type == "cuda":
+        try:
+            features.warm_up(str(encoder.device))
+        except Exception as exc:  # not the encoder's: the first window's features say it
+            log.debug("the GPU's first STFT failed during the load: %s", exc)
+    return encoder
 
 
 def _build_torch_decoder(model_dir: str, device: str, device_index: int, compute_type: str):
