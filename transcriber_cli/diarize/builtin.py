@@ -78,6 +78,9 @@ class BuiltinDiarization(WindowsMethod):
 
         from transcriber_cli.diarize.binarize import to_annotation
         from transcriber_cli.diarize.dvector import DVectorEmbedding
+        from transcriber_cli.diarize.native.pyannote_core import import_pyannote_core
+
+        import_pyannote_core()  # before anything of its own imports it with matplotlib
 
         # The clustering's scipy and scikit-learn took about 1 s to import here (2 cores) and
         # 1.7 s on a GPU machine's busy start, before any of the steps before it could run:

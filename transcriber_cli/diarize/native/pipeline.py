@@ -69,6 +69,9 @@ class NativeSpeakerDiarization:
     ) -> None:
         import torch
 
+        from transcriber_cli.diarize.native.pyannote_core import import_pyannote_core
+
+        import_pyannote_core()  # before anything of its own imports it with matplotlib
         self._segmentation = segmentation
         self._embedding = embedding
         self.clustering = clustering  # its threshold also links speakers across spans
