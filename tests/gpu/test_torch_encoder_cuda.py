@@ -99,13 +99,16 @@ def test_the_first_gpu_calls_run_while_ctranslate2_loads(
     """The encoder's first window and the first STFT on the GPU (what loads cuBLAS, cuDNN
     and cuFFT) run on the thread that builds the encoder during CTranslate2's load, not
     after the load on the start-up's longest path; the install's check window still runs
-    after it, on the loading thread."""
+    after it, on the loading thread, on the same CUDA stream (torch caches freed memory per
+    stream: a warm-up on another would keep its blocks apart)."""
     forwards: list[str] = []
+    streams: set[int] = set()
     stfts: list[str] = []
     forward, stft = torch_encoder.WhisperTorchEncoder.forward, torch.stft
 
     def recorded_forward(self: torch_encoder.WhisperTorchEncoder, mel: torch.Tensor):
         forwards.append(threading.current_thread().name)
+        streams.add(torch.cuda.current_stream(mel.device).cuda_stream)
         return forward(self, mel)
 
     def recorded_stft(*args: object, **kwargs: object):
@@ -117,4 +120,5 @@ def test_the_first_gpu_calls_run_while_ctranslate2_loads(
     engine = WhisperEngine(tiny_model, device="cuda", compute_type="float16")
     assert engine.encoder == "torch"
     assert forwards == ["build-encoder", threading.current_thread().name]
+    assert len(streams) == 1 and streams != {torch.cuda.default_stream().cuda_stream}
     assert stfts == ["build-encoder"]

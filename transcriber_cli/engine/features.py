@@ -67,9 +67,10 @@ def warm_up(device: str) -> None:
 
     with torch.inference_mode():
         audio = torch.zeros(16000, device=device)
-        window = torch.hann_window(400, periodic=True, device=device)
+        window = torch.hann_window(400, periodic=True, device=device)  # Whisper's n_fft, hop
         torch.stft(audio, 400, 160, window=window, center=True, pad_mode="reflect",
                    return_complex=True)  # fmt: skip
+    torch.cuda.current_stream(device).synchronize()  # its errors here, not in a later call
 
 
 def on_gpu(extractor: FeatureExtractor, index: int = 0) -> FeatureExtractor:

@@ -224,6 +224,7 @@ class WhisperTorchEncoder(torch.nn.Module):
                  dtype: torch.dtype = torch.float32) -> None:  # fmt: skip
         super().__init__()
         self.dtype = dtype
+        self._stream: torch.cuda.Stream | None = None
         self.layers = sum(1 for n in weights if n.endswith("/self_attention/linear_0/weight"))
         names = ["conv1/weight", "conv1/bias", "conv2/weight", "conv2/bias",
                  "position_encodings/encodings", "layer_norm/gamma", "layer_norm/beta"]  # fmt: skip
@@ -257,6 +258,14 @@ class WhisperTorchEncoder(torch.nn.Module):
     @property
     def device(self) -> torch.device:
         return self._w("conv1/weight").device
+
+    def stream(self) -> torch.cuda.Stream:
+        """The CUDA stream it runs on, made at first use. Its warm-up and its calls share
+        it: torch's allocator caches freed blocks per stream, so a warm-up on another would
+        keep its activations and workspaces reserved apart."""
+        if self._stream is None:
+            self._stream = torch.cuda.Stream(self.device)
+        return self._stream
 
     def _w(self, name: str) -> torch.Tensor:
         return getattr(self, name.replace("/", "__"))
@@ -305,15 +314,16 @@ def warm_up(encoder: WhisperTorchEncoder) -> None:
     encoder while CTranslate2 loads, so ``install_torch_encoder``'s check window, after the
     load, no longer pays that on the start-up's longest path. On a CPU it does nothing:
     there the check window is the same work, and beside CTranslate2's load it would only
-    take its cores."""
+    take its cores. It raises what the window raises (waiting for it to end)."""
     if encoder.device.type != "cuda":
         return
-    with torch.inference_mode():
+    stream = encoder.stream()
+    stream.wait_stream(torch.cuda.current_stream(encoder.device))  # the weights' copies
+    with torch.inference_mode(), torch.cuda.stream(stream):
         mel = torch.zeros((1, encoder.n_mels, 2 * encoder.positions), device=encoder.device,
                           dtype=encoder.dtype)  # fmt: skip
         encoder(mel)
-    # Its errors here (a GPU the kernels do not run on), not in a later call.
-    torch.cuda.current_stream(encoder.device).synchronize()
+    stream.synchronize()
 
 
 def install_torch_encoder(whisper_model: Any, model_dir: str | Path, *, device: str,
@@ -371,7 +381,7 @@ def _encode_with(encoder: WhisperTorchEncoder, ct2_model: Any, where: torch.devi
         # A stream of its own: waiting for the encoder then does not also wait for what
         # diarization queued on the device's default stream from its thread meanwhile.
         torch.cuda.synchronize(where)  # the weights' copies, made on the default stream
-        stream = torch.cuda.Stream(where)
+        stream = encoder.stream()
 
     def run(features: np.ndarray) -> torch.Tensor:
         mel = torch.from_numpy(features).to(where, encoder.dtype)

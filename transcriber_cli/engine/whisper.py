@@ -490,12 +490,13 @@ def _build_torch_encoder(model_dir: str, device: str, device_index: int, compute
     dtype = torch_encoder.encoder_dtype(device, compute_type)
     encoder = torch_encoder.build_on(model_dir, device=device, device_index=device_index,
                                      dtype=dtype)  # fmt: skip
-    torch_encoder.warm_up(encoder)
-    if encoder.device.type == "cuda":
-        try:
+    try:
+        torch_encoder.warm_up(encoder)
+        if encoder.device.type == "cuda":
             features.warm_up(str(encoder.device))
-        except Exception as exc:  # not the encoder's: the first window's features say it
-            log.debug("the GPU's first STFT failed during the load: %s", exc)
+    except Exception as exc:  # e.g. out of memory beside the load: the check window decides
+        log.debug("the GPU's first calls failed during the model load: %s", exc)
+        release_torch_cache()
     return encoder
 
 

@@ -24,7 +24,9 @@ _ONE_AT_A_TIME = threading.Lock()
 
 
 def import_pyannote_core() -> ModuleType:
-    """``pyannote.core``; imported without its notebook module unless already imported."""
+    """``pyannote.core``; imported without its notebook module unless already imported.
+    The lock orders only this function's callers: nothing else here imports pyannote.core
+    before a diarizer's load (pyannote.audio's pipelines import it with their own import)."""
     with _ONE_AT_A_TIME:
         if _CORE in sys.modules:
             return sys.modules[_CORE]
