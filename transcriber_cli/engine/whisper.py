@@ -485,7 +485,9 @@ def _build_torch_encoder(model_dir: str, device: str, device_index: int, compute
     it again if CTranslate2 settles on another), its first GPU call made here: this runs
     while CTranslate2 loads, and what a first call loads (cuBLAS, cuDNN, cuFFT for the
     log-Mel features on the GPU) would otherwise come after that load."""
-    from transcriber_cli.engine import features, torch_encoder  # imports torch
+    import torch  # here, beside CTranslate2's load (2-3 s)
+
+    from transcriber_cli.engine import features, torch_encoder
 
     dtype = torch_encoder.encoder_dtype(device, compute_type)
     encoder = torch_encoder.build_on(model_dir, device=device, device_index=device_index,
@@ -493,7 +495,10 @@ def _build_torch_encoder(model_dir: str, device: str, device_index: int, compute
     try:
         torch_encoder.warm_up(encoder)
         if encoder.device.type == "cuda":
-            features.warm_up(str(encoder.device))
+            # On the encoder's stream: its wait is then not for the diarizer's work, which
+            # the diarizer's thread queues on the device's default stream meanwhile.
+            with torch.cuda.stream(encoder.stream()):
+                features.warm_up(str(encoder.device))
     except Exception as exc:  # e.g. out of memory beside the load: the check window decides
         log.debug("the GPU's first calls failed during the model load: %s", exc)
         release_torch_cache()
