@@ -127,6 +127,13 @@ def os_cause(exc: OSError) -> str:
     return cause[:1].lower() + cause[1:]
 
 
+def exception_line(exc: BaseException) -> str:
+    """``TypeName: first line of its message`` (nothing after the colon when it has none):
+    how a library's failure is named in our one-line errors."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"
+
+
 def one_line(text: str) -> str:
     """``text`` as one printable line: control characters (a newline in a file name), lone
     surrogates (undecodable name bytes) and line separators are written as escapes, so a

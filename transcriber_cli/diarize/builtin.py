@@ -39,7 +39,7 @@ from transcriber_cli.diarize.builtin_method import (
     read_segmentation,
 )
 from transcriber_cli.diarize.native.pipeline import DiarizeOutput
-from transcriber_cli.errors import DiarizationUnavailable
+from transcriber_cli.errors import DiarizationUnavailable, exception_line
 
 _CLUSTERING = "transcriber_cli.diarize.spectral"
 _CLUSTERING_NEEDS = ("scipy", "sklearn", "threadpoolctl")  # what it imports
@@ -108,10 +108,8 @@ class BuiltinDiarization(WindowsMethod):
             try:
                 module = importlib.import_module(_CLUSTERING)
             except Exception as exc:  # installed but broken: one line, not a traceback
-                reason = (str(exc).strip().splitlines() or [""])[0]
                 raise DiarizationUnavailable(
-                    f"the built-in speakers' clustering cannot be imported: "
-                    f"{type(exc).__name__}: {reason}",
+                    f"the built-in speakers' clustering cannot be imported: {exception_line(exc)}",
                     hint="reinstall scipy and scikit-learn, or run with --no-diarize",
                 ) from None
             self._clustering = module.SpectralClustering()
@@ -203,10 +201,8 @@ def load_builtin(
             pipeline = BuiltinSpeakerDiarization(batch_size=batch_size)
             pipeline.instantiate(PARAMETERS)
     except Exception as exc:  # a truncated or altered weights file: one line naming it
-        reason = (str(exc).strip().splitlines() or [""])[0]
         raise DiarizationUnavailable(
-            f"cannot load the built-in speaker weights in {WEIGHTS}: "
-            f"{type(exc).__name__}: {reason}",
+            f"cannot load the built-in speaker weights in {WEIGHTS}: {exception_line(exc)}",
             hint="reinstall transcriber-toolkit, or pass --diarization-model with a pyannote "
             "pipeline",
         ) from None

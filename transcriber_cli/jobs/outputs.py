@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from transcriber_cli.errors import TranscriberError, WriterError
+from transcriber_cli.errors import TranscriberError, WriterError, exception_line
 from transcriber_cli.formats.base import OutputFormat
 from transcriber_cli.fsutil import NAME_MAX, write_files_atomically
 from transcriber_cli.jobs.inputs import Candidate
@@ -51,9 +51,8 @@ def render(transcript: Transcript, formats: Sequence[OutputFormat]) -> list[str]
             raise
         except Exception as exc:
             log.debug("the %s writer failed", fmt.name, exc_info=True)
-            first = (str(exc).strip().splitlines() or [""])[0]
             raise WriterError(
-                f"the {fmt.name} writer failed: {type(exc).__name__}: {first}".rstrip(": ")
+                f"the {fmt.name} writer failed: {exception_line(exc)}".rstrip(": ")
             ) from exc
     return texts
 
