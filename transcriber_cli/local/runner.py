@@ -43,6 +43,7 @@ from transcriber_cli.errors import (
     with_doctor_hint,
 )
 from transcriber_cli.formats.base import OutputFormat
+from transcriber_cli.gc_pause import StartupPause
 from transcriber_cli.jobs.batch import Batch, Item
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
@@ -302,6 +303,7 @@ class LocalRunner:
             settings.audio_stream,
             settings.probe_timeout,
         )  # several devices: one reader per device (see _run_spread)
+        self._startup = StartupPause()  # no full collections while the models load
 
     @property
     def devices_used(self) -> list[str]:
@@ -339,6 +341,10 @@ class LocalRunner:
         )
         items = batch.items(paths, include, exclude)
         self.reporter.batch_started(len(items))
+        with self._startup:
+            return self._run_batch(batch, items)
+
+    def _run_batch(self, batch: Batch, items: list[Item]) -> list[FileResult]:
         try:
             # Inputs already done (or refused up front) do not count: one file left to do runs
             # as one input does.
@@ -555,6 +561,7 @@ class LocalRunner:
                                         self._files_at_once)  # fmt: skip
             waited = time.perf_counter()
             models = device.loaded()
+            self._startup.resume()
             engines = self._helper_engines(helpers, reporter)
             timings["load"] = round(time.perf_counter() - waited, 3)
             log.debug("models ready (waited %.2f s for them)", timings["load"])
