@@ -132,10 +132,10 @@ def test_files_or_jobs_in_flight_default_to_sixteen_on_a_gpu_with_room_four_on_a
 
 @pytest.mark.parametrize(
     ("setting", "device", "files", "windows"),
-    [(0, "cuda", 1, 2), (0, "cuda", 4, 1), (0, "cuda", 2, 1), (0, "cpu", 1, 1),
-     (4, "cuda", 4, 4), (3, "cpu", 1, 3)],
+    [(0, "cuda", 1, 4), (0, "cuda", 4, 1), (0, "cuda", 2, 1), (0, "cpu", 1, 1),
+     (2, "cuda", 1, 2), (4, "cuda", 4, 4), (3, "cpu", 1, 3)],
 )  # fmt: skip
-def test_windows_in_flight_are_two_on_a_gpu_with_one_file_and_one_otherwise(
+def test_windows_in_flight_are_four_on_a_gpu_with_one_file_and_one_otherwise(
     setting, device, files, windows
 ):
     """Files in flight already fill the decoder calls; windows of each would add memory."""

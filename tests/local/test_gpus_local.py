@@ -309,7 +309,7 @@ def test_windows_finishing_out_of_order_are_joined_and_checkpointed_in_order() -
 
 
 def test_windows_in_flight_share_one_engine_and_are_joined_in_order() -> None:
-    """``windows_in_flight`` (a GPU's default is 2) runs that many windows of one recording
+    """``windows_in_flight`` (a GPU's default is 4) runs that many windows of one recording
     on one engine at once; the transcript and its checkpoints still go window by window."""
     engine = _Engine({0: 1.0, 1: 1.0})  # both in flight at once, even on a loaded machine
     saved: list[int] = []
@@ -368,7 +368,7 @@ def test_windows_in_flight_follow_the_files_in_flight_on_the_device(
     folder: Path, tiny_model: str, tmp_path: Path, watch_windows_rule
 ) -> None:
     """The automatic windows in flight are chosen from the files in flight on the device (a
-    GPU's 2 only with one file: files in flight already fill the decoder calls). A folder
+    GPU's 4 only with one file: files in flight already fill the decoder calls). A folder
     run tells the rule its files at once, a run of one file 1; watched in-process."""
     from transcriber_cli.config import Settings
     from transcriber_cli.formats.registry import parse_formats

@@ -162,9 +162,9 @@ def test_windows_in_flight_follow_the_jobs_running_on_a_slot(
     stack, concurrency, watch_windows_rule
 ):
     """A worker tells the automatic windows-in-flight rule how many jobs run on the slot as
-    a job starts, as a local run tells it its files (a GPU's 2 windows only for a job alone:
+    a job starts, as a local run tells it its files (a GPU's 4 windows only for a job alone:
     jobs beside it already fill the decoder calls), not how many it could take: a job alone
-    on a worker that takes 2 at once still gets its two windows. Watched in-process on a
+    on a worker that takes 2 at once still gets its four windows. Watched in-process on a
     real job."""
     from transcriber_cli.config import load_settings
     from transcriber_cli.worker import job as worker_job

@@ -82,6 +82,7 @@ AUTO_FILES_ROOMY_GPU = 16
 # card would have it) 16 files of large-v3 still beat 4 by 1.26-1.30x and peaked 17.3 GiB
 # above what was in use; 16 jobs in a worker, 1.47x, 19.6 GiB (bench/production.md).
 ROOMY_GPU = 16 << 30
+AUTO_WINDOWS = 4  # of one file alone on a GPU (windows_in_flight)
 
 
 def in_flight(asked: int, device: str, free: int | None = None) -> int:
@@ -107,15 +108,15 @@ def files_in_flight(settings: Settings, device: str, free: int | None = None) ->
 
 def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:
     """Windows of one recording a device works on at once: ``windows_per_device``, or when
-    that is 0 (auto) 2 on a GPU with one file (or job) in flight, where their decoder calls
-    are merged into fuller batches (a call costs its steps more than its rows; on an H200 the
-    transcription of the large-v3 hour took 13.6-14.1 s against 14.5-16.1 s, the same GPU
-    peak), else 1: files in flight already fill those calls, and each window in flight holds
-    memory (4 windows of the hour took 13 GiB more, bench/production.md). A CPU is filled by
-    one window."""
+    that is 0 (auto) 4 on a GPU with one file (or job) in flight, where their decoder calls
+    are merged into full batches (a call costs its steps more than its rows; on an H100 the
+    large-v3 hour took 12.10 s with 4 against 12.28 s with 2, turbo's 6.52 against 6.84 s,
+    the GPU peak 0.5-1 GiB higher: the batch size, chosen from free memory, bounds the
+    decoder's memory, not the windows), else 1: files in flight already fill those calls. A
+    stop loses at most the windows in flight. A CPU is filled by one window."""
     if settings.windows_per_device:
         return settings.windows_per_device
-    return 2 if device == "cuda" and files <= 1 else 1
+    return AUTO_WINDOWS if device == "cuda" and files <= 1 else 1
 
 
 def spread(devices: int, files: int, per_device: int) -> tuple[int, int]:

@@ -623,7 +623,7 @@ class Attempt:
             progress=progress, source=job.source.name,
             window_seconds=runner.settings.window_seconds,
             resume=resume, on_checkpoint=self._checkpoint,
-            # two windows for a job alone on the GPU, one beside others (which fill calls)
+            # four windows for a job alone on the GPU, one beside others (which fill calls)
             windows_in_flight=windows_in_flight(
                 runner.settings, loaded.engine.device, runner.clock.running
             ),
