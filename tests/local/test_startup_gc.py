@@ -1,5 +1,5 @@
-"""No garbage collection while a run's models load; the collector back on (and nothing left
-frozen) once the models are ready and when the run ends."""
+"""No garbage collection while a run's models load; the collector back on once they are
+ready (what exists then frozen), and nothing left frozen when the run ends."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from transcriber_cli.gc_pause import StartupPause
+from transcriber_cli import gc_pause
 
 # The real `transcribe` in a process of its own, watched from inside: every collection's
 # start (gc.callbacks) and each of the run's log lines, with the collector's state then.
@@ -45,19 +46,18 @@ def test_no_collection_while_the_models_load(
     proc = subprocess.run(
         [sys.executable, "-c", WATCH, str(conversation["path"]), "--model", tiny_model,
          "--device", "cpu", "--offline", "-o", str(tmp_path / "out"), "-f", "txt"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "WATCH_OUT": str(out)},
+        capture_output=True, text=True, timeout=300, env={**os.environ, "WATCH_OUT": str(out)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "budget" in (tmp_path / "out" / "conversation.txt").read_text().lower()
     events = json.loads(out.read_text())
     logs = [e for e in events if e[0] == "log"]
-    start = next(e for e in logs if "inputs," in e[1])  # the run's first line
+    start = next(e for e in logs if e[1].startswith("started conversation"))  # load started
     ready = next(e for e in logs if e[1].startswith("models ready"))
-    assert start[3] is False  # off from the run's start
+    assert start[3] is False  # off while the model loads
     loading = [e for e in events if e[0] == "gc" and start[2] <= e[2] <= ready[2]]
     assert loading == [], f"{len(loading)} collections while the models loaded"
-    assert ready[3] is True and ready[4] > 10_000  # on again, start-up's objects frozen
+    assert ready[3] is True and ready[4] > 10_000  # on again, the loaded objects frozen
     # Collections go on during the transcription (the run allocates): only young objects.
     assert any(e[0] == "gc" and e[2] > ready[2] for e in events)
 
@@ -73,36 +73,95 @@ def thawed() -> Iterator[None]:
         gc.freeze()
 
 
-def test_collection_comes_back_after_an_in_process_run(
+def test_an_in_process_run_gives_the_collector_back(
     conversation: dict, tiny_model: str, tmp_path: Path, thawed: None
 ) -> None:
-    """A caller of the library gets its collector back as it was, nothing left frozen, also
-    when the run fails before its models are ready."""
+    """Off while the model loads (seen from the load's own thread), on and nothing frozen
+    after the run, also when the model does not load."""
     from transcriber_cli.config import Settings
     from transcriber_cli.errors import ModelUnavailable
     from transcriber_cli.formats.registry import parse_formats
     from transcriber_cli.jobs.options import JobOptions
-    from transcriber_cli.local.runner import LocalRunner
+    from transcriber_cli.local.runner import LocalRunner, NullReporter
 
-    assert gc.isenabled() and gc.get_freeze_count() == 0
+    class Loading(NullReporter):
+        def __init__(self) -> None:
+            self.collecting: list[bool] = []
+
+        def note(self, text: str) -> None:
+            if text.startswith("loading model"):
+                self.collecting.append(gc.isenabled())
+
     for model in (tiny_model, str(tmp_path / "no-model")):
         settings = Settings(model=model, device="cpu", diarize=False, offline=True)
+        reporter = Loading()
         runner = LocalRunner(settings, JobOptions.build(settings), parse_formats("txt"),
-                             output_dir=tmp_path / "out")  # fmt: skip
+                             output_dir=tmp_path / "out", reporter=reporter)  # fmt: skip
         if model == tiny_model:
             runner.run([conversation["path"]])
         else:
             with pytest.raises(ModelUnavailable):
                 runner.run([conversation["path"]])
+        assert reporter.collecting == [False]
         assert gc.isenabled() and gc.get_freeze_count() == 0
-    assert (tmp_path / "out" / "conversation.txt").exists()
+    assert "budget" in (tmp_path / "out" / "conversation.txt").read_text().lower()
 
 
-def test_the_pause_leaves_a_caller_s_choice_alone(thawed: None) -> None:
-    gc.disable()
+def test_loads_in_flight_hold_collection_until_the_last_one_ends(thawed: None) -> None:
+    """Two devices loading at once: collection comes back (with what exists then frozen)
+    when both have loaded; a load outside a run, or after its run ended, changes nothing."""
+    assert gc_pause.model_load() is not None and gc.isenabled()  # no run: nothing
+    with gc_pause.run():
+        first, second = gc_pause.model_load(), gc_pause.model_load()
+        assert not gc.isenabled()
+        first()
+        first()  # a second call does nothing
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+        second()
+        frozen = gc.get_freeze_count()
+        assert gc.isenabled() and frozen > 0
+        late = gc_pause.model_load()  # a device that starts later holds it again
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # the run ended: all given back
+    late()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_load_holds_collection_a_limited_time(
+    thawed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load that takes long (a download) lets collection come back after ``MAX_HOLD``."""
+    monkeypatch.setattr(gc_pause, "MAX_HOLD", 0.2)
+    with gc_pause.run():
+        loaded = gc_pause.model_load()
+        assert not gc.isenabled()
+        time.sleep(1.0)
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        loaded()
+        assert gc.isenabled()
+
+
+def test_overlapping_runs_leave_nothing_frozen(thawed: None) -> None:
+    """Two runs in one process, the second starting after the first froze: the last one to
+    end thaws, whichever it is."""
+    first = gc_pause.run()
+    first.__enter__()
+    gc_pause.model_load()()
+    assert gc.get_freeze_count() > 0
+    with gc_pause.run():
+        loaded = gc_pause.model_load()
+        first.__exit__(None, None, None)
+        assert not gc.isenabled()  # the second run's load is still in flight
+        loaded()
+        assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_the_pause_leaves_a_caller_s_choices_alone(thawed: None) -> None:
+    gc.disable()  # the caller's choice: no collection
     try:
-        with StartupPause() as pause:
-            pause.resume()
+        with gc_pause.run():
+            gc_pause.model_load()()
             assert not gc.isenabled() and gc.get_freeze_count() == 0
         assert not gc.isenabled()
     finally:
@@ -110,25 +169,10 @@ def test_the_pause_leaves_a_caller_s_choice_alone(thawed: None) -> None:
     gc.freeze()  # the caller's own freeze: kept, with what the run froze
     callers = gc.get_freeze_count()
     try:
-        with StartupPause() as pause:
+        with gc_pause.run():
+            loaded = gc_pause.model_load()
             junk = [[] for _ in range(1000)]
-            pause.resume()
+            loaded()
         assert gc.isenabled() and gc.get_freeze_count() >= callers + len(junk)
     finally:
         gc.unfreeze()
-
-
-@pytest.mark.parametrize("resumed", [True, False])
-def test_the_pause_freezes_once_and_thaws_at_the_end(resumed: bool, thawed: None) -> None:
-    with StartupPause() as pause:
-        assert not gc.isenabled()
-        with StartupPause() as inner:  # a second run meanwhile: the first one owns it
-            inner.resume()
-            assert not gc.isenabled()
-        if resumed:
-            pause.resume()
-            frozen = gc.get_freeze_count()
-            assert gc.isenabled() and frozen > 0
-            pause.resume()
-            assert gc.get_freeze_count() == frozen
-    assert gc.isenabled() and gc.get_freeze_count() == 0

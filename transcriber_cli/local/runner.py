@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from transcriber_cli import gc_pause
 from transcriber_cli.config import Settings
 from transcriber_cli.engine.device import free_gpu_memory, resolve_device
 from transcriber_cli.engine.gpus import (
@@ -43,7 +44,6 @@ from transcriber_cli.errors import (
     with_doctor_hint,
 )
 from transcriber_cli.formats.base import OutputFormat
-from transcriber_cli.gc_pause import StartupPause
 from transcriber_cli.jobs.batch import Batch, Item
 from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
@@ -143,6 +143,19 @@ def resume_key(settings: Settings, options: JobOptions) -> str:
     return options.key(**extra)
 
 
+def _when_loaded(loading: Future[LoadedModels], ended: Callable[[], None]) -> None:
+    """``ended`` once the Whisper model and the diarizer have both loaded or failed (on a GPU
+    the diarizer may go on loading while the first windows are transcribed)."""
+
+    def whisper_done(done: Future[LoadedModels]) -> None:
+        if done.exception() is None:
+            done.result().pending.add_done_callback(lambda _diarizer: ended())
+        else:
+            ended()
+
+    loading.add_done_callback(whisper_done)
+
+
 class _Device:
     """One model copy and its background load: the one device of a run, or one of several."""
 
@@ -191,7 +204,9 @@ class _Device:
     def start_loading(self) -> None:
         with self._lock:  # several files in flight may start it at once
             if self._loading is None:
+                ended = gc_pause.model_load()
                 self._loading = self._loader.submit(self._load)
+                _when_loaded(self._loading, ended)
 
     def loaded(self) -> LoadedModels:
         self.start_loading()
@@ -303,7 +318,6 @@ class LocalRunner:
             settings.audio_stream,
             settings.probe_timeout,
         )  # several devices: one reader per device (see _run_spread)
-        self._startup = StartupPause()  # no full collections while the models load
 
     @property
     def devices_used(self) -> list[str]:
@@ -341,7 +355,7 @@ class LocalRunner:
         )
         items = batch.items(paths, include, exclude)
         self.reporter.batch_started(len(items))
-        with self._startup:
+        with gc_pause.run():  # no garbage collection while models load (gc_pause.py)
             return self._run_batch(batch, items)
 
     def _run_batch(self, batch: Batch, items: list[Item]) -> list[FileResult]:
@@ -561,7 +575,6 @@ class LocalRunner:
                                         self._files_at_once)  # fmt: skip
             waited = time.perf_counter()
             models = device.loaded()
-            self._startup.resume()
             engines = self._helper_engines(helpers, reporter)
             timings["load"] = round(time.perf_counter() - waited, 3)
             log.debug("models ready (waited %.2f s for them)", timings["load"])
