@@ -119,7 +119,8 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         ge=0,
         le=4,
         description="Windows of one long recording in flight on each device: on a GPU they "
-        "share decoder calls (0 = auto: 4 on a GPU with one file or job in flight, else 1)",
+        "share decoder calls (0 = auto: 4 on a GPU with one file or job in flight, 2 there "
+        "with the torch decoder, else 1)",
     )
     decoder_lanes: int = Field(
         0,

@@ -131,15 +131,18 @@ def test_files_or_jobs_in_flight_default_to_sixteen_on_a_gpu_with_room_four_on_a
 
 
 @pytest.mark.parametrize(
-    ("setting", "device", "files", "windows"),
-    [(0, "cuda", 1, 4), (0, "cuda", 4, 1), (0, "cuda", 2, 1), (0, "cpu", 1, 1),
-     (2, "cuda", 1, 2), (4, "cuda", 4, 4), (3, "cpu", 1, 3)],
+    ("setting", "device", "files", "decoder", "windows"),
+    [(0, "cuda", 1, "ctranslate2", 4), (0, "cuda", 4, "ctranslate2", 1),
+     (0, "cuda", 2, "ctranslate2", 1), (0, "cpu", 1, "ctranslate2", 1),
+     (0, "cuda", 1, "torch", 2), (0, "cuda", 2, "torch", 1), (2, "cuda", 1, "ctranslate2", 2),
+     (4, "cuda", 4, "ctranslate2", 4), (4, "cuda", 1, "torch", 4), (3, "cpu", 1, "torch", 3)],
 )  # fmt: skip
 def test_windows_in_flight_are_four_on_a_gpu_with_one_file_and_one_otherwise(
-    setting, device, files, windows
+    setting, device, files, decoder, windows
 ):
-    """Files in flight already fill the decoder calls; windows of each would add memory."""
-    settings = Settings(windows_per_device=setting)
+    """Files in flight already fill the decoder calls; windows of each would add memory. The
+    torch search's memory grows with its windows: 2."""
+    settings = Settings(windows_per_device=setting, whisper_decoder=decoder)
     assert windows_in_flight(settings, device, files) == windows
 
 

@@ -111,12 +111,16 @@ def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:
     that is 0 (auto) 4 on a GPU with one file (or job) in flight, where their decoder calls
     are merged into full batches (a call costs its steps more than its rows; on an H100 the
     large-v3 hour took 12.10 s with 4 against 12.28 s with 2, turbo's 6.52 against 6.84 s,
-    the GPU peak 0.5-1 GiB higher: the batch size, chosen from free memory, bounds the
-    decoder's memory, not the windows), else 1: files in flight already fill those calls. A
-    stop loses at most the windows in flight. A CPU is filled by one window."""
+    the GPU peak 0.5-1.2 GiB higher: CTranslate2's batches are bounded by the batch size,
+    chosen from free memory), else 1: files in flight already fill those calls. The torch
+    beam search (opt-in) gets 2: its memory grows with the windows (the hour peaked at 71 GiB
+    with 4 against 50 GiB with 2). A stop loses at most the windows in flight. A CPU is
+    filled by one window."""
     if settings.windows_per_device:
         return settings.windows_per_device
-    return AUTO_WINDOWS if device == "cuda" and files <= 1 else 1
+    if device != "cuda" or files > 1:
+        return 1
+    return 2 if settings.whisper_decoder == "torch" else AUTO_WINDOWS
 
 
 def spread(devices: int, files: int, per_device: int) -> tuple[int, int]:
