@@ -77,7 +77,7 @@ def test_a_folder_over_two_copies_does_every_file_once(
 def test_one_long_file_is_split_by_window_over_both_copies(
     folder: Path, tiny_model: str, tmp_path: Path
 ) -> None:
-    """Also two windows in flight on one copy (a GPU's default): their decoder calls are
+    """Also two windows in flight on one copy (a GPU's default is four): their decoder calls are
     merged, and the transcript is the same."""
     src = folder / "z-long.mp3"
     texts = {}
