@@ -148,7 +148,7 @@ def _when_loaded(loading: Future[LoadedModels], ended: Callable[[], None]) -> No
     the diarizer may go on loading while the first windows are transcribed)."""
 
     def whisper_done(done: Future[LoadedModels]) -> None:
-        if done.exception() is None:
+        if not done.cancelled() and done.exception() is None:
             done.result().pending.add_done_callback(lambda _diarizer: ended())
         else:
             ended()
