@@ -9,7 +9,7 @@ holds the interpreter those threads share: on a fast H100 the large-v3 hour's st
 2026-12-06 seventh).
 
 So within a run (``run()``) collection is off while a model load is in flight
-(``model_load()``: the Whisper model and the diarizer, for a minute at most). When the last
+(``model_load()``: the Whisper model and the diarizer, each load a minute at most). When the last
 load in flight ends, whatever exists then is moved out of later collections (``gc.freeze``:
 modules and models stay anyway) and collection is turned back on, so later collections walk
 only what the run allocates. When the last run ends the frozen objects go back to the
@@ -76,11 +76,11 @@ def model_load() -> Callable[[], None]:
 
     def end() -> None:
         global _loads, _held, _froze
+        deadline.cancel()  # (from the timer itself: does nothing)
         with _lock:
             if ended.is_set() or epoch != _epoch:
                 return
             ended.set()
-            deadline.cancel()
             _loads -= 1
             if _loads == 0:
                 gc.freeze()

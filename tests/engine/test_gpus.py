@@ -137,7 +137,7 @@ def test_files_or_jobs_in_flight_default_to_sixteen_on_a_gpu_with_room_four_on_a
      (0, "cuda", 1, "torch", 2), (0, "cuda", 2, "torch", 1), (2, "cuda", 1, "ctranslate2", 2),
      (4, "cuda", 4, "ctranslate2", 4), (4, "cuda", 1, "torch", 4), (3, "cpu", 1, "torch", 3)],
 )  # fmt: skip
-def test_windows_in_flight_are_four_on_a_gpu_with_one_file_and_one_otherwise(
+def test_windows_in_flight_are_four_on_a_gpu_with_one_file_two_for_torch_else_one(
     setting, device, files, decoder, windows
 ):
     """Files in flight already fill the decoder calls; windows of each would add memory. The

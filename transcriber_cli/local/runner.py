@@ -205,7 +205,11 @@ class _Device:
         with self._lock:  # several files in flight may start it at once
             if self._loading is None:
                 ended = gc_pause.model_load()
-                self._loading = self._loader.submit(self._load)
+                try:
+                    self._loading = self._loader.submit(self._load)
+                except BaseException:
+                    ended()
+                    raise
                 _when_loaded(self._loading, ended)
 
     def loaded(self) -> LoadedModels:
