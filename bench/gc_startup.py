@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import emit
+
 HERE = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
@@ -105,10 +107,10 @@ def main() -> None:
     for r in range(a.repeats):
         for name, tree in trees if r % 2 == 0 else trees[::-1]:
             row = {"repeat": r, **one(name, tree, args)}
-            print(json.dumps(row), flush=True)
             if a.json:
-                with a.json.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                emit(a.json, row)
+            else:
+                print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
