@@ -18,12 +18,13 @@ import pytest
 from transcriber_cli import gc_pause
 
 # The real `transcribe` in a process of its own, watched from inside: every collection's
-# start (gc.callbacks) and each of the run's log lines, with the collector's state then.
+# start (gc.callbacks) with the objects frozen then, and each of the run's log lines with
+# the collector's state then; first the objects frozen before the run.
 WATCH = r"""
 import gc, json, logging, os, sys, time
-events = []
+events = [["frozen before", gc.get_freeze_count()]]
 gc.callbacks.append(lambda phase, info: phase == "start" and events.append(
-    ["gc", info["generation"], time.perf_counter()]))
+    ["gc", info["generation"], time.perf_counter(), gc.get_freeze_count()]))
 class Watch(logging.Handler):
     def emit(self, record):
         text = record.getMessage()
@@ -57,10 +58,15 @@ def test_no_collection_while_the_models_load(
     ready = next(e for e in logs if e[1].startswith("models ready"))
     done = next(e for e in logs if e[1].startswith("transcribed"))
     assert start[3] is False  # off while the model loads
-    loading = [e for e in events if e[0] == "gc" and start[2] <= e[2] <= ready[2]]
+    # Before "models ready" a collection may come only once the loads have ended: the
+    # callback that freezes and turns collection on runs on the loading thread and can
+    # precede that line. So none with nothing more frozen than before the run.
+    before = events[0][1]
+    loading = [e for e in events
+               if e[0] == "gc" and start[2] <= e[2] <= ready[2] and e[3] == before]  # fmt: skip
     assert loading == [], f"{len(loading)} collections while the models loaded"
-    # On again once loaded (the callback that turns it on may come just after "models
-    # ready"), with the loaded objects frozen; collections go on during the transcription.
+    # On again once loaded, with the loaded objects frozen; collections go on during the
+    # transcription.
     assert done[3] is True and done[4] > 10_000
     assert any(e[0] == "gc" and ready[2] < e[2] <= done[2] for e in events)
 
