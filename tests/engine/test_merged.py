@@ -4,6 +4,7 @@ real tiny.en on real speech: what each caller gets back is what it gets alone.""
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 import weakref
@@ -101,7 +102,7 @@ def tokens(results: list) -> list:
     return [r.sequences_ids[0] for r in results]
 
 
-def test_waiting_calls_run_as_one_batch_and_get_their_own_rows(engine, encoded) -> None:
+def test_waiting_calls_run_as_one_batch_and_get_their_own_rows(engine, encoded, caplog) -> None:
     raw = engine.model.model.model  # CTranslate2's own, under the engine's merged decoder
     alone = [raw.generate(e, [PROMPT] * n, **OPTIONS) for e, n in zip(encoded, (1, 2, 1))]
     gate = Gate(raw)
@@ -111,8 +112,15 @@ def test_waiting_calls_run_as_one_batch_and_get_their_own_rows(engine, encoded) 
     def call(i: int, n: int) -> Callable[[], list]:
         return partial(decoder.generate, encoded[i], [PROMPT] * n, **OPTIONS)
 
-    out = in_threads([call(0, 1), call(1, 2), call(2, 1)], decoder._waiting, gate)
+    with caplog.at_level(logging.DEBUG, logger="transcriber_cli.engine.merged"):
+        out = in_threads([call(0, 1), call(1, 2), call(2, 1)], decoder._waiting, gate)
     assert gate.rows == [1, 3]  # the two that waited went as one call of 3 windows
+    # -v says how full each call was (the bench timelines read it)
+    said = [r.getMessage() for r in caplog.records if "decoder call" in r.getMessage()]
+    assert [m.split(" in ")[0] for m in said] == [
+        "decoder call: 1 rows of 1 callers",
+        "decoder call: 3 rows of 2 callers",
+    ], said
     assert sum(len(t) for r in out for t in tokens(r)) > 20  # real speech, real text
     for got, want in zip(out, alone, strict=True):
         assert tokens(got) == tokens(want)

@@ -18,11 +18,15 @@ whichever replica is free (with fewer lanes than replicas, a lane).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)  # by identity: taken out of the queue by identity, never by features
@@ -165,11 +169,16 @@ class MergedDecoder:
             try:
                 features = merged[0] if merged else group[0].features
                 prompts = [p for c in group for p in c.prompts]
+                began = time.perf_counter()
                 results = self.model.generate(features, prompts, **group[0].options)
             except BaseException as exc:  # every caller in the group sees the failure
                 for call in group:
                     call.error = exc
                 return
+            # How full the calls are and how they overlap: bench timelines read it (-v).
+            log.debug("decoder call: %d rows of %d callers in %.2f s (%d of %d lanes busy)",
+                      len(prompts), len(group), time.perf_counter() - began, self._running,
+                      self.lanes)  # fmt: skip
             start = 0
             for call in group:
                 call.result = results[start : start + len(call.prompts)]
