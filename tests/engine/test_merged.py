@@ -117,9 +117,9 @@ def test_waiting_calls_run_as_one_batch_and_get_their_own_rows(engine, encoded, 
     assert gate.rows == [1, 3]  # the two that waited went as one call of 3 windows
     # -v says how full each call was (the bench timelines read it)
     said = [r.getMessage() for r in caplog.records if "decoder call" in r.getMessage()]
-    assert [m.split(" in ")[0] for m in said] == [
-        "decoder call: 1 rows of 1 callers",
-        "decoder call: 3 rows of 2 callers",
+    assert [m.split(" in ")[0] + m[m.index(" s (") + 2 :] for m in said] == [
+        "decoder call: 1 rows of 1 callers (1 of 1 lanes busy as it started)",
+        "decoder call: 3 rows of 2 callers (1 of 1 lanes busy as it started)",
     ], said
     assert sum(len(t) for r in out for t in tokens(r)) > 20  # real speech, real text
     for got, want in zip(out, alone, strict=True):

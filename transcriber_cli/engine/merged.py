@@ -132,10 +132,11 @@ class MergedDecoder:
                     continue
                 group = self._take()
                 self._running += 1
+                busy = self._running  # lanes busy as this call starts (-v)
                 self._cond.notify_all()  # the next caller in line may take a free lane
                 self._cond.release()
                 try:
-                    self._run(group)
+                    self._run(group, busy)
                 finally:
                     self._cond.acquire()
                     self._running -= 1
@@ -157,7 +158,7 @@ class MergedDecoder:
             self._waiting.remove(call)
         return group
 
-    def _run(self, group: list[_Call]) -> None:
+    def _run(self, group: list[_Call], busy: int = 1) -> None:
         """Every call of the group ends done, with its rows or the error that stopped it."""
         try:
             try:
@@ -175,14 +176,15 @@ class MergedDecoder:
                 for call in group:
                     call.error = exc
                 return
-            # How full the calls are and how they overlap: bench timelines read it (-v).
-            log.debug("decoder call: %d rows of %d callers in %.2f s (%d of %d lanes busy)",
-                      len(prompts), len(group), time.perf_counter() - began, self._running,
-                      self.lanes)  # fmt: skip
+            took = time.perf_counter() - began
             start = 0
             for call in group:
                 call.result = results[start : start + len(call.prompts)]
                 start += len(call.prompts)
+            # How full the calls are and how they overlap: bench timelines read it (-v).
+            log.debug("decoder call: %d rows of %d callers in %.2f s (%d of %d lanes busy "
+                      "as it started)", len(prompts), len(group), took, busy,
+                      self.lanes)  # fmt: skip
         finally:
             for call in group:
                 if call.result is None and call.error is None:
