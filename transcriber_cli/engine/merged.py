@@ -158,14 +158,14 @@ class MergedDecoder:
             self._waiting.remove(call)
         return group
 
-    def _run(self, group: list[_Call], busy: int = 1) -> None:
+    def _run(self, group: list[_Call], busy: int) -> None:
         """Every call of the group ends done, with its rows or the error that stopped it."""
         try:
             try:
                 merged = concat_features([c.features for c in group]) if len(group) > 1 else None
             except Exception:  # e.g. torch unusable: the calls still run, one by one
                 for call in group:
-                    self._run([call])
+                    self._run([call], busy)  # in the same lane, one after another
                 return
             try:
                 features = merged[0] if merged else group[0].features
