@@ -49,6 +49,9 @@ def test_aws_standard_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_values_are_one_line_config_errors() -> None:
     with pytest.raises(ConfigError, match="batch_size"):
         load_settings(batch_size=-1)
+    with pytest.raises(ConfigError, match=r"window_seconds.*0 \(auto\) or at least 10"):
+        load_settings(window_seconds=5)
+    assert load_settings(window_seconds=0).window_seconds == 0  # auto
     write_config("beam_size = [not toml\n")
     with pytest.raises(ConfigError, match="cannot parse config file"):
         load_settings()

@@ -231,10 +231,12 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         description="How long workers and clients wait out a MongoDB/S3/SQS outage",
     )
     window_seconds: float = Field(
-        600,
-        ge=10,
+        0,
+        ge=0,
         le=86400,
-        description="Long recordings are transcribed and checkpointed in windows this long",
+        description="Long recordings are transcribed and checkpointed in windows this long, "
+        "at least 10 s (0 = auto: 600 s, or on a GPU with one file or job in flight the "
+        "speech of one full decoder call, the batch size times 29 s)",
     )
 
     # --- worker (`transcriber worker`) -----------------------------------------------------
@@ -299,6 +301,13 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         except Exception as exc:  # a UsageError: pydantic wants a ValueError
             raise ValueError(str(exc)) from None
         return value.strip() if value and value.strip() else None
+
+    @field_validator("window_seconds")
+    @classmethod
+    def _window(cls, value: float) -> float:
+        if 0 < value < 10:  # shorter windows would be mostly seams
+            raise ValueError("must be 0 (auto) or at least 10")
+        return value
 
     @field_validator("diarization_span_minutes")
     @classmethod

@@ -16,6 +16,7 @@ from transcriber_cli.engine.device import (
     AUTO_BATCH_MAX,
     auto_batch_size,
     auto_decoder_lanes,
+    planned_batch_size,
 )
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.options import WhisperOptions
@@ -96,6 +97,22 @@ def test_auto_decoder_lanes_are_two_only_where_each_keeps_a_large_batch() -> Non
     assert auto_decoder_lanes("cuda", large_v3, 10, h100_free) == 1  # wider beams, fewer rows
     assert auto_decoder_lanes("cuda", large_v3, 5, None) == 1  # torch cannot tell
     assert auto_decoder_lanes("cpu", large_v3, 5, h100_free) == 1
+
+
+def test_the_batch_planned_before_the_load_is_the_one_picked_after_it() -> None:
+    """A local run cuts its windows while the models load, from the memory free before the
+    weights are on the GPU; the engine picks its batch from what is free after (engine/
+    gpus.py: the windows are as long as a full call's speech)."""
+    large_v3, turbo = 3_087_000_000, 1_617_000_000
+    h100, h200 = 79 * GIB, 139 * GIB  # free before the load
+    for weights, free in [(large_v3, h100), (large_v3, h200), (turbo, h100), (large_v3, 23 * GIB)]:
+        after = free - weights - 3 * GIB  # the weights, the torch encoder and the diarizer
+        lanes = auto_decoder_lanes("cuda", weights, 5, after)
+        picked = auto_batch_size("cuda", weights, 5, after // lanes)
+        assert planned_batch_size(weights, 5, free) == picked, (weights, free)
+    assert planned_batch_size(large_v3, 5, h100) == 32 and planned_batch_size(turbo, 5, h100) == 64
+    assert planned_batch_size(large_v3, 5, h100, batch_size=8) == 8  # asked for
+    assert planned_batch_size(large_v3, 5, h100, decoder_lanes=1) == 64  # one lane: the whole
 
 
 def test_decoding_options_reach_whisper(make_media, tmp_path) -> None:

@@ -18,6 +18,7 @@ from transcriber_cli.engine.gpus import (
     plan_slots,
     schedule,
     spread,
+    window_length,
     windows_in_flight,
 )
 from transcriber_cli.errors import DeviceUnavailable, UsageError
@@ -144,6 +145,22 @@ def test_windows_in_flight_are_four_on_a_gpu_with_one_file_two_for_torch_else_on
     torch search's memory grows with its windows: 2."""
     settings = Settings(windows_per_device=setting, whisper_decoder=decoder)
     assert windows_in_flight(settings, device, files) == windows
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "batch", "alone", "seconds"),
+    [(0, "cuda", 32, True, 928), (0, "cuda", 64, True, 1856),  # an H100 (large-v3), an H200
+     (0, "cuda", 16, True, 600), (0, "cuda", 1, True, 600),  # never shorter than 600 s
+     (0, "cuda", 64, False, 600), (0, "cpu", 8, True, 600),  # beside other files; a CPU
+     (300, "cuda", 64, True, 300), (930, "cpu", 8, True, 930)],  # what was asked for
+)  # fmt: skip
+def test_auto_windows_hold_one_full_decoder_call_on_a_gpu_with_one_file(
+    setting, device, batch, alone, seconds
+):
+    """A window of 600 s held 19-24 of the hour's chunks: part-full calls under a batch of
+    32; 928 s hold 30-31 (the bench's hour, one chunk per 29.4 s)."""
+    settings = Settings(window_seconds=setting)
+    assert window_length(settings, device, batch, alone) == seconds
 
 
 @pytest.mark.parametrize(

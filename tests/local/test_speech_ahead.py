@@ -173,6 +173,26 @@ def test_on_a_gpu_the_next_windows_speech_is_found_while_the_windows_before_deco
             assert thread == "speech-ahead" and end < decoded[i - 2], (flow, decoded)
 
 
+def test_speech_found_for_other_windows_is_searched_again_for_these(looped_audio, searches) -> None:
+    """A local run cuts the windows its search starts with while the models load, from the
+    batch size it plans; the engine's may differ, and the windows with it. Their speech was
+    then not found ahead at all (each window's engine searched on its own, and the thread
+    searched windows nobody asked for). Now the search starts again for the windows cut."""
+    engine = _Engine("cuda", decode_s=0.2)
+    guessed = remaining_cuts(looped_audio, WindowCheckpoint(), 40)
+    stale = SpeechAhead(looped_audio, guessed, 1, lead=2)
+    transcribe_audio(looped_audio, LoadedModels(engine, no_speakers()),  # type: ignore[arg-type]
+                     WhisperOptions(language="en"), window_seconds=20, windows_in_flight=2,
+                     ahead=stale)  # fmt: skip
+    _ended(stale)
+    cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 20)
+    assert len(engine.windows) == len(cuts) >= 4 and cuts[0] != guessed[0]
+    for _, _, regions, audio in engine.windows:  # each given the regions of its own samples
+        assert regions == vad.speech_regions(audio, engine.cpu_threads) and regions
+    assert any(thread == "speech-ahead" for thread, *_ in searches)
+    assert stale.regions(guessed[-1]) is None  # stopped: searched no more of its windows
+
+
 def test_on_a_cpu_the_windows_find_their_own_speech(looped_audio, searches) -> None:
     engine = _Engine("cpu")
     transcribe_audio(looped_audio, LoadedModels(engine, no_speakers()),  # type: ignore[arg-type]

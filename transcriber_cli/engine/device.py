@@ -73,6 +73,21 @@ def auto_batch_size(device: str, weights_bytes: int, beam_size: int, free: int |
     return min(AUTO_BATCH_MAX, 1 << (fits.bit_length() - 1))  # a power of two
 
 
+def planned_batch_size(
+    weights_bytes: int, beam_size: int, free: int, batch_size: int = 0, decoder_lanes: int = 0
+) -> int:
+    """The batch size a GPU engine of ``weights_bytes`` will run with (``batch_size``, or
+    auto for each of its lanes), told before its weights are on the GPU (``free``: the memory
+    free before they are). A local run cuts its windows from it while the models load
+    (engine/gpus.py: ``window_length``); the engine picks from the memory free once loaded,
+    and the power of two both round to mostly hides the difference."""
+    if batch_size:
+        return batch_size
+    after = max(0, free - weights_bytes)
+    lanes = decoder_lanes or auto_decoder_lanes("cuda", weights_bytes, beam_size, after)
+    return auto_batch_size("cuda", weights_bytes, beam_size, after // lanes)
+
+
 AUTO_LANES = 2  # two lanes of 32 beat one of 64 on the large-v3 hour; four of 16 lost
 
 

@@ -83,6 +83,10 @@ AUTO_FILES_ROOMY_GPU = 16
 # above what was in use; 16 jobs in a worker, 1.47x, 19.6 GiB (bench/production.md).
 ROOMY_GPU = 16 << 30
 AUTO_WINDOWS = 4  # of one file alone on a GPU (windows_in_flight)
+WINDOW_SECONDS = 600.0  # a window's length by default (window_length)
+# Audio per 30 s chunk the batched pipeline decodes, in speech without long pauses: the
+# bench's hour packs into 122 chunks, one per 29.4 s, and its 930 s windows into 30-31.
+SECONDS_PER_CHUNK = 29.0
 
 
 def in_flight(asked: int, device: str, free: int | None = None) -> int:
@@ -121,6 +125,22 @@ def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:
     if device != "cuda" or files > 1:
         return 1
     return 2 if settings.whisper_decoder == "torch" else AUTO_WINDOWS
+
+
+def window_length(settings: Settings, device: str, batch: int, alone: bool) -> float:
+    """How long a recording's windows are: ``window_seconds``, or when that is 0 (auto) on a
+    GPU with the file (or job) ``alone`` on it as long as the speech of one decoder call
+    (``batch`` chunks), at least 600 s, else 600 s. Each window then makes one full call,
+    not a part-full one: the large-v3 hour on an H100 (a batch of 32 a lane, two lanes) made
+    six calls of 19-24 chunks in three rounds in 600 s windows, four of 30-31 in two rounds
+    in 928 s ones (bench/production.md). Beside other files, theirs fill the calls (a batch
+    is bounded by its size, not its windows: engine/merged.py), and a file spread over
+    several GPUs wants more windows, not fuller ones."""
+    if settings.window_seconds:
+        return settings.window_seconds
+    if device != "cuda" or not alone or batch <= 1:
+        return WINDOW_SECONDS
+    return max(WINDOW_SECONDS, batch * SECONDS_PER_CHUNK)
 
 
 def spread(devices: int, files: int, per_device: int) -> tuple[int, int]:

@@ -38,6 +38,24 @@ def model_for(model: str, device: str) -> str:
     return pick_auto_model(resolve_device(device, "auto")[0])
 
 
+def weights_bytes(path: str | Path) -> int:
+    """The size of a model directory's weights (0 where it has none)."""
+    weights = Path(path, "model.bin")
+    return weights.stat().st_size if weights.is_file() else 0
+
+
+def local_weights_bytes(model: str, device: str, cache_dir: Path | None) -> int | None:
+    """The size of ``model``'s weights where this machine has them already (a directory, a
+    plugin's source, the cache), else None: found without a download."""
+    import faster_whisper  # noqa: F401  the package before its modules (pipeline/speech.py)
+
+    try:
+        resolved = resolve_model(model_for(model, device), cache_dir=cache_dir, offline=True)
+    except ModelUnavailable:
+        return None
+    return weights_bytes(resolved.path) or None
+
+
 def is_model_dir(path: Path) -> bool:
     return path.is_dir() and all((path / f).is_file() for f in REQUIRED_FILES)
 

@@ -8,7 +8,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +22,12 @@ from transcriber_cli.engine.device import (
     resolve_device,
 )
 from transcriber_cli.engine.merged import MergedDecoder
-from transcriber_cli.engine.models import ResolvedModel, pick_auto_model, resolve_model
+from transcriber_cli.engine.models import (
+    ResolvedModel,
+    pick_auto_model,
+    resolve_model,
+    weights_bytes,
+)
 from transcriber_cli.errors import ModelUnavailable, SetupError, TranscriberError
 from transcriber_cli.media import SAMPLE_RATE
 from transcriber_cli.options import WhisperOptions
@@ -203,8 +207,7 @@ class WhisperEngine:
             return self._auto_batch_size(options)
 
     def _weights_bytes(self) -> int:
-        weights = Path(self.resolved.path, "model.bin")
-        return weights.stat().st_size if weights.is_file() else 0
+        return weights_bytes(self.resolved.path)
 
     def _pick_lanes(self, options: WhisperOptions) -> None:
         """Auto lanes, once: two where each still gets a large batch (``auto_decoder_lanes``)."""

@@ -27,6 +27,7 @@ RUNTIME_KEYS = (
     "decoder",
     "batch_size",
     "windows_in_flight",
+    "window_seconds",
     "decoder_lanes",
 )
 

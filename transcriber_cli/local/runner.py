@@ -27,16 +27,19 @@ from pydantic import ValidationError
 
 from transcriber_cli import gc_pause
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.device import free_gpu_memory, resolve_device
+from transcriber_cli.engine.device import free_gpu_memory, planned_batch_size, resolve_device
 from transcriber_cli.engine.gpus import (
+    WINDOW_SECONDS,
     Slot,
     device_slots,
     files_in_flight,
     longest_first,
     slot_settings,
     spread,
+    window_length,
     windows_in_flight,
 )
+from transcriber_cli.engine.models import local_weights_bytes
 from transcriber_cli.errors import (
     DiarizationUnavailable,
     ModelUnavailable,
@@ -224,8 +227,8 @@ class _Device:
         return loaded
 
     def speech_ahead(self, audio: DecodedAudio, resume: WindowCheckpoint | None,
-                     options: WhisperOptions, window_seconds: float | None,
-                     files_at_once: int) -> SpeechAhead | None:  # fmt: skip
+                     options: WhisperOptions, files_at_once: int,
+                     alone: bool) -> SpeechAhead | None:  # fmt: skip
         """On a GPU, the windows' speech regions, found while this device's models still
         load (the run would only wait; pipeline/speech.py): the first windows in flight now,
         each next one while the windows before decode. None once the models are ready (the
@@ -244,9 +247,26 @@ class _Device:
             return None
         if device != "cuda":
             return None
-        cuts = remaining_cuts(audio, resume or WindowCheckpoint(), window_seconds)
+        window = self.planned_window(options, alone)
+        cuts = remaining_cuts(audio, resume or WindowCheckpoint(), window)
         return SpeechAhead(audio, cuts, s.cpu_threads,
                            windows_in_flight(s, device, files_at_once))  # fmt: skip
+
+    def planned_window(self, options: WhisperOptions, alone: bool) -> float:
+        """The length a file's windows will have on this GPU once its models are loaded
+        (``window_length``), told while they load: from the batch size planned from the
+        memory free now and the model's weights. One that misses costs the windows' search
+        again (pipeline/flow.py), not a word."""
+        s = self.settings
+        if s.window_seconds or not alone:
+            return window_length(s, "cuda", 0, alone)
+        free = free_gpu_memory(s.gpu_index)
+        weights = local_weights_bytes(s.model, s.device, s.model_cache_dir)
+        if free is None or weights is None:  # searched again once they are loaded
+            return WINDOW_SECONDS
+        batch = planned_batch_size(weights, options.beam_size, free, options.batch_size,
+                                   s.decoder_lanes)  # fmt: skip
+        return window_length(s, "cuda", batch, alone)
 
     def speakers_beside(self, audio: DecodedAudio, speakers: SpeakerOptions | None,
                         progress: StageProgress) -> SpeakersBeside | None:  # fmt: skip
@@ -406,7 +426,8 @@ class LocalRunner:
             self.devices[0].start_loading()
         infos = self._probe_all([items[i] for i in todo])
         order = [todo[j] for j in longest_first([infos[items[i].path][0] for i in todo])]
-        long_one = len(order) == 1 and infos[items[order[0]].path][0] > self.settings.window_seconds
+        window = self.settings.window_seconds or WINDOW_SECONDS  # auto: 600 s over several
+        long_one = len(order) == 1 and infos[items[order[0]].path][0] > window
         if long_one and len(self.devices) > 1:
             reporter.note(f"{items[order[0]].name}: split by window over {labels}")
             results[order[0]] = self._split_by_window(batch, items[order[0]], reporter)
@@ -574,14 +595,18 @@ class LocalRunner:
 
             if resume is None or resume.turns is None:
                 beside = device.speakers_beside(audio, self.options.speakers, progress)
+            # One file on one device: its windows are as long as a full decoder call's speech.
+            alone = self._files_at_once == 1 and not helpers
             ahead = device.speech_ahead(audio, resume, self.options.whisper,
-                                        self.settings.window_seconds,
-                                        self._files_at_once)  # fmt: skip
+                                        self._files_at_once, alone)  # fmt: skip
             waited = time.perf_counter()
             models = device.loaded()
             engines = self._helper_engines(helpers, reporter)
             timings["load"] = round(time.perf_counter() - waited, 3)
             log.debug("models ready (waited %.2f s for them)", timings["load"])
+            engine = models.engine
+            window = window_length(self.settings, engine.device,
+                                   engine.batch_size(self.options.whisper), alone)  # fmt: skip
 
             transcript = transcribe_audio(
                 audio,
@@ -590,7 +615,7 @@ class LocalRunner:
                 self.options.speakers,
                 progress=progress,
                 source=item.path.name,
-                window_seconds=self.settings.window_seconds,
+                window_seconds=window,
                 resume=resume,
                 on_checkpoint=checkpoint,
                 timings=timings,

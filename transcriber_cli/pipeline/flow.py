@@ -216,6 +216,7 @@ def transcribe_audio(
         "batch_size": engine.batch_size(options),
         **_gpus(engine, helpers),
         **({"windows_in_flight": in_flight} if in_flight > 1 else {}),
+        **({"window_seconds": window_seconds} if state.windows > 1 else {}),
         **({"decoder_lanes": engine.decoder_lanes} if engine.decoder_lanes > 1 else {}),
     }
     diarizer = models.diarizer
@@ -283,6 +284,13 @@ def _transcribe_windows(
     engine = engines[0]
     sequential = engine.batch_size(options) == 1
     cuts = remaining_cuts(audio, state, window_seconds)
+    if ahead is not None and ahead.cuts != cuts:  # the caller's guess of the windows missed
+        log.debug("speech searched again: the windows are %s s, not the %s s guessed",
+                  _length(cuts), _length(ahead.cuts))  # fmt: skip
+        ahead.stop()
+        ahead = None
+    if len(cuts) > 1:
+        log.debug("%d windows of %s s to do", len(cuts), _length(cuts))
     if sequential or not options.vad:  # no regions to use: faster-whisper's own VAD, or none
         if ahead is not None:
             ahead.stop()
@@ -326,6 +334,10 @@ def _transcribe_windows(
     finally:
         if ahead is not None:
             ahead.stop()
+
+
+def _length(cuts: list[tuple[float, float]]) -> str:
+    return f"{cuts[0][1] - cuts[0][0]:.0f}" if cuts else "no"
 
 
 def _decode_window(

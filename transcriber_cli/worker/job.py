@@ -40,7 +40,7 @@ from transcriber_cli.aws.s3 import (
 )
 from transcriber_cli.aws.sqs import JobQueue, Message
 from transcriber_cli.config import Settings
-from transcriber_cli.engine.gpus import windows_in_flight
+from transcriber_cli.engine.gpus import window_length, windows_in_flight
 from transcriber_cli.errors import (
     CancelledError,
     DiarizationUnavailable,
@@ -618,15 +618,16 @@ class Attempt:
         progress.has_diarizer = loaded.diarizer is not None
         note = f"resuming at {resume.seconds:.0f} s" if resume else "transcribing"
         progress.write("transcribing", self.percent(), note, force=True)
+        engine, running = loaded.engine, runner.clock.running
         transcript = transcribe_audio(
             audio, loaded, job.options.whisper, job.options.speakers,
             progress=progress, source=job.source.name,
-            window_seconds=runner.settings.window_seconds,
+            # a job alone on the GPU: windows as long as a full decoder call's speech
+            window_seconds=window_length(runner.settings, engine.device,
+                                         engine.batch_size(job.options.whisper), running <= 1),
             resume=resume, on_checkpoint=self._checkpoint,
             # four windows for a job alone on the GPU, one beside others (which fill calls)
-            windows_in_flight=windows_in_flight(
-                runner.settings, loaded.engine.device, runner.clock.running
-            ),
+            windows_in_flight=windows_in_flight(runner.settings, engine.device, running),
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
         self.fence()
