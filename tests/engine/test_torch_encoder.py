@@ -26,11 +26,11 @@ from tests.conftest import json_lines, run_cli
 from tests.helpers import assert_same_words
 from transcriber_cli.config import Settings
 from transcriber_cli.engine import torch_encoder
+from transcriber_cli.engine.ct2_weights import decoder_layers, read_encoder_weights
 from transcriber_cli.engine.torch_encoder import (
     build_encoder,
     encoder_dtype,
     install_torch_encoder,
-    read_encoder_weights,
 )
 from transcriber_cli.engine.whisper import WhisperEngine
 from transcriber_cli.errors import ModelUnavailable
@@ -183,6 +183,22 @@ def test_a_file_it_cannot_read_is_a_clear_error(tiny_model: str, tmp_path: Path)
         (tmp_path / name / "model.bin").write_bytes(content)
         with pytest.raises(ValueError, match=message):
             read_encoder_weights(tmp_path / name)
+
+
+def test_the_decoders_depth_is_read_from_the_headers(tiny_model: str, tmp_path: Path) -> None:
+    """What the window plan reads before a model loads (engine/gpus.py: longer windows for
+    a deep decoder): tiny.en's 4 layers, a large-v3-deep file's 32, 0 for one it cannot
+    read."""
+    assert decoder_layers(tiny_model) == 4
+    one = np.zeros(2, dtype=np.float16)
+    deep = {f"decoder/layer_{i}/self_attention/linear_0/weight": one for i in range(32)}
+    deep |= {f"encoder/layer_{i}/self_attention/linear_0/weight": one for i in range(4)}
+    (tmp_path / "deep").mkdir()
+    write_model_bin(tmp_path / "deep" / "model.bin", deep)
+    assert decoder_layers(tmp_path / "deep") == 32
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "model.bin").write_bytes(b"not a model")
+    assert decoder_layers(tmp_path / "bad") == decoder_layers(tmp_path / "none") == 0
 
 
 def test_aliases_and_int8_weights(tiny_model: str, tmp_path: Path, windows) -> None:

@@ -85,8 +85,11 @@ ROOMY_GPU = 16 << 30
 AUTO_WINDOWS = 4  # of one file alone on a GPU (windows_in_flight)
 WINDOW_SECONDS = 600.0  # a window's length by default (window_length)
 # Audio per 30 s chunk the batched pipeline decodes, in speech without long pauses: the
-# bench's hour packs into 122 chunks, one per 29.4 s, and its 930 s windows into 30-31.
+# bench's hour packs into 122 chunks, one per 29.4 s, and its 928 s windows into 30-31.
 SECONDS_PER_CHUNK = 29.0
+# Longer windows pay where the decoder's calls are the cost: large-v3's 32 layers (medium's
+# 24 too, not measured), not turbo's 4, whose encoder is the cost (bench/production.md).
+DEEP_DECODER = 24
 
 
 def in_flight(asked: int, device: str, free: int | None = None) -> int:
@@ -127,18 +130,23 @@ def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:
     return 2 if settings.whisper_decoder == "torch" else AUTO_WINDOWS
 
 
-def window_length(settings: Settings, device: str, batch: int, alone: bool) -> float:
-    """How long a recording's windows are: ``window_seconds``, or when that is 0 (auto) on a
-    GPU with the file (or job) ``alone`` on it as long as the speech of one decoder call
-    (``batch`` chunks), at least 600 s, else 600 s. Each window then makes one full call,
-    not a part-full one: the large-v3 hour on an H100 (a batch of 32 a lane, two lanes) made
-    six calls of 19-24 chunks in three rounds in 600 s windows, four of 30-31 in two rounds
-    in 928 s ones (bench/production.md). Beside other files, theirs fill the calls (a batch
-    is bounded by its size, not its windows: engine/merged.py), and a file spread over
+def window_length(
+    settings: Settings, device: str, alone: bool, batch: int = 0, decoder_layers: int = 0
+) -> float:
+    """How long a recording's windows are: ``window_seconds``, or when that is 0 (auto) for
+    a model of a deep decoder (``DEEP_DECODER`` layers or more) on a GPU with the file (or
+    job) ``alone`` on it as long as the speech of one decoder call (``batch`` chunks), at
+    least 600 s; else 600 s. Each window then makes one full call, not a part-full one: the
+    large-v3 hour on an H100 (a batch of 32 a lane, two lanes) made six calls of 19-24 chunks
+    in three rounds in 600 s windows, four of 30-31 in two rounds in 928 s ones, and its
+    transcription took 0.45-0.7 s less. Turbo's hour in two windows of one call each (its
+    batch is 64) was slower in 4 of 4 rounds: its decoder calls are short, and two windows
+    overlap one's encoding with the other's decoding less than four do (bench/production.md).
+    Beside other files, theirs fill the calls (engine/merged.py), and a file spread over
     several GPUs wants more windows, not fuller ones."""
     if settings.window_seconds:
         return settings.window_seconds
-    if device != "cuda" or not alone or batch <= 1:
+    if device != "cuda" or not alone or batch <= 1 or decoder_layers < DEEP_DECODER:
         return WINDOW_SECONDS
     return max(WINDOW_SECONDS, batch * SECONDS_PER_CHUNK)
 

@@ -44,16 +44,15 @@ def weights_bytes(path: str | Path) -> int:
     return weights.stat().st_size if weights.is_file() else 0
 
 
-def local_weights_bytes(model: str, device: str, cache_dir: Path | None) -> int | None:
-    """The size of ``model``'s weights where this machine has them already (a directory, a
-    plugin's source, the cache), else None: found without a download."""
+def local_model_dir(model: str, device: str, cache_dir: Path | None) -> str | None:
+    """``model``'s directory where this machine has it already (a directory, a plugin's
+    source, the cache), else None: found without a download."""
     import faster_whisper  # noqa: F401  the package before its modules (pipeline/speech.py)
 
     try:
-        resolved = resolve_model(model_for(model, device), cache_dir=cache_dir, offline=True)
+        return resolve_model(model_for(model, device), cache_dir=cache_dir, offline=True).path
     except ModelUnavailable:
         return None
-    return weights_bytes(resolved.path) or None
 
 
 def is_model_dir(path: Path) -> bool:

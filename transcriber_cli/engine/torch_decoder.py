@@ -37,7 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from transcriber_cli.engine.torch_encoder import LAYER_NORM_EPS, read_weights
+from transcriber_cli.engine.ct2_weights import read_weights
+from transcriber_cli.engine.torch_encoder import LAYER_NORM_EPS
 
 log = logging.getLogger(__name__)
 

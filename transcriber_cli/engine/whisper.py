@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from transcriber_cli.engine import vad
+from transcriber_cli.engine.ct2_weights import decoder_layers
 from transcriber_cli.engine.device import (
     AUTO_LANES,
     auto_batch_size,
@@ -205,6 +206,11 @@ class WhisperEngine:
             if options.batch_size:
                 return options.batch_size
             return self._auto_batch_size(options)
+
+    @functools.cached_property
+    def decoder_layers(self) -> int:
+        """The decoder's depth (large-v3: 32; turbo: 4), read from the model file's headers."""
+        return decoder_layers(self.resolved.path)
 
     def _weights_bytes(self) -> int:
         return weights_bytes(self.resolved.path)

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from transcriber_cli import gc_pause
 from transcriber_cli.config import Settings
+from transcriber_cli.engine.ct2_weights import decoder_layers
 from transcriber_cli.engine.device import free_gpu_memory, planned_batch_size, resolve_device
 from transcriber_cli.engine.gpus import (
     WINDOW_SECONDS,
@@ -39,7 +40,7 @@ from transcriber_cli.engine.gpus import (
     window_length,
     windows_in_flight,
 )
-from transcriber_cli.engine.models import local_weights_bytes
+from transcriber_cli.engine.models import local_model_dir, weights_bytes
 from transcriber_cli.errors import (
     DiarizationUnavailable,
     ModelUnavailable,
@@ -254,19 +255,20 @@ class _Device:
 
     def planned_window(self, options: WhisperOptions, alone: bool) -> float:
         """The length a file's windows will have on this GPU once its models are loaded
-        (``window_length``), told while they load: from the batch size planned from the
-        memory free now and the model's weights. One that misses costs the windows' search
-        again (pipeline/flow.py), not a word."""
+        (``window_length``), told while they load: from the model file's decoder depth and
+        the batch size planned from the memory free now and its weights. One that misses
+        costs the windows' search again (pipeline/flow.py), not a word."""
         s = self.settings
         if s.window_seconds or not alone:
-            return window_length(s, "cuda", 0, alone)
-        free = free_gpu_memory(s.gpu_index)
-        weights = local_weights_bytes(s.model, s.device, s.model_cache_dir)
-        if free is None or weights is None:  # searched again once they are loaded
+            return window_length(s, "cuda", alone)
+        path = local_model_dir(s.model, s.device, s.model_cache_dir)
+        layers = decoder_layers(path) if path else 0
+        free = free_gpu_memory(s.gpu_index) if layers else None
+        if path is None or free is None:  # searched again once they are loaded
             return WINDOW_SECONDS
-        batch = planned_batch_size(weights, options.beam_size, free, options.batch_size,
-                                   s.decoder_lanes)  # fmt: skip
-        return window_length(s, "cuda", batch, alone)
+        batch = planned_batch_size(weights_bytes(path), options.beam_size, free,
+                                   options.batch_size, s.decoder_lanes)  # fmt: skip
+        return window_length(s, "cuda", alone, batch, layers)
 
     def speakers_beside(self, audio: DecodedAudio, speakers: SpeakerOptions | None,
                         progress: StageProgress) -> SpeakersBeside | None:  # fmt: skip
@@ -605,8 +607,9 @@ class LocalRunner:
             timings["load"] = round(time.perf_counter() - waited, 3)
             log.debug("models ready (waited %.2f s for them)", timings["load"])
             engine = models.engine
-            window = window_length(self.settings, engine.device,
-                                   engine.batch_size(self.options.whisper), alone)  # fmt: skip
+            window = window_length(self.settings, engine.device, alone,
+                                   engine.batch_size(self.options.whisper),
+                                   engine.decoder_layers)  # fmt: skip
 
             transcript = transcribe_audio(
                 audio,

@@ -290,7 +290,8 @@ def _transcribe_windows(
         ahead.stop()
         ahead = None
     if len(cuts) > 1:
-        log.debug("%d windows of %s s to do", len(cuts), _length(cuts))
+        log.debug("%d windows of %.0f s to do (each cut at silence before its end)", len(cuts),
+                  window_seconds)  # fmt: skip
     if sequential or not options.vad:  # no regions to use: faster-whisper's own VAD, or none
         if ahead is not None:
             ahead.stop()

@@ -623,8 +623,9 @@ class Attempt:
             audio, loaded, job.options.whisper, job.options.speakers,
             progress=progress, source=job.source.name,
             # a job alone on the GPU: windows as long as a full decoder call's speech
-            window_seconds=window_length(runner.settings, engine.device,
-                                         engine.batch_size(job.options.whisper), running <= 1),
+            window_seconds=window_length(runner.settings, engine.device, running <= 1,
+                                         engine.batch_size(job.options.whisper),
+                                         engine.decoder_layers),
             resume=resume, on_checkpoint=self._checkpoint,
             # four windows for a job alone on the GPU, one beside others (which fill calls)
             windows_in_flight=windows_in_flight(runner.settings, engine.device, running),
