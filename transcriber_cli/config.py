@@ -235,9 +235,9 @@ class Settings(BaseSettings, WhisperOptions, SubtitleOptions, QualityOptions):
         ge=0,
         le=86400,
         description="Long recordings are transcribed and checkpointed in windows this long, "
-        "at least 10 s (0 = auto: 600 s; for a model of a deep decoder such as large-v3 on "
-        "a GPU with one file or job in flight, the speech of one full decoder call: the batch "
-        "size times 29 s)",
+        "at least 10 s (0 = auto: 600 s; for a model of a deep decoder such as large-v3 with "
+        "one long file or job alone on a GPU, equal windows of at most one full decoder "
+        "call's speech, the batch size times 29 s)",
     )
 
     # --- worker (`transcriber worker`) -----------------------------------------------------

@@ -148,21 +148,25 @@ def test_windows_in_flight_are_four_on_a_gpu_with_one_file_two_for_torch_else_on
 
 
 @pytest.mark.parametrize(
-    ("setting", "device", "alone", "batch", "layers", "seconds"),
-    [(0, "cuda", True, 32, 32, 928), (0, "cuda", True, 64, 32, 1856),  # large-v3: H100, H200
-     (0, "cuda", True, 64, 4, 600), (0, "cuda", True, 64, 2, 600),  # turbo, distil: 600 s
-     (0, "cuda", True, 16, 32, 600), (0, "cuda", True, 1, 32, 600),  # never below 600 s
-     (0, "cuda", False, 64, 32, 600), (0, "cpu", True, 8, 32, 600),  # beside files; a CPU
-     (300, "cuda", True, 64, 32, 300), (930, "cpu", True, 8, 4, 930)],  # what was asked for
+    ("setting", "device", "alone", "batch", "layers", "length", "seconds"),
+    [(0, "cuda", True, 32, 32, 3587.5, 896.9),  # large-v3's hour on an H100: 4 windows
+     (0, "cuda", True, 32, 32, 7200, 900), (0, "cuda", True, 64, 32, 7200, 1800),  # 8, 4
+     (0, "cuda", True, 256, 32, 36000, 1800),  # a job's batch of 256: one of 64 at most
+     (0, "cuda", True, 32, 32, 1100, 600),  # shorter than 4 x 600 s: 600 s, as before
+     (0, "cuda", True, 64, 4, 7200, 600), (0, "cuda", True, 64, 2, 7200, 600),  # turbo, distil
+     (0, "cuda", True, 1, 32, 7200, 600),  # one window at a time: 600 s
+     (0, "cuda", False, 64, 32, 7200, 600), (0, "cpu", True, 8, 32, 7200, 600),  # files; CPU
+     (300, "cuda", True, 64, 32, 7200, 300), (930, "cpu", True, 8, 4, 7200, 930)],  # asked for
 )  # fmt: skip
 def test_auto_windows_hold_one_full_decoder_call_of_a_deep_decoder_alone_on_a_gpu(
-    setting, device, alone, batch, layers, seconds
+    setting, device, alone, batch, layers, length, seconds
 ):
     """A window of 600 s held 19-24 of the hour's chunks: part-full calls under a batch of
-    32; 928 s hold 30-31 (the bench's hour, one chunk per 29.4 s). Turbo's 4-layer decoder
-    was slower in windows of one call: 600 s."""
+    32; 928 s hold 30-31 (the bench's hour, one chunk per 29.4 s). As many windows as are in
+    flight (4) at least, so no decoder lane idles. Turbo's 4-layer decoder was slower in
+    windows of one call: 600 s."""
     settings = Settings(window_seconds=setting)
-    assert window_length(settings, device, alone, batch, layers) == seconds
+    assert window_length(settings, device, alone, batch, layers, length, 4) == seconds
 
 
 @pytest.mark.parametrize(

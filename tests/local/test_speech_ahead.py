@@ -189,8 +189,29 @@ def test_speech_found_for_other_windows_is_searched_again_for_these(looped_audio
     assert len(engine.windows) == len(cuts) >= 4 and cuts[0] != guessed[0]
     for _, _, regions, audio in engine.windows:  # each given the regions of its own samples
         assert regions == vad.speech_regions(audio, engine.cpu_threads) and regions
-    assert any(thread == "speech-ahead" for thread, *_ in searches)
-    assert stale.regions(guessed[-1]) is None  # stopped: searched no more of its windows
+    # The later windows' speech found ahead, by the new search: the windows cut, not the guess.
+    later = [part(looped_audio, bounds) for bounds in cuts[2:]]
+    ahead = [audio for thread, _, _, audio in searches if thread == "speech-ahead"]
+    assert all(any(np.array_equal(a, w) for a in ahead) for w in later), len(ahead)
+
+
+def test_a_resumed_file_keeps_the_windows_it_was_cut_in(looped_audio) -> None:
+    """The auto length depends on where a file runs (alone on a GPU or not, its batch size):
+    a job resumed on another worker cut other windows after the checkpoint than an
+    uninterrupted run would have. The checkpoint now keeps the length."""
+    engine = _Engine("cpu", decode_s=0.0)
+    cuts = remaining_cuts(looped_audio, WindowCheckpoint(), 20)
+    done = WindowCheckpoint(seconds=cuts[0][1], windows=1, language="en", window_seconds=20)
+    transcript = transcribe_audio(looped_audio, LoadedModels(engine, no_speakers()),  # type: ignore[arg-type]
+                                  WhisperOptions(language="en"), window_seconds=40,
+                                  resume=done)  # fmt: skip
+    assert [len(a) for *_, a in engine.windows] == [len(part(looped_audio, b)) for b in cuts[1:]]
+    assert transcript.options["window_seconds"] == 20
+    saved: list[WindowCheckpoint] = []
+    transcribe_audio(looped_audio, LoadedModels(engine, no_speakers()),  # type: ignore[arg-type]
+                     WhisperOptions(language="en"), window_seconds=40,
+                     on_checkpoint=lambda state, _s: saved.append(state.model_copy()))  # fmt: skip
+    assert saved and all(state.window_seconds == 40 for state in saved)  # a fresh run's own
 
 
 def test_on_a_cpu_the_windows_find_their_own_speech(looped_audio, searches) -> None:

@@ -13,11 +13,13 @@ on a many-core machine several small copies can also beat one that spans every c
 from __future__ import annotations
 
 import heapq
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from transcriber_cli.config import Settings, parse_gpus
+from transcriber_cli.engine.device import AUTO_BATCH_MAX
 from transcriber_cli.errors import DeviceUnavailable, UsageError
 
 
@@ -131,12 +133,21 @@ def windows_in_flight(settings: Settings, device: str, files: int = 1) -> int:
 
 
 def window_length(
-    settings: Settings, device: str, alone: bool, batch: int = 0, decoder_layers: int = 0
+    settings: Settings,
+    device: str,
+    alone: bool,
+    batch: int = 0,
+    decoder_layers: int = 0,
+    seconds: float = 0.0,
+    in_flight: int = 1,
 ) -> float:
-    """How long a recording's windows are: ``window_seconds``, or when that is 0 (auto) for
-    a model of a deep decoder (``DEEP_DECODER`` layers or more) on a GPU with the file (or
-    job) ``alone`` on it as long as the speech of one decoder call (``batch`` chunks), at
-    least 600 s; else 600 s. Each window then makes one full call, not a part-full one: the
+    """How long the windows of a recording of ``seconds`` are: ``window_seconds``, or when
+    that is 0 (auto) for a model of a deep decoder (``DEEP_DECODER`` layers or more) on a GPU
+    with the file (or job) ``alone`` on it, the recording split into as many equal windows as
+    are ``in_flight`` at least, each at most the speech of one decoder call (``batch`` chunks,
+    at most the auto batch's cap) and at least 600 s; else 600 s. A shorter file keeps 600 s
+    windows: fewer ones would leave decoder lanes idle. Each window then makes one full call,
+    not a part-full one: the
     large-v3 hour on an H100 (a batch of 32 a lane, two lanes) made six calls of 19-24 chunks
     in three rounds in 600 s windows, four of 30-31 in two rounds in 928 s ones, and its
     transcription took 0.45-0.7 s less. Turbo's hour in two windows of one call each (its
@@ -148,7 +159,9 @@ def window_length(
         return settings.window_seconds
     if device != "cuda" or not alone or batch <= 1 or decoder_layers < DEEP_DECODER:
         return WINDOW_SECONDS
-    return max(WINDOW_SECONDS, batch * SECONDS_PER_CHUNK)
+    call = min(batch, AUTO_BATCH_MAX) * SECONDS_PER_CHUNK  # a job's batch_size may be 256
+    windows = max(in_flight, math.ceil(seconds / call))
+    return max(WINDOW_SECONDS, round(seconds / windows, 1))
 
 
 def spread(devices: int, files: int, per_device: int) -> tuple[int, int]:

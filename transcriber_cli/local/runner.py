@@ -30,6 +30,7 @@ from transcriber_cli.config import Settings
 from transcriber_cli.engine.ct2_weights import decoder_layers
 from transcriber_cli.engine.device import free_gpu_memory, planned_batch_size, resolve_device
 from transcriber_cli.engine.gpus import (
+    DEEP_DECODER,
     WINDOW_SECONDS,
     Slot,
     device_slots,
@@ -53,7 +54,7 @@ from transcriber_cli.jobs.options import JobOptions
 from transcriber_cli.jobs.outputs import render
 from transcriber_cli.jobs.results import FileResult, ResultSummary, clock
 from transcriber_cli.local.readahead import MAX_AHEAD_SECONDS, ReadAhead
-from transcriber_cli.media import DecodedAudio, InputChanged, MediaInfo, ProbeTimeout
+from transcriber_cli.media import SAMPLE_RATE, DecodedAudio, InputChanged, MediaInfo, ProbeTimeout
 from transcriber_cli.options import SpeakerOptions, WhisperOptions
 from transcriber_cli.pipeline.flow import SpeakersBeside, StageProgress, transcribe_audio
 from transcriber_cli.pipeline.models import LoadedModels, ModelCache
@@ -248,12 +249,16 @@ class _Device:
             return None
         if device != "cuda":
             return None
-        window = self.planned_window(options, alone)
-        cuts = remaining_cuts(audio, resume or WindowCheckpoint(), window)
-        return SpeechAhead(audio, cuts, s.cpu_threads,
-                           windows_in_flight(s, device, files_at_once))  # fmt: skip
+        in_flight = windows_in_flight(s, device, files_at_once)
+        resume = resume or WindowCheckpoint()
+        window = resume.window_seconds or self.planned_window(
+            options, alone, len(audio) / SAMPLE_RATE, in_flight
+        )
+        return SpeechAhead(audio, remaining_cuts(audio, resume, window), s.cpu_threads,
+                           in_flight)  # fmt: skip
 
-    def planned_window(self, options: WhisperOptions, alone: bool) -> float:
+    def planned_window(self, options: WhisperOptions, alone: bool, seconds: float,
+                       in_flight: int) -> float:  # fmt: skip
         """The length a file's windows will have on this GPU once its models are loaded
         (``window_length``), told while they load: from the model file's decoder depth and
         the batch size planned from the memory free now and its weights. One that misses
@@ -263,12 +268,14 @@ class _Device:
             return window_length(s, "cuda", alone)
         path = local_model_dir(s.model, s.device, s.model_cache_dir)
         layers = decoder_layers(path) if path else 0
-        free = free_gpu_memory(s.gpu_index) if layers else None
-        if path is None or free is None:  # searched again once they are loaded
+        if path is None or layers < DEEP_DECODER:  # 600 s (searched again if it is not)
+            return WINDOW_SECONDS
+        free = free_gpu_memory(s.gpu_index)
+        if free is None:
             return WINDOW_SECONDS
         batch = planned_batch_size(weights_bytes(path), options.beam_size, free,
                                    options.batch_size, s.decoder_lanes)  # fmt: skip
-        return window_length(s, "cuda", alone, batch, layers)
+        return window_length(s, "cuda", alone, batch, layers, seconds, in_flight)
 
     def speakers_beside(self, audio: DecodedAudio, speakers: SpeakerOptions | None,
                         progress: StageProgress) -> SpeakersBeside | None:  # fmt: skip
@@ -607,9 +614,11 @@ class LocalRunner:
             timings["load"] = round(time.perf_counter() - waited, 3)
             log.debug("models ready (waited %.2f s for them)", timings["load"])
             engine = models.engine
+            in_flight = windows_in_flight(self.settings, engine.device, self._files_at_once)
             window = window_length(self.settings, engine.device, alone,
                                    engine.batch_size(self.options.whisper),
-                                   engine.decoder_layers)  # fmt: skip
+                                   engine.decoder_layers, len(audio) / SAMPLE_RATE,
+                                   in_flight)  # fmt: skip
 
             transcript = transcribe_audio(
                 audio,
@@ -623,9 +632,7 @@ class LocalRunner:
                 on_checkpoint=checkpoint,
                 timings=timings,
                 helpers=engines,
-                windows_in_flight=windows_in_flight(
-                    self.settings, models.engine.device, self._files_at_once
-                ),
+                windows_in_flight=in_flight,
                 beside=beside,
                 ahead=ahead,
             )

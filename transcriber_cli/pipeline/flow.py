@@ -154,6 +154,10 @@ def transcribe_audio(
     timings = {} if timings is None else timings
     duration = len(audio) / SAMPLE_RATE
     state = resume.model_copy(deep=True) if resume else WindowCheckpoint()
+    if state.window_seconds:  # resumed: the windows an uninterrupted run cuts
+        window_seconds = state.window_seconds
+    else:
+        state.window_seconds = window_seconds
     if overlap is None:
         overlap = engine.device == "cuda"
     if beside is not None and state.turns is not None:  # turns known: nothing to find

@@ -39,6 +39,9 @@ class WindowCheckpoint(BaseModel):
     language_probability: float | None = None
     segments: list[Segment] = Field(default_factory=list)
     turns: list[SpeakerTurn] | None = None  # set once diarization of the whole file finished
+    # The windows' length: a resumed run keeps it, so it cuts the windows an uninterrupted
+    # one would have, whatever the auto length where it resumes (engine/gpus.py).
+    window_seconds: float | None = Field(default=None, gt=0)
 
     def prompt(self, user_prompt: str | None) -> str | None:
         """The user's prompt plus the end of what was said before the cut."""

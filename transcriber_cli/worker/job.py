@@ -619,16 +619,17 @@ class Attempt:
         note = f"resuming at {resume.seconds:.0f} s" if resume else "transcribing"
         progress.write("transcribing", self.percent(), note, force=True)
         engine, running = loaded.engine, runner.clock.running
+        in_flight = windows_in_flight(runner.settings, engine.device, running)
         transcript = transcribe_audio(
             audio, loaded, job.options.whisper, job.options.speakers,
             progress=progress, source=job.source.name,
             # a job alone on the GPU: windows as long as a full decoder call's speech
             window_seconds=window_length(runner.settings, engine.device, running <= 1,
                                          engine.batch_size(job.options.whisper),
-                                         engine.decoder_layers),
+                                         engine.decoder_layers, self.audio_seconds, in_flight),
             resume=resume, on_checkpoint=self._checkpoint,
             # four windows for a job alone on the GPU, one beside others (which fill calls)
-            windows_in_flight=windows_in_flight(runner.settings, engine.device, running),
+            windows_in_flight=in_flight,
         )  # fmt: skip
         progress.write("exporting", 99, "uploading outputs", force=True)
         self.fence()
