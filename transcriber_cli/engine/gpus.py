@@ -147,12 +147,12 @@ def window_length(
     are ``in_flight`` at least, each at most the speech of one decoder call (``batch`` chunks,
     at most the auto batch's cap) and at least 600 s; else 600 s. A shorter file keeps 600 s
     windows: fewer ones would leave decoder lanes idle. Each window then makes one full call,
-    not a part-full one: the
-    large-v3 hour on an H100 (a batch of 32 a lane, two lanes) made six calls of 19-24 chunks
-    in three rounds in 600 s windows, four of 30-31 in two rounds in 928 s ones, and its
-    transcription took 0.45-0.7 s less. Turbo's hour in two windows of one call each (its
-    batch is 64) was slower in 4 of 4 rounds: its decoder calls are short, and two windows
-    overlap one's encoding with the other's decoding less than four do (bench/production.md).
+    not a part-full one: the large-v3 hour on an H100 (a batch of 32 a lane, two lanes) made
+    six calls of 19-24 chunks in three rounds in 600 s windows, four of 30-31 in two rounds in
+    928 s ones, and its transcription took 0.45-0.7 s less. Turbo's hour in two windows of
+    one call each (its batch is 64) was slower in 4 of 4 rounds: its decoder calls are short,
+    and two windows overlap one's encoding with the other's decoding less than four do
+    (bench/production.md).
     Beside other files, theirs fill the calls (engine/merged.py), and a file spread over
     several GPUs wants more windows, not fuller ones."""
     if settings.window_seconds:
